@@ -1,0 +1,1 @@
+"""The event collector: a Segment-compatible HTTP service that never loses an acknowledged event."""

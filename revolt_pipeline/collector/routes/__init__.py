@@ -1,0 +1,1 @@
+"""HTTP routes of the collector: ingestion (Segment API), admin (for the pipeline), operations."""

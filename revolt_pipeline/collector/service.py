@@ -1,0 +1,376 @@
+"""The collector's core, free of HTTP: ingest, spool, upload, watermark, and the admin reports.
+
+The Starlette routes and the in-process ingestion resource are both thin callers of this class.
+"""
+
+import asyncio
+import contextlib
+import fcntl
+import gzip
+import logging
+import os
+import re
+import secrets
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from revolt_pipeline.clock import Clock, SystemClock
+from revolt_pipeline.collector.ingest import IngestOutcome, Limits, process_request
+from revolt_pipeline.collector.ledger import LandedObject, Ledger
+from revolt_pipeline.collector.metrics import CollectorMetrics
+from revolt_pipeline.collector.spool import Segment, Spool
+from revolt_pipeline.contract import format_timestamp, parse_timestamp
+from revolt_pipeline.settings import Settings
+from revolt_pipeline.sources import Source, SourcesError, load_sources
+from revolt_pipeline.storage import ObjectStore
+from revolt_pipeline.storage.layout import LANDING, QUARANTINE, landed_object_key, watermark_key
+
+log = logging.getLogger("revolt.collector")
+COLLECTOR_ID = re.compile(r"^[A-Za-z0-9_.]+(?:-[A-Za-z0-9_.]+)*$")
+
+
+@dataclass(frozen=True)
+class CollectorConfig:
+    spool_dir: Path
+    storage_url: str
+    sources_file: Path
+    admin_token: str
+    collector_id: str | None = None
+    s3_endpoint_url: str | None = None
+    s3_region: str = "us-east-1"
+    limits: Limits = field(default_factory=Limits)
+    segment_max_bytes: int = 16 * 1024 * 1024
+    segment_max_age_seconds: float = 60.0
+    upload_interval_seconds: float = 1.0
+    watermark_interval_seconds: float = 10.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "CollectorConfig":
+        return cls(
+            spool_dir=settings.spool_dir,
+            storage_url=settings.storage_url,
+            sources_file=settings.sources_file,
+            admin_token=settings.resolved_admin_token(),
+            collector_id=settings.collector_id,
+            s3_endpoint_url=settings.s3_endpoint_url,
+            s3_region=settings.s3_region,
+            limits=Limits(settings.max_message_bytes, settings.max_batch_bytes),
+            segment_max_bytes=settings.segment_max_bytes,
+            segment_max_age_seconds=settings.segment_max_age_seconds,
+            upload_interval_seconds=settings.upload_interval_seconds,
+        )
+
+
+class SourceCache:
+    """Sources by write key, re-read when the file changes so new apps need no restart."""
+
+    CHECK_EVERY_SECONDS = 2.0
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._signature: tuple[float, int] | None = None
+        self._checked = 0.0
+        self._by_key: dict[str, Source] = {}
+        self._reload(force=True)
+
+    def get(self, write_key: str) -> Source | None:
+        now = time.monotonic()
+        if now - self._checked >= self.CHECK_EVERY_SECONDS:
+            self._checked = now
+            self._reload(force=False)
+        return self._by_key.get(write_key)
+
+    def _reload(self, force: bool) -> None:
+        try:
+            stat = self.path.stat()
+            signature: tuple[float, int] | None = (stat.st_mtime, stat.st_size)
+        except FileNotFoundError:
+            signature = None
+        if signature == self._signature and not force:
+            return
+        try:
+            self._by_key = load_sources(self.path)
+        except SourcesError:
+            if force:
+                raise
+            log.exception("kept the previous sources: the sources file does not load")
+        self._signature = signature
+        if not self._by_key:
+            log.warning("no sources configured in %s: every request will get 401", self.path)
+
+    def __len__(self) -> int:
+        return len(self._by_key)
+
+
+class CollectorService:
+    """One collector: owns its spool directory exclusively and lands what it accepts."""
+
+    def __init__(self, config: CollectorConfig, *, clock: Clock | None = None) -> None:
+        self.config = config
+        self.clock: Clock = clock or SystemClock()
+        config.spool_dir.mkdir(parents=True, exist_ok=True)
+        self._lock_fd = _lock_directory(config.spool_dir)
+        self.collector_id = config.collector_id or _stored_collector_id(config.spool_dir)
+        if not COLLECTOR_ID.match(self.collector_id):
+            raise ValueError(f"collector id {self.collector_id!r} may hold letters, digits, '_', '.', '-'")
+        self.store = ObjectStore(
+            config.storage_url, s3_endpoint_url=config.s3_endpoint_url, s3_region=config.s3_region
+        )
+        self.sources = SourceCache(config.sources_file)
+        spool_options = {
+            "max_segment_bytes": config.segment_max_bytes,
+            "max_segment_age_seconds": config.segment_max_age_seconds,
+        }
+        self.spools = {
+            LANDING: Spool(config.spool_dir / "events", **spool_options),
+            QUARANTINE: Spool(config.spool_dir / "quarantine", **spool_options),
+        }
+        self.ledger = Ledger(config.spool_dir / "ledger.sqlite")
+        self.metrics = CollectorMetrics(self.spool_depth, self.upload_lag_seconds)
+        self._flush_lock: asyncio.Lock | None = None
+        self._upload_task: asyncio.Task[None] | None = None
+        self._published_watermark: datetime | None = None
+        self._watermark_written_at = 0.0
+        self.last_upload_error: str | None = None
+        self.started_at = self.clock.now()
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    async def start(self) -> None:
+        self._flush_lock = asyncio.Lock()
+        self._published_watermark = await asyncio.to_thread(self._read_published_watermark)
+        self._upload_task = asyncio.create_task(self._upload_forever(), name="revolt-uploader")
+
+    async def stop(self, final_upload_timeout: float = 10.0) -> None:
+        """Stop uploading; try one last upload. Whatever does not make it stays spooled for next start."""
+        if self._upload_task is not None:
+            self._upload_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._upload_task
+        try:
+            await asyncio.wait_for(self.flush(), final_upload_timeout)
+        except Exception as exc:  # the spool keeps everything; the next start uploads it
+            log.warning("final upload incomplete, the spool keeps the rest: %s", exc)
+        self.close()
+
+    def close(self) -> None:
+        for spool in self.spools.values():
+            spool.close()
+        self.ledger.close()
+        os.close(self._lock_fd)
+
+    # -- ingestion ----------------------------------------------------------------------------
+    async def ingest(
+        self, body: bytes, *, endpoint: str, content_encoding: str | None, authorization: str | None
+    ) -> IngestOutcome:
+        received_at = self.clock.now()
+        outcome = process_request(
+            body,
+            endpoint=endpoint,
+            content_encoding=content_encoding,
+            authorization=authorization,
+            lookup_source=self.sources.get,
+            limits=self.config.limits,
+            received_at=received_at,
+            collector_id=self.collector_id,
+        )
+        # Appending happens before the first await, so the watermark can never pass these records.
+        writes = []
+        if outcome.accepted:
+            data = b"\n".join(outcome.accepted) + b"\n"
+            writes.append(self.spools[LANDING].append(data, len(outcome.accepted), received_at))
+        if outcome.quarantined:
+            data = b"\n".join(outcome.quarantined) + b"\n"
+            writes.append(self.spools[QUARANTINE].append(data, len(outcome.quarantined), received_at))
+        if writes:
+            try:
+                await asyncio.gather(*writes)
+            except OSError as exc:
+                log.exception("spool write failed")
+                outcome = IngestOutcome(
+                    503,
+                    {
+                        "success": False,
+                        "code": "spool_unavailable",
+                        "message": f"could not store events: {exc}",
+                    },
+                    outcome.source,
+                )
+        self._count(outcome, len(body))
+        return outcome
+
+    def _count(self, outcome: IngestOutcome, body_bytes: int) -> None:
+        self.metrics.request_bytes.inc(body_bytes)
+        self.metrics.requests.labels(str(outcome.status)).inc()
+        if outcome.status < 300 and outcome.accepted and outcome.source is not None:
+            self.metrics.accepted.labels(outcome.source.name).inc(len(outcome.accepted))
+        for reason in outcome.rejection_reasons:
+            self.metrics.rejected.labels(reason).inc()
+
+    # -- landing ------------------------------------------------------------------------------
+    async def flush(self, *, force: bool = True) -> dict[str, Any]:
+        """Seal (all segments when forced), upload every sealed one, publish the watermark."""
+        assert self._flush_lock is not None, "start() the service first"
+        async with self._flush_lock:
+            uploaded: list[LandedObject] = []
+            for area, spool in self.spools.items():
+                await spool.seal(force=force)
+                for segment in spool.sealed_segments():
+                    uploaded.append(await asyncio.to_thread(self._land, area, spool, segment))
+            watermark = await self._publish_watermark(force=force or bool(uploaded))
+            return {
+                "collectorId": self.collector_id,
+                "watermark": format_timestamp(watermark),
+                "uploaded": [landed.as_dict() for landed in uploaded],
+                "spoolEvents": self.spool_depth()[0],
+            }
+
+    def _land(self, area: str, spool: Spool, segment: Segment) -> LandedObject:
+        data = segment.path.read_bytes()
+        compressed = gzip.compress(data, compresslevel=1, mtime=0)
+        key = landed_object_key(area, segment.hour, self.collector_id, segment.segment_id)
+        self.store.put(key, compressed)
+        landed = LandedObject(
+            key=key,
+            area=area,
+            received_date=segment.hour.date().isoformat(),
+            hour=segment.hour.hour,
+            events=data.count(b"\n"),
+            bytes=len(data),
+            compressed_bytes=len(compressed),
+            uploaded_at=format_timestamp(datetime.now(UTC)),
+        )
+        # Record before forgetting: a crash in between uploads the same key again, which replaces it.
+        self.ledger.record(landed)
+        spool.forget(segment)
+        self.metrics.landed_objects.labels(area).inc()
+        return landed
+
+    async def _upload_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.upload_interval_seconds)
+            try:
+                await self.flush(force=False)
+                self.last_upload_error = None
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self.metrics.upload_errors.inc()
+                self.last_upload_error = f"{type(exc).__name__}: {exc}"
+                log.exception("upload failed; the spool keeps the data and the next round retries")
+
+    # -- watermark ----------------------------------------------------------------------------
+    def watermark(self) -> datetime:
+        """Every event received before this moment has landed (or nothing older is pending)."""
+        oldest = [when for spool in self.spools.values() if (when := spool.oldest_unlanded()) is not None]
+        candidate = min(oldest) if oldest else self.clock.now()
+        if self._published_watermark is not None and candidate < self._published_watermark:
+            return self._published_watermark  # what was true when published stays true
+        return candidate
+
+    async def _publish_watermark(self, force: bool) -> datetime:
+        watermark = self.watermark()
+        due = time.monotonic() - self._watermark_written_at >= self.config.watermark_interval_seconds
+        if force or due:
+            document = {
+                "collectorId": self.collector_id,
+                "watermark": format_timestamp(watermark),
+                "writtenAt": format_timestamp(self.clock.now()),
+            }
+            await asyncio.to_thread(self.store.put, watermark_key(self.collector_id), orjson.dumps(document))
+            self._published_watermark = watermark
+            self._watermark_written_at = time.monotonic()
+        return watermark
+
+    def _read_published_watermark(self) -> datetime | None:
+        try:
+            document = orjson.loads(self.store.get(watermark_key(self.collector_id)))
+        except FileNotFoundError:
+            return None
+        return parse_timestamp(document.get("watermark", ""))
+
+    # -- reports ------------------------------------------------------------------------------
+    def spool_depth(self) -> tuple[int, int]:
+        depths = [spool.depth() for spool in self.spools.values()]
+        return sum(d[0] for d in depths), sum(d[1] for d in depths)
+
+    def upload_lag_seconds(self) -> float:
+        return max(0.0, (self.clock.now() - self.watermark()).total_seconds())
+
+    def landed(self, received_date: date) -> dict[str, Any]:
+        """What this collector landed for a received date, and what it still holds for it."""
+        objects = self.ledger.for_date(received_date)
+        landed_counts = {area: 0 for area in self.spools}
+        for landed in objects:
+            landed_counts[landed.area] += landed.events
+        pending = {
+            area: sum(
+                count for hour, count in spool.pending_by_hour().items() if hour.date() == received_date
+            )
+            for area, spool in self.spools.items()
+        }
+        return {
+            "collectorId": self.collector_id,
+            "receivedDate": received_date.isoformat(),
+            "watermark": format_timestamp(self.watermark()),
+            "landed": {"events": landed_counts[LANDING], "quarantined": landed_counts[QUARANTINE]},
+            "pending": {"events": pending[LANDING], "quarantined": pending[QUARANTINE]},
+            "objects": [landed.as_dict() for landed in objects],
+        }
+
+    def stats(self) -> dict[str, Any]:
+        """Counters since this process started, for the admin API."""
+        rejected: dict[str, float] = {}
+        accepted: dict[str, float] = {}
+        for metric in self.metrics.registry.collect():
+            for sample in metric.samples:
+                if sample.name == "revolt_collector_events_rejected_total":
+                    rejected[sample.labels["reason"]] = sample.value
+                elif sample.name == "revolt_collector_events_accepted_total":
+                    accepted[sample.labels["source"]] = sample.value
+        events, spool_bytes = self.spool_depth()
+        return {
+            "collectorId": self.collector_id,
+            "startedAt": format_timestamp(self.started_at),
+            "acceptedBySource": {key: int(value) for key, value in accepted.items()},
+            "rejectedByReason": {key: int(value) for key, value in rejected.items()},
+            "spoolEvents": events,
+            "spoolBytes": spool_bytes,
+            "watermark": format_timestamp(self.watermark()),
+            "lastUploadError": self.last_upload_error,
+        }
+
+    def health(self) -> dict[str, Any]:
+        return {
+            "status": "degraded" if self.last_upload_error else "ok",
+            "collectorId": self.collector_id,
+            "sources": len(self.sources),
+            "spoolEvents": self.spool_depth()[0],
+            "uploadLagSeconds": round(self.upload_lag_seconds(), 3),
+            "lastUploadError": self.last_upload_error,
+        }
+
+
+def _lock_directory(directory: Path) -> int:
+    """Hold an exclusive lock on the spool: two collectors appending to one spool would corrupt it."""
+    fd = os.open(directory / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise RuntimeError(f"another collector is using the spool directory {directory}") from None
+    return fd
+
+
+def _stored_collector_id(spool_dir: Path) -> str:
+    """A collector id generated once per spool, since landed object names must stay unique to it."""
+    path = spool_dir / "collector-id"
+    if path.exists():
+        return path.read_text().strip()
+    collector_id = f"collector-{secrets.token_hex(4)}"
+    path.write_text(collector_id + "\n")
+    return collector_id

@@ -1,0 +1,128 @@
+"""One object store interface over a local folder and S3, addressed by URL.
+
+Both go through a pyarrow filesystem, so readers downstream (pyarrow datasets, DuckDB, Dagster IO)
+use the very same object. Writes are atomic on both: S3 puts are, and local writes go to a hidden
+temporary file that is fsynced and renamed into place.
+"""
+
+import contextlib
+import os
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pyarrow.fs as pafs
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    key: str
+    size: int
+
+
+class ObjectStore:
+    """Objects under a root URL: `file:///abs/folder` or `s3://bucket/prefix`."""
+
+    def __init__(self, url: str, *, s3_endpoint_url: str | None = None, s3_region: str = "us-east-1") -> None:
+        parsed = urlparse(url)
+        self.url = url.rstrip("/")
+        if parsed.scheme == "file":
+            if parsed.netloc not in ("", "localhost"):
+                raise ValueError(f"file URLs must be absolute paths on this machine, got {url!r}")
+            self.filesystem: pafs.FileSystem = pafs.LocalFileSystem()
+            self.root = str(Path(parsed.path).resolve())
+            self.is_local = True
+        elif parsed.scheme == "s3":
+            if not parsed.netloc:
+                raise ValueError(f"s3 URLs need a bucket: s3://bucket/prefix, got {url!r}")
+            self.filesystem = _s3_filesystem(s3_endpoint_url, s3_region)
+            self.root = f"{parsed.netloc}/{parsed.path.strip('/')}".rstrip("/")
+            self.is_local = False
+        else:
+            raise ValueError(f"storage URL must start with file:// or s3://, got {url!r}")
+
+    def __repr__(self) -> str:
+        return f"ObjectStore({self.url!r})"
+
+    def path(self, key: str) -> str:
+        """The object's path inside `self.filesystem`, for pyarrow and DuckDB readers."""
+        key = key.strip("/")
+        if not key or ".." in key.split("/"):
+            raise ValueError(f"invalid object key {key!r}")
+        return f"{self.root}/{key}"
+
+    def uri(self, key: str) -> str:
+        return f"{self.url}/{key.strip('/')}"
+
+    def put(self, key: str, data: bytes) -> None:
+        """Write the whole object or nothing: a reader never sees half of it."""
+        path = self.path(key)
+        if self.is_local:
+            _atomic_local_write(Path(path), data)
+        else:
+            # compression=None: pyarrow would otherwise (de)compress by file extension.
+            with self.filesystem.open_output_stream(path, compression=None) as stream:
+                stream.write(data)
+
+    def get(self, key: str) -> bytes:
+        try:
+            with self.filesystem.open_input_stream(self.path(key), compression=None) as stream:
+                return stream.read()
+        except FileNotFoundError:
+            raise FileNotFoundError(f"no object {self.uri(key)}") from None
+
+    def exists(self, key: str) -> bool:
+        return self.filesystem.get_file_info(self.path(key)).type == pafs.FileType.File
+
+    def delete(self, key: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.filesystem.delete_file(self.path(key))
+
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        """Objects whose key starts with the folder `prefix`, in key order."""
+        base = self.path(prefix) if prefix.strip("/") else self.root
+        selector = pafs.FileSelector(base, recursive=True, allow_not_found=True)
+        infos = self.filesystem.get_file_info(selector)
+        keys = []
+        for info in infos:
+            if info.type != pafs.FileType.File:
+                continue
+            key = info.path[len(self.root) + 1 :]
+            if key.rsplit("/", 1)[-1].startswith("."):
+                continue  # a local write in progress
+            keys.append(ObjectInfo(key=key, size=info.size or 0))
+        return iter(sorted(keys, key=lambda item: item.key))
+
+
+def _s3_filesystem(endpoint_url: str | None, region: str) -> pafs.S3FileSystem:
+    options: dict[str, object] = {"region": region}
+    if endpoint_url:
+        parsed = urlparse(endpoint_url)
+        if not parsed.scheme or not parsed.netloc:
+            raise ValueError(f"S3 endpoint must be a URL like http://127.0.0.1:9000, got {endpoint_url!r}")
+        options["endpoint_override"] = parsed.netloc
+        options["scheme"] = parsed.scheme
+    # Credentials come from the standard AWS environment variables and profiles.
+    return pafs.S3FileSystem(**options)
+
+
+def _atomic_local_write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
