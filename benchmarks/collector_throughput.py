@@ -5,7 +5,7 @@ answer before sending again) posts pre-built batches of 100 events to `revolt co
 over 127.0.0.1. Every 200 means the events were fsynced. Prints accepted events/s, p50/p99
 latency, the collector's peak RSS, and then the per-call cost of the SDK's `track()`.
 
-    python benchmarks/collector_throughput.py [--seconds 15] [--connections 32]
+    python -m benchmarks.collector_throughput [--seconds 15] [--connections 16]
 """
 
 import argparse
@@ -15,10 +15,14 @@ import statistics
 import time
 import uuid
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import orjson
 
 from benchmarks._collector_process import WRITE_KEY, CollectorProcess
+
+if TYPE_CHECKING:
+    from revolt_pipeline.sdk import Client
 
 EVENTS_PER_BATCH = 100
 
@@ -115,8 +119,9 @@ def collector_figures(seconds: float, connections: int) -> None:
         elapsed = time.perf_counter() - started
         stats = collector.admin("GET", "/admin/stats")
         accepted = stats["acceptedBySource"].get("bench", 0) - warm
-        flushed = collector.admin("POST", "/admin/flush")
-        landed = sum(o["events"] for o in flushed["uploaded"] if o["area"] == "landing")
+        collector.admin("POST", "/admin/flush")
+        today = datetime.now(UTC).date().isoformat()
+        landed = collector.admin("GET", f"/admin/landed?received_date={today}")["landed"]["events"]
         print(f"collector: {connections} connections, batches of {EVENTS_PER_BATCH}, {elapsed:.1f} s")
         print(f"  accepted events/s (fsynced before 200): {accepted / elapsed:,.0f}")
         print(f"  requests: {sum(statuses.values()):,} statuses {statuses}")
@@ -125,40 +130,52 @@ def collector_figures(seconds: float, connections: int) -> None:
             f"p99 {percentile(latencies, 0.99) * 1000:.1f} ms, max {max(latencies) * 1000:.1f} ms"
         )
         print(f"  collector peak RSS: {collector.peak_rss_mb():.0f} MB")
-        print(f"  landed after flush: {landed:,} events (all acknowledged ones, warm-up included)")
+        print(f"  landed after flush: {landed:,} of {accepted + warm:,} acknowledged (warm-up included)")
     finally:
         collector.stop()
 
 
+def time_track_calls(client: "Client", calls: int) -> float:
+    properties = {"project": "apollo", "billable": True}
+    started = time.perf_counter()
+    for i in range(calls):
+        client.track(user_id=f"user-{i % 100}", event="Timer Started", properties=properties)
+    return (time.perf_counter() - started) / calls
+
+
 def sdk_figures(calls: int) -> None:
+    """track() cost: while the SDK's own thread sends to a live collector, against a collector that
+    never answers (nothing may block), and with the on-disk queue."""
+    import socket
     import tempfile
     from pathlib import Path
 
     from revolt_pipeline.sdk import Client
 
     collector = CollectorProcess().start()
+    hanging = socket.create_server(("127.0.0.1", 0))  # accepts connections, never answers
     try:
-        for label, queue_path in (
-            ("memory queue", None),
-            ("disk queue", Path(tempfile.mkdtemp()) / "q.sqlite"),
-        ):
-            client = Client(WRITE_KEY, collector.url, max_queue_size=calls + 1, queue_path=queue_path)
-            properties = {"project": "apollo", "billable": True}
-            started = time.perf_counter()
-            for i in range(calls):
-                client.track(user_id=f"user-{i % 100}", event="Timer Started", properties=properties)
-            per_call = (time.perf_counter() - started) / calls
-            client.flush(timeout=120)
-            client.shutdown()
-            print(f"sdk track() with {label}: {per_call * 1e6:.1f} µs per call over {calls:,} calls")
+        cases = [
+            ("memory queue, sending to a live collector", collector.url, None),
+            ("memory queue, collector never answers", f"http://127.0.0.1:{hanging.getsockname()[1]}", None),
+            ("disk queue, sending to a live collector", collector.url, Path(tempfile.mkdtemp()) / "q.sqlite"),
+        ]
+        for label, url, queue_path in cases:
+            client = Client(WRITE_KEY, url, max_queue_size=calls + 1, queue_path=queue_path, timeout=600)
+            per_call = time_track_calls(client, calls)
+            if url == collector.url:
+                client.flush(timeout=300)
+            client.shutdown(timeout=0)
+            print(f"sdk track(), {label}: {per_call * 1e6:.1f} µs per call over {calls:,} calls")
     finally:
+        hanging.close()
         collector.stop()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=15.0)
-    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--sdk-calls", type=int, default=50_000)
     arguments = parser.parse_args()
     collector_figures(arguments.seconds, arguments.connections)

@@ -159,6 +159,7 @@ def process_request(
         platform=source.platform,
         collector=collector_id,
     )
+    shared_fields = receipt.shared_fields()
     outcome = IngestOutcome(200, {}, source)
     rejected: list[dict[str, Any]] = []
     # analytics.js repeats the write key inside each message; only then is it worth looking for.
@@ -189,7 +190,7 @@ def process_request(
             )
             rejected.append({"index": index, **result.as_dict(), **_message_id_of(raw)})
             continue
-        outcome.accepted.append(landed_record(result, raw, receipt))
+        outcome.accepted.append(landed_record(result, raw, receipt, shared_fields))
 
     if rejected and not outcome.accepted:
         too_large = all(entry["reason"] == "message_too_large" for entry in rejected)

@@ -49,20 +49,12 @@ def validate_message(raw: bytes) -> Message | Rejection:
     if message.userId is None and message.anonymousId is None:
         return Rejection("missing_identity", "userId or anonymousId is required")
     # Left raw for speed; a value that is present must still be an object (or null).
-    if message.context is not ABSENT and not _is_object(message.context):
-        return _not_an_object("context")
-    if message.properties is not ABSENT and not _is_object(message.properties):
-        return _not_an_object("properties")
-    if message.traits is not ABSENT and not _is_object(message.traits):
-        return _not_an_object("traits")
-    if message.integrations is not ABSENT and not _is_object(message.integrations):
-        return _not_an_object("integrations")
+    for value, field in (
+        (message.context, "context"),
+        (message.properties, "properties"),
+        (message.traits, "traits"),
+        (message.integrations, "integrations"),
+    ):
+        if value is not ABSENT and memoryview(value)[0] != _OPEN_BRACE and bytes(value) != b"null":
+            return Rejection("invalid_field", f"{field} must be an object - at `$.{field}`")
     return message
-
-
-def _is_object(value: msgspec.Raw) -> bool:
-    return memoryview(value)[0] == _OPEN_BRACE or bytes(value) == b"null"
-
-
-def _not_an_object(field: str) -> Rejection:
-    return Rejection("invalid_field", f"{field} must be an object - at `$.{field}`")

@@ -17,7 +17,11 @@ START = datetime(2026, 11, 20, 23, 58, tzinfo=UTC)
 
 
 def tracks(n: int, prefix: str = "m") -> dict:
-    return {"batch": [{"type": "track", "event": "e", "userId": "u", "messageId": f"{prefix}-{i}"} for i in range(n)]}
+    return {
+        "batch": [
+            {"type": "track", "event": "e", "userId": "u", "messageId": f"{prefix}-{i}"} for i in range(n)
+        ]
+    }
 
 
 @pytest.fixture
@@ -30,8 +34,15 @@ def simulated(tmp_path: Path):
         yield CollectorHarness(server.url, server.service.store, config, server), clock
 
 
-@pytest.mark.parametrize(("method", "path"), [("POST", "/admin/flush"), ("GET", "/admin/landed?received_date=2026-11-20"),
-                                               ("GET", "/admin/stats"), ("POST", "/admin/clock")])
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("POST", "/admin/flush"),
+        ("GET", "/admin/landed?received_date=2026-11-20"),
+        ("GET", "/admin/stats"),
+        ("POST", "/admin/clock"),
+    ],
+)
 def test_admin_endpoints_need_the_token(collector_server: CollectorHarness, method: str, path: str) -> None:
     for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": f"Basic {ADMIN_TOKEN}"}):
         response = collector_server.http.request(method, collector_server.url + path, headers=headers)
@@ -57,14 +68,16 @@ def test_landed_report_counts_per_received_date_across_midnight(simulated) -> No
     assert day_one["pending"] == {"events": 0, "quarantined": 0}
     assert day_two["landed"] == {"events": 3, "quarantined": 0}
     assert [o["key"].split("/")[1:3] for o in day_one["objects"]] == [
-        ["received_date=2026-11-20", "hour=23"], ["received_date=2026-11-20", "hour=23"]
+        ["received_date=2026-11-20", "hour=23"],
+        ["received_date=2026-11-20", "hour=23"],
     ]
     assert all(o["key"].startswith("landing/received_date=2026-11-21/hour=00/") for o in day_two["objects"])
 
 
 def test_landed_report_refuses_a_bad_date(collector_server: CollectorHarness) -> None:
     response = collector_server.http.get(
-        collector_server.url + "/admin/landed?received_date=20-11-2026", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
+        collector_server.url + "/admin/landed?received_date=20-11-2026",
+        headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
     )
     assert response.status_code == 400
     assert response.json()["code"] == "invalid_date"
@@ -89,9 +102,9 @@ def test_the_watermark_is_published_by_the_background_uploader(simulated) -> Non
     key = watermark_key(harness.server.collector_id)
     deadline = datetime.now(UTC) + timedelta(seconds=20)
     while datetime.now(UTC) < deadline:
-        if harness.store.exists(key) and orjson.loads(harness.store.get(key))["watermark"] == format_timestamp(
-            START + timedelta(minutes=1)
-        ):
+        if harness.store.exists(key) and orjson.loads(harness.store.get(key))[
+            "watermark"
+        ] == format_timestamp(START + timedelta(minutes=1)):
             return
     raise AssertionError("the uploader did not publish the watermark")
 
@@ -103,7 +116,9 @@ def test_simulated_clock_moves_only_forward_and_only_when_simulated(simulated, c
     assert harness.http.post(harness.url + "/admin/clock", json=later, headers=headers).json() == {
         "now": "2026-11-21T08:00:00.000Z"
     }
-    back = harness.http.post(harness.url + "/admin/clock", json={"now": "2026-11-20T00:00:00Z"}, headers=headers)
+    back = harness.http.post(
+        harness.url + "/admin/clock", json={"now": "2026-11-20T00:00:00Z"}, headers=headers
+    )
     assert back.status_code == 409
     system = collector_server.http.post(collector_server.url + "/admin/clock", json=later, headers=headers)
     assert system.status_code == 409

@@ -4,6 +4,7 @@ from datetime import UTC, datetime
 
 from segment.analytics import Client as SegmentClient
 
+from revolt_pipeline.contract.envelope import epoch_ms
 from revolt_pipeline_tests.fixtures.collector import SOURCES, CollectorHarness
 
 
@@ -27,7 +28,10 @@ def test_segment_sdk_events_land_correctly(collector_server: CollectorHarness) -
     assert errors == []
 
     collector_server.flush()
-    landed = {record["type"] + ":" + str(record["message"].get("event", "")): record for record in collector_server.landed()}
+    landed = {
+        record["type"] + ":" + str(record["message"].get("event", "")): record
+        for record in collector_server.landed()
+    }
     assert sorted(landed) == ["identify:", "page:", "screen:", "track:Signup Viewed", "track:Timer Started"]
     track = landed["track:Timer Started"]
     assert track["message"]["properties"] == {"project": "apollo", "billable": True}
@@ -36,7 +40,7 @@ def test_segment_sdk_events_land_correctly(collector_server: CollectorHarness) -
     assert track["source"] == "backend" and track["platform"] == "server"
     assert "writeKey" not in track["message"]
     # The SDK sends `timestamp` (server-side): it is the event time, corrected by the batch's sentAt.
-    assert track["originalTimestamp"] == round(when.timestamp() * 1000)
+    assert track["originalTimestamp"] == epoch_ms(when)
     assert abs(track["timestamp"] - track["originalTimestamp"]) < 60_000
     assert landed["identify:"]["message"]["traits"]["plan"] == "team"
     assert landed["page:"]["message"]["name"] == "Getting Started"

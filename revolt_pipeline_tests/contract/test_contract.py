@@ -11,21 +11,36 @@ import pytest
 
 from revolt_pipeline.contract import Receipt, Rejection, format_timestamp, landed_record, parse_timestamp
 from revolt_pipeline.contract import validate_message as validate
+from revolt_pipeline.contract.envelope import epoch_ms
 
-SCHEMA = json.loads(resources.files("revolt_pipeline.contract").joinpath("segment-message.schema.json").read_text())
+SCHEMA = json.loads(
+    resources.files("revolt_pipeline.contract").joinpath("segment-message.schema.json").read_text()
+)
 schema_validator = jsonschema.Draft202012Validator(SCHEMA, format_checker=jsonschema.FormatChecker())
 
 T = "2026-11-20T10:00:00.000Z"
 VALID: list[dict[str, Any]] = [
     {"type": "track", "event": "Timer Started", "userId": "u1"},
     {"type": "track", "event": "Timer Started", "anonymousId": "a1", "properties": {"x": [1, {"y": None}]}},
-    {"type": "track", "event": "e", "userId": 42, "originalTimestamp": T, "sentAt": "2026-11-20T12:00:00+02:00"},
+    {
+        "type": "track",
+        "event": "e",
+        "userId": 42,
+        "originalTimestamp": T,
+        "sentAt": "2026-11-20T12:00:00+02:00",
+    },
     {"type": "identify", "userId": "u1", "traits": {"plan": "team"}, "unknownField": {"kept": True}},
     {"type": "page", "anonymousId": "a1", "name": "Pricing", "category": None},
     {"type": "screen", "userId": "u1", "name": "Timesheet", "context": {"os": {"name": "iOS"}}},
     {"type": "group", "userId": "u1", "groupId": 7, "traits": {"name": "Acme"}},
     {"type": "alias", "previousId": "a1", "userId": "u1"},
-    {"type": "track", "event": "e", "userId": "u", "messageId": "m" * 255, "timestamp": "2026-11-20T10:00:00.5-05:00"},
+    {
+        "type": "track",
+        "event": "e",
+        "userId": "u",
+        "messageId": "m" * 255,
+        "timestamp": "2026-11-20T10:00:00.5-05:00",
+    },
     {"type": "track", "event": "e", "userId": "u", "anonymousId": None, "context": None},
 ]
 INVALID: list[tuple[Any, str]] = [
@@ -72,21 +87,21 @@ def test_invalid_messages_fail_both_with_the_documented_reason(message: Any, rea
 
 
 def receipt(received_at: datetime, sent_at: datetime | None = None) -> Receipt:
-    to_ms = lambda moment: round(moment.timestamp() * 1000)  # noqa: E731
-    return Receipt(to_ms(received_at), None if sent_at is None else to_ms(sent_at), None, "web", "web", "c1")
+    sent_at_ms = None if sent_at is None else epoch_ms(sent_at)
+    return Receipt(epoch_ms(received_at), sent_at_ms, None, "web", "web", "c1")
 
 
 def land(message: dict[str, Any], rec: Receipt) -> dict[str, Any]:
     raw = orjson.dumps(message)
     parsed = validate(raw)
     assert not isinstance(parsed, Rejection)
-    return orjson.loads(landed_record(parsed, raw, rec))
+    return orjson.loads(landed_record(parsed, raw, rec, rec.shared_fields()))
 
 
 def ms(text: str) -> int:
     moment = parse_timestamp(text)
     assert moment is not None
-    return round(moment.timestamp() * 1000)
+    return epoch_ms(moment)
 
 
 def test_clock_skew_is_corrected_from_the_device_clock_difference() -> None:
@@ -106,7 +121,7 @@ def test_clock_skew_is_corrected_from_the_device_clock_difference() -> None:
     assert record["timestamp"] == ms(format_timestamp(true_event + timedelta(milliseconds=250)))
     assert record["originalTimestamp"] == ms(message["originalTimestamp"])
     assert record["receivedAt"] == ms(format_timestamp(received))
-    assert record["clockSkewMs"] == round((skew - timedelta(milliseconds=250)).total_seconds() * 1000)
+    assert record["clockSkewMs"] == (skew - timedelta(milliseconds=250)) // timedelta(milliseconds=1)
     assert record["message"] == message  # the original, untouched
 
 
@@ -120,7 +135,9 @@ def test_batch_sent_at_applies_when_the_message_has_none() -> None:
 
 def test_without_sent_at_the_device_time_is_kept_and_without_any_time_the_receive_time() -> None:
     received = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
-    with_time = land({"type": "track", "event": "e", "userId": "u", "originalTimestamp": T}, receipt(received))
+    with_time = land(
+        {"type": "track", "event": "e", "userId": "u", "originalTimestamp": T}, receipt(received)
+    )
     assert with_time["timestamp"] == ms(T)
     assert with_time["clockSkewMs"] is None
     without = land({"type": "identify", "userId": "u"}, receipt(received))
