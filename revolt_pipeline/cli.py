@@ -1,6 +1,8 @@
 """The `revolt` command line: one entry point whose subcommands later features extend."""
 
+import sys
 from datetime import datetime
+from pathlib import Path
 
 import click
 
@@ -63,6 +65,71 @@ def collector_serve(host: str | None, port: int | None, simulated_clock: str | N
 def collector_admin_token() -> None:
     """Print the admin token the pipeline uses (REVOLT_ADMIN_TOKEN, or the one kept in REVOLT_HOME)."""
     click.echo(Settings.from_env().resolved_admin_token())
+
+
+@main.command("demo-traffic")
+@click.option("--seed", type=int, default=7, show_default=True, help="Same seed, same traffic.")
+@click.option("--users", type=click.IntRange(1), default=250, show_default=True, help="Scale the traffic.")
+@click.option("--days", type=click.IntRange(1, 60), default=7, show_default=True)
+@click.option("--start", type=click.DateTime(["%Y-%m-%d"]), default=None, help="First day [two weeks ago].")
+@click.option(
+    "--collector-url",
+    default=None,
+    help="Send to this collector (started with --simulated-clock) instead of one started in-process.",
+)
+@click.option(
+    "--ground-truth",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Where to write the ground truth [REVOLT_HOME/demo/ground-truth.json].",
+)
+def demo_traffic(
+    seed: int,
+    users: int,
+    days: int,
+    start: datetime | None,
+    collector_url: str | None,
+    ground_truth: Path | None,
+) -> None:
+    """Send a window of realistic time-tracking traffic through the SDK, and write its ground truth."""
+    from revolt_pipeline.collector.admin_client import CollectorAdminError
+    from revolt_pipeline.demo.run import run_demo_traffic
+
+    settings = Settings.from_env()
+    with click.progressbar(length=1, label="sending demo traffic", file=sys.stderr) as bar:
+
+        def progress(done: int, total: int) -> None:
+            bar.length = total
+            bar.update(done - bar.pos)
+
+        try:
+            result = run_demo_traffic(
+                settings,
+                seed=seed,
+                users=users,
+                days=days,
+                start=start.date() if start else None,
+                collector_url=collector_url,
+                ground_truth_path=ground_truth,
+                progress=progress,
+            )
+        except (CollectorAdminError, SourcesError, RuntimeError) as exc:
+            raise click.ClickException(str(exc)) from exc
+    totals = result.truth["totals"]
+    click.echo(
+        f"sent {totals['messages_sent']:,} messages "
+        f"({totals['duplicate_deliveries']:,} duplicate deliveries, "
+        f"{totals['too_late']:,} beyond the lateness window) and {totals['malformed']:,} malformed ones "
+        f"in {result.seconds:.1f} s"
+    )
+    click.echo(
+        f"{totals['people']} people ({totals['anonymous_visitors']} anonymous visitors), "
+        f"{totals['devices']} devices, "
+        f"{totals['sessions']:,} sessions from {result.traffic.start} for {result.traffic.days} days"
+    )
+    click.echo(f"ground truth: {result.ground_truth_path}")
+    if not collector_url:
+        click.echo(f"landed in: {settings.storage_url}")
 
 
 @main.group()

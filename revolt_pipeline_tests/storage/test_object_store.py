@@ -73,7 +73,11 @@ def test_invalid_keys_are_refused(tmp_path: Path, key: str) -> None:
 
 @pytest.mark.parametrize(
     ("url", "message"),
-    [("http://example/x", "file:// or s3://"), ("s3:///nobucket", "need a bucket"), ("file://host/x", "absolute")],
+    [
+        ("http://example/x", "file:// or s3://"),
+        ("s3:///nobucket", "need a bucket"),
+        ("file://host/x", "absolute"),
+    ],
 )
 def test_invalid_urls_are_refused(url: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):

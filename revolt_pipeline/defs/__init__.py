@@ -1,0 +1,1 @@
+"""Dagster definitions only: assets, resources, sensors and schedules, one folder per domain."""

@@ -1,0 +1,1 @@
+"""Getting events in: the resource that wraps the collector."""

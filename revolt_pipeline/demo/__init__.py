@@ -1,0 +1,1 @@
+"""Realistic, deterministic demo traffic for a time-tracking product, with its ground truth."""

@@ -1,0 +1,184 @@
+"""Who uses the demo product: teams, people, their devices, and how each device misbehaves."""
+
+import random
+import uuid
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+# (platform, source name, SDK library, whether it is a device someone holds)
+PLATFORMS = {
+    "web": ("tempo-web", "analytics.js", True),
+    "desktop": ("tempo-desktop", "analytics-node", True),
+    "ios": ("tempo-ios", "analytics-ios", True),
+    "android": ("tempo-android", "analytics-android", True),
+    "slack": ("tempo-slack", "analytics-go", False),
+    "hangouts": ("tempo-hangouts", "analytics-go", False),
+    "google-assistant": ("tempo-assistant", "analytics-java", False),
+}
+# Where people work from: (IANA time zone, UTC offset in hours in late November, locale).
+REGIONS = [
+    ("America/Los_Angeles", -8, "en-US"),
+    ("America/New_York", -5, "en-US"),
+    ("America/Sao_Paulo", -3, "pt-BR"),
+    ("Europe/London", 0, "en-GB"),
+    ("Europe/Berlin", 1, "de-DE"),
+    ("Europe/Madrid", 1, "es-ES"),
+    ("Asia/Kolkata", 5.5, "en-IN"),
+    ("Asia/Tokyo", 9, "ja-JP"),
+    ("Australia/Sydney", 11, "en-AU"),
+]
+DEVICE_MODELS = {
+    "web": [
+        ("Chrome", "macOS", "15.1", "Apple", "MacBookPro18,3"),
+        ("Firefox", "Windows", "11", "Dell", "XPS 13"),
+        ("Safari", "macOS", "14.6", "Apple", "MacBookAir10,1"),
+        ("Edge", "Windows", "10", "Lenovo", "T14"),
+    ],
+    "desktop": [
+        ("Tempo Desktop", "macOS", "15.1", "Apple", "Macmini9,1"),
+        ("Tempo Desktop", "Windows", "11", "HP", "EliteBook"),
+        ("Tempo Desktop", "Linux", "6.8", "Framework", "Laptop 13"),
+    ],
+    "ios": [
+        ("iPhone", "iOS", "18.1", "Apple", "iPhone16,2"),
+        ("iPhone", "iOS", "17.6", "Apple", "iPhone14,5"),
+        ("iPad", "iPadOS", "18.1", "Apple", "iPad13,4"),
+    ],
+    "android": [
+        ("Pixel", "Android", "15", "Google", "Pixel 9"),
+        ("Galaxy", "Android", "14", "Samsung", "SM-S921B"),
+        ("Redmi", "Android", "13", "Xiaomi", "23049PCD8G"),
+    ],
+    "slack": [("Slack bot", "Linux", "6.1", "Tempo", "slack-bot")],
+    "hangouts": [("Chat bot", "Linux", "6.1", "Tempo", "chat-bot")],
+    "google-assistant": [("Assistant action", "Linux", "6.1", "Google", "assistant")],
+}
+# A release train: the newer version reaches a share of devices from a day of the window on.
+APP_VERSIONS = {
+    "web": ("2026.11.2", "2026.11.3", 2, 1.0),
+    "desktop": ("3.8.1", "3.9.0", 3, 0.6),
+    "ios": ("4.2.0", "4.3.0", 2, 0.7),
+    "android": ("4.1.5", "4.3.0", 4, 0.5),
+    "slack": ("1.12.0", "1.12.0", 0, 0.0),
+    "hangouts": ("0.9.4", "0.9.4", 0, 0.0),
+    "google-assistant": ("2.0.1", "2.0.1", 0, 0.0),
+}
+
+
+def stable_uuid(rng: random.Random) -> str:
+    return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+
+
+@dataclass
+class Device:
+    index: int
+    platform: str
+    anonymous_id: str | None  # bots and voice act for a known user and have none
+    browser_or_app: str
+    os_name: str
+    os_version: str
+    manufacturer: str
+    model: str
+    device_id: str
+    skew: timedelta  # how wrong this device's clock is
+    upgrade_day: int | None  # day of the window the newer app version arrives, if ever
+    identified: bool = False
+
+    @property
+    def source(self) -> str:
+        return PLATFORMS[self.platform][0]
+
+    def app_version(self, day_number: int) -> str:
+        old, new, _, _ = APP_VERSIONS[self.platform]
+        return new if self.upgrade_day is not None and day_number >= self.upgrade_day else old
+
+
+@dataclass
+class Person:
+    index: int
+    user_id: str | None  # None for visitors who never sign up
+    team_id: str
+    region: tuple[str, float, str]
+    activity: float  # expected sessions per working day
+    signup_day: int | None  # day of the window they sign up on, None if they were users already
+    churn_day: int | None  # first day of the window they are gone
+    devices: list[Device] = field(default_factory=list)
+    device_weights: list[float] = field(default_factory=list)
+
+    @property
+    def key(self) -> str:
+        """The identity the pipeline should end up with after stitching."""
+        if self.user_id is not None:
+            return self.user_id
+        assert self.devices[0].anonymous_id is not None
+        return self.devices[0].anonymous_id
+
+
+def _device(rng: random.Random, index: int, platform: str) -> Device:
+    app, os_name, os_version, manufacturer, model = rng.choice(DEVICE_MODELS[platform])
+    holds = PLATFORMS[platform][2]
+    skew = timedelta(0)
+    if holds and rng.random() < 0.12:
+        # Wrong clocks: a few minutes to a day off, in either direction; now and then years off (a reset).
+        if rng.random() < 0.15:
+            skew = timedelta(days=-rng.randint(365 * 5, 365 * 56))
+        else:
+            skew = timedelta(seconds=rng.choice([-1, 1]) * rng.uniform(60, 86_400))
+        skew = timedelta(milliseconds=round(skew.total_seconds() * 1000))
+    _, _, upgrade_day, share = APP_VERSIONS[platform]
+    return Device(
+        index=index,
+        platform=platform,
+        anonymous_id=stable_uuid(rng) if holds else None,
+        browser_or_app=app,
+        os_name=os_name,
+        os_version=os_version,
+        manufacturer=manufacturer,
+        model=model,
+        device_id=stable_uuid(rng),
+        skew=skew,
+        upgrade_day=upgrade_day + rng.randint(0, 2) if rng.random() < share else None,
+    )
+
+
+def build_population(rng: random.Random, users: int, days: int) -> list[Person]:
+    """`users` people: most are customers in teams, some sign up during the window, some only visit."""
+    people: list[Person] = []
+    device_index = 0
+    team_count = max(1, users // 7)
+    for index in range(users):
+        roll = rng.random()
+        visitor = roll < 0.12
+        new_user = not visitor and roll < 0.27
+        user_id = None if visitor else f"user-{index:05d}"
+        person = Person(
+            index=index,
+            user_id=user_id,
+            team_id=f"team-{rng.randrange(team_count):04d}",
+            region=rng.choice(REGIONS),
+            activity=rng.uniform(0.2, 0.8) if visitor else rng.uniform(0.6, 3.2),
+            signup_day=rng.randrange(days) if new_user else None,
+            churn_day=rng.randrange(1, days) if not visitor and rng.random() < 0.12 else None,
+        )
+        platforms = ["web"] if visitor or new_user or rng.random() < 0.75 else []
+        if not visitor:
+            for platform, chance in (
+                ("desktop", 0.35),
+                ("ios", 0.35),
+                ("android", 0.3),
+                ("slack", 0.3),
+                ("hangouts", 0.08),
+                ("google-assistant", 0.1),
+            ):
+                if rng.random() < chance:
+                    platforms.append(platform)
+            if not platforms:
+                platforms.append(rng.choice(["desktop", "ios", "android"]))
+        for platform in platforms:
+            person.devices.append(_device(rng, device_index, platform))
+            person.device_weights.append(
+                {"web": 3.0, "desktop": 3.0, "ios": 2.0, "android": 2.0}.get(platform, 0.7)
+            )
+            device_index += 1
+        people.append(person)
+    return people
