@@ -91,15 +91,11 @@ async def connection(
     writer.close()
 
 
-async def drive(
-    port: int, requests: list[bytes], seconds: float, connections: int
-) -> tuple[list[float], dict]:
+async def drive(port: int, requests: list[bytes], seconds: float, connections: int) -> tuple[list[float], dict]:
     latencies: list[float] = []
     statuses: dict[int, int] = {}
     stop_at = time.perf_counter() + seconds
-    await asyncio.gather(
-        *(connection(port, requests, i * 7, stop_at, latencies, statuses) for i in range(connections))
-    )
+    await asyncio.gather(*(connection(port, requests, i * 7, stop_at, latencies, statuses) for i in range(connections)))
     return latencies, statuses
 
 

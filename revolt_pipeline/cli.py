@@ -67,6 +67,57 @@ def collector_admin_token() -> None:
     click.echo(Settings.from_env().resolved_admin_token())
 
 
+@main.command("demo")
+@click.option("--seed", type=int, default=7, show_default=True, help="Same seed, same traffic.")
+@click.option("--users", type=click.IntRange(1), default=250, show_default=True, help="Scale the traffic up.")
+@click.option("--days", type=click.IntRange(1, 60), default=7, show_default=True)
+@click.option("--start", type=click.DateTime(["%Y-%m-%d"]), default=None, help="First day [two weeks ago].")
+@click.option("--reset", is_flag=True, help="Delete a previous demo's data in REVOLT_HOME first.")
+def demo(seed: int, users: int, days: int, start: datetime | None, reset: bool) -> None:
+    """Run everything on the embedded default: demo traffic, then raw, cleaned and report layers."""
+    import shutil
+
+    from revolt_pipeline.demo.pipeline import existing_demo_data, run_demo, summarize
+
+    settings = Settings.from_env()
+    leftovers = existing_demo_data(settings)
+    if leftovers and not reset:
+        raise click.ClickException(
+            f"{settings.home} already holds demo data ({', '.join(leftovers)}); "
+            "run `revolt demo --reset` to start over, or point REVOLT_HOME elsewhere"
+        )
+    if reset:
+        for name in ("store", "spool", "dagster", "demo"):
+            shutil.rmtree(settings.home / name, ignore_errors=True)
+        for name in ("reports.sqlite", "reports.sqlite-wal", "reports.sqlite-shm"):
+            (settings.home / name).unlink(missing_ok=True)
+    with click.progressbar(length=1, label="sending demo traffic", file=sys.stderr) as bar:
+
+        def progress(done: int, total: int) -> None:
+            bar.length = total
+            bar.update(done - bar.pos)
+
+        def say(text: str) -> None:
+            click.echo(f"  {text}", err=True)
+
+        try:
+            result = run_demo(
+                settings,
+                seed=seed,
+                users=users,
+                days=days,
+                start=start.date() if start else None,
+                say=say,
+                progress=progress,
+            )
+        except (SourcesError, RuntimeError, ValueError) as exc:
+            raise click.ClickException(str(exc)) from exc
+    for line in summarize(settings, result):
+        click.echo(line)
+    timings = ", ".join(f"{name} {value:.0f} s" for name, value in result.seconds.items())
+    click.echo(f"took {timings}")
+
+
 @main.command("demo-traffic")
 @click.option("--seed", type=int, default=7, show_default=True, help="Same seed, same traffic.")
 @click.option("--users", type=click.IntRange(1), default=250, show_default=True, help="Scale the traffic.")

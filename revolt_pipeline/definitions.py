@@ -2,7 +2,27 @@
 
 import dagster as dg
 
+from revolt_pipeline.defs.cleaned.assets import cleaned_events, daily_aggregates, sessionized
+from revolt_pipeline.defs.cleaned.sensors import clean_after_raw
+from revolt_pipeline.defs.ingestion.resources import CollectorResource
+from revolt_pipeline.defs.jobs import clean_job, raw_job, report_job
+from revolt_pipeline.defs.raw.assets import raw_events
+from revolt_pipeline.defs.raw.schedules import raw_daily_schedule
+from revolt_pipeline.defs.reports.assets import event_catalog, report_tables
+from revolt_pipeline.defs.reports.sensors import reports_after_clean
 from revolt_pipeline.defs.resources import build_resources
 from revolt_pipeline.settings import Settings
 
-defs = dg.Definitions(resources=build_resources(Settings.from_env()))
+
+def build_definitions(settings: Settings, *, collector: CollectorResource | None = None) -> dg.Definitions:
+    """The definitions the UI, the daemon and `revolt demo` all use; only the collector may differ."""
+    return dg.Definitions(
+        assets=[raw_events, cleaned_events, sessionized, daily_aggregates, report_tables, event_catalog],
+        jobs=[raw_job, clean_job, report_job],
+        schedules=[raw_daily_schedule],
+        sensors=[clean_after_raw, reports_after_clean],
+        resources=build_resources(settings, collector=collector),
+    )
+
+
+defs = build_definitions(Settings.from_env())

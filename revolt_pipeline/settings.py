@@ -56,6 +56,12 @@ class Settings:
     segment_max_age_seconds: float
     upload_interval_seconds: float
     report_db_url: str
+    partitions_start: str
+    lateness_days: float
+    session_timeout_minutes: float
+    max_session_hours: float
+    watermark_retries: int
+    watermark_retry_seconds: float
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -80,6 +86,12 @@ class Settings:
             segment_max_age_seconds=_env_float("REVOLT_SEGMENT_MAX_AGE_SECONDS", 60.0),
             upload_interval_seconds=_env_float("REVOLT_UPLOAD_INTERVAL_SECONDS", 1.0),
             report_db_url=_env("REVOLT_REPORT_DB_URL", f"sqlite:///{home / 'reports.sqlite'}"),
+            partitions_start=_env("REVOLT_PARTITIONS_START", "2026-01-01"),
+            lateness_days=_env_float("REVOLT_LATENESS_DAYS", 3.0),
+            session_timeout_minutes=_env_float("REVOLT_SESSION_TIMEOUT_MINUTES", 30.0),
+            max_session_hours=_env_float("REVOLT_MAX_SESSION_HOURS", 24.0),
+            watermark_retries=_env_int("REVOLT_WATERMARK_RETRIES", 12),
+            watermark_retry_seconds=_env_float("REVOLT_WATERMARK_RETRY_SECONDS", 300.0),
         )
 
     def resolved_admin_token(self) -> str:

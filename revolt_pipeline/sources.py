@@ -50,22 +50,14 @@ def load_sources(path: Path) -> dict[str, Source]:
     for name, entry in document.get("sources", {}).items():
         if not SOURCE_NAME.match(name):
             raise SourcesError(f"{path}: source name {name!r} must match {SOURCE_NAME.pattern}")
-        if (
-            not isinstance(entry, dict)
-            or not isinstance(entry.get("write_key"), str)
-            or not entry["write_key"]
-        ):
+        if not isinstance(entry, dict) or not isinstance(entry.get("write_key"), str) or not entry["write_key"]:
             raise SourcesError(f"{path}: source {name!r} needs a non-empty write_key")
         platform = entry.get("platform", "other")
         if platform not in PLATFORMS:
-            raise SourcesError(
-                f"{path}: source {name!r} has unknown platform {platform!r}; one of {PLATFORMS}"
-            )
+            raise SourcesError(f"{path}: source {name!r} has unknown platform {platform!r}; one of {PLATFORMS}")
         source = Source(name=name, write_key=entry["write_key"], platform=platform)
         if source.write_key in by_key:
-            raise SourcesError(
-                f"{path}: sources {by_key[source.write_key].name!r} and {name!r} share a write key"
-            )
+            raise SourcesError(f"{path}: sources {by_key[source.write_key].name!r} and {name!r} share a write key")
         by_key[source.write_key] = source
     return by_key
 
@@ -83,12 +75,9 @@ def add_source(path: Path, name: str, platform: str, write_key: str | None = Non
     if source.write_key in sources:
         raise SourcesError(f"{path}: write key of {name!r} is used by {sources[source.write_key].name!r}")
     path.parent.mkdir(parents=True, exist_ok=True)
-    header = (
-        "" if path.exists() else "# revolt sources: one per app or platform (see README, Configuration).\n"
-    )
+    header = "" if path.exists() else "# revolt sources: one per app or platform (see README, Configuration).\n"
     entry = (
-        f"{header}\n[sources.{name}]\n"
-        f"write_key = {json.dumps(source.write_key)}\nplatform = {json.dumps(platform)}\n"
+        f"{header}\n[sources.{name}]\nwrite_key = {json.dumps(source.write_key)}\nplatform = {json.dumps(platform)}\n"
     )
     with open(path, "a") as handle:
         handle.write(entry)

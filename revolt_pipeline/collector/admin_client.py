@@ -26,9 +26,7 @@ class CollectorAdminClient:
         except httpx.TransportError as exc:
             raise CollectorAdminError(f"cannot reach the collector at {self.url}: {exc}") from exc
         if response.status_code != 200:
-            raise CollectorAdminError(
-                f"{method} {path} answered {response.status_code}: {response.text[:500]}"
-            )
+            raise CollectorAdminError(f"{method} {path} answered {response.status_code}: {response.text[:500]}")
         return response.json()
 
     def flush(self) -> FlushReport:

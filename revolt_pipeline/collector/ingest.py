@@ -53,9 +53,7 @@ def basic_auth_user(authorization: str | None) -> str | None:
         return None
     scheme, _, credentials = authorization.partition(" ")
     if scheme.lower() != "basic":
-        raise _Refused(
-            401, "invalid_authorization", "Authorization must be HTTP Basic with the write key as user"
-        )
+        raise _Refused(401, "invalid_authorization", "Authorization must be HTTP Basic with the write key as user")
     try:
         decoded = base64.b64decode(credentials.strip(), validate=True).decode("utf-8")
     except (binascii.Error, UnicodeDecodeError):
@@ -71,9 +69,7 @@ def decode_body(body: bytes, content_encoding: str | None, limit: int) -> bytes:
             raise _Refused(413, "batch_too_large", f"request body exceeds {limit} bytes")
         return body
     if encoding != "gzip":
-        raise _Refused(
-            415, "unsupported_encoding", f"Content-Encoding {encoding!r} is not supported; use gzip"
-        )
+        raise _Refused(415, "unsupported_encoding", f"Content-Encoding {encoding!r} is not supported; use gzip")
     inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
     try:
         data = inflater.decompress(body, limit + 1)
@@ -123,9 +119,7 @@ def process_request(
             messages, sent_at, context = [message], None, ABSENT
         if source is None:
             if not body_key:
-                raise _Refused(
-                    401, "missing_write_key", "send the write key as HTTP Basic user or as writeKey"
-                )
+                raise _Refused(401, "missing_write_key", "send the write key as HTTP Basic user or as writeKey")
             source = _known_source(body_key, lookup_source)
         if memoryview(context)[:1].tobytes() not in (b"{", b"n"):
             raise _Refused(400, "invalid_batch", "the batch's context must be an object")
@@ -152,9 +146,7 @@ def process_request(
     receipt = Receipt(
         received_at_ms=received_ms,
         sent_at_ms=None if sent_at is None else epoch_ms(sent_at),
-        batch_context=None
-        if context is ABSENT or bytes(context) == b"null"
-        else orjson.Fragment(bytes(context)),
+        batch_context=None if context is ABSENT or bytes(context) == b"null" else orjson.Fragment(bytes(context)),
         source=source.name,
         platform=source.platform,
         collector=collector_id,

@@ -118,9 +118,7 @@ class CollectorService:
         self.collector_id = config.collector_id or _stored_collector_id(config.spool_dir)
         if not COLLECTOR_ID.match(self.collector_id):
             raise ValueError(f"collector id {self.collector_id!r} may hold letters, digits, '_', '.', '-'")
-        self.store = ObjectStore(
-            config.storage_url, s3_endpoint_url=config.s3_endpoint_url, s3_region=config.s3_region
-        )
+        self.store = ObjectStore(config.storage_url, s3_endpoint_url=config.s3_endpoint_url, s3_region=config.s3_region)
         self.sources = SourceCache(config.sources_file)
         spool_options = {
             "max_segment_bytes": config.segment_max_bytes,
@@ -308,9 +306,7 @@ class CollectorService:
         for landed in objects:
             landed_counts[landed.area] += landed.events
         pending = {
-            area: sum(
-                count for hour, count in spool.pending_by_hour().items() if hour.date() == received_date
-            )
+            area: sum(count for hour, count in spool.pending_by_hour().items() if hour.date() == received_date)
             for area, spool in self.spools.items()
         }
         return {

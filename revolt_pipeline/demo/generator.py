@@ -129,8 +129,7 @@ class _Planner:
                 23.5,
                 max(
                     6.0,
-                    self.rng.choice([(9.0, 1.3), (13.5, 1.0), (16.5, 1.6), (20.5, 1.2)])[0]
-                    + self.rng.gauss(0, 1.2),
+                    self.rng.choice([(9.0, 1.3), (13.5, 1.0), (16.5, 1.6), (20.5, 1.2)])[0] + self.rng.gauss(0, 1.2),
                 ),
             )
             for _ in range(count)
@@ -153,8 +152,7 @@ class _Planner:
         for _ in steps:
             times.append(moment)
             moment = _ms(
-                moment
-                + timedelta(seconds=min(MAX_EVENT_GAP_SECONDS, max(1.0, self.rng.expovariate(1 / 150))))
+                moment + timedelta(seconds=min(MAX_EVENT_GAP_SECONDS, max(1.0, self.rng.expovariate(1 / 150))))
             )
         end = times[-1]
         offline_delay = None
@@ -193,9 +191,7 @@ class _Planner:
             device.identified = True
         return end
 
-    def _steps(
-        self, person: Person, device: Device, signing_up: bool
-    ) -> list[tuple[str, str | None, Any, dict]]:
+    def _steps(self, person: Person, device: Device, signing_up: bool) -> list[tuple[str, str | None, Any, dict]]:
         rng = self.rng
         steps: list[tuple[str, str | None, Any, dict]] = []
         traits = {
@@ -223,10 +219,7 @@ class _Planner:
             ]
         elif person.user_id is None:
             pages = ["Home", "Features", "Pricing", "Blog", "Integrations", "Customers"]
-            return [
-                ("page", page, {"path": "/" + page.lower()}, {})
-                for page in rng.sample(pages, rng.randint(1, 4))
-            ]
+            return [("page", page, {"path": "/" + page.lower()}, {}) for page in rng.sample(pages, rng.randint(1, 4))]
         elif not device.identified:
             steps.append(("identify", None, None, {"traits": traits}))
         if device.platform in ("slack", "hangouts"):
@@ -268,9 +261,7 @@ class _Planner:
             project = f"project-{rng.randrange(40):02d}"
             action = rng.random()
             if action < 0.35:
-                steps.append(
-                    ("track", "Timer Started", {"project": project, "billable": rng.random() < 0.7}, {})
-                )
+                steps.append(("track", "Timer Started", {"project": project, "billable": rng.random() < 0.7}, {}))
                 minutes = rng.randint(5, 240)
                 # Android's new release sends duration_minutes as a decimal: drift for the raw layer to flag.
                 duration: int | float = (

@@ -176,9 +176,7 @@ def build_population(rng: random.Random, users: int, days: int) -> list[Person]:
                 platforms.append(rng.choice(["desktop", "ios", "android"]))
         for platform in platforms:
             person.devices.append(_device(rng, device_index, platform))
-            person.device_weights.append(
-                {"web": 3.0, "desktop": 3.0, "ios": 2.0, "android": 2.0}.get(platform, 0.7)
-            )
+            person.device_weights.append({"web": 3.0, "desktop": 3.0, "ios": 2.0, "android": 2.0}.get(platform, 0.7))
             device_index += 1
         people.append(person)
     return people

@@ -1,11 +1,13 @@
-"""`revolt demo-traffic`: plan traffic, make sure its sources exist, send it, write the ground truth."""
+"""Running the demo: plan traffic, register its sources, send it, and write the ground truth."""
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -19,12 +21,14 @@ from revolt_pipeline.demo.sender import SendReport, TrafficSender
 from revolt_pipeline.settings import Settings
 from revolt_pipeline.sources import add_source, load_sources
 
+Progress = Callable[[int, int], None]
+
 
 @dataclass
 class DemoTrafficResult:
     traffic: Traffic
     report: SendReport
-    truth: dict
+    truth: dict[str, Any]
     ground_truth_path: Path
     seconds: float
 
@@ -46,10 +50,46 @@ def _wait_until_sources_known(url: str, write_keys: dict[str, str], timeout: flo
             while http.post(url + "/v1/batch", json={"batch": []}, auth=(key, "")).status_code == 401:
                 if time.monotonic() > deadline:
                     raise RuntimeError(
-                        f"the collector at {url} does not know the demo sources; is it using "
-                        "the same REVOLT_SOURCES_FILE?"
+                        f"the collector at {url} does not know the demo sources; "
+                        "is it using the same REVOLT_SOURCES_FILE?"
                     )
                 time.sleep(0.25)
+
+
+def completion_time(traffic: Traffic) -> datetime:
+    """Just after midnight following the last delivery: every received day of the demo is then over."""
+    last = traffic.end
+    return datetime(last.year, last.month, last.day, tzinfo=UTC) + timedelta(days=1, minutes=1)
+
+
+@contextmanager
+def in_process_collector(settings: Settings, traffic: Traffic) -> Iterator[tuple[CollectorServer, SimulatedClock]]:
+    """A collector on a thread, on a simulated clock starting at the traffic's first delivery."""
+    clock = SimulatedClock(traffic.messages[0].send_time)
+    with CollectorServer(CollectorConfig.from_settings(settings), clock=clock) as server:
+        yield server, clock
+
+
+def send_to_in_process_collector(
+    server: CollectorServer,
+    clock: SimulatedClock,
+    traffic: Traffic,
+    write_keys: dict[str, str],
+    progress: Progress | None,
+) -> SendReport:
+    """Send everything, then move time past the last day and land it all, so every day is complete."""
+    report = TrafficSender(traffic, server.url, write_keys, clock.set).send(progress)
+    clock.set(completion_time(traffic))
+    server.call(server.service.flush())
+    return report
+
+
+def write_ground_truth(settings: Settings, traffic: Traffic, path: Path | None) -> tuple[dict[str, Any], Path]:
+    truth = ground_truth(traffic)
+    target = path or settings.home / "demo" / "ground-truth.json"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps(truth, indent=1))
+    return truth, target
 
 
 def run_demo_traffic(
@@ -61,29 +101,24 @@ def run_demo_traffic(
     start: date | None,
     collector_url: str | None,
     ground_truth_path: Path | None,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Progress | None = None,
 ) -> DemoTrafficResult:
     """Send the demo's traffic to a collector: the one at `collector_url`, or one started in-process."""
     began = time.monotonic()
     traffic = plan_traffic(seed=seed, users=users, days=days, start=start)
     write_keys = ensure_demo_sources(settings.sources_file)
-    first_tick = traffic.messages[0].send_time
     if collector_url:
         admin = CollectorAdminClient(collector_url, settings.resolved_admin_token())
         try:
-            admin.set_clock(first_tick)
+            admin.set_clock(traffic.messages[0].send_time)
             _wait_until_sources_known(collector_url, write_keys)
             report = TrafficSender(traffic, collector_url, write_keys, admin.set_clock).send(progress)
+            admin.set_clock(completion_time(traffic))
             admin.flush()
         finally:
             admin.close()
     else:
-        clock = SimulatedClock(first_tick)
-        with CollectorServer(CollectorConfig.from_settings(settings), clock=clock) as server:
-            report = TrafficSender(traffic, server.url, write_keys, clock.set).send(progress)
-            server.call(server.service.flush())
-    truth = ground_truth(traffic)
-    path = ground_truth_path or settings.home / "demo" / "ground-truth.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(truth, indent=1))
+        with in_process_collector(settings, traffic) as (server, clock):
+            report = send_to_in_process_collector(server, clock, traffic, write_keys, progress)
+    truth, path = write_ground_truth(settings, traffic, ground_truth_path)
     return DemoTrafficResult(traffic, report, truth, path, time.monotonic() - began)

@@ -54,11 +54,7 @@ def _device_context(device: Device) -> dict[str, Any]:
         },
         "os": {"name": device.os_name, "version": device.os_version},
         "library": {"name": PLATFORMS[platform][1], "version": "demo"},
-        **(
-            {"userAgent": f"Mozilla/5.0 ({device.os_name}) {device.browser_or_app}"}
-            if platform == "web"
-            else {}
-        ),
+        **({"userAgent": f"Mozilla/5.0 ({device.os_name}) {device.browser_or_app}"} if platform == "web" else {}),
     }
 
 
@@ -136,15 +132,11 @@ class TrafficSender:
                 self.collector_url + "/v1/batch", content=body, headers={"Authorization": f"Basic {key}"}
             )
             if response.status_code != 400:
-                raise RuntimeError(
-                    f"malformed demo batch answered {response.status_code}: {response.text[:300]}"
-                )
+                raise RuntimeError(f"malformed demo batch answered {response.status_code}: {response.text[:300]}")
 
     def send(self, progress: Callable[[int, int], None] | None = None) -> SendReport:
         report = SendReport()
-        due: dict[datetime, tuple[list[PlannedMessage], list[MalformedMessage]]] = defaultdict(
-            lambda: ([], [])
-        )
+        due: dict[datetime, tuple[list[PlannedMessage], list[MalformedMessage]]] = defaultdict(lambda: ([], []))
         for message in self.traffic.messages:
             due[message.send_time][0].append(message)
         for malformed in self.traffic.malformed:
@@ -160,9 +152,7 @@ class TrafficSender:
                     self._enqueue(message)
                 if malformed:
                     self._send_malformed(malformed)
-                flushed = list(
-                    pool.map(lambda index: self._clients[index].flush(timeout=120), sorted(touched))
-                )
+                flushed = list(pool.map(lambda index: self._clients[index].flush(timeout=120), sorted(touched)))
                 if not all(flushed):
                     raise RuntimeError(f"some demo batches were not delivered at {tick.isoformat()}")
                 report.ticks += 1

@@ -152,9 +152,7 @@ class Client:
         self._block_timeout: float | None = block_timeout if on_full == "block" else None
         self._shutdown_timeout = shutdown_timeout
         # The system clock has a fast path; an injected one (a simulated device clock) is formatted.
-        self._now_text: Callable[[], str] = (
-            system_now_text if clock is None else functools.partial(_clock_text, clock)
-        )
+        self._now_text: Callable[[], str] = system_now_text if clock is None else functools.partial(_clock_text, clock)
         self._context = deep_merge(automatic_context(), context) if context else automatic_context()
         self._context_json, self._context_size = encode_json(self._context)
         self._stats = Stats()
@@ -223,9 +221,7 @@ class Client:
         fields: dict[str, Any] = {"event": event}
         if properties is not None:
             fields["properties"] = _object("properties", properties)
-        return self._enqueue(
-            "track", fields, user_id, anonymous_id, context, timestamp, integrations, message_id
-        )
+        return self._enqueue("track", fields, user_id, anonymous_id, context, timestamp, integrations, message_id)
 
     @_never_raises
     def identify(
@@ -242,9 +238,7 @@ class Client:
         fields: dict[str, Any] = {}
         if traits is not None:
             fields["traits"] = _object("traits", traits)
-        return self._enqueue(
-            "identify", fields, user_id, anonymous_id, context, timestamp, integrations, message_id
-        )
+        return self._enqueue("identify", fields, user_id, anonymous_id, context, timestamp, integrations, message_id)
 
     @_never_raises
     def page(
@@ -261,9 +255,7 @@ class Client:
     ) -> bool:
         """Record a page view on the web. True when queued."""
         fields = self._view_fields(category, name, properties)
-        return self._enqueue(
-            "page", fields, user_id, anonymous_id, context, timestamp, integrations, message_id
-        )
+        return self._enqueue("page", fields, user_id, anonymous_id, context, timestamp, integrations, message_id)
 
     @_never_raises
     def screen(
@@ -280,9 +272,7 @@ class Client:
     ) -> bool:
         """Record a screen view in a mobile app. True when queued."""
         fields = self._view_fields(category, name, properties)
-        return self._enqueue(
-            "screen", fields, user_id, anonymous_id, context, timestamp, integrations, message_id
-        )
+        return self._enqueue("screen", fields, user_id, anonymous_id, context, timestamp, integrations, message_id)
 
     @_never_raises
     def group(
@@ -300,9 +290,7 @@ class Client:
         fields: dict[str, Any] = {"groupId": _required_identifier("group_id", group_id)}
         if traits is not None:
             fields["traits"] = _object("traits", traits)
-        return self._enqueue(
-            "group", fields, user_id, anonymous_id, context, timestamp, integrations, message_id
-        )
+        return self._enqueue("group", fields, user_id, anonymous_id, context, timestamp, integrations, message_id)
 
     @_never_raises
     def alias(
@@ -331,9 +319,7 @@ class Client:
             if self._consumer is None:
                 return self._flush_in_this_thread(timeout)
             if threading.current_thread() is self._consumer:
-                logger.warning(
-                    "flush() from the consumer thread (an on_error callback?) would wait for itself"
-                )
+                logger.warning("flush() from the consumer thread (an on_error callback?) would wait for itself")
                 return False
             target = self._queue.last_seq
             self._queue.hurry()
@@ -436,9 +422,7 @@ class Client:
             if context is None:
                 context_json, context_size = self._context_json, self._context_size
             else:  # the call's context wins
-                context_json, context_size = encode_json(
-                    deep_merge(self._context, _object("context", context))
-                )
+                context_json, context_size = encode_json(deep_merge(self._context, _object("context", context)))
             message_json, message_size = encode_json(message)
             payload = f'{message_json[:-1]},"context":{context_json}}}'
             size = message_size + len(',"context":') + context_size

@@ -139,10 +139,7 @@ class BatchDelivery:
                     delay = failure.retry_after
                 else:
                     delay = full_jitter_backoff(failures, self._max_backoff)
-                if (
-                    self._max_retry_duration is not None
-                    and now + delay - first_failure > self._max_retry_duration
-                ):
+                if self._max_retry_duration is not None and now + delay - first_failure > self._max_retry_duration:
                     self._record_given_up(failure, payloads, failures)
                     self._queue.ack(events)
                     return True
@@ -252,9 +249,7 @@ class Consumer(threading.Thread):
                 self._queue.wait_ready(1, 1, timeout=None)
                 if self._stopping.is_set():
                     break
-                self._queue.wait_ready(
-                    self._max_batch_size, self._max_batch_bytes, timeout=self._flush_interval
-                )
+                self._queue.wait_ready(self._max_batch_size, self._max_batch_bytes, timeout=self._flush_interval)
                 if self._stopping.is_set():
                     break
                 with self._send_lock:

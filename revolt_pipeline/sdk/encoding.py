@@ -31,9 +31,7 @@ def _default(value: Any) -> Any:
 
 
 # Built once: json.dumps() with options builds a new encoder on every call.
-_standard_encode = json.JSONEncoder(
-    ensure_ascii=False, allow_nan=True, separators=(",", ":"), default=_default
-).encode
+_standard_encode = json.JSONEncoder(ensure_ascii=False, allow_nan=True, separators=(",", ":"), default=_default).encode
 _NON_FINITE = re.compile(r"[:,\[](?:-?Infinity|NaN)(?=[,\]}])")
 
 

@@ -74,9 +74,7 @@ class EventQueue(ABC):
         with self._lock:
             if self._unsettled >= self.max_size and not (
                 block_timeout
-                and self._changed.wait_for(
-                    lambda: self._unsettled < self.max_size or self._closed, block_timeout
-                )
+                and self._changed.wait_for(lambda: self._unsettled < self.max_size or self._closed, block_timeout)
             ):
                 return False
             if self._closed:
@@ -86,9 +84,7 @@ class EventQueue(ABC):
             self._unsettled += 1
             self._ready_count += 1
             self._ready_bytes += size
-            if self._ready_waiters and (
-                self._ready_count >= self._wake_count or self._ready_bytes >= self._wake_bytes
-            ):
+            if self._ready_waiters and (self._ready_count >= self._wake_count or self._ready_bytes >= self._wake_bytes):
                 self._changed.notify_all()
             return True
 
@@ -293,8 +289,7 @@ class DiskQueue(EventQueue):
             self._lock_file = self._lock_across_processes()
             self._connection = self._open()
             count, size, last = self._connection.execute(
-                "SELECT COUNT(*), COALESCE(SUM(LENGTH(CAST(payload AS BLOB))), 0), COALESCE(MAX(id), 0)"
-                " FROM events"
+                "SELECT COUNT(*), COALESCE(SUM(LENGTH(CAST(payload AS BLOB))), 0), COALESCE(MAX(id), 0) FROM events"
             ).fetchone()
         except BaseException:
             if self._lock_file is not None:
@@ -349,8 +344,7 @@ class DiskQueue(EventQueue):
             connection.execute("PRAGMA synchronous=NORMAL")
             # AUTOINCREMENT keeps ids growing after the table empties, so seqs never go back.
             connection.execute(
-                "CREATE TABLE IF NOT EXISTS events"
-                " (id INTEGER PRIMARY KEY AUTOINCREMENT, payload TEXT NOT NULL)"
+                "CREATE TABLE IF NOT EXISTS events (id INTEGER PRIMARY KEY AUTOINCREMENT, payload TEXT NOT NULL)"
             )
         except BaseException:
             connection.close()

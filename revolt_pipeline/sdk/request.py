@@ -114,9 +114,7 @@ class BatchSender:
             # Level 6 compresses JSON nearly as well as 9 at a fraction of the CPU.
             body = gzip.compress(body, compresslevel=6, mtime=0)
         try:
-            status, headers, data = self._post(
-                body, self._timeout if timeout is None else min(self._timeout, timeout)
-            )
+            status, headers, data = self._post(body, self._timeout if timeout is None else min(self._timeout, timeout))
         except (OSError, http.client.HTTPException) as exc:
             self.close()  # the connection's state is unknown; start afresh next time
             raise TransientFailure(f"network error: {exc!r}") from exc
@@ -131,9 +129,7 @@ class BatchSender:
             )
         code, message = _error_details(data)
         if 300 <= status < 400:
-            message = (
-                f"redirected to {headers.get('Location')!r}; point host at the collector itself ({message})"
-            )
+            message = f"redirected to {headers.get('Location')!r}; point host at the collector itself ({message})"
         raise PermanentRejection(status, code, message)
 
     def _post(self, body: bytes, timeout: float) -> tuple[int, http.client.HTTPMessage, bytes]:

@@ -13,10 +13,7 @@ def landed_object_key(area: str, received_hour: datetime, collector_id: str, seg
     Deterministic in its inputs, so uploading a segment again after a crash overwrites rather than
     duplicates.
     """
-    return (
-        f"{area}/received_date={received_hour:%Y-%m-%d}/hour={received_hour:%H}/"
-        f"{collector_id}-{segment_id}.jsonl.gz"
-    )
+    return f"{area}/received_date={received_hour:%Y-%m-%d}/hour={received_hour:%H}/{collector_id}-{segment_id}.jsonl.gz"
 
 
 def received_date_prefix(area: str, day: date) -> str:
@@ -25,3 +22,44 @@ def received_date_prefix(area: str, day: date) -> str:
 
 def watermark_key(collector_id: str) -> str:
     return f"{WATERMARKS}/{collector_id}.json"
+
+
+# The lake: Hive-style partitioned Parquet that DuckDB, Spark, Athena or Glue read directly.
+# Partition columns live in the path only, as those engines expect.
+def raw_events_key(day: date) -> str:
+    return f"raw_events/received_date={day:%Y-%m-%d}/events.parquet"
+
+
+def raw_profile_key(day: date) -> str:
+    """What the crawler learned of a received day: counts, assigned days, property catalog."""
+    return f"raw_profiles/received_date={day:%Y-%m-%d}.json"
+
+
+RAW_PROFILES = "raw_profiles"
+
+
+def identity_links_key(day: date) -> str:
+    return f"identity_links/received_date={day:%Y-%m-%d}/links.parquet"
+
+
+IDENTITY_LINKS = "identity_links"
+
+
+def events_key(day: date) -> str:
+    return f"events/event_date={day:%Y-%m-%d}/events.parquet"
+
+
+def events_quarantine_key(day: date) -> str:
+    return f"events_quarantine/event_date={day:%Y-%m-%d}/quarantine.parquet"
+
+
+def sessionized_events_key(day: date) -> str:
+    return f"sessionized_events/event_date={day:%Y-%m-%d}/events.parquet"
+
+
+def sessions_key(day: date) -> str:
+    return f"sessions/session_date={day:%Y-%m-%d}/sessions.parquet"
+
+
+def aggregate_key(name: str, day: date) -> str:
+    return f"aggregates/{name}/date={day:%Y-%m-%d}/{name}.parquet"

@@ -8,6 +8,7 @@ temporary file that is fsynced and renamed into place.
 import contextlib
 import os
 import secrets
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,6 +67,43 @@ class ObjectStore:
             with self.filesystem.open_output_stream(path, compression=None) as stream:
                 stream.write(data)
 
+    def put_file(self, key: str, local_path: str | Path) -> None:
+        """Upload a local file, atomically as `put`; streamed, so large Parquet files need no memory."""
+        path = self.path(key)
+        if self.is_local:
+            target = Path(path)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            temporary = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
+            try:
+                shutil.copyfile(local_path, temporary)
+                with open(temporary, "rb+") as handle:
+                    os.fsync(handle.fileno())
+                os.replace(temporary, target)
+            except BaseException:
+                temporary.unlink(missing_ok=True)
+                raise
+            _fsync_directory(target.parent)
+            return
+        with (
+            open(local_path, "rb") as source,
+            self.filesystem.open_output_stream(path, compression=None) as stream,
+        ):
+            shutil.copyfileobj(source, stream, length=8 * 1024 * 1024)
+
+    def local_path(self, key: str) -> str | None:
+        """The object's file on this machine when the store is a local folder, else None."""
+        return self.path(key) if self.is_local else None
+
+    def download(self, key: str, destination: str | Path) -> None:
+        try:
+            with (
+                self.filesystem.open_input_stream(self.path(key), compression=None) as stream,
+                open(destination, "wb") as target,
+            ):
+                shutil.copyfileobj(stream, target, length=8 * 1024 * 1024)
+        except FileNotFoundError:
+            raise FileNotFoundError(f"no object {self.uri(key)}") from None
+
     def get(self, key: str) -> bytes:
         try:
             with self.filesystem.open_input_stream(self.path(key), compression=None) as stream:
@@ -121,8 +159,12 @@ def _atomic_local_write(path: Path, data: bytes) -> None:
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
-    directory = os.open(path.parent, os.O_RDONLY)
+    _fsync_directory(path.parent)
+
+
+def _fsync_directory(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
     try:
-        os.fsync(directory)
+        os.fsync(fd)
     finally:
-        os.close(directory)
+        os.close(fd)

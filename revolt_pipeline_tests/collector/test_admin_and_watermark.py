@@ -17,11 +17,7 @@ START = datetime(2026, 11, 20, 23, 58, tzinfo=UTC)
 
 
 def tracks(n: int, prefix: str = "m") -> dict:
-    return {
-        "batch": [
-            {"type": "track", "event": "e", "userId": "u", "messageId": f"{prefix}-{i}"} for i in range(n)
-        ]
-    }
+    return {"batch": [{"type": "track", "event": "e", "userId": "u", "messageId": f"{prefix}-{i}"} for i in range(n)]}
 
 
 @pytest.fixture
@@ -102,9 +98,9 @@ def test_the_watermark_is_published_by_the_background_uploader(simulated) -> Non
     key = watermark_key(harness.server.collector_id)
     deadline = datetime.now(UTC) + timedelta(seconds=20)
     while datetime.now(UTC) < deadline:
-        if harness.store.exists(key) and orjson.loads(harness.store.get(key))[
-            "watermark"
-        ] == format_timestamp(START + timedelta(minutes=1)):
+        if harness.store.exists(key) and orjson.loads(harness.store.get(key))["watermark"] == format_timestamp(
+            START + timedelta(minutes=1)
+        ):
             return
     raise AssertionError("the uploader did not publish the watermark")
 
@@ -116,9 +112,7 @@ def test_simulated_clock_moves_only_forward_and_only_when_simulated(simulated, c
     assert harness.http.post(harness.url + "/admin/clock", json=later, headers=headers).json() == {
         "now": "2026-11-21T08:00:00.000Z"
     }
-    back = harness.http.post(
-        harness.url + "/admin/clock", json={"now": "2026-11-20T00:00:00Z"}, headers=headers
-    )
+    back = harness.http.post(harness.url + "/admin/clock", json={"now": "2026-11-20T00:00:00Z"}, headers=headers)
     assert back.status_code == 409
     system = collector_server.http.post(collector_server.url + "/admin/clock", json=later, headers=headers)
     assert system.status_code == 409

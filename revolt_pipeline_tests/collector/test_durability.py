@@ -33,9 +33,7 @@ def test_acknowledged_events_survive_kill_9_and_land_once(
     acknowledged = 0
     with httpx.Client(timeout=30) as http:
         for start in range(0, 2000, 100):
-            response = http.post(
-                first.url + "/v1/batch", content=batch(start, 100), auth=(SOURCES["ios"][1], "")
-            )
+            response = http.post(first.url + "/v1/batch", content=batch(start, 100), auth=(SOURCES["ios"][1], ""))
             assert response.status_code == 200
             acknowledged += response.json()["accepted"]
     store = ObjectStore((tmp_path / "store").as_uri())

@@ -29,8 +29,7 @@ def test_segment_sdk_events_land_correctly(collector_server: CollectorHarness) -
 
     collector_server.flush()
     landed = {
-        record["type"] + ":" + str(record["message"].get("event", "")): record
-        for record in collector_server.landed()
+        record["type"] + ":" + str(record["message"].get("event", "")): record for record in collector_server.landed()
     }
     assert sorted(landed) == ["identify:", "page:", "screen:", "track:Signup Viewed", "track:Timer Started"]
     track = landed["track:Timer Started"]

@@ -13,9 +13,7 @@ from revolt_pipeline.contract import Receipt, Rejection, format_timestamp, lande
 from revolt_pipeline.contract import validate_message as validate
 from revolt_pipeline.contract.envelope import epoch_ms
 
-SCHEMA = json.loads(
-    resources.files("revolt_pipeline.contract").joinpath("segment-message.schema.json").read_text()
-)
+SCHEMA = json.loads(resources.files("revolt_pipeline.contract").joinpath("segment-message.schema.json").read_text())
 schema_validator = jsonschema.Draft202012Validator(SCHEMA, format_checker=jsonschema.FormatChecker())
 
 T = "2026-11-20T10:00:00.000Z"
@@ -135,9 +133,7 @@ def test_batch_sent_at_applies_when_the_message_has_none() -> None:
 
 def test_without_sent_at_the_device_time_is_kept_and_without_any_time_the_receive_time() -> None:
     received = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
-    with_time = land(
-        {"type": "track", "event": "e", "userId": "u", "originalTimestamp": T}, receipt(received)
-    )
+    with_time = land({"type": "track", "event": "e", "userId": "u", "originalTimestamp": T}, receipt(received))
     assert with_time["timestamp"] == ms(T)
     assert with_time["clockSkewMs"] is None
     without = land({"type": "identify", "userId": "u"}, receipt(received))

@@ -44,9 +44,7 @@ def test_flush_and_landed_report_through_the_resource(
     assert resource.stats()["acceptedBySource"] == {"web": 12}
 
 
-def test_the_resource_works_inside_an_asset(
-    resource: CollectorResource, collector_server: CollectorHarness
-) -> None:
+def test_the_resource_works_inside_an_asset(resource: CollectorResource, collector_server: CollectorHarness) -> None:
     @dg.asset
     def flushed(collector: CollectorResource) -> int:
         return len(collector.flush().uploaded)

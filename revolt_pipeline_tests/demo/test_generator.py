@@ -92,6 +92,4 @@ def test_lateness_never_splits_a_session(traffic: Traffic) -> None:
             by_session[message.session].add(message.too_late)
     assert all(len(flags) == 1 for flags in by_session.values())
     delays = [m.send_time - m.event_time for m in traffic.messages if not m.resend]
-    assert all(
-        d < LATENESS_WINDOW - timedelta(hours=4) or d > LATENESS_WINDOW + timedelta(hours=4) for d in delays
-    )
+    assert all(d < LATENESS_WINDOW - timedelta(hours=4) or d > LATENESS_WINDOW + timedelta(hours=4) for d in delays)

@@ -24,9 +24,7 @@ def test_copy_and_read_back(postgres_url: str) -> None:
     engine = sa.create_engine(postgres_url)
     try:
         with engine.begin() as conn:
-            conn.execute(
-                sa.text("CREATE TABLE events (id int PRIMARY KEY, name text NOT NULL, value float8)")
-            )
+            conn.execute(sa.text("CREATE TABLE events (id int PRIMARY KEY, name text NOT NULL, value float8)"))
             # The raw psycopg connection under SQLAlchemy, for COPY (what the loaders use).
             dbapi_conn = conn.connection.driver_connection
             assert isinstance(dbapi_conn, psycopg.Connection)
@@ -60,9 +58,7 @@ def test_each_test_gets_a_new_database(postgres_url: str) -> None:
     engine = sa.create_engine(postgres_url)
     try:
         with engine.connect() as conn:
-            tables = conn.execute(
-                sa.text("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")
-            ).scalar_one()
+            tables = conn.execute(sa.text("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")).scalar_one()
         assert tables == 0
     finally:
         engine.dispose()

@@ -28,9 +28,7 @@ def send_mixed_events(client: Client, count: int) -> set[str]:
         elif kind == 1:
             queued = client.screen(**user, name="Timesheet", properties={"n": n}, message_id=message_id)
         elif kind == 2:
-            queued = client.page(
-                **user, name="Reports", properties={"path": "/reports"}, message_id=message_id
-            )
+            queued = client.page(**user, name="Reports", properties={"path": "/reports"}, message_id=message_id)
         else:
             queued = client.identify(**user, traits={"plan": "team"}, message_id=message_id)
         assert queued
@@ -54,8 +52,7 @@ def test_sdk_events_land_as_gzip_json_lines_locally_and_in_s3(
     assert len(landed) == 5000
     assert {record["messageId"] for record in landed} == sent
     assert all(
-        o["key"].endswith(".jsonl.gz") and o["key"].startswith("landing/received_date=")
-        for o in report["uploaded"]
+        o["key"].endswith(".jsonl.gz") and o["key"].startswith("landing/received_date=") for o in report["uploaded"]
     )
     assert harness.landed("quarantine") == []
     by_type = Counter(record["type"] for record in landed)
@@ -101,9 +98,7 @@ CHILD = textwrap.dedent(
 )
 
 
-def test_a_sending_process_killed_mid_stream_loses_nothing(
-    tmp_path: Path, collector_server: CollectorHarness
-) -> None:
+def test_a_sending_process_killed_mid_stream_loses_nothing(tmp_path: Path, collector_server: CollectorHarness) -> None:
     queue = tmp_path / "queue.sqlite"
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     first = subprocess.Popen(

@@ -54,9 +54,7 @@ class FakeCollector:
         self.requests: list[ReceivedRequest] = []
         self._script: deque[Answer] = deque()
         self.default_answer = Answer()
-        self.on_request: Callable[[ReceivedRequest], None] | None = (
-            None  # a hook, run as each request arrives
-        )
+        self.on_request: Callable[[ReceivedRequest], None] | None = None  # a hook, run as each request arrives
         self._hang = threading.Event()  # set: requests are recorded and then left unanswered
         self._release = threading.Event()
         self._server: ThreadingHTTPServer | None = None
@@ -73,9 +71,7 @@ class FakeCollector:
         server.collector = self  # type: ignore[attr-defined]
         self.port = server.server_address[1]
         self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
+        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self._thread.start()
         return self
 
@@ -198,9 +194,7 @@ class _Handler(BaseHTTPRequestHandler):
             document = json.loads(data)
         except ValueError:
             document = None
-        request = ReceivedRequest(
-            self.path, dict(self.headers.items()), raw, data, document, time.monotonic()
-        )
+        request = ReceivedRequest(self.path, dict(self.headers.items()), raw, data, document, time.monotonic())
         answer = self.collector._receive(request)
 
         if self.collector._hang.is_set():

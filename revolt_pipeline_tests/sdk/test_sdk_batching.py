@@ -27,9 +27,7 @@ def test_a_full_batch_goes_out_without_waiting_for_the_interval(
     assert [len(request.messages) for request in collector.requests] == [10, 10]
 
 
-def test_a_partial_batch_goes_out_after_flush_interval(
-    collector: FakeCollector, make_client: ClientFactory
-) -> None:
+def test_a_partial_batch_goes_out_after_flush_interval(collector: FakeCollector, make_client: ClientFactory) -> None:
     client = make_client(host=collector.url, max_batch_size=100, flush_interval=0.2)
     for number in range(3):
         client.track(user_id="u1", event="Clicked", properties={"n": number})
@@ -39,9 +37,7 @@ def test_a_partial_batch_goes_out_after_flush_interval(
 
 
 def test_batches_stay_under_max_batch_bytes(collector: FakeCollector, make_client: ClientFactory) -> None:
-    client = make_client(
-        host=collector.url, max_batch_bytes=5_000, max_batch_size=1_000, send_in_background=False
-    )
+    client = make_client(host=collector.url, max_batch_bytes=5_000, max_batch_size=1_000, send_in_background=False)
     for number in range(40):
         client.track(user_id="u1", event="Viewed", properties={"n": number, "padding": "x" * 400})
 
@@ -117,9 +113,7 @@ def test_a_track_message_carries_ids_timestamps_and_automatic_context(
     assert set(context["os"]) == {"name", "version"}
 
 
-def test_every_call_type_builds_its_segment_message(
-    collector: FakeCollector, make_client: ClientFactory
-) -> None:
+def test_every_call_type_builds_its_segment_message(collector: FakeCollector, make_client: ClientFactory) -> None:
     client = make_client(host=collector.url)
     assert client.identify(user_id="u1", traits={"plan": "pro"})
     assert client.page(anonymous_id="a1", category="Docs", name="Install", properties={"path": "/install"})
@@ -145,9 +139,7 @@ def test_every_call_type_builds_its_segment_message(
 def test_call_context_is_merged_over_the_client_and_automatic_context(
     collector: FakeCollector, make_client: ClientFactory
 ) -> None:
-    client = make_client(
-        host=collector.url, context={"app": {"name": "shop", "version": "1.0"}, "os": {"name": "iOS"}}
-    )
+    client = make_client(host=collector.url, context={"app": {"name": "shop", "version": "1.0"}, "os": {"name": "iOS"}})
     client.track(user_id="u1", event="A", context={"app": {"version": "1.1"}, "ip": "10.0.0.1"})
     client.track(user_id="u1", event="B")
 
@@ -166,9 +158,7 @@ def test_integer_ids_become_strings_and_dates_in_properties_are_written(
 ) -> None:
     client = make_client(host=collector.url)
     when = datetime(2026, 11, 26, 12, 0, 0, 123456, tzinfo=UTC)
-    client.track(
-        user_id=42, event="Booked", properties={"at": when, "day": date(2026, 11, 26), "id": uuid.UUID(int=1)}
-    )
+    client.track(user_id=42, event="Booked", properties={"at": when, "day": date(2026, 11, 26), "id": uuid.UUID(int=1)})
 
     assert client.flush(WAIT)
     (message,) = collector.delivered_messages()
@@ -198,9 +188,7 @@ def test_without_a_background_thread_events_leave_only_on_flush(
     assert client.stats["pending"] == 0
 
 
-def test_events_arrive_in_the_order_they_were_tracked(
-    collector: FakeCollector, make_client: ClientFactory
-) -> None:
+def test_events_arrive_in_the_order_they_were_tracked(collector: FakeCollector, make_client: ClientFactory) -> None:
     client = make_client(host=collector.url, max_batch_size=7)
     for number in range(100):
         client.track(user_id="u1", event="Step", properties={"n": number})

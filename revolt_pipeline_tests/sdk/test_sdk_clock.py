@@ -33,9 +33,7 @@ def test_a_retried_batch_gets_a_fresh_sent_at(collector: FakeCollector, make_cli
     device_clock = SimulatedClock(datetime(2020, 1, 1, tzinfo=UTC))
     collector.on_request = lambda request: device_clock.advance(timedelta(seconds=1))
     collector.script(Answer(500))
-    client = make_client(
-        host=collector.url, clock=device_clock.now, send_in_background=False, max_backoff=0.01
-    )
+    client = make_client(host=collector.url, clock=device_clock.now, send_in_background=False, max_backoff=0.01)
     client.track(user_id="u1", event="Opened")
 
     assert client.flush(WAIT)

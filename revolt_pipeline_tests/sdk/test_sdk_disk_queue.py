@@ -19,9 +19,7 @@ from revolt_pipeline_tests.sdk.fake_collector import Answer, FakeCollector
 
 def _rows(path: Path) -> list[dict]:
     with sqlite3.connect(path) as connection:
-        return [
-            json.loads(payload) for (payload,) in connection.execute("SELECT payload FROM events ORDER BY id")
-        ]
+        return [json.loads(payload) for (payload,) in connection.execute("SELECT payload FROM events ORDER BY id")]
 
 
 def test_the_queue_file_is_a_wal_sqlite_table_of_payloads(tmp_path: Path, make_client: ClientFactory) -> None:
@@ -57,15 +55,11 @@ def test_undelivered_events_survive_a_restart_and_go_first(
     assert _rows(path) == []
 
 
-def test_two_clients_in_one_process_cannot_share_a_queue_file(
-    tmp_path: Path, make_client: ClientFactory
-) -> None:
+def test_two_clients_in_one_process_cannot_share_a_queue_file(tmp_path: Path, make_client: ClientFactory) -> None:
     path = tmp_path / "queue.sqlite"
     first = make_client(queue_path=path, send_in_background=False)
     with pytest.raises(ValueError, match="already used by another Client"):
-        Client(
-            "key", "http://127.0.0.1:9", queue_path=tmp_path / "." / "queue.sqlite", send_in_background=False
-        )
+        Client("key", "http://127.0.0.1:9", queue_path=tmp_path / "." / "queue.sqlite", send_in_background=False)
 
     first.shutdown(timeout=0)
     reopened = make_client(queue_path=path, send_in_background=False)

@@ -34,9 +34,7 @@ def test_flush_in_the_callers_thread_keeps_its_deadline_and_resumes_later(
     assert [message["properties"]["n"] for message in collector.delivered_messages()] == [0, 1, 2]
 
 
-def test_flush_waits_only_for_events_tracked_before_it(
-    collector: FakeCollector, make_client: ClientFactory
-) -> None:
+def test_flush_waits_only_for_events_tracked_before_it(collector: FakeCollector, make_client: ClientFactory) -> None:
     client = make_client(host=collector.url, max_batch_size=10)
     stop = threading.Event()
 

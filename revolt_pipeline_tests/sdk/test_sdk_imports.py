@@ -29,9 +29,7 @@ def test_importing_the_sdk_loads_only_the_standard_library() -> None:
         and name not in ("revolt_pipeline", "orjson", "orjson.orjson")
     }
     assert foreign == set()
-    assert not any(
-        name.startswith(("revolt_pipeline.collector", "revolt_pipeline.contract")) for name in loaded
-    )
+    assert not any(name.startswith(("revolt_pipeline.collector", "revolt_pipeline.contract")) for name in loaded)
 
 
 _WITHOUT_ORJSON = """

@@ -26,9 +26,7 @@ INVALID_CALLS: dict[str, Callable[[Client], bool]] = {
     "message_id not a string": lambda c: c.track(user_id="u1", event="E", message_id=7),  # type: ignore[arg-type]
     "unserializable value": lambda c: c.track(user_id="u1", event="E", properties={"x": object()}),
     "lone surrogate": lambda c: c.track(user_id="u1", event="E", properties={"x": "\ud800"}),
-    "message over 32 KB": lambda c: c.track(
-        user_id="u1", event="E", properties={"x": "y" * MAX_MESSAGE_BYTES}
-    ),
+    "message over 32 KB": lambda c: c.track(user_id="u1", event="E", properties={"x": "y" * MAX_MESSAGE_BYTES}),
     "traits not a dict": lambda c: c.identify(user_id="u1", traits="pro"),  # type: ignore[arg-type]
     "page name not a string": lambda c: c.page(user_id="u1", name=3),  # type: ignore[arg-type]
     "group without group_id": lambda c: c.group(user_id="u1"),
@@ -91,9 +89,7 @@ def test_an_internal_error_is_logged_with_its_traceback_and_swallowed(
     assert record.exc_info is not None and "the clock is broken" in str(record.exc_info[1])
 
 
-def test_valid_calls_still_go_through_after_invalid_ones(
-    collector: FakeCollector, make_client: ClientFactory
-) -> None:
+def test_valid_calls_still_go_through_after_invalid_ones(collector: FakeCollector, make_client: ClientFactory) -> None:
     client = make_client(host=collector.url)
     for call in INVALID_CALLS.values():
         call(client)

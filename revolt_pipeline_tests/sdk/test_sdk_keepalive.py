@@ -6,8 +6,7 @@ import threading
 from revolt_pipeline.sdk import Client
 
 ANSWER = (
-    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 30\r\n\r\n"
-    b'{"success":true,"accepted":1} '
+    b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 30\r\n\r\n{"success":true,"accepted":1} '
 )
 
 

@@ -34,9 +34,7 @@ def test_server_errors_are_retried_until_the_batch_is_delivered(
     assert client.stats["failed_batches"] == 0
 
 
-def test_a_rate_limited_batch_waits_for_retry_after(
-    collector: FakeCollector, make_client: ClientFactory
-) -> None:
+def test_a_rate_limited_batch_waits_for_retry_after(collector: FakeCollector, make_client: ClientFactory) -> None:
     collector.script(Answer(429, headers={"Retry-After": "1"}))
     client = make_client(host=collector.url, max_backoff=0.01)
     client.track(user_id="u1", event="Clicked", properties={"n": 0})
@@ -67,9 +65,7 @@ def test_every_event_arrives_when_the_collector_comes_back(
     assert client.stats["failed_batches"] == 0
 
 
-def test_a_connection_closed_without_answer_is_retried(
-    collector: FakeCollector, make_client: ClientFactory
-) -> None:
+def test_a_connection_closed_without_answer_is_retried(collector: FakeCollector, make_client: ClientFactory) -> None:
     collector.script(Answer(drop=True), Answer(drop=True))
     client = make_client(host=collector.url)
     client.track(user_id="u1", event="Clicked", properties={"n": 0})
@@ -97,9 +93,7 @@ def test_a_permanently_refused_batch_is_dropped_counted_and_not_retried(
 ) -> None:
     errors: list[tuple[Exception, list[dict[str, Any]]]] = []
     collector.script(answer)
-    client = make_client(
-        host=collector.url, on_error=lambda error, messages: errors.append((error, messages))
-    )
+    client = make_client(host=collector.url, on_error=lambda error, messages: errors.append((error, messages)))
     for number in range(3):
         client.track(user_id="u1", event="Clicked", properties={"n": number})
 
@@ -126,9 +120,7 @@ def test_messages_rejected_inside_a_200_answer_are_counted_not_resent(
 ) -> None:
     errors: list[tuple[Exception, list[dict[str, Any]]]] = []
     collector.script(Answer(200, rejected_indexes=(1, 3)))
-    client = make_client(
-        host=collector.url, on_error=lambda error, messages: errors.append((error, messages))
-    )
+    client = make_client(host=collector.url, on_error=lambda error, messages: errors.append((error, messages)))
     for number in range(5):
         client.track(user_id="u1", event="Clicked", properties={"n": number})
 
@@ -142,9 +134,7 @@ def test_messages_rejected_inside_a_200_answer_are_counted_not_resent(
     assert [message["properties"]["n"] for message in messages] == [1, 3]
 
 
-def test_a_batch_is_given_up_after_max_retry_duration(
-    collector: FakeCollector, make_client: ClientFactory
-) -> None:
+def test_a_batch_is_given_up_after_max_retry_duration(collector: FakeCollector, make_client: ClientFactory) -> None:
     errors: list[Exception] = []
     collector.default_answer = Answer(500)
     client = make_client(
@@ -192,10 +182,7 @@ def test_retry_after_is_read_as_seconds_or_as_an_http_date() -> None:
     assert parse_retry_after("3", now=now.timestamp()) == 3.0
     assert parse_retry_after("0.5") == 0.5
     assert parse_retry_after(in_ten_seconds, now=now.timestamp()) == pytest.approx(10.0)
-    assert (
-        parse_retry_after(format_datetime(now - timedelta(seconds=10), usegmt=True), now=now.timestamp())
-        == 0.0
-    )
+    assert parse_retry_after(format_datetime(now - timedelta(seconds=10), usegmt=True), now=now.timestamp()) == 0.0
     assert parse_retry_after("86400") == MAX_RETRY_AFTER
     assert parse_retry_after("-5") == 0.0
     for unusable in (None, "", "soon", "nan"):

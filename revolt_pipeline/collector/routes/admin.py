@@ -69,9 +69,7 @@ async def clock(request: Request) -> Response:
     payload = await request.json()
     moment = parse_timestamp(payload.get("now", "")) if isinstance(payload, dict) else None
     if moment is None:
-        return json_response(
-            {"success": False, "code": "invalid_timestamp", "message": 'send {"now": RFC 3339}'}, 400
-        )
+        return json_response({"success": False, "code": "invalid_timestamp", "message": 'send {"now": RFC 3339}'}, 400)
     try:
         service.clock.set(moment)
     except ValueError as exc:

@@ -1,0 +1,1 @@
+"""The lake: the object store holding landed events and every Parquet layer."""

@@ -1,0 +1,1 @@
+"""Report tables in the report database, for BI tools."""

@@ -1,0 +1,195 @@
+"""Cleaning: an event day's rows from every raw day that can hold them, typed, deduplicated, stitched.
+
+Every raw row assigned to the day (see `rules.assigned_date_sql`) ends up in exactly one of two
+outputs: the cleaned events, or the quarantine with a reason. Nothing is dropped.
+
+Reasons, in the order they are decided:
+- `too_late`: received more than the lateness window after it happened;
+- `missing_identity`, `missing_event_name`, `unknown_type`: not usable as an event;
+- `duplicate`: another delivery of the same messageId was received first (the first one is kept,
+  whichever raw day and event day it fell in).
+"""
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import duckdb
+
+from revolt_pipeline.transforms.engine import sql_string
+from revolt_pipeline.transforms.identities import NO_LINKS, person_id_sql, person_map_query
+from revolt_pipeline.transforms.rules import PipelineRules, assigned_date_sql, event_time_sql, interval_ms
+
+MESSAGE_TYPES = ("track", "identify", "page", "screen", "group", "alias")
+CONTEXT_FIELDS = {
+    "app_name": "$.app.name",
+    "app_version": "$.app.version",
+    "app_build": "$.app.build",
+    "device_id": "$.device.id",
+    "device_manufacturer": "$.device.manufacturer",
+    "device_model": "$.device.model",
+    "device_type": "$.device.type",
+    "os_name": "$.os.name",
+    "os_version": "$.os.version",
+    "locale": "$.locale",
+    "timezone": "$.timezone",
+    "library_name": "$.library.name",
+    "library_version": "$.library.version",
+    "ip": "$.ip",
+    "user_agent": "$.userAgent",
+}
+EVENT_COLUMNS = (
+    "message_id",
+    "type",
+    "event_name",
+    "person_id",
+    "user_id",
+    "anonymous_id",
+    "event_time",
+    "original_timestamp",
+    "sent_at",
+    "received_at",
+    "received_date",
+    "clock_skew_ms",
+    "timestamp_clamped",
+    "source",
+    "platform",
+    "collector",
+    *CONTEXT_FIELDS,
+    "group_id",
+    "previous_id",
+    "properties",
+    "traits",
+    "context",
+)
+REQUIRED_EVENT_COLUMNS = (
+    "message_id",
+    "type",
+    "person_id",
+    "event_time",
+    "received_at",
+    "source",
+    "platform",
+)
+
+
+def raw_window(event_date: date, rules: PipelineRules) -> list[date]:
+    """Received days whose raw rows can matter to an event day: on-time arrivals, and the day before,
+    where the first delivery of a message kept on a neighbouring event day may sit."""
+    first = event_date - timedelta(days=1)
+    return [first + timedelta(days=n) for n in range(rules.lateness_days + 2)]
+
+
+@dataclass(frozen=True)
+class CleaningResult:
+    events_query: str
+    quarantine_query: str
+    assigned_rows: int
+
+
+def _raw_union(raw_files: dict[date, str], columns: str) -> str:
+    parts = [
+        f"SELECT {columns}, DATE {sql_string(day.isoformat())} AS received_date, file_row_number "
+        f"FROM read_parquet({sql_string(path)}, file_row_number = true)"
+        for day, path in sorted(raw_files.items())
+    ]
+    return " UNION ALL ".join(parts)
+
+
+def clean_events(
+    connection: duckdb.DuckDBPyConnection,
+    *,
+    event_date: date,
+    raw_files: dict[date, str],
+    link_files: list[str],
+    rules: PipelineRules,
+) -> CleaningResult:
+    """Decide every assigned row's fate, and return the queries that write events and quarantine.
+
+    `raw_files` maps received days of `raw_window(event_date)` to their raw Parquet files (missing
+    days are simply absent); `link_files` are the identity-link files of every raw day so far.
+    """
+    if not raw_files:
+        raise ValueError("cleaning needs at least one raw file (an empty one will do)")
+    day = f"DATE {sql_string(event_date.isoformat())}"
+    light = "message_id, type, user_id, anonymous_id, event_name, received_at, timestamp, collector"
+    connection.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE decisions AS
+        WITH rows AS (
+            SELECT *, {event_time_sql()} AS event_time,
+                   received_at - {event_time_sql()} > {interval_ms(rules.lateness)} AS too_late,
+                   {assigned_date_sql(rules)} AS assigned_date
+            FROM ({_raw_union(raw_files, light)})
+        ),
+        mine AS (
+            SELECT *,
+                CASE
+                    WHEN too_late THEN 'too_late'
+                    WHEN user_id IS NULL AND anonymous_id IS NULL THEN 'missing_identity'
+                    WHEN type NOT IN {tuple(MESSAGE_TYPES)} THEN 'unknown_type'
+                    WHEN type = 'track' AND (event_name IS NULL OR trim(event_name) = '') THEN 'missing_event_name'
+                END AS invalid_reason
+            FROM rows WHERE assigned_date = {day}
+        ),
+        contenders AS (
+            -- Valid on-time deliveries of the same messages, wherever they were assigned.
+            SELECT message_id, received_at, collector, received_date, file_row_number, assigned_date
+            FROM rows
+            WHERE NOT too_late AND message_id IN (SELECT message_id FROM mine WHERE invalid_reason IS NULL)
+              AND (user_id IS NOT NULL OR anonymous_id IS NOT NULL)
+        ),
+        firsts AS (
+            SELECT message_id, arg_min(struct_pack(received_date := received_date, row := file_row_number),
+                                       struct_pack(at := received_at, c := collector, d := received_date,
+                                                   r := file_row_number)) AS first
+            FROM contenders GROUP BY message_id
+        )
+        SELECT mine.received_date, mine.file_row_number, mine.message_id,
+               coalesce(mine.invalid_reason,
+                        CASE WHEN firsts.first.received_date = mine.received_date
+                                  AND firsts.first.row = mine.file_row_number THEN NULL ELSE 'duplicate' END
+               ) AS reason,
+               CASE WHEN mine.invalid_reason IS NULL
+                         AND NOT (firsts.first.received_date = mine.received_date
+                                  AND firsts.first.row = mine.file_row_number)
+                    THEN 'first delivery received ' || CAST(firsts.first.received_date AS VARCHAR) END AS detail
+        FROM mine LEFT JOIN firsts USING (message_id)
+        """
+    )
+    assigned_rows = connection.execute("SELECT count(*) FROM decisions").fetchone()[0]
+    links = (
+        "read_parquet([" + ", ".join(sql_string(path) for path in link_files) + "])"
+        if link_files
+        else f"(SELECT {NO_LINKS})"
+    )
+    connection.execute(f"CREATE OR REPLACE TEMP TABLE people AS {person_map_query(links)}")
+    full = _raw_union(raw_files, "*")
+    context_paths = ", ".join(sql_string(path) for path in CONTEXT_FIELDS.values())
+    context_columns = ",\n".join(f"context_fields[{n + 1}] AS {name}" for n, name in enumerate(CONTEXT_FIELDS))
+    events_query = f"""
+        WITH kept AS (
+            SELECT raw.*, json_extract_string(raw.context, [{context_paths}]) AS context_fields
+            FROM decisions JOIN ({full}) AS raw USING (received_date, file_row_number)
+            WHERE decisions.reason IS NULL
+        )
+        SELECT message_id, type, event_name,
+               {person_id_sql("kept.user_id", "kept.anonymous_id", "by_user", "by_anonymous")} AS person_id,
+               user_id, anonymous_id,
+               {event_time_sql()} AS event_time, original_timestamp, sent_at, received_at, received_date,
+               clock_skew_ms, timestamp > received_at AS timestamp_clamped,
+               source, platform, collector,
+               {context_columns},
+               group_id, previous_id, properties, traits, context
+        FROM kept
+        LEFT JOIN people AS by_user ON by_user.identity = kept.user_id
+        LEFT JOIN people AS by_anonymous ON by_anonymous.identity = kept.anonymous_id
+        ORDER BY event_time, message_id
+    """
+    quarantine_query = f"""
+        SELECT decisions.message_id, raw.type, decisions.reason, decisions.detail, raw.received_date,
+               raw.received_at, raw.timestamp, raw.source, raw.platform, raw.collector, raw.message
+        FROM decisions JOIN ({full}) AS raw USING (received_date, file_row_number)
+        WHERE decisions.reason IS NOT NULL
+        ORDER BY decisions.reason, raw.received_at, decisions.message_id
+    """
+    return CleaningResult(events_query, quarantine_query, assigned_rows)

@@ -1,0 +1,44 @@
+"""The DuckDB connection every transform runs on: offline, UTC, bounded in memory and threads."""
+
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import duckdb
+
+
+@contextmanager
+def duckdb_connection(
+    *, threads: int | None = None, memory_limit: str | None = None, temp_directory: str | None = None
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """An in-memory DuckDB that never downloads extensions (there is no network to get them from).
+
+    JSON and Parquet support are built into the Python package. Spilling goes to a temporary
+    folder so a day larger than memory still completes.
+    """
+    with tempfile.TemporaryDirectory(prefix="revolt-duckdb-") as spill:
+        connection = duckdb.connect(
+            config={
+                "autoinstall_known_extensions": False,
+                "autoload_known_extensions": False,
+                "threads": threads or os.cpu_count() or 1,
+                "memory_limit": memory_limit or os.environ.get("REVOLT_DUCKDB_MEMORY_LIMIT", "3GB"),
+                "temp_directory": temp_directory or spill,
+                "preserve_insertion_order": False,
+            }
+        )
+        try:
+            connection.execute("SET TimeZone = 'UTC'")
+            yield connection
+        finally:
+            connection.close()
+
+
+def sql_string(value: str) -> str:
+    """A SQL string literal, for the file paths DuckDB table functions take (they cannot be bound)."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def sql_list(values: list[str]) -> str:
+    return "[" + ", ".join(sql_string(value) for value in values) + "]"

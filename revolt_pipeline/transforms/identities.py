@@ -1,0 +1,50 @@
+"""Identity stitching: which anonymous ids (and old user ids) belong to which user.
+
+Links come from any message carrying both a userId and an anonymousId (identify above all) and from
+alias (previousId → userId). An id's first link wins, so later events of a shared device keep the
+person it was first identified as; one more hop resolves chains such as anonymous → old user id →
+new user id.
+"""
+
+from revolt_pipeline.transforms.engine import sql_string
+
+NO_LINKS = (
+    "NULL::VARCHAR AS from_id, NULL::VARCHAR AS to_user_id, NULL::TIMESTAMPTZ AS linked_at, "
+    "NULL::VARCHAR AS message_id WHERE false"
+)
+
+
+def identity_links_query(raw_path: str) -> str:
+    """The links one received day's raw table holds."""
+    raw = f"read_parquet({sql_string(raw_path)})"
+    return f"""
+    SELECT from_id, to_user_id, min(linked_at) AS linked_at, min(message_id) AS message_id
+    FROM (
+        SELECT anonymous_id AS from_id, user_id AS to_user_id, timestamp AS linked_at, message_id
+        FROM {raw} WHERE user_id IS NOT NULL AND anonymous_id IS NOT NULL
+        UNION ALL
+        SELECT previous_id, user_id, timestamp, message_id
+        FROM {raw} WHERE type = 'alias' AND previous_id IS NOT NULL AND user_id IS NOT NULL
+    )
+    WHERE from_id <> to_user_id
+    GROUP BY from_id, to_user_id
+    """
+
+
+def person_map_query(links: str) -> str:
+    """`(identity, person_id)` for every id that links to a user; `links` is a relation of link rows."""
+    return f"""
+    WITH first_link AS (
+        SELECT from_id, to_user_id
+        FROM (SELECT *, row_number() OVER (PARTITION BY from_id ORDER BY linked_at, message_id, to_user_id) AS n
+              FROM {links})
+        WHERE n = 1
+    )
+    SELECT first.from_id AS identity, coalesce(second.to_user_id, first.to_user_id) AS person_id
+    FROM first_link AS first LEFT JOIN first_link AS second ON second.from_id = first.to_user_id
+    """
+
+
+def person_id_sql(user_id: str, anonymous_id: str, by_user: str, by_anonymous: str) -> str:
+    """The stitched person: an aliased user's new id, the user id, the user an anonymous id became, or itself."""
+    return f"coalesce({by_user}.person_id, {user_id}, {by_anonymous}.person_id, {anonymous_id})"

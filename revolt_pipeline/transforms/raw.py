@@ -1,0 +1,232 @@
+"""Raw layer: a received day's landed JSON Lines become one Parquet table, profiled like a Glue crawler."""
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+import duckdb
+
+from revolt_pipeline.transforms.engine import sql_list, sql_string
+from revolt_pipeline.transforms.rules import PipelineRules, assigned_date_sql
+
+# The landed record (docs/event-contract.md), read with declared types: nothing is inferred per file.
+LANDED_COLUMNS = {
+    "messageId": "VARCHAR",
+    "type": "VARCHAR",
+    "receivedAt": "BIGINT",
+    "sentAt": "BIGINT",
+    "originalTimestamp": "BIGINT",
+    "timestamp": "BIGINT",
+    "clockSkewMs": "BIGINT",
+    "source": "VARCHAR",
+    "platform": "VARCHAR",
+    "collector": "VARCHAR",
+    "messageIdGenerated": "BOOLEAN",
+    "batchContext": "JSON",
+    "message": "JSON",
+}
+REQUIRED_COLUMNS = (
+    "message_id",
+    "type",
+    "received_at",
+    "timestamp",
+    "source",
+    "platform",
+    "collector",
+    "message",
+)
+JSON_TYPES = {
+    "BIGINT": "integer",
+    "UBIGINT": "integer",
+    "DOUBLE": "number",
+    "VARCHAR": "string",
+    "BOOLEAN": "boolean",
+    "NULL": "null",
+    "OBJECT": "object",
+    "ARRAY": "array",
+}
+
+
+def _landed_columns_sql() -> str:
+    return "{" + ", ".join(f"{sql_string(name)}: {sql_string(kind)}" for name, kind in LANDED_COLUMNS.items()) + "}"
+
+
+def raw_events_query(landed_files: list[str]) -> str:
+    """SELECT of the raw table from landed files: typed envelope, identity and names pulled out of the message.
+
+    `message` stays exactly as sent. `context` is the message's merged over the batch's (the
+    message wins), `properties` and `traits` are the message's; all three stay JSON, so nothing an
+    app sent is lost to a schema.
+    """
+    return f"""
+    WITH landed AS (
+        SELECT *,
+            json_extract_string(message, ['$.userId', '$.anonymousId', '$.event', '$.name',
+                                          '$.previousId', '$.groupId']) AS ids,
+            json_extract(message, ['$.context', '$.properties', '$.traits']) AS documents
+        FROM read_json({sql_list(landed_files)}, format = 'newline_delimited', compression = 'gzip',
+                       columns = {_landed_columns_sql()})
+    )
+    SELECT
+        messageId AS message_id,
+        type,
+        make_timestamptz(receivedAt * 1000) AS received_at,
+        make_timestamptz(sentAt * 1000) AS sent_at,
+        make_timestamptz(originalTimestamp * 1000) AS original_timestamp,
+        make_timestamptz(timestamp * 1000) AS timestamp,
+        clockSkewMs AS clock_skew_ms,
+        source,
+        platform,
+        collector,
+        messageIdGenerated AS message_id_generated,
+        ids[1] AS user_id,
+        ids[2] AS anonymous_id,
+        CASE type WHEN 'track' THEN ids[3] WHEN 'page' THEN ids[4] WHEN 'screen' THEN ids[4] END AS event_name,
+        ids[5] AS previous_id,
+        ids[6] AS group_id,
+        CASE WHEN batchContext IS NULL OR json_type(batchContext) <> 'OBJECT' THEN documents[1]
+             ELSE json_merge_patch(batchContext, coalesce(documents[1], '{{}}'::JSON)) END AS context,
+        documents[2] AS properties,
+        documents[3] AS traits,
+        message,
+        batchContext AS batch_context
+    FROM landed
+    """
+
+
+def consolidate_landed(connection: duckdb.DuckDBPyConnection, landed_files: list[str], output_path: str) -> int:
+    """Write a received day's landed files as one zstd Parquet file; returns its row count.
+
+    Streams from gzip JSON Lines to Parquet inside DuckDB, so a day never has to fit in memory.
+    """
+    if not landed_files:
+        connection.execute(
+            f"COPY (SELECT * FROM ({raw_events_query(['/dev/null'])}) LIMIT 0) "
+            f"TO {sql_string(output_path)} (FORMAT parquet)"
+        )
+        return 0
+    connection.execute(
+        f"COPY ({raw_events_query(landed_files)}) TO {sql_string(output_path)} "
+        "(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 262144)"
+    )
+    return connection.execute(f"SELECT count(*) FROM read_parquet({sql_string(output_path)})").fetchone()[0]
+
+
+@dataclass
+class RawProfile:
+    """What the crawler learns about a received day."""
+
+    rows: int
+    null_counts: dict[str, int]
+    rows_by_assigned_date: dict[str, int]
+    rows_by_type: dict[str, int]
+    catalog: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)  # event -> property -> type -> n
+
+    @property
+    def assigned_dates(self) -> list[str]:
+        """The cleaning partitions this day's rows belong to: what the downstream must (re)build."""
+        return sorted(self.rows_by_assigned_date)
+
+
+def profile_raw(
+    connection: duckdb.DuckDBPyConnection, raw_path: str, received_date: date, rules: PipelineRules
+) -> RawProfile:
+    """Counts, null counts of required columns, assigned days, and per event the property keys and types."""
+    day = sql_string(received_date.isoformat())
+    source = f"(SELECT *, DATE {day} AS received_date FROM read_parquet({sql_string(raw_path)}))"
+    nulls = ", ".join(f"count(*) FILTER (WHERE {column} IS NULL)" for column in REQUIRED_COLUMNS)
+    counts = connection.execute(f"SELECT count(*), {nulls} FROM {source}").fetchone()
+    by_date = connection.execute(
+        f"SELECT CAST({assigned_date_sql(rules)} AS VARCHAR) AS day, count(*) FROM {source} GROUP BY day"
+    ).fetchall()
+    by_type = connection.execute(f"SELECT type, count(*) FROM {source} GROUP BY type").fetchall()
+    catalog: dict[str, dict[str, dict[str, int]]] = defaultdict(lambda: defaultdict(dict))
+    rows = connection.execute(
+        f"""
+        SELECT event_key, entry.key, entry.type, count(*)
+        FROM (SELECT type || ':' || coalesce(event_name, type) AS event_key,
+                     CASE WHEN type IN ('identify', 'group') THEN traits ELSE properties END AS document
+              FROM {source}) AS documents,
+             json_each(documents.document) AS entry
+        WHERE json_type(documents.document) = 'OBJECT'
+        GROUP BY ALL
+        """
+    ).fetchall()
+    for event_key, key, json_type, count in rows:
+        kind = JSON_TYPES.get(json_type, json_type.lower())
+        catalog[event_key][key][kind] = catalog[event_key][key].get(kind, 0) + count
+    return RawProfile(
+        rows=counts[0],
+        null_counts=dict(zip(REQUIRED_COLUMNS, counts[1:], strict=True)),
+        rows_by_assigned_date=dict(sorted(by_date)),
+        rows_by_type=dict(sorted(by_type)),
+        catalog={event: {key: dict(types) for key, types in props.items()} for event, props in catalog.items()},
+    )
+
+
+@dataclass(frozen=True)
+class Drift:
+    new: list[tuple[str, str]]
+    vanished: list[tuple[str, str]]
+    retyped: list[tuple[str, str, list[str], list[str]]]
+
+    @property
+    def found(self) -> bool:
+        return bool(self.new or self.vanished or self.retyped)
+
+
+def compare_catalogs(
+    today: dict[str, dict[str, dict[str, int]]], history: dict[str, dict[str, dict[str, int]]]
+) -> Drift:
+    """Properties new today, gone today (for events seen today), or seen today with other JSON types.
+
+    `null` is not a type change: an optional property is sometimes null.
+    """
+    new, vanished, retyped = [], [], []
+    for event, properties in sorted(today.items()):
+        known = history.get(event)
+        if known is None:
+            continue  # a new event is news, not drift of an existing one
+        for key, types in sorted(properties.items()):
+            if key not in known:
+                new.append((event, key))
+                continue
+            before = sorted(set(known[key]) - {"null"})
+            after = sorted(set(types) - {"null"})
+            if before and after and before != after:
+                retyped.append((event, key, before, after))
+        vanished.extend((event, key) for key in sorted(set(known) - set(properties)))
+    return Drift(new, vanished, retyped)
+
+
+def merge_catalogs(
+    catalogs: list[dict[str, dict[str, dict[str, int]]]],
+) -> dict[str, dict[str, dict[str, int]]]:
+    merged: dict[str, dict[str, dict[str, int]]] = defaultdict(lambda: defaultdict(dict))
+    for catalog in catalogs:
+        for event, properties in catalog.items():
+            for key, types in properties.items():
+                for kind, count in types.items():
+                    merged[event][key][kind] = merged[event][key].get(kind, 0) + count
+    return {event: {key: dict(types) for key, types in props.items()} for event, props in merged.items()}
+
+
+def catalog_rows(received_date: date, catalog: dict[str, dict[str, dict[str, int]]]) -> list[dict[str, Any]]:
+    """The catalog as rows of the event_catalog report table."""
+    rows = []
+    for event_key, properties in sorted(catalog.items()):
+        event_type, _, event_name = event_key.partition(":")
+        for key, types in sorted(properties.items()):
+            for kind, count in sorted(types.items()):
+                rows.append(
+                    {
+                        "received_date": received_date,
+                        "event_type": event_type,
+                        "event_name": event_name,
+                        "property": key,
+                        "json_type": kind,
+                        "events": count,
+                    }
+                )
+    return rows

@@ -1,0 +1,97 @@
+"""Sessions: a person's events split by inactivity, assigned to the day they start, never cut at midnight.
+
+A session ends after `session_timeout` without events. One that would run longer than
+`max_session_length` is cut into consecutive pieces of at most that length, each flagged `split`.
+Events are read from the day before to the day after, so a session crossing midnight is whole and
+counted once, on its first day. Ties between events of the same millisecond are broken by messageId,
+so every engine orders them alike.
+"""
+
+from datetime import date, timedelta
+
+from revolt_pipeline.transforms.engine import sql_string
+from revolt_pipeline.transforms.rules import PipelineRules, interval_ms
+
+
+def session_window(session_date: date) -> list[date]:
+    """Event days whose cleaned events sessions starting on `session_date` can contain or depend on."""
+    return [session_date + timedelta(days=offset) for offset in (-1, 0, 1)]
+
+
+def sessionize_query(event_files: dict[date, str], rules: PipelineRules) -> str:
+    """Every event of the window with its session's id, start, and piece number."""
+    union = " UNION ALL ".join(
+        f"SELECT *, DATE {sql_string(day.isoformat())} AS event_date FROM read_parquet({sql_string(path)})"
+        for day, path in sorted(event_files.items())
+    )
+    order = "ORDER BY event_time, message_id"
+    return f"""
+    WITH events AS ({union}),
+    gaps AS (
+        SELECT *,
+            CASE WHEN lag(event_time) OVER (PARTITION BY person_id {order}) IS NULL
+                   OR event_time - lag(event_time) OVER (PARTITION BY person_id {order})
+                      > {interval_ms(rules.session_timeout)}
+                 THEN 1 ELSE 0 END AS starts_session
+        FROM events
+    ),
+    runs AS (
+        SELECT *, sum(starts_session) OVER (PARTITION BY person_id {order}
+                                            ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS run
+        FROM gaps
+    ),
+    pieces AS (
+        SELECT *,
+            CAST(floor(epoch_ms(event_time - min(event_time) OVER (PARTITION BY person_id, run))
+                       / {rules.max_session_length // timedelta(milliseconds=1)}) AS BIGINT) AS piece,
+            count(*) OVER (PARTITION BY person_id, run) AS run_events
+        FROM runs
+    ),
+    sessioned AS (
+        SELECT *,
+            min(event_time) OVER (PARTITION BY person_id, run, piece) AS session_start,
+            max(piece) OVER (PARTITION BY person_id, run) > 0 AS session_split
+        FROM pieces
+    )
+    SELECT *, md5(person_id || '|' || CAST(epoch_ms(session_start) AS VARCHAR)) AS session_id
+    FROM sessioned
+    """
+
+
+def sessionized_events_query(sessionized: str, event_date: date) -> str:
+    """The events of one day, each with its session (which may have started the day before)."""
+    return f"""
+    SELECT * EXCLUDE (event_date, starts_session, run, piece, run_events, session_split)
+    FROM {sessionized}
+    WHERE event_date = DATE {sql_string(event_date.isoformat())}
+    ORDER BY event_time, message_id
+    """
+
+
+def sessions_query(sessionized: str, session_date: date) -> str:
+    """One row per session starting on `session_date`, described by its first and last events."""
+    entry = "arg_min(coalesce(event_name, type), struct_pack(t := event_time, m := message_id))"
+    exit_ = "arg_max(coalesce(event_name, type), struct_pack(t := event_time, m := message_id))"
+    first = "struct_pack(t := event_time, m := message_id)"
+    return f"""
+    SELECT session_id, person_id,
+           bool_or(user_id IS NOT NULL) AS identified,
+           min(event_time) AS session_start,
+           max(event_time) AS session_end,
+           epoch_ms(max(event_time) - min(event_time)) / 1000.0 AS duration_seconds,
+           count(*) AS events,
+           {entry} AS entry_event,
+           {exit_} AS exit_event,
+           arg_min(platform, {first}) AS platform,
+           arg_min(source, {first}) AS source,
+           arg_min(app_version, {first}) AS app_version,
+           arg_min(device_model, {first}) AS device_model,
+           arg_min(device_type, {first}) AS device_type,
+           arg_min(os_name, {first}) AS os_name,
+           arg_min(os_version, {first}) AS os_version,
+           bool_or(session_split) AS split
+    FROM {sessionized}
+    GROUP BY session_id, person_id
+    HAVING CAST(min(event_time) AS DATE) = DATE {sql_string(session_date.isoformat())}
+    ORDER BY session_start, session_id
+    """
