@@ -1,0 +1,113 @@
+"""Cleaning: every raw row ends up once, as an event or in quarantine with a reason."""
+
+from collections.abc import Iterator
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+
+from revolt_pipeline.transforms.rules import PipelineRules
+from revolt_pipeline_tests.transforms.harness import DEFAULT_RULES, at, duckdb_connection, landed, run_pipeline
+
+D20, D21, D22, D24 = date(2026, 11, 20), date(2026, 11, 21), date(2026, 11, 22), date(2026, 11, 24)
+
+
+@pytest.fixture
+def pipeline(tmp_path: Path) -> Iterator:
+    with duckdb_connection(threads=1) as connection:
+        yield lambda records, rules=DEFAULT_RULES: run_pipeline(connection, tmp_path, records, rules)
+
+
+def reasons(lake, day: date) -> list[tuple[str, str]]:
+    return [(row["message_id"], row["reason"]) for row in lake.rows(lake.quarantine[day], order="message_id")]
+
+
+def test_a_duplicate_delivery_on_a_later_raw_day_is_quarantined_and_the_first_kept(pipeline) -> None:
+    event = at("2026-11-20 23:59")
+    lake = pipeline(
+        [
+            landed("m1", event, received=event + timedelta(seconds=30), collector="c1"),
+            landed("m1", event, received=event + timedelta(hours=5), collector="c2"),  # ack lost, sent again
+            landed("m2", event),
+        ]
+    )
+    kept = lake.rows(lake.events[D20], order="message_id")
+    assert [row["message_id"] for row in kept] == ["m1", "m2"]
+    assert kept[0]["collector"] == "c1"
+    assert reasons(lake, D20) == [("m1", "duplicate")]
+    assert lake.rows(lake.quarantine[D20])[0]["detail"] == "first delivery received 2026-11-20"
+
+
+def test_events_later_than_the_lateness_window_are_quarantined_on_the_day_they_arrive(pipeline) -> None:
+    event = at("2026-11-20 10:00")
+    lake = pipeline(
+        [
+            landed("on-time", event, received=event + timedelta(days=2, hours=23)),
+            landed("too-late", event, received=event + timedelta(days=4)),
+        ]
+    )
+    assert [row["message_id"] for row in lake.rows(lake.events[D20])] == ["on-time"]
+    assert reasons(lake, D24) == [("too-late", "too_late")]
+    assert lake.rows(lake.events[D24]) == []
+
+
+def test_the_lateness_window_is_configurable(pipeline) -> None:
+    event = at("2026-11-20 10:00")
+    lake = pipeline(
+        [landed("m1", event, received=event + timedelta(hours=30))], PipelineRules(lateness=timedelta(days=1))
+    )
+    assert reasons(lake, D21) == [("m1", "too_late")]
+
+
+def test_timestamps_in_the_future_are_clamped_to_their_receipt(pipeline) -> None:
+    received = at("2026-11-20 10:00")
+    lake = pipeline([landed("m1", received + timedelta(days=3), received=received)])
+    (event,) = lake.rows(lake.events[D20])
+    assert event["event_time"] == received
+    assert event["timestamp_clamped"] is True
+
+
+def test_unusable_rows_are_quarantined_with_their_reason(pipeline) -> None:
+    moment = at("2026-11-20 10:00")
+    lake = pipeline(
+        [
+            landed("no-ids", moment, user_id=None, anonymous_id=None),
+            landed("no-name", moment, event="  "),
+            landed("fine", moment),
+        ]
+    )
+    assert [row["message_id"] for row in lake.rows(lake.events[D20])] == ["fine"]
+    assert reasons(lake, D20) == [("no-ids", "missing_identity"), ("no-name", "missing_event_name")]
+    assert lake.rows(lake.quarantine[D20], where="message_id = 'no-ids'")[0]["message"] is not None
+
+
+def test_every_raw_row_is_accounted_for_once(pipeline) -> None:
+    base = at("2026-11-20 22:00")
+    records = [
+        landed(f"m{n}", base + timedelta(minutes=17 * n), received=base + timedelta(minutes=17 * n, hours=n % 5))
+        for n in range(40)
+    ]
+    records += [landed("m3", base + timedelta(minutes=51), received=base + timedelta(days=1))]  # a duplicate
+    records += [landed("late", base, received=base + timedelta(days=5))]
+    lake = pipeline(records)
+    events = sum(len(lake.rows(path)) for path in lake.events.values())
+    quarantined = sum(len(lake.rows(path)) for path in lake.quarantine.values())
+    assert events + quarantined == len(records) == sum(lake.assigned.values())
+    assert events == 40
+
+
+def test_identities_are_stitched_from_identify_and_alias(pipeline) -> None:
+    moment = at("2026-11-20 10:00")
+    lake = pipeline(
+        [
+            landed("a1", moment, user_id=None, anonymous_id="browser-1"),
+            landed("a2", moment + timedelta(minutes=1), kind="identify", user_id="ada", anonymous_id="browser-1"),
+            landed("b1", moment, user_id=None, anonymous_id="phone-9"),
+            landed("b2", moment + timedelta(minutes=2), kind="alias", user_id="old-ada", previous_id="phone-9"),
+            landed("b3", moment + timedelta(minutes=3), kind="alias", user_id="ada", previous_id="old-ada"),
+            landed("c1", moment, user_id=None, anonymous_id="visitor-7"),
+            landed("d1", moment + timedelta(days=1), user_id=None, anonymous_id="browser-1"),  # after, still ada
+        ]
+    )
+    people = {row["message_id"]: row["person_id"] for day in (D20, D21) for row in lake.rows(lake.events[day])}
+    assert people == {"a1": "ada", "a2": "ada", "b1": "ada", "b2": "ada", "b3": "ada", "c1": "visitor-7", "d1": "ada"}
