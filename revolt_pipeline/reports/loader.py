@@ -76,9 +76,20 @@ def _create_sqlite_engine(url: sa.URL) -> sa.Engine:
     return engine
 
 
-def ensure_tables(engine: sa.Engine) -> None:
-    """Create the report tables that do not exist yet; safe to call on every run."""
-    schema.metadata.create_all(engine)
+def ensure_tables(engine: sa.Engine, attempts: int = 5) -> None:
+    """Create the report tables that do not exist yet, safe from concurrent processes.
+
+    `create_all` checks, then creates: two steps of one run (report_tables and event_catalog run in
+    parallel) can both find a table missing on a fresh database, and one then fails with "already
+    exists" (SQLite) or a duplicate pg_type (PostgreSQL). Trying again sees the other's table.
+    """
+    for attempt in range(attempts):
+        try:
+            schema.metadata.create_all(engine)
+            return
+        except sa.exc.DBAPIError:
+            if attempt == attempts - 1:
+                raise
 
 
 def arrow_schema(table: sa.Table) -> pa.Schema:

@@ -24,7 +24,7 @@ from typing import Any
 import dagster as dg
 import httpx
 import pytest
-from dagster._core.scheduler.instigation import InstigatorState, InstigatorType
+from dagster._core.scheduler.instigation import InstigatorState, InstigatorType, TickStatus
 from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_END_TAG,
     ASSET_PARTITION_RANGE_START_TAG,
@@ -49,6 +49,7 @@ PARTITIONS_START = "2026-11-10"
 # The touched days (LATE_DAY and DAY), one day more on each side.
 EXPECTED_RANGE = ("2026-11-15", "2026-11-19")
 SENSORS = ("clean_after_raw", "reports_after_clean")
+JOBS = ("raw_job", "clean_job", "report_job")
 
 DAEMON_READY_TIMEOUT_S = 120  # the daemon starts a code server before the sensors' first tick
 LAUNCH_TIMEOUT_S = 120
@@ -159,13 +160,12 @@ def _sensor_cursor(state: InstigatorState | None) -> str | None:
 
 
 def _run_errors(instance: dg.DagsterInstance, run_id: str) -> list[str]:
+    """A failed run's failure events and errors, from its event log."""
     errors = []
     for record in instance.all_logs(run_id):
         event = record.dagster_event
-        if event is None or not (event.is_failure or event.event_type == dg.DagsterEventType.ENGINE_EVENT):
-            continue
-        error = getattr(event.event_specific_data, "error", None)
-        if event.is_failure or error is not None:
+        error = getattr(event.event_specific_data, "error", None) if event is not None else None
+        if event is not None and (event.is_failure or error is not None):
             errors.append(f"{event.event_type_value} {event.step_key or ''}: {event.message or ''}")
             if error is not None:
                 errors.append(error.to_string())
@@ -216,13 +216,13 @@ class Deployment:
             time.sleep(POLL_S)
 
 
-def _only_run(instance: dg.DagsterInstance, job_name: str) -> dg.DagsterRun | None:
+def _succeeded(instance: dg.DagsterInstance, job_name: str) -> dg.DagsterRun | None:
     runs = [run for run in instance.get_runs() if run.job_name == job_name]
-    return runs[0] if len(runs) == 1 and runs[0].status == dg.DagsterRunStatus.SUCCESS else None
+    return next((run for run in runs if run.status == dg.DagsterRunStatus.SUCCESS), None)
 
 
 @pytest.mark.services
-@pytest.mark.timeout(DAEMON_READY_TIMEOUT_S + LAUNCH_TIMEOUT_S + CASCADE_TIMEOUT_S + 120)
+@pytest.mark.timeout(DAEMON_READY_TIMEOUT_S + LAUNCH_TIMEOUT_S + CASCADE_TIMEOUT_S + 180)
 def test_job_launch_on_postgres_instance_cascades_under_the_daemon(
     tmp_path: Path, postgres_server: PostgresServer, collector_process, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -284,43 +284,32 @@ def test_job_launch_on_postgres_instance_cascades_under_the_daemon(
         )
         ready = time.monotonic()
 
-        launch = subprocess.run(
-            [
-                str(BIN / "dagster"),
-                "job",
-                "launch",
-                "-w",
-                workspace,
-                "-j",
-                "raw_job",
-                "--tags",
-                json.dumps({PARTITION_NAME_TAG: DAY}),
-            ],
-            cwd=REPOSITORY,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=LAUNCH_TIMEOUT_S,
-            check=False,
-        )
-        assert launch.returncode == 0, f"dagster job launch failed:\n{launch.stdout}\n{launch.stderr}"
+        # Queues the run; only the daemon's run coordinator starts it.
+        launch_log = tmp_path / "job-launch.log"
+        tags = json.dumps({PARTITION_NAME_TAG: DAY})
+        command = [str(BIN / "dagster"), "job", "launch", "-w", workspace, "-j", "raw_job", "--tags", tags]
+        with _process_group(command, env, launch_log) as launch:
+            try:
+                returncode = launch.wait(LAUNCH_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                pytest.fail(f"dagster job launch did not finish within {LAUNCH_TIMEOUT_S} s:\n{_tail(launch_log)}")
+        assert returncode == 0, f"dagster job launch exited with {returncode}:\n{_tail(launch_log)}"
         launched = time.monotonic()
 
         report_run = deployment.wait(
             CASCADE_TIMEOUT_S,
             "raw_job, then clean_job and report_job to succeed",
-            lambda i: _only_run(i, "report_job"),
+            lambda i: _succeeded(i, "report_job"),
         )
         cascaded = time.monotonic()
 
-        runs = instance.get_runs()
-        raw_runs = [run for run in runs if run.job_name == "raw_job"]
-        clean_runs = [run for run in runs if run.job_name == "clean_job"]
-        assert len(raw_runs) == 1, deployment.diagnostics("expected exactly one raw_job run")
-        assert raw_runs[0].status == dg.DagsterRunStatus.SUCCESS
-        assert raw_runs[0].tags[PARTITION_NAME_TAG] == DAY
-        assert len(clean_runs) == 1, deployment.diagnostics("expected exactly one clean_job run")
-        for run, sensor in ((clean_runs[0], "clean_after_raw"), (report_run, "reports_after_clean")):
+        runs = {job: [run for run in instance.get_runs() if run.job_name == job] for job in JOBS}
+        counts = {job: len(job_runs) for job, job_runs in runs.items()}
+        assert counts == dict.fromkeys(JOBS, 1), deployment.diagnostics(f"expected one run per job: {counts}")
+        raw_run, clean_run = runs["raw_job"][0], runs["clean_job"][0]
+        assert raw_run.status == dg.DagsterRunStatus.SUCCESS
+        assert raw_run.tags[PARTITION_NAME_TAG] == DAY
+        for run, sensor in ((clean_run, "clean_after_raw"), (report_run, "reports_after_clean")):
             assert run.status == dg.DagsterRunStatus.SUCCESS
             assert run.tags.get(SENSOR_NAME_TAG) == sensor, run.tags
             assert (
@@ -329,22 +318,23 @@ def test_job_launch_on_postgres_instance_cascades_under_the_daemon(
             ) == EXPECTED_RANGE, run.tags
 
         # Both sensors tick again after the last run finished, and launch nothing more.
-        report_end = instance.get_run_record_by_id(report_run.run_id).end_time
-        assert report_end is not None
+        report_record = instance.get_run_record_by_id(report_run.run_id)
+        assert report_record is not None and report_record.end_time is not None
+        report_end = report_record.end_time
 
         def ticked_since(i: dg.DagsterInstance) -> bool:
             states = _sensor_states(i)
             return all(
                 any(
-                    tick.timestamp > report_end and tick.status != dg.TickStatus.STARTED
+                    tick.timestamp > report_end and tick.status != TickStatus.STARTED
                     for tick in i.get_ticks(states[name].instigator_origin_id, states[name].selector_id, limit=3)
                 )
                 for name in SENSORS
             )
 
         deployment.wait(60, "the sensors' next ticks", ticked_since)
-        counts = {job: sum(run.job_name == job for run in instance.get_runs()) for job in ("clean_job", "report_job")}
-        assert counts == {"clean_job": 1, "report_job": 1}, deployment.diagnostics(f"duplicates: {counts}")
+        counts = {job: sum(run.job_name == job for run in instance.get_runs()) for job in JOBS}
+        assert counts == dict.fromkeys(JOBS, 1), deployment.diagnostics(f"a sensor launched again: {counts}")
 
     engine = create_engine(report_db_url)
     try:

@@ -418,3 +418,20 @@ def test_bulk_load_of_200k_rows_into_postgresql(postgres_url: str) -> None:
         assert (count, total) == (n, sum(range(n)))
     finally:
         engine.dispose()
+
+
+def test_tables_are_created_safely_by_concurrent_processes(tmp_path: Path) -> None:
+    """Two steps of one run create the tables at the same moment on a fresh database."""
+    import subprocess
+    import sys
+
+    url = f"sqlite:///{tmp_path / 'fresh.sqlite'}"
+    script = (
+        "import sys; from revolt_pipeline.reports.loader import create_engine, ensure_tables; "
+        "ensure_tables(create_engine(sys.argv[1]))"
+    )
+    for _ in range(5):
+        (tmp_path / "fresh.sqlite").unlink(missing_ok=True)
+        children = [subprocess.Popen([sys.executable, "-c", script, url], stderr=subprocess.PIPE) for _ in range(3)]
+        errors = [child.communicate()[1].decode() for child in children]
+        assert [child.returncode for child in children] == [0, 0, 0], errors
