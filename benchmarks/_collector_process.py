@@ -1,6 +1,7 @@
 """Start `revolt collector serve` as a child process in a throwaway home, for benchmarks."""
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -71,3 +72,4 @@ class CollectorProcess:
         if self.process is not None:
             self.process.terminate()
             self.process.wait(30)
+        shutil.rmtree(self.home, ignore_errors=True)
