@@ -24,6 +24,7 @@ from revolt_pipeline.demo.run import (
     write_ground_truth,
 )
 from revolt_pipeline.settings import Settings
+from revolt_pipeline.storage import ObjectStore
 
 Say = Callable[[str], None]
 
@@ -119,22 +120,20 @@ def summarize(settings: Settings, result: DemoResult) -> list[str]:
     """What each layer holds after the demo, and where to find it."""
     import sqlalchemy as sa
 
-    from revolt_pipeline.defs.lake.resources import LakeResource
+    from revolt_pipeline.lake.staging import local_copies
     from revolt_pipeline.reports import schema
     from revolt_pipeline.reports.loader import create_engine
     from revolt_pipeline.transforms.engine import duckdb_connection, sql_list
 
-    lake = LakeResource(
-        url=settings.storage_url, s3_endpoint_url=settings.s3_endpoint_url, s3_region=settings.s3_region
-    )
+    store = ObjectStore(settings.storage_url, s3_endpoint_url=settings.s3_endpoint_url, s3_region=settings.s3_region)
     keys = {
-        area: [i.key for i in lake.store.list(area) if i.key.endswith(".parquet")]
+        area: [i.key for i in store.list(area) if i.key.endswith(".parquet")]
         for area in ("raw_events", "events", "events_quarantine", "sessions")
     }
     counts: dict[str, int] = {}
     with duckdb_connection() as connection:
         for area, area_keys in keys.items():
-            with lake.local_files(area_keys) as paths:
+            with local_copies(store, area_keys) as paths:
                 counts[area] = (
                     connection.execute(f"SELECT count(*) FROM read_parquet({sql_list(paths)})").fetchone()[0]
                     if paths

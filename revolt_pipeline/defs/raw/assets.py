@@ -12,26 +12,20 @@ from typing import Any
 
 import dagster as dg
 
+from revolt_pipeline.defs.checks import check_result
 from revolt_pipeline.defs.ingestion.resources import CollectorResource
 from revolt_pipeline.defs.lake.resources import LakeResource
 from revolt_pipeline.defs.metadata import Timings, parquet_metadata, per_partition_table
 from revolt_pipeline.defs.partitions import daily_partitions
 from revolt_pipeline.defs.rules import RulesResource
+from revolt_pipeline.lake.raw import build_raw_day
 from revolt_pipeline.settings import Settings
-from revolt_pipeline.storage.layout import (
-    LANDING,
-    identity_links_key,
-    raw_events_key,
-    raw_profile_key,
-    received_date_prefix,
-)
+from revolt_pipeline.storage.layout import raw_events_key
 from revolt_pipeline.storage.watermarks import lagging_collectors, read_watermarks
-from revolt_pipeline.transforms.engine import duckdb_connection, sql_string
-from revolt_pipeline.transforms.identities import identity_links_query
-from revolt_pipeline.transforms.raw import compare_catalogs, consolidate_landed, merge_catalogs, profile_raw
+from revolt_pipeline.transforms.engine import duckdb_connection
 
-DRIFT_HISTORY_DAYS = 7
 _settings = Settings.from_env()
+RAW_PREVIEW = ["message_id", "type", "event_name", "user_id", "anonymous_id", "timestamp", "platform"]
 
 
 class RawEventsConfig(dg.Config):
@@ -57,12 +51,12 @@ class RawEventsConfig(dg.Config):
         dg.AssetCheckSpec(
             "required_columns_not_null",
             asset="raw_events",
-            description="messageId, type, times, source, platform, collector, message are set.",
+            description="messageId, type, times, source, platform, collector and message are set.",
         ),
         dg.AssetCheckSpec(
             "no_schema_drift",
             asset="raw_events",
-            description="No property new, vanished or retyped against the last seven days.",
+            description="No property new, vanished or retyped against the previous seven days.",
         ),
     ],
 )
@@ -84,85 +78,39 @@ def raw_events(
     per_day: dict[str, dict[str, Any]] = {}
     touched: set[str] = set()
     problems: dict[str, list[str]] = {"reconciliation": [], "nulls": [], "drift": []}
-    last_metadata: dict[str, Any] = {}
+    metadata: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="revolt-raw-") as folder, duckdb_connection() as connection:
         for day in days:
-            landed = [info.key for info in lake.store.list(received_date_prefix(LANDING, day))]
-            raw_path = str(Path(folder) / f"raw-{day}.parquet")
-            links_path = str(Path(folder) / f"links-{day}.parquet")
-            with timings.step("consolidate"), lake.local_files(landed) as landed_files:
-                rows = consolidate_landed(connection, landed_files, raw_path)
-            with timings.step("profile"):
-                profile = profile_raw(connection, raw_path, day, rules.rules())
-                connection.execute(
-                    f"COPY ({identity_links_query(raw_path)}) TO {sql_string(links_path)} (FORMAT parquet)"
-                )
-                history = merge_catalogs(_recent_catalogs(lake, day))
-                drift = compare_catalogs(profile.catalog, history)
-            with timings.step("write"):
-                lake.store.put_file(raw_events_key(day), raw_path)
-                lake.store.put_file(identity_links_key(day), links_path)
-                lake.put_json(
-                    raw_profile_key(day),
-                    {
-                        "received_date": day.isoformat(),
-                        "rows": profile.rows,
-                        "rows_by_assigned_date": profile.rows_by_assigned_date,
-                        "rows_by_type": profile.rows_by_type,
-                        "null_counts": profile.null_counts,
-                        "catalog": profile.catalog,
-                        "landed_objects": len(landed),
-                    },
-                )
+            with timings.step("build"):
+                built = build_raw_day(lake.store, connection, day, rules.rules(), Path(folder))
             acknowledged = collector.landed(day).acknowledged_events
             per_day[day.isoformat()] = {
-                "rows": rows,
+                "rows": built.rows,
                 "acknowledged": acknowledged,
-                "landed_objects": len(landed),
+                "landed_objects": built.landed_objects,
             }
-            touched.update(profile.assigned_dates)
-            if acknowledged != rows:
-                problems["reconciliation"].append(f"{day}: collector acknowledged {acknowledged}, raw has {rows}")
-            problems["nulls"] += [f"{day}: {column} null in {n} rows" for column, n in profile.null_counts.items() if n]
-            problems["drift"] += [f"{day}: new {event}.{key}" for event, key in drift.new]
-            problems["drift"] += [f"{day}: vanished {event}.{key}" for event, key in drift.vanished]
-            problems["drift"] += [
-                f"{day}: retyped {event}.{key} {before} -> {after}" for event, key, before, after in drift.retyped
-            ]
-            last_metadata = parquet_metadata(
-                raw_path,
-                lake.store.uri(raw_events_key(day)),
-                ["message_id", "type", "event_name", "user_id", "anonymous_id", "timestamp", "platform"],
-            )
-            context.log.info(f"raw_events {day}: {rows} rows from {len(landed)} landed objects")
+            touched.update(built.profile.assigned_dates)
+            if acknowledged != built.rows:
+                problems["reconciliation"].append(f"{day}: collector acknowledged {acknowledged}, raw has {built.rows}")
+            problems["nulls"] += [f"{day}: {c} null in {n} rows" for c, n in built.profile.null_counts.items() if n]
+            problems["drift"] += [f"{day}: {finding}" for finding in built.drift]
+            metadata = parquet_metadata(built.raw_path, lake.store.uri(raw_events_key(day)), RAW_PREVIEW)
+            context.log.info(f"raw_events {day}: {built.rows} rows from {built.landed_objects} landed objects")
 
     return dg.MaterializeResult(
         metadata={
-            **last_metadata,
+            **metadata,
             "dagster/row_count": sum(values["rows"] for values in per_day.values()),
             "partitions": per_partition_table(per_day),
             "event_dates": dg.MetadataValue.json(sorted(touched)),
+            "schema_drift": dg.MetadataValue.json(problems["drift"][:200]),
             **timings.metadata(),
         },
         check_results=[
-            _check("reconciled_with_collector", problems["reconciliation"], per_day),
-            _check("required_columns_not_null", problems["nulls"], per_day),
-            _check("no_schema_drift", problems["drift"], per_day, severity=dg.AssetCheckSeverity.WARN),
+            check_result("raw_events", "reconciled_with_collector", problems["reconciliation"]),
+            check_result("raw_events", "required_columns_not_null", problems["nulls"]),
+            check_result("raw_events", "no_schema_drift", problems["drift"], dg.AssetCheckSeverity.WARN),
         ],
-    )
-
-
-def _check(
-    name: str,
-    problems: list[str],
-    per_day: dict[str, dict[str, Any]],
-    severity: dg.AssetCheckSeverity = dg.AssetCheckSeverity.ERROR,
-) -> dg.AssetCheckResult:
-    return dg.AssetCheckResult(
-        check_name=name,
-        passed=not problems,
-        severity=severity,
-        metadata={"partitions": sorted(per_day), "problems": dg.MetadataValue.json(problems[:200])},
     )
 
 
@@ -182,12 +130,3 @@ def _require_complete(
         waiting = ", ".join(f"{name} at {mark.isoformat()}" for name, mark in lagging.items())
         context.log.warning(f"waiting for collectors to pass {moment.isoformat()}: {waiting}")
         raise dg.RetryRequested(max_retries=config.watermark_retries, seconds_to_wait=config.watermark_retry_seconds)
-
-
-def _recent_catalogs(lake: LakeResource, day: date) -> list[dict[str, Any]]:
-    catalogs = []
-    for offset in range(1, DRIFT_HISTORY_DAYS + 1):
-        key = raw_profile_key(day - timedelta(days=offset))
-        if lake.store.exists(key):
-            catalogs.append(lake.get_json(key)["catalog"])
-    return catalogs

@@ -1,50 +1,46 @@
 """Report tables in the report database: each run replaces its days' rows in one transaction."""
 
+import time
 from collections.abc import Iterator
 from datetime import date
 from typing import Any
 
 import dagster as dg
 import pyarrow as pa
-import pyarrow.parquet as pq
 import sqlalchemy as sa
 
+from revolt_pipeline.defs.checks import check_result
 from revolt_pipeline.defs.lake.resources import LakeResource
-from revolt_pipeline.defs.metadata import markdown_preview, per_partition_table
+from revolt_pipeline.defs.metadata import markdown_preview
 from revolt_pipeline.defs.partitions import daily_partitions
 from revolt_pipeline.defs.raw.assets import raw_events
 from revolt_pipeline.defs.reports.resources import ReportDatabaseResource
+from revolt_pipeline.lake.reports import load_aggregate, load_event_catalog, rows_in_database
 from revolt_pipeline.reports import schema
-from revolt_pipeline.reports.loader import arrow_schema, replace_partitions
-from revolt_pipeline.storage.layout import aggregate_key, raw_profile_key
-from revolt_pipeline.transforms.raw import catalog_rows
 
 OWNERS = ["team:analytics-platform"]
 REPORT_TABLES = (schema.daily_active_users, schema.sessions_daily, schema.events_daily)
+KINDS = {"sql", "sqlite", "postgres"}
 
 
-def _table_metadata(table: sa.Table, rows: pa.Table, per_day: dict[str, dict[str, int]]) -> dict[str, Any]:
-    return {
-        "dagster/row_count": rows.num_rows,
-        "dagster/column_schema": dg.TableSchema(
-            columns=[dg.TableColumn(column.name, str(column.type)) for column in table.columns]
-        ),
-        "dagster/table_name": table.name,
-        "partitions": per_partition_table(per_day),
-        "preview": dg.MetadataValue.md(markdown_preview(rows.slice(0, 5))),
-    }
-
-
-def _loaded_check(engine: sa.Engine, table: sa.Table, days: list[date], rows: pa.Table) -> dg.AssetCheckResult:
-    column = table.c[schema.PARTITION_COLUMNS[table.name]]
-    with engine.connect() as connection:
-        loaded = connection.execute(sa.select(sa.func.count()).select_from(table).where(column.in_(days))).scalar_one()
-    return dg.AssetCheckResult(
+def _report(engine: sa.Engine, table: sa.Table, days: list[date], rows: pa.Table, seconds: float) -> Iterator[Any]:
+    """Materialization metadata and the check that the database holds exactly what was loaded."""
+    in_database = rows_in_database(engine, table, days)
+    yield dg.MaterializeResult(
         asset_key=table.name,
-        check_name="loaded_rows_match_lake",
-        passed=loaded == rows.num_rows,
-        metadata={"in_database": loaded, "in_lake": rows.num_rows},
+        metadata={
+            "dagster/row_count": rows.num_rows,
+            "dagster/column_schema": dg.TableSchema(
+                columns=[dg.TableColumn(column.name, str(column.type)) for column in table.columns]
+            ),
+            "dagster/table_name": table.name,
+            "days": dg.MetadataValue.json([day.isoformat() for day in days]),
+            "preview": dg.MetadataValue.md(markdown_preview(rows.slice(0, 5))),
+            "seconds/load": round(seconds, 3),
+        },
     )
+    problems = [] if in_database == rows.num_rows else [f"database {in_database} rows, lake {rows.num_rows}"]
+    yield check_result(table.name, "loaded_rows_match_lake", problems)
 
 
 @dg.multi_asset(
@@ -54,7 +50,7 @@ def _loaded_check(engine: sa.Engine, table: sa.Table, days: list[date], rows: pa
             group_name="reports",
             description=table.comment,
             deps=["daily_aggregates"],
-            kinds={"sql", "sqlite", "postgres"},
+            kinds=KINDS,
             owners=OWNERS,
             tags={"layer": "reports"},
             metadata={"dagster/table_name": table.name},
@@ -78,19 +74,12 @@ def report_tables(
     """Load the run's days of each aggregate into its table: delete the days, insert, commit."""
     days = [date.fromisoformat(key) for key in context.partition_keys]
     for table in REPORT_TABLES:
-        parts, per_day = [], {}
-        for day in days:
-            key = aggregate_key(table.name, day)
-            if not lake.store.exists(key):
-                raise dg.Failure(f"no {table.name} aggregate for {day}: materialize daily_aggregates first")
-            with lake.local_files([key]) as (path,):
-                part = pq.read_table(path)
-            parts.append(part.select(arrow_schema(table).names))
-            per_day[day.isoformat()] = {"rows": part.num_rows}
-        rows = pa.concat_tables([part.cast(arrow_schema(table)) for part in parts])
-        replace_partitions(reports.engine, table, days, rows)
-        yield dg.MaterializeResult(asset_key=table.name, metadata=_table_metadata(table, rows, per_day))
-        yield _loaded_check(reports.engine, table, days, rows)
+        started = time.perf_counter()
+        try:
+            rows = load_aggregate(reports.engine, lake.store, table, days)
+        except FileNotFoundError as missing:
+            raise dg.Failure(str(missing)) from missing
+        yield from _report(reports.engine, table, days, rows, time.perf_counter() - started)
 
 
 @dg.asset(
@@ -98,7 +87,7 @@ def report_tables(
     partitions_def=daily_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
     deps=[raw_events],
-    kinds={"sql", "sqlite", "postgres"},
+    kinds=KINDS,
     owners=OWNERS,
     tags={"layer": "reports"},
     description=schema.event_catalog.comment,
@@ -109,13 +98,6 @@ def event_catalog(
 ) -> Iterator[Any]:
     """The raw layer's property catalog per received day, for BI tools to browse what apps send."""
     days = [date.fromisoformat(key) for key in context.partition_keys]
-    records, per_day = [], {}
-    for day in days:
-        key = raw_profile_key(day)
-        day_rows = catalog_rows(day, lake.get_json(key)["catalog"]) if lake.store.exists(key) else []
-        records += day_rows
-        per_day[day.isoformat()] = {"rows": len(day_rows)}
-    rows = pa.Table.from_pylist(records, schema=arrow_schema(schema.event_catalog))
-    replace_partitions(reports.engine, schema.event_catalog, days, rows)
-    yield dg.MaterializeResult(metadata=_table_metadata(schema.event_catalog, rows, per_day))
-    yield _loaded_check(reports.engine, schema.event_catalog, days, rows)
+    started = time.perf_counter()
+    rows = load_event_catalog(reports.engine, lake.store, days)
+    yield from _report(reports.engine, schema.event_catalog, days, rows, time.perf_counter() - started)

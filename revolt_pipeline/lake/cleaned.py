@@ -1,0 +1,172 @@
+"""The cleaned layer of event days: events and quarantine, sessions, daily aggregates."""
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pyarrow.parquet as pq
+
+from revolt_pipeline.lake.staging import local_copies
+from revolt_pipeline.storage import ObjectStore
+from revolt_pipeline.storage.layout import (
+    IDENTITY_LINKS,
+    aggregate_key,
+    events_key,
+    events_quarantine_key,
+    raw_events_key,
+    sessionized_events_key,
+    sessions_key,
+)
+from revolt_pipeline.transforms.aggregates import (
+    daily_active_users_query,
+    events_daily_query,
+    session_duration_histogram_query,
+    sessions_daily_query,
+)
+from revolt_pipeline.transforms.cleaning import REQUIRED_EVENT_COLUMNS, clean_events, raw_window
+from revolt_pipeline.transforms.engine import sql_string
+from revolt_pipeline.transforms.raw import consolidate_landed
+from revolt_pipeline.transforms.rules import PipelineRules
+from revolt_pipeline.transforms.sessions import (
+    session_window,
+    sessionize_query,
+    sessionized_events_query,
+    sessions_query,
+)
+
+# Which table each aggregate is computed from: sessionized events or sessions.
+AGGREGATES = {
+    "daily_active_users": (daily_active_users_query, "events"),
+    "sessions_daily": (sessions_daily_query, "sessions"),
+    "events_daily": (events_daily_query, "events"),
+    "session_duration_histogram": (session_duration_histogram_query, "sessions"),
+}
+
+
+def copy_to_parquet(connection: duckdb.DuckDBPyConnection, query: str, path: str) -> int:
+    connection.execute(f"COPY ({query}) TO {sql_string(path)} (FORMAT parquet, COMPRESSION zstd)")
+    return pq.ParquetFile(path).metadata.num_rows
+
+
+@dataclass
+class CleanDay:
+    day: date
+    assigned_rows: int
+    events: int
+    distinct_message_ids: int
+    null_counts: dict[str, int]
+    quarantined: dict[str, int]
+    events_path: str
+    quarantine_path: str
+
+    @property
+    def quarantined_rows(self) -> int:
+        return sum(self.quarantined.values())
+
+    @property
+    def reconciled(self) -> bool:
+        """Every raw row assigned to the day is an event or quarantined: nothing went missing."""
+        return self.assigned_rows == self.events + self.quarantined_rows
+
+
+def clean_days(
+    store: ObjectStore, connection: duckdb.DuckDBPyConnection, days: list[date], rules: PipelineRules, workdir: Path
+) -> Iterator[CleanDay]:
+    """Write `events` and `events_quarantine` for each day, yielding what each day held."""
+    empty_raw = str(workdir / "empty-raw.parquet")
+    consolidate_landed(connection, [], empty_raw)
+    link_keys = [info.key for info in store.list(IDENTITY_LINKS)]
+    with local_copies(store, link_keys) as link_files:
+        for day in days:
+            window = [d for d in raw_window(day, rules) if store.exists(raw_events_key(d))]
+            with local_copies(store, [raw_events_key(d) for d in window]) as raw_paths:
+                raw_files = dict(zip(window, raw_paths, strict=True)) or {day: empty_raw}
+                result = clean_events(
+                    connection, event_date=day, raw_files=raw_files, link_files=link_files, rules=rules
+                )
+                events_path = str(workdir / f"events-{day}.parquet")
+                quarantine_path = str(workdir / f"quarantine-{day}.parquet")
+                events = copy_to_parquet(connection, result.events_query, events_path)
+                copy_to_parquet(connection, result.quarantine_query, quarantine_path)
+            nulls = ", ".join(f"count(*) FILTER (WHERE {column} IS NULL)" for column in REQUIRED_EVENT_COLUMNS)
+            distinct, *null_counts = connection.execute(
+                f"SELECT count(DISTINCT message_id), {nulls} FROM read_parquet({sql_string(events_path)})"
+            ).fetchone()
+            quarantined = dict(
+                connection.execute(
+                    f"SELECT reason, count(*) FROM read_parquet({sql_string(quarantine_path)}) GROUP BY reason"
+                ).fetchall()
+            )
+            store.put_file(events_key(day), events_path)
+            store.put_file(events_quarantine_key(day), quarantine_path)
+            yield CleanDay(
+                day=day,
+                assigned_rows=result.assigned_rows,
+                events=events,
+                distinct_message_ids=distinct,
+                null_counts=dict(zip(REQUIRED_EVENT_COLUMNS, null_counts, strict=True)),
+                quarantined=dict(sorted(quarantined.items())),
+                events_path=events_path,
+                quarantine_path=quarantine_path,
+            )
+
+
+@dataclass
+class SessionDay:
+    day: date
+    cleaned_events: int
+    sessionized_events: int
+    events_without_session: int
+    sessions: int
+    inconsistent_sessions: int
+    events_path: str
+    sessions_path: str
+
+
+def sessionize_day(
+    store: ObjectStore, connection: duckdb.DuckDBPyConnection, day: date, rules: PipelineRules, workdir: Path
+) -> SessionDay:
+    """Write `sessionized_events` and `sessions` for a day from the cleaned events around it."""
+    window = [d for d in session_window(day) if store.exists(events_key(d))]
+    if day not in window:
+        raise FileNotFoundError(f"no cleaned events for {day}: build `events` for it first")
+    with local_copies(store, [events_key(d) for d in window]) as paths:
+        connection.execute(
+            "CREATE OR REPLACE TEMP TABLE sessionized AS "
+            + sessionize_query(dict(zip(window, paths, strict=True)), rules)
+        )
+        cleaned = pq.ParquetFile(paths[window.index(day)]).metadata.num_rows
+    events_path = str(workdir / f"sessionized-{day}.parquet")
+    sessions_path = str(workdir / f"sessions-{day}.parquet")
+    copy_to_parquet(connection, sessionized_events_query("sessionized", day), events_path)
+    sessions = copy_to_parquet(connection, sessions_query("sessionized", day), sessions_path)
+    max_seconds = rules.max_session_length.total_seconds()
+    inconsistent = connection.execute(
+        f"""SELECT count(*) FROM read_parquet({sql_string(sessions_path)})
+            WHERE session_end < session_start OR events < 1 OR duration_seconds > {max_seconds}
+               OR abs(duration_seconds - epoch_ms(session_end - session_start) / 1000.0) > 0.001
+               OR CAST(session_start AS DATE) <> DATE {sql_string(day.isoformat())}"""
+    ).fetchone()[0]
+    sessionized, without_session = connection.execute(
+        f"SELECT count(*), count(*) FILTER (WHERE session_id IS NULL) FROM read_parquet({sql_string(events_path)})"
+    ).fetchone()
+    store.put_file(sessionized_events_key(day), events_path)
+    store.put_file(sessions_key(day), sessions_path)
+    return SessionDay(day, cleaned, sessionized, without_session, sessions, inconsistent, events_path, sessions_path)
+
+
+def aggregate_day(
+    store: ObjectStore, connection: duckdb.DuckDBPyConnection, day: date, workdir: Path
+) -> dict[str, str]:
+    """Write every daily aggregate of a day; returns the local Parquet file of each."""
+    outputs = {}
+    with local_copies(store, [sessionized_events_key(day), sessions_key(day)]) as (events_path, sessions_path):
+        sources = {"events": events_path, "sessions": sessions_path}
+        for name, (build, source) in AGGREGATES.items():
+            path = str(workdir / f"{name}-{day}.parquet")
+            copy_to_parquet(connection, build(f"read_parquet({sql_string(sources[source])})", day), path)
+            store.put_file(aggregate_key(name, day), path)
+            outputs[name] = path
+    return outputs

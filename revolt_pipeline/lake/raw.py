@@ -1,0 +1,83 @@
+"""The raw layer of one received day: consolidate, profile, catalogue, link identities."""
+
+import json
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from revolt_pipeline.lake.staging import local_copies
+from revolt_pipeline.storage import ObjectStore
+from revolt_pipeline.storage.layout import (
+    LANDING,
+    identity_links_key,
+    raw_events_key,
+    raw_profile_key,
+    received_date_prefix,
+)
+from revolt_pipeline.transforms.engine import sql_string
+from revolt_pipeline.transforms.identities import identity_links_query
+from revolt_pipeline.transforms.raw import RawProfile, compare_catalogs, consolidate_landed, merge_catalogs, profile_raw
+from revolt_pipeline.transforms.rules import PipelineRules
+
+DRIFT_HISTORY_DAYS = 7
+
+
+@dataclass
+class RawDay:
+    day: date
+    rows: int
+    landed_objects: int
+    profile: RawProfile
+    raw_path: str  # the local Parquet file, until the caller's work folder goes
+    drift: list[str] = field(default_factory=list)
+
+
+def read_profile(store: ObjectStore, day: date) -> dict[str, Any] | None:
+    key = raw_profile_key(day)
+    return json.loads(store.get(key)) if store.exists(key) else None
+
+
+def build_raw_day(
+    store: ObjectStore, connection: duckdb.DuckDBPyConnection, day: date, rules: PipelineRules, workdir: Path
+) -> RawDay:
+    """Write `raw_events`, its identity links and its profile for a received day."""
+    landed = [info.key for info in store.list(received_date_prefix(LANDING, day))]
+    raw_path = str(workdir / f"raw-{day}.parquet")
+    links_path = str(workdir / f"links-{day}.parquet")
+    with local_copies(store, landed) as landed_files:
+        rows = consolidate_landed(connection, landed_files, raw_path)
+    profile = profile_raw(connection, raw_path, day, rules)
+    connection.execute(f"COPY ({identity_links_query(raw_path)}) TO {sql_string(links_path)} (FORMAT parquet)")
+    history = merge_catalogs(
+        [
+            previous["catalog"]
+            for offset in range(1, DRIFT_HISTORY_DAYS + 1)
+            if (previous := read_profile(store, day - timedelta(days=offset))) is not None
+        ]
+    )
+    drift = compare_catalogs(profile.catalog, history)
+    store.put_file(raw_events_key(day), raw_path)
+    store.put_file(identity_links_key(day), links_path)
+    document = {
+        "received_date": day.isoformat(),
+        "rows": profile.rows,
+        "rows_by_assigned_date": profile.rows_by_assigned_date,
+        "rows_by_type": profile.rows_by_type,
+        "null_counts": profile.null_counts,
+        "catalog": profile.catalog,
+        "landed_objects": len(landed),
+    }
+    store.put(raw_profile_key(day), json.dumps(document, indent=1, sort_keys=True).encode())
+    return RawDay(
+        day=day,
+        rows=rows,
+        landed_objects=len(landed),
+        profile=profile,
+        raw_path=raw_path,
+        drift=[f"new {event}.{key}" for event, key in drift.new]
+        + [f"vanished {event}.{key}" for event, key in drift.vanished]
+        + [f"retyped {event}.{key} {before} -> {after}" for event, key, before, after in drift.retyped],
+    )

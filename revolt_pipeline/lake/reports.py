@@ -1,0 +1,46 @@
+"""Loading event days into the report database from the lake."""
+
+import json
+from datetime import date
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import sqlalchemy as sa
+
+from revolt_pipeline.lake.staging import local_copies
+from revolt_pipeline.reports import schema
+from revolt_pipeline.reports.loader import arrow_schema, replace_partitions
+from revolt_pipeline.storage import ObjectStore
+from revolt_pipeline.storage.layout import aggregate_key, raw_profile_key
+from revolt_pipeline.transforms.raw import catalog_rows
+
+
+def load_aggregate(engine: sa.Engine, store: ObjectStore, table: sa.Table, days: list[date]) -> pa.Table:
+    """Replace the days' rows of a report table with their aggregate from the lake; returns the rows."""
+    keys = [aggregate_key(table.name, day) for day in days]
+    missing = [key for key in keys if not store.exists(key)]
+    if missing:
+        raise FileNotFoundError(f"no aggregate in the lake for {', '.join(missing)}: build daily_aggregates first")
+    target = arrow_schema(table)
+    with local_copies(store, keys) as paths:
+        rows = pa.concat_tables([pq.read_table(path).select(target.names).cast(target) for path in paths])
+    replace_partitions(engine, table, days, rows)
+    return rows
+
+
+def load_event_catalog(engine: sa.Engine, store: ObjectStore, days: list[date]) -> pa.Table:
+    """Replace the days' rows of `event_catalog` with the raw layer's property catalog."""
+    records = []
+    for day in days:
+        key = raw_profile_key(day)
+        if store.exists(key):
+            records += catalog_rows(day, json.loads(store.get(key))["catalog"])
+    rows = pa.Table.from_pylist(records, schema=arrow_schema(schema.event_catalog))
+    replace_partitions(engine, schema.event_catalog, days, rows)
+    return rows
+
+
+def rows_in_database(engine: sa.Engine, table: sa.Table, days: list[date]) -> int:
+    column = table.c[schema.PARTITION_COLUMNS[table.name]]
+    with engine.connect() as connection:
+        return connection.execute(sa.select(sa.func.count()).select_from(table).where(column.in_(days))).scalar_one()
