@@ -23,6 +23,7 @@ from revolt_pipeline.settings import Settings
 from revolt_pipeline.storage.layout import raw_events_key
 from revolt_pipeline.storage.watermarks import lagging_collectors, read_watermarks
 from revolt_pipeline.transforms.engine import duckdb_connection
+from revolt_pipeline.transforms.raw import merge_catalogs
 
 _settings = Settings.from_env()
 RAW_PREVIEW = ["message_id", "type", "event_name", "user_id", "anonymous_id", "timestamp", "platform"]
@@ -79,6 +80,7 @@ def raw_events(
     touched: set[str] = set()
     problems: dict[str, list[str]] = {"reconciliation": [], "nulls": [], "drift": []}
     metadata: dict[str, Any] = {}
+    catalog: dict[str, dict[str, dict[str, int]]] = {}
     with tempfile.TemporaryDirectory(prefix="revolt-raw-") as folder, duckdb_connection() as connection:
         for day in days:
             with timings.step("build"):
@@ -90,6 +92,7 @@ def raw_events(
                 "landed_objects": built.landed_objects,
             }
             touched.update(built.profile.assigned_dates)
+            catalog = merge_catalogs([catalog, built.profile.catalog])
             if acknowledged != built.rows:
                 problems["reconciliation"].append(f"{day}: collector acknowledged {acknowledged}, raw has {built.rows}")
             problems["nulls"] += [f"{day}: {c} null in {n} rows" for c, n in built.profile.null_counts.items() if n]
@@ -103,6 +106,7 @@ def raw_events(
             "dagster/row_count": sum(values["rows"] for values in per_day.values()),
             "partitions": per_partition_table(per_day),
             "event_dates": dg.MetadataValue.json(sorted(touched)),
+            "inferred_properties": _property_schema(catalog),
             "schema_drift": dg.MetadataValue.json(problems["drift"][:200]),
             **timings.metadata(),
         },
@@ -111,6 +115,17 @@ def raw_events(
             check_result("raw_events", "required_columns_not_null", problems["nulls"]),
             check_result("raw_events", "no_schema_drift", problems["drift"], dg.AssetCheckSeverity.WARN),
         ],
+    )
+
+
+def _property_schema(catalog: dict[str, dict[str, dict[str, int]]]) -> dg.TableSchema:
+    """The crawler's finding as a schema: one column per event property, with its JSON types."""
+    return dg.TableSchema(
+        columns=[
+            dg.TableColumn(f"{event} / {key}", " | ".join(sorted(types)), description=f"{sum(types.values())} events")
+            for event, properties in sorted(catalog.items())
+            for key, types in sorted(properties.items())
+        ]
     )
 
 
