@@ -26,7 +26,7 @@ from revolt_pipeline.transforms.aggregates import (
     sessions_daily_query,
 )
 from revolt_pipeline.transforms.cleaning import REQUIRED_EVENT_COLUMNS, clean_events, raw_window
-from revolt_pipeline.transforms.engine import sql_string
+from revolt_pipeline.transforms.engine import copy_to_parquet_sql, parquet, sql_string
 from revolt_pipeline.transforms.raw import consolidate_landed
 from revolt_pipeline.transforms.rules import PipelineRules
 from revolt_pipeline.transforms.sessions import (
@@ -46,7 +46,7 @@ AGGREGATES = {
 
 
 def copy_to_parquet(connection: duckdb.DuckDBPyConnection, query: str, path: str) -> int:
-    connection.execute(f"COPY ({query}) TO {sql_string(path)} (FORMAT parquet, COMPRESSION zstd)")
+    connection.execute(copy_to_parquet_sql(query, path))
     return pq.ParquetFile(path).metadata.num_rows
 
 
@@ -92,11 +92,11 @@ def clean_days(
                 copy_to_parquet(connection, result.quarantine_query, quarantine_path)
             nulls = ", ".join(f"count(*) FILTER (WHERE {column} IS NULL)" for column in REQUIRED_EVENT_COLUMNS)
             distinct, *null_counts = connection.execute(
-                f"SELECT count(DISTINCT message_id), {nulls} FROM read_parquet({sql_string(events_path)})"
+                f"SELECT count(DISTINCT message_id), {nulls} FROM {parquet(events_path)}"
             ).fetchone()
             quarantined = dict(
                 connection.execute(
-                    f"SELECT reason, count(*) FROM read_parquet({sql_string(quarantine_path)}) GROUP BY reason"
+                    f"SELECT reason, count(*) FROM {parquet(quarantine_path)} GROUP BY reason"
                 ).fetchall()
             )
             store.put_file(events_key(day), events_path)
@@ -137,20 +137,21 @@ def sessionize_day(
             "CREATE OR REPLACE TEMP TABLE sessionized AS "
             + sessionize_query(dict(zip(window, paths, strict=True)), rules)
         )
-        cleaned = pq.ParquetFile(paths[window.index(day)]).metadata.num_rows
-    events_path = str(workdir / f"sessionized-{day}.parquet")
-    sessions_path = str(workdir / f"sessions-{day}.parquet")
-    copy_to_parquet(connection, sessionized_events_query("sessionized", day), events_path)
-    sessions = copy_to_parquet(connection, sessions_query("sessionized", day), sessions_path)
+        day_events = paths[window.index(day)]
+        cleaned = pq.ParquetFile(day_events).metadata.num_rows
+        events_path = str(workdir / f"sessionized-{day}.parquet")
+        sessions_path = str(workdir / f"sessions-{day}.parquet")
+        copy_to_parquet(connection, sessionized_events_query("sessionized", day_events, day), events_path)
+        sessions = copy_to_parquet(connection, sessions_query("sessionized", day), sessions_path)
     max_seconds = rules.max_session_length.total_seconds()
     inconsistent = connection.execute(
-        f"""SELECT count(*) FROM read_parquet({sql_string(sessions_path)})
+        f"""SELECT count(*) FROM {parquet(sessions_path)}
             WHERE session_end < session_start OR events < 1 OR duration_seconds > {max_seconds}
                OR abs(duration_seconds - epoch_ms(session_end - session_start) / 1000.0) > 0.001
                OR CAST(session_start AS DATE) <> DATE {sql_string(day.isoformat())}"""
     ).fetchone()[0]
     sessionized, without_session = connection.execute(
-        f"SELECT count(*), count(*) FILTER (WHERE session_id IS NULL) FROM read_parquet({sql_string(events_path)})"
+        f"SELECT count(*), count(*) FILTER (WHERE session_id IS NULL) FROM {parquet(events_path)}"
     ).fetchone()
     store.put_file(sessionized_events_key(day), events_path)
     store.put_file(sessions_key(day), sessions_path)
@@ -166,7 +167,7 @@ def aggregate_day(
         sources = {"events": events_path, "sessions": sessions_path}
         for name, (build, source) in AGGREGATES.items():
             path = str(workdir / f"{name}-{day}.parquet")
-            copy_to_parquet(connection, build(f"read_parquet({sql_string(sources[source])})", day), path)
+            copy_to_parquet(connection, build(parquet(sources[source]), day), path)
             store.put_file(aggregate_key(name, day), path)
             outputs[name] = path
     return outputs

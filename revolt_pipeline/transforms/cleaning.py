@@ -15,7 +15,7 @@ from datetime import date, timedelta
 
 import duckdb
 
-from revolt_pipeline.transforms.engine import sql_string
+from revolt_pipeline.transforms.engine import parquet, sql_string
 from revolt_pipeline.transforms.identities import NO_LINKS, person_id_sql, person_map_query
 from revolt_pipeline.transforms.rules import PipelineRules, assigned_date_sql, event_time_sql, interval_ms
 
@@ -89,7 +89,7 @@ class CleaningResult:
 def _raw_union(raw_files: dict[date, str], columns: str) -> str:
     parts = [
         f"SELECT {columns}, DATE {sql_string(day.isoformat())} AS received_date, file_row_number "
-        f"FROM read_parquet({sql_string(path)}, file_row_number = true)"
+        f"FROM {parquet(path, row_numbers=True)}"
         for day, path in sorted(raw_files.items())
     ]
     return " UNION ALL ".join(parts)
@@ -157,11 +157,7 @@ def clean_events(
         """
     )
     assigned_rows = connection.execute("SELECT count(*) FROM decisions").fetchone()[0]
-    links = (
-        "read_parquet([" + ", ".join(sql_string(path) for path in link_files) + "])"
-        if link_files
-        else f"(SELECT {NO_LINKS})"
-    )
+    links = parquet(link_files) if link_files else f"(SELECT {NO_LINKS})"
     connection.execute(f"CREATE OR REPLACE TEMP TABLE people AS {person_map_query(links)}")
     full = _raw_union(raw_files, "*")
     context_paths = ", ".join(sql_string(path) for path in CONTEXT_FIELDS.values())
@@ -183,7 +179,6 @@ def clean_events(
         FROM kept
         LEFT JOIN people AS by_user ON by_user.identity = kept.user_id
         LEFT JOIN people AS by_anonymous ON by_anonymous.identity = kept.anonymous_id
-        ORDER BY event_time, message_id
     """
     quarantine_query = f"""
         SELECT decisions.message_id, raw.type, decisions.reason, decisions.detail, raw.received_date,

@@ -6,7 +6,7 @@ person it was first identified as; one more hop resolves chains such as anonymou
 new user id.
 """
 
-from revolt_pipeline.transforms.engine import sql_string
+from revolt_pipeline.transforms.engine import parquet
 
 NO_LINKS = (
     "NULL::VARCHAR AS from_id, NULL::VARCHAR AS to_user_id, NULL::TIMESTAMPTZ AS linked_at, "
@@ -16,7 +16,7 @@ NO_LINKS = (
 
 def identity_links_query(raw_path: str) -> str:
     """The links one received day's raw table holds."""
-    raw = f"read_parquet({sql_string(raw_path)})"
+    raw = parquet(raw_path)
     return f"""
     SELECT from_id, to_user_id, min(linked_at) AS linked_at, min(message_id) AS message_id
     FROM (

@@ -6,8 +6,9 @@ from datetime import date
 from typing import Any
 
 import duckdb
+import pyarrow.parquet as pq
 
-from revolt_pipeline.transforms.engine import sql_list, sql_string
+from revolt_pipeline.transforms.engine import copy_to_parquet_sql, parquet, sql_list, sql_string
 from revolt_pipeline.transforms.rules import PipelineRules, assigned_date_sql
 
 # The landed record (docs/event-contract.md), read with declared types: nothing is inferred per file.
@@ -106,11 +107,8 @@ def consolidate_landed(connection: duckdb.DuckDBPyConnection, landed_files: list
             f"TO {sql_string(output_path)} (FORMAT parquet)"
         )
         return 0
-    connection.execute(
-        f"COPY ({raw_events_query(landed_files)}) TO {sql_string(output_path)} "
-        "(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 262144)"
-    )
-    return connection.execute(f"SELECT count(*) FROM read_parquet({sql_string(output_path)})").fetchone()[0]
+    connection.execute(copy_to_parquet_sql(raw_events_query(landed_files), output_path))
+    return pq.ParquetFile(output_path).metadata.num_rows
 
 
 @dataclass
@@ -134,15 +132,14 @@ def profile_raw(
 ) -> RawProfile:
     """Counts, null counts of required columns, assigned days, and per event the property keys and types."""
     day = sql_string(received_date.isoformat())
-    source = f"(SELECT *, DATE {day} AS received_date FROM read_parquet({sql_string(raw_path)}))"
-    nulls = ", ".join(f"count(*) FILTER (WHERE {column} IS NULL)" for column in REQUIRED_COLUMNS)
-    counts = connection.execute(f"SELECT count(*), {nulls} FROM {source}").fetchone()
+    source = f"(SELECT *, DATE {day} AS received_date FROM {parquet(raw_path)})"
+    rows, null_counts = _null_counts(raw_path)
     by_date = connection.execute(
         f"SELECT CAST({assigned_date_sql(rules)} AS VARCHAR) AS day, count(*) FROM {source} GROUP BY day"
     ).fetchall()
     by_type = connection.execute(f"SELECT type, count(*) FROM {source} GROUP BY type").fetchall()
     catalog: dict[str, dict[str, dict[str, int]]] = defaultdict(lambda: defaultdict(dict))
-    rows = connection.execute(
+    entries = connection.execute(
         f"""
         SELECT event_key, entry.key, entry.type, count(*)
         FROM (SELECT type || ':' || coalesce(event_name, type) AS event_key,
@@ -153,16 +150,31 @@ def profile_raw(
         GROUP BY ALL
         """
     ).fetchall()
-    for event_key, key, json_type, count in rows:
+    for event_key, key, json_type, count in entries:
         kind = JSON_TYPES.get(json_type, json_type.lower())
         catalog[event_key][key][kind] = catalog[event_key][key].get(kind, 0) + count
     return RawProfile(
-        rows=counts[0],
-        null_counts=dict(zip(REQUIRED_COLUMNS, counts[1:], strict=True)),
+        rows=rows,
+        null_counts=null_counts,
         rows_by_assigned_date=dict(sorted(by_date)),
         rows_by_type=dict(sorted(by_type)),
         catalog={event: {key: dict(types) for key, types in props.items()} for event, props in catalog.items()},
     )
+
+
+def _null_counts(path: str) -> tuple[int, dict[str, int]]:
+    """Rows and nulls of the required columns, from the Parquet statistics: no column is read."""
+    metadata = pq.ParquetFile(path).metadata
+    names = [metadata.schema.column(index).name for index in range(metadata.num_columns)]
+    counts = dict.fromkeys(REQUIRED_COLUMNS, 0)
+    for group in range(metadata.num_row_groups):
+        row_group = metadata.row_group(group)
+        for column in REQUIRED_COLUMNS:
+            statistics = row_group.column(names.index(column)).statistics
+            if statistics is None or not statistics.has_null_count:
+                raise ValueError(f"{path} has no null counts for {column}; it was not written by consolidate_landed")
+            counts[column] += statistics.null_count
+    return metadata.num_rows, counts
 
 
 @dataclass(frozen=True)

@@ -5,12 +5,21 @@ A session ends after `session_timeout` without events. One that would run longer
 Events are read from the day before to the day after, so a session crossing midnight is whole and
 counted once, on its first day. Ties between events of the same millisecond are broken by messageId,
 so every engine orders them alike.
+
+The windows run over the few columns sessions need, never the JSON documents: carrying those
+through four window passes multiplied the time by five on a day of 5 M events. The day's events get
+their session by a join afterwards.
 """
 
 from datetime import date, timedelta
 
-from revolt_pipeline.transforms.engine import sql_string
+from revolt_pipeline.transforms.engine import parquet, sql_string
 from revolt_pipeline.transforms.rules import PipelineRules, interval_ms
+
+SESSION_COLUMNS = (
+    "message_id, person_id, user_id, event_time, type, event_name, platform, source, app_version, "
+    "device_model, device_type, os_name, os_version"
+)
 
 
 def session_window(session_date: date) -> list[date]:
@@ -19,32 +28,30 @@ def session_window(session_date: date) -> list[date]:
 
 
 def sessionize_query(event_files: dict[date, str], rules: PipelineRules) -> str:
-    """Every event of the window with its session's id, start, and piece number."""
+    """Every event of the window, narrowed to what sessions need, with its session's id and start."""
     union = " UNION ALL ".join(
-        f"SELECT *, DATE {sql_string(day.isoformat())} AS event_date FROM read_parquet({sql_string(path)})"
+        f"SELECT {SESSION_COLUMNS}, DATE {sql_string(day.isoformat())} AS event_date FROM {parquet(path)}"
         for day, path in sorted(event_files.items())
     )
-    order = "ORDER BY event_time, message_id"
+    order = "PARTITION BY person_id ORDER BY event_time, message_id"
     return f"""
     WITH events AS ({union}),
     gaps AS (
         SELECT *,
-            CASE WHEN lag(event_time) OVER (PARTITION BY person_id {order}) IS NULL
-                   OR event_time - lag(event_time) OVER (PARTITION BY person_id {order})
-                      > {interval_ms(rules.session_timeout)}
-                 THEN 1 ELSE 0 END AS starts_session
+            coalesce(event_time - lag(event_time) OVER ({order}) > {interval_ms(rules.session_timeout)}, true)
+                AS starts_session
         FROM events
     ),
     runs AS (
-        SELECT *, sum(starts_session) OVER (PARTITION BY person_id {order}
-                                            ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS run
+        SELECT *,
+            sum(CASE WHEN starts_session THEN 1 ELSE 0 END) OVER ({order} ROWS UNBOUNDED PRECEDING) AS run,
+            max(CASE WHEN starts_session THEN event_time END) OVER ({order} ROWS UNBOUNDED PRECEDING) AS run_start
         FROM gaps
     ),
     pieces AS (
         SELECT *,
-            CAST(floor(epoch_ms(event_time - min(event_time) OVER (PARTITION BY person_id, run))
-                       / {rules.max_session_length // timedelta(milliseconds=1)}) AS BIGINT) AS piece,
-            count(*) OVER (PARTITION BY person_id, run) AS run_events
+            CAST(floor(epoch_ms(event_time - run_start)
+                       / {rules.max_session_length // timedelta(milliseconds=1)}) AS BIGINT) AS piece
         FROM runs
     ),
     sessioned AS (
@@ -53,25 +60,25 @@ def sessionize_query(event_files: dict[date, str], rules: PipelineRules) -> str:
             max(piece) OVER (PARTITION BY person_id, run) > 0 AS session_split
         FROM pieces
     )
-    SELECT *, md5(person_id || '|' || CAST(epoch_ms(session_start) AS VARCHAR)) AS session_id
+    SELECT * EXCLUDE (starts_session, run, run_start, piece),
+           md5(person_id || '|' || CAST(epoch_ms(session_start) AS VARCHAR)) AS session_id
     FROM sessioned
     """
 
 
-def sessionized_events_query(sessionized: str, event_date: date) -> str:
-    """The events of one day, each with its session (which may have started the day before)."""
+def sessionized_events_query(sessionized: str, events_file: str, event_date: date) -> str:
+    """The day's cleaned events, whole, each with its session (which may have started the day before)."""
     return f"""
-    SELECT * EXCLUDE (event_date, starts_session, run, piece, run_events, session_split)
-    FROM {sessionized}
-    WHERE event_date = DATE {sql_string(event_date.isoformat())}
-    ORDER BY event_time, message_id
+    SELECT events.*, sessions.session_id, sessions.session_start
+    FROM {parquet(events_file)} AS events
+    LEFT JOIN (SELECT message_id, session_id, session_start FROM {sessionized}
+               WHERE event_date = DATE {sql_string(event_date.isoformat())}) AS sessions
+    USING (message_id)
     """
 
 
 def sessions_query(sessionized: str, session_date: date) -> str:
     """One row per session starting on `session_date`, described by its first and last events."""
-    entry = "arg_min(coalesce(event_name, type), struct_pack(t := event_time, m := message_id))"
-    exit_ = "arg_max(coalesce(event_name, type), struct_pack(t := event_time, m := message_id))"
     first = "struct_pack(t := event_time, m := message_id)"
     return f"""
     SELECT session_id, person_id,
@@ -80,8 +87,8 @@ def sessions_query(sessionized: str, session_date: date) -> str:
            max(event_time) AS session_end,
            epoch_ms(max(event_time) - min(event_time)) / 1000.0 AS duration_seconds,
            count(*) AS events,
-           {entry} AS entry_event,
-           {exit_} AS exit_event,
+           arg_min(coalesce(event_name, type), {first}) AS entry_event,
+           arg_max(coalesce(event_name, type), {first}) AS exit_event,
            arg_min(platform, {first}) AS platform,
            arg_min(source, {first}) AS source,
            arg_min(app_version, {first}) AS app_version,

@@ -154,8 +154,8 @@ def run_pipeline(
             f"COPY ({sessions_query('sessionized', day)}) TO {sql_string(lake.sessions[day])} (FORMAT parquet)"
         )
         connection.execute(
-            f"COPY ({sessionized_events_query('sessionized', day)}) TO {sql_string(lake.sessionized[day])} "
-            "(FORMAT parquet)"
+            f"COPY ({sessionized_events_query('sessionized', lake.events[day], day)}) "
+            f"TO {sql_string(lake.sessionized[day])} (FORMAT parquet)"
         )
     return lake
 
