@@ -7,8 +7,10 @@ distinct users cannot be summed across platforms.
 
 import sqlalchemy as sa
 
+from revolt_pipeline.transforms.aggregates import ALL  # the platform and app_version of total rows
+
 metadata = sa.MetaData()
-ALL = "all"
+__all__ = ["ALL", "daily_active_users", "event_catalog", "events_daily", "metadata", "sessions_daily"]
 
 daily_active_users = sa.Table(
     "daily_active_users",

@@ -35,9 +35,6 @@ def raw_profile_key(day: date) -> str:
     return f"raw_profiles/received_date={day:%Y-%m-%d}.json"
 
 
-RAW_PROFILES = "raw_profiles"
-
-
 def identity_links_key(day: date) -> str:
     return f"identity_links/received_date={day:%Y-%m-%d}/links.parquet"
 
