@@ -91,13 +91,13 @@ def clean_events(
     connection.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE decisions AS
-        WITH rows AS (
+        WITH timed AS (
             SELECT *, {event_time_sql()} AS event_time,
                    received_at - {event_time_sql()} > {interval_ms(rules.lateness)} AS too_late,
                    {assigned_date_sql(rules)} AS assigned_date
             FROM ({_raw_union(raw_files, light)})
         ),
-        mine AS (
+        rows AS (
             SELECT *,
                 CASE
                     WHEN too_late THEN 'too_late'
@@ -105,31 +105,31 @@ def clean_events(
                     WHEN type NOT IN {tuple(MESSAGE_TYPES)} THEN 'unknown_type'
                     WHEN type = 'track' AND (event_name IS NULL OR trim(event_name) = '') THEN 'missing_event_name'
                 END AS invalid_reason
-            FROM rows WHERE assigned_date = {day}
+            FROM timed
         ),
-        contenders AS (
-            -- Valid on-time deliveries of the same messages, wherever they were assigned.
-            SELECT message_id, received_at, collector, received_date, file_row_number, assigned_date
-            FROM rows
-            WHERE NOT too_late AND message_id IN (SELECT message_id FROM mine WHERE invalid_reason IS NULL)
-              AND (user_id IS NOT NULL OR anonymous_id IS NOT NULL)
-        ),
+        mine AS (SELECT * FROM rows WHERE assigned_date = {day}),
         firsts AS (
-            SELECT message_id, arg_min(struct_pack(received_date := received_date, row := file_row_number),
-                                       struct_pack(at := received_at, c := collector, d := received_date,
-                                                   r := file_row_number)) AS first
-            FROM contenders GROUP BY message_id
+            -- The first valid delivery of each of the day's messages, wherever it was assigned.
+            SELECT message_id,
+                   arg_min(struct_pack(received_date := received_date, row_number := file_row_number),
+                           struct_pack(at := received_at, c := collector, d := received_date, r := file_row_number))
+                       AS first
+            FROM rows
+            WHERE invalid_reason IS NULL
+              AND message_id IN (SELECT message_id FROM mine WHERE invalid_reason IS NULL)
+            GROUP BY message_id
+        ),
+        judged AS (
+            SELECT mine.*, firsts.first.received_date AS first_received_date,
+                   firsts.first.received_date = mine.received_date
+                       AND firsts.first.row_number = mine.file_row_number AS is_first
+            FROM mine LEFT JOIN firsts USING (message_id)
         )
-        SELECT mine.received_date, mine.file_row_number, mine.message_id,
-               coalesce(mine.invalid_reason,
-                        CASE WHEN firsts.first.received_date = mine.received_date
-                                  AND firsts.first.row = mine.file_row_number THEN NULL ELSE 'duplicate' END
-               ) AS reason,
-               CASE WHEN mine.invalid_reason IS NULL
-                         AND NOT (firsts.first.received_date = mine.received_date
-                                  AND firsts.first.row = mine.file_row_number)
-                    THEN 'first delivery received ' || CAST(firsts.first.received_date AS VARCHAR) END AS detail
-        FROM mine LEFT JOIN firsts USING (message_id)
+        SELECT received_date, file_row_number, message_id,
+               coalesce(invalid_reason, CASE WHEN NOT is_first THEN 'duplicate' END) AS reason,
+               CASE WHEN invalid_reason IS NULL AND NOT is_first
+                    THEN 'first delivery received ' || CAST(first_received_date AS VARCHAR) END AS detail
+        FROM judged
         """
     )
     assigned_rows = connection.execute("SELECT count(*) FROM decisions").fetchone()[0]

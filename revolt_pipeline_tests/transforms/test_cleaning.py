@@ -111,3 +111,15 @@ def test_identities_are_stitched_from_identify_and_alias(pipeline) -> None:
     )
     people = {row["message_id"]: row["person_id"] for day in (D20, D21) for row in lake.rows(lake.events[day])}
     assert people == {"a1": "ada", "a2": "ada", "b1": "ada", "b2": "ada", "b3": "ada", "c1": "visitor-7", "d1": "ada"}
+
+
+def test_an_unusable_first_delivery_does_not_make_a_usable_one_a_duplicate(pipeline) -> None:
+    event = at("2026-11-20 10:00")
+    lake = pipeline(
+        [
+            landed("m1", event, event=" ", received=event + timedelta(seconds=1)),
+            landed("m1", event, received=event + timedelta(minutes=5)),
+        ]
+    )
+    assert [row["message_id"] for row in lake.rows(lake.events[D20])] == ["m1"]
+    assert reasons(lake, D20) == [("m1", "missing_event_name")]
