@@ -1,6 +1,7 @@
 """The `revolt` command line: one entry point whose subcommands later features extend."""
 
 import sys
+import warnings
 from datetime import datetime
 from pathlib import Path
 
@@ -25,6 +26,8 @@ def _parse_moment(value: str | None) -> datetime | None:
 @click.version_option(package_name="revolt-pipeline")
 def main() -> None:
     """revolt: self-hosted product analytics. Settings come from REVOLT_* environment variables."""
+    # Dagster flags the backfill policies and partition mappings we rely on as beta on every import.
+    warnings.filterwarnings("ignore", message=r".*is currently in beta")
 
 
 @main.group()
