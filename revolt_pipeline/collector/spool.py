@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from revolt_pipeline.storage.object_store import fsync_directory
+
 OPEN_SUFFIX = ".open"
 SEALED_SUFFIX = ".sealed"
 
@@ -94,7 +96,7 @@ class Spool:
             # The hour's start is a safe lower bound for what the segment holds.
             segment = Segment(path, hour, segment_id, data.count(b"\n"), len(data), hour)
             self._sealed[segment.stem] = segment
-        _fsync_directory(self.directory)
+        fsync_directory(self.directory)
 
     # -- appending ----------------------------------------------------------------------------
     def append(self, data: bytes, events: int, received_at: datetime) -> "asyncio.Future[None]":
@@ -168,7 +170,7 @@ class Spool:
         path = self.directory / f"{hour:%Y%m%dT%H}-{segment_id}{OPEN_SUFFIX}"
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
         segment = Segment(path, hour, segment_id, fd=fd)
-        _fsync_directory(self.directory)
+        fsync_directory(self.directory)
         self._open[hour] = segment
         return segment
 
@@ -182,7 +184,7 @@ class Spool:
             return
         sealed = segment.path.with_suffix(SEALED_SUFFIX)
         os.replace(segment.path, sealed)
-        _fsync_directory(self.directory)
+        fsync_directory(self.directory)
         segment.path = sealed
         self._sealed[segment.stem] = segment
 
@@ -208,7 +210,7 @@ class Spool:
         with self._lock:
             segment.path.unlink(missing_ok=True)
             self._sealed.pop(segment.stem, None)
-        _fsync_directory(self.directory)
+        fsync_directory(self.directory)
 
     def oldest_unlanded(self) -> datetime | None:
         """The earliest receive time of anything acknowledged or about to be, but not yet landed."""
@@ -249,11 +251,3 @@ def _write_all(fd: int, data: bytes) -> None:
     while view:
         written = os.write(fd, view)
         view = view[written:]
-
-
-def _fsync_directory(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

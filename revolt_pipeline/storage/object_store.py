@@ -82,7 +82,7 @@ class ObjectStore:
             except BaseException:
                 temporary.unlink(missing_ok=True)
                 raise
-            _fsync_directory(target.parent)
+            fsync_directory(target.parent)
             return
         with (
             open(local_path, "rb") as source,
@@ -159,10 +159,11 @@ def _atomic_local_write(path: Path, data: bytes) -> None:
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
-    _fsync_directory(path.parent)
+    fsync_directory(path.parent)
 
 
-def _fsync_directory(directory: Path) -> None:
+def fsync_directory(directory: Path) -> None:
+    """Make a rename or a new file in `directory` survive a crash, not just the file's bytes."""
     fd = os.open(directory, os.O_RDONLY)
     try:
         os.fsync(fd)
