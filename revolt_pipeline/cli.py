@@ -1,7 +1,9 @@
 """The `revolt` command line: one entry point whose subcommands later features extend."""
 
+import contextlib
 import sys
 import warnings
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 
@@ -20,6 +22,18 @@ def _parse_moment(value: str | None) -> datetime | None:
     if moment is None:
         raise click.BadParameter(f"expected an RFC 3339 date-time with offset, got {value!r}")
     return moment
+
+
+@contextlib.contextmanager
+def _sending_progress() -> Iterator[Callable[[int, int], None]]:
+    """A progress bar on stderr for demo traffic, fed with (messages sent, messages planned)."""
+    with click.progressbar(length=1, label="sending demo traffic", file=sys.stderr) as bar:
+
+        def progress(done: int, total: int) -> None:
+            bar.length = total
+            bar.update(done - bar.pos)
+
+        yield progress
 
 
 @click.group()
@@ -94,11 +108,7 @@ def demo(seed: int, users: int, days: int, start: datetime | None, reset: bool) 
             shutil.rmtree(settings.home / name, ignore_errors=True)
         for name in ("reports.sqlite", "reports.sqlite-wal", "reports.sqlite-shm"):
             (settings.home / name).unlink(missing_ok=True)
-    with click.progressbar(length=1, label="sending demo traffic", file=sys.stderr) as bar:
-
-        def progress(done: int, total: int) -> None:
-            bar.length = total
-            bar.update(done - bar.pos)
+    with _sending_progress() as progress:
 
         def say(text: str) -> None:
             click.echo(f"  {text}", err=True)
@@ -150,12 +160,7 @@ def demo_traffic(
     from revolt_pipeline.demo.run import run_demo_traffic
 
     settings = Settings.from_env()
-    with click.progressbar(length=1, label="sending demo traffic", file=sys.stderr) as bar:
-
-        def progress(done: int, total: int) -> None:
-            bar.length = total
-            bar.update(done - bar.pos)
-
+    with _sending_progress() as progress:
         try:
             result = run_demo_traffic(
                 settings,
