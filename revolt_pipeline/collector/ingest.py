@@ -152,26 +152,20 @@ class _Batch(msgspec.Struct):
 _batch_decoder = msgspec.json.Decoder(_Batch)
 
 
-@dataclass(frozen=True, slots=True)
-class _Envelope:
-    """What a request says besides its messages."""
+@dataclass(slots=True)
+class _Body:
+    """A request body taken apart: its messages as sent, and what the envelope says besides them."""
 
+    messages: list[bytes]
+    not_strict: dict[int, NotStrictJson] = field(default_factory=dict)  # by index: why a message is not strict JSON
     sent_at: datetime | None = None
     context: bytes | None = None  # the batch's context as sent; None when absent or null
     write_key: str | None = None
 
     @classmethod
-    def of(cls, batch: "_Batch") -> "_Envelope":
+    def of(cls, batch: _Batch, messages: list[bytes], not_strict: dict[int, NotStrictJson]) -> "_Body":
         context = None if batch.context is ABSENT else bytes(batch.context)
-        return cls(batch.sentAt, None if context == b"null" else context, batch.writeKey)
-
-
-@dataclass(frozen=True, slots=True)
-class _Item:
-    """One message's bytes as sent, and what made it fail the strict JSON check, if anything did."""
-
-    raw: bytes
-    not_strict: NotStrictJson | None = None
+        return cls(messages, not_strict, batch.sentAt, None if context == b"null" else context, batch.writeKey)
 
 
 def process_request(
@@ -235,27 +229,27 @@ class _Request:
                 if refused.inflated is not None:
                     self.text, self.text_complete = refused.inflated, False
                 raise
-            envelope, items = self._batch() if self.endpoint == BATCH else self._single()
+            parsed = self._batch() if self.endpoint == BATCH else self._single()
             if self.source is None:
-                if not envelope.write_key:
+                if not parsed.write_key:
                     raise _Refused(401, "missing_write_key", "send the write key as HTTP Basic user or as writeKey")
-                self.source = _known_source(envelope.write_key, self.lookup_source)
-            if envelope.context is not None and not envelope.context.startswith(b"{"):
+                self.source = _known_source(parsed.write_key, self.lookup_source)
+            if parsed.context is not None and not parsed.context.startswith(b"{"):
                 raise _Refused(400, "invalid_batch", "the batch's context must be an object")
         except _Refused as refused:
             return self._refused(refused)
-        return self._messages(envelope, items)
+        return self._messages(parsed)
 
-    def _batch(self) -> tuple[_Envelope, list[_Item]]:
+    def _batch(self) -> _Body:
         assert self.text is not None
         try:
             parse_strict(self.text)  # one pass in Rust over the whole body: the usual, happy case
         except NotStrictJson as not_strict:
             return self._batch_with_faults(not_strict)
         batch = _decode_batch(self.text)
-        return _Envelope.of(batch), [_Item(bytes(raw)) for raw in batch.batch]
+        return _Body.of(batch, [bytes(raw) for raw in batch.batch], {})
 
-    def _batch_with_faults(self, not_strict: NotStrictJson) -> tuple[_Envelope, list[_Item]]:
+    def _batch_with_faults(self, not_strict: NotStrictJson) -> _Body:
         """A batch that is not strict JSON: refuse the messages at fault, or the request if the envelope is."""
         text = self.text
         assert text is not None
@@ -263,16 +257,18 @@ class _Request:
         spans = batch_item_spans(text)
         if spans is None:
             raise whole
-        items, pieces, previous = [], [], 0
-        for start, end in spans:
-            raw = text[start:end]
+        messages: list[bytes] = []
+        faults: dict[int, NotStrictJson] = {}
+        pieces: list[bytes] = []
+        previous = 0
+        for index, (start, end) in enumerate(spans):
+            messages.append(text[start:end])
             try:
-                parse_strict_message(raw)
-                items.append(_Item(raw))
+                parse_strict_message(messages[-1])
             except NotStrictJson as fault:
                 if fault.reason == "malformed_json":
                     raise whole from None  # not JSON at all: where its messages end cannot be trusted
-                items.append(_Item(raw, fault))
+                faults[index] = fault
             pieces += (text[previous:start], b"0")
             previous = end
         skeleton = b"".join([*pieces, text[previous:]])
@@ -281,12 +277,11 @@ class _Request:
         except NotStrictJson as fault:  # e.g. a second "batch" key, whose events nobody would see
             raise _Refused(400, fault.reason, f"the batch envelope: {without_position(fault.detail)}") from None
         consistent = isinstance(document, dict) and document.get(BATCH) == [0] * len(spans)
-        if not consistent or all(item.not_strict is None for item in items):
+        if not consistent or not faults:
             raise whole
-        batch = _decode_batch(skeleton)
-        return _Envelope.of(batch), items
+        return _Body.of(_decode_batch(skeleton), messages, faults)
 
-    def _single(self) -> tuple[_Envelope, list[_Item]]:
+    def _single(self) -> _Body:
         """A single-message body, kept as sent: only `"type":"<endpoint>",` goes in when it has no type."""
         assert self.text is not None
         raw = self.text.strip(_WHITESPACE)
@@ -301,15 +296,15 @@ class _Request:
         elif document["type"] != self.endpoint:
             raise _Refused(400, "type_mismatch", f"type {document['type']!r} sent to the {self.endpoint} endpoint")
         key = document.get("writeKey")
-        return _Envelope(write_key=key if isinstance(key, str) else None), [_Item(raw)]
+        return _Body([raw], write_key=key if isinstance(key, str) else None)
 
-    def _messages(self, envelope: _Envelope, items: list[_Item]) -> IngestOutcome:
+    def _messages(self, parsed: _Body) -> IngestOutcome:
         assert self.source is not None and self.text is not None
         cleaner = _Cleaner(self.text, self.source.write_key.encode())
-        batch_context = None if envelope.context is None else cleaner.clean(envelope.context)
+        batch_context = None if parsed.context is None else cleaner.clean(parsed.context)
         receipt = Receipt(
             received_at_ms=self.received_ms,
-            sent_at_ms=None if envelope.sent_at is None else epoch_ms(envelope.sent_at),
+            sent_at_ms=None if parsed.sent_at is None else epoch_ms(parsed.sent_at),
             batch_context=batch_context,
             source=self.source.name,
             platform=self.source.platform,
@@ -319,13 +314,14 @@ class _Request:
         outcome = IngestOutcome(200, {}, self.source)
         rejected: list[dict[str, Any]] = []
         limit = self.limits.max_message_bytes
-        for index, item in enumerate(items):
+        for index, raw in enumerate(parsed.messages):
             result: Message | Rejection
-            if item.not_strict is not None:
-                raw, strict = item.raw, False
-                result = Rejection(item.not_strict.reason, item.not_strict.detail)
+            fault = parsed.not_strict.get(index) if parsed.not_strict else None
+            if fault is not None:
+                strict = False
+                result = Rejection(fault.reason, fault.detail)
             else:
-                raw, strict = cleaner.clean(item.raw), True
+                raw, strict = cleaner.clean(raw), True
                 if len(raw) > limit:
                     result = Rejection("message_too_large", f"message is {len(raw)} bytes; the limit is {limit}")
                 else:
