@@ -37,8 +37,8 @@ from revolt_pipeline.contract.json_bytes import (
     parse_strict_message,
     redact_body,
     redact_in_strings,
-    without_members,
     without_position,
+    without_write_keys,
 )
 from revolt_pipeline.contract.messages import ABSENT, AwareTimestamp
 from revolt_pipeline.sources import Source
@@ -449,7 +449,7 @@ class _Cleaner:
 
     def clean(self, raw: bytes) -> bytes:
         if self.members and WRITE_KEY_MEMBER in raw:
-            raw = without_members(raw)
+            raw = without_write_keys(raw)
         if self.secret_seen and self.secret in raw:
             raw = redact_in_strings(raw, self.secret)
         if self.line_breaks:

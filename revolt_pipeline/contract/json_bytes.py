@@ -10,6 +10,7 @@ to find which messages of a batch are at fault.
 """
 
 import re
+import sys
 from typing import Any
 
 import jiter
@@ -19,6 +20,8 @@ import jiter
 # endpoint: values at most 199 levels deep, the message itself being level 1.
 MESSAGE_DEPTH = 199
 WRITE_KEY_MEMBER = b'"writeKey"'
+# A real batch of 500 KB has some 20,000 runs of brackets; taking apart a body with more is refused.
+MAX_BRACKET_RUNS = 50_000
 REDACTED = b"[redacted write key]"
 
 _REASONS = (
@@ -39,6 +42,9 @@ _SCALAR = re.compile(rb"[^ \t\r\n,\]}]++")
 _TO_BRACKET = re.compile(rb'(?:[^"\[\]{}]++|"(?:[^"\\]++|\\.)*+")*+', re.S)
 _OPENERS = re.compile(rb"[\[{]++")
 _CLOSERS = re.compile(rb"[\]}]++")
+_PLAIN_WRITE_KEY = rb'"writeKey"[ \t\r\n]*+:[ \t\r\n]*+"[^"\\]*+"'
+_WRITE_KEY_FIRST_MEMBER = re.compile(rb"(\{[ \t\r\n]*+)" + _PLAIN_WRITE_KEY + rb"[ \t\r\n]*+(?:,[ \t\r\n]*+)?")
+_WRITE_KEY_AFTER_MEMBER = re.compile(rb",[ \t\r\n]*+" + _PLAIN_WRITE_KEY)
 _WRITE_KEY_VALUE = re.compile(rb'("writeKey"[ \t\r\n]*+:[ \t\r\n]*+")(?:[^"\\]++|\\.)*+"', re.S)
 _LINE_BREAKS = bytes.maketrans(b"\r\n", b"  ")
 _QUOTE, _COLON, _COMMA = ord('"'), ord(":"), ord(",")
@@ -99,47 +105,59 @@ def line_breaks_as_spaces(raw: bytes) -> bytes:
     return raw.translate(_LINE_BREAKS)
 
 
-def value_end(data: bytes, start: int) -> int:
-    """Where the JSON value starting at `start` ends, or -1 when it does not end.
+def value_end(data: bytes, start: int, max_runs: int = sys.maxsize) -> int:
+    """Where the JSON value starting at `start` ends, or -1 when it does not (or takes more than `max_runs`).
 
     Counts brackets, skipping strings: it assumes the value is valid JSON (or at least balanced), so a
     deeply nested value costs one step per run of brackets, not one per byte.
     """
+    return _value_end(data, start, max_runs)[0]
+
+
+def _value_end(data: bytes, start: int, max_runs: int) -> tuple[int, int]:
+    """`value_end`, and how many runs of brackets it went through."""
     if start >= len(data):
-        return -1
+        return -1, 0
     first = data[start]
     if first == _QUOTE:
         string = _STRING.match(data, start)
-        return -1 if string is None else string.end()
+        return (-1 if string is None else string.end()), 0
     if first not in (_OPEN_BRACE, _OPEN_BRACKET):
         scalar = _SCALAR.match(data, start)
-        return -1 if scalar is None else scalar.end()
-    depth, position = 0, start
-    while True:
+        return (-1 if scalar is None else scalar.end()), 0
+    depth, position, runs = 0, start, 0
+    while runs < max_runs:
+        runs += 1
         position = _TO_BRACKET.match(data, position).end()
         if position >= len(data) or data[position] == _QUOTE:
-            return -1
+            return -1, runs
         if data[position] in (_OPEN_BRACE, _OPEN_BRACKET):
             run_end = _OPENERS.match(data, position).end()
             depth += run_end - position
         else:
             run_end = _CLOSERS.match(data, position).end()
             if run_end - position >= depth:
-                return position + depth
+                return position + depth, runs
             depth -= run_end - position
         position = run_end
+    return -1, runs
 
 
-def without_members(raw: bytes, name: bytes = WRITE_KEY_MEMBER) -> bytes:
-    """Strict JSON with every member called `name` (quoted, as sent) cut out, at any depth.
+def without_write_keys(raw: bytes) -> bytes:
+    """Strict JSON with every `writeKey` member (the name as sent) cut out, at any depth.
 
-    Only the member and one comma go; every other byte stays. Cheap enough for every message of
-    analytics.js, which repeats the write key in each: one `find` per occurrence and a regex per value.
+    Only the member and one comma go; every other byte stays. A member whose value is a plain string
+    (every SDK's) is cut by a regex in one pass: in valid JSON, `,` or `{` followed by `"writeKey":` can
+    only start a member, never sit in a string, whose quotes would be escaped. Others are found one by
+    one: a `find` per occurrence, skipping those inside strings, and the value's end.
     """
+    raw = _WRITE_KEY_AFTER_MEMBER.sub(b"", _WRITE_KEY_FIRST_MEMBER.sub(rb"\1", raw))
+    if WRITE_KEY_MEMBER not in raw:
+        return raw
     pieces: list[bytes] = []
     kept_from = search = 0
-    while (start := raw.find(name, search)) >= 0:
-        search = start + len(name)
+    while (start := raw.find(WRITE_KEY_MEMBER, search)) >= 0:
+        search = start + len(WRITE_KEY_MEMBER)
         if _escaped(raw, start):
             continue  # `\"writeKey"` sits inside a string
         colon = _WS.match(raw, search).end()
@@ -202,12 +220,15 @@ def redact_body(data: bytes, secret: bytes | None) -> bytes:
 
 
 def batch_item_spans(text: bytes) -> list[tuple[int, int]] | None:
-    """Where each message of a batch body's `batch` array starts and ends, or None when the envelope is no object.
+    """Where each message of a batch body's `batch` array starts and ends, or None when that cannot be told.
 
     For a body that failed the strict check: the structure is followed without trusting the content,
     so the faulty messages can be refused one by one and their neighbours kept. The last `batch`
-    member wins, as in the parsers; a repeated one is the envelope's fault, found by the caller.
+    member wins, as in the parsers; a repeated one is the envelope's fault, found by the caller. A
+    body with more runs of brackets than any real batch (`MAX_BRACKET_RUNS`) is not taken apart: its
+    cost would be the sender's weapon.
     """
+    budget = [MAX_BRACKET_RUNS]
     position = _WS.match(text).end()
     if position >= len(text) or text[position] != _OPEN_BRACE:
         return None
@@ -224,12 +245,12 @@ def batch_item_spans(text: bytes) -> list[tuple[int, int]] | None:
             return None
         position = _WS.match(text, position + 1).end()
         if key[0] == b'"batch"' and position < len(text) and text[position] == _OPEN_BRACKET:
-            array_items = _array_item_spans(text, position)
+            array_items = _array_item_spans(text, position, budget)
             if array_items is None:
                 return None
             items, position = array_items
         else:
-            position = value_end(text, position)
+            position = _spend(text, position, budget)
             if position < 0:
                 return None
         position = _WS.match(text, position).end()
@@ -241,13 +262,19 @@ def batch_item_spans(text: bytes) -> list[tuple[int, int]] | None:
         return None
 
 
-def _array_item_spans(text: bytes, position: int) -> tuple[list[tuple[int, int]], int] | None:
+def _spend(text: bytes, start: int, budget: list[int]) -> int:
+    end, runs = _value_end(text, start, budget[0])
+    budget[0] -= runs
+    return end
+
+
+def _array_item_spans(text: bytes, position: int, budget: list[int]) -> tuple[list[tuple[int, int]], int] | None:
     items: list[tuple[int, int]] = []
     position = _WS.match(text, position + 1).end()
     if position < len(text) and text[position] == _CLOSE_BRACKET:
         return items, position + 1
     while True:
-        end = value_end(text, position)
+        end = _spend(text, position, budget)
         if end < 0:
             return None
         items.append((position, end))

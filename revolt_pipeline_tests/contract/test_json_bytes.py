@@ -6,6 +6,7 @@ from typing import Any
 import pytest
 
 from revolt_pipeline.contract.json_bytes import (
+    MAX_BRACKET_RUNS,
     MESSAGE_DEPTH,
     REDACTED,
     NotStrictJson,
@@ -16,7 +17,7 @@ from revolt_pipeline.contract.json_bytes import (
     redact_body,
     redact_in_strings,
     value_end,
-    without_members,
+    without_write_keys,
 )
 
 
@@ -104,7 +105,7 @@ def with_write_keys() -> list[tuple[bytes, Any]]:
 
 @pytest.mark.parametrize(("raw", "expected"), with_write_keys())
 def test_write_key_members_are_cut_out_at_any_depth_and_nothing_else(raw: bytes, expected: Any) -> None:
-    cut = without_members(raw)
+    cut = without_write_keys(raw)
     assert json.loads(cut) == expected
     # Only whole members and their comma went: what is left is the original with spans removed.
     remaining = iter(raw)
@@ -113,7 +114,7 @@ def test_write_key_members_are_cut_out_at_any_depth_and_nothing_else(raw: bytes,
 
 def test_numbers_keep_their_spelling_when_a_member_is_cut() -> None:
     raw = b'{"n":1.10,"e":1E+2,"z":-0,"writeKey":"k","big":123456789012345678901234567890}'
-    assert without_members(raw) == b'{"n":1.10,"e":1E+2,"z":-0,"big":123456789012345678901234567890}'
+    assert without_write_keys(raw) == b'{"n":1.10,"e":1E+2,"z":-0,"big":123456789012345678901234567890}'
 
 
 def test_the_senders_key_is_redacted_inside_strings_only_where_it_is_not_an_escape() -> None:
@@ -157,3 +158,12 @@ def test_batch_items_are_found_in_a_body_that_is_not_strict() -> None:
     assert batch_item_spans(b'{"batch":[]}') == []
     for broken in (b'{"batch":[{"a":1},', b"[1]", b'{"batch":[1]} x', b'{"batch" [1]}'):
         assert batch_item_spans(broken) is None
+
+
+def test_a_body_with_more_bracket_runs_than_a_real_batch_is_not_taken_apart() -> None:
+    # `[],[],...` costs a step per run; a sender could make the collector spend seconds on one body.
+    runs = b'{"batch":[{"p":[' + b"[]," * (MAX_BRACKET_RUNS // 2) + b'[]]},{"q":"\xff"}]}'
+    assert batch_item_spans(runs) is None
+    fewer = b'{"batch":[{"p":[' + b"[]," * (MAX_BRACKET_RUNS // 4) + b'[]]},{"q":"\xff"}]}'
+    spans = batch_item_spans(fewer)
+    assert spans is not None and len(spans) == 2
