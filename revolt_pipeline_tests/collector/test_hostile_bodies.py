@@ -142,10 +142,11 @@ def test_a_repeated_batch_key_refuses_the_request_and_quarantines_the_body(colle
     assert base64.b64decode(record["rawBodyBase64"]) == body
 
 
-def test_every_member_of_a_gzip_body_lands(collector: Collector) -> None:
-    mark = "gzip-members"
+@pytest.mark.parametrize("encoding", ["gzip", "x-gzip"])
+def test_every_member_of_a_gzip_body_lands(collector: Collector, encoding: str) -> None:
+    mark = f"{encoding}-members"
     body = gzip.compress(b'{"batch":[' + track(mark, 1) + b",") + gzip.compress(track(mark, 2) + b"]}")
-    response = collector.post("/v1/batch", body, headers={"Content-Encoding": "gzip"})
+    response = collector.post("/v1/batch", body, headers={"Content-Encoding": encoding})
     assert response.json() == {"success": True, "accepted": 2}
     assert landed_messages(collector, mark) == sorted([track(mark, 1), track(mark, 2)])
 
