@@ -103,9 +103,9 @@ def test_a_message_nested_1000_levels_deep_is_refused_alone_and_its_neighbours_l
     (record,) = quarantined(collector, mark)
     assert (record["reason"], record["index"], base64.b64decode(record["payloadBase64"])) == ("too_deep", 1, deep)
 
-    alone = collector.post("/v1/track", deep.replace(b'"deep"', b'"deep-alone"'))
+    alone = collector.post("/v1/track", deep.replace(b'"deep"', b'"alone-nested"'))
     assert (alone.status_code, alone.json()["code"]) == (400, "too_deep")
-    assert [r["reason"] for r in quarantined(collector, "deep-alone")] == ["too_deep"]
+    assert [r["reason"] for r in quarantined(collector, "alone-nested")] == ["too_deep"]
 
 
 @pytest.mark.parametrize(
@@ -144,7 +144,7 @@ def test_a_repeated_batch_key_refuses_the_request_and_quarantines_the_body(colle
 
 @pytest.mark.parametrize("encoding", ["gzip", "x-gzip"])
 def test_every_member_of_a_gzip_body_lands(collector: Collector, encoding: str) -> None:
-    mark = f"{encoding}-members"
+    mark = f"members-{encoding}"
     body = gzip.compress(b'{"batch":[' + track(mark, 1) + b",") + gzip.compress(track(mark, 2) + b"]}")
     response = collector.post("/v1/batch", body, headers={"Content-Encoding": encoding})
     assert response.json() == {"success": True, "accepted": 2}
