@@ -32,8 +32,8 @@ class CollectorMetrics:
         )
         self.requests = Counter(
             "revolt_collector_requests",
-            "HTTP responses, by status and route: every route, an unhandled error as 500, and the answers "
-            'the HTTP layer gives before routing (400, 408, 431, 503) as route "none".',
+            "HTTP responses, by status and route (its template): every route, an unhandled error as 500, and "
+            'the answers the HTTP layer gives itself (400, 408, 431, 503), as route "none" when before routing.',
             ["status", "route"],
             registry=self.registry,
         )

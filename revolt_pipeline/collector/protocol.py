@@ -92,7 +92,8 @@ class CollectorHttpProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol with deadlines, a header size limit and a connection limit.
 
     - Headers: from the connection's start (or, on a kept-alive connection, from the first byte of
-      the next request) until the headers are complete; else 408. At most `max_header_bytes` of
+      the next request) until the headers are complete; else 408 (a connection that sent nothing is
+      closed without an answer, and counted as 408). At most `max_header_bytes` of
       request line and headers are ever handed to the parser; beyond them 431.
     - Body: from the headers until the whole body has arrived; else 408. The same time bounds a
       response the client does not read.
@@ -231,6 +232,12 @@ class CollectorHttpProtocol(HttpToolsProtocol):
             return
         if self.cycle is not None and not self.cycle.response_complete:
             self.cycle.keep_alive = False  # a pipelined request is late: finish the one in hand, then close
+            return
+        if self._head_bytes == 0:
+            # Nothing sent at all: close without an answer, as nginx does. A browser's unused preconnection
+            # would otherwise read this 408 as the answer to the request it sends on it next.
+            self.metrics.requests.labels("408", NOT_ROUTED).inc()
+            self.transport.close()
             return
         self._answer(
             408, "request_timeout", f"request headers not received within {self.limits.header_timeout_seconds:g} s"

@@ -20,7 +20,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from revolt_pipeline.collector.server import CollectorServer
-from revolt_pipeline.collector.service import HttpLimits
+from revolt_pipeline.collector.service import CollectorConfig, HttpLimits
+from revolt_pipeline.settings import Settings
 from revolt_pipeline_tests.fixtures.collector import (
     ADMIN_TOKEN,
     SOURCES,
@@ -156,10 +157,11 @@ def peak_memory_kib(pid: int) -> int:
 
 
 # -- deadlines --------------------------------------------------------------------------------
-def test_connection_that_sends_nothing_gets_408(collector: CollectorProcess) -> None:
+def test_connection_that_sends_nothing_is_closed_and_counted_as_408(collector: CollectorProcess) -> None:
     before = counted(collector.url)
 
-    assert_refused(read_until_closed(connect(collector.port)), 408, "request_timeout")
+    # No answer: a browser's unused preconnection would take it for the answer to its next request.
+    assert read_until_closed(connect(collector.port)) == b""
 
     assert new_counts(before, counted(collector.url)) == {("408", "none"): 1, ("200", "/metrics"): 1}
 
@@ -353,7 +355,22 @@ def test_unhandled_error_is_answered_and_counted_as_500(collector_server: Collec
 def test_in_process_collector_applies_the_same_limits(tmp_path: Path) -> None:
     limits = HttpLimits(header_timeout_seconds=0.5, max_header_bytes=1024)
     with CollectorServer(collector_config(tmp_path, (tmp_path / "store").as_uri(), http_limits=limits)) as server:
-        assert_refused(read_until_closed(connect(server.port)), 408, "request_timeout")
+        sock = connect(server.port)
+        sock.sendall(b"GET /health HTTP/1.1\r\n")
+        assert_refused(read_until_closed(sock), 408, "request_timeout")
         sock = connect(server.port)
         sock.sendall(b"GET /health HTTP/1.1\r\nX-Big: " + b"a" * 2000 + b"\r\n\r\n")
         assert_refused(read_until_closed(sock), 431, "headers_too_large")
+
+
+def test_limits_come_from_the_environment_and_must_be_positive(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("REVOLT_HOME", str(tmp_path))
+    monkeypatch.setenv("REVOLT_ADMIN_TOKEN", ADMIN_TOKEN)
+    monkeypatch.setenv("REVOLT_BODY_TIMEOUT_SECONDS", "2.5")
+    monkeypatch.setenv("REVOLT_MAX_HEADER_BYTES", "4096")
+    limits = CollectorConfig.from_settings(Settings.from_env()).http_limits
+    assert limits == HttpLimits(body_timeout_seconds=2.5, max_header_bytes=4096)
+
+    monkeypatch.setenv("REVOLT_MAX_CONNECTIONS", "0")
+    with pytest.raises(ValueError, match="max_connections must be positive"):
+        CollectorConfig.from_settings(Settings.from_env())
