@@ -55,6 +55,11 @@ class Settings:
     segment_max_bytes: int
     segment_max_age_seconds: float
     upload_interval_seconds: float
+    header_timeout_seconds: float
+    body_timeout_seconds: float
+    keepalive_timeout_seconds: float
+    max_header_bytes: int
+    max_connections: int
     report_db_url: str
     partitions_start: str
     lateness_days: float
@@ -85,6 +90,11 @@ class Settings:
             segment_max_bytes=_env_int("REVOLT_SEGMENT_MAX_BYTES", 16 * 1024 * 1024),
             segment_max_age_seconds=_env_float("REVOLT_SEGMENT_MAX_AGE_SECONDS", 60.0),
             upload_interval_seconds=_env_float("REVOLT_UPLOAD_INTERVAL_SECONDS", 1.0),
+            header_timeout_seconds=_env_float("REVOLT_HEADER_TIMEOUT_SECONDS", 10.0),
+            body_timeout_seconds=_env_float("REVOLT_BODY_TIMEOUT_SECONDS", 30.0),
+            keepalive_timeout_seconds=_env_float("REVOLT_KEEPALIVE_TIMEOUT_SECONDS", 15.0),
+            max_header_bytes=_env_int("REVOLT_MAX_HEADER_BYTES", 32 * 1024),
+            max_connections=_env_int("REVOLT_MAX_CONNECTIONS", 1024),
             report_db_url=_env("REVOLT_REPORT_DB_URL", f"sqlite:///{home / 'reports.sqlite'}"),
             partitions_start=_env("REVOLT_PARTITIONS_START", "2026-01-01"),
             lateness_days=_env_float("REVOLT_LATENESS_DAYS", 3.0),

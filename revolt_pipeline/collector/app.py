@@ -4,7 +4,9 @@ import contextlib
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 
+from revolt_pipeline.collector.protocol import CountResponses, internal_error
 from revolt_pipeline.collector.routes import admin, ingest, ops
 from revolt_pipeline.collector.service import CollectorService
 
@@ -18,6 +20,11 @@ def create_app(service: CollectorService) -> Starlette:
         finally:
             await service.stop()
 
-    app = Starlette(routes=[*ingest.routes, *admin.routes, *ops.routes], lifespan=lifespan)
+    app = Starlette(
+        routes=[*ingest.routes, *admin.routes, *ops.routes],
+        middleware=[Middleware(CountResponses, metrics=service.metrics)],
+        exception_handlers={Exception: internal_error},
+        lifespan=lifespan,
+    )
     app.state.service = service
     return app

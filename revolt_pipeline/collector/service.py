@@ -35,6 +35,30 @@ COLLECTOR_ID = re.compile(r"^[A-Za-z0-9_.]+(?:-[A-Za-z0-9_.]+)*$")
 
 
 @dataclass(frozen=True)
+class HttpLimits:
+    """How long and how much a client may take before the collector answers it, per connection.
+
+    The defaults fit SDKs on slow mobile links and refuse what only an attacker does: headers
+    arrive in one packet, so 10 s covers a few TCP retransmissions; 30 s carries a full batch
+    (500 KB) at about 130 kbit/s; 15 s of idle keep-alive spans an SDK's usual flush interval
+    (10 s) without letting idle connections hold slots; 32 KB of headers is nginx's default total
+    (4 buffers of 8 KB). Each connection holds at most a header and a batch in memory, so 1024
+    connections bound memory under attack to well under the size of a small VM.
+    """
+
+    header_timeout_seconds: float = 10.0
+    body_timeout_seconds: float = 30.0
+    keepalive_timeout_seconds: float = 15.0
+    max_header_bytes: int = 32 * 1024
+    max_connections: int = 1024
+
+    def __post_init__(self) -> None:
+        for name, value in vars(self).items():
+            if value <= 0:
+                raise ValueError(f"{name} must be positive, got {value}")
+
+
+@dataclass(frozen=True)
 class CollectorConfig:
     spool_dir: Path
     storage_url: str
@@ -44,6 +68,7 @@ class CollectorConfig:
     s3_endpoint_url: str | None = None
     s3_region: str = "us-east-1"
     limits: Limits = field(default_factory=Limits)
+    http_limits: HttpLimits = field(default_factory=HttpLimits)
     segment_max_bytes: int = 16 * 1024 * 1024
     segment_max_age_seconds: float = 60.0
     upload_interval_seconds: float = 1.0
@@ -60,6 +85,13 @@ class CollectorConfig:
             s3_endpoint_url=settings.s3_endpoint_url,
             s3_region=settings.s3_region,
             limits=Limits(settings.max_message_bytes, settings.max_batch_bytes),
+            http_limits=HttpLimits(
+                header_timeout_seconds=settings.header_timeout_seconds,
+                body_timeout_seconds=settings.body_timeout_seconds,
+                keepalive_timeout_seconds=settings.keepalive_timeout_seconds,
+                max_header_bytes=settings.max_header_bytes,
+                max_connections=settings.max_connections,
+            ),
             segment_max_bytes=settings.segment_max_bytes,
             segment_max_age_seconds=settings.segment_max_age_seconds,
             upload_interval_seconds=settings.upload_interval_seconds,
@@ -203,7 +235,6 @@ class CollectorService:
 
     def _count(self, outcome: IngestOutcome, body_bytes: int) -> None:
         self.metrics.request_bytes.inc(body_bytes)
-        self.metrics.requests.labels(str(outcome.status)).inc()
         if outcome.status < 300 and outcome.accepted and outcome.source is not None:
             self.metrics.accepted.labels(outcome.source.name).inc(len(outcome.accepted))
         for reason in outcome.rejection_reasons:

@@ -47,7 +47,6 @@ def _endpoint(path: str) -> Route:
         try:
             body = await read_body(request, limit)
         except BodyTooLarge:
-            service.metrics.requests.labels("413").inc()
             service.metrics.rejected.labels("batch_too_large").inc()
             return json_response(
                 {
