@@ -48,6 +48,7 @@ class Settings:
     collector_host: str
     collector_port: int
     collector_url: str
+    collector_public_url: str | None
     collector_id: str | None
     admin_token: str | None
     max_message_bytes: int
@@ -83,6 +84,7 @@ class Settings:
             collector_host=host,
             collector_port=port,
             collector_url=_env("REVOLT_COLLECTOR_URL", f"http://{host}:{port}"),
+            collector_public_url=os.environ.get("REVOLT_COLLECTOR_PUBLIC_URL", "").strip() or None,
             collector_id=os.environ.get("REVOLT_COLLECTOR_ID") or None,
             admin_token=os.environ.get("REVOLT_ADMIN_TOKEN") or None,
             max_message_bytes=_env_int("REVOLT_MAX_MESSAGE_BYTES", 32 * 1024),

@@ -98,12 +98,16 @@ def process_request(
     endpoint: str,
     content_encoding: str | None,
     authorization: str | None,
+    origin: str | None = None,
     lookup_source: Callable[[str], Source | None],
     limits: Limits,
     received_at: datetime,
     collector_id: str,
 ) -> IngestOutcome:
-    """Validate one request's messages and build their landed records. `endpoint`: `batch` or a type."""
+    """Validate one request's messages and build their landed records. `endpoint`: `batch` or a type.
+
+    `origin` is the browser's `Origin` header: a source accepts only the origins it allows (apps send none).
+    """
     source: Source | None = None
     received_ms = epoch_ms(received_at)
     try:
@@ -121,6 +125,10 @@ def process_request(
             if not body_key:
                 raise _Refused(401, "missing_write_key", "send the write key as HTTP Basic user or as writeKey")
             source = _known_source(body_key, lookup_source)
+        if origin is not None and not source.allows_origin(origin):
+            raise _Refused(
+                403, "origin_not_allowed", f"source {source.name!r} does not allow browser origin {origin!r}"
+            )
         if memoryview(context)[:1].tobytes() not in (b"{", b"n"):
             raise _Refused(400, "invalid_batch", "the batch's context must be an object")
     except _Refused as refused:
@@ -128,7 +136,8 @@ def process_request(
         outcome.rejection_reasons.append(refused.code)
         if source is None and refused.status == 400:
             source = _source_from_body(body, content_encoding, limits, lookup_source)
-        if source is not None and refused.status in (400, 415):
+        # A forgotten allowed origin is a configuration slip of a real site: keep its events to recover.
+        if source is not None and refused.status in (400, 403, 415):
             outcome.quarantined.append(
                 _quarantine_record(
                     refused.code,

@@ -67,6 +67,7 @@ class CollectorConfig:
     collector_id: str | None = None
     s3_endpoint_url: str | None = None
     s3_region: str = "us-east-1"
+    public_url: str | None = None
     limits: Limits = field(default_factory=Limits)
     http_limits: HttpLimits = field(default_factory=HttpLimits)
     segment_max_bytes: int = 16 * 1024 * 1024
@@ -84,6 +85,7 @@ class CollectorConfig:
             collector_id=settings.collector_id,
             s3_endpoint_url=settings.s3_endpoint_url,
             s3_region=settings.s3_region,
+            public_url=settings.collector_public_url,
             limits=Limits(settings.max_message_bytes, settings.max_batch_bytes),
             http_limits=HttpLimits(
                 header_timeout_seconds=settings.header_timeout_seconds,
@@ -105,22 +107,31 @@ class SourceCache:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._signature: tuple[float, int] | None = None
+        self._signature: tuple[int, int, int] | None = None
         self._checked = 0.0
         self._by_key: dict[str, Source] = {}
         self._reload(force=True)
 
     def get(self, write_key: str) -> Source | None:
+        self._reload_if_due()
+        return self._by_key.get(write_key)
+
+    def any_allows_origin(self, origin: str) -> bool:
+        """Whether some source accepts this browser origin: what a CORS preflight, which has no write key, can know."""
+        self._reload_if_due()
+        return any(source.allows_origin(origin) for source in self._by_key.values())
+
+    def _reload_if_due(self) -> None:
         now = time.monotonic()
         if now - self._checked >= self.CHECK_EVERY_SECONDS:
             self._checked = now
             self._reload(force=False)
-        return self._by_key.get(write_key)
 
     def _reload(self, force: bool) -> None:
         try:
             stat = self.path.stat()
-            signature: tuple[float, int] | None = (stat.st_mtime, stat.st_size)
+            # The file is replaced by rename, so a new inode is a new file even within one mtime tick.
+            signature: tuple[int, int, int] | None = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
         except FileNotFoundError:
             signature = None
         if signature == self._signature and not force:
@@ -195,7 +206,13 @@ class CollectorService:
 
     # -- ingestion ----------------------------------------------------------------------------
     async def ingest(
-        self, body: bytes, *, endpoint: str, content_encoding: str | None, authorization: str | None
+        self,
+        body: bytes,
+        *,
+        endpoint: str,
+        content_encoding: str | None,
+        authorization: str | None,
+        origin: str | None = None,
     ) -> IngestOutcome:
         received_at = self.clock.now()
         outcome = process_request(
@@ -203,6 +220,7 @@ class CollectorService:
             endpoint=endpoint,
             content_encoding=content_encoding,
             authorization=authorization,
+            origin=origin,
             lookup_source=self.sources.get,
             limits=self.config.limits,
             received_at=received_at,

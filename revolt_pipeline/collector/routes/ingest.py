@@ -61,6 +61,7 @@ def _endpoint(path: str) -> Route:
             endpoint=endpoint,
             content_encoding=request.headers.get("content-encoding"),
             authorization=request.headers.get("authorization"),
+            origin=request.headers.get("origin"),
         )
         return json_response(outcome.body, status=outcome.status)
 
