@@ -324,9 +324,10 @@ class Spool:
         if self._probe is None or self._probe.done():
             # On the spool's own thread, so it queues behind (never beside) a write in progress.
             self._probe = asyncio.get_running_loop().run_in_executor(self._executor, self._probe_write)
+            self._probe.add_done_callback(_retrieve)  # a late outcome nobody awaits is no error to log
         try:
             await asyncio.wait_for(asyncio.shield(self._probe), timeout)
-        except (TimeoutError, OSError):
+        except Exception:  # still failing, or too slow to tell: the failure stands
             return
         if self.last_write_failure is failure:
             self.last_write_failure = None
@@ -351,6 +352,11 @@ class Spool:
                 if segment.fd is not None:
                     os.close(segment.fd)
                     segment.fd = None
+
+
+def _retrieve(future: "asyncio.Future[None]") -> None:
+    if not future.cancelled():
+        future.exception()
 
 
 def _write_all(fd: int, data: bytes) -> None:
