@@ -23,6 +23,10 @@ def _env_int(name: str, default: int) -> int:
         raise ValueError(f"{name} must be an integer, got {raw!r}") from exc
 
 
+def _env_optional_int(name: str) -> int | None:
+    return _env_int(name, 0) if os.environ.get(name, "").strip() else None
+
+
 def _env_float(name: str, default: float) -> float:
     raw = os.environ.get(name, "").strip()
     if not raw:
@@ -99,7 +103,7 @@ class Settings:
             upload_interval_seconds=_env_float("REVOLT_UPLOAD_INTERVAL_SECONDS", 1.0),
             upload_stall_seconds=_env_float("REVOLT_UPLOAD_STALL_SECONDS", 60.0),
             spool_stall_seconds=_env_float("REVOLT_SPOOL_STALL_SECONDS", 10.0),
-            spool_min_free_bytes=_env_int("REVOLT_SPOOL_MIN_FREE_BYTES", 0) or None,  # None: from the batch limit
+            spool_min_free_bytes=_env_optional_int("REVOLT_SPOOL_MIN_FREE_BYTES"),  # unset: from the batch limit
             report_db_url=_env(REPORT_DB_URL_ENV, f"sqlite:///{home / 'reports.sqlite'}"),
             partitions_start=_env("REVOLT_PARTITIONS_START", "2026-01-01"),
             lateness_days=_env_float("REVOLT_LATENESS_DAYS", 3.0),
