@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from revolt_pipeline.private_files import restrict_umask
 from revolt_pipeline.settings import Settings
 from revolt_pipeline.sources import PLATFORMS, WRITE_KEY_RULE, SourcesError, add_source, load_sources
 
@@ -40,6 +41,8 @@ def _sending_progress() -> Iterator[Callable[[int, int], None]]:
 @click.version_option(package_name="revolt-pipeline")
 def main() -> None:
     """revolt: self-hosted product analytics. Settings come from REVOLT_* environment variables."""
+    # Write keys, tokens, the spool and landed events are private: everything this process creates is 0600/0700.
+    restrict_umask()
     # Dagster flags the backfill policies and partition mappings we rely on as beta on every import.
     warnings.filterwarnings("ignore", message=r".*is currently in beta")
 
