@@ -59,9 +59,13 @@ def analytics_next_umd() -> Path:
     return umd
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium() -> Iterator[Any]:
-    """Headless Debian chromium under Playwright (Playwright's own browser download needs the internet)."""
+    """Headless Debian chromium under Playwright (Playwright's own browser download needs the internet).
+
+    Module-scoped: Playwright's sync API keeps an event loop running in the main thread while it lives,
+    and later tests that call asyncio.run (Dagster's GraphQL among them) would find it there.
+    """
     if not Path(CHROMIUM).exists():
         unavailable(f"{CHROMIUM} is missing (Debian: apt-get install chromium)")
     try:
