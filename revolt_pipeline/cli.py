@@ -9,8 +9,9 @@ from pathlib import Path
 
 import click
 
+from revolt_pipeline.private_files import restrict_umask
 from revolt_pipeline.settings import Settings
-from revolt_pipeline.sources import PLATFORMS, SourcesError, add_source, load_sources
+from revolt_pipeline.sources import PLATFORMS, WRITE_KEY_RULE, SourcesError, add_source, load_sources
 
 
 def _parse_moment(value: str | None) -> datetime | None:
@@ -40,6 +41,8 @@ def _sending_progress() -> Iterator[Callable[[int, int], None]]:
 @click.version_option(package_name="revolt-pipeline")
 def main() -> None:
     """revolt: self-hosted product analytics. Settings come from REVOLT_* environment variables."""
+    # Write keys, tokens, the spool and landed events are private: everything this process creates is 0600/0700.
+    restrict_umask()
     # Dagster flags the backfill policies and partition mappings we rely on as beta on every import.
     warnings.filterwarnings("ignore", message=r".*is currently in beta")
 
@@ -199,15 +202,25 @@ def sources() -> None:
 @sources.command("add")
 @click.argument("name")
 @click.option("--platform", type=click.Choice(PLATFORMS), required=True)
-@click.option("--write-key", default=None, help="Use this key instead of a generated one.")
-def sources_add(name: str, platform: str, write_key: str | None) -> None:
+@click.option("--write-key", default=None, help=f"Use this key instead of a generated one ({WRITE_KEY_RULE}).")
+@click.option(
+    "--allowed-origin",
+    "allowed_origins",
+    multiple=True,
+    metavar="ORIGIN",
+    help="A browser origin that may send with this key, e.g. https://app.example.com; repeatable; '*' for any. "
+    "[web: any origin; other platforms: none]",
+)
+def sources_add(name: str, platform: str, write_key: str | None, allowed_origins: tuple[str, ...]) -> None:
     """Register a source; prints its write key."""
     path = Settings.from_env().sources_file
     try:
-        source = add_source(path, name, platform, write_key)
+        source = add_source(path, name, platform, write_key, allowed_origins or None)
     except SourcesError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"{source.name}\t{source.platform}\t{source.write_key}")
+    if source.allowed_origins:
+        click.echo(f"browser origins allowed: {', '.join(source.allowed_origins)}", err=True)
     click.echo(f"saved in {path}; a running collector picks it up within seconds", err=True)
 
 

@@ -1,4 +1,9 @@
-"""The Dagster code location: every definition under defs/, with the resources of this environment."""
+"""The Dagster code location: every definition under defs/, with the resources of this environment.
+
+`dagster dev`, the webserver's code server, the daemon and every run worker import this module as
+their entry point, never going through the `revolt` command: so the umask that keeps what they write
+under REVOLT_HOME private (Parquet layers, reports.sqlite, the demo's Dagster storage) is set here.
+"""
 
 import dagster as dg
 
@@ -11,6 +16,7 @@ from revolt_pipeline.defs.raw.schedules import raw_daily_schedule
 from revolt_pipeline.defs.reports.assets import event_catalog, report_tables
 from revolt_pipeline.defs.reports.sensors import reports_after_clean
 from revolt_pipeline.defs.resources import build_resources
+from revolt_pipeline.private_files import restrict_umask
 from revolt_pipeline.settings import Settings
 
 
@@ -25,4 +31,5 @@ def build_definitions(settings: Settings, *, collector: CollectorResource | None
     )
 
 
+restrict_umask()
 defs = build_definitions(Settings.from_env())

@@ -20,12 +20,12 @@ class CollectorAdminClient:
             base_url=self.url, headers={"Authorization": f"Bearer {admin_token}"}, timeout=timeout
         )
 
-    def _call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+    def _call(self, method: str, path: str, *, answers: tuple[int, ...] = (200,), **kwargs: Any) -> dict[str, Any]:
         try:
             response = self._http.request(method, path, **kwargs)
         except httpx.TransportError as exc:
             raise CollectorAdminError(f"cannot reach the collector at {self.url}: {exc}") from exc
-        if response.status_code != 200:
+        if response.status_code not in answers:
             raise CollectorAdminError(f"{method} {path} answered {response.status_code}: {response.text[:500]}")
         return response.json()
 
@@ -41,7 +41,8 @@ class CollectorAdminClient:
         return self._call("GET", "/admin/stats")
 
     def health(self) -> dict[str, Any]:
-        return self._call("GET", "/health")
+        """The collector's health report; `status` says ok, degraded or unavailable (answered with 503)."""
+        return self._call("GET", "/health", answers=(200, 503))
 
     def set_clock(self, moment: datetime) -> None:
         """Move a simulated clock (collectors started with --simulated-clock only)."""

@@ -174,6 +174,7 @@ def process_request(
     endpoint: str,
     content_encoding: str | None,
     authorization: str | None,
+    origin: str | None = None,
     lookup_source: Callable[[str], Source | None],
     limits: Limits,
     received_at: datetime,
@@ -181,13 +182,15 @@ def process_request(
 ) -> IngestOutcome:
     """Validate one request's messages and build their landed records. `endpoint`: `batch` or a type.
 
+    `origin` is the browser's `Origin` header: a source accepts only the origins it allows (apps send none).
+
     Never raises for what a client sends: an unexpected error is logged with its traceback, the
     body quarantined (when its source is known) with reason `processing_failed`, and the answer is
     422, so no SDK retries a body that would fail again.
     """
     request = _Request(body, endpoint, content_encoding, lookup_source, limits, epoch_ms(received_at), collector_id)
     try:
-        return request.process(authorization)
+        return request.process(authorization, origin)
     except Exception as error:
         log.exception("could not process a request to /v1/%s (%d bytes); answering 422", endpoint, len(body))
         return request.processing_failed(error)
@@ -218,7 +221,7 @@ class _Request:
         self.text_complete = True
 
     # -- the checks, in order ------------------------------------------------------------------
-    def process(self, authorization: str | None) -> IngestOutcome:
+    def process(self, authorization: str | None, origin: str | None) -> IngestOutcome:
         try:
             header_key = basic_auth_user(authorization)
             if header_key is not None:
@@ -234,6 +237,10 @@ class _Request:
                 if not parsed.write_key:
                     raise _Refused(401, "missing_write_key", "send the write key as HTTP Basic user or as writeKey")
                 self.source = _known_source(parsed.write_key, self.lookup_source)
+            if origin is not None and not self.source.allows_origin(origin):
+                raise _Refused(
+                    403, "origin_not_allowed", f"source {self.source.name!r} does not allow browser origin {origin!r}"
+                )
             if parsed.context is not None and not parsed.context.startswith(b"{"):
                 raise _Refused(400, "invalid_batch", "the batch's context must be an object")
         except _Refused as refused:
@@ -353,7 +360,8 @@ class _Request:
         outcome.rejection_reasons.append(refused.code)
         if self.source is None and refused.status == 400:
             self.source = self._source_from_body()
-        if self.source is not None and refused.status in (400, 415):
+        # A forgotten allowed origin is a configuration slip of a real site: keep its events to recover.
+        if self.source is not None and refused.status in (400, 403, 415):
             outcome.source = self.source
             outcome.quarantined.append(self._body_record(refused.code, refused.message))
         return outcome

@@ -6,6 +6,8 @@ from dataclasses import asdict, dataclass
 from datetime import date
 from pathlib import Path
 
+from revolt_pipeline.private_files import create_private_file
+
 
 @dataclass(frozen=True)
 class LandedObject:
@@ -27,6 +29,8 @@ class Ledger:
 
     def __init__(self, path: Path) -> None:
         self._lock = threading.Lock()
+        # SQLite gives new files the umask's mode, and its WAL and shared memory the database's: 0600 first.
+        create_private_file(path)
         self._connection = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._connection.execute("PRAGMA journal_mode=WAL")
         self._connection.execute(

@@ -32,8 +32,17 @@ class CollectorMetrics:
         )
         self.requests = Counter(
             "revolt_collector_requests",
-            "Ingestion requests, by HTTP status.",
-            ["status"],
+            "HTTP responses, by status and route (its template): every route, an unhandled error as 500, and "
+            'the answers the HTTP layer gives itself (400, 408, 431, 503), as route "none" when before routing.',
+            ["status", "route"],
+            registry=self.registry,
+        )
+        self.open_connections = Gauge(
+            "revolt_collector_open_connections", "HTTP connections open now.", registry=self.registry
+        )
+        self.idle_connections_closed = Counter(
+            "revolt_collector_idle_connections_closed",
+            "Idle keep-alive connections closed: after their timeout, or to make room at the connection limit.",
             registry=self.registry,
         )
         self.landed_objects = Counter(

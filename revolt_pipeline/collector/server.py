@@ -1,6 +1,9 @@
 """Running the collector: as a process (`revolt collector serve`) or on a thread inside another program."""
 
 import asyncio
+import contextlib
+import logging
+import resource
 import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
@@ -9,25 +12,52 @@ import uvicorn
 
 from revolt_pipeline.clock import Clock
 from revolt_pipeline.collector.app import create_app
+from revolt_pipeline.collector.protocol import collector_protocol
 from revolt_pipeline.collector.service import CollectorConfig, CollectorService
 
 T = TypeVar("T")
+log = logging.getLogger("revolt.collector")
 
 _in_process: dict[str, "CollectorServer"] = {}
 _in_process_lock = threading.Lock()
+# Files a collector keeps open besides its connections: spool segments, the ledger, S3 connections, logs.
+_FILES_BESIDES_CONNECTIONS = 256
+
+
+def uvicorn_config(service: CollectorService, host: str, port: int, **options: Any) -> uvicorn.Config:
+    """One uvicorn configuration for every way the collector runs, so the same HTTP limits apply."""
+    return uvicorn.Config(
+        create_app(service),
+        host=host,
+        port=port,
+        http=collector_protocol(service.config.http_limits, service.metrics),  # type: ignore[arg-type]
+        # No route speaks WebSocket: an Upgrade must not hand a connection to a protocol without our limits.
+        ws="none",
+        access_log=False,
+        **options,
+    )
 
 
 def serve(config: CollectorConfig, host: str, port: int, *, clock: Clock | None = None) -> None:
     """Serve until SIGINT or SIGTERM; uvicorn then runs the shutdown that uploads what it can."""
     service = CollectorService(config, clock=clock)
-    uvicorn.run(
-        create_app(service),
-        host=host,
-        port=port,
-        log_level="info",
-        access_log=False,
-        timeout_graceful_shutdown=15,
-    )
+    _allow_open_files(config.http_limits.max_connections + _FILES_BESIDES_CONNECTIONS)
+    server = uvicorn.Server(uvicorn_config(service, host, port, log_level="info", timeout_graceful_shutdown=15))
+    with contextlib.suppress(KeyboardInterrupt):  # SIGINT: uvicorn has already shut down cleanly
+        server.run()
+    if not server.started:
+        raise RuntimeError(f"the collector could not serve on {host}:{port}")
+
+
+def _allow_open_files(wanted: int) -> None:
+    """Raise the soft limit on open files (often 1024) so the connection limit, not the OS, turns clients away."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY or soft >= wanted:
+        return
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    if target < wanted:
+        log.warning("open files are limited to %d: fewer connections than REVOLT_MAX_CONNECTIONS can be served", target)
 
 
 class CollectorServer:
@@ -41,16 +71,7 @@ class CollectorServer:
         self, config: CollectorConfig, *, host: str = "127.0.0.1", port: int = 0, clock: Clock | None = None
     ) -> None:
         self.service = CollectorService(config, clock=clock)
-        self._server = uvicorn.Server(
-            uvicorn.Config(
-                create_app(self.service),
-                host=host,
-                port=port,
-                log_level="warning",
-                access_log=False,
-                lifespan="on",
-            )
-        )
+        self._server = uvicorn.Server(uvicorn_config(self.service, host, port, log_level="warning", lifespan="on"))
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self.host = host

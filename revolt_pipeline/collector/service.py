@@ -12,10 +12,11 @@ import os
 import re
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
@@ -23,15 +24,46 @@ from revolt_pipeline.clock import Clock, SystemClock
 from revolt_pipeline.collector.ingest import IngestOutcome, Limits, process_request
 from revolt_pipeline.collector.ledger import LandedObject, Ledger
 from revolt_pipeline.collector.metrics import CollectorMetrics
-from revolt_pipeline.collector.spool import Segment, Spool
+from revolt_pipeline.collector.spool import Segment, Spool, WriteFailure, describe_os_error
 from revolt_pipeline.contract import format_timestamp, parse_timestamp
+from revolt_pipeline.private_files import FILE_MODE, make_private_dirs
 from revolt_pipeline.settings import Settings
 from revolt_pipeline.sources import Source, SourcesError, load_sources
 from revolt_pipeline.storage import ObjectStore
 from revolt_pipeline.storage.layout import LANDING, QUARANTINE, landed_object_key, watermark_key
 
+T = TypeVar("T")
 log = logging.getLogger("revolt.collector")
 COLLECTOR_ID = re.compile(r"^[A-Za-z0-9_.]+(?:-[A-Za-z0-9_.]+)*$")
+
+# /health's verdicts: `unavailable` (503) when ingest fails, `degraded` (200) when landing stalls while
+# events are still spooled durably, `ok` (200) otherwise.
+OK, DEGRADED, UNAVAILABLE = "ok", "degraded", "unavailable"
+PROBE_TIMEOUT_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class HttpLimits:
+    """How long and how much a client may take before the collector answers it, per connection.
+
+    The defaults fit SDKs on slow mobile links and refuse what only an attacker does: headers
+    arrive in one packet, so 10 s covers a few TCP retransmissions; 30 s carries a full batch
+    (500 KB) at about 130 kbit/s; 15 s of idle keep-alive spans an SDK's usual flush interval
+    (10 s) without letting idle connections hold slots; 32 KB of headers is nginx's default total
+    (4 buffers of 8 KB). Each connection holds at most a header and a batch in memory, so 1024
+    connections bound memory under attack to well under the size of a small VM.
+    """
+
+    header_timeout_seconds: float = 10.0
+    body_timeout_seconds: float = 30.0
+    keepalive_timeout_seconds: float = 15.0
+    max_header_bytes: int = 32 * 1024
+    max_connections: int = 1024
+
+    def __post_init__(self) -> None:
+        for name, value in vars(self).items():
+            if value <= 0:
+                raise ValueError(f"{name} must be positive, got {value}")
 
 
 @dataclass(frozen=True)
@@ -43,11 +75,29 @@ class CollectorConfig:
     collector_id: str | None = None
     s3_endpoint_url: str | None = None
     s3_region: str = "us-east-1"
+    public_url: str | None = None
     limits: Limits = field(default_factory=Limits)
+    http_limits: HttpLimits = field(default_factory=HttpLimits)
     segment_max_bytes: int = 16 * 1024 * 1024
     segment_max_age_seconds: float = 60.0
     upload_interval_seconds: float = 1.0
     watermark_interval_seconds: float = 10.0
+    upload_stall_seconds: float = 60.0
+    spool_stall_seconds: float = 10.0
+    spool_min_free_bytes: int | None = None
+
+    @property
+    def required_free_bytes(self) -> int:
+        """Free spool space below which a request may fail: one request's records, envelopes included, take
+        up to a few times its body (small messages), so four of the largest bodies unless configured."""
+        if self.spool_min_free_bytes is not None:
+            return self.spool_min_free_bytes
+        return 4 * self.limits.max_batch_bytes
+
+    @property
+    def landing_deadline_seconds(self) -> float:
+        """How long an event may wait in the spool before landing counts as stalled."""
+        return self.segment_max_age_seconds + self.upload_interval_seconds + self.upload_stall_seconds
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "CollectorConfig":
@@ -59,10 +109,21 @@ class CollectorConfig:
             collector_id=settings.collector_id,
             s3_endpoint_url=settings.s3_endpoint_url,
             s3_region=settings.s3_region,
+            public_url=settings.collector_public_url,
             limits=Limits(settings.max_message_bytes, settings.max_batch_bytes),
+            http_limits=HttpLimits(
+                header_timeout_seconds=settings.header_timeout_seconds,
+                body_timeout_seconds=settings.body_timeout_seconds,
+                keepalive_timeout_seconds=settings.keepalive_timeout_seconds,
+                max_header_bytes=settings.max_header_bytes,
+                max_connections=settings.max_connections,
+            ),
             segment_max_bytes=settings.segment_max_bytes,
             segment_max_age_seconds=settings.segment_max_age_seconds,
             upload_interval_seconds=settings.upload_interval_seconds,
+            upload_stall_seconds=settings.upload_stall_seconds,
+            spool_stall_seconds=settings.spool_stall_seconds,
+            spool_min_free_bytes=settings.spool_min_free_bytes,
         )
 
 
@@ -73,22 +134,32 @@ class SourceCache:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._signature: tuple[float, int] | None = None
+        self._signature: tuple[int, int, int] | None = None
         self._checked = 0.0
         self._by_key: dict[str, Source] = {}
         self._reload(force=True)
 
     def get(self, write_key: str) -> Source | None:
+        self.refresh()
+        return self._by_key.get(write_key)
+
+    def any_allows_origin(self, origin: str) -> bool:
+        """Whether some source accepts this browser origin: what a CORS preflight, which has no write key, can know."""
+        self.refresh()
+        return any(source.allows_origin(origin) for source in self._by_key.values())
+
+    def refresh(self) -> None:
+        """Re-read the file if it changed, at most every CHECK_EVERY_SECONDS."""
         now = time.monotonic()
         if now - self._checked >= self.CHECK_EVERY_SECONDS:
             self._checked = now
             self._reload(force=False)
-        return self._by_key.get(write_key)
 
     def _reload(self, force: bool) -> None:
         try:
             stat = self.path.stat()
-            signature: tuple[float, int] | None = (stat.st_mtime, stat.st_size)
+            # The file is replaced by rename, so a new inode is a new file even within one mtime tick.
+            signature: tuple[int, int, int] | None = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
         except FileNotFoundError:
             signature = None
         if signature == self._signature and not force:
@@ -113,7 +184,7 @@ class CollectorService:
     def __init__(self, config: CollectorConfig, *, clock: Clock | None = None) -> None:
         self.config = config
         self.clock: Clock = clock or SystemClock()
-        config.spool_dir.mkdir(parents=True, exist_ok=True)
+        make_private_dirs(config.spool_dir)
         self._lock_fd = _lock_directory(config.spool_dir)
         self.collector_id = config.collector_id or _stored_collector_id(config.spool_dir)
         if not COLLECTOR_ID.match(self.collector_id):
@@ -133,14 +204,16 @@ class CollectorService:
         self._flush_lock: asyncio.Lock | None = None
         self._upload_task: asyncio.Task[None] | None = None
         self._published_watermark: datetime | None = None
+        self._published_watermark_read = False
         self._watermark_written_at = 0.0
-        self.last_upload_error: str | None = None
+        self._uploads_started: dict[int, float] = {}  # monotonic start of each store write in flight
+        self.last_upload_failure: WriteFailure | None = None  # cleared by the next flush that succeeds
         self.started_at = self.clock.now()
 
     # -- lifecycle ----------------------------------------------------------------------------
     async def start(self) -> None:
+        """Start uploading. The store is not needed to start: while it is down, events are spooled."""
         self._flush_lock = asyncio.Lock()
-        self._published_watermark = await asyncio.to_thread(self._read_published_watermark)
         self._upload_task = asyncio.create_task(self._upload_forever(), name="revolt-uploader")
 
     async def stop(self, final_upload_timeout: float = 10.0) -> None:
@@ -163,7 +236,13 @@ class CollectorService:
 
     # -- ingestion ----------------------------------------------------------------------------
     async def ingest(
-        self, body: bytes, *, endpoint: str, content_encoding: str | None, authorization: str | None
+        self,
+        body: bytes,
+        *,
+        endpoint: str,
+        content_encoding: str | None,
+        authorization: str | None,
+        origin: str | None = None,
     ) -> IngestOutcome:
         received_at = self.clock.now()
         outcome = process_request(
@@ -171,6 +250,7 @@ class CollectorService:
             endpoint=endpoint,
             content_encoding=content_encoding,
             authorization=authorization,
+            origin=origin,
             lookup_source=self.sources.get,
             limits=self.config.limits,
             received_at=received_at,
@@ -203,35 +283,55 @@ class CollectorService:
 
     def _count(self, outcome: IngestOutcome, body_bytes: int) -> None:
         self.metrics.request_bytes.inc(body_bytes)
-        self.metrics.requests.labels(str(outcome.status)).inc()
         if outcome.status < 300 and outcome.accepted and outcome.source is not None:
             self.metrics.accepted.labels(outcome.source.name).inc(len(outcome.accepted))
         for reason in outcome.rejection_reasons:
             self.metrics.rejected.labels(reason).inc()
 
     # -- landing ------------------------------------------------------------------------------
+    @property
+    def last_upload_error(self) -> str | None:
+        failure = self.last_upload_failure
+        return None if failure is None else failure.reason
+
     async def flush(self, *, force: bool = True) -> dict[str, Any]:
         """Seal (all segments when forced), upload every sealed one, publish the watermark."""
         assert self._flush_lock is not None, "start() the service first"
         async with self._flush_lock:
-            uploaded: list[LandedObject] = []
-            for area, spool in self.spools.items():
-                await spool.seal(force=force)
-                for segment in spool.sealed_segments():
-                    uploaded.append(await asyncio.to_thread(self._land, area, spool, segment))
-            watermark = await self._publish_watermark(force=force or bool(uploaded))
-            return {
-                "collectorId": self.collector_id,
-                "watermark": format_timestamp(watermark),
-                "uploaded": [landed.as_dict() for landed in uploaded],
-                "spoolEvents": self.spool_depth()[0],
-            }
+            try:
+                report = await self._flush_locked(force)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self.metrics.upload_errors.inc()
+                self.last_upload_failure = WriteFailure(describe_os_error(exc), time.monotonic())
+                raise
+            self.last_upload_failure = None
+            return report
+
+    async def _flush_locked(self, force: bool) -> dict[str, Any]:
+        if not self._published_watermark_read:
+            # Read before the first publish, so a restart never moves the published watermark back.
+            self._published_watermark = await asyncio.to_thread(self._read_published_watermark)
+            self._published_watermark_read = True
+        uploaded: list[LandedObject] = []
+        for area, spool in self.spools.items():
+            await spool.seal(force=force)
+            for segment in spool.sealed_segments():
+                uploaded.append(await asyncio.to_thread(self._land, area, spool, segment))
+        watermark = await self._publish_watermark(force=force or bool(uploaded))
+        return {
+            "collectorId": self.collector_id,
+            "watermark": format_timestamp(watermark),
+            "uploaded": [landed.as_dict() for landed in uploaded],
+            "spoolEvents": self.spool_depth()[0],
+        }
 
     def _land(self, area: str, spool: Spool, segment: Segment) -> LandedObject:
         data = segment.path.read_bytes()
         compressed = gzip.compress(data, compresslevel=1, mtime=0)
         key = landed_object_key(area, segment.hour, self.collector_id, segment.segment_id)
-        self.store.put(key, compressed)
+        self._put(key, compressed)
         landed = LandedObject(
             key=key,
             area=area,
@@ -248,17 +348,31 @@ class CollectorService:
         self.metrics.landed_objects.labels(area).inc()
         return landed
 
+    def _put(self, key: str, data: bytes) -> None:
+        self._timed(self.store.put, key, data)
+
+    def _timed(self, operation: Callable[..., T], *args: Any) -> T:
+        """Call the store, timed, so /health can tell a store that hangs from one that answers."""
+        token = object()
+        self._uploads_started[id(token)] = time.monotonic()
+        try:
+            return operation(*args)
+        finally:
+            del self._uploads_started[id(token)]
+
+    def upload_in_flight_seconds(self) -> float | None:
+        """How long the oldest store write still in flight has taken so far, or None."""
+        started = list(self._uploads_started.values())
+        return time.monotonic() - min(started) if started else None
+
     async def _upload_forever(self) -> None:
         while True:
             await asyncio.sleep(self.config.upload_interval_seconds)
             try:
                 await self.flush(force=False)
-                self.last_upload_error = None
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:
-                self.metrics.upload_errors.inc()
-                self.last_upload_error = f"{type(exc).__name__}: {exc}"
+            except Exception:
                 log.exception("upload failed; the spool keeps the data and the next round retries")
 
     # -- watermark ----------------------------------------------------------------------------
@@ -279,14 +393,14 @@ class CollectorService:
                 "watermark": format_timestamp(watermark),
                 "writtenAt": format_timestamp(self.clock.now()),
             }
-            await asyncio.to_thread(self.store.put, watermark_key(self.collector_id), orjson.dumps(document))
+            await asyncio.to_thread(self._put, watermark_key(self.collector_id), orjson.dumps(document))
             self._published_watermark = watermark
             self._watermark_written_at = time.monotonic()
         return watermark
 
     def _read_published_watermark(self) -> datetime | None:
         try:
-            document = orjson.loads(self.store.get(watermark_key(self.collector_id)))
+            document = orjson.loads(self._timed(self.store.get, watermark_key(self.collector_id)))
         except FileNotFoundError:
             return None
         return parse_timestamp(document.get("watermark", ""))
@@ -340,20 +454,103 @@ class CollectorService:
             "lastUploadError": self.last_upload_error,
         }
 
-    def health(self) -> dict[str, Any]:
+    async def health(self) -> dict[str, Any]:
+        """Every condition that makes ingest fail (`unavailable`) or landing stall (`degraded`), with its reason."""
+        problems = [*await self._ingest_problems(), *self._landing_problems()]
+        if any(problem["status"] == UNAVAILABLE for problem in problems):
+            status = UNAVAILABLE
+        else:
+            status = DEGRADED if problems else OK
+        events, spool_bytes = self.spool_depth()
+        in_flight = self.upload_in_flight_seconds()
         return {
-            "status": "degraded" if self.last_upload_error else "ok",
+            "status": status,
             "collectorId": self.collector_id,
+            "problems": problems,
             "sources": len(self.sources),
-            "spoolEvents": self.spool_depth()[0],
+            "spoolEvents": events,
+            "spoolBytes": spool_bytes,
+            "spoolFreeBytes": self._spool_free_bytes(),
             "uploadLagSeconds": round(self.upload_lag_seconds(), 3),
+            "uploadInFlightSeconds": None if in_flight is None else round(in_flight, 3),
             "lastUploadError": self.last_upload_error,
         }
+
+    async def _ingest_problems(self) -> list[dict[str, str]]:
+        problems = []
+        self.sources.refresh()
+        if not len(self.sources):
+            problems.append(_problem("no_sources", UNAVAILABLE, "no source is configured: every request gets 401"))
+        for spool in self.spools.values():
+            name = spool.directory.name
+            await spool.probe(PROBE_TIMEOUT_SECONDS)
+            if (failure := spool.last_write_failure) is not None:
+                reason = (
+                    f"writing to the {name} spool failed {time.monotonic() - failure.at:.0f} s ago and no write"
+                    f" has succeeded since: {failure.reason}"
+                )
+                problems.append(_problem("spool_write_failed", UNAVAILABLE, reason))
+            if (seconds := spool.write_in_flight_seconds()) is not None and seconds > self.config.spool_stall_seconds:
+                reason = (
+                    f"a write to the {name} spool has been on its way to disk for {seconds:.0f} s"
+                    f" (REVOLT_SPOOL_STALL_SECONDS: {self.config.spool_stall_seconds:g})"
+                )
+                problems.append(_problem("spool_write_hanging", UNAVAILABLE, reason))
+            if (trouble := spool.directory_problem()) is not None:
+                problems.append(_problem("spool_not_writable", UNAVAILABLE, f"the {name} spool: {trouble}"))
+        free = self._spool_free_bytes()
+        if free is not None and free < self.config.required_free_bytes:
+            reason = (
+                f"{free} bytes free on the spool's file system; one request may need"
+                f" {self.config.required_free_bytes} (REVOLT_SPOOL_MIN_FREE_BYTES)"
+            )
+            problems.append(_problem("spool_low_space", UNAVAILABLE, reason))
+        return problems
+
+    def _landing_problems(self) -> list[dict[str, str]]:
+        problems = []
+        if (failure := self.last_upload_failure) is not None:
+            reason = f"the last upload failed {time.monotonic() - failure.at:.0f} s ago: {failure.reason}"
+            problems.append(_problem("upload_failed", DEGRADED, reason))
+        if (seconds := self.upload_in_flight_seconds()) is not None and seconds > self.config.upload_stall_seconds:
+            reason = (
+                f"an upload has been in flight for {seconds:.0f} s"
+                f" (REVOLT_UPLOAD_STALL_SECONDS: {self.config.upload_stall_seconds:g})"
+            )
+            problems.append(_problem("upload_hanging", DEGRADED, reason))
+        waiting = [seconds for spool in self.spools.values() if (seconds := spool.oldest_waiting_seconds()) is not None]
+        deadline = self.config.landing_deadline_seconds
+        if waiting and max(waiting) > deadline:
+            reason = (
+                f"events have waited {max(waiting):.0f} s in the spool; they land within {deadline:g} s"
+                " (segment age, upload interval and REVOLT_UPLOAD_STALL_SECONDS) when storage keeps up"
+            )
+            problems.append(_problem("landing_lagging", DEGRADED, reason))
+        task = self._upload_task
+        if task is not None and task.done() and not task.cancelled():
+            error = task.exception()
+            reason = f"the uploader stopped: {describe_os_error(error) if error else 'it returned'}"
+            problems.append(_problem("uploader_stopped", DEGRADED, reason))
+        return problems
+
+    def _spool_free_bytes(self) -> int | None:
+        """The least free space among the spool's folders (they may be separate mounts), None if unknown."""
+        free = []
+        for spool in self.spools.values():
+            try:
+                free.append(spool.free_bytes())
+            except OSError:
+                continue  # a missing folder is reported as not writable
+        return min(free) if free else None
+
+
+def _problem(code: str, status: str, reason: str) -> dict[str, str]:
+    return {"code": code, "status": status, "reason": reason}
 
 
 def _lock_directory(directory: Path) -> int:
     """Hold an exclusive lock on the spool: two collectors appending to one spool would corrupt it."""
-    fd = os.open(directory / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+    fd = os.open(directory / ".lock", os.O_RDWR | os.O_CREAT, FILE_MODE)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -368,5 +565,7 @@ def _stored_collector_id(spool_dir: Path) -> str:
     if path.exists():
         return path.read_text().strip()
     collector_id = f"collector-{secrets.token_hex(4)}"
-    path.write_text(collector_id + "\n")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(collector_id + "\n")
     return collector_id

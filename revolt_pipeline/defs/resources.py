@@ -6,25 +6,38 @@ only the URLs differ.
 
 from typing import Any
 
+import dagster as dg
+
 from revolt_pipeline.defs.ingestion.resources import CollectorResource, HttpCollectorResource
 from revolt_pipeline.defs.lake.resources import LakeResource
 from revolt_pipeline.defs.reports.resources import ReportDatabaseResource
 from revolt_pipeline.defs.rules import RulesResource
-from revolt_pipeline.settings import Settings
+from revolt_pipeline.settings import ADMIN_TOKEN_ENV, REPORT_DB_URL_ENV, Settings
 
 
 def build_resources(settings: Settings, *, collector: CollectorResource | None = None) -> dict[str, Any]:
-    """Resources for this environment; `collector` replaces the HTTP one (an in-process collector)."""
+    """Resources for this environment; `collector` replaces the HTTP one (an in-process collector).
+
+    Secrets go in as `EnvVar`s (the admin token, the report database URL with its password) or as the
+    path of the file that holds them, so Dagster's UI shows a name or a path, never the secret.
+    """
     return {
-        "collector": collector
-        or HttpCollectorResource(url=settings.collector_url, admin_token=settings.resolved_admin_token()),
+        "collector": collector or _http_collector(settings),
         "lake": LakeResource(
             url=settings.storage_url, s3_endpoint_url=settings.s3_endpoint_url, s3_region=settings.s3_region
         ),
-        "reports": ReportDatabaseResource(url=settings.report_db_url),
+        "reports": ReportDatabaseResource(
+            url=dg.EnvVar(REPORT_DB_URL_ENV) if settings.report_db_url_from_env else settings.report_db_url
+        ),
         "rules": RulesResource(
             lateness_days=settings.lateness_days,
             session_timeout_minutes=settings.session_timeout_minutes,
             max_session_hours=settings.max_session_hours,
         ),
     }
+
+
+def _http_collector(settings: Settings) -> HttpCollectorResource:
+    if settings.admin_token:
+        return HttpCollectorResource(url=settings.collector_url, admin_token=dg.EnvVar(ADMIN_TOKEN_ENV))
+    return HttpCollectorResource(url=settings.collector_url, admin_token_file=str(settings.ensure_admin_token_file()))

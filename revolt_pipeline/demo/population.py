@@ -158,7 +158,8 @@ def build_population(rng: random.Random, users: int, days: int) -> list[Person]:
             region=rng.choice(REGIONS),
             activity=rng.uniform(0.2, 0.8) if visitor else rng.uniform(0.6, 3.2),
             signup_day=rng.randrange(days) if new_user else None,
-            churn_day=rng.randrange(1, days) if not visitor and rng.random() < 0.12 else None,
+            # Nobody churns in a one-day window (there is no later day); the check keeps other seeds' draws.
+            churn_day=rng.randrange(1, days) if not visitor and days > 1 and rng.random() < 0.12 else None,
         )
         platforms = ["web"] if visitor or new_user or rng.random() < 0.75 else []
         if not visitor:

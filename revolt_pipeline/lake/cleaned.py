@@ -22,6 +22,7 @@ from revolt_pipeline.storage.layout import (
 from revolt_pipeline.transforms.aggregates import (
     daily_active_users_query,
     events_daily_query,
+    made_safe_query,
     session_duration_histogram_query,
     sessions_daily_query,
 )
@@ -158,10 +159,15 @@ def sessionize_day(
     return SessionDay(day, cleaned, sessionized, without_session, sessions, inconsistent, events_path, sessions_path)
 
 
-def aggregate_day(
-    store: ObjectStore, connection: duckdb.DuckDBPyConnection, day: date, workdir: Path
-) -> dict[str, str]:
-    """Write every daily aggregate of a day; returns the local Parquet file of each."""
+@dataclass
+class AggregateDay:
+    day: date
+    outputs: dict[str, str]  # aggregate name -> local Parquet file
+    made_safe: dict[str, int]  # report column -> distinct values the report-text rule changed
+
+
+def aggregate_day(store: ObjectStore, connection: duckdb.DuckDBPyConnection, day: date, workdir: Path) -> AggregateDay:
+    """Write every daily aggregate of a day; returns the local Parquet file of each, and what was made safe."""
     outputs = {}
     with local_copies(store, [sessionized_events_key(day), sessions_key(day)]) as (events_path, sessions_path):
         sources = {"events": events_path, "sessions": sessions_path}
@@ -170,4 +176,6 @@ def aggregate_day(
             copy_to_parquet(connection, build(parquet(sources[source]), day), path)
             store.put_file(aggregate_key(name, day), path)
             outputs[name] = path
-    return outputs
+        cursor = connection.execute(made_safe_query(parquet(events_path)))
+        made_safe = dict(zip([column[0] for column in cursor.description], cursor.fetchone(), strict=True))
+    return AggregateDay(day, outputs, made_safe)

@@ -68,6 +68,7 @@ def build_raw_day(
         "rows_by_type": profile.rows_by_type,
         "null_counts": profile.null_counts,
         "catalog": profile.catalog,
+        "catalog_values_made_safe": profile.catalog_made_safe,
         "landed_objects": len(landed),
     }
     store.put(raw_profile_key(day), json.dumps(document, indent=1, sort_keys=True).encode())

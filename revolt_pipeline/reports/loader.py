@@ -226,12 +226,35 @@ def _check_values(table: sa.Table, column: sa.Column[Any], values: pa.ChunkedArr
     if pa.types.is_floating(values.type) and pc.any(pc.is_nan(values)).as_py():
         raise ValueError(f"{where} holds NaN, which SQLite stores as NULL: use null or a number")
     if pa.types.is_string(values.type):
-        if pc.any(pc.match_substring(values, "\x00")).as_py():
-            raise ValueError(f"{where} holds a NUL character, which PostgreSQL text cannot store")
+        # A guard: the pipeline makes client text fit on its way (transforms/report_text.py), so a value
+        # refused here is a bug of ours, or a lake file written before that rule.
+        with_nul = values.filter(pc.fill_null(pc.match_substring(values, "\x00"), False))
+        if len(with_nul):
+            raise ValueError(
+                f"{where} holds a NUL character, which PostgreSQL text cannot store: {len(with_nul)} rows, "
+                f"for example {_example(with_nul)}. {_NOT_MADE_SAFE}"
+            )
         length = getattr(column.type, "length", None)
-        longest = pc.max(pc.utf8_length(values)).as_py()
+        lengths = pc.utf8_length(values)
+        longest = pc.max(lengths).as_py()
         if length is not None and longest is not None and longest > length:
-            raise ValueError(f"{where} allows {length} characters, a value has {longest}")
+            too_long = values.filter(pc.fill_null(pc.greater(lengths, length), False))
+            raise ValueError(
+                f"{where} allows {length} characters, a value has {longest}: {len(too_long)} rows, "
+                f"for example {_example(too_long)}. {_NOT_MADE_SAFE}"
+            )
+
+
+_NOT_MADE_SAFE = (
+    "Text bound for the report tables is made safe before it is aggregated (docs/event-contract.md, "
+    '"What the report database holds"), so this value escaped that rule: a bug to report. Data written by an '
+    "older version is fixed by rebuilding the day's daily_aggregates (or raw_events, for event_catalog)."
+)
+
+
+def _example(values: pa.ChunkedArray, chars: int = 60) -> str:
+    first = values[0].as_py()
+    return repr(first if len(first) <= chars else first[:chars] + "...")
 
 
 def _insert_with_copy(connection: sa.Connection, table: sa.Table, rows: pa.Table) -> None:

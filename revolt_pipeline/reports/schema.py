@@ -2,22 +2,30 @@
 
 Every table is partitioned by a date column: a pipeline run replaces one date's rows in one
 transaction. Rows with `platform = 'all'` and `app_version = 'all'` hold the day's totals, because
-distinct users cannot be summed across platforms.
+distinct users cannot be summed across platforms. Text columns take their length from
+`transforms.report_text`, whose rule makes every value fit before it gets here.
 """
 
 import sqlalchemy as sa
 
 from revolt_pipeline.transforms.aggregates import ALL  # the platform and app_version of total rows
+from revolt_pipeline.transforms.report_text import REPORT_TEXT_CHARS
 
 metadata = sa.MetaData()
 __all__ = ["ALL", "daily_active_users", "event_catalog", "events_daily", "metadata", "sessions_daily"]
+
+
+def _text_key(name: str) -> sa.Column[str]:
+    """A primary-key text column, as long as the report's rule for `name` allows."""
+    return sa.Column(name, sa.String(REPORT_TEXT_CHARS[name]), primary_key=True)
+
 
 daily_active_users = sa.Table(
     "daily_active_users",
     metadata,
     sa.Column("event_date", sa.Date, primary_key=True),
-    sa.Column("platform", sa.String(64), primary_key=True),
-    sa.Column("app_version", sa.String(64), primary_key=True),
+    _text_key("platform"),
+    _text_key("app_version"),
     sa.Column("active_users", sa.Integer, nullable=False),
     sa.Column("identified_users", sa.Integer, nullable=False),
     sa.Column("anonymous_users", sa.Integer, nullable=False),
@@ -28,8 +36,8 @@ sessions_daily = sa.Table(
     "sessions_daily",
     metadata,
     sa.Column("session_date", sa.Date, primary_key=True),
-    sa.Column("platform", sa.String(64), primary_key=True),
-    sa.Column("app_version", sa.String(64), primary_key=True),
+    _text_key("platform"),
+    _text_key("app_version"),
     sa.Column("sessions", sa.Integer, nullable=False),
     sa.Column("users", sa.Integer, nullable=False),
     sa.Column("events", sa.Integer, nullable=False),
@@ -46,10 +54,10 @@ events_daily = sa.Table(
     "events_daily",
     metadata,
     sa.Column("event_date", sa.Date, primary_key=True),
-    sa.Column("platform", sa.String(64), primary_key=True),
-    sa.Column("app_version", sa.String(64), primary_key=True),
-    sa.Column("event_type", sa.String(16), primary_key=True),
-    sa.Column("event_name", sa.String(255), primary_key=True),
+    _text_key("platform"),
+    _text_key("app_version"),
+    _text_key("event_type"),
+    _text_key("event_name"),
     sa.Column("events", sa.Integer, nullable=False),
     sa.Column("users", sa.Integer, nullable=False),
     comment="Events by type and name (track: event; page, screen: name; others: the type).",
@@ -59,10 +67,10 @@ event_catalog = sa.Table(
     "event_catalog",
     metadata,
     sa.Column("received_date", sa.Date, primary_key=True),
-    sa.Column("event_type", sa.String(16), primary_key=True),
-    sa.Column("event_name", sa.String(255), primary_key=True),
-    sa.Column("property", sa.String(255), primary_key=True),
-    sa.Column("json_type", sa.String(16), primary_key=True),
+    _text_key("event_type"),
+    _text_key("event_name"),
+    _text_key("property"),
+    _text_key("json_type"),
     sa.Column("events", sa.Integer, nullable=False),
     comment="Which properties (or traits) each event carried on a received day, and their JSON types.",
 )

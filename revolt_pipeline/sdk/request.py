@@ -30,7 +30,7 @@ class Delivered:
 
 
 class TransientFailure(Exception):
-    """Worth retrying: network trouble, 429 or 5xx. `retry_after` is the server's wish, in seconds."""
+    """Worth retrying: network trouble, 408, 429 or 5xx. `retry_after` is the server's wish, in seconds."""
 
     def __init__(self, message: str, status: int | None = None, retry_after: float | None = None) -> None:
         super().__init__(message)
@@ -121,7 +121,8 @@ class BatchSender:
 
         if 200 <= status < 300:
             return Delivered(rejected=_rejected_entries(data, len(payloads)))
-        if status == 429 or status >= 500:
+        # 408: the collector gave up waiting for a slow body; nothing of it was kept.
+        if status in (408, 429) or status >= 500:
             raise TransientFailure(
                 f"collector answered {status}",
                 status=status,

@@ -2,7 +2,8 @@
 
 Both go through a pyarrow filesystem, so readers downstream (pyarrow datasets, DuckDB, Dagster IO)
 use the very same object. Writes are atomic on both: S3 puts are, and local writes go to a hidden
-temporary file that is fsynced and renamed into place.
+temporary file that is fsynced and renamed into place. Local objects are private to their owner (0600
+in 0700 folders): they are user data.
 """
 
 import contextlib
@@ -12,9 +13,12 @@ import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 from urllib.parse import urlparse
 
 import pyarrow.fs as pafs
+
+from revolt_pipeline.private_files import FILE_MODE, make_private_dirs
 
 
 @dataclass(frozen=True)
@@ -71,18 +75,8 @@ class ObjectStore:
         """Upload a local file, atomically as `put`; streamed, so large Parquet files need no memory."""
         path = self.path(key)
         if self.is_local:
-            target = Path(path)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            temporary = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
-            try:
-                shutil.copyfile(local_path, temporary)
-                with open(temporary, "rb+") as handle:
-                    os.fsync(handle.fileno())
-                os.replace(temporary, target)
-            except BaseException:
-                temporary.unlink(missing_ok=True)
-                raise
-            fsync_directory(target.parent)
+            with open(local_path, "rb") as source:
+                _atomic_local_write(Path(path), source)
             return
         with (
             open(local_path, "rb") as source,
@@ -146,13 +140,17 @@ def _s3_filesystem(endpoint_url: str | None, region: str) -> pafs.S3FileSystem:
     return pafs.S3FileSystem(**options)
 
 
-def _atomic_local_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+def _atomic_local_write(path: Path, data: bytes | BinaryIO) -> None:
+    """Write bytes, or a file's content, beside `path` (0600), sync, and rename into place."""
+    make_private_dirs(path.parent)
     temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
     try:
         with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+            if isinstance(data, bytes):
+                handle.write(data)
+            else:
+                shutil.copyfileobj(data, handle, length=8 * 1024 * 1024)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temporary, path)

@@ -2,12 +2,14 @@
 
 Grouping sets add totals: `platform = 'all'` rows for the whole day and `app_version = 'all'` rows for
 a platform, because distinct users cannot be added up across groups. Missing platforms or versions
-are reported as 'unknown', never dropped.
+are reported as 'unknown', never dropped. Names and versions are made fit for the report database
+(`report_text`) before grouping, so they merge rather than collide.
 """
 
 from datetime import date
 
 from revolt_pipeline.transforms.engine import sql_string
+from revolt_pipeline.transforms.report_text import ReportText, made_safe_counts_query
 
 ALL = "all"
 UNKNOWN = "unknown"
@@ -29,11 +31,25 @@ _GROUPS = f"""
 _SETS = "GROUPING SETS ((platform_, app_version_), (platform_), ())"
 
 
+# The text of events and sessions that reaches report columns; `all` is reserved for the total rows.
+PLATFORM = ReportText("platform", f"coalesce(platform, '{UNKNOWN}')", reserved=(ALL,))
+APP_VERSION = ReportText("app_version", f"coalesce(app_version, '{UNKNOWN}')", reserved=(ALL,))
+EVENT_TYPE = ReportText("event_type", "type")
+EVENT_NAME = ReportText("event_name", "coalesce(event_name, type)")
+EVENT_TEXT = (PLATFORM, APP_VERSION, EVENT_TYPE, EVENT_NAME)
+
+
 def _dimensions(source: str) -> str:
-    return (
-        f"(SELECT *, coalesce(platform, '{UNKNOWN}') AS platform_, "
-        f"coalesce(app_version, '{UNKNOWN}') AS app_version_ FROM {source})"
-    )
+    return f"(SELECT *, {PLATFORM.sql} AS platform_, {APP_VERSION.sql} AS app_version_ FROM {source})"
+
+
+def made_safe_query(events: str) -> str:
+    """How many distinct values of each report column the day's events had made safe (one row).
+
+    Sessions take their platform and version from their first event, one of the day's: counting the
+    events counts the sessions' values too.
+    """
+    return made_safe_counts_query(events, EVENT_TEXT)
 
 
 def _day(value: date) -> str:
@@ -74,13 +90,13 @@ def sessions_daily_query(sessions: str, session_date: date) -> str:
 def events_daily_query(events: str, event_date: date) -> str:
     return f"""
     SELECT {_day(event_date)} AS event_date, {_GROUPS},
-           type AS event_type, coalesce(event_name, type) AS event_name,
+           event_type_ AS event_type, event_name_ AS event_name,
            count(*) AS events,
            count(DISTINCT person_id) AS users
-    FROM {_dimensions(events)}
-    GROUP BY GROUPING SETS ((platform_, app_version_, type, coalesce(event_name, type)),
-                            (platform_, type, coalesce(event_name, type)),
-                            (type, coalesce(event_name, type)))
+    FROM (SELECT *, {EVENT_TYPE.sql} AS event_type_, {EVENT_NAME.sql} AS event_name_ FROM {_dimensions(events)})
+    GROUP BY GROUPING SETS ((platform_, app_version_, event_type_, event_name_),
+                            (platform_, event_type_, event_name_),
+                            (event_type_, event_name_))
     ORDER BY ALL
     """
 

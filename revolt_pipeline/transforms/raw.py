@@ -10,6 +10,7 @@ import duckdb
 import pyarrow.parquet as pq
 
 from revolt_pipeline.transforms.engine import copy_to_parquet_sql, parquet, sql_list, sql_string
+from revolt_pipeline.transforms.report_text import ReportText, made_safe_counts_query
 from revolt_pipeline.transforms.rules import PipelineRules, assigned_date_sql
 
 # The landed record (docs/event-contract.md), read with declared types: nothing is inferred per file.
@@ -54,6 +55,12 @@ JSON_TYPES = {
     "OBJECT": "object",
     "ARRAY": "array",
 }
+# The catalog's names as event_catalog holds them (see report_text), from `_catalog_entries_query`'s columns.
+CATALOG_TEXT = (
+    ReportText("event_type", "type"),
+    ReportText("event_name", "coalesce(event_name, type)"),
+    ReportText("property", "property"),
+)
 
 
 def _landed_columns_json() -> str:
@@ -148,6 +155,7 @@ class RawProfile:
     rows_by_assigned_date: dict[str, int]
     rows_by_type: dict[str, int]
     catalog: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)  # event -> property -> type -> n
+    catalog_made_safe: dict[str, int] = field(default_factory=dict)  # catalog column -> distinct values changed
 
     @property
     def assigned_dates(self) -> list[str]:
@@ -158,7 +166,10 @@ class RawProfile:
 def profile_raw(
     connection: duckdb.DuckDBPyConnection, raw_path: str, received_date: date, rules: PipelineRules
 ) -> RawProfile:
-    """Counts, null counts of required columns, assigned days, and per event the property keys and types."""
+    """Counts, null counts of required columns, assigned days, and per event the property keys and types.
+
+    The catalog's event and property names are made fit for the report database, and counted when changed.
+    """
     day = sql_string(received_date.isoformat())
     source = f"(SELECT *, DATE {day} AS received_date FROM {parquet(raw_path)})"
     rows, null_counts = _null_counts(raw_path)
@@ -167,18 +178,14 @@ def profile_raw(
     ).fetchall()
     by_type = connection.execute(f"SELECT type, count(*) FROM {source} GROUP BY type").fetchall()
     catalog: dict[str, dict[str, dict[str, int]]] = defaultdict(lambda: defaultdict(dict))
-    entries = connection.execute(
-        f"""
-        SELECT event_key, entry.key, entry.type, count(*)
-        FROM (SELECT type || ':' || coalesce(event_name, type) AS event_key,
-                     CASE WHEN type IN ('identify', 'group') THEN traits ELSE properties END AS document
-              FROM {source}) AS documents,
-             json_each(documents.document) AS entry
-        WHERE json_type(documents.document) = 'OBJECT'
-        GROUP BY ALL
-        """
-    ).fetchall()
-    for event_key, key, json_type, count in entries:
+    # Grouped by the names as sent (far fewer rows than events), then made safe and merged: one pass over the JSON.
+    connection.execute(f"CREATE OR REPLACE TEMP TABLE catalog_entries AS {_catalog_entries_query(source)}")
+    names = ", ".join(text.sql for text in CATALOG_TEXT)
+    entries = connection.execute(f"SELECT {names}, json_type, sum(events) FROM catalog_entries GROUP BY ALL").fetchall()
+    counts = connection.execute(made_safe_counts_query("catalog_entries", CATALOG_TEXT)).fetchone()
+    made_safe = dict(zip([text.column for text in CATALOG_TEXT], counts, strict=True))
+    for event_type, event_name, key, json_type, count in entries:
+        event_key = f"{event_type}:{event_name}"
         kind = JSON_TYPES.get(json_type, json_type.lower())
         catalog[event_key][key][kind] = catalog[event_key][key].get(kind, 0) + count
     return RawProfile(
@@ -187,7 +194,22 @@ def profile_raw(
         rows_by_assigned_date=dict(sorted(by_date)),
         rows_by_type=dict(sorted(by_type)),
         catalog={event: {key: dict(types) for key, types in props.items()} for event, props in catalog.items()},
+        catalog_made_safe=made_safe,
     )
+
+
+def _catalog_entries_query(source: str) -> str:
+    """Per event type and name, property (traits for identify and group) and JSON type: how many events."""
+    return f"""
+        SELECT documents.type, documents.event_name, entry.key AS property, entry.type AS json_type,
+               count(*) AS events
+        FROM (SELECT type, event_name,
+                     CASE WHEN type IN ('identify', 'group') THEN traits ELSE properties END AS document
+              FROM {source}) AS documents,
+             json_each(documents.document) AS entry
+        WHERE json_type(documents.document) = 'OBJECT'
+        GROUP BY ALL
+    """
 
 
 def _null_counts(path: str) -> tuple[int, dict[str, int]]:

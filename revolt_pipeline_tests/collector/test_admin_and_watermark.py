@@ -46,6 +46,17 @@ def test_admin_endpoints_need_the_token(collector_server: CollectorHarness, meth
         assert response.json()["code"] == "unauthorized"
 
 
+@pytest.mark.parametrize("body", [b"not json", b"[1]", b'{"now": 5}', b'{"now": "yesterday"}', b""])
+def test_a_bad_clock_request_is_a_400_not_a_crash(simulated, body: bytes) -> None:
+    harness, clock = simulated
+    response = harness.http.post(
+        harness.url + "/admin/clock", content=body, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    )
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid_timestamp"
+    assert clock.now() == START
+
+
 def test_landed_report_counts_per_received_date_across_midnight(simulated) -> None:
     harness, clock = simulated
     assert harness.post("/v1/batch", tracks(7, "before")).status_code == 200

@@ -15,10 +15,14 @@ from revolt_pipeline.defs.ingestion.resources import (
 from revolt_pipeline_tests.fixtures.collector import ADMIN_TOKEN, CollectorHarness
 
 
-@pytest.fixture(params=["http", "in_process"])
-def resource(request: pytest.FixtureRequest, collector_server: CollectorHarness) -> CollectorResource:
+@pytest.fixture(params=["http", "http_token_file", "in_process"])
+def resource(request: pytest.FixtureRequest, collector_server: CollectorHarness, tmp_path: Path) -> CollectorResource:
     if request.param == "http":
         return HttpCollectorResource(url=collector_server.url, admin_token=ADMIN_TOKEN)
+    if request.param == "http_token_file":
+        token_file = tmp_path / "admin-token"
+        token_file.write_text(ADMIN_TOKEN + "\n")
+        return HttpCollectorResource(url=collector_server.url, admin_token_file=str(token_file))
     assert collector_server.server is not None
     return InProcessCollectorResource(collector_id=collector_server.server.collector_id)
 
@@ -62,6 +66,10 @@ def test_unreachable_or_unauthorized_collectors_fail_clearly(
         HttpCollectorResource(url=collector_server.url, admin_token="wrong").flush()
     with pytest.raises(CollectorAdminError, match="cannot reach the collector"):
         HttpCollectorResource(url="http://127.0.0.1:9", admin_token="x", timeout_seconds=2).flush()
+    with pytest.raises(CollectorAdminError, match="needs admin_token"):
+        HttpCollectorResource(url=collector_server.url).flush()
+    with pytest.raises(CollectorAdminError, match="cannot read the admin token file"):
+        HttpCollectorResource(url=collector_server.url, admin_token_file=str(tmp_path / "missing")).flush()
     with pytest.raises(LookupError, match="no collector 'elsewhere' runs in this process"):
         InProcessCollectorResource(collector_id="elsewhere").flush()
 
@@ -77,4 +85,7 @@ def test_the_code_location_loads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     collector = defs.resources["collector"]
     assert isinstance(collector, HttpCollectorResource)
     assert collector.url == "http://127.0.0.1:18088"
-    assert collector.admin_token == (tmp_path / "admin-token").read_text().strip()
+    # The embedded default's token stays in its file: the resource (and so Dagster's UI) holds the path.
+    assert collector.admin_token is None
+    assert collector.admin_token_file == str(tmp_path / "admin-token")
+    assert (tmp_path / "admin-token").stat().st_mode & 0o777 == 0o600

@@ -93,3 +93,10 @@ def test_lateness_never_splits_a_session(traffic: Traffic) -> None:
     assert all(len(flags) == 1 for flags in by_session.values())
     delays = [m.send_time - m.event_time for m in traffic.messages if not m.resend]
     assert all(d < LATENESS_WINDOW - timedelta(hours=4) or d > LATENESS_WINDOW + timedelta(hours=4) for d in delays)
+
+
+def test_a_one_day_window_plans_traffic_for_that_day() -> None:
+    traffic = plan_traffic(seed=11, users=30, days=1, start=START)
+    truth = ground_truth(traffic)
+    assert list(truth["days"]) == [START.isoformat()]
+    assert truth["days"][START.isoformat()]["daily_active_users"] > 0

@@ -207,6 +207,18 @@ def test_values_postgresql_would_refuse_are_refused_on_every_backend(
     assert loader.read_rows(engine, DAU) == []
 
 
+def test_a_value_that_escaped_the_report_text_rule_is_named_with_its_fix(engine: sa.Engine) -> None:
+    rows = [dau_rows(DAY_1, {"ios": 1}).to_pylist()[0] | {"app_version": version} for version in ("a\x00b", "c\x00")]
+
+    with pytest.raises(ValueError) as refused:
+        loader.replace_partitions(engine, DAU, [DAY_1], pa.Table.from_pylist(rows))
+
+    message = str(refused.value)
+    assert "daily_active_users.app_version holds a NUL character" in message
+    assert "2 rows, for example 'a\\x00b'" in message
+    assert "What the report database holds" in message and "rebuilding the day's daily_aggregates" in message
+
+
 awkward_metadata = sa.MetaData()
 awkward = sa.Table(
     "awkward_values",

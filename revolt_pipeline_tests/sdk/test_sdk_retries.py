@@ -46,6 +46,17 @@ def test_a_rate_limited_batch_waits_for_retry_after(collector: FakeCollector, ma
     assert accepted.received_at - refused.received_at >= 0.9
 
 
+def test_a_batch_the_collector_timed_out_is_sent_again(collector: FakeCollector, make_client: ClientFactory) -> None:
+    # 408: the collector stopped waiting for a slow body and kept nothing of it.
+    collector.script(Answer(408))
+    client = make_client(host=collector.url, max_backoff=0.01)
+    client.track(user_id="u1", event="Clicked", properties={"n": 0})
+
+    assert client.flush(WAIT)
+    assert [request.status for request in collector.requests] == [408, 200]
+    assert client.stats["failed_batches"] == 0
+
+
 def test_every_event_arrives_when_the_collector_comes_back(
     collector: FakeCollector, make_client: ClientFactory
 ) -> None:

@@ -3,6 +3,7 @@
 import hmac
 from datetime import date
 
+import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -66,8 +67,12 @@ async def clock(request: Request) -> Response:
             {"success": False, "code": "not_simulated", "message": "this collector runs on the system clock"},
             409,
         )
-    payload = await request.json()
-    moment = parse_timestamp(payload.get("now", "")) if isinstance(payload, dict) else None
+    try:
+        payload = orjson.loads(await request.body())
+    except orjson.JSONDecodeError:
+        payload = None
+    now = payload.get("now") if isinstance(payload, dict) else None
+    moment = parse_timestamp(now) if isinstance(now, str) else None
     if moment is None:
         return json_response({"success": False, "code": "invalid_timestamp", "message": 'send {"now": RFC 3339}'}, 400)
     try:

@@ -47,7 +47,6 @@ def _endpoint(path: str) -> Route:
         try:
             body = await read_body(request, limit)
         except BodyTooLarge:
-            service.metrics.requests.labels("413").inc()
             service.metrics.rejected.labels("batch_too_large").inc()
             return json_response(
                 {
@@ -62,6 +61,7 @@ def _endpoint(path: str) -> Route:
             endpoint=endpoint,
             content_encoding=request.headers.get("content-encoding"),
             authorization=request.headers.get("authorization"),
+            origin=request.headers.get("origin"),
         )
         return json_response(outcome.body, status=outcome.status)
 

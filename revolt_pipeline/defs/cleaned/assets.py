@@ -233,19 +233,29 @@ def sessionized(context: dg.AssetExecutionContext, lake: LakeResource, rules: Ru
     tags=TAGS,
 )
 def daily_aggregates(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
-    """Per day, platform and app version: active users, sessions and their durations, events by name."""
+    """Per day, platform and app version: active users, sessions and their durations, events by name.
+
+    Names and versions the report database could not hold as sent are made safe on the way (see
+    docs/event-contract.md); `values_made_safe` says how many, per day and column.
+    """
     timings = Timings()
     per_day: dict[str, dict[str, int]] = {}
+    made_safe: dict[str, dict[str, int]] = {}
     previews: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="revolt-aggregates-") as folder, duckdb_connection() as connection:
         for day in _days(context):
             with timings.step("aggregate"):
-                outputs = aggregate_day(lake.store, connection, day, Path(folder))
+                built = aggregate_day(lake.store, connection, day, Path(folder))
             per_day[day.isoformat()] = {}
-            for name, path in outputs.items():
+            for name, path in built.outputs.items():
                 table_metadata = parquet_metadata(path, lake.store.uri(aggregate_key(name, day)))
                 per_day[day.isoformat()][name] = table_metadata["dagster/row_count"]
                 previews[name] = table_metadata
+            made_safe[day.isoformat()] = built.made_safe
+            if any(built.made_safe.values()):
+                context.log.warning(
+                    f"daily_aggregates {day}: values made safe for the report database: {built.made_safe}"
+                )
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": sum(sum(counts.values()) for counts in per_day.values()),
@@ -253,6 +263,8 @@ def daily_aggregates(context: dg.AssetExecutionContext, lake: LakeResource) -> d
             "preview": previews["daily_active_users"]["preview"],
             "partitions": per_partition_table(per_day),
             "tables": dg.MetadataValue.json(sorted(AGGREGATES)),
+            "values_made_safe": per_partition_table(made_safe),
+            "values_made_safe_total": sum(sum(counts.values()) for counts in made_safe.values()),
             **timings.metadata(),
         }
     )

@@ -3,11 +3,13 @@
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from datetime import date
+from pathlib import Path
 from typing import Any, TypeVar
 
 import dagster as dg
+from pydantic import Field
 
-from revolt_pipeline.collector.admin_client import CollectorAdminClient
+from revolt_pipeline.collector.admin_client import CollectorAdminClient, CollectorAdminError
 from revolt_pipeline.collector.reports import FlushReport, LandedReport
 from revolt_pipeline.collector.server import in_process_collector
 
@@ -31,14 +33,33 @@ class CollectorResource(dg.ConfigurableResource, ABC):
 
 
 class HttpCollectorResource(CollectorResource):
-    """A collector reached through its admin API, the production setup."""
+    """A collector reached through its admin API, the production setup.
+
+    The admin token is a secret: give it as `dg.EnvVar("REVOLT_ADMIN_TOKEN")`, or give the file that holds
+    it, so that Dagster's UI shows a variable's name or a path, never the token.
+    """
 
     url: str
-    admin_token: str
+    admin_token: str | None = Field(
+        default=None, description="The admin API's bearer token; pass it as an EnvVar, never as a value."
+    )
+    admin_token_file: str | None = Field(
+        default=None, description="A file holding the admin token (the embedded default's REVOLT_HOME/admin-token)."
+    )
     timeout_seconds: float = 120.0
 
+    def _token(self) -> str:
+        if self.admin_token:
+            return self.admin_token
+        if self.admin_token_file:
+            try:
+                return Path(self.admin_token_file).read_text().strip()
+            except OSError as exc:
+                raise CollectorAdminError(f"cannot read the admin token file: {exc}") from exc
+        raise CollectorAdminError("the collector resource needs admin_token (an EnvVar) or admin_token_file")
+
     def _call(self, request: Callable[[CollectorAdminClient], T]) -> T:
-        client = CollectorAdminClient(self.url, self.admin_token, self.timeout_seconds)
+        client = CollectorAdminClient(self.url, self._token(), self.timeout_seconds)
         try:
             return request(client)
         finally:
@@ -76,7 +97,7 @@ class InProcessCollectorResource(CollectorResource):
 
     def health(self) -> dict[str, Any]:
         server = in_process_collector(self.collector_id)
-        return server.call(_async(server.service.health))
+        return server.call(server.service.health())
 
 
 async def _async(function: Any, *args: Any) -> Any:

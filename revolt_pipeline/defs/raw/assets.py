@@ -81,6 +81,7 @@ def raw_events(
     problems: dict[str, list[str]] = {"reconciliation": [], "nulls": [], "drift": []}
     metadata: dict[str, Any] = {}
     catalog: dict[str, dict[str, dict[str, int]]] = {}
+    made_safe: dict[str, dict[str, int]] = {}
     with tempfile.TemporaryDirectory(prefix="revolt-raw-") as folder, duckdb_connection() as connection:
         for day in days:
             with timings.step("build"):
@@ -93,6 +94,7 @@ def raw_events(
             }
             touched.update(built.profile.assigned_dates)
             catalog = merge_catalogs([catalog, built.profile.catalog])
+            made_safe[day.isoformat()] = built.profile.catalog_made_safe
             if acknowledged != built.rows:
                 problems["reconciliation"].append(f"{day}: collector acknowledged {acknowledged}, raw has {built.rows}")
             problems["nulls"] += [f"{day}: {c} null in {n} rows" for c, n in built.profile.null_counts.items() if n]
@@ -107,6 +109,9 @@ def raw_events(
             "partitions": per_partition_table(per_day),
             "event_dates": dg.MetadataValue.json(sorted(touched)),
             "inferred_properties": _property_schema(catalog),
+            # The catalog's names as event_catalog holds them: how many had to be made safe (raw rows keep them).
+            "catalog_values_made_safe": per_partition_table(made_safe),
+            "catalog_values_made_safe_total": sum(sum(counts.values()) for counts in made_safe.values()),
             "schema_drift": dg.MetadataValue.json(problems["drift"][:200]),
             **timings.metadata(),
         },
