@@ -32,7 +32,6 @@ _REASONS = (
     ("recursion limit exceeded", "too_deep", f"values may nest {MESSAGE_DEPTH} levels deep in a message"),
     ("number out of range", "number_too_long", "an integer may have at most 4300 digits"),
 )
-STRICT_REASONS = tuple(sorted({reason for _, reason, _ in _REASONS}))
 _POSITION = re.compile(r" at line (\d+) column (\d+)$")
 
 _WS = re.compile(rb"[ \t\r\n]*+")
