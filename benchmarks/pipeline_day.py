@@ -504,8 +504,8 @@ def landed_lines(day: DayEvents, devices: Devices, catalog: Catalog, rows: slice
         ',"timestamp":', _number_strings(received_ms - (sent_device - original_device)),
         ',"clockSkewMs":', _number_strings(sent_device - received_ms),
         ',"messageIdGenerated":false,"receivedAt":', _number_strings(received_ms),
-        devices.envelope.take(device_index), f',"collector":"{COLLECTOR}","batchContext":null,"message":',
-        message, "}\n", "",
+        devices.envelope.take(device_index), f',"collector":"{COLLECTOR}","batchContext":null,"messageBytes":',
+        pc.cast(pc.binary_length(message), pa.string()), ',"message":', message, "}\n", "",
     )  # fmt: skip
 
 

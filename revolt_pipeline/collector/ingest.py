@@ -4,10 +4,19 @@ The order of checks decides what a sender learns: the write key first when it co
 (so strangers get 401 before we spend time on their body), then the body's encoding and JSON, then
 each message. Anything refused from a known source becomes a quarantine record with its reason and
 raw payload, so nothing a real app sent is silently dropped.
+
+JSON is checked strictly, once for the whole body (`revolt_pipeline.contract.json_bytes`): what two
+readers could read two ways never lands. Only when that check fails is the batch taken apart to find
+the messages at fault, so their neighbours are kept. A message is never re-serialized: it lands as
+sent, less its write key and with line breaks as spaces (docs/event-contract.md). And no request
+answers 5xx for its content: whatever goes wrong unexpectedly is logged, quarantined and answered
+422, which SDKs do not retry. Only 503 (the spool cannot be written, retry) is a 5xx.
 """
 
 import base64
 import binascii
+import logging
+import re
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,10 +28,29 @@ import orjson
 
 from revolt_pipeline.contract import Message, Receipt, Rejection, landed_record, validate_message
 from revolt_pipeline.contract.envelope import epoch_ms
+from revolt_pipeline.contract.json_bytes import (
+    WRITE_KEY_MEMBER,
+    NotStrictJson,
+    batch_item_spans,
+    line_breaks_as_spaces,
+    parse_strict,
+    parse_strict_message,
+    redact_body,
+    redact_in_strings,
+    without_position,
+    without_write_keys,
+)
 from revolt_pipeline.contract.messages import ABSENT, AwareTimestamp
 from revolt_pipeline.sources import Source
 
+log = logging.getLogger("revolt.collector")
+
 BATCH = "batch"
+PROCESSING_FAILED = "processing_failed"
+MAX_GZIP_MEMBERS = 100
+_GZIP_MAGIC = b"\x1f\x8b"
+_WHITESPACE = b" \t\r\n"
+_BODY_WRITE_KEY = re.compile(rb'"writeKey"[ \t\r\n]*+:[ \t\r\n]*+"([^"\\]{1,512})"')
 
 
 @dataclass(frozen=True)
@@ -42,9 +70,10 @@ class IngestOutcome:
 
 
 class _Refused(Exception):
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(self, status: int, code: str, message: str, inflated: bytes | None = None) -> None:
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
+        self.inflated = inflated  # what a broken gzip body gave before it broke
 
 
 def basic_auth_user(authorization: str | None) -> str | None:
@@ -61,25 +90,56 @@ def basic_auth_user(authorization: str | None) -> str | None:
     return decoded.partition(":")[0]
 
 
+def _encoding(content_encoding: str | None) -> str:
+    encoding = (content_encoding or "identity").strip().lower()
+    return "gzip" if encoding == "x-gzip" else encoding  # RFC 9110: x-gzip is gzip
+
+
 def decode_body(body: bytes, content_encoding: str | None, limit: int) -> bytes:
     """The request body as sent before compression, refusing anything larger than `limit` bytes."""
-    encoding = (content_encoding or "identity").strip().lower()
+    encoding = _encoding(content_encoding)
     if encoding == "identity":
         if len(body) > limit:
             raise _Refused(413, "batch_too_large", f"request body exceeds {limit} bytes")
         return body
     if encoding != "gzip":
         raise _Refused(415, "unsupported_encoding", f"Content-Encoding {encoding!r} is not supported; use gzip")
-    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-    try:
-        data = inflater.decompress(body, limit + 1)
-    except zlib.error as exc:
-        raise _Refused(400, "invalid_encoding", f"body is not valid gzip: {exc}") from None
-    if len(data) > limit:
-        raise _Refused(413, "batch_too_large", f"decompressed body exceeds {limit} bytes")
-    if not inflater.eof:
-        raise _Refused(400, "invalid_encoding", "gzip body is truncated")
-    return data
+    return inflate_gzip(body, limit)
+
+
+def inflate_gzip(body: bytes, limit: int) -> bytes:
+    """Every member of a gzip body, as `gzip.decompress` reads it, with `limit` over their total.
+
+    Input goes in chunks that start small and double, so neither a long body nor many tiny members
+    make zlib copy the rest of the body again and again. Bytes after the last member that are not
+    another member are refused: what a client appended is data we would otherwise drop silently.
+    """
+    view = memoryview(body)
+    pieces: list[bytes] = []
+    size = position = members = 0
+    while position < len(body) or members == 0:
+        if view[position : position + 2] != _GZIP_MAGIC:
+            trailing = f"{len(body) - position} bytes after the gzip data are not a gzip member"
+            raise _Refused(400, "invalid_encoding", trailing if members else "body is not gzip", b"".join(pieces))
+        members += 1
+        if members > MAX_GZIP_MEMBERS:
+            raise _Refused(400, "invalid_encoding", f"more than {MAX_GZIP_MEMBERS} gzip members", b"".join(pieces))
+        inflater, chunk_size = zlib.decompressobj(16 + zlib.MAX_WBITS), 1024
+        while not inflater.eof:
+            if position >= len(body):
+                raise _Refused(400, "invalid_encoding", "gzip body is truncated", b"".join(pieces))
+            chunk = view[position : position + chunk_size]
+            try:
+                piece = inflater.decompress(chunk, limit - size + 1)
+            except zlib.error as exc:
+                raise _Refused(400, "invalid_encoding", f"body is not valid gzip: {exc}", b"".join(pieces)) from None
+            size += len(piece)
+            if size > limit:
+                raise _Refused(413, "batch_too_large", f"decompressed body exceeds {limit} bytes")
+            pieces.append(piece)
+            position += len(chunk) - len(inflater.unused_data)
+            chunk_size = min(chunk_size * 2, 1 << 16)
+    return b"".join(pieces)
 
 
 class _Batch(msgspec.Struct):
@@ -90,6 +150,22 @@ class _Batch(msgspec.Struct):
 
 
 _batch_decoder = msgspec.json.Decoder(_Batch)
+
+
+@dataclass(slots=True)
+class _Body:
+    """A request body taken apart: its messages as sent, and what the envelope says besides them."""
+
+    messages: list[bytes]
+    not_strict: dict[int, NotStrictJson] = field(default_factory=dict)  # by index: why a message is not strict JSON
+    sent_at: datetime | None = None
+    context: bytes | None = None  # the batch's context as sent; None when absent or null
+    write_key: str | None = None
+
+    @classmethod
+    def of(cls, batch: _Batch, messages: list[bytes], not_strict: dict[int, NotStrictJson]) -> "_Body":
+        context = None if batch.context is ABSENT else bytes(batch.context)
+        return cls(messages, not_strict, batch.sentAt, None if context == b"null" else context, batch.writeKey)
 
 
 def process_request(
@@ -107,105 +183,286 @@ def process_request(
     """Validate one request's messages and build their landed records. `endpoint`: `batch` or a type.
 
     `origin` is the browser's `Origin` header: a source accepts only the origins it allows (apps send none).
+
+    Never raises for what a client sends: an unexpected error is logged with its traceback, the
+    body quarantined (when its source is known) with reason `processing_failed`, and the answer is
+    422, so no SDK retries a body that would fail again.
     """
-    source: Source | None = None
-    received_ms = epoch_ms(received_at)
+    request = _Request(body, endpoint, content_encoding, lookup_source, limits, epoch_ms(received_at), collector_id)
     try:
-        header_key = basic_auth_user(authorization)
-        if header_key is not None:
-            source = _known_source(header_key, lookup_source)
-        text = decode_body(body, content_encoding, limits.max_batch_bytes)
-        if endpoint == BATCH:
-            batch = _decode_batch(text)
-            messages, sent_at, context, body_key = batch.batch, batch.sentAt, batch.context, batch.writeKey
-        else:
-            message, body_key = _single_message(text, endpoint)
-            messages, sent_at, context = [message], None, ABSENT
-        if source is None:
-            if not body_key:
-                raise _Refused(401, "missing_write_key", "send the write key as HTTP Basic user or as writeKey")
-            source = _known_source(body_key, lookup_source)
-        if origin is not None and not source.allows_origin(origin):
-            raise _Refused(
-                403, "origin_not_allowed", f"source {source.name!r} does not allow browser origin {origin!r}"
-            )
-        if memoryview(context)[:1].tobytes() not in (b"{", b"n"):
-            raise _Refused(400, "invalid_batch", "the batch's context must be an object")
-    except _Refused as refused:
-        outcome = IngestOutcome(refused.status, _error(refused.code, refused.message), source)
-        outcome.rejection_reasons.append(refused.code)
-        if source is None and refused.status == 400:
-            source = _source_from_body(body, content_encoding, limits, lookup_source)
-        # A forgotten allowed origin is a configuration slip of a real site: keep its events to recover.
-        if source is not None and refused.status in (400, 403, 415):
-            outcome.quarantined.append(
-                _quarantine_record(
-                    refused.code,
-                    refused.message,
-                    None,
-                    endpoint,
-                    source,
-                    received_ms,
-                    collector_id,
-                    raw_body=body,
+        return request.process(authorization, origin)
+    except Exception as error:
+        log.exception("could not process a request to /v1/%s (%d bytes); answering 422", endpoint, len(body))
+        return request.processing_failed(error)
+
+
+class _Request:
+    """One request on its way through the checks; what is learnt (source, decoded body) serves the quarantine."""
+
+    def __init__(
+        self,
+        body: bytes,
+        endpoint: str,
+        content_encoding: str | None,
+        lookup_source: Callable[[str], Source | None],
+        limits: Limits,
+        received_ms: int,
+        collector_id: str,
+    ) -> None:
+        self.body = body
+        self.endpoint = endpoint
+        self.content_encoding = content_encoding
+        self.lookup_source = lookup_source
+        self.limits = limits
+        self.received_ms = received_ms
+        self.collector_id = collector_id
+        self.source: Source | None = None
+        self.text: bytes | None = None  # the body after Content-Encoding, once known
+        self.text_complete = True
+
+    # -- the checks, in order ------------------------------------------------------------------
+    def process(self, authorization: str | None, origin: str | None) -> IngestOutcome:
+        try:
+            header_key = basic_auth_user(authorization)
+            if header_key is not None:
+                self.source = _known_source(header_key, self.lookup_source)
+            try:
+                self.text = decode_body(self.body, self.content_encoding, self.limits.max_batch_bytes)
+            except _Refused as refused:
+                if refused.inflated is not None:
+                    self.text, self.text_complete = refused.inflated, False
+                raise
+            parsed = self._batch() if self.endpoint == BATCH else self._single()
+            if self.source is None:
+                if not parsed.write_key:
+                    raise _Refused(401, "missing_write_key", "send the write key as HTTP Basic user or as writeKey")
+                self.source = _known_source(parsed.write_key, self.lookup_source)
+            if origin is not None and not self.source.allows_origin(origin):
+                raise _Refused(
+                    403, "origin_not_allowed", f"source {self.source.name!r} does not allow browser origin {origin!r}"
                 )
-            )
+            if parsed.context is not None and not parsed.context.startswith(b"{"):
+                raise _Refused(400, "invalid_batch", "the batch's context must be an object")
+        except _Refused as refused:
+            return self._refused(refused)
+        return self._messages(parsed)
+
+    def _batch(self) -> _Body:
+        assert self.text is not None
+        try:
+            parse_strict(self.text)  # one pass in Rust over the whole body: the usual, happy case
+        except NotStrictJson as not_strict:
+            return self._batch_with_faults(not_strict)
+        batch = _decode_batch(self.text)
+        return _Body.of(batch, [bytes(raw) for raw in batch.batch], {})
+
+    def _batch_with_faults(self, not_strict: NotStrictJson) -> _Body:
+        """A batch that is not strict JSON: refuse the messages at fault, or the request if the envelope is."""
+        text = self.text
+        assert text is not None
+        whole = _Refused(400, not_strict.reason, not_strict.detail)
+        spans = batch_item_spans(text)
+        if spans is None:
+            raise whole
+        messages: list[bytes] = []
+        faults: dict[int, NotStrictJson] = {}
+        pieces: list[bytes] = []
+        previous = 0
+        for index, (start, end) in enumerate(spans):
+            messages.append(text[start:end])
+            try:
+                parse_strict_message(messages[-1])
+            except NotStrictJson as fault:
+                if fault.reason == "malformed_json":
+                    raise whole from None  # not JSON at all: where its messages end cannot be trusted
+                faults[index] = fault
+            pieces += (text[previous:start], b"0")
+            previous = end
+        skeleton = b"".join([*pieces, text[previous:]])
+        try:
+            document = parse_strict(skeleton)
+        except NotStrictJson as fault:  # e.g. a second "batch" key, whose events nobody would see
+            raise _Refused(400, fault.reason, f"the batch envelope: {without_position(fault.detail)}") from None
+        consistent = isinstance(document, dict) and document.get(BATCH) == [0] * len(spans)
+        if not consistent or not faults:
+            raise whole
+        return _Body.of(_decode_batch(skeleton), messages, faults)
+
+    def _single(self) -> _Body:
+        """A single-message body, kept as sent: only `"type":"<endpoint>",` goes in when it has no type."""
+        assert self.text is not None
+        raw = self.text.strip(_WHITESPACE)
+        try:
+            document = parse_strict_message(raw)
+        except NotStrictJson as not_strict:
+            raise _Refused(400, not_strict.reason, not_strict.detail) from None
+        if not isinstance(document, dict):
+            raise _Refused(400, "not_an_object", "a message must be a JSON object")
+        if "type" not in document:
+            raw = _with_type(raw, self.endpoint)
+        elif document["type"] != self.endpoint:
+            raise _Refused(400, "type_mismatch", f"type {document['type']!r} sent to the {self.endpoint} endpoint")
+        key = document.get("writeKey")
+        return _Body([raw], write_key=key if isinstance(key, str) else None)
+
+    def _messages(self, parsed: _Body) -> IngestOutcome:
+        assert self.source is not None and self.text is not None
+        cleaner = _Cleaner(self.text, self.source.write_key.encode())
+        batch_context = None if parsed.context is None else cleaner.clean(parsed.context)
+        receipt = Receipt(
+            received_at_ms=self.received_ms,
+            sent_at_ms=None if parsed.sent_at is None else epoch_ms(parsed.sent_at),
+            batch_context=batch_context,
+            source=self.source.name,
+            platform=self.source.platform,
+            collector=self.collector_id,
+        )
+        shared_fields = receipt.shared_fields()
+        outcome = IngestOutcome(200, {}, self.source)
+        rejected: list[dict[str, Any]] = []
+        limit = self.limits.max_message_bytes
+        for index, raw in enumerate(parsed.messages):
+            result: Message | Rejection
+            fault = parsed.not_strict.get(index) if parsed.not_strict else None
+            if fault is not None:
+                strict = False
+                result = Rejection(fault.reason, fault.detail)
+            else:
+                raw, strict = cleaner.clean(raw), True
+                if len(raw) > limit:
+                    result = Rejection("message_too_large", f"message is {len(raw)} bytes; the limit is {limit}")
+                else:
+                    result = validate_message(raw)
+            if isinstance(result, Rejection):
+                outcome.rejection_reasons.append(result.reason)
+                outcome.quarantined.append(self._message_record(result, index, raw, strict))
+                rejected.append({"index": index, **result.as_dict(), **_message_id_of(raw)})
+                continue
+            outcome.accepted.append(landed_record(result, raw, receipt, shared_fields))
+
+        if rejected and not outcome.accepted:
+            too_large = all(entry["reason"] == "message_too_large" for entry in rejected)
+            outcome.status = 413 if too_large else 400
+            first = rejected[0]
+            outcome.body = _error(first["reason"], first["message"])
+            if self.endpoint == BATCH:
+                outcome.body["message"] = f"no valid message in the batch; first: {first['message']}"
+                outcome.body["rejected"] = rejected
+        else:
+            outcome.body = {"success": True, "accepted": len(outcome.accepted)}
+            if rejected:
+                outcome.body["rejected"] = rejected
         return outcome
 
-    receipt = Receipt(
-        received_at_ms=received_ms,
-        sent_at_ms=None if sent_at is None else epoch_ms(sent_at),
-        batch_context=None if context is ABSENT or bytes(context) == b"null" else orjson.Fragment(bytes(context)),
-        source=source.name,
-        platform=source.platform,
-        collector=collector_id,
-    )
-    shared_fields = receipt.shared_fields()
-    outcome = IngestOutcome(200, {}, source)
-    rejected: list[dict[str, Any]] = []
-    # analytics.js repeats the write key inside each message; only then is it worth looking for.
-    keys_inside = endpoint == BATCH and text.count(b'"writeKey"') > (1 if body_key else 0)
-    for index, item in enumerate(messages):
-        raw = bytes(item)
-        if keys_inside and b'"writeKey"' in raw:
-            raw = _without_write_key(raw)
-        if len(raw) > limits.max_message_bytes:
-            result: Message | Rejection = Rejection(
-                "message_too_large", f"message is {len(raw)} bytes; the limit is {limits.max_message_bytes}"
-            )
-        else:
-            result = validate_message(raw)
-        if isinstance(result, Rejection):
-            outcome.rejection_reasons.append(result.reason)
-            outcome.quarantined.append(
-                _quarantine_record(
-                    result.reason,
-                    result.detail,
-                    index,
-                    endpoint,
-                    source,
-                    received_ms,
-                    collector_id,
-                    payload=raw,
-                )
-            )
-            rejected.append({"index": index, **result.as_dict(), **_message_id_of(raw)})
-            continue
-        outcome.accepted.append(landed_record(result, raw, receipt, shared_fields))
+    # -- refusals and the quarantine -----------------------------------------------------------
+    def _refused(self, refused: _Refused) -> IngestOutcome:
+        outcome = IngestOutcome(refused.status, _error(refused.code, refused.message), self.source)
+        outcome.rejection_reasons.append(refused.code)
+        if self.source is None and refused.status == 400:
+            self.source = self._source_from_body()
+        # A forgotten allowed origin is a configuration slip of a real site: keep its events to recover.
+        if self.source is not None and refused.status in (400, 403, 415):
+            outcome.source = self.source
+            outcome.quarantined.append(self._body_record(refused.code, refused.message))
+        return outcome
 
-    if rejected and not outcome.accepted:
-        too_large = all(entry["reason"] == "message_too_large" for entry in rejected)
-        outcome.status = 413 if too_large else 400
-        first = rejected[0]
-        outcome.body = _error(first["reason"], first["message"])
-        if endpoint == BATCH:
-            outcome.body["message"] = f"no valid message in the batch; first: {first['message']}"
-            outcome.body["rejected"] = rejected
-    else:
-        outcome.body = {"success": True, "accepted": len(outcome.accepted)}
-        if rejected:
-            outcome.body["rejected"] = rejected
-    return outcome
+    def processing_failed(self, error: Exception) -> IngestOutcome:
+        """The safety net's answer: 422 with a code, the body quarantined when its source is known."""
+        message = "the collector could not process this request; it is kept for the operator, do not retry it"
+        outcome = IngestOutcome(422, _error(PROCESSING_FAILED, message), self.source)
+        outcome.rejection_reasons.append(PROCESSING_FAILED)
+        try:
+            if self.source is None:
+                self.source = self._source_from_body()
+            if self.source is not None:
+                outcome.source = self.source
+                detail = f"{type(error).__name__}: {error}"[:1000]
+                outcome.quarantined.append(self._body_record(PROCESSING_FAILED, detail))
+        except Exception:
+            log.exception("could not quarantine the request that failed")
+        return outcome
+
+    def _source_from_body(self) -> Source | None:
+        """Find who sent a body we refused, so it is quarantined rather than lost. Any `"writeKey": "..."` will do."""
+        text = self._readable_body()[0]
+        for found, _ in zip(_BODY_WRITE_KEY.finditer(text or b""), range(4), strict=False):
+            source = self.lookup_source(found[1].decode("utf-8", "replace"))
+            if source is not None:
+                return source
+        return None
+
+    def _readable_body(self) -> tuple[bytes | None, bool]:
+        """The body as far as it could be decoded, and whether that is all of it."""
+        if self.text is not None:
+            return self.text, self.text_complete
+        encoding = _encoding(self.content_encoding)
+        if encoding == "identity":
+            return self.body, True
+        if encoding == "gzip":
+            try:
+                return inflate_gzip(self.body, self.limits.max_batch_bytes), True
+            except _Refused as refused:
+                return refused.inflated, False
+        return None, False  # an encoding we cannot read could hide a write key: not kept
+
+    def _record(self, reason: str, detail: str, index: int | None) -> dict[str, Any]:
+        assert self.source is not None
+        return {
+            "receivedAt": self.received_ms,
+            "reason": reason,
+            "detail": detail,
+            "endpoint": self.endpoint,
+            "index": index,
+            "source": self.source.name,
+            "platform": self.source.platform,
+            "collector": self.collector_id,
+            "payload": None,
+        }
+
+    def _body_record(self, reason: str, detail: str) -> bytes:
+        """A refused request: its body, inflated as far as it inflates, write keys replaced by a marker."""
+        assert self.source is not None
+        record = self._record(reason, detail, None)
+        text, complete = self._readable_body()
+        secret = self.source.write_key.encode()
+        record["rawBodyBase64"] = None if text is None else base64.b64encode(redact_body(text, secret)).decode()
+        record["rawBodyComplete"] = complete
+        record["contentEncoding"] = self.content_encoding
+        return orjson.dumps(record)
+
+    def _message_record(self, rejection: Rejection, index: int, raw: bytes, strict: bool) -> bytes:
+        """A refused message: as JSON when it is strict JSON (already cleaned), else base64, keys redacted."""
+        assert self.source is not None
+        record = self._record(rejection.reason, rejection.detail, index)
+        if strict:
+            record["payload"] = orjson.Fragment(raw)
+        else:
+            record["payloadBase64"] = base64.b64encode(redact_body(raw, self.source.write_key.encode())).decode()
+        return orjson.dumps(record)
+
+
+class _Cleaner:
+    """The two edits a message gets before it is stored, each only when the body calls for it.
+
+    Write keys: every `writeKey` member goes, at any depth, and the sender's key, should it appear
+    in another string, is replaced by a marker. Line breaks: CR and LF become spaces, so a
+    pretty-printed message fits on its JSON Lines record.
+    """
+
+    def __init__(self, text: bytes, secret: bytes) -> None:
+        self.secret = secret
+        self.members = WRITE_KEY_MEMBER in text
+        self.secret_seen = secret in text
+        self.line_breaks = b"\n" in text or b"\r" in text
+
+    def clean(self, raw: bytes) -> bytes:
+        if self.members and WRITE_KEY_MEMBER in raw:
+            raw = without_write_keys(raw)
+        if self.secret_seen and self.secret in raw:
+            raw = redact_in_strings(raw, self.secret)
+        if self.line_breaks:
+            raw = line_breaks_as_spaces(raw)
+        return raw
 
 
 def _decode_batch(text: bytes) -> _Batch:
@@ -219,39 +476,11 @@ def _decode_batch(text: bytes) -> _Batch:
         raise _Refused(400, "malformed_json", f"body is not valid JSON: {error}") from None
 
 
-def _single_message(text: bytes, endpoint: str) -> tuple[bytes, str | None]:
-    """A single-message body as raw JSON with its type filled in, and the write key it carried."""
-    try:
-        document = orjson.loads(text)
-    except orjson.JSONDecodeError as error:
-        raise _Refused(400, "malformed_json", f"body is not valid JSON: {error}") from None
-    if not isinstance(document, dict):
-        raise _Refused(400, "not_an_object", "a message must be a JSON object")
-    key = document.pop("writeKey", None)
-    kind = document.setdefault("type", endpoint)
-    if kind != endpoint:
-        raise _Refused(400, "type_mismatch", f"type {kind!r} sent to the {endpoint} endpoint")
-    return orjson.dumps(document), key if isinstance(key, str) else None
-
-
-def _source_from_body(
-    body: bytes, content_encoding: str | None, limits: Limits, lookup_source: Callable[[str], Source | None]
-) -> Source | None:
-    """Find who sent a body we refused, so its payload is quarantined rather than lost."""
-    try:
-        document = orjson.loads(decode_body(body, content_encoding, limits.max_batch_bytes))
-    except (orjson.JSONDecodeError, _Refused):
-        return None
-    key = document.get("writeKey") if isinstance(document, dict) else None
-    return lookup_source(key) if isinstance(key, str) else None
-
-
-def _without_write_key(raw: bytes) -> bytes:
-    """The message without its write key: a credential, not event data."""
-    document = orjson.loads(raw)
-    if isinstance(document, dict):
-        document.pop("writeKey", None)
-    return orjson.dumps(document)
+def _with_type(raw: bytes, endpoint: str) -> bytes:
+    """`raw` (a JSON object) with `"type":"<endpoint>"` as its first member; every other byte as sent."""
+    rest = raw[1:]
+    separator = b"" if rest.lstrip(_WHITESPACE).startswith(b"}") else b","
+    return b'{"type":"%s"%s%s' % (endpoint.encode(), separator, rest)
 
 
 def _message_id_of(raw: bytes) -> dict[str, str]:
@@ -273,31 +502,3 @@ def _known_source(write_key: str, lookup_source: Callable[[str], Source | None])
 def _error(code: str, message: str) -> dict[str, Any]:
     # `code` and `message` are what Segment's SDKs read from an error body.
     return {"success": False, "code": code, "message": message}
-
-
-def _quarantine_record(
-    reason: str,
-    detail: str,
-    index: int | None,
-    endpoint: str,
-    source: Source,
-    received_ms: int,
-    collector_id: str,
-    *,
-    payload: bytes | None = None,
-    raw_body: bytes | None = None,
-) -> bytes:
-    record: dict[str, Any] = {
-        "receivedAt": received_ms,
-        "reason": reason,
-        "detail": detail,
-        "endpoint": endpoint,
-        "index": index,
-        "source": source.name,
-        "platform": source.platform,
-        "collector": collector_id,
-        "payload": None if payload is None else orjson.Fragment(payload),
-    }
-    if raw_body is not None:
-        record["rawBodyBase64"] = base64.b64encode(raw_body).decode("ascii")
-    return orjson.dumps(record)

@@ -3,11 +3,14 @@
 One JSON line per accepted event:
 
     {"messageId", "type", "receivedAt", "sentAt", "originalTimestamp", "timestamp", "clockSkewMs",
-     "source", "platform", "collector", "messageIdGenerated", "batchContext", "message"}
+     "source", "platform", "collector", "messageIdGenerated", "batchContext", "messageBytes", "message"}
 
-The client's bytes stay untouched under `message`: that is what "lossless" means here. The fields
-around it are ours and typed. Their times are integers, milliseconds since the Unix epoch in UTC:
-exact, cheap to compute for every event, and typed without parsing downstream.
+The client's bytes stay untouched under `message`: that is what "lossless" means here (less any
+write key, and with line breaks as spaces: docs/event-contract.md). The fields around it are ours
+and typed. Their times are integers, milliseconds since the Unix epoch in UTC: exact, cheap to
+compute for every event, and typed without parsing downstream. `message` comes last and
+`messageBytes` gives its length, so a reader can cut the message out of the line exactly, without a
+JSON parser that would re-serialize it (`1.10` read and written again is `1.1`).
 """
 
 import uuid
@@ -77,7 +80,7 @@ def landed_record(message: Message, raw: bytes, receipt: Receipt, shared_fields:
     generated = message.messageId is None
     return (
         b'{"messageId":%b,"type":"%b","sentAt":%b,"originalTimestamp":%b,"timestamp":%d,"clockSkewMs":%b,'
-        b'"messageIdGenerated":%b,%b,"message":%b}'
+        b'"messageIdGenerated":%b,%b,"messageBytes":%d,"message":%b}'
         % (
             orjson.dumps(str(uuid.uuid4()) if generated else message.messageId),
             message.__struct_config__.tag.encode(),
@@ -87,6 +90,7 @@ def landed_record(message: Message, raw: bytes, receipt: Receipt, shared_fields:
             _number(skew_ms),
             b"true" if generated else b"false",
             shared_fields,
+            len(raw),
             raw,
         )
     )

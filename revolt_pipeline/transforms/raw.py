@@ -1,5 +1,6 @@
 """Raw layer: a received day's landed JSON Lines become one Parquet table, profiled like a Glue crawler."""
 
+import json
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
@@ -13,6 +14,7 @@ from revolt_pipeline.transforms.report_text import ReportText, made_safe_counts_
 from revolt_pipeline.transforms.rules import PipelineRules, assigned_date_sql
 
 # The landed record (docs/event-contract.md), read with declared types: nothing is inferred per file.
+# `message` is not among them: it is cut out of the line as sent (see `raw_events_query`).
 LANDED_COLUMNS = {
     "messageId": "VARCHAR",
     "type": "VARCHAR",
@@ -26,8 +28,13 @@ LANDED_COLUMNS = {
     "collector": "VARCHAR",
     "messageIdGenerated": "BOOLEAN",
     "batchContext": "JSON",
-    "message": "JSON",
+    "messageBytes": "BIGINT",
 }
+# A landed line is one valid JSON text, so it never holds the byte 0x01 (control characters are escaped
+# in strings and are no whitespace outside them): with it as the delimiter and quoting off, the CSV
+# reader hands over each line untouched. Lines are bounded by the collector's limits (a message, plus a
+# batch's context within the batch limit); 16 MB is what read_json allowed per object.
+MAX_LANDED_LINE_BYTES = 16 * 1024 * 1024
 REQUIRED_COLUMNS = (
     "message_id",
     "type",
@@ -56,25 +63,46 @@ CATALOG_TEXT = (
 )
 
 
-def _landed_columns_sql() -> str:
-    return "{" + ", ".join(f"{sql_string(name)}: {sql_string(kind)}" for name, kind in LANDED_COLUMNS.items()) + "}"
+def _landed_columns_json() -> str:
+    return sql_string(json.dumps(LANDED_COLUMNS))
+
+
+def _landed_lines_sql(landed_files: list[str]) -> str:
+    return (
+        f"read_csv({sql_list(landed_files)}, columns = {{'line': 'VARCHAR'}}, delim = {sql_string(chr(1))}, "
+        f"quote = '', escape = '', header = false, auto_detect = false, new_line = '\\n', "
+        f"compression = 'gzip', max_line_size = {MAX_LANDED_LINE_BYTES})"
+    )
 
 
 def raw_events_query(landed_files: list[str]) -> str:
     """SELECT of the raw table from landed files: typed envelope, identity and names pulled out of the message.
 
-    `message` stays exactly as sent. `context` is the message's merged over the batch's (the
-    message wins), `properties` and `traits` are the message's; all three stay JSON, so nothing an
-    app sent is lost to a schema.
+    `message` is the text exactly as landed (the client's bytes, less any write key, line breaks as
+    spaces): cut out of the line by `messageBytes`, since a JSON reader would re-serialize it (`1.10`
+    becomes `1.1`, `1E+2` becomes `100.0`). Lines landed before `messageBytes` existed fall back to
+    that re-serialized form. `context` is the message's merged over the batch's (the message wins),
+    `properties` and `traits` are the message's; all three stay JSON, so nothing an app sent is lost
+    to a schema.
     """
     return f"""
-    WITH landed AS (
+    WITH records AS (
+        SELECT json_transform(line, {_landed_columns_json()}) AS record, line
+        FROM {_landed_lines_sql(landed_files)}
+    ),
+    sent AS (
+        SELECT record.*,
+            CASE WHEN record.messageBytes IS NULL THEN CAST(json_extract(line, '$.message') AS VARCHAR)
+                 ELSE decode(array_slice(encode(line), strlen(line) - record.messageBytes, strlen(line) - 1))
+            END AS message
+        FROM records
+    ),
+    landed AS (
         SELECT *,
             json_extract_string(message, ['$.userId', '$.anonymousId', '$.event', '$.name',
                                           '$.previousId', '$.groupId']) AS ids,
             json_extract(message, ['$.context', '$.properties', '$.traits']) AS documents
-        FROM read_json({sql_list(landed_files)}, format = 'newline_delimited', compression = 'gzip',
-                       columns = {_landed_columns_sql()})
+        FROM sent
     )
     SELECT
         messageId AS message_id,

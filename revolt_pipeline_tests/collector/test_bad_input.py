@@ -110,6 +110,37 @@ def track(n: int, **extra: Any) -> dict[str, Any]:
             "unknown_type",
         ),
         ("/v1/batch", orjson.dumps([track(1)]), {}, WEB_KEY, 400, "invalid_batch"),
+        # Strict JSON (I-JSON): what two readers could read two ways is refused, with its own reason.
+        ("/v1/track", b'{"event":"e","event":"f","userId":"u"}', {}, WEB_KEY, 400, "duplicate_key"),
+        ("/v1/identify", b'{"userId":"u","traits":{"name":"\xe9"}}', {}, WEB_KEY, 400, "invalid_utf8"),
+        ("/v1/track", b'{"event":"\\udc00","userId":"u"}', {}, WEB_KEY, 400, "lone_surrogate"),
+        ("/v1/track", b'{"event":"e","userId":"u","p":' + b"[" * 300 + b"]" * 300 + b"}", {}, WEB_KEY, 400, "too_deep"),
+        ("/v1/track", b'{"event":"e","userId":"u","n":' + b"9" * 5000 + b"}", {}, WEB_KEY, 400, "number_too_long"),
+        ("/v1/track", b'{"event":"e","userId":"u","n":NaN}', {}, WEB_KEY, 400, "malformed_json"),
+        (
+            "/v1/batch",
+            b'{"batch":[' + orjson.dumps(track(1)) + b'],"sentAt":null,"sentAt":null}',
+            {},
+            WEB_KEY,
+            400,
+            "duplicate_key",
+        ),
+        (
+            "/v1/batch",
+            gzip.compress(orjson.dumps({"batch": [track(1)]})) + b"\n",
+            {"Content-Encoding": "gzip"},
+            WEB_KEY,
+            400,
+            "invalid_encoding",
+        ),
+        (
+            "/v1/batch",
+            gzip.compress(orjson.dumps({"batch": [track(1)]})) + gzip.compress(b"") * 100,
+            {"Content-Encoding": "gzip"},
+            WEB_KEY,
+            400,
+            "invalid_encoding",
+        ),
     ],
 )
 def test_bad_input_gets_its_status_and_reason(

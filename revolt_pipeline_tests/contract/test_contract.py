@@ -164,3 +164,16 @@ def test_a_missing_message_id_is_generated_and_flagged() -> None:
 def test_timestamps_round_trip_in_one_form(text: str, expected: str | None) -> None:
     parsed = parse_timestamp(text)
     assert (None if parsed is None else format_timestamp(parsed)) == expected
+
+
+def test_the_landed_line_ends_with_the_message_and_says_how_long_it_is() -> None:
+    raw = b'{"type":"track","event":"\xc3\xa9","userId":"u","properties":{"n":1.10,"s":",\\"message\\":1"}}'
+    parsed = validate(raw)
+    assert not isinstance(parsed, Rejection)
+    context = b'{"a":{"message":{"x":1}},"b":",\\"message\\":"}'
+    rec = Receipt(epoch_ms(datetime(2026, 11, 20, tzinfo=UTC)), None, context, "web", "web", "c1")
+    line = landed_record(parsed, raw, rec, rec.shared_fields())
+    record = orjson.loads(line)
+    assert record["messageBytes"] == len(raw)
+    assert line[-1 - record["messageBytes"] : -1] == raw
+    assert line.endswith(b',"message":' + raw + b"}")
