@@ -103,9 +103,13 @@ def check_write_key(write_key: object, name: str) -> str:
 
 def load_sources(path: Path) -> dict[str, Source]:
     """Sources by write key. A missing file means no sources, which the collector reports clearly."""
-    if not path.exists():
+    try:
+        content = path.read_bytes()
+    except FileNotFoundError:
         return {}
-    return parse_sources(path.read_bytes(), path)
+    except OSError as exc:
+        raise SourcesError(f"{path}: cannot be read: {exc.strerror or exc}") from exc
+    return parse_sources(content, path)
 
 
 def parse_sources(content: bytes, path: Path) -> dict[str, Source]:

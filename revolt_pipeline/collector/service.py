@@ -162,6 +162,11 @@ class SourceCache:
             signature: tuple[int, int, int] | None = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
         except FileNotFoundError:
             signature = None
+        except OSError as exc:
+            if force:
+                raise SourcesError(f"{self.path}: cannot be read: {exc.strerror or exc}") from exc
+            log.error("kept the previous sources: %s cannot be read: %s", self.path, exc)
+            return
         if signature == self._signature and not force:
             return
         try:

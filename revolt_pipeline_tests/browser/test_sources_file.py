@@ -9,6 +9,7 @@ import stat
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -84,6 +85,28 @@ def test_a_sources_file_with_a_bad_write_key_names_the_source(tmp_path: Path) ->
     assert result.returncode != 0
     assert "source 'legacy': a write key must be" in result.stderr
     assert "wk legacy!" not in result.stderr  # a write key is a credential: not echoed into logs
+
+
+@pytest.mark.services
+def test_a_sources_file_that_cannot_be_read_keeps_the_running_collector_serving(
+    tmp_path: Path, collector_process: Callable[..., CollectorProcess]
+) -> None:
+    sources = tmp_path / "sources.toml"
+    add_source(sources, "web", "web", "wk_web_browser")
+    collector = collector_process(tmp_path)
+    sources.unlink()
+    sources.mkdir()  # unreadable as a file, whoever we run as (root reads past file modes)
+    track = {"event": "Timer Started", "userId": "user-1"}
+    for _ in range(3):  # across the cache's re-check interval
+        response = httpx.post(f"{collector.url}/v1/t", json=track, auth=("wk_web_browser", ""))
+        assert response.status_code == 200, response.text
+        time.sleep(1.1)
+
+    collector.stop()
+    with pytest.raises(SourcesError, match="cannot be read"):
+        load_sources(sources)
+    started = revolt(tmp_path, "collector", "serve", "--port", "0")
+    assert started.returncode != 0 and "cannot be read" in started.stderr
 
 
 def test_sources_toml_is_private_and_replaced_whole(tmp_path: Path) -> None:
