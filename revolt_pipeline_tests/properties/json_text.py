@@ -323,18 +323,22 @@ def json_values(max_leaves: int = 10) -> st.SearchStrategy[Value]:
     scalars = st.one_of(st.none(), st.booleans(), numbers(), plain_texts(), hostile_texts())
     return st.recursive(
         scalars,
-        lambda children: st.one_of(
-            st.lists(children, max_size=4),
-            st.lists(st.tuples(names(), children), max_size=4).map(lambda items: Members(tuple(items))),
-        ),
+        lambda children: st.one_of(st.lists(children, max_size=4), objects(children, max_size=4)),
         max_leaves=max_leaves,
     )
 
 
 def objects(values: st.SearchStrategy[Value] | None = None, max_size: int = 5) -> st.SearchStrategy[Members]:
-    return st.lists(st.tuples(names(), values or json_values()), max_size=max_size).map(
-        lambda items: Members(tuple(items))
-    )
+    """Objects with distinct member names: duplicates are a defect tests add on purpose."""
+    return st.lists(
+        st.tuples(names(), json_values() if values is None else values),
+        max_size=max_size,
+        unique_by=lambda member: _decoded(member[0]),
+    ).map(lambda items: Members(tuple(items)))
+
+
+def _decoded(text: Text) -> str:
+    return "".join(part if isinstance(part, str) else part.decode("utf-8", "surrogateescape") for part in text.parts)
 
 
 def deeply_nested() -> st.SearchStrategy[Nested]:
