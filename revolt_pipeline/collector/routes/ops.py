@@ -1,4 +1,4 @@
-"""Operational endpoints: health for load balancers and monitoring, metrics for Prometheus."""
+"""Operational endpoints: health for load balancers and monitoring, metrics for Prometheus, the API's description."""
 
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.requests import Request
@@ -7,6 +7,7 @@ from starlette.routing import Route
 
 from revolt_pipeline.collector.responses import json_response, service_of
 from revolt_pipeline.collector.service import UNAVAILABLE
+from revolt_pipeline.contract.openapi import openapi_bytes
 
 
 async def health(request: Request) -> Response:
@@ -21,4 +22,13 @@ async def metrics(request: Request) -> Response:
     return Response(service_of(request).metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
 
-routes = [Route("/health", health, methods=["GET"]), Route("/metrics", metrics, methods=["GET"])]
+async def openapi(request: Request) -> Response:
+    """The OpenAPI 3.1 description, self-contained, for SDK generators and API fuzzers."""
+    return Response(openapi_bytes(), media_type="application/json")
+
+
+routes = [
+    Route("/health", health, methods=["GET"]),
+    Route("/metrics", metrics, methods=["GET"]),
+    Route("/openapi.json", openapi, methods=["GET"]),
+]

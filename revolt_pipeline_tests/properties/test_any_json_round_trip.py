@@ -1,0 +1,679 @@
+"""Property: whatever JSON a client sends, nothing breaks between the collector and the report tables.
+
+Hypothesis writes requests the way unusual or hostile clients do (see `json_text.py`): arbitrary
+values, property and trait names (NUL, over 255 characters, escapes, outside the BMP), nesting far
+past parser limits, duplicate keys, lone surrogates and invalid UTF-8, number spellings libraries
+rewrite, whitespace and line breaks between tokens, gzip (one member, split in two members, two
+documents, trailing garbage), the write key as HTTP Basic user or in the body. Through a real
+collector on a simulated clock, then the real pipeline over the day:
+
+- the collector answers a documented 2xx or 4xx, never 5xx;
+- an accepted message is I-JSON and valid by the contract's JSON Schema, and a valid message in a
+  well-formed request is accepted;
+- every accepted message lands once, byte for byte as sent, but for the contract's two exceptions:
+  `writeKey` members are removed at any depth, and CR or LF between tokens is stored as a space;
+- the write key is stored nowhere, landed or quarantined; refused input from a known source is
+  quarantined;
+- the day's raw, cleaned and report runs succeed with every asset check passing (schema drift aside).
+"""
+
+import base64
+import decimal
+import gzip
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, timedelta
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import httpx
+import jsonschema
+import orjson
+import pytest
+from hypothesis import HealthCheck, Phase, given, note, settings
+from hypothesis import strategies as st
+
+from revolt_pipeline.contract import MESSAGE_TYPES
+from revolt_pipeline.contract.openapi import openapi_document
+from revolt_pipeline_tests.fixtures.collector import SOURCES
+from revolt_pipeline_tests.pipeline.harness import Pipeline, pipeline_environment, running_pipeline
+from revolt_pipeline_tests.properties.json_text import (
+    Members,
+    Number,
+    Raw,
+    Style,
+    Text,
+    Value,
+    broken_texts,
+    deep_recursion,
+    deeply_nested,
+    depth,
+    hostile_texts,
+    json_values,
+    names,
+    objects,
+    parse_strict,
+    plain_texts,
+    pruned,
+    serialize,
+    styles,
+    walk,
+)
+
+EXAMPLES = 200
+DAY = date(2026, 11, 20)
+RECEIVED = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
+WEB_KEY = SOURCES["web"][1]
+# Nesting every JSON reader must take; the collector's own depth limit is above it.
+SURELY_SHALLOW = 20
+# The answers the OpenAPI description documents for ingestion (503 needs a failing spool).
+DOCUMENTED = {int(code) for code in openapi_document()["components"]["pathItems"]["IngestBatch"]["post"]["responses"]}
+OFFSETS = [0, 0, 120, -300, 345, -720]  # minutes
+SHORT_PATHS = {"batch": "b", "track": "t", "identify": "i", "page": "p", "screen": "s", "group": "g", "alias": "a"}
+DEFECTS = [
+    "drop_identity",
+    "unknown_type",
+    "float_id",
+    "duplicate_member",
+    "broken_text",
+    "deep",
+    "nested_write_key",
+    "write_key",
+    "oversized",
+    "not_an_object",
+]
+AUTHS = ["basic", "basic", "basic", "body", "basic_and_body", "unknown", "none", "bearer"]
+ENCODINGS = [
+    "identity",
+    "identity",
+    "identity",
+    "gzip",
+    "gzip",
+    "gzip",
+    "gzip_split",
+    "gzip_two_documents",
+    "gzip_trailing_garbage",
+    "unsupported",
+]
+
+MESSAGE_SCHEMA = jsonschema.Draft202012Validator(
+    orjson.loads(resources.files("revolt_pipeline.contract").joinpath("segment-message.schema.json").read_bytes()),
+    format_checker=jsonschema.FormatChecker(),
+)
+
+
+# -- what a test request is made of ---------------------------------------------------------------
+
+
+class MessageIdSlot:
+    """Where a message's messageId goes: filled at send time, so ids stay unique across examples."""
+
+
+MESSAGE_ID = MessageIdSlot()
+
+
+@dataclass(frozen=True)
+class Plan:
+    endpoint: str  # "batch" or a message type
+    short_path: bool
+    messages: tuple[Members | Value, ...]
+    envelope: tuple[tuple[str, Value], ...]  # batch members besides "batch"
+    duplicate_batch: bool
+    style: Style
+    auth: str  # one of AUTHS
+    encoding: str  # identity, gzip, gzip_split, gzip_two_documents, gzip_trailing_garbage, unsupported
+    encoding_header: str | None
+    padding: tuple[bytes, bytes]  # whitespace around a single message's body
+    split_at: float
+
+
+@dataclass
+class Sent:
+    """One message as it went over the wire, and what the contract makes of it."""
+
+    data: bytes
+    kind: str  # the endpoint's type for single messages, else "batch"
+    value: Any = None
+    i_json: bool = False
+    shallow: bool = False
+    valid: bool = False
+
+    def __post_init__(self) -> None:
+        try:
+            self.value = parse_strict(self.data)
+        except (ValueError, RecursionError):  # not I-JSON, or nested past what Python's parser takes
+            return
+        self.i_json, self.shallow = True, depth(self.value) <= SURELY_SHALLOW
+        message = self.value
+        if self.kind != "batch" and isinstance(message, dict):
+            if message.get("type", self.kind) != self.kind:  # the endpoint fills in `type`, or refuses
+                return
+            message = {**message, "type": self.kind}
+        # The contract constrains the first levels only; deeper ones are pruned so checking stays cheap.
+        self.valid = MESSAGE_SCHEMA.is_valid(_without_write_keys(pruned(message, 8)))
+
+    @property
+    def has_write_key(self) -> bool:
+        return self.i_json and any(isinstance(item, dict) and "writeKey" in item for item in walk(self.value))
+
+
+@dataclass
+class Request:
+    path: str
+    body: bytes
+    headers: dict[str, str]
+    messages: list[Sent]
+    auth: str  # as in Plan
+    well_formed: bool  # one document (once correctly inflated) with a valid envelope
+    supported_encoding: bool = True
+    notes: list[str] = field(default_factory=list)
+    text: bytes = b""  # the body before Content-Encoding
+
+    @property
+    def readable(self) -> bool:
+        """The collector can read the whole body: one I-JSON document, nothing nested past reason."""
+        return self.supported_encoding and self.well_formed and all(m.i_json and m.shallow for m in self.messages)
+
+    @property
+    def key_in_header(self) -> bool:
+        return self.auth in ("basic", "basic_and_body")
+
+    @property
+    def identified(self) -> bool:
+        """The collector can tell the source: a good key in the header, or in a body it can read."""
+        return self.key_in_header or (self.auth == "body" and self.readable)
+
+
+# -- strategies -------------------------------------------------------------------------------------
+
+
+def identifiers(clean: bool) -> st.SearchStrategy[Value]:
+    ordinary = st.one_of(
+        st.from_regex(r"[a-z0-9-]{1,24}", fullmatch=True).map(Text.of),
+        st.integers().map(lambda number: Number(str(number))),
+        st.sampled_from(["123456789012345678901234567890", "-9223372036854775809"]).map(Number),
+    )
+    return ordinary if clean else st.one_of(ordinary, plain_texts(), hostile_texts())
+
+
+def event_names() -> st.SearchStrategy[Text]:
+    return st.one_of(st.from_regex(r"[A-Z][a-z]{2,9}( [A-Z][a-z]{2,9})?", fullmatch=True).map(Text.of), names())
+
+
+def timestamps(clean: bool = False) -> st.SearchStrategy[Value]:
+    """Mostly the morning of the day the collector receives on, in the spellings RFC 3339 allows."""
+
+    def spell(moment: datetime, offset_minutes: int, digits: int, zulu: str) -> Text:
+        local = moment.astimezone(UTC) + timedelta(minutes=offset_minutes)
+        fraction = f"{local.microsecond:06d}"[:digits]
+        text = local.strftime("%Y-%m-%dT%H:%M:%S") + (f".{fraction}" if digits else "")
+        if offset_minutes == 0:
+            return Text.of(text + zulu)
+        sign = "+" if offset_minutes > 0 else "-"
+        return Text.of(f"{text}{sign}{abs(offset_minutes) // 60:02d}:{abs(offset_minutes) % 60:02d}")
+
+    moments = st.integers(0, 10 * 3600 * 1000).map(lambda ms: RECEIVED - timedelta(milliseconds=ms))
+    valid = st.builds(spell, moments, st.sampled_from(OFFSETS), st.sampled_from([0, 3, 6]), st.sampled_from("Zz"))
+    invalid = st.one_of(
+        st.sampled_from(["2026-11-20T08:00:00", "yesterday", "2026-13-01T00:00:00Z"]).map(Text.of),
+        st.just(Number("1763625600000")),
+    )
+    return valid if clean else st.one_of(valid, invalid)
+
+
+@st.composite
+def messages(draw: st.DrawFn, kind: str) -> Members:
+    """A message of `kind` with hostile content where the contract allows anything.
+
+    Three in four are `clean`: identities and times as the contract wants them, so that most
+    messages are valid and what they carry reaches the report tables.
+    """
+    members: list[tuple[Text, Value]] = [(Text.of("type"), Text.of(kind))]
+    clean = draw(st.integers(0, 3)) != 1
+
+    def add(name: str, value: Value) -> None:
+        members.append((Text.of(name), value))
+
+    identity = draw(st.sampled_from(["userId", "anonymousId", "both"]))
+    if identity in ("userId", "both") or kind == "alias":
+        add("userId", draw(identifiers(clean)))
+    if identity in ("anonymousId", "both"):
+        add("anonymousId", draw(identifiers(clean)))
+    if kind == "track":
+        add("event", draw(event_names()))
+    if kind in ("page", "screen"):
+        for name in ("name", "category"):
+            if draw(st.booleans()):
+                add(name, draw(st.one_of(st.none(), event_names())))
+    if kind == "group":
+        add("groupId", draw(identifiers(clean)))
+    if kind == "alias":
+        add("previousId", draw(identifiers(clean)))
+    if draw(st.booleans()):
+        members.append((Text.of("messageId"), MESSAGE_ID))  # type: ignore[arg-type]
+    for name in ("originalTimestamp", "timestamp", "sentAt"):
+        if draw(st.integers(0, 3)) == 0 or (name == "originalTimestamp" and draw(st.booleans())):
+            add(name, draw(timestamps(clean)))
+    if draw(st.booleans()):
+        add("context", draw(st.one_of(st.none(), objects(max_size=3))))
+    document = "properties" if kind in ("track", "page", "screen") else "traits"
+    if draw(st.integers(0, 3)):
+        add(document, draw(objects()))
+    for name, value in draw(st.lists(st.tuples(names(), json_values(4)), max_size=2)):
+        members.append((name, value))
+    return Members(tuple(draw(st.permutations(members))))
+
+
+@st.composite
+def defective(draw: st.DrawFn, message: Members, without: frozenset[str] = frozenset()) -> Members | Value:
+    """The message with one thing wrong or unusual (or nothing): what SDK bugs and attackers send."""
+    items = list(message.items)
+    defect = draw(st.sampled_from([*["none"] * 8, *(name for name in DEFECTS if name not in without)]))
+    position = draw(st.integers(0, len(items)))
+    if defect == "drop_identity":
+        items = [(name, value) for name, value in items if name.parts[0] not in ("userId", "anonymousId")]
+    elif defect == "unknown_type":
+        items = [(name, Text.of("purchase") if name.parts == ("type",) else value) for name, value in items]
+    elif defect == "float_id":
+        items.insert(position, (Text.of("userId"), Number(draw(st.sampled_from(["1.5", "-0.25", "1e-7"])))))
+        items = [item for index, item in enumerate(items) if index == position or item[0].parts != ("userId",)]
+    elif defect == "duplicate_member" and items:
+        name, _ = draw(st.sampled_from(items))
+        items.insert(position, (name, draw(json_values(3))))
+    elif defect == "broken_text":  # as a name, a value, or the value of a field the collector reads
+        typed = st.tuples(st.sampled_from(["event", "userId", "anonymousId", "messageId"]).map(Text.of), broken_texts())
+        broken = st.one_of(st.tuples(broken_texts(), json_values(2)), st.tuples(names(), broken_texts()), typed)
+        items.insert(position, draw(broken))
+    elif defect == "deep":
+        items.insert(position, (Text.of("properties"), Members(((Text.of("deep"), draw(deeply_nested())),))))
+    elif defect == "nested_write_key":
+        inner = Members(((Text.of("writeKey"), Text.of(WEB_KEY)), (Text.of("kept"), Number("1.10"))))
+        items.insert(position, (Text.of("integrations"), Members(((Text.of("Segment.io"), [inner]),))))
+    elif defect == "write_key":
+        items.insert(position, (Text.of("writeKey"), Text.of(WEB_KEY)))
+    elif defect == "oversized":
+        items.insert(position, (Text.of("blob"), Text.of("x" * 33_000)))
+    elif defect == "not_an_object":
+        wrapped = [Members(tuple((name, Text.of("m") if value is MESSAGE_ID else value) for name, value in items))]
+        return draw(st.one_of(json_values(3), st.just(wrapped)))
+    return Members(tuple(items))
+
+
+@st.composite
+def plans(draw: st.DrawFn, without: frozenset[str] = frozenset()) -> Plan:
+    """Requests; `without` leaves features out by name (a defect, an encoding, `duplicate_batch`,
+    `batch_context`, `line_breaks`, `single`, `key_in_body`), to look past a known bug."""
+    endpoint = draw(st.sampled_from(["batch"] * 3 + ([] if "single" in without else list(MESSAGE_TYPES))))
+    if endpoint == "batch":
+        count = draw(st.integers(1, 4))
+        kinds = draw(st.lists(st.sampled_from(MESSAGE_TYPES), min_size=count, max_size=count))
+    else:
+        kinds = [endpoint]
+    drafted = [draw(defective(draw(messages(kind)), without)) for kind in kinds]
+    if endpoint != "batch" and isinstance(drafted[0], Members):
+        # Single-message endpoints take `type` as optional, and refuse another one.
+        variant = draw(st.sampled_from(["keep", "keep", "omit", "other"]))
+        if variant != "keep":
+            other = Text.of(next(kind for kind in MESSAGE_TYPES if kind != endpoint))
+            drafted[0] = Members(
+                tuple(
+                    (name, other if variant == "other" else value)
+                    for name, value in drafted[0].items
+                    if not (variant == "omit" and name.parts == ("type",))
+                )
+            )
+    envelope: list[tuple[str, Value]] = []
+    if draw(st.booleans()):
+        envelope.append(("sentAt", draw(st.one_of(timestamps(clean=draw(st.integers(0, 3)) != 1), st.none()))))
+    if draw(st.integers(0, 2)) == 0 and "batch_context" not in without:
+        envelope.append(("context", draw(st.one_of(st.none(), objects(max_size=3)))))
+    encoding = draw(st.sampled_from([name for name in ENCODINGS if name not in without]))
+    header = {
+        "identity": draw(st.sampled_from([None, "identity"])),
+        "unsupported": draw(st.sampled_from(["br", "deflate", "gzip, br"])),
+    }.get(encoding, draw(st.sampled_from(["gzip", "GZIP", "Gzip"])))
+    return Plan(
+        endpoint=endpoint,
+        short_path=draw(st.booleans()),
+        messages=tuple(drafted),
+        envelope=tuple(envelope),
+        duplicate_batch=draw(st.integers(0, 15)) == 7 and "duplicate_batch" not in without,
+        style=draw(styles(line_breaks="line_breaks" not in without)),
+        auth=draw(st.sampled_from([auth for auth in AUTHS if "key_in_body" not in without or "body" not in auth])),
+        encoding=encoding,
+        encoding_header=header,
+        padding=draw(st.tuples(st.sampled_from([b"", b" ", b"\t"]), st.sampled_from([b"", b"\n", b"\r\n "]))),
+        split_at=draw(st.floats(0.05, 0.95)),
+    )
+
+
+# -- building the bytes -----------------------------------------------------------------------------
+
+
+def fill_message_id(message: Members | Value, message_id: str) -> Members | Value:
+    if not isinstance(message, Members):
+        return message
+    filled = Text.of(message_id)
+    return Members(tuple((name, filled if value is MESSAGE_ID else value) for name, value in message.items))
+
+
+def build(plan: Plan, serial: int) -> Request:
+    style = plan.style
+    body_key = plan.auth in ("body", "basic_and_body")
+    messages = [fill_message_id(message, f"prop-{serial}-{index}") for index, message in enumerate(plan.messages)]
+    if plan.endpoint == "batch":
+        written = [serialize(item, replace(style, seed=style.seed + index)) for index, item in enumerate(messages)]
+        sent = [Sent(data, "batch") for data in written]
+
+        def envelope(part: list[bytes]) -> bytes:
+            members: list[tuple[Text, Value]] = [(Text.of("batch"), [Raw(data) for data in part])]
+            members += [(Text.of(name), value) for name, value in plan.envelope]
+            if body_key:
+                members.append((Text.of("writeKey"), Text.of(WEB_KEY)))
+            if plan.duplicate_batch:
+                members.append((Text.of("batch"), []))
+            return serialize(Members(tuple(members)), style)
+
+        text = envelope(written)
+        envelope_ok = _is_i_json(serialize(Members(tuple((Text.of(name), v) for name, v in plan.envelope))))
+        sent_at = dict(plan.envelope).get("sentAt")
+        well_formed = envelope_ok and not plan.duplicate_batch and _valid_sent_at(sent_at)
+        half = max(1, len(written) // 2)
+        second_document = envelope(written[half:])
+        if plan.encoding == "gzip_two_documents":
+            text = envelope(written[:half])
+    else:
+        message = messages[0]
+        if body_key and isinstance(message, Members):
+            message = Members(((Text.of("writeKey"), Text.of(WEB_KEY)), *message.items))
+        data = serialize(message, style)
+        sent = [Sent(data, plan.endpoint)]
+        text = plan.padding[0] + data + plan.padding[1]
+        well_formed = isinstance(message, Members)
+        second_document = text
+
+    body, headers, notes = _encode(plan, text, second_document)
+    if plan.endpoint == "batch" and plan.duplicate_batch:
+        notes.append('a second "batch" member')
+    if plan.endpoint == "batch" and not _valid_sent_at(dict(plan.envelope).get("sentAt")):
+        notes.append("an invalid sentAt")
+    well_formed = well_formed and plan.encoding not in ("gzip_two_documents", "gzip_trailing_garbage")
+    headers["Content-Type"] = "application/json"
+    if plan.auth in ("basic", "basic_and_body"):
+        headers["Authorization"] = "Basic " + base64.b64encode(f"{WEB_KEY}:".encode()).decode()
+    elif plan.auth == "unknown":
+        headers["Authorization"] = "Basic " + base64.b64encode(b"wk_nobody:").decode()
+    elif plan.auth == "bearer":
+        headers["Authorization"] = "Bearer " + WEB_KEY
+    path = "/v1/" + (SHORT_PATHS[plan.endpoint] if plan.short_path else plan.endpoint)
+    return Request(
+        path,
+        body,
+        headers,
+        sent,
+        auth=plan.auth,
+        well_formed=well_formed,
+        supported_encoding=plan.encoding != "unsupported",
+        notes=notes,
+        text=text,
+    )
+
+
+def _encode(plan: Plan, text: bytes, second_document: bytes) -> tuple[bytes, dict[str, str], list[str]]:
+    headers: dict[str, str] = {}
+    if plan.encoding_header is not None:
+        headers["Content-Encoding"] = plan.encoding_header
+    if plan.encoding == "identity":
+        return text, headers, []
+    if plan.encoding == "unsupported":
+        return text, headers, []
+    if plan.encoding == "gzip_split":
+        cut = max(1, min(len(text) - 1, int(len(text) * plan.split_at)))
+        return gzip.compress(text[:cut], mtime=0) + gzip.compress(text[cut:], mtime=0), headers, ["two gzip members"]
+    if plan.encoding == "gzip_two_documents":
+        second = f"two documents, the second in its own gzip member: {second_document[:1000]!r}"
+        return gzip.compress(text, mtime=0) + gzip.compress(second_document, mtime=0), headers, [second]
+    if plan.encoding == "gzip_trailing_garbage":
+        return gzip.compress(text, mtime=0) + b"\x00garbage", headers, ["garbage after the gzip stream"]
+    return gzip.compress(text, compresslevel=int(plan.split_at * 9) + 1, mtime=0), headers, []
+
+
+def _is_i_json(data: bytes) -> bool:
+    try:
+        parse_strict(data)
+    except (ValueError, RecursionError):
+        return False
+    return True
+
+
+def _valid_sent_at(value: Value) -> bool:
+    if value is None:
+        return True
+    return MESSAGE_SCHEMA.is_valid({"type": "identify", "userId": "u", "sentAt": parse_strict(serialize(value))})
+
+
+def _without_write_keys(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {name: _without_write_keys(item) for name, item in value.items() if name != "writeKey"}
+    if isinstance(value, list):
+        return [_without_write_keys(item) for item in value]
+    return value
+
+
+# -- what the collector did -------------------------------------------------------------------------
+
+
+def landed_messages(lines: list[bytes]) -> list[bytes]:
+    """The exact bytes of each landed record's `message`; each line must be one JSON record.
+
+    The record is `{..., "batchContext": <JSON>, "message": <as sent>}`. JSON readers that return
+    raw spans recurse, and accepted messages may be nested deeper than they go, so the span is found
+    by scanning: `"batchContext":` cannot occur inside a JSON string (its quote would be escaped).
+    """
+    found = []
+    for line in lines:
+        try:
+            with deep_recursion():
+                json.loads(line)
+        except (ValueError, RecursionError) as error:
+            raise AssertionError(f"a landed line is not one JSON record ({error}): {line[:300]!r}") from None
+        context_start = line.index(b'"batchContext":') + len(b'"batchContext":')
+        message_start = _value_end(line, context_start)
+        assert line[message_start:].startswith(b',"message":') and line.endswith(b"}"), line[:300]
+        found.append(line[message_start + len(b',"message":') : -1])
+    return found
+
+
+def _value_end(data: bytes, index: int) -> int:
+    """Where the JSON value starting at `index` ends, without recursion."""
+    depth, in_string = 0, False
+    while True:
+        byte = data[index]
+        if in_string:
+            if byte == 0x5C:  # backslash: skip the escaped byte
+                index += 1
+            elif byte == 0x22:
+                in_string = False
+                if depth == 0:
+                    return index + 1
+        elif byte == 0x22:
+            in_string = True
+        elif byte in b"[{":
+            depth += 1
+        elif byte in b"]}":
+            depth -= 1
+            if depth == 0:
+                return index + 1
+        elif depth == 0 and byte in b",}":
+            return index
+        index += 1
+
+
+def stored_lines(pipeline: Pipeline, uploaded: list[dict[str, Any]], area: str) -> list[bytes]:
+    store = pipeline.server.service.store
+    lines: list[bytes] = []
+    for landed in uploaded:
+        if landed["area"] == area:
+            lines += gzip.decompress(store.get(landed["key"])).splitlines()
+    return lines
+
+
+def expected_landing(sent: Sent) -> bytes:
+    """The contract's two exceptions to byte for byte: no writeKey, CR and LF between tokens as spaces."""
+    return re.sub(rb"[\r\n]", b" ", sent.data)
+
+
+def same_json(landed: bytes, sent: Sent) -> bool:
+    """The same JSON value, numbers exact, less write keys; `type` may have been filled in."""
+    with deep_recursion():
+        expected = _without_write_keys(parse_exact(sent.data))
+        value = parse_exact(landed)
+        if sent.kind != "batch" and isinstance(value, dict) and "type" not in expected:
+            expected = {"type": value.get("type"), **expected} if value.get("type") == sent.kind else expected
+        return value == expected
+
+
+def parse_exact(data: bytes) -> Any:
+    with deep_recursion():
+        return json.loads(data, parse_float=decimal.Decimal, parse_int=decimal.Decimal)
+
+
+def send(pipeline: Pipeline, request: Request) -> httpx.Response:
+    url = pipeline.server.url + request.path
+    try:
+        return pipeline.http.post(url, content=request.body, headers=request.headers)
+    except httpx.TransportError:  # a kept-alive connection the server closed after an error: once more
+        return pipeline.http.post(url, content=request.body, headers=request.headers)
+
+
+def check_request(pipeline: Pipeline, request: Request) -> None:
+    body = request.body if request.body == request.text else request.text + b"  (before Content-Encoding)"
+    note(f"POST {request.path} {request.headers}\n{body[:3000]!r}\n{', '.join(request.notes)}")
+    response = send(pipeline, request)
+    status = response.status_code
+    assert status < 500, f"{status} {response.text}"
+    assert status in DOCUMENTED, f"undocumented {status} {response.text}"
+    answer = response.json()
+    uploaded = pipeline.server.call(pipeline.server.service.flush())["uploaded"]
+    landing_lines = stored_lines(pipeline, uploaded, "landing")
+    quarantined = stored_lines(pipeline, uploaded, "quarantine")
+    for line in [*landing_lines, *quarantined]:
+        assert WEB_KEY.encode() not in line, f"the write key was stored: {line[:300]!r}"
+        for raw_body in re.findall(rb'"rawBodyBase64":"([A-Za-z0-9+/=]*)"', line):
+            assert WEB_KEY.encode() not in _inflated(base64.b64decode(raw_body)), "the write key in a raw body"
+    landed = landed_messages(landing_lines)
+
+    # Who is asking comes first (HTTP Basic), then the body's encoding, then the body.
+    if request.auth in ("unknown", "bearer"):
+        assert status == 401, f"a bad Authorization header answered {status}: {answer}"
+    elif not request.supported_encoding:
+        assert status == 415, f"an unsupported Content-Encoding answered {status}: {answer}"
+    elif request.auth == "none":
+        assert status in (400, 401, 413), f"no write key answered {status}: {answer}"
+    if status == 401:
+        assert not request.identified, f"a good write key was refused: {answer}"
+    valid_refused = f"valid message refused: {answer}"
+
+    if status != 200:
+        assert landed == [], f"{status} but {len(landed)} landed"
+        if request.key_in_header and status in (400, 415):
+            assert quarantined, f"refused ({answer.get('code')}) without quarantining it"
+        if request.identified and request.readable:
+            assert not [m for m in request.messages if m.valid and len(m.data) < 30_000], valid_refused
+        return
+
+    assert request.identified and request.well_formed, f"accepted {answer} although the body has {request.notes}"
+    refused = {entry["index"] for entry in answer.get("rejected", [])}
+    accepted = [sent for index, sent in enumerate(request.messages) if index not in refused]
+    assert answer["accepted"] == len(accepted), f"{answer} for {len(request.messages)} messages"
+    assert len(quarantined) == len(refused), f"{len(refused)} refused, {len(quarantined)} quarantined"
+    for index, sent in enumerate(request.messages):
+        if index in refused:
+            assert not (request.readable and sent.valid and len(sent.data) < 30_000), valid_refused
+        else:
+            assert sent.i_json, f"accepted a message that is not I-JSON: {sent.data[:300]!r}"
+            assert sent.valid, f"accepted a message the contract refuses: {sent.data[:300]!r}"
+    assert len(landed) == len(accepted), f"{len(accepted)} accepted, {len(landed)} landed"
+    for data, sent in zip(landed, accepted, strict=True):
+        as_sent = data == expected_landing(sent)
+        if sent.has_write_key or (sent.kind != "batch" and "type" not in sent.value):
+            assert as_sent or same_json(data, sent), f"landed {data[:300]!r}, sent {sent.data[:300]!r}"
+        else:
+            assert as_sent, f"landed {data[:300]!r}, sent {sent.data[:300]!r}"
+
+
+def _inflated(body: bytes) -> bytes:
+    try:
+        return gzip.decompress(body)
+    except (OSError, EOFError):
+        return body
+
+
+# -- the report load --------------------------------------------------------------------------------
+
+
+def run_failures(result: dg.ExecuteInProcessResult) -> list[str]:
+    problems = []
+    for event in result.get_step_failure_events():
+        error, causes = event.step_failure_data.error, []
+        while error is not None:
+            causes.append(f"{error.cls_name}: {error.message.strip()[:400]}")
+            error = error.cause
+        problems.append(f"{event.step_key}: {' <- '.join(reversed(causes))}")
+    if not result.success and not problems:
+        problems.append("the run failed")
+    for evaluation in result.get_asset_check_evaluations():
+        if not evaluation.passed and evaluation.severity != dg.AssetCheckSeverity.WARN:
+            problems.append(f"check {evaluation.asset_key.to_user_string()}.{evaluation.check_name} failed")
+    return problems
+
+
+def load_reports(pipeline: Pipeline) -> list[str]:
+    pipeline.complete(DAY)
+    first = (DAY - timedelta(days=pipeline.settings.lateness_days)).isoformat()
+    problems = []
+    for job, start in (("raw_job", DAY.isoformat()), ("clean_job", first), ("report_job", first)):
+        problems += [f"{job}: {problem}" for problem in run_failures(pipeline.run(job, start, DAY.isoformat()))]
+    return problems
+
+
+@pytest.fixture
+def pipeline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pipeline]:
+    settings = pipeline_environment(monkeypatch, tmp_path)
+    with running_pipeline(settings, RECEIVED) as running:
+        yield running
+
+
+@pytest.mark.timeout(900)  # passing takes about a minute; a failure is shrunk through the server first
+def test_any_json_a_client_sends_is_answered_landed_as_sent_and_reported(pipeline: Pipeline) -> None:
+    serial = iter(range(10**9))
+
+    @settings(
+        max_examples=EXAMPLES,
+        deadline=None,
+        database=None,
+        phases=[Phase.generate, Phase.shrink],
+        report_multiple_bugs=False,  # shrinking each of several bugs through a server takes many minutes
+        print_blob=True,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example],
+    )
+    @given(plan=plans())
+    def collector_keeps_its_promises(plan: Plan) -> None:
+        check_request(pipeline, build(plan, next(serial)))
+
+    failures: list[Exception] = []
+    try:
+        collector_keeps_its_promises()
+    except Exception as error:  # the report load below still runs over what was accepted
+        failures.append(error)
+    problems = load_reports(pipeline)
+    if problems:
+        failures.append(AssertionError("the day's reports did not load:\n" + "\n".join(problems)))
+    if len(failures) == 1:
+        raise failures[0]
+    if failures:
+        raise ExceptionGroup("the collector and the report load both failed", failures)
