@@ -79,7 +79,7 @@ def call_with_retries(
                     summary += f" {consequence}"
                 raise RetriesExhausted(f"{summary} Last error: {_one_line(error)}", attempt) from error
             total = backoff.retries + 1
-            warn(f"{what}: attempt {attempt} of {total} failed, retrying in {delay:.1f} s: {_one_line(error)}")
+            warn(f"{what}: attempt {attempt} of {total} failed, retrying in {delay:.2f} s: {_one_line(error)}")
             time.sleep(delay)
 
 

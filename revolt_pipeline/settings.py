@@ -5,6 +5,8 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
+from revolt_pipeline.retrying import Backoff
+
 
 def _env(name: str, default: str) -> str:
     value = os.environ.get(name, "").strip()
@@ -62,6 +64,8 @@ class Settings:
     max_session_hours: float
     watermark_retries: int
     watermark_retry_seconds: float
+    pipeline_retries: int
+    pipeline_retry_seconds: float
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -92,6 +96,8 @@ class Settings:
             max_session_hours=_env_float("REVOLT_MAX_SESSION_HOURS", 24.0),
             watermark_retries=_env_int("REVOLT_WATERMARK_RETRIES", 12),
             watermark_retry_seconds=_env_float("REVOLT_WATERMARK_RETRY_SECONDS", 300.0),
+            pipeline_retries=_env_int("REVOLT_PIPELINE_RETRIES", Backoff.retries),
+            pipeline_retry_seconds=_env_float("REVOLT_PIPELINE_RETRY_SECONDS", Backoff.first_delay),
         )
 
     def resolved_admin_token(self) -> str:

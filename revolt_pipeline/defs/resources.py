@@ -19,9 +19,17 @@ def build_resources(settings: Settings, *, collector: CollectorResource | None =
         "collector": collector
         or HttpCollectorResource(url=settings.collector_url, admin_token=settings.resolved_admin_token()),
         "lake": LakeResource(
-            url=settings.storage_url, s3_endpoint_url=settings.s3_endpoint_url, s3_region=settings.s3_region
+            url=settings.storage_url,
+            s3_endpoint_url=settings.s3_endpoint_url,
+            s3_region=settings.s3_region,
+            retries=settings.pipeline_retries,
+            retry_seconds=settings.pipeline_retry_seconds,
         ),
-        "reports": ReportDatabaseResource(url=settings.report_db_url),
+        "reports": ReportDatabaseResource(
+            url=settings.report_db_url,
+            retries=settings.pipeline_retries,
+            retry_seconds=settings.pipeline_retry_seconds,
+        ),
         "rules": RulesResource(
             lateness_days=settings.lateness_days,
             session_timeout_minutes=settings.session_timeout_minutes,

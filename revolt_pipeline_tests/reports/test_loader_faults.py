@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from revolt_pipeline.reports import loader, schema
 from revolt_pipeline.retrying import Backoff, RetriesExhausted
 from revolt_pipeline_tests.fixtures.faults import stall_first_insert, wait_for_stall
-from revolt_pipeline_tests.fixtures.postgres import PostgresServer, restartable_postgres  # noqa: F401
+from revolt_pipeline_tests.fixtures.postgres import PostgresServer
 
 pytestmark = pytest.mark.services
 
