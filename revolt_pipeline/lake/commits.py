@@ -3,9 +3,10 @@
 S3 has no transaction over several objects, and a lake day is several: `raw_events` writes the raw
 Parquet, the identity links and the profile; cleaning writes events and their quarantine. A run that
 fails between them (S3 refusing, the process killed) would leave a day half new, half old or missing,
-which the next run would read as complete. So a writer deletes the day's commit record first, writes
-its objects, and writes the record last; a reader takes a day with a record as complete, a day with
-neither record nor objects as never built, and refuses a day with objects but no record, naming it.
+which the next run would read as complete. So a writer deletes the day's commit record before its first
+object, writes its objects, and writes the record last; a reader takes a day with a record as complete,
+a day with neither record nor objects as never built, and refuses a day with objects but no record,
+naming it. A write that fails before its first object leaves the previous version committed.
 """
 
 import json
@@ -42,29 +43,34 @@ class IncompleteDay(FileNotFoundError):
 
 @dataclass
 class DayWriter:
-    """Puts a day's objects and remembers their keys for the commit record."""
+    """Puts a day's objects, uncommitting the day before the first, and remembers their keys."""
 
     store: ObjectStore
+    record: str
     keys: list[str] = field(default_factory=list)
 
     def put_file(self, key: str, local_path: str | Path) -> None:
+        self._uncommit()
         self.store.put_file(key, local_path)
         self.keys.append(key)
 
     def put(self, key: str, data: bytes) -> None:
+        self._uncommit()
         self.store.put(key, data)
         self.keys.append(key)
+
+    def _uncommit(self) -> None:
+        if not self.keys:
+            self.store.delete(self.record)
 
 
 @contextmanager
 def committing(store: ObjectStore, layer: Layer, day: date) -> Iterator[DayWriter]:
-    """Uncommit the day, let the caller write its objects, commit it: only if the block completes."""
-    record = commit_key(layer.name, day)
-    store.delete(record)
-    writer = DayWriter(store)
+    """Let the caller write the day's objects through the writer; commit them if the block completes."""
+    writer = DayWriter(store, commit_key(layer.name, day))
     yield writer
     document = {"layer": layer.name, "day": day.isoformat(), "objects": sorted(writer.keys)}
-    store.put(record, json.dumps(document, indent=1, sort_keys=True).encode())
+    writer.store.put(writer.record, json.dumps(document, indent=1, sort_keys=True).encode())
 
 
 def is_committed(store: ObjectStore, layer: Layer, day: date) -> bool:
