@@ -20,8 +20,8 @@ log = logging.getLogger(__name__)
 class Backoff:
     """`retries` more attempts after the first, waiting `first_delay` seconds, then twice as long each time.
 
-    The defaults wait about two minutes in all: a PostgreSQL restart or an S3 outage of that order
-    is ridden out, a longer one fails the run rather than holding it.
+    The defaults wait one to two minutes in all (2, 4, ... 60 s, jittered): a PostgreSQL restart, a
+    failover or an S3 outage of that order is ridden out; a longer one fails the run rather than holding it.
     """
 
     retries: int = 6
