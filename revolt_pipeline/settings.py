@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from revolt_pipeline.private_files import make_private_dirs
+from revolt_pipeline.retrying import Backoff
 
 
 def _env(name: str, default: str) -> str:
@@ -83,6 +84,8 @@ class Settings:
     max_session_hours: float
     watermark_retries: int
     watermark_retry_seconds: float
+    pipeline_retries: int
+    pipeline_retry_seconds: float
     report_db_url_from_env: bool = False
 
     @classmethod
@@ -123,6 +126,8 @@ class Settings:
             max_session_hours=_env_float("REVOLT_MAX_SESSION_HOURS", 24.0),
             watermark_retries=_env_int("REVOLT_WATERMARK_RETRIES", 12),
             watermark_retry_seconds=_env_float("REVOLT_WATERMARK_RETRY_SECONDS", 300.0),
+            pipeline_retries=_env_int("REVOLT_PIPELINE_RETRIES", Backoff.retries),
+            pipeline_retry_seconds=_env_float("REVOLT_PIPELINE_RETRY_SECONDS", Backoff.first_delay),
             report_db_url_from_env=bool(os.environ.get(REPORT_DB_URL_ENV, "").strip()),
         )
 

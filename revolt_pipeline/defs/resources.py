@@ -24,10 +24,16 @@ def build_resources(settings: Settings, *, collector: CollectorResource | None =
     return {
         "collector": collector or _http_collector(settings),
         "lake": LakeResource(
-            url=settings.storage_url, s3_endpoint_url=settings.s3_endpoint_url, s3_region=settings.s3_region
+            url=settings.storage_url,
+            s3_endpoint_url=settings.s3_endpoint_url,
+            s3_region=settings.s3_region,
+            retries=settings.pipeline_retries,
+            retry_seconds=settings.pipeline_retry_seconds,
         ),
         "reports": ReportDatabaseResource(
-            url=dg.EnvVar(REPORT_DB_URL_ENV) if settings.report_db_url_from_env else settings.report_db_url
+            url=dg.EnvVar(REPORT_DB_URL_ENV) if settings.report_db_url_from_env else settings.report_db_url,
+            retries=settings.pipeline_retries,
+            retry_seconds=settings.pipeline_retry_seconds,
         ),
         "rules": RulesResource(
             lateness_days=settings.lateness_days,

@@ -8,6 +8,17 @@ from pathlib import Path
 import duckdb
 import pyarrow.parquet as pq
 
+from revolt_pipeline.lake.commits import (
+    CLEANED_EVENTS,
+    DAILY_AGGREGATES,
+    RAW_EVENTS,
+    SESSIONIZED,
+    IncompleteDay,
+    committed,
+    committed_days,
+    committing,
+    incomplete_message,
+)
 from revolt_pipeline.lake.staging import local_copies
 from revolt_pipeline.storage import ObjectStore
 from revolt_pipeline.storage.layout import (
@@ -15,6 +26,7 @@ from revolt_pipeline.storage.layout import (
     aggregate_key,
     events_key,
     events_quarantine_key,
+    identity_links_key,
     raw_events_key,
     sessionized_events_key,
     sessions_key,
@@ -75,13 +87,17 @@ class CleanDay:
 def clean_days(
     store: ObjectStore, connection: duckdb.DuckDBPyConnection, days: list[date], rules: PipelineRules, workdir: Path
 ) -> Iterator[CleanDay]:
-    """Write `events` and `events_quarantine` for each day, yielding what each day held."""
+    """Write `events` and `events_quarantine` for each day, yielding what each day held.
+
+    Reads committed raw days only, and refuses to run while a raw day is incomplete: its rows or its
+    identity links would be read as they were left by a failed run.
+    """
     empty_raw = str(workdir / "empty-raw.parquet")
     consolidate_landed(connection, [], empty_raw)
-    link_keys = [info.key for info in store.list(IDENTITY_LINKS)]
+    link_keys = _committed_identity_links(store)
     with local_copies(store, link_keys) as link_files:
         for day in days:
-            window = [d for d in raw_window(day, rules) if store.exists(raw_events_key(d))]
+            window = [d for d in raw_window(day, rules) if committed(store, RAW_EVENTS, d, [raw_events_key(d)])]
             with local_copies(store, [raw_events_key(d) for d in window]) as raw_paths:
                 raw_files = dict(zip(window, raw_paths, strict=True)) or {day: empty_raw}
                 result = clean_events(
@@ -100,8 +116,9 @@ def clean_days(
                     f"SELECT reason, count(*) FROM {parquet(quarantine_path)} GROUP BY reason"
                 ).fetchall()
             )
-            store.put_file(events_key(day), events_path)
-            store.put_file(events_quarantine_key(day), quarantine_path)
+            with committing(store, CLEANED_EVENTS, day) as commit:
+                commit.put_file(events_key(day), events_path)
+                commit.put_file(events_quarantine_key(day), quarantine_path)
             yield CleanDay(
                 day=day,
                 assigned_rows=result.assigned_rows,
@@ -112,6 +129,17 @@ def clean_days(
                 events_path=events_path,
                 quarantine_path=quarantine_path,
             )
+
+
+def _committed_identity_links(store: ObjectStore) -> list[str]:
+    """Every raw day's identity links, or IncompleteDay for links a failed raw run left uncommitted."""
+    committed_links = {identity_links_key(day) for day in committed_days(store, RAW_EVENTS)}
+    keys = [info.key for info in store.list(IDENTITY_LINKS)]
+    stray = [key for key in keys if key not in committed_links]
+    if stray:
+        day = date.fromisoformat(stray[0].split("received_date=", 1)[1][:10])
+        raise IncompleteDay(incomplete_message(store, RAW_EVENTS, day, stray[:1]))
+    return keys
 
 
 @dataclass
@@ -130,7 +158,7 @@ def sessionize_day(
     store: ObjectStore, connection: duckdb.DuckDBPyConnection, day: date, rules: PipelineRules, workdir: Path
 ) -> SessionDay:
     """Write `sessionized_events` and `sessions` for a day from the cleaned events around it."""
-    window = [d for d in session_window(day) if store.exists(events_key(d))]
+    window = [d for d in session_window(day) if committed(store, CLEANED_EVENTS, d, [events_key(d)])]
     if day not in window:
         raise FileNotFoundError(f"no cleaned events for {day}: build `events` for it first")
     with local_copies(store, [events_key(d) for d in window]) as paths:
@@ -154,8 +182,9 @@ def sessionize_day(
     sessionized, without_session = connection.execute(
         f"SELECT count(*), count(*) FILTER (WHERE session_id IS NULL) FROM {parquet(events_path)}"
     ).fetchone()
-    store.put_file(sessionized_events_key(day), events_path)
-    store.put_file(sessions_key(day), sessions_path)
+    with committing(store, SESSIONIZED, day) as commit:
+        commit.put_file(sessionized_events_key(day), events_path)
+        commit.put_file(sessions_key(day), sessions_path)
     return SessionDay(day, cleaned, sessionized, without_session, sessions, inconsistent, events_path, sessions_path)
 
 
@@ -168,14 +197,19 @@ class AggregateDay:
 
 def aggregate_day(store: ObjectStore, connection: duckdb.DuckDBPyConnection, day: date, workdir: Path) -> AggregateDay:
     """Write every daily aggregate of a day; returns the local Parquet file of each, and what was made safe."""
+    inputs = [sessionized_events_key(day), sessions_key(day)]
+    if not committed(store, SESSIONIZED, day, inputs):
+        raise FileNotFoundError(f"no sessions for {day}: build sessionized_events and sessions for it first")
     outputs = {}
-    with local_copies(store, [sessionized_events_key(day), sessions_key(day)]) as (events_path, sessions_path):
+    with local_copies(store, inputs) as (events_path, sessions_path):
         sources = {"events": events_path, "sessions": sessions_path}
         for name, (build, source) in AGGREGATES.items():
             path = str(workdir / f"{name}-{day}.parquet")
             copy_to_parquet(connection, build(parquet(sources[source]), day), path)
-            store.put_file(aggregate_key(name, day), path)
             outputs[name] = path
         cursor = connection.execute(made_safe_query(parquet(events_path)))
         made_safe = dict(zip([column[0] for column in cursor.description], cursor.fetchone(), strict=True))
+    with committing(store, DAILY_AGGREGATES, day) as commit:
+        for name, path in outputs.items():
+            commit.put_file(aggregate_key(name, day), path)
     return AggregateDay(day, outputs, made_safe)

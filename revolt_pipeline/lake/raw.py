@@ -8,6 +8,7 @@ from typing import Any
 
 import duckdb
 
+from revolt_pipeline.lake.commits import RAW_EVENTS, committing, is_committed
 from revolt_pipeline.lake.staging import local_copies
 from revolt_pipeline.storage import ObjectStore
 from revolt_pipeline.storage.layout import (
@@ -36,14 +37,14 @@ class RawDay:
 
 
 def read_profile(store: ObjectStore, day: date) -> dict[str, Any] | None:
-    key = raw_profile_key(day)
-    return json.loads(store.get(key)) if store.exists(key) else None
+    """The profile of a committed raw day, or None (never built, or its last build failed part way)."""
+    return json.loads(store.get(raw_profile_key(day))) if is_committed(store, RAW_EVENTS, day) else None
 
 
 def build_raw_day(
     store: ObjectStore, connection: duckdb.DuckDBPyConnection, day: date, rules: PipelineRules, workdir: Path
 ) -> RawDay:
-    """Write `raw_events`, its identity links and its profile for a received day."""
+    """Write `raw_events`, its identity links and its profile for a received day, committed together."""
     landed = [info.key for info in store.list(received_date_prefix(LANDING, day))]
     raw_path = str(workdir / f"raw-{day}.parquet")
     links_path = str(workdir / f"links-{day}.parquet")
@@ -59,8 +60,6 @@ def build_raw_day(
         ]
     )
     drift = compare_catalogs(profile.catalog, history)
-    store.put_file(raw_events_key(day), raw_path)
-    store.put_file(identity_links_key(day), links_path)
     document = {
         "received_date": day.isoformat(),
         "rows": profile.rows,
@@ -71,7 +70,10 @@ def build_raw_day(
         "catalog_values_made_safe": profile.catalog_made_safe,
         "landed_objects": len(landed),
     }
-    store.put(raw_profile_key(day), json.dumps(document, indent=1, sort_keys=True).encode())
+    with committing(store, RAW_EVENTS, day) as commit:
+        commit.put_file(raw_events_key(day), raw_path)
+        commit.put_file(identity_links_key(day), links_path)
+        commit.put(raw_profile_key(day), json.dumps(document, indent=1, sort_keys=True).encode())
     return RawDay(
         day=day,
         rows=rows,

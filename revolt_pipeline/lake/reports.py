@@ -7,18 +7,19 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import sqlalchemy as sa
 
+from revolt_pipeline.lake.commits import DAILY_AGGREGATES, RAW_EVENTS, committed
 from revolt_pipeline.lake.staging import local_copies
 from revolt_pipeline.reports import schema
-from revolt_pipeline.reports.loader import arrow_schema, replace_partitions
+from revolt_pipeline.reports.loader import arrow_schema, replace_partitions, with_reconnects
 from revolt_pipeline.storage import ObjectStore
-from revolt_pipeline.storage.layout import aggregate_key, raw_profile_key
+from revolt_pipeline.storage.layout import aggregate_key, raw_events_key, raw_profile_key
 from revolt_pipeline.transforms.raw import catalog_rows
 
 
 def load_aggregate(engine: sa.Engine, store: ObjectStore, table: sa.Table, days: list[date]) -> pa.Table:
     """Replace the days' rows of a report table with their aggregate from the lake; returns the rows."""
     keys = [aggregate_key(table.name, day) for day in days]
-    missing = [key for key in keys if not store.exists(key)]
+    missing = [key for day, key in zip(days, keys, strict=True) if not committed(store, DAILY_AGGREGATES, day, [key])]
     if missing:
         raise FileNotFoundError(f"no aggregate in the lake for {', '.join(missing)}: build daily_aggregates first")
     target = arrow_schema(table)
@@ -29,11 +30,11 @@ def load_aggregate(engine: sa.Engine, store: ObjectStore, table: sa.Table, days:
 
 
 def load_event_catalog(engine: sa.Engine, store: ObjectStore, days: list[date]) -> pa.Table:
-    """Replace the days' rows of `event_catalog` with the raw layer's property catalog."""
+    """Replace the days' rows of `event_catalog` with the raw layer's property catalog (of committed days)."""
     records = []
     for day in days:
         key = raw_profile_key(day)
-        if store.exists(key):
+        if committed(store, RAW_EVENTS, day, [raw_events_key(day), key]):
             records += catalog_rows(day, json.loads(store.get(key))["catalog"])
     rows = pa.Table.from_pylist(records, schema=arrow_schema(schema.event_catalog))
     replace_partitions(engine, schema.event_catalog, days, rows)
@@ -42,5 +43,10 @@ def load_event_catalog(engine: sa.Engine, store: ObjectStore, days: list[date]) 
 
 def rows_in_database(engine: sa.Engine, table: sa.Table, days: list[date]) -> int:
     column = table.c[schema.PARTITION_COLUMNS[table.name]]
-    with engine.connect() as connection:
-        return connection.execute(sa.select(sa.func.count()).select_from(table).where(column.in_(days))).scalar_one()
+    statement = sa.select(sa.func.count()).select_from(table).where(column.in_(days))
+
+    def count() -> int:
+        with engine.connect() as connection:
+            return connection.execute(statement).scalar_one()
+
+    return with_reconnects(engine, count, f"counting the rows of {table.name}")

@@ -1,4 +1,4 @@
-"""Local copies of objects for DuckDB, which reads files: the files themselves on a local store."""
+"""Local copies of objects for DuckDB, which reads files, and which store errors a retry may cure."""
 
 import contextlib
 import tempfile
@@ -6,6 +6,29 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from revolt_pipeline.storage import ObjectStore
+
+# AWS errors that no retry cures: the credentials, the bucket or the permissions are wrong.
+_PERMANENT_S3_ERRORS = (
+    "ACCESS_DENIED",
+    "INVALID_ACCESS_KEY_ID",
+    "SIGNATURE_DOES_NOT_MATCH",
+    "NO_SUCH_BUCKET",
+    "INVALID_BUCKET_NAME",
+)
+
+
+def store_may_recover(error: BaseException) -> bool:
+    """Whether an object store error (or one of the local files staged for DuckDB) may pass if tried again.
+
+    pyarrow reports every S3 failure as OSError naming the AWS error: a refused, reset or timed-out
+    connection, throttling and 5xx answers may pass; a missing object, wrong credentials, a wrong
+    bucket or permissions will not. Errors of the data or the transforms are never OSError.
+    """
+    if not isinstance(error, OSError):
+        return False
+    if isinstance(error, FileNotFoundError | PermissionError | IsADirectoryError | NotADirectoryError):
+        return False
+    return not any(code in str(error) for code in _PERMANENT_S3_ERRORS)
 
 
 @contextlib.contextmanager

@@ -3,30 +3,44 @@
 A pipeline run owns the rows of its dates and nothing else: `replace_partitions` deletes exactly those
 dates and inserts the new rows in one transaction, so BI tools see either the old day or the new one,
 and other days are never touched (unlike `to_sql(if_exists="replace")`, which wipes the whole table).
+
+A lost connection (PostgreSQL restarted, a failover, a dropped link) costs one transaction, which the
+server rolls back: the loader then runs the whole transaction again, a bounded number of times with
+backoff. Any other error (a constraint, a value the column cannot hold) fails at once.
 """
 
 import datetime
 import io
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+import psycopg
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import sqlalchemy as sa
 
 from revolt_pipeline.reports import schema
+from revolt_pipeline.retrying import Backoff, call_with_retries
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # Long enough for a concurrent writer or a checkpoint to finish, short enough to surface a stuck lock.
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 # Rows per executemany call on SQLite, and per CSV block fed to COPY: bounds memory, not speed.
 SQLITE_CHUNK_ROWS = 10_000
 COPY_CHUNK_ROWS = 50_000
+# A server that accepts TCP but never answers must fail the attempt, not hold the run.
+POSTGRES_CONNECT_TIMEOUT_S = 10
+# The engine's execution option holding how its connections are retried (see `create_engine`).
+RETRY_OPTION = "revolt_retry"
+# SQLSTATEs that mean the session, not the statement, failed: the server shut down, crashed or is still
+# starting, the session idled out, or no connection slot was free. Class 08 (connection exception) too.
+_CONNECTION_SQLSTATES = {"57P01", "57P02", "57P03", "57P05", "53300"}
 
 _SQLITE_DRIVERS = {"sqlite", "sqlite+pysqlite"}
 # COPY needs psycopg 3; plain `postgresql://` means psycopg2 to SQLAlchemy 2.0 and psycopg 3 to 2.1,
@@ -34,33 +48,42 @@ _SQLITE_DRIVERS = {"sqlite", "sqlite+pysqlite"}
 _POSTGRES_DRIVERS = {"postgresql", "postgresql+psycopg"}
 
 
-def create_engine(url: str) -> sa.Engine:
+def create_engine(url: str, retry: Backoff | None = None) -> sa.Engine:
     """An engine for the report database named by `url`: `sqlite:///path` or `postgresql+psycopg://...`.
 
     SQLite runs in WAL mode with a busy timeout, so BI tools can read the file while a run writes it.
+    `retry` is how the functions here retry work on PostgreSQL after a lost connection (default `Backoff()`).
     """
+    options = {RETRY_OPTION: retry or Backoff()}
     try:
         parsed = sa.make_url(url)
     except sa.exc.ArgumentError as exc:
         raise ValueError(f"not a database URL: {url!r} (expected sqlite:///path or postgresql+psycopg://...)") from exc
 
     if parsed.drivername in _SQLITE_DRIVERS:
-        return _create_sqlite_engine(parsed)
+        return _create_sqlite_engine(parsed, options)
     if parsed.drivername in _POSTGRES_DRIVERS:
-        # pre_ping: a long-lived Dagster process must survive the server closing idle connections.
-        return sa.create_engine(parsed.set(drivername="postgresql+psycopg"), pool_pre_ping=True)
+        # pre_ping: a long-lived Dagster process must survive the server closing idle connections,
+        # and a pool must not hand out connections a server restart has killed.
+        connect_args = {} if "connect_timeout" in parsed.query else {"connect_timeout": POSTGRES_CONNECT_TIMEOUT_S}
+        return sa.create_engine(
+            parsed.set(drivername="postgresql+psycopg"),
+            pool_pre_ping=True,
+            connect_args=connect_args,
+            execution_options=options,
+        )
     raise ValueError(
         f"unsupported report database URL scheme {parsed.drivername!r}: "
         "use sqlite:///path/to/reports.sqlite or postgresql+psycopg://user@host:port/dbname"
     )
 
 
-def _create_sqlite_engine(url: sa.URL) -> sa.Engine:
+def _create_sqlite_engine(url: sa.URL, options: dict[str, Any]) -> sa.Engine:
     in_memory = url.database in (None, "", ":memory:") or url.query.get("uri") == "true"
     if not in_memory:
         assert url.database is not None
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = sa.create_engine(url)
+    engine = sa.create_engine(url, execution_options=options)
 
     @sa.event.listens_for(engine, "connect")
     def _enable_concurrent_readers(dbapi_connection: Any, _record: Any) -> None:
@@ -76,20 +99,63 @@ def _create_sqlite_engine(url: sa.URL) -> sa.Engine:
     return engine
 
 
+def is_connection_error(error: BaseException) -> bool:
+    """True when the connection to PostgreSQL was lost or refused, rather than a statement failing.
+
+    Only these are retried: the server rolls back the transaction of a lost session, so running it
+    again is safe, and it may well succeed once the server is back. SQLite errors never qualify.
+    """
+    if not isinstance(error, sa.exc.DBAPIError):
+        return False
+    if error.connection_invalidated:  # SQLAlchemy's own disconnect detection
+        return True
+    original = error.orig
+    if not isinstance(original, psycopg.Error):
+        return False
+    if original.sqlstate is None:  # raised by the client: connection refused, lost, timed out
+        return isinstance(original, psycopg.OperationalError | psycopg.InterfaceError)
+    return original.sqlstate.startswith("08") or original.sqlstate in _CONNECTION_SQLSTATES
+
+
+def engine_retry(engine: sa.Engine) -> Backoff:
+    """How work on `engine` is retried after a lost connection, as given to `create_engine`."""
+    retry = engine.get_execution_options().get(RETRY_OPTION)
+    return retry if isinstance(retry, Backoff) else Backoff()
+
+
+def with_reconnects(engine: sa.Engine, work: Callable[[], T], what: str, consequence: str = "") -> T:
+    """`work()`, run again (with backoff, a bounded number of times) after a lost or refused connection.
+
+    `work` must be safe to repeat: one transaction, or reads only.
+    """
+    return call_with_retries(
+        work,
+        transient=is_connection_error,
+        backoff=engine_retry(engine),
+        what=f"{what} in {engine.url}",  # the URL's password prints as ***
+        consequence=consequence,
+        warn=log.warning,
+    )
+
+
 def ensure_tables(engine: sa.Engine, attempts: int = 5) -> None:
-    """Create the report tables that do not exist yet, safe from concurrent processes.
+    """Create the report tables that do not exist yet, safe from concurrent processes and reconnecting.
 
     `create_all` checks, then creates: two steps of one run (report_tables and event_catalog run in
     parallel) can both find a table missing on a fresh database, and one then fails with "already
     exists" (SQLite) or a duplicate pg_type (PostgreSQL). Trying again sees the other's table.
     """
-    for attempt in range(attempts):
-        try:
-            schema.metadata.create_all(engine)
-            return
-        except sa.exc.DBAPIError:
-            if attempt == attempts - 1:
-                raise
+
+    def create() -> None:
+        for attempt in range(attempts):
+            try:
+                schema.metadata.create_all(engine)
+                return
+            except sa.exc.DBAPIError as error:
+                if is_connection_error(error) or attempt == attempts - 1:
+                    raise
+
+    with_reconnects(engine, create, "creating the report tables")
 
 
 def arrow_schema(table: sa.Table) -> pa.Schema:
@@ -144,17 +210,29 @@ def replace_partitions(
 
     started = time.perf_counter()
     delete = sa.delete(table).where(table.c[column_name].in_(dates))
-    with engine.begin() as connection:
-        deleted = connection.execute(delete).rowcount
-        if conformed.num_rows:
-            if connection.dialect.name == "postgresql" and connection.dialect.driver == "psycopg":
-                _insert_with_copy(connection, table, conformed)
-            else:
-                _insert_with_executemany(connection, table, conformed)
+
+    def replace() -> int:
+        with engine.begin() as connection:
+            deleted = connection.execute(delete).rowcount
+            if conformed.num_rows:
+                if connection.dialect.name == "postgresql" and connection.dialect.driver == "psycopg":
+                    _insert_with_copy(connection, table, conformed)
+                else:
+                    _insert_with_executemany(connection, table, conformed)
+        return deleted
+
+    days = ", ".join(day.isoformat() for day in dates)
+    deleted = with_reconnects(
+        engine,
+        replace,
+        f"replacing the rows of {table.name} for {days}",
+        consequence="Each attempt was one transaction: the table holds its previous rows for these days "
+        "(or, had a commit gone through unacknowledged, the new ones), never a part of either.",
+    )
     log.info(
         "replaced %s for %s: deleted %d rows, inserted %d rows in %.2f s",
         table.name,
-        ", ".join(day.isoformat() for day in dates),
+        days,
         deleted,
         conformed.num_rows,
         time.perf_counter() - started,
@@ -303,8 +381,12 @@ def read_rows(
     if partition_values is not None:
         column_name = _partition_column(table, partition_column)
         statement = statement.where(table.c[column_name].in_(_partition_dates(partition_values)))
-    with engine.connect() as connection:
-        result = [dict(row._mapping) for row in connection.execute(statement)]
+
+    def read() -> list[dict[str, Any]]:
+        with engine.connect() as connection:
+            return [dict(row._mapping) for row in connection.execute(statement)]
+
+    result = with_reconnects(engine, read, f"reading {table.name}")
     key_columns = [column.name for column in table.primary_key.columns] or [c.name for c in table.columns]
     # (is not None, value) keeps None sortable in tables without a primary key.
     result.sort(key=lambda row: tuple((row[name] is not None, row[name]) for name in key_columns))

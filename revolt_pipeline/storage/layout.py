@@ -60,3 +60,12 @@ def sessions_key(day: date) -> str:
 
 def aggregate_key(name: str, day: date) -> str:
     return f"aggregates/{name}/date={day:%Y-%m-%d}/{name}.parquet"
+
+
+# Written last by the step that builds a lake day: the day's objects are complete (lake/commits.py).
+# The leading underscore keeps it out of what Spark, Athena and Glue read as data.
+COMMITS = "_commits"
+
+
+def commit_key(layer: str, day: date) -> str:
+    return f"{COMMITS}/{layer}/date={day:%Y-%m-%d}.json"

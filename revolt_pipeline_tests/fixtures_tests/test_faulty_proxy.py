@@ -1,5 +1,6 @@
 """The fault proxy forwards S3 traffic untouched, and refuses or hangs on demand."""
 
+import contextlib
 import time
 
 import pytest
@@ -40,6 +41,17 @@ def test_trip_on_a_key_fails_that_request(faulty_s3: FaultyProxy, s3_bucket: S3B
     assert faulty_s3.tripped.is_set() and faulty_s3.mode == RESET
     faulty_s3.set_mode(PASS)
     assert not store.exists("target")
+
+
+def test_a_tripped_reset_heals_after_that_many_refused_connections(faulty_s3: FaultyProxy, s3_bucket: S3Bucket) -> None:
+    store = store_through(faulty_s3, s3_bucket)
+    faulty_s3.trip_on(b"/lake/target", heal_after=2)
+    for _ in range(5):  # a failed put meets a refusal or more, however often the client retries inside
+        with contextlib.suppress(OSError):
+            store.put("target", b"accepted")
+            break
+    assert faulty_s3.tripped.is_set() and faulty_s3.refused == 2 and faulty_s3.mode == PASS
+    assert store.get("target") == b"accepted"
 
 
 def test_hang_holds_the_client(faulty_s3: FaultyProxy, s3_bucket: S3Bucket) -> None:

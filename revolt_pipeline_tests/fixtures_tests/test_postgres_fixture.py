@@ -62,3 +62,28 @@ def test_each_test_gets_a_new_database(postgres_url: str) -> None:
         assert tables == 0
     finally:
         engine.dispose()
+
+
+def test_a_cluster_of_its_own_stops_and_restarts_on_the_same_port() -> None:
+    from revolt_pipeline_tests.fixtures.postgres import running_postgres
+
+    with running_postgres() as server:
+        server.create_database("kept")
+        with psycopg.connect(server.conninfo("kept"), autocommit=True) as conn:
+            conn.execute("CREATE TABLE t (x int)")
+            conn.execute("INSERT INTO t VALUES (1)")
+            server.restart("fast")
+            with pytest.raises(psycopg.OperationalError):
+                conn.execute("SELECT 1")  # the restart ended the session
+        server.stop("immediate")
+        with pytest.raises(psycopg.OperationalError):
+            psycopg.connect(server.conninfo("kept"))
+        server.start()
+        with psycopg.connect(server.conninfo("kept")) as conn:
+            assert conn.execute("SELECT x FROM t").fetchall() == [(1,)]
+
+
+def test_the_shared_server_cannot_be_stopped_by_a_test(postgres_server: PostgresServer) -> None:
+    foreign = PostgresServer(postgres_server.host, postgres_server.port, postgres_server.user, postgres_server.bindir)
+    with pytest.raises(RuntimeError):
+        foreign.stop()

@@ -6,6 +6,7 @@ rebuilt before any day's sessions, since sessions read their neighbouring days.
 
 import tempfile
 from datetime import date
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -92,7 +93,11 @@ def cleaned_events(context: dg.AssetExecutionContext, lake: LakeResource, rules:
     metadata: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(prefix="revolt-clean-") as folder, duckdb_connection() as connection:
         with timings.step("clean"):
-            cleaned = list(clean_days(lake.store, connection, _days(context), rules.rules(), Path(folder)))
+            cleaned = lake.retrying(
+                context,
+                "cleaning events",
+                lambda: list(clean_days(lake.store, connection, _days(context), rules.rules(), Path(folder))),
+            )
         for day in cleaned:
             key = day.day.isoformat()
             if day.distinct_message_ids != day.events:
@@ -185,7 +190,8 @@ def sessionized(context: dg.AssetExecutionContext, lake: LakeResource, rules: Ru
         for day in _days(context):
             with timings.step("sessionize"):
                 try:
-                    built = sessionize_day(lake.store, connection, day, rules.rules(), Path(folder))
+                    build = partial(sessionize_day, lake.store, connection, day, rules.rules(), Path(folder))
+                    built = lake.retrying(context, f"sessionizing {day}", build)
                 except FileNotFoundError as missing:
                     raise dg.Failure(str(missing)) from missing
             if built.inconsistent_sessions:
@@ -245,7 +251,8 @@ def daily_aggregates(context: dg.AssetExecutionContext, lake: LakeResource) -> d
     with tempfile.TemporaryDirectory(prefix="revolt-aggregates-") as folder, duckdb_connection() as connection:
         for day in _days(context):
             with timings.step("aggregate"):
-                built = aggregate_day(lake.store, connection, day, Path(folder))
+                build = partial(aggregate_day, lake.store, connection, day, Path(folder))
+                built = lake.retrying(context, f"aggregating {day}", build)
             per_day[day.isoformat()] = {}
             for name, path in built.outputs.items():
                 table_metadata = parquet_metadata(path, lake.store.uri(aggregate_key(name, day)))

@@ -1,9 +1,16 @@
 """The lake resource: the object store holding landed events and every Parquet layer."""
 
+from collections.abc import Callable
+from typing import Any, TypeVar
+
 import dagster as dg
 from pydantic import PrivateAttr
 
+from revolt_pipeline.lake.staging import store_may_recover
+from revolt_pipeline.retrying import Backoff, RetriesExhausted, call_with_retries
 from revolt_pipeline.storage import ObjectStore
+
+T = TypeVar("T")
 
 
 class LakeResource(dg.ConfigurableResource):
@@ -12,6 +19,8 @@ class LakeResource(dg.ConfigurableResource):
     url: str
     s3_endpoint_url: str | None = None
     s3_region: str = "us-east-1"
+    retries: int = Backoff.retries
+    retry_seconds: float = Backoff.first_delay
     _store: ObjectStore | None = PrivateAttr(default=None)
 
     @property
@@ -19,3 +28,28 @@ class LakeResource(dg.ConfigurableResource):
         if self._store is None:
             self._store = ObjectStore(self.url, s3_endpoint_url=self.s3_endpoint_url, s3_region=self.s3_region)
         return self._store
+
+    def retrying(self, context: dg.AssetExecutionContext, what: str, work: Callable[[], T]) -> T:
+        """`work()`, run again with backoff while the store refuses or drops connections.
+
+        Safe because every lake day is committed whole (lake/commits.py): an attempt cut short leaves its
+        day uncommitted, and the next attempt rewrites it. Retrying here, rather than with a Dagster
+        RetryPolicy, retries store faults only: a bug or bad data fails the step at once. When the retries
+        run out, or the report database's do inside `work`, the step fails with a Failure saying why.
+        """
+        try:
+            return call_with_retries(
+                work,
+                transient=store_may_recover,
+                backoff=Backoff(retries=self.retries, first_delay=self.retry_seconds),
+                what=f"{what} in {self.url}",
+                consequence="Every day committed before the failure is complete; the day being written has no "
+                "commit record, so nothing downstream reads it until it is built again.",
+                warn=context.log.warning,
+            )
+        except RetriesExhausted as exhausted:
+            cause: Any = exhausted.__cause__
+            raise dg.Failure(
+                description=str(exhausted),
+                metadata={"attempts": exhausted.attempts, "last_error": f"{type(cause).__name__}: {cause}"},
+            ) from exhausted

@@ -7,6 +7,7 @@ belong to, which is what the sensors use to rebuild exactly those days downstrea
 
 import tempfile
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -85,7 +86,8 @@ def raw_events(
     with tempfile.TemporaryDirectory(prefix="revolt-raw-") as folder, duckdb_connection() as connection:
         for day in days:
             with timings.step("build"):
-                built = build_raw_day(lake.store, connection, day, rules.rules(), Path(folder))
+                build = partial(build_raw_day, lake.store, connection, day, rules.rules(), Path(folder))
+                built = lake.retrying(context, f"building raw_events for {day}", build)
             acknowledged = collector.landed(day).acknowledged_events
             per_day[day.isoformat()] = {
                 "rows": built.rows,
@@ -139,7 +141,7 @@ def _require_complete(
 ) -> None:
     """Fail, to be retried, while a collector may still hold events of the days being built."""
     moment = datetime(day_end.year, day_end.month, day_end.day, tzinfo=UTC)
-    watermarks = read_watermarks(lake.store)
+    watermarks = lake.retrying(context, "reading the collectors' watermarks", partial(read_watermarks, lake.store))
     if not watermarks:
         raise dg.Failure(
             f"no collector has published a watermark in {lake.store.uri('watermarks')}: "

@@ -3,6 +3,7 @@
 import time
 from collections.abc import Iterator
 from datetime import date
+from functools import partial
 from typing import Any
 
 import dagster as dg
@@ -76,7 +77,8 @@ def report_tables(
     for table in REPORT_TABLES:
         started = time.perf_counter()
         try:
-            rows = load_aggregate(reports.engine, lake.store, table, days)
+            load = partial(load_aggregate, reports.engine, lake.store, table, days)
+            rows = lake.retrying(context, f"loading {table.name}", load)
         except FileNotFoundError as missing:
             raise dg.Failure(str(missing)) from missing
         yield from _report(reports.engine, table, days, rows, time.perf_counter() - started)
@@ -99,5 +101,7 @@ def event_catalog(
     """The raw layer's property catalog per received day, for BI tools to browse what apps send."""
     days = [date.fromisoformat(key) for key in context.partition_keys]
     started = time.perf_counter()
-    rows = load_event_catalog(reports.engine, lake.store, days)
+    rows = lake.retrying(
+        context, "loading event_catalog", partial(load_event_catalog, reports.engine, lake.store, days)
+    )
     yield from _report(reports.engine, schema.event_catalog, days, rows, time.perf_counter() - started)

@@ -8,12 +8,16 @@ from pydantic import Field, PrivateAttr
 
 from revolt_pipeline.private_files import create_private_file
 from revolt_pipeline.reports.loader import create_engine, ensure_tables
+from revolt_pipeline.retrying import Backoff
 
 
 class ReportDatabaseResource(dg.ConfigurableResource):
     """REVOLT_REPORT_DB_URL, e.g. `sqlite:////data/reports.sqlite` or `postgresql+psycopg://...`."""
 
     url: str = Field(description="SQLAlchemy URL; pass it as an EnvVar when it holds a password.")
+    # A load whose connection is lost is retried whole, this many times, after this first wait (doubling).
+    retries: int = Backoff.retries
+    retry_seconds: float = Backoff.first_delay
     _engine: sa.Engine | None = PrivateAttr(default=None)
 
     @property
@@ -21,7 +25,7 @@ class ReportDatabaseResource(dg.ConfigurableResource):
         if self._engine is None:
             url = self.url.strip()  # as Settings reads it: an EnvVar arrives unstripped
             _create_sqlite_file_privately(url)
-            self._engine = create_engine(url)
+            self._engine = create_engine(url, retry=Backoff(retries=self.retries, first_delay=self.retry_seconds))
             ensure_tables(self._engine)
         return self._engine
 
