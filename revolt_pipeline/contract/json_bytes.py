@@ -42,7 +42,8 @@ _TO_BRACKET = re.compile(rb'(?:[^"\[\]{}]++|"(?:[^"\\]++|\\.)*+")*+', re.S)
 _OPENERS = re.compile(rb"[\[{]++")
 _CLOSERS = re.compile(rb"[\]}]++")
 _PLAIN_WRITE_KEY = rb'"writeKey"[ \t\r\n]*+:[ \t\r\n]*+"[^"\\]*+"'
-_WRITE_KEY_FIRST_MEMBER = re.compile(rb"(\{[ \t\r\n]*+)" + _PLAIN_WRITE_KEY + rb"[ \t\r\n]*+(?:,[ \t\r\n]*+)?")
+# The whitespace after the value goes only with the comma after it, as in the member-by-member cut.
+_WRITE_KEY_FIRST_MEMBER = re.compile(rb"(\{[ \t\r\n]*+)" + _PLAIN_WRITE_KEY + rb"(?:[ \t\r\n]*+,[ \t\r\n]*+)?")
 _WRITE_KEY_AFTER_MEMBER = re.compile(rb",[ \t\r\n]*+" + _PLAIN_WRITE_KEY)
 _WRITE_KEY_VALUE = re.compile(rb'("writeKey"[ \t\r\n]*+:[ \t\r\n]*+")(?:[^"\\]++|\\.)*+"', re.S)
 _LINE_BREAKS = bytes.maketrans(b"\r\n", b"  ")
