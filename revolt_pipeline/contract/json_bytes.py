@@ -30,7 +30,7 @@ _REASONS = (
     ("lone leading surrogate", "lone_surrogate", "a \\ud800-\\udfff escape must be half of a surrogate pair"),
     ("unexpected end of hex escape", "lone_surrogate", "a \\ud800-\\udfff escape must be half of a surrogate pair"),
     ("recursion limit exceeded", "too_deep", f"values may nest {MESSAGE_DEPTH} levels deep in a message"),
-    ("number out of range", "number_too_long", "an integer may have at most 4300 digits"),
+    ("number out of range", "number_too_long", "a number may have at most 4300 digits before its fraction or exponent"),
 )
 _POSITION = re.compile(r" at line (\d+) column (\d+)$")
 

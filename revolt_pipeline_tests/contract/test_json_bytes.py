@@ -33,6 +33,9 @@ from revolt_pipeline.contract.json_bytes import (
         (b'{"a":"\\udc00x"}', "lone_surrogate"),
         (b'{"a":"\\ud83d\\ud83d"}', "lone_surrogate"),
         (b'{"a":' + b"1" * 4301 + b"}", "number_too_long"),
+        # The limit is on the digits before the fraction or exponent, of any number (Python's int limit).
+        (b'{"a":' + b"1" * 4301 + b".5}", "number_too_long"),
+        (b'{"a":-' + b"1" * 4301 + b"e-9}", "number_too_long"),
         (b'{"a":NaN}', "malformed_json"),
         (b'{"a":Infinity}', "malformed_json"),
         (b'{"a":1} x', "malformed_json"),
@@ -55,6 +58,7 @@ def test_text_that_is_not_strict_json_is_refused_with_its_reason(text: bytes, re
         b'{"a":"\\ud83d\\ude00 \xf0\x9f\x98\x80 \\u0000"}',
         b'{"big":123456789012345678901234567890,"small":1E-400,"huge":1e400,"neg":-0}',
         b'{"a":' + b"1" * 4300 + b"}",
+        b'{"a":-' + b"1" * 4300 + b'.5e-3,"b":0.' + b"1" * 5000 + b"}",
         b' {\r\n\t"a" : [ ] } \n',
     ],
 )
