@@ -29,20 +29,18 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
 import httpx
-import jsonschema
-import orjson
 import pytest
 from hypothesis import HealthCheck, Phase, event, given, note, settings
 from hypothesis import strategies as st
 
 from revolt_pipeline.contract import MESSAGE_TYPES
 from revolt_pipeline.contract.openapi import openapi_document
+from revolt_pipeline_tests.contract.schemas import contract_validator
 from revolt_pipeline_tests.fixtures.collector import SOURCES
 from revolt_pipeline_tests.pipeline.harness import Pipeline, pipeline_environment, running_pipeline
 from revolt_pipeline_tests.properties.json_text import (
@@ -109,10 +107,7 @@ ENCODINGS = [
     "unsupported",
 ]
 
-MESSAGE_SCHEMA = jsonschema.Draft202012Validator(
-    orjson.loads(resources.files("revolt_pipeline.contract").joinpath("segment-message.schema.json").read_bytes()),
-    format_checker=jsonschema.FormatChecker(),
-)
+MESSAGE_SCHEMA = contract_validator("segment-message.schema.json")
 
 
 # -- what a test request is made of ---------------------------------------------------------------
@@ -212,19 +207,31 @@ def event_names() -> st.SearchStrategy[Text]:
 
 
 def timestamps(clean: bool = False) -> st.SearchStrategy[Value]:
-    """Mostly the morning of the day the collector receives on, in the spellings RFC 3339 allows."""
+    """Mostly the morning of the day the collector receives on, in the spellings the contract allows.
 
-    def spell(moment: datetime, offset_minutes: int, digits: int, zulu: str) -> Text:
+    RFC 3339's (`T` or `t`, `Z` or `z`, any number of fraction digits) and the two its parser adds: a
+    space for the `T`, an offset without its colon.
+    """
+
+    def spell(moment: datetime, offset_minutes: int, digits: int, zulu: str, separator: str, colon: str) -> Text:
         local = moment.astimezone(UTC) + timedelta(minutes=offset_minutes)
-        fraction = f"{local.microsecond:06d}"[:digits]
-        text = local.strftime("%Y-%m-%dT%H:%M:%S") + (f".{fraction}" if digits else "")
-        if offset_minutes == 0:
+        fraction = f"{local.microsecond:06d}{local.microsecond:03d}"[:digits]
+        text = local.strftime(f"%Y-%m-%d{separator}%H:%M:%S") + (f".{fraction}" if digits else "")
+        if offset_minutes == 0 and zulu:
             return Text.of(text + zulu)
-        sign = "+" if offset_minutes > 0 else "-"
-        return Text.of(f"{text}{sign}{abs(offset_minutes) // 60:02d}:{abs(offset_minutes) % 60:02d}")
+        sign = "-" if offset_minutes < 0 else "+"
+        return Text.of(f"{text}{sign}{abs(offset_minutes) // 60:02d}{colon}{abs(offset_minutes) % 60:02d}")
 
     moments = st.integers(0, 10 * 3600 * 1000).map(lambda ms: RECEIVED - timedelta(milliseconds=ms))
-    valid = st.builds(spell, moments, st.sampled_from(OFFSETS), st.sampled_from([0, 3, 6]), st.sampled_from("Zz"))
+    valid = st.builds(
+        spell,
+        moments,
+        st.sampled_from(OFFSETS),
+        st.sampled_from([0, 3, 6, 9]),
+        st.sampled_from(["Z", "z", ""]),
+        st.sampled_from(["T", "T", "t", " "]),
+        st.sampled_from([":", ":", ""]),
+    )
     invalid = st.one_of(
         st.sampled_from(["2026-11-20T08:00:00", "yesterday", "2026-13-01T00:00:00Z"]).map(Text.of),
         st.just(Number("1763625600000")),
