@@ -130,10 +130,14 @@ def timestamp_like(draw: st.DrawFn) -> str:
 @settings(max_examples=400, deadline=None)
 @given(timestamp_like())
 def test_the_schema_takes_exactly_the_timestamps_the_collector_takes(text: str) -> None:
-    """Up to 9999-12-31 less a microsecond: a time there that rounds into the year 10000 is the schema's one gap."""
+    """Up to 9999-12-31 less a microsecond: a time there that rounds into the year 10000 is the schema's one gap.
+
+    `parse_timestamp`, which reads every other time (the admin clock, watermarks), takes the same.
+    """
     message = {"type": "identify", "userId": "u", "timestamp": text}
     taken = not isinstance(validate(orjson.dumps(message)), Rejection)
     assert schema_validator.is_valid(message) == taken, f"{text!r}: the collector {'takes' if taken else 'refuses'} it"
+    assert (parse_timestamp(text) is not None) == taken, f"{text!r}: parse_timestamp disagrees"
 
 
 KEY = "wk_contract_test"
@@ -249,6 +253,12 @@ def test_a_missing_message_id_is_generated_and_flagged() -> None:
         ("2026-11-20", None),
         ("20261120T100000Z", None),
         ("yesterday at noon", None),
+        ("2026-11-20 11:00:00+0100", "2026-11-20T10:00:00.000Z"),
+        # Python's ISO parser takes these; a message's timestamps do not, and no other time is read otherwise.
+        ("2026-11-20T11:00:00+01", None),
+        ("2026-11-20T10:00:00.Z", None),
+        ("2026-11-20T10:00:00 Z", None),
+        ("2026-11-20T11:00:00+01:00:00", None),
     ],
 )
 def test_timestamps_round_trip_in_one_form(text: str, expected: str | None) -> None:
