@@ -66,7 +66,8 @@ def test_the_description_refers_to_the_contract_schemas_instead_of_copying_them(
     source = json.loads(CONTRACT.joinpath(DOCUMENT).read_text())
     external = {ref.partition("#")[0] for ref in _references(source) if not ref.startswith("#")}
     assert external == {"segment-message.schema.json", "batch.schema.json"}
-    assert "$defs" not in json.dumps(source), "a contract schema was copied into the description"
+    copied = [node for node in _walk(source) if isinstance(node, dict) and "$defs" in node]
+    assert copied == [], "a contract schema was copied into the description"
     validate(source, base_uri=Path(str(CONTRACT.joinpath(DOCUMENT))).as_uri())
 
 
@@ -76,8 +77,16 @@ def test_the_description_refers_to_the_contract_schemas_instead_of_copying_them(
         ("TrackMessage", {"type": "track", "event": "Signed Up", "userId": 7}, True),
         ("TrackMessage", {"type": "track", "event": "", "userId": "u"}, False),
         ("TrackMessage", {"type": "page", "userId": "u"}, False),
+        ("TrackMessage", {"event": "Signed Up", "anonymousId": "a"}, True),  # the endpoint fills `type` in
+        ("TrackMessage", {"userId": "u"}, False),
+        ("IdentifyMessage", {"userId": "u", "traits": {"plan": "team"}}, True),
+        ("PageMessage", {"userId": "u", "name": 3}, False),
+        ("GroupMessage", {"userId": "u", "groupId": None}, False),
         ("AliasMessage", {"type": "alias", "previousId": "a", "userId": "u"}, True),
         ("AliasMessage", {"type": "alias", "userId": "u"}, False),
+        ("AliasMessage", {"previousId": "a", "userId": "u"}, True),
+        ("batch.schema.json", {"batch": [], "sentAt": "2026-11-20 10:00:00+0100", "writeKey": None}, True),
+        ("batch.schema.json", {"batch": [], "sentAt": "2026-11-20T10:00:00"}, False),
         ("batch.schema.json", {"batch": [{"type": "identify", "anonymousId": "a"}], "writeKey": "k"}, True),
         ("batch.schema.json", {"batch": [{"type": "identify"}]}, False),
         ("batch.schema.json", {"batch": [{"type": "track", "event": "e", "userId": "u", "sentAt": "10:00"}]}, False),
@@ -92,6 +101,27 @@ def test_the_served_bodies_are_the_contract_rules(component: str, body: Any, val
         {"$ref": f"urn:revolt:openapi#/components/schemas/{component}"}, registry=registry
     )
     assert validator.is_valid(body) is valid
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "code"),
+    [
+        ("GET", "/v2/batch", 404, "not_found"),
+        ("GET", "/v1/projects//settings", 404, "not_found"),
+        ("GET", "/v1/batch", 405, "method_not_allowed"),
+        ("DELETE", "/health", 405, "method_not_allowed"),
+    ],
+)
+def test_paths_and_methods_no_route_serves_are_answered_in_the_error_shape(
+    collector_server: CollectorHarness, method: str, path: str, status: int, code: str
+) -> None:
+    """Starlette answers these in plain text; clients reading `code` from every error would stumble."""
+    response = collector_server.http.request(method, collector_server.url + path)
+    assert response.status_code == status
+    assert response.headers["content-type"] == "application/json"
+    assert response.json() == {"success": False, "code": code, "message": response.json()["message"]}
+    if status == 405:
+        assert response.headers["allow"]
 
 
 def test_bundling_refuses_to_overwrite_a_component_of_the_same_name() -> None:
