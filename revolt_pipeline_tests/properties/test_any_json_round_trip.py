@@ -68,7 +68,7 @@ from revolt_pipeline_tests.properties.json_text import (
 )
 
 # CI's budget; REVOLT_PROPERTY_EXAMPLES=2000 with --hypothesis-seed=N looks further before a release.
-EXAMPLES = int(os.environ.get("REVOLT_PROPERTY_EXAMPLES", "200"))
+EXAMPLES = int(os.environ.get("REVOLT_PROPERTY_EXAMPLES", "500"))
 DAY = date(2026, 11, 20)
 RECEIVED = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 WEB_KEY = SOURCES["web"][1]

@@ -33,7 +33,7 @@ from revolt_pipeline.contract.openapi import openapi_document
 from revolt_pipeline.sources import add_source
 from revolt_pipeline_tests.fixtures.collector import ADMIN_TOKEN, SOURCES, CollectorProcess
 
-EXAMPLES_PER_OPERATION = 60
+EXAMPLES_PER_OPERATION = 120
 # The web source allows these browser origins only, so that preflights and requests meet both answers.
 ALLOWED_ORIGINS = ("https://app.example.com", "https://*.example.com")
 GZIP = ("gzip", "x-gzip")
