@@ -11,6 +11,7 @@ from revolt_pipeline.contract.json_bytes import (
     REDACTED,
     NotStrictJson,
     batch_item_spans,
+    has_escaped_key_characters,
     line_breaks_as_spaces,
     parse_strict,
     parse_strict_message,
@@ -151,6 +152,16 @@ def test_the_senders_key_is_redacted_inside_strings_only_where_it_is_not_an_esca
     # `\b` followed by `KEY` is a backspace and text, not the key `bKEY`.
     assert redact_in_strings(b'{"a":"\\bKEY","b":"bKEY"}', b"bKEY") == b'{"a":"\\bKEY","b":"' + REDACTED + b'"}'
     json.loads(redact_in_strings(raw, b"wk_1"))
+
+
+def test_the_senders_key_spelled_with_escapes_is_redacted_too() -> None:
+    """Every JSON reader decodes `\\u0077k_1` to `wk_1`: a search for the key's bytes alone missed it."""
+    raw = b'{"a":"\\u0077k_1","b":"x\\u0077\\u006B\\u005f1y","c":"\\\\u0077k_1","write\\u004bey":"wk_1"}'
+    assert has_escaped_key_characters(raw) and not has_escaped_key_characters(b'{"a":"\\u00e9\\n\\u0000"}')
+    assert redact_in_strings(raw, b"wk_1") == (
+        b'{"a":"' + REDACTED + b'","b":"x' + REDACTED + b'y","c":"\\\\u0077k_1","write\\u004bey":"' + REDACTED + b'"}'
+    )  # `\\\\u0077k_1` is a backslash and text, not the key
+    assert redact_body(b'{"a":"\\u0077k_1 \xff', b"wk_1") == b'{"a":"' + REDACTED + b" \xff"
 
 
 def test_a_body_kept_for_the_quarantine_loses_every_write_key_even_when_it_is_not_json() -> None:
