@@ -4,9 +4,10 @@ import contextlib
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 
-from revolt_pipeline.collector.protocol import CountResponses, internal_error
+from revolt_pipeline.collector.protocol import CountResponses, http_error, internal_error
 from revolt_pipeline.collector.routes import admin, browser, ingest, ops
 from revolt_pipeline.collector.service import CollectorService
 
@@ -27,7 +28,7 @@ def create_app(service: CollectorService) -> Starlette:
             Middleware(CountResponses, metrics=service.metrics),
             Middleware(browser.BrowserCors, origin_allowed=service.sources.any_allows_origin),
         ],
-        exception_handlers={Exception: internal_error},
+        exception_handlers={HTTPException: http_error, Exception: internal_error},
         lifespan=lifespan,
     )
     app.state.service = service

@@ -29,9 +29,11 @@ import orjson
 from revolt_pipeline.contract import Message, Receipt, Rejection, landed_record, validate_message
 from revolt_pipeline.contract.envelope import epoch_ms
 from revolt_pipeline.contract.json_bytes import (
+    REDACTED,
     WRITE_KEY_MEMBER,
     NotStrictJson,
     batch_item_spans,
+    has_escaped_key_characters,
     line_breaks_as_spaces,
     parse_strict,
     parse_strict_message,
@@ -308,7 +310,10 @@ class _Request:
     def _messages(self, parsed: _Body) -> IngestOutcome:
         assert self.source is not None and self.text is not None
         cleaner = _Cleaner(self.text, self.source.write_key.encode())
-        batch_context = None if parsed.context is None else cleaner.clean(parsed.context)
+        try:
+            batch_context = None if parsed.context is None else cleaner.clean(parsed.context)
+        except NotStrictJson as fault:
+            return self._refused(_Refused(400, fault.reason, f"the batch's context: {fault.detail}"))
         receipt = Receipt(
             received_at_ms=self.received_ms,
             sent_at_ms=None if parsed.sent_at is None else epoch_ms(parsed.sent_at),
@@ -328,11 +333,15 @@ class _Request:
                 strict = False
                 result = Rejection(fault.reason, fault.detail)
             else:
-                raw, strict = cleaner.clean(raw), True
-                if len(raw) > limit:
-                    result = Rejection("message_too_large", f"message is {len(raw)} bytes; the limit is {limit}")
+                try:
+                    raw, strict = cleaner.clean(raw), True
+                except NotStrictJson as made_ambiguous:
+                    strict, result = False, Rejection(made_ambiguous.reason, made_ambiguous.detail)
                 else:
-                    result = validate_message(raw)
+                    if len(raw) > limit:
+                        result = Rejection("message_too_large", f"message is {len(raw)} bytes; the limit is {limit}")
+                    else:
+                        result = validate_message(raw)
             if isinstance(result, Rejection):
                 outcome.rejection_reasons.append(result.reason)
                 outcome.quarantined.append(self._message_record(result, index, raw, strict))
@@ -452,17 +461,31 @@ class _Cleaner:
     def __init__(self, text: bytes, secret: bytes) -> None:
         self.secret = secret
         self.members = WRITE_KEY_MEMBER in text
-        self.secret_seen = secret in text
+        # The key may be spelled with `\u` escapes, which a search for its bytes would miss.
+        self.secret_seen = secret in text or has_escaped_key_characters(text)
         self.line_breaks = b"\n" in text or b"\r" in text
 
     def clean(self, raw: bytes) -> bytes:
+        """The message as it is stored; NotStrictJson when the marker made two member names the same."""
         if self.members and WRITE_KEY_MEMBER in raw:
             raw = without_write_keys(raw)
-        if self.secret_seen and self.secret in raw:
-            raw = redact_in_strings(raw, self.secret)
+        if self.secret_seen:
+            redacted = redact_in_strings(raw, self.secret)
+            if redacted != raw:
+                _still_strict(redacted)
+            raw = redacted
         if self.line_breaks:
             raw = line_breaks_as_spaces(raw)
         return raw
+
+
+def _still_strict(redacted: bytes) -> None:
+    """A key in a member name, beside a member named like the marker, would land as a duplicate key."""
+    try:
+        parse_strict_message(redacted)
+    except NotStrictJson as fault:
+        detail = f"once the write key in it is replaced by {REDACTED.decode()!r}: {without_position(fault.detail)}"
+        raise NotStrictJson(fault.reason, detail) from None
 
 
 def _decode_batch(text: bytes) -> _Batch:

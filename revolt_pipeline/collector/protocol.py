@@ -12,9 +12,11 @@ import asyncio
 import functools
 import math
 from collections.abc import Callable
+from http import HTTPStatus
 from typing import Any
 
 import orjson
+from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Match
@@ -81,6 +83,18 @@ class CountResponses:
             if not started:
                 self.metrics.requests.labels("500", route_of(scope)).inc()
             raise
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    """A path no route serves (404) or a method it does not take (405), in the collector's error shape.
+
+    Starlette's own answers are plain text; a client reading `code` from every error would stumble on them.
+    """
+    assert isinstance(exc, HTTPException)
+    code = HTTPStatus(exc.status_code).phrase.lower().replace(" ", "_")
+    response = json_response({"success": False, "code": code, "message": exc.detail}, exc.status_code)
+    response.headers.update(exc.headers or {})
+    return response
 
 
 async def internal_error(request: Request, exc: Exception) -> Response:

@@ -30,7 +30,7 @@ _REASONS = (
     ("lone leading surrogate", "lone_surrogate", "a \\ud800-\\udfff escape must be half of a surrogate pair"),
     ("unexpected end of hex escape", "lone_surrogate", "a \\ud800-\\udfff escape must be half of a surrogate pair"),
     ("recursion limit exceeded", "too_deep", f"values may nest {MESSAGE_DEPTH} levels deep in a message"),
-    ("number out of range", "number_too_long", "an integer may have at most 4300 digits"),
+    ("number out of range", "number_too_long", "a number may have at most 4300 digits before its fraction or exponent"),
 )
 _POSITION = re.compile(r" at line (\d+) column (\d+)$")
 
@@ -42,10 +42,13 @@ _TO_BRACKET = re.compile(rb'(?:[^"\[\]{}]++|"(?:[^"\\]++|\\.)*+")*+', re.S)
 _OPENERS = re.compile(rb"[\[{]++")
 _CLOSERS = re.compile(rb"[\]}]++")
 _PLAIN_WRITE_KEY = rb'"writeKey"[ \t\r\n]*+:[ \t\r\n]*+"[^"\\]*+"'
-_WRITE_KEY_FIRST_MEMBER = re.compile(rb"(\{[ \t\r\n]*+)" + _PLAIN_WRITE_KEY + rb"[ \t\r\n]*+(?:,[ \t\r\n]*+)?")
+# The whitespace after the value goes only with the comma after it, as in the member-by-member cut.
+_WRITE_KEY_FIRST_MEMBER = re.compile(rb"(\{[ \t\r\n]*+)" + _PLAIN_WRITE_KEY + rb"(?:[ \t\r\n]*+,[ \t\r\n]*+)?")
 _WRITE_KEY_AFTER_MEMBER = re.compile(rb",[ \t\r\n]*+" + _PLAIN_WRITE_KEY)
 _WRITE_KEY_VALUE = re.compile(rb'("writeKey"[ \t\r\n]*+:[ \t\r\n]*+")(?:[^"\\]++|\\.)*+"', re.S)
 _LINE_BREAKS = bytes.maketrans(b"\r\n", b"  ")
+# `\u00XX` for a character of the write key alphabet: `-`, `0-9`, `A-Z`, `_`, `a-z`.
+_ESCAPED_KEY_CHARACTER = re.compile(rb"\\u00(?:2[dD]|3[0-9]|4[1-9a-fA-F]|5[0-9aAfF]|6[1-9a-fA-F]|7[0-9aA])")
 _QUOTE, _COLON, _COMMA = ord('"'), ord(":"), ord(",")
 _OPEN_BRACE, _CLOSE_BRACE, _OPEN_BRACKET, _CLOSE_BRACKET = ord("{"), ord("}"), ord("["), ord("]")
 
@@ -188,19 +191,42 @@ def _escaped(data: bytes, quote: int) -> bool:
     return backslashes % 2 == 1
 
 
+def has_escaped_key_characters(data: bytes) -> bool:
+    """Whether `data` writes a character a write key may hold (`A-Z`, `a-z`, `0-9`, `_`, `-`) as a `\\u` escape.
+
+    No JSON writer escapes those; a sender that does could be spelling its key so that a search for
+    the key's bytes misses it. The one cheap scan that tells whether the careful search is needed.
+    """
+    return _ESCAPED_KEY_CHARACTER.search(data) is not None
+
+
+def _spelled(secret: bytes, escapes: bool) -> bytes:
+    """A pattern for `secret` as JSON text may write it: each character as itself or as its `\\u` escape."""
+    if not escapes:
+        return re.escape(secret)
+    return b"".join(rb"(?:%s|\\u00%s)" % (re.escape(bytes([byte])), _any_case_hex(byte)) for byte in secret)
+
+
+def _any_case_hex(byte: int) -> bytes:
+    """`6b` as `6[bB]`: JSON escapes take hex digits in either case."""
+    return b"".join(b"[%c%c]" % (digit, digit ^ 0x20) if digit > 0x39 else bytes([digit]) for digit in b"%02x" % byte)
+
+
 def redact_in_strings(raw: bytes, secret: bytes) -> bytes:
     """Strict JSON with `secret` replaced by the marker wherever it occurs inside a string.
 
-    An occurrence right after an escaping backslash (`\\b` + the rest of a key starting with `b`) is
-    an escape, not the secret, and is left alone: replacing it would break the escape.
+    Written plainly or with `\\u` escapes (`\\u0077k_...`): either way a reader decodes the key. An
+    occurrence right after an escaping backslash (`\\b` + the rest of a key starting with `b`) is an
+    escape, not the secret, and is left alone: replacing it would break the escape.
     """
-    if not secret or secret not in raw:
+    escapes = has_escaped_key_characters(raw)
+    if not secret or (secret not in raw and not escapes):
         return raw
-    inside = re.compile(rb"(?<!\\)((?:\\\\)*+)" + re.escape(secret))
+    inside = re.compile(rb"(?<!\\)((?:\\\\)*+)" + _spelled(secret, escapes))
 
     def redact(string: re.Match[bytes]) -> bytes:
         text = string[0]
-        return inside.sub(rb"\1" + REDACTED, text) if secret in text else text
+        return inside.sub(rb"\1" + REDACTED, text) if escapes or secret in text else text
 
     return _STRING.sub(redact, raw)
 
@@ -208,11 +234,13 @@ def redact_in_strings(raw: bytes, secret: bytes) -> bytes:
 def redact_body(data: bytes, secret: bytes | None) -> bytes:
     """Any bytes (a body kept for the quarantine) with write keys replaced by the marker.
 
-    Every occurrence of the sender's key, and the value of every `"writeKey": "..."`, whoever's it is.
-    Not JSON-aware on purpose: the body may not be JSON at all.
+    Every occurrence of the sender's key (plainly or with `\\u` escapes), and the value of every
+    `"writeKey": "..."`, whoever's it is. Not JSON-aware on purpose: the body may not be JSON at all.
     """
     if secret:
         data = data.replace(secret, REDACTED)
+        if has_escaped_key_characters(data):
+            data = re.sub(_spelled(secret, escapes=True), REDACTED, data)
     if WRITE_KEY_MEMBER in data:
         data = _WRITE_KEY_VALUE.sub(rb"\1" + REDACTED + b'"', data)
     return data

@@ -2,19 +2,20 @@
 
 from datetime import UTC, datetime
 
+import msgspec
+
+from revolt_pipeline.contract.messages import AwareTimestamp
+
 
 def parse_timestamp(value: str) -> datetime | None:
     """An aware UTC datetime from an RFC 3339 string with offset, or None when it is not one.
 
-    The offset is mandatory: a device's local time without one is wrong by hours, silently.
+    Read exactly as a message's timestamps are (segment-message.schema.json): the offset is mandatory,
+    since a device's local time without one is wrong by hours, silently.
     """
-    if len(value) < 20 or value[4] != "-" or value[7] != "-" or value[10] not in "Tt" or value[13] != ":":
-        return None
     try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    if parsed.tzinfo is None:
+        parsed = msgspec.convert(value, AwareTimestamp)
+    except msgspec.ValidationError:
         return None
     return parsed if parsed.tzinfo is UTC else parsed.astimezone(UTC)
 

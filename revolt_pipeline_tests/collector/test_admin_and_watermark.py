@@ -81,9 +81,12 @@ def test_landed_report_counts_per_received_date_across_midnight(simulated) -> No
     assert all(o["key"].startswith("landing/received_date=2026-11-21/hour=00/") for o in day_two["objects"])
 
 
-def test_landed_report_refuses_a_bad_date(collector_server: CollectorHarness) -> None:
+@pytest.mark.parametrize("day", ["20-11-2026", "20261120", "2026-W47-5", ""])
+def test_landed_report_refuses_a_date_not_written_yyyy_mm_dd(collector_server: CollectorHarness, day: str) -> None:
+    """The one documented form: Python's ISO reader would also take `20261120` and ISO weeks."""
     response = collector_server.http.get(
-        collector_server.url + "/admin/landed?received_date=20-11-2026",
+        collector_server.url + "/admin/landed",
+        params={"received_date": day},
         headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
     )
     assert response.status_code == 400

@@ -7,6 +7,7 @@ only what carries that mark.
 import base64
 import gzip
 import logging
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -218,6 +219,53 @@ def test_write_keys_are_never_stored(collector: Collector) -> None:
         kept = line + base64.b64decode(record.get("rawBodyBase64") or "")
         assert key not in kept and b"other" not in kept
     assert {orjson.loads(line)["reason"] for line in stored} == {"missing_identity", "malformed_json"}
+
+
+def decoded_strings(data: bytes) -> str:
+    """`data` with its escapes of ASCII characters decoded, as a JSON reader would see a write key in it."""
+    return re.sub(rb"\\u00([0-7][0-9a-fA-F])", lambda escape: bytes([int(escape[1], 16)]), data).decode(
+        "utf-8", "replace"
+    )
+
+
+def test_a_write_key_spelled_with_escapes_is_never_stored(collector: Collector) -> None:
+    """`\\u0077k_...` is the key to every JSON reader; a search for the key's bytes missed it."""
+    mark = "escaped-key"
+    escaped = b"".join(b"\\u%04x" % byte for byte in WEB_KEY.encode())
+    single = b'{"write\\u004bey":"%s","event":"%s","userId":"u","properties":{"url":"x?k=%s"}}' % (
+        escaped,
+        mark.encode(),
+        escaped,
+    )
+    assert collector.post("/v1/track", single, key=None).status_code == 200  # the escaped key authenticates
+    in_batch = b'{"batch":[{"type":"track","event":"%s","userId":"u","context":{"k":"%s"}}]}' % (mark.encode(), escaped)
+    assert collector.post("/v1/batch", in_batch).status_code == 200
+    assert collector.post("/v1/batch", in_batch[:-1]).status_code == 400  # refused whole: quarantined
+
+    landed = collector.lines(LANDING, mark)
+    quarantined = collector.lines(QUARANTINE, mark)
+    assert len(landed) == 2 and len(quarantined) == 1
+    for line in [*landed, *quarantined]:
+        record = orjson.loads(line)
+        kept = decoded_strings(line) + decoded_strings(base64.b64decode(record.get("rawBodyBase64") or ""))
+        assert WEB_KEY not in kept, line
+    assert orjson.loads(landed[0])["message"]["properties"]["url"] == "x?k=[redacted write key]"
+
+
+def test_a_key_redacted_into_another_member_name_refuses_the_message_alone(collector: Collector) -> None:
+    """`{"<key>": 1, "[redacted write key]": 2}` would land with one name twice, which no reader agrees on."""
+    mark = "redacted-twice"
+    clash = b'{"type":"identify","userId":"%s","traits":{"%s":1,"[redacted write key]":2}}' % (
+        mark.encode(),
+        WEB_KEY.encode(),
+    )
+    neighbour = b'{"type":"identify","userId":"%s"}' % mark.encode()
+    answer = collector.post("/v1/batch", b'{"batch":[%s,%s]}' % (clash, neighbour)).json()
+    assert answer["accepted"] == 1 and [entry["reason"] for entry in answer["rejected"]] == ["duplicate_key"]
+    (line,) = collector.lines(QUARANTINE, mark)
+    assert WEB_KEY.encode() not in base64.b64decode(orjson.loads(line)["payloadBase64"])
+    (landed,) = collector.lines(LANDING, mark)
+    assert orjson.loads(landed)["message"] == orjson.loads(neighbour)
 
 
 def test_a_pretty_printed_batch_lands_one_record_per_line(collector: Collector) -> None:

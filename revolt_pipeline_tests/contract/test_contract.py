@@ -1,20 +1,24 @@
 """The contract: the collector's validation, the published JSON Schema, and the landed record agree."""
 
+import base64
 import json
 from datetime import UTC, datetime, timedelta
-from importlib import resources
 from typing import Any
 
-import jsonschema
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from revolt_pipeline.collector.ingest import Limits, process_request
 from revolt_pipeline.contract import Receipt, Rejection, format_timestamp, landed_record, parse_timestamp
 from revolt_pipeline.contract import validate_message as validate
 from revolt_pipeline.contract.envelope import epoch_ms
+from revolt_pipeline.sources import Source
+from revolt_pipeline_tests.contract.schemas import contract_validator
 
-SCHEMA = json.loads(resources.files("revolt_pipeline.contract").joinpath("segment-message.schema.json").read_text())
-schema_validator = jsonschema.Draft202012Validator(SCHEMA, format_checker=jsonschema.FormatChecker())
+schema_validator = contract_validator("segment-message.schema.json")
+batch_validator = contract_validator("batch.schema.json")
 
 T = "2026-11-20T10:00:00.000Z"
 VALID: list[dict[str, Any]] = [
@@ -40,6 +44,17 @@ VALID: list[dict[str, Any]] = [
         "timestamp": "2026-11-20T10:00:00.5-05:00",
     },
     {"type": "track", "event": "e", "userId": "u", "anonymousId": None, "context": None},
+    {"type": "identify", "userId": "u", "messageId": None, "sentAt": None},
+    {"type": "identify", "userId": "é" * 255, "messageId": "😀" * 255},  # lengths in characters
+    {"type": "identify", "userId": 123456789012345678901234567890, "groupId": 1.5},
+    # What the collector's parser reads besides RFC 3339 proper: a space for T, an offset without colon.
+    {"type": "identify", "userId": "u", "timestamp": "2026-11-20 10:00:00.123456789+0100"},
+    {
+        "type": "identify",
+        "userId": "u",
+        "originalTimestamp": "2024-02-29t23:59:59-00:00",
+        "sentAt": "2000-02-29T00:00:00z",
+    },
 ]
 INVALID: list[tuple[Any, str]] = [
     ({"type": "track", "userId": "u1"}, "missing_field"),
@@ -65,6 +80,16 @@ INVALID: list[tuple[Any, str]] = [
     ({"type": "alias", "previousId": "a"}, "missing_field"),
     ({"type": "alias", "userId": "u"}, "missing_field"),
     ({"type": "page", "userId": "u", "name": 3}, "invalid_field"),
+    ({"type": "identify", "userId": 1.0}, "invalid_field"),  # a whole number, not written as an integer
+    ({"type": "identify", "userId": "é" * 256}, "invalid_field"),
+    ({"type": "group", "userId": "u", "groupId": None}, "invalid_field"),
+    ({"type": "track", "event": None, "userId": "u"}, "invalid_field"),
+    ({"type": "identify", "userId": "u", "timestamp": "2023-02-29T10:00:00Z"}, "invalid_timestamp"),
+    ({"type": "identify", "userId": "u", "timestamp": "1900-02-29T10:00:00Z"}, "invalid_timestamp"),
+    ({"type": "identify", "userId": "u", "timestamp": "2026-11-20T23:59:60Z"}, "invalid_timestamp"),
+    ({"type": "identify", "userId": "u", "timestamp": "2026-11-20T10:00:00+01"}, "invalid_timestamp"),
+    ({"type": "identify", "userId": "u", "timestamp": "2026-11-20T10:00:00+24:00"}, "invalid_timestamp"),
+    ({"type": "identify", "userId": "u", "timestamp": "0000-01-01T00:00:00Z"}, "invalid_timestamp"),
     ([1, 2], "not_an_object"),
     ("text", "not_an_object"),
 ]
@@ -72,16 +97,85 @@ INVALID: list[tuple[Any, str]] = [
 
 @pytest.mark.parametrize("message", VALID)
 def test_valid_messages_pass_both_the_collector_and_the_schema(message: dict[str, Any]) -> None:
-    assert not isinstance(validate(orjson.dumps(message)), Rejection)
+    assert not isinstance(validate(json.dumps(message).encode()), Rejection)
     assert list(schema_validator.iter_errors(message)) == []
 
 
 @pytest.mark.parametrize(("message", "reason"), INVALID)
 def test_invalid_messages_fail_both_with_the_documented_reason(message: Any, reason: str) -> None:
-    result = validate(orjson.dumps(message))
+    result = validate(json.dumps(message).encode())
     assert isinstance(result, Rejection)
     assert result.reason == reason, result.detail
     assert list(schema_validator.iter_errors(message)) != []
+
+
+@st.composite
+def timestamp_like(draw: st.DrawFn) -> str:
+    """Strings shaped like timestamps, each part on and just past its limits."""
+    year = draw(st.sampled_from([0, 1, 4, 100, 400, 1900, 2000, 2023, 2024, 2100, 9998]) | st.integers(0, 9998))
+    month, day = draw(st.integers(0, 13)), draw(st.integers(0, 32))
+    hour, minute, second = draw(st.integers(0, 25)), draw(st.integers(0, 60)), draw(st.integers(0, 61))
+    fraction = draw(st.sampled_from(["", "."]) | st.from_regex(r"\.[0-9]{1,12}", fullmatch=True))
+    sign, offset_hour, offset_minute = draw(st.sampled_from("+-")), draw(st.integers(0, 25)), draw(st.integers(0, 61))
+    offset = draw(
+        st.sampled_from(["", "Z", "z", "ZZ", f"{sign}{offset_hour:02d}", f"{sign}{offset_hour}:{offset_minute:02d}"])
+        | st.sampled_from(
+            [f"{sign}{offset_hour:02d}:{offset_minute:02d}", f"{sign}{offset_hour:02d}{offset_minute:02d}"]
+        )
+    )
+    separator = draw(st.sampled_from(["T", "t", " ", "_", "  "]))
+    return f"{year:04d}-{month:02d}-{day:02d}{separator}{hour:02d}:{minute:02d}:{second:02d}{fraction}{offset}"
+
+
+@settings(max_examples=400, deadline=None)
+@given(timestamp_like())
+def test_the_schema_takes_exactly_the_timestamps_the_collector_takes(text: str) -> None:
+    """Up to 9999-12-31 less a microsecond: a time there that rounds into the year 10000 is the schema's one gap.
+
+    `parse_timestamp`, which reads every other time (the admin clock, watermarks), takes the same.
+    """
+    message = {"type": "identify", "userId": "u", "timestamp": text}
+    taken = not isinstance(validate(orjson.dumps(message)), Rejection)
+    assert schema_validator.is_valid(message) == taken, f"{text!r}: the collector {'takes' if taken else 'refuses'} it"
+    assert (parse_timestamp(text) is not None) == taken, f"{text!r}: parse_timestamp disagrees"
+
+
+KEY = "wk_contract_test"
+SOURCE = Source(name="web", write_key=KEY, platform="web")
+MESSAGE = {"type": "identify", "userId": "u"}
+
+
+@pytest.mark.parametrize(
+    "batch",
+    [
+        {"batch": [MESSAGE], "sentAt": "2026-11-20T10:00:00.5Z", "context": {"a": 1}, "extra": [1]},
+        {"batch": [MESSAGE], "sentAt": "2026-11-20 11:00:00+0100"},
+        {"batch": [MESSAGE], "sentAt": None, "context": None, "writeKey": None},
+        {"batch": [MESSAGE], "writeKey": KEY},
+        {"batch": [MESSAGE], "sentAt": "2026-11-20T10:00:00"},
+        {"batch": [MESSAGE], "sentAt": "2026-02-30T10:00:00Z"},
+        {"batch": [MESSAGE], "sentAt": 1795168800000},
+        {"batch": [MESSAGE], "context": []},
+        {"batch": [MESSAGE], "context": "web"},
+        {"batch": [MESSAGE], "writeKey": 7},
+        {"batch": {"0": MESSAGE}},
+        {"batch": None},
+        {"messages": [MESSAGE]},
+        [MESSAGE],
+    ],
+)
+def test_the_batch_schema_takes_exactly_the_envelopes_the_collector_takes(batch: Any) -> None:
+    outcome = process_request(
+        orjson.dumps(batch),
+        endpoint="batch",
+        content_encoding=None,
+        authorization="Basic " + base64.b64encode(f"{KEY}:".encode()).decode(),
+        lookup_source={KEY: SOURCE}.get,
+        limits=Limits(),
+        received_at=datetime(2026, 11, 20, 10, tzinfo=UTC),
+        collector_id="c1",
+    )
+    assert batch_validator.is_valid(batch) == (outcome.status == 200), outcome.body
 
 
 def receipt(received_at: datetime, sent_at: datetime | None = None) -> Receipt:
@@ -159,6 +253,12 @@ def test_a_missing_message_id_is_generated_and_flagged() -> None:
         ("2026-11-20", None),
         ("20261120T100000Z", None),
         ("yesterday at noon", None),
+        ("2026-11-20 11:00:00+0100", "2026-11-20T10:00:00.000Z"),
+        # Python's ISO parser takes these; a message's timestamps do not, and no other time is read otherwise.
+        ("2026-11-20T11:00:00+01", None),
+        ("2026-11-20T10:00:00.Z", None),
+        ("2026-11-20T10:00:00 Z", None),
+        ("2026-11-20T11:00:00+01:00:00", None),
     ],
 )
 def test_timestamps_round_trip_in_one_form(text: str, expected: str | None) -> None:

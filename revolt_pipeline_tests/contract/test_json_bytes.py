@@ -11,6 +11,7 @@ from revolt_pipeline.contract.json_bytes import (
     REDACTED,
     NotStrictJson,
     batch_item_spans,
+    has_escaped_key_characters,
     line_breaks_as_spaces,
     parse_strict,
     parse_strict_message,
@@ -33,6 +34,9 @@ from revolt_pipeline.contract.json_bytes import (
         (b'{"a":"\\udc00x"}', "lone_surrogate"),
         (b'{"a":"\\ud83d\\ud83d"}', "lone_surrogate"),
         (b'{"a":' + b"1" * 4301 + b"}", "number_too_long"),
+        # The limit is on the digits before the fraction or exponent, of any number (Python's int limit).
+        (b'{"a":' + b"1" * 4301 + b".5}", "number_too_long"),
+        (b'{"a":-' + b"1" * 4301 + b"e-9}", "number_too_long"),
         (b'{"a":NaN}', "malformed_json"),
         (b'{"a":Infinity}', "malformed_json"),
         (b'{"a":1} x', "malformed_json"),
@@ -55,6 +59,7 @@ def test_text_that_is_not_strict_json_is_refused_with_its_reason(text: bytes, re
         b'{"a":"\\ud83d\\ude00 \xf0\x9f\x98\x80 \\u0000"}',
         b'{"big":123456789012345678901234567890,"small":1E-400,"huge":1e400,"neg":-0}',
         b'{"a":' + b"1" * 4300 + b"}",
+        b'{"a":-' + b"1" * 4300 + b'.5e-3,"b":0.' + b"1" * 5000 + b"}",
         b' {\r\n\t"a" : [ ] } \n',
     ],
 )
@@ -112,6 +117,28 @@ def test_write_key_members_are_cut_out_at_any_depth_and_nothing_else(raw: bytes,
     assert all(any(byte == original for original in remaining) for byte in cut)
 
 
+@pytest.mark.parametrize("value", [b'"wk_1"', b'"a\\"b"', b"5", b"null", b'{"x": [1]}'])
+@pytest.mark.parametrize(
+    ("template", "expected"),
+    [
+        (b'{ "writeKey" : VALUE }', b"{  }"),
+        (b'{ "writeKey" : VALUE\n}', b"{ \n}"),
+        (b'{ "writeKey" : VALUE , "a": 1 }', b'{ "a": 1 }'),
+        (b'{"a": 1 , "writeKey" : VALUE }', b'{"a": 1  }'),
+        (b'[{"writeKey":VALUE},{ "b":2,"writeKey":VALUE}]', b'[{},{ "b":2}]'),
+    ],
+)
+def test_a_write_key_member_is_cut_the_same_bytes_whatever_its_value(
+    template: bytes, expected: bytes, value: bytes
+) -> None:
+    """Plain string values are cut by a regex, others member by member: both leave the same bytes.
+
+    The regex once took the whitespace after a lone member's value too, so `{ "writeKey":"k" }` and
+    `{ "writeKey":5 }` landed differently, against "only the member and one comma go".
+    """
+    assert without_write_keys(template.replace(b"VALUE", value)) == expected
+
+
 def test_numbers_keep_their_spelling_when_a_member_is_cut() -> None:
     raw = b'{"n":1.10,"e":1E+2,"z":-0,"writeKey":"k","big":123456789012345678901234567890}'
     assert without_write_keys(raw) == b'{"n":1.10,"e":1E+2,"z":-0,"big":123456789012345678901234567890}'
@@ -125,6 +152,16 @@ def test_the_senders_key_is_redacted_inside_strings_only_where_it_is_not_an_esca
     # `\b` followed by `KEY` is a backspace and text, not the key `bKEY`.
     assert redact_in_strings(b'{"a":"\\bKEY","b":"bKEY"}', b"bKEY") == b'{"a":"\\bKEY","b":"' + REDACTED + b'"}'
     json.loads(redact_in_strings(raw, b"wk_1"))
+
+
+def test_the_senders_key_spelled_with_escapes_is_redacted_too() -> None:
+    """Every JSON reader decodes `\\u0077k_1` to `wk_1`: a search for the key's bytes alone missed it."""
+    raw = b'{"a":"\\u0077k_1","b":"x\\u0077\\u006B\\u005f1y","c":"\\\\u0077k_1","write\\u004bey":"wk_1"}'
+    assert has_escaped_key_characters(raw) and not has_escaped_key_characters(b'{"a":"\\u00e9\\n\\u0000"}')
+    assert redact_in_strings(raw, b"wk_1") == (
+        b'{"a":"' + REDACTED + b'","b":"x' + REDACTED + b'y","c":"\\\\u0077k_1","write\\u004bey":"' + REDACTED + b'"}'
+    )  # `\\\\u0077k_1` is a backslash and text, not the key
+    assert redact_body(b'{"a":"\\u0077k_1 \xff', b"wk_1") == b'{"a":"' + REDACTED + b" \xff"
 
 
 def test_a_body_kept_for_the_quarantine_loses_every_write_key_even_when_it_is_not_json() -> None:

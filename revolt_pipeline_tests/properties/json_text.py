@@ -10,6 +10,7 @@ test knows each message's exact bytes.
 import contextlib
 import json
 import random
+import re
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -193,13 +194,17 @@ def deep_recursion(limit: int = 20_000) -> Iterator[None]:
 
 
 def parse_strict(data: bytes) -> Any:
-    """The JSON value of `data` if it is I-JSON; numbers as int or float. Raises NotIJson, ValueError."""
+    """The JSON value of `data` if it is strict JSON as the event contract has it; numbers as int or float.
+
+    I-JSON (RFC 7493: UTF-8, no lone surrogates, no duplicated member name), and no number with more
+    than `MAX_INTEGER_DIGITS` digits before its fraction or exponent. Raises NotIJson, ValueError.
+    """
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as error:
         raise NotIJson(f"invalid UTF-8: {error}") from None
     with deep_recursion():
-        value = json.loads(text, object_pairs_hook=_unique_members)
+        value = json.loads(text, object_pairs_hook=_unique_members, parse_int=_integer, parse_float=_float)
     for item in walk(value):
         if isinstance(item, str):
             try:
@@ -207,6 +212,21 @@ def parse_strict(data: bytes) -> Any:
             except UnicodeEncodeError:
                 raise NotIJson(f"lone surrogate in {item!r}") from None
     return value
+
+
+def _integer_digits(lexeme: str) -> int:
+    return len(re.match(r"-?([0-9]*)", lexeme)[1])  # type: ignore[index]
+
+
+def _integer(lexeme: str) -> int:
+    if _integer_digits(lexeme) > MAX_INTEGER_DIGITS:
+        raise NotIJson(f"a number with {_integer_digits(lexeme)} digits before its fraction or exponent")
+    return int(lexeme)
+
+
+def _float(lexeme: str) -> float:
+    _integer(lexeme.partition(".")[0].partition("e")[0].partition("E")[0])
+    return float(lexeme)
 
 
 def walk(value: Any) -> Iterator[Any]:
@@ -245,6 +265,8 @@ def depth(value: Any) -> int:
 
 # -- strategies ----------------------------------------------------------------------------------
 
+# docs/event-contract.md: at most 4,300 digits before a number's fraction or exponent.
+MAX_INTEGER_DIGITS = 4300
 # Number spellings that JSON allows and that libraries like to rewrite.
 NUMBER_LEXEMES = [
     "0",
@@ -265,6 +287,21 @@ NUMBER_LEXEMES = [
     "1e-400",
     "0.30000000000000004",
 ]
+# At the contract's limit and past it, before the point and after it: (sign, digits, fraction digits, exponent).
+LONG_NUMBERS = [
+    ("", MAX_INTEGER_DIGITS, 0, ""),
+    ("-", MAX_INTEGER_DIGITS, 1, "e-3"),
+    ("", MAX_INTEGER_DIGITS + 1, 0, ""),
+    ("", MAX_INTEGER_DIGITS + 1, 1, ""),
+    ("-", 1, 5000, "E+2"),
+]
+
+
+def _long_number(spec: tuple[str, int, int, str]) -> str:
+    sign, digits, fraction, exponent = spec
+    return sign + "7" * digits + ("." + "7" * fraction if fraction else "") + exponent
+
+
 INVALID_UTF8 = [b"\xff", b"\xc3", b"\x80", b"\xed\xa0\x80", b"\xc0\xaf", b"\xf4\x90\x80\x80"]
 LONE_SURROGATES = ["\ud800", "\udbff", "\udc00", "\udfff"]
 ESCAPABLE = '"\\/\b\f\n\r\t\x00\x1f\u2028\u2029'
@@ -282,11 +319,14 @@ def styles(line_breaks: bool = True) -> st.SearchStrategy[Style]:
 
 
 def numbers() -> st.SearchStrategy[Number]:
-    return st.one_of(
+    ordinary = st.one_of(
         st.sampled_from(NUMBER_LEXEMES),
         st.integers().map(str),
         st.floats(allow_nan=False, allow_infinity=False).map(repr),
-    ).map(Number)
+    )
+    long = st.sampled_from(LONG_NUMBERS).map(_long_number)
+    # A long one now and then: they are 4 KB or more.
+    return st.integers(0, 15).flatmap(lambda n: long if n == 0 else ordinary).map(Number)
 
 
 def plain_texts(max_size: int = 20) -> st.SearchStrategy[Text]:
@@ -346,6 +386,92 @@ def deeply_nested() -> st.SearchStrategy[Nested]:
     return st.builds(
         Nested,
         value=st.one_of(st.none(), numbers()),
-        depth=st.one_of(st.integers(1, 40), st.integers(500, 3000)),
+        depth=st.one_of(st.integers(1, 40), st.integers(190, 205), st.integers(500, 3000)),
         as_objects=st.booleans(),
     )
+
+
+# -- reading bytes as the contract edits them ---------------------------------------------------
+
+_TOKEN = re.compile(rb'[ \t\r\n]*+(?:("[^"\\]*+(?:\\.[^"\\]*+)*+")|([{}\[\]:,])|([^ \t\r\n{}\[\]:,"]++))', re.S)
+_WHITESPACE = re.compile(rb"[ \t\r\n]*+")
+
+
+@dataclass
+class _Container:
+    is_object: bool
+    expect_name: bool = True
+    last_comma: int | None = None
+    member: tuple[bytes, int, int | None] | None = None  # (name, where it starts, the comma before it)
+
+
+def member_spans(data: bytes) -> Iterator[tuple[int, bytes, int, int, int | None]]:
+    """(depth, name as written, name start, value end, comma before) for each member of valid JSON `data`.
+
+    Iterative, so as deep as the text goes. Depth 1 is the top-level object's members.
+    """
+    stack: list[_Container] = []
+    position = 0
+    while position < len(data):
+        token = _TOKEN.match(data, position)
+        if token is None:
+            break
+        position = token.end()
+        string, punctuation = token[1], token[2]
+        top = stack[-1] if stack else None
+        if string is not None and top is not None and top.is_object and top.expect_name:
+            top.expect_name = False
+            top.member = (string, token.start(1), top.last_comma)
+            continue
+        if punctuation == b"{" or punctuation == b"[":
+            stack.append(_Container(is_object=punctuation == b"{"))
+            continue
+        if punctuation == b",":
+            if top is not None and top.is_object:
+                top.last_comma, top.expect_name = token.start(2), True
+            continue
+        if punctuation == b":":
+            continue
+        if punctuation is not None:  # a closing bracket ends a value, like a scalar
+            stack.pop()
+        # A value ended at `position`: it completes its parent's member, if any.
+        parent = stack[-1] if stack else None
+        if parent is not None and parent.is_object and parent.member is not None:
+            name, start, comma = parent.member
+            parent.member = None
+            yield len(stack), name, start, position, comma
+
+
+def top_level_member(data: bytes, name: bytes) -> bytes | None:
+    """The value of the top-level object's last member written `name` (quotes included), as written."""
+    found = None
+    for level, written, start, end, _ in member_spans(data):
+        if level == 1 and written == name:
+            found = _WHITESPACE.match(data, data.index(b":", start + len(written)) + 1).end(), end
+    return None if found is None else data[found[0] : found[1]]
+
+
+def without_members(data: bytes, name: bytes) -> bytes:
+    """Valid JSON with every member written `name` cut out, at any depth, as the event contract says.
+
+    A member after another goes with the comma before it (and the whitespace between that comma and
+    its name); a first member goes with the comma after it and the whitespace up to the next member;
+    a lone member goes alone. Written apart from the collector's own cutting, to check it.
+    """
+    cuts = []
+    for _, written, start, end, comma in member_spans(data):
+        if written != name:
+            continue
+        if comma is not None:
+            cuts.append((comma, end))
+            continue
+        after = _WHITESPACE.match(data, end).end()
+        has_next = after < len(data) and data[after] == ord(",")
+        cuts.append((start, _WHITESPACE.match(data, after + 1).end() if has_next else end))
+    kept, position = [], 0
+    for start, end in sorted(cuts):
+        if start >= position:  # a member inside a member already cut goes with it
+            kept.append(data[position:start])
+            position = end
+        position = max(position, end)
+    return b"".join([*kept, data[position:]])

@@ -1,6 +1,7 @@
 """The admin API the pipeline uses: flush now, and what landed per received date. Bearer-token only."""
 
 import hmac
+import re
 from datetime import date
 
 import orjson
@@ -11,6 +12,8 @@ from starlette.routing import Route
 from revolt_pipeline.clock import SimulatedClock
 from revolt_pipeline.collector.responses import json_response, service_of
 from revolt_pipeline.contract import format_timestamp, parse_timestamp
+
+_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 def _authorized(request: Request) -> bool:
@@ -38,6 +41,9 @@ async def landed(request: Request) -> Response:
         return _refuse()
     text = request.query_params.get("received_date", "")
     try:
+        # Python also reads `20261120` and `2026-W47-5`; the API takes the one form it documents.
+        if not _DAY.fullmatch(text):
+            raise ValueError(text)
         day = date.fromisoformat(text)
     except ValueError:
         return json_response(
