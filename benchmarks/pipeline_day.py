@@ -5,13 +5,13 @@ checked against `landed_record` itself), then runs, each in its own child proces
 memory is per stage:
 
 - floor: `pyarrow.json.read_json` of every landed file of the day;
-- raw: the watermark check and `revolt_pipeline.lake.raw.build_raw_day` (as `raw_events`);
-- clean: `clean_days`, `sessionize_day` and `aggregate_day` of `revolt_pipeline.lake.cleaned` for the day
+- raw: the watermark check and `revolt_pipeline.layers.raw.build_raw_day` (as `raw_events`);
+- clean: `clean_days`, `sessionize_day` and `aggregate_day` of `revolt_pipeline.layers.cleaned` for the day
   (as `cleaned_events`, `sessionized`, `daily_aggregates`);
 - report: `load_aggregate` of the three report tables and `load_event_catalog` into SQLite (as the report
   assets), and into PostgreSQL too when a throwaway cluster can be started.
 
-The stages call the lake library the assets call, on a local `ObjectStore`, so they time the production
+The stages call the layer library the assets call, on a local `ObjectStore`, so they time the production
 code; each DuckDB statement is timed too, through a pass-through connection.
 
 Prints seconds, events/s, peak RSS and the ratio to the floor for each, and PASS/MISS per bar.
@@ -619,7 +619,7 @@ def check_landed_format(store_root: Path, samples: int = 400) -> int:
 
 # --------------------------------------------------------------------------------------------------
 # Stages, each run in a child process: `python -m benchmarks.pipeline_day --child STAGE --root ROOT`.
-# They call the lake library (revolt_pipeline/lake/) exactly as the Dagster assets do
+# They call the layer library (revolt_pipeline/layers/) exactly as the Dagster assets do
 # (revolt_pipeline/defs/*/assets.py), without Dagster, whose import alone would add to every stage's memory.
 # --------------------------------------------------------------------------------------------------
 
@@ -650,7 +650,7 @@ _CREATE_TABLE = re.compile(r"^\s*CREATE (?:OR REPLACE )?(?:TEMP |TEMPORARY )?TAB
 class TimedConnection:
     """A DuckDB connection that times each `execute` under a short label, and is otherwise the connection.
 
-    The lake library only calls `execute` (then `fetchone`/`fetchall` on the materialized result), so the
+    The layer library only calls `execute` (then `fetchone`/`fetchall` on the materialized result), so the
     library runs unchanged; the label says what the statement was: `copy <file>` for a COPY (the date
     left out of the file's name), `<calling function> table <name>` for a CREATE TABLE, and
     `<calling function> query` for anything else.
@@ -710,7 +710,7 @@ def stage_floor(root: Path, steps: Steps, _url: str | None) -> dict[str, Any]:
 
 def stage_raw(root: Path, steps: Steps, _url: str | None) -> dict[str, Any]:
     """`raw_events` for one received day: the watermark check, then `build_raw_day`."""
-    from revolt_pipeline.lake.raw import build_raw_day
+    from revolt_pipeline.layers.raw import build_raw_day
     from revolt_pipeline.storage.watermarks import lagging_collectors, read_watermarks
     from revolt_pipeline.transforms.engine import duckdb_connection
     from revolt_pipeline.transforms.rules import PipelineRules
@@ -741,7 +741,7 @@ def stage_raw(root: Path, steps: Steps, _url: str | None) -> dict[str, Any]:
 def stage_clean(root: Path, steps: Steps, _url: str | None) -> dict[str, Any]:
     """`cleaned_events`, `sessionized` and `daily_aggregates` for the event day, each with its own
     connection and work folder as its asset: `clean_days`, `sessionize_day`, `aggregate_day`."""
-    from revolt_pipeline.lake.cleaned import aggregate_day, clean_days, sessionize_day
+    from revolt_pipeline.layers.cleaned import aggregate_day, clean_days, sessionize_day
     from revolt_pipeline.transforms.engine import duckdb_connection
     from revolt_pipeline.transforms.rules import PipelineRules
 
@@ -783,7 +783,7 @@ def stage_clean(root: Path, steps: Steps, _url: str | None) -> dict[str, Any]:
 def stage_report(root: Path, steps: Steps, url: str | None) -> dict[str, Any]:
     """`report_tables` and `event_catalog` for the day into the report database at `url`, with the
     assets' check that the database holds exactly the rows loaded."""
-    from revolt_pipeline.lake.reports import load_aggregate, load_event_catalog, rows_in_database
+    from revolt_pipeline.layers.report_tables import load_aggregate, load_event_catalog, rows_in_database
     from revolt_pipeline.reports import schema
     from revolt_pipeline.reports.loader import create_engine, ensure_tables
 

@@ -120,7 +120,7 @@ def summarize(settings: Settings, result: DemoResult) -> list[str]:
     """What each layer holds after the demo, and where to find it."""
     import sqlalchemy as sa
 
-    from revolt_pipeline.lake.staging import local_copies
+    from revolt_pipeline.layers.staging import local_copies
     from revolt_pipeline.reports import schema
     from revolt_pipeline.reports.loader import create_engine
     from revolt_pipeline.transforms.engine import duckdb_connection, sql_list

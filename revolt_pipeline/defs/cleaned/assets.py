@@ -18,7 +18,7 @@ from revolt_pipeline.defs.metadata import Timings, parquet_metadata, per_partiti
 from revolt_pipeline.defs.partitions import daily_partitions
 from revolt_pipeline.defs.raw.assets import raw_events
 from revolt_pipeline.defs.rules import RulesResource
-from revolt_pipeline.lake.cleaned import AGGREGATES, aggregate_day, clean_days, sessionize_day
+from revolt_pipeline.layers.cleaned import AGGREGATES, aggregate_day, clean_days, sessionize_day
 from revolt_pipeline.storage.layout import (
     aggregate_key,
     events_key,

@@ -9,8 +9,7 @@ from typing import Any, TypeVar
 import dagster as dg
 from pydantic import Field
 
-from revolt_pipeline.collector.admin_client import CollectorAdminClient, CollectorAdminError
-from revolt_pipeline.collector.reports import FlushReport, LandedReport
+from revolt_pipeline.collector.admin_client import CollectorAdminClient, CollectorAdminError, FlushReport, LandedReport
 from revolt_pipeline.collector.server import in_process_collector
 
 T = TypeVar("T")

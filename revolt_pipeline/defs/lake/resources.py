@@ -6,7 +6,7 @@ from typing import Any, TypeVar
 import dagster as dg
 from pydantic import PrivateAttr
 
-from revolt_pipeline.lake.staging import store_may_recover
+from revolt_pipeline.layers.staging import store_may_recover
 from revolt_pipeline.retrying import Backoff, RetriesExhausted, call_with_retries
 from revolt_pipeline.storage import ObjectStore
 

@@ -19,7 +19,7 @@ from revolt_pipeline.defs.lake.resources import LakeResource
 from revolt_pipeline.defs.metadata import Timings, parquet_metadata, per_partition_table
 from revolt_pipeline.defs.partitions import daily_partitions
 from revolt_pipeline.defs.rules import RulesResource
-from revolt_pipeline.lake.raw import build_raw_day
+from revolt_pipeline.layers.raw import build_raw_day
 from revolt_pipeline.settings import Settings
 from revolt_pipeline.storage.layout import raw_events_key
 from revolt_pipeline.storage.watermarks import lagging_collectors, read_watermarks

@@ -16,7 +16,7 @@ from revolt_pipeline.defs.metadata import markdown_preview
 from revolt_pipeline.defs.partitions import daily_partitions
 from revolt_pipeline.defs.raw.assets import raw_events
 from revolt_pipeline.defs.reports.resources import ReportDatabaseResource
-from revolt_pipeline.lake.reports import load_aggregate, load_event_catalog, rows_in_database
+from revolt_pipeline.layers.report_tables import load_aggregate, load_event_catalog, rows_in_database
 from revolt_pipeline.reports import schema
 
 OWNERS = ["team:analytics-platform"]

@@ -8,8 +8,8 @@ from typing import Any
 
 import duckdb
 
-from revolt_pipeline.lake.commits import RAW_EVENTS, committing, is_committed
-from revolt_pipeline.lake.staging import local_copies
+from revolt_pipeline.layers.commits import RAW_EVENTS, committing, is_committed
+from revolt_pipeline.layers.staging import local_copies
 from revolt_pipeline.storage import ObjectStore
 from revolt_pipeline.storage.layout import (
     LANDING,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from revolt_pipeline.lake.commits import (
+from revolt_pipeline.layers.commits import (
     CLEANED_EVENTS,
     RAW_EVENTS,
     IncompleteDay,

@@ -8,7 +8,7 @@ from pathlib import Path
 import duckdb
 import pyarrow.parquet as pq
 
-from revolt_pipeline.lake.commits import (
+from revolt_pipeline.layers.commits import (
     CLEANED_EVENTS,
     DAILY_AGGREGATES,
     RAW_EVENTS,
@@ -19,7 +19,7 @@ from revolt_pipeline.lake.commits import (
     committing,
     incomplete_message,
 )
-from revolt_pipeline.lake.staging import local_copies
+from revolt_pipeline.layers.staging import local_copies
 from revolt_pipeline.storage import ObjectStore
 from revolt_pipeline.storage.layout import (
     IDENTITY_LINKS,

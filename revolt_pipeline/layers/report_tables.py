@@ -7,8 +7,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import sqlalchemy as sa
 
-from revolt_pipeline.lake.commits import DAILY_AGGREGATES, RAW_EVENTS, committed
-from revolt_pipeline.lake.staging import local_copies
+from revolt_pipeline.layers.commits import DAILY_AGGREGATES, RAW_EVENTS, committed
+from revolt_pipeline.layers.staging import local_copies
 from revolt_pipeline.reports import schema
 from revolt_pipeline.reports.loader import arrow_schema, replace_partitions, with_reconnects
 from revolt_pipeline.storage import ObjectStore

@@ -2,8 +2,8 @@
 
 import pytest
 
-from revolt_pipeline.lake.commits import IncompleteDay
-from revolt_pipeline.lake.staging import store_may_recover
+from revolt_pipeline.layers.commits import IncompleteDay
+from revolt_pipeline.layers.staging import store_may_recover
 from revolt_pipeline.retrying import Backoff, RetriesExhausted, call_with_retries
 
 INSTANT = Backoff(retries=3, first_delay=0, max_delay=0)
