@@ -15,19 +15,20 @@ def duckdb_connection(
     """An in-memory DuckDB that never downloads extensions (there is no network to get them from).
 
     JSON and Parquet support are built into the Python package. Spilling goes to a temporary
-    folder so a day larger than memory still completes.
+    folder so a day larger than memory still completes. `memory_limit` is the setting
+    (`Settings.duckdb_memory_limit`, passed down by the caller); None leaves DuckDB's own default.
     """
     with tempfile.TemporaryDirectory(prefix="revolt-duckdb-") as spill:
-        connection = duckdb.connect(
-            config={
-                "autoinstall_known_extensions": False,
-                "autoload_known_extensions": False,
-                "threads": threads or os.cpu_count() or 1,
-                "memory_limit": memory_limit or os.environ.get("REVOLT_DUCKDB_MEMORY_LIMIT", "3GB"),
-                "temp_directory": temp_directory or spill,
-                "preserve_insertion_order": False,
-            }
-        )
+        config: dict[str, str | int | bool] = {
+            "autoinstall_known_extensions": False,
+            "autoload_known_extensions": False,
+            "threads": threads or os.cpu_count() or 1,
+            "temp_directory": temp_directory or spill,
+            "preserve_insertion_order": False,
+        }
+        if memory_limit:
+            config["memory_limit"] = memory_limit
+        connection = duckdb.connect(config=config)
         try:
             connection.execute("SET TimeZone = 'UTC'")
             yield connection
