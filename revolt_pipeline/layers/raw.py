@@ -48,6 +48,11 @@ class RawDay:
         }
 
 
+def catalog_of(days: list[RawDay]) -> dict[str, dict[str, dict[str, int]]]:
+    """The property catalog of several received days together (event -> property -> JSON type -> events)."""
+    return merge_catalogs([day.profile.catalog for day in days])
+
+
 def read_profile(store: ObjectStore, day: date) -> dict[str, Any] | None:
     """The profile of a committed raw day, or None (never built, or its last build failed part way)."""
     return json.loads(store.get(raw_profile_key(day))) if is_committed(store, RAW_EVENTS, day) else None
