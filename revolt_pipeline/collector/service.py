@@ -1,4 +1,4 @@
-"""The collector's core, free of HTTP: ingest, spool, upload, watermark, and the admin reports.
+"""The collector's core, free of HTTP: ingest, spool, upload, watermark, and what the admin API answers.
 
 The Starlette routes and the in-process ingestion resource are both thin callers of this class.
 """
@@ -403,7 +403,7 @@ class CollectorService:
             return None
         return parse_timestamp(document.get("watermark", ""))
 
-    # -- reports ------------------------------------------------------------------------------
+    # -- what the admin API answers ------------------------------------------------------------
     def spool_depth(self) -> tuple[int, int]:
         depths = [spool.depth() for spool in self.spools.values()]
         return sum(d[0] for d in depths), sum(d[1] for d in depths)
