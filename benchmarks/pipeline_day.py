@@ -186,7 +186,6 @@ def stage_clean(root: Path, steps: Steps, options: argparse.Namespace) -> dict[s
         "cleaned_events": sessions.cleaned_events,
         "without_session": sessions.events_without_session,
         "bad_session_bounds": sessions.inconsistent_sessions,
-        "failed_checks": sorted(check for check, problems in built.findings().items() if problems),
     }
 
 
@@ -375,7 +374,6 @@ def bench_day(events: int, base: Path, args: argparse.Namespace, postgres: Any, 
         f"reconciled {clean['reconciled']}), quarantined {clean['quarantined']}; {clean['sessions']:,} sessions, "
         f"{clean['sessionized_events']:,} of {clean['cleaned_events']:,} events sessionized, "
         f"{clean['without_session']} without one, {clean['bad_session_bounds']} with bad bounds; "
-        f"failed checks {clean['failed_checks'] or 'none'}; "
         f"report rows {sqlite['loaded']}"
     )
 

@@ -2,7 +2,7 @@
 
 Each function reads its inputs from the object store, runs the transforms (all SQL lives in
 `transforms/`) on the DuckDB connection it is given, writes its outputs back behind a commit record,
-and returns what it found: counts, and what each asset check finds (`findings()`). Nothing here knows
-about Dagster or reads the settings, which keeps the assets thin; `days.py` runs the layers in the
-jobs' order for tests and benchmarks, so they run the very same code.
+and returns what it found: the counts the asset checks judge. Nothing here knows about Dagster or
+reads the settings, which keeps the assets thin; `days.py` runs the layers in the jobs' order for tests
+and benchmarks, so they run the very same code.
 """

@@ -67,18 +67,6 @@ class CleanDay:
         """Every raw row assigned to the day is an event or quarantined: nothing went missing."""
         return self.assigned_rows == self.events + self.quarantined_rows
 
-    def findings(self) -> dict[str, list[str]]:
-        """What the checks of `events` find in this day, by check name; an empty list passes."""
-        key = self.day.isoformat()
-        repeated = self.events - self.distinct_message_ids
-        return {
-            "unique_message_id": [f"{key}: {repeated} repeated messageIds"] if repeated else [],
-            "required_columns_not_null": [f"{key}: {c} null in {n} rows" for c, n in self.null_counts.items() if n],
-            "reconciled_with_raw": []
-            if self.reconciled
-            else [f"{key}: raw {self.assigned_rows} != events {self.events} + quarantined {self.quarantined_rows}"],
-        }
-
 
 def clean_days(
     store: ObjectStore, connection: duckdb.DuckDBPyConnection, days: list[date], rules: PipelineRules, workdir: Path
@@ -140,22 +128,6 @@ class SessionDay:
     inconsistent_sessions: int
     events_path: str
     sessions_path: str
-
-    def findings(self) -> dict[str, list[str]]:
-        """What the checks of `sessions` and `sessionized_events` find in this day, by check name."""
-        key = self.day.isoformat()
-        covered = self.sessionized_events == self.cleaned_events and not self.events_without_session
-        return {
-            "session_bounds_consistent": [f"{key}: {self.inconsistent_sessions} sessions with inconsistent bounds"]
-            if self.inconsistent_sessions
-            else [],
-            "every_event_in_a_session": []
-            if covered
-            else [
-                f"{key}: {self.cleaned_events} cleaned, {self.sessionized_events} sessionized, "
-                f"{self.events_without_session} without session"
-            ],
-        }
 
 
 def sessionize_day(

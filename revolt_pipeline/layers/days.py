@@ -93,13 +93,10 @@ class DayBuilder:
 
 
 def event_days_to_rebuild(raw_days: Iterable[RawDay]) -> list[date]:
-    """The event days the cascade rebuilds after these raw days: from the day before the first event day
-    their rows belong to until the day after the last, since sessions read a day on each side."""
+    """The event days the cascade rebuilds after these raw days: the days their rows belong to, and the
+    days whose sessions read those (a day on each side)."""
     touched = {date.fromisoformat(day) for raw in raw_days for day in raw.profile.assigned_dates}
-    if not touched:
-        return []
-    first, last = session_window(min(touched))[0], session_window(max(touched))[-1]
-    return [date.fromordinal(n) for n in range(first.toordinal(), last.toordinal() + 1)]
+    return sorted({reader for day in touched for reader in session_window(day)})
 
 
 @dataclass
@@ -107,14 +104,6 @@ class EventDays:
     cleaned: list[CleanDay] = field(default_factory=list)
     sessions: list[SessionDay] = field(default_factory=list)
     aggregates: list[AggregateDay] = field(default_factory=list)
-
-    def findings(self) -> dict[str, list[str]]:
-        """What the checks of these layers found, by check name; empty lists when all is well."""
-        found: dict[str, list[str]] = {}
-        for day in [*self.cleaned, *self.sessions]:
-            for check, problems in day.findings().items():
-                found.setdefault(check, []).extend(problems)
-        return found
 
 
 @dataclass

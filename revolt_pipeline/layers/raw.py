@@ -34,19 +34,6 @@ class RawDay:
     raw_path: str  # the local Parquet file, until the caller's work folder goes
     drift: list[str] = field(default_factory=list)
 
-    def findings(self, acknowledged: int) -> dict[str, list[str]]:
-        """What the checks of `raw_events` find in this day, by check name, given the events the collector
-        acknowledged for it; an empty list passes."""
-        key = self.day.isoformat()
-        nulls = self.profile.null_counts
-        return {
-            "reconciled_with_collector": []
-            if acknowledged == self.rows
-            else [f"{key}: collector acknowledged {acknowledged}, raw has {self.rows}"],
-            "required_columns_not_null": [f"{key}: {c} null in {n} rows" for c, n in nulls.items() if n],
-            "no_schema_drift": [f"{key}: {finding}" for finding in self.drift],
-        }
-
 
 def catalog_of(days: list[RawDay]) -> dict[str, dict[str, dict[str, int]]]:
     """The property catalog of several received days together (event -> property -> JSON type -> events)."""

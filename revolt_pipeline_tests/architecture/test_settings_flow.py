@@ -68,6 +68,19 @@ def test_the_duckdb_memory_limit_setting_reaches_the_assets_connections(settings
         assert connection.execute("SELECT current_setting('memory_limit')").fetchone() == ("953.6 MiB",)
 
 
+def test_the_assets_open_duckdb_through_the_lake_resource_which_holds_the_limit() -> None:
+    """A connection opened directly, without the setting, would ignore REVOLT_DUCKDB_MEMORY_LIMIT."""
+    direct = {
+        module
+        for module, tree in modules()
+        if module.startswith("defs/") and module != "defs/lake/resources.py"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Name | ast.Attribute)
+        and (node.id if isinstance(node, ast.Name) else node.attr) == "duckdb_connection"
+    }
+    assert direct == set(), "open the assets' connections with `lake.duckdb()`"
+
+
 def test_the_duckdb_memory_limit_is_read_from_the_environment_by_the_settings(
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
