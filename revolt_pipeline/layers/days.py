@@ -18,15 +18,12 @@ import sqlalchemy as sa
 
 from revolt_pipeline.layers.cleaned import AggregateDay, CleanDay, SessionDay, aggregate_day, clean_days, sessionize_day
 from revolt_pipeline.layers.raw import RawDay, build_raw_day
-from revolt_pipeline.layers.report_tables import load_aggregate, load_event_catalog
+from revolt_pipeline.layers.report_tables import AGGREGATE_TABLES, load_aggregate, load_event_catalog
 from revolt_pipeline.reports import schema
 from revolt_pipeline.storage import ObjectStore
 from revolt_pipeline.transforms.engine import duckdb_connection
 from revolt_pipeline.transforms.rules import PipelineRules
 from revolt_pipeline.transforms.sessions import session_window
-
-# The report tables loaded from the daily aggregates, as `report_tables` loads them.
-AGGREGATE_TABLES = (schema.daily_active_users, schema.sessions_daily, schema.events_daily)
 
 Connect = Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]]
 Step = Callable[[str], AbstractContextManager[object]]
@@ -96,6 +93,7 @@ def event_days_to_rebuild(raw_days: Iterable[RawDay]) -> list[date]:
     """The event days the cascade rebuilds after these raw days: the days their rows belong to, and the
     days whose sessions read those (a day on each side)."""
     touched = {date.fromisoformat(day) for raw in raw_days for day in raw.profile.assigned_dates}
+    # The session window reaches a day on each side, so the days whose sessions read D are its window too.
     return sorted({reader for day in touched for reader in session_window(day)})
 
 
