@@ -1,12 +1,26 @@
-"""Process-wide settings read from the environment: the one place every default is decided."""
+"""Process-wide settings read from the environment: the one place every default is decided.
+
+Read once, where a process starts (`Settings.from_env()` in `definitions.py`, the `revolt` command, a
+benchmark), then passed down: nothing else reads REVOLT_* variables. A default is stated once: the libraries
+below this module (transforms, retrying) keep their own and the fields here read them; what the collector
+needs is stated here, and its configuration types (`Limits`, `HttpLimits`, `CollectorConfig`) take it from
+these fields.
+"""
 
 import os
 import secrets
 from dataclasses import dataclass
+from datetime import timedelta
+from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from revolt_pipeline.private_files import make_private_dirs
 from revolt_pipeline.retrying import Backoff
+from revolt_pipeline.transforms.rules import PipelineRules
+
+if TYPE_CHECKING:  # pyarrow is imported only when a store is built: `revolt` commands start fast
+    from revolt_pipeline.storage import ObjectStore
 
 
 def _env(name: str, default: str) -> str:
@@ -52,52 +66,61 @@ def default_home() -> Path:
 class Settings:
     """Everything configurable, with the embedded default (a local folder) when nothing is set."""
 
+    # Where things are: under REVOLT_HOME unless set.
     home: Path
     storage_url: str
-    s3_endpoint_url: str | None
-    s3_region: str
     sources_file: Path
     spool_dir: Path
-    collector_host: str
-    collector_port: int
     collector_url: str
-    collector_public_url: str | None
-    collector_id: str | None
-    admin_token: str | None
-    max_message_bytes: int
-    max_batch_bytes: int
-    segment_max_bytes: int
-    segment_max_age_seconds: float
-    upload_interval_seconds: float
-    header_timeout_seconds: float
-    body_timeout_seconds: float
-    keepalive_timeout_seconds: float
-    max_header_bytes: int
-    max_connections: int
-    upload_stall_seconds: float
-    spool_stall_seconds: float
-    spool_min_free_bytes: int | None
     report_db_url: str
     partitions_start: str
-    lateness_days: float
-    session_timeout_minutes: float
-    max_session_hours: float
-    watermark_retries: int
-    watermark_retry_seconds: float
-    pipeline_retries: int
-    pipeline_retry_seconds: float
+    # Everything else, each with its one default.
+    s3_endpoint_url: str | None = None
+    s3_region: str = "us-east-1"
+    collector_host: str = "127.0.0.1"
+    collector_port: int = 8088
+    collector_public_url: str | None = None
+    collector_id: str | None = None
+    admin_token: str | None = None
+    max_message_bytes: int = 32 * 1024
+    max_batch_bytes: int = 500 * 1024
+    segment_max_bytes: int = 16 * 1024 * 1024
+    segment_max_age_seconds: float = 60.0
+    upload_interval_seconds: float = 1.0
+    # Per connection, fit for SDKs on slow mobile links and refusing what only an attacker does: headers
+    # arrive in one packet, so 10 s covers a few TCP retransmissions; 30 s carries a full batch (500 KB) at
+    # about 130 kbit/s; 15 s of idle keep-alive spans an SDK's usual flush interval (10 s) without letting
+    # idle connections hold slots; 32 KB of headers is nginx's default total (4 buffers of 8 KB). Each
+    # connection holds at most a header and a batch in memory, so 1024 connections bound memory under
+    # attack to well under the size of a small VM.
+    header_timeout_seconds: float = 10.0
+    body_timeout_seconds: float = 30.0
+    keepalive_timeout_seconds: float = 15.0
+    max_header_bytes: int = 32 * 1024
+    max_connections: int = 1024
+    upload_stall_seconds: float = 60.0
+    spool_stall_seconds: float = 10.0
+    spool_min_free_bytes: int | None = None  # None: from the batch limit (CollectorConfig.required_free_bytes)
+    lateness_days: float = PipelineRules.lateness / timedelta(days=1)
+    session_timeout_minutes: float = PipelineRules.session_timeout / timedelta(minutes=1)
+    max_session_hours: float = PipelineRules.max_session_length / timedelta(hours=1)
+    watermark_retries: int = 12
+    watermark_retry_seconds: float = 300.0
+    pipeline_retries: int = Backoff.retries
+    pipeline_retry_seconds: float = Backoff.first_delay
+    duckdb_memory_limit: str = "3GB"  # per DuckDB connection; it spills to disk beyond it
     report_db_url_from_env: bool = False
 
     @classmethod
     def from_env(cls) -> "Settings":
         home = default_home()
-        host = _env("REVOLT_COLLECTOR_HOST", "127.0.0.1")
-        port = _env_int("REVOLT_COLLECTOR_PORT", 8088)
+        host = _env("REVOLT_COLLECTOR_HOST", cls.collector_host)
+        port = _env_int("REVOLT_COLLECTOR_PORT", cls.collector_port)
         return cls(
             home=home,
             storage_url=_env("REVOLT_STORAGE_URL", (home / "store").as_uri()),
             s3_endpoint_url=os.environ.get("REVOLT_S3_ENDPOINT_URL") or None,
-            s3_region=_env("REVOLT_S3_REGION", "us-east-1"),
+            s3_region=_env("REVOLT_S3_REGION", cls.s3_region),
             sources_file=Path(_env("REVOLT_SOURCES_FILE", str(home / "sources.toml"))).expanduser(),
             spool_dir=Path(_env("REVOLT_SPOOL_DIR", str(home / "spool"))).expanduser(),
             collector_host=host,
@@ -106,30 +129,38 @@ class Settings:
             collector_public_url=os.environ.get("REVOLT_COLLECTOR_PUBLIC_URL", "").strip() or None,
             collector_id=os.environ.get("REVOLT_COLLECTOR_ID") or None,
             admin_token=os.environ.get(ADMIN_TOKEN_ENV) or None,
-            max_message_bytes=_env_int("REVOLT_MAX_MESSAGE_BYTES", 32 * 1024),
-            max_batch_bytes=_env_int("REVOLT_MAX_BATCH_BYTES", 500 * 1024),
-            segment_max_bytes=_env_int("REVOLT_SEGMENT_MAX_BYTES", 16 * 1024 * 1024),
-            segment_max_age_seconds=_env_float("REVOLT_SEGMENT_MAX_AGE_SECONDS", 60.0),
-            upload_interval_seconds=_env_float("REVOLT_UPLOAD_INTERVAL_SECONDS", 1.0),
-            header_timeout_seconds=_env_float("REVOLT_HEADER_TIMEOUT_SECONDS", 10.0),
-            body_timeout_seconds=_env_float("REVOLT_BODY_TIMEOUT_SECONDS", 30.0),
-            keepalive_timeout_seconds=_env_float("REVOLT_KEEPALIVE_TIMEOUT_SECONDS", 15.0),
-            max_header_bytes=_env_int("REVOLT_MAX_HEADER_BYTES", 32 * 1024),
-            max_connections=_env_int("REVOLT_MAX_CONNECTIONS", 1024),
-            upload_stall_seconds=_env_float("REVOLT_UPLOAD_STALL_SECONDS", 60.0),
-            spool_stall_seconds=_env_float("REVOLT_SPOOL_STALL_SECONDS", 10.0),
-            spool_min_free_bytes=_env_optional_int("REVOLT_SPOOL_MIN_FREE_BYTES"),  # unset: from the batch limit
+            max_message_bytes=_env_int("REVOLT_MAX_MESSAGE_BYTES", cls.max_message_bytes),
+            max_batch_bytes=_env_int("REVOLT_MAX_BATCH_BYTES", cls.max_batch_bytes),
+            segment_max_bytes=_env_int("REVOLT_SEGMENT_MAX_BYTES", cls.segment_max_bytes),
+            segment_max_age_seconds=_env_float("REVOLT_SEGMENT_MAX_AGE_SECONDS", cls.segment_max_age_seconds),
+            upload_interval_seconds=_env_float("REVOLT_UPLOAD_INTERVAL_SECONDS", cls.upload_interval_seconds),
+            header_timeout_seconds=_env_float("REVOLT_HEADER_TIMEOUT_SECONDS", cls.header_timeout_seconds),
+            body_timeout_seconds=_env_float("REVOLT_BODY_TIMEOUT_SECONDS", cls.body_timeout_seconds),
+            keepalive_timeout_seconds=_env_float("REVOLT_KEEPALIVE_TIMEOUT_SECONDS", cls.keepalive_timeout_seconds),
+            max_header_bytes=_env_int("REVOLT_MAX_HEADER_BYTES", cls.max_header_bytes),
+            max_connections=_env_int("REVOLT_MAX_CONNECTIONS", cls.max_connections),
+            upload_stall_seconds=_env_float("REVOLT_UPLOAD_STALL_SECONDS", cls.upload_stall_seconds),
+            spool_stall_seconds=_env_float("REVOLT_SPOOL_STALL_SECONDS", cls.spool_stall_seconds),
+            spool_min_free_bytes=_env_optional_int("REVOLT_SPOOL_MIN_FREE_BYTES"),
             report_db_url=_env(REPORT_DB_URL_ENV, f"sqlite:///{home / 'reports.sqlite'}"),
             partitions_start=_env("REVOLT_PARTITIONS_START", "2026-01-01"),
-            lateness_days=_env_float("REVOLT_LATENESS_DAYS", 3.0),
-            session_timeout_minutes=_env_float("REVOLT_SESSION_TIMEOUT_MINUTES", 30.0),
-            max_session_hours=_env_float("REVOLT_MAX_SESSION_HOURS", 24.0),
-            watermark_retries=_env_int("REVOLT_WATERMARK_RETRIES", 12),
-            watermark_retry_seconds=_env_float("REVOLT_WATERMARK_RETRY_SECONDS", 300.0),
-            pipeline_retries=_env_int("REVOLT_PIPELINE_RETRIES", Backoff.retries),
-            pipeline_retry_seconds=_env_float("REVOLT_PIPELINE_RETRY_SECONDS", Backoff.first_delay),
+            lateness_days=_env_float("REVOLT_LATENESS_DAYS", cls.lateness_days),
+            session_timeout_minutes=_env_float("REVOLT_SESSION_TIMEOUT_MINUTES", cls.session_timeout_minutes),
+            max_session_hours=_env_float("REVOLT_MAX_SESSION_HOURS", cls.max_session_hours),
+            watermark_retries=_env_int("REVOLT_WATERMARK_RETRIES", cls.watermark_retries),
+            watermark_retry_seconds=_env_float("REVOLT_WATERMARK_RETRY_SECONDS", cls.watermark_retry_seconds),
+            pipeline_retries=_env_int("REVOLT_PIPELINE_RETRIES", cls.pipeline_retries),
+            pipeline_retry_seconds=_env_float("REVOLT_PIPELINE_RETRY_SECONDS", cls.pipeline_retry_seconds),
+            duckdb_memory_limit=_env("REVOLT_DUCKDB_MEMORY_LIMIT", cls.duckdb_memory_limit),
             report_db_url_from_env=bool(os.environ.get(REPORT_DB_URL_ENV, "").strip()),
         )
+
+    @cached_property
+    def store(self) -> "ObjectStore":
+        """The store at `storage_url` (with its S3 endpoint and region): built once, here, for every user."""
+        from revolt_pipeline.storage import ObjectStore
+
+        return ObjectStore(self.storage_url, s3_endpoint_url=self.s3_endpoint_url, s3_region=self.s3_region)
 
     @property
     def admin_token_file(self) -> Path:

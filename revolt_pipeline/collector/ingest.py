@@ -43,6 +43,7 @@ from revolt_pipeline.contract.json_bytes import (
     without_write_keys,
 )
 from revolt_pipeline.contract.messages import ABSENT, AwareTimestamp
+from revolt_pipeline.settings import Settings
 from revolt_pipeline.sources import Source
 
 log = logging.getLogger("revolt.collector")
@@ -57,8 +58,10 @@ _BODY_WRITE_KEY = re.compile(rb'"writeKey"[ \t\r\n]*+:[ \t\r\n]*+"([^"\\]{1,512}
 
 @dataclass(frozen=True)
 class Limits:
-    max_message_bytes: int = 32 * 1024
-    max_batch_bytes: int = 500 * 1024
+    """The largest message and request body accepted; the defaults are the settings'."""
+
+    max_message_bytes: int = Settings.max_message_bytes
+    max_batch_bytes: int = Settings.max_batch_bytes
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""The collector's core, free of HTTP: ingest, spool, upload, watermark, and the admin reports.
+"""The collector's core, free of HTTP: ingest, spool, upload, watermark, and what the admin API answers.
 
 The Starlette routes and the in-process ingestion resource are both thin callers of this class.
 """
@@ -46,19 +46,14 @@ PROBE_TIMEOUT_SECONDS = 1.0
 class HttpLimits:
     """How long and how much a client may take before the collector answers it, per connection.
 
-    The defaults fit SDKs on slow mobile links and refuse what only an attacker does: headers
-    arrive in one packet, so 10 s covers a few TCP retransmissions; 30 s carries a full batch
-    (500 KB) at about 130 kbit/s; 15 s of idle keep-alive spans an SDK's usual flush interval
-    (10 s) without letting idle connections hold slots; 32 KB of headers is nginx's default total
-    (4 buffers of 8 KB). Each connection holds at most a header and a batch in memory, so 1024
-    connections bound memory under attack to well under the size of a small VM.
+    The defaults are the settings' (`Settings`, which says why these values).
     """
 
-    header_timeout_seconds: float = 10.0
-    body_timeout_seconds: float = 30.0
-    keepalive_timeout_seconds: float = 15.0
-    max_header_bytes: int = 32 * 1024
-    max_connections: int = 1024
+    header_timeout_seconds: float = Settings.header_timeout_seconds
+    body_timeout_seconds: float = Settings.body_timeout_seconds
+    keepalive_timeout_seconds: float = Settings.keepalive_timeout_seconds
+    max_header_bytes: int = Settings.max_header_bytes
+    max_connections: int = Settings.max_connections
 
     def __post_init__(self) -> None:
         for name, value in vars(self).items():
@@ -68,23 +63,23 @@ class HttpLimits:
 
 @dataclass(frozen=True)
 class CollectorConfig:
+    """One collector's configuration; `from_settings` makes it from the settings, whose defaults it shares."""
+
     spool_dir: Path
-    storage_url: str
+    store: ObjectStore
     sources_file: Path
     admin_token: str
     collector_id: str | None = None
-    s3_endpoint_url: str | None = None
-    s3_region: str = "us-east-1"
     public_url: str | None = None
     limits: Limits = field(default_factory=Limits)
     http_limits: HttpLimits = field(default_factory=HttpLimits)
-    segment_max_bytes: int = 16 * 1024 * 1024
-    segment_max_age_seconds: float = 60.0
-    upload_interval_seconds: float = 1.0
+    segment_max_bytes: int = Settings.segment_max_bytes
+    segment_max_age_seconds: float = Settings.segment_max_age_seconds
+    upload_interval_seconds: float = Settings.upload_interval_seconds
     watermark_interval_seconds: float = 10.0
-    upload_stall_seconds: float = 60.0
-    spool_stall_seconds: float = 10.0
-    spool_min_free_bytes: int | None = None
+    upload_stall_seconds: float = Settings.upload_stall_seconds
+    spool_stall_seconds: float = Settings.spool_stall_seconds
+    spool_min_free_bytes: int | None = Settings.spool_min_free_bytes
 
     @property
     def required_free_bytes(self) -> int:
@@ -103,12 +98,10 @@ class CollectorConfig:
     def from_settings(cls, settings: Settings) -> "CollectorConfig":
         return cls(
             spool_dir=settings.spool_dir,
-            storage_url=settings.storage_url,
+            store=settings.store,
             sources_file=settings.sources_file,
             admin_token=settings.resolved_admin_token(),
             collector_id=settings.collector_id,
-            s3_endpoint_url=settings.s3_endpoint_url,
-            s3_region=settings.s3_region,
             public_url=settings.collector_public_url,
             limits=Limits(settings.max_message_bytes, settings.max_batch_bytes),
             http_limits=HttpLimits(
@@ -194,7 +187,7 @@ class CollectorService:
         self.collector_id = config.collector_id or _stored_collector_id(config.spool_dir)
         if not COLLECTOR_ID.match(self.collector_id):
             raise ValueError(f"collector id {self.collector_id!r} may hold letters, digits, '_', '.', '-'")
-        self.store = ObjectStore(config.storage_url, s3_endpoint_url=config.s3_endpoint_url, s3_region=config.s3_region)
+        self.store = config.store
         self.sources = SourceCache(config.sources_file)
         spool_options = {
             "max_segment_bytes": config.segment_max_bytes,
@@ -410,7 +403,7 @@ class CollectorService:
             return None
         return parse_timestamp(document.get("watermark", ""))
 
-    # -- reports ------------------------------------------------------------------------------
+    # -- what the admin API answers ------------------------------------------------------------
     def spool_depth(self) -> tuple[int, int]:
         depths = [spool.depth() for spool in self.spools.values()]
         return sum(d[0] for d in depths), sum(d[1] for d in depths)

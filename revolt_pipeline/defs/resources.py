@@ -29,6 +29,7 @@ def build_resources(settings: Settings, *, collector: CollectorResource | None =
             s3_region=settings.s3_region,
             retries=settings.pipeline_retries,
             retry_seconds=settings.pipeline_retry_seconds,
+            duckdb_memory_limit=settings.duckdb_memory_limit,
         ),
         "reports": ReportDatabaseResource(
             url=dg.EnvVar(REPORT_DB_URL_ENV) if settings.report_db_url_from_env else settings.report_db_url,

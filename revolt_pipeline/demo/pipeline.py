@@ -24,7 +24,6 @@ from revolt_pipeline.demo.run import (
     write_ground_truth,
 )
 from revolt_pipeline.settings import Settings
-from revolt_pipeline.storage import ObjectStore
 
 Say = Callable[[str], None]
 
@@ -125,7 +124,7 @@ def summarize(settings: Settings, result: DemoResult) -> list[str]:
     from revolt_pipeline.reports.loader import create_engine
     from revolt_pipeline.transforms.engine import duckdb_connection, sql_list
 
-    store = ObjectStore(settings.storage_url, s3_endpoint_url=settings.s3_endpoint_url, s3_region=settings.s3_region)
+    store = settings.store
     keys = {
         area: [i.key for i in store.list(area) if i.key.endswith(".parquet")]
         for area in ("raw_events", "events", "events_quarantine", "sessions")

@@ -31,36 +31,20 @@ from revolt_pipeline.storage.layout import (
     sessionized_events_key,
     sessions_key,
 )
-from revolt_pipeline.transforms.aggregates import (
-    daily_active_users_query,
-    events_daily_query,
-    made_safe_query,
-    session_duration_histogram_query,
-    sessions_daily_query,
-)
-from revolt_pipeline.transforms.cleaning import REQUIRED_EVENT_COLUMNS, clean_events, raw_window
-from revolt_pipeline.transforms.engine import copy_to_parquet_sql, parquet, sql_string
+from revolt_pipeline.transforms.aggregates import AGGREGATES, aggregate_query, count_made_safe
+from revolt_pipeline.transforms.cleaning import clean_events, count_cleaned, raw_window
+from revolt_pipeline.transforms.engine import copy_to_parquet
 from revolt_pipeline.transforms.raw import consolidate_landed
 from revolt_pipeline.transforms.rules import PipelineRules
 from revolt_pipeline.transforms.sessions import (
+    count_sessions,
     session_window,
-    sessionize_query,
+    sessionize,
     sessionized_events_query,
     sessions_query,
 )
 
-# Which table each aggregate is computed from: sessionized events or sessions.
-AGGREGATES = {
-    "daily_active_users": (daily_active_users_query, "events"),
-    "sessions_daily": (sessions_daily_query, "sessions"),
-    "events_daily": (events_daily_query, "events"),
-    "session_duration_histogram": (session_duration_histogram_query, "sessions"),
-}
-
-
-def copy_to_parquet(connection: duckdb.DuckDBPyConnection, query: str, path: str) -> int:
-    connection.execute(copy_to_parquet_sql(query, path))
-    return pq.ParquetFile(path).metadata.num_rows
+__all__ = ["AGGREGATES", "AggregateDay", "CleanDay", "SessionDay", "aggregate_day", "clean_days", "sessionize_day"]
 
 
 @dataclass
@@ -107,15 +91,7 @@ def clean_days(
                 quarantine_path = str(workdir / f"quarantine-{day}.parquet")
                 events = copy_to_parquet(connection, result.events_query, events_path)
                 copy_to_parquet(connection, result.quarantine_query, quarantine_path)
-            nulls = ", ".join(f"count(*) FILTER (WHERE {column} IS NULL)" for column in REQUIRED_EVENT_COLUMNS)
-            distinct, *null_counts = connection.execute(
-                f"SELECT count(DISTINCT message_id), {nulls} FROM {parquet(events_path)}"
-            ).fetchone()
-            quarantined = dict(
-                connection.execute(
-                    f"SELECT reason, count(*) FROM {parquet(quarantine_path)} GROUP BY reason"
-                ).fetchall()
-            )
+            counts = count_cleaned(connection, events_path, quarantine_path)
             with committing(store, CLEANED_EVENTS, day) as commit:
                 commit.put_file(events_key(day), events_path)
                 commit.put_file(events_quarantine_key(day), quarantine_path)
@@ -123,9 +99,9 @@ def clean_days(
                 day=day,
                 assigned_rows=result.assigned_rows,
                 events=events,
-                distinct_message_ids=distinct,
-                null_counts=dict(zip(REQUIRED_EVENT_COLUMNS, null_counts, strict=True)),
-                quarantined=dict(sorted(quarantined.items())),
+                distinct_message_ids=counts.distinct_message_ids,
+                null_counts=counts.null_counts,
+                quarantined=counts.quarantined,
                 events_path=events_path,
                 quarantine_path=quarantine_path,
             )
@@ -162,30 +138,27 @@ def sessionize_day(
     if day not in window:
         raise FileNotFoundError(f"no cleaned events for {day}: build `events` for it first")
     with local_copies(store, [events_key(d) for d in window]) as paths:
-        connection.execute(
-            "CREATE OR REPLACE TEMP TABLE sessionized AS "
-            + sessionize_query(dict(zip(window, paths, strict=True)), rules)
-        )
+        sessionized = sessionize(connection, dict(zip(window, paths, strict=True)), rules)
         day_events = paths[window.index(day)]
         cleaned = pq.ParquetFile(day_events).metadata.num_rows
         events_path = str(workdir / f"sessionized-{day}.parquet")
         sessions_path = str(workdir / f"sessions-{day}.parquet")
-        copy_to_parquet(connection, sessionized_events_query("sessionized", day_events, day), events_path)
-        sessions = copy_to_parquet(connection, sessions_query("sessionized", day), sessions_path)
-    max_seconds = rules.max_session_length.total_seconds()
-    inconsistent = connection.execute(
-        f"""SELECT count(*) FROM {parquet(sessions_path)}
-            WHERE session_end < session_start OR events < 1 OR duration_seconds > {max_seconds}
-               OR abs(duration_seconds - epoch_ms(session_end - session_start) / 1000.0) > 0.001
-               OR CAST(session_start AS DATE) <> DATE {sql_string(day.isoformat())}"""
-    ).fetchone()[0]
-    sessionized, without_session = connection.execute(
-        f"SELECT count(*), count(*) FILTER (WHERE session_id IS NULL) FROM {parquet(events_path)}"
-    ).fetchone()
+        copy_to_parquet(connection, sessionized_events_query(sessionized, day_events, day), events_path)
+        sessions = copy_to_parquet(connection, sessions_query(sessionized, day), sessions_path)
+    counts = count_sessions(connection, events_path, sessions_path, day, rules)
     with committing(store, SESSIONIZED, day) as commit:
         commit.put_file(sessionized_events_key(day), events_path)
         commit.put_file(sessions_key(day), sessions_path)
-    return SessionDay(day, cleaned, sessionized, without_session, sessions, inconsistent, events_path, sessions_path)
+    return SessionDay(
+        day,
+        cleaned,
+        counts.sessionized_events,
+        counts.events_without_session,
+        sessions,
+        counts.inconsistent_sessions,
+        events_path,
+        sessions_path,
+    )
 
 
 @dataclass
@@ -202,13 +175,11 @@ def aggregate_day(store: ObjectStore, connection: duckdb.DuckDBPyConnection, day
         raise FileNotFoundError(f"no sessions for {day}: build sessionized_events and sessions for it first")
     outputs = {}
     with local_copies(store, inputs) as (events_path, sessions_path):
-        sources = {"events": events_path, "sessions": sessions_path}
-        for name, (build, source) in AGGREGATES.items():
+        for name in AGGREGATES:
             path = str(workdir / f"{name}-{day}.parquet")
-            copy_to_parquet(connection, build(parquet(sources[source]), day), path)
+            copy_to_parquet(connection, aggregate_query(name, events_path, sessions_path, day), path)
             outputs[name] = path
-        cursor = connection.execute(made_safe_query(parquet(events_path)))
-        made_safe = dict(zip([column[0] for column in cursor.description], cursor.fetchone(), strict=True))
+        made_safe = count_made_safe(connection, events_path)
     with committing(store, DAILY_AGGREGATES, day) as commit:
         for name, path in outputs.items():
             commit.put_file(aggregate_key(name, day), path)

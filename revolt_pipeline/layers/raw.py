@@ -18,8 +18,7 @@ from revolt_pipeline.storage.layout import (
     raw_profile_key,
     received_date_prefix,
 )
-from revolt_pipeline.transforms.engine import sql_string
-from revolt_pipeline.transforms.identities import identity_links_query
+from revolt_pipeline.transforms.identities import write_identity_links
 from revolt_pipeline.transforms.raw import RawProfile, compare_catalogs, consolidate_landed, merge_catalogs, profile_raw
 from revolt_pipeline.transforms.rules import PipelineRules
 
@@ -34,6 +33,11 @@ class RawDay:
     profile: RawProfile
     raw_path: str  # the local Parquet file, until the caller's work folder goes
     drift: list[str] = field(default_factory=list)
+
+
+def catalog_of(days: list[RawDay]) -> dict[str, dict[str, dict[str, int]]]:
+    """The property catalog of several received days together (event -> property -> JSON type -> events)."""
+    return merge_catalogs([day.profile.catalog for day in days])
 
 
 def read_profile(store: ObjectStore, day: date) -> dict[str, Any] | None:
@@ -51,7 +55,7 @@ def build_raw_day(
     with local_copies(store, landed) as landed_files:
         rows = consolidate_landed(connection, landed_files, raw_path)
     profile = profile_raw(connection, raw_path, day, rules)
-    connection.execute(f"COPY ({identity_links_query(raw_path)}) TO {sql_string(links_path)} (FORMAT parquet)")
+    write_identity_links(connection, raw_path, links_path)
     history = merge_catalogs(
         [
             previous["catalog"]

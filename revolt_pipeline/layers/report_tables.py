@@ -15,6 +15,9 @@ from revolt_pipeline.storage import ObjectStore
 from revolt_pipeline.storage.layout import aggregate_key, raw_events_key, raw_profile_key
 from revolt_pipeline.transforms.raw import catalog_rows
 
+# The report tables loaded from the lake's daily aggregates (`event_catalog` comes from the raw profiles).
+AGGREGATE_TABLES = (schema.daily_active_users, schema.sessions_daily, schema.events_daily)
+
 
 def load_aggregate(engine: sa.Engine, store: ObjectStore, table: sa.Table, days: list[date]) -> pa.Table:
     """Replace the days' rows of a report table with their aggregate from the lake; returns the rows."""

@@ -62,7 +62,7 @@ def aggregate_key(name: str, day: date) -> str:
     return f"aggregates/{name}/date={day:%Y-%m-%d}/{name}.parquet"
 
 
-# Written last by the step that builds a lake day: the day's objects are complete (lake/commits.py).
+# Written last by the step that builds a lake day: the day's objects are complete (layers/commits.py).
 # The leading underscore keeps it out of what Spark, Athena and Glue read as data.
 COMMITS = "_commits"
 

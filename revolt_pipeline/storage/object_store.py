@@ -28,9 +28,12 @@ class ObjectInfo:
 
 
 class ObjectStore:
-    """Objects under a root URL: `file:///abs/folder` or `s3://bucket/prefix`."""
+    """Objects under a root URL: `file:///abs/folder` or `s3://bucket/prefix`.
 
-    def __init__(self, url: str, *, s3_endpoint_url: str | None = None, s3_region: str = "us-east-1") -> None:
+    Built from the settings by `Settings.store`; `s3_region` None leaves the region to AWS's own lookup.
+    """
+
+    def __init__(self, url: str, *, s3_endpoint_url: str | None = None, s3_region: str | None = None) -> None:
         parsed = urlparse(url)
         self.url = url.rstrip("/")
         if parsed.scheme == "file":
@@ -128,8 +131,8 @@ class ObjectStore:
         return iter(sorted(keys, key=lambda item: item.key))
 
 
-def _s3_filesystem(endpoint_url: str | None, region: str) -> pafs.S3FileSystem:
-    options: dict[str, object] = {"region": region}
+def _s3_filesystem(endpoint_url: str | None, region: str | None) -> pafs.S3FileSystem:
+    options: dict[str, object] = {"region": region} if region else {}
     if endpoint_url:
         parsed = urlparse(endpoint_url)
         if not parsed.scheme or not parsed.netloc:

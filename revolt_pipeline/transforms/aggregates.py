@@ -8,7 +8,9 @@ are reported as 'unknown', never dropped. Names and versions are made fit for th
 
 from datetime import date
 
-from revolt_pipeline.transforms.engine import sql_string
+import duckdb
+
+from revolt_pipeline.transforms.engine import parquet, sql_string
 from revolt_pipeline.transforms.report_text import ReportText, made_safe_counts_query
 
 ALL = "all"
@@ -50,6 +52,12 @@ def made_safe_query(events: str) -> str:
     events counts the sessions' values too.
     """
     return made_safe_counts_query(events, EVENT_TEXT)
+
+
+def count_made_safe(connection: duckdb.DuckDBPyConnection, events_file: str) -> dict[str, int]:
+    """`made_safe_query` of a day's sessionized events: report column -> distinct values changed."""
+    cursor = connection.execute(made_safe_query(parquet(events_file)))
+    return dict(zip([column[0] for column in cursor.description], cursor.fetchone(), strict=True))
 
 
 def _day(value: date) -> str:
@@ -113,3 +121,19 @@ def session_duration_histogram_query(sessions: str, session_date: date) -> str:
     GROUP BY GROUPING SETS ((platform_, app_version_, bucket), (platform_, bucket), (bucket))
     ORDER BY platform, app_version, bucket_order
     """
+
+
+# Each aggregate, by the name of its report table, and what it is computed from: the day's sessionized
+# events or its sessions.
+AGGREGATES = {
+    "daily_active_users": (daily_active_users_query, "events"),
+    "sessions_daily": (sessions_daily_query, "sessions"),
+    "events_daily": (events_daily_query, "events"),
+    "session_duration_histogram": (session_duration_histogram_query, "sessions"),
+}
+
+
+def aggregate_query(name: str, sessionized_events_file: str, sessions_file: str, day: date) -> str:
+    """The aggregate `name` (a key of AGGREGATES) of one day, from that day's files."""
+    build, source = AGGREGATES[name]
+    return build(parquet(sessionized_events_file if source == "events" else sessions_file), day)

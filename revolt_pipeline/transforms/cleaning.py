@@ -164,3 +164,28 @@ def clean_events(
         ORDER BY decisions.reason, raw.received_at, decisions.message_id
     """
     return CleaningResult(events_query, quarantine_query, assigned_rows)
+
+
+@dataclass(frozen=True)
+class CleanedCounts:
+    """What the checks of a cleaned day look at."""
+
+    distinct_message_ids: int
+    null_counts: dict[str, int]  # required column -> events where it is null
+    quarantined: dict[str, int]  # reason -> rows, by reason
+
+
+def count_cleaned(connection: duckdb.DuckDBPyConnection, events_file: str, quarantine_file: str) -> CleanedCounts:
+    """Distinct messageIds and nulls of the required columns among a day's events; its quarantine by reason."""
+    nulls = ", ".join(f"count(*) FILTER (WHERE {column} IS NULL)" for column in REQUIRED_EVENT_COLUMNS)
+    distinct, *null_counts = connection.execute(
+        f"SELECT count(DISTINCT message_id), {nulls} FROM {parquet(events_file)}"
+    ).fetchone()
+    quarantined = connection.execute(
+        f"SELECT reason, count(*) FROM {parquet(quarantine_file)} GROUP BY reason ORDER BY reason"
+    ).fetchall()
+    return CleanedCounts(
+        distinct_message_ids=distinct,
+        null_counts=dict(zip(REQUIRED_EVENT_COLUMNS, null_counts, strict=True)),
+        quarantined=dict(quarantined),
+    )

@@ -6,7 +6,9 @@ person it was first identified as; one more hop resolves chains such as anonymou
 new user id.
 """
 
-from revolt_pipeline.transforms.engine import parquet
+import duckdb
+
+from revolt_pipeline.transforms.engine import copy_to_parquet, parquet
 
 NO_LINKS = (
     "NULL::VARCHAR AS from_id, NULL::VARCHAR AS to_user_id, NULL::TIMESTAMPTZ AS linked_at, "
@@ -29,6 +31,11 @@ def identity_links_query(raw_path: str) -> str:
     WHERE from_id <> to_user_id
     GROUP BY from_id, to_user_id
     """
+
+
+def write_identity_links(connection: duckdb.DuckDBPyConnection, raw_path: str, links_path: str) -> int:
+    """Write the links of one received day's raw table to `links_path`; returns how many."""
+    return copy_to_parquet(connection, identity_links_query(raw_path), links_path)
 
 
 def person_map_query(links: str) -> str:

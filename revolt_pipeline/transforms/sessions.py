@@ -11,7 +11,10 @@ through four window passes multiplied the time by five on a day of 5 M events. T
 their session by a join afterwards.
 """
 
+from dataclasses import dataclass
 from datetime import date, timedelta
+
+import duckdb
 
 from revolt_pipeline.transforms.engine import parquet, sql_string
 from revolt_pipeline.transforms.rules import PipelineRules, interval_ms
@@ -66,6 +69,12 @@ def sessionize_query(event_files: dict[date, str], rules: PipelineRules) -> str:
     """
 
 
+def sessionize(connection: duckdb.DuckDBPyConnection, event_files: dict[date, str], rules: PipelineRules) -> str:
+    """Sessionize the window's events into a temporary table; returns its name, for the two queries below."""
+    connection.execute(f"CREATE OR REPLACE TEMP TABLE sessionized AS {sessionize_query(event_files, rules)}")
+    return "sessionized"
+
+
 def sessionized_events_query(sessionized: str, events_file: str, event_date: date) -> str:
     """The day's cleaned events, whole, each with its session (which may have started the day before)."""
     return f"""
@@ -102,3 +111,33 @@ def sessions_query(sessionized: str, session_date: date) -> str:
     HAVING CAST(min(event_time) AS DATE) = DATE {sql_string(session_date.isoformat())}
     ORDER BY session_start, session_id
     """
+
+
+@dataclass(frozen=True)
+class SessionCounts:
+    """What the checks of a sessionized day look at."""
+
+    sessionized_events: int
+    events_without_session: int
+    inconsistent_sessions: int  # ending before they start, without events, too long, or starting another day
+
+
+def count_sessions(
+    connection: duckdb.DuckDBPyConnection,
+    sessionized_events_file: str,
+    sessions_file: str,
+    session_date: date,
+    rules: PipelineRules,
+) -> SessionCounts:
+    """Count a day's sessionized events, those without a session, and its sessions whose bounds disagree."""
+    max_seconds = rules.max_session_length.total_seconds()
+    (inconsistent,) = connection.execute(
+        f"""SELECT count(*) FROM {parquet(sessions_file)}
+            WHERE session_end < session_start OR events < 1 OR duration_seconds > {max_seconds}
+               OR abs(duration_seconds - epoch_ms(session_end - session_start) / 1000.0) > 0.001
+               OR CAST(session_start AS DATE) <> DATE {sql_string(session_date.isoformat())}"""
+    ).fetchone()
+    sessionized, without_session = connection.execute(
+        f"SELECT count(*), count(*) FILTER (WHERE session_id IS NULL) FROM {parquet(sessionized_events_file)}"
+    ).fetchone()
+    return SessionCounts(sessionized, without_session, inconsistent)

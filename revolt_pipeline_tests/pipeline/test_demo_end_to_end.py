@@ -11,7 +11,6 @@ from click.testing import CliRunner
 from revolt_pipeline.cli import main
 from revolt_pipeline.demo.pipeline import DemoResult, run_demo
 from revolt_pipeline.settings import Settings
-from revolt_pipeline.storage import ObjectStore
 from revolt_pipeline.transforms.engine import duckdb_connection, sql_list
 from revolt_pipeline_tests.fixtures.collector import read_landed
 from revolt_pipeline_tests.fixtures.s3 import S3Bucket
@@ -37,7 +36,7 @@ def report_rows(settings: Settings) -> dict[str, list[dict[str, Any]]]:
 
 
 def lake_counts(settings: Settings, area: str, group: str | None = None) -> Counter:
-    store = ObjectStore(settings.storage_url, s3_endpoint_url=settings.s3_endpoint_url)
+    store = settings.store
     keys = [info.key for info in store.list(area) if info.key.endswith(".parquet")]
     local = [store.local_path(key) for key in keys]
     with duckdb_connection(threads=1) as connection:
@@ -76,7 +75,7 @@ def test_demo_reports_equal_the_ground_truth(tmp_path: Path, monkeypatch: pytest
     assert set(quarantined) == {"duplicate", "too_late"}
     assert quarantined["too_late"] >= totals["too_late"] > 0  # a late message delivered twice is late twice
     assert sum(quarantined.values()) == totals["messages_sent"] - totals["on_time_unique"]
-    store = ObjectStore(settings.storage_url)
+    store = settings.store
     refused = Counter(record["reason"] for record in read_landed(store, "quarantine"))
     assert refused == totals["malformed_by_reason"]
 
@@ -107,7 +106,7 @@ def test_s3_and_postgres_give_the_same_report_rows_as_the_embedded_default(
     demo(production)
     assert report_rows(production) == expected
     assert all(expected[table] for table in expected)
-    store = ObjectStore(production.storage_url, s3_endpoint_url=production.s3_endpoint_url)
+    store = production.store
     assert any(info.key.startswith("events/event_date=") for info in store.list("events"))
 
 

@@ -27,7 +27,6 @@ from revolt_pipeline.defs.ingestion.resources import InProcessCollectorResource
 from revolt_pipeline.reports import schema
 from revolt_pipeline.reports.loader import create_engine, ensure_tables
 from revolt_pipeline.settings import Settings
-from revolt_pipeline.storage import ObjectStore
 from revolt_pipeline.storage.layout import COMMITS
 from revolt_pipeline.transforms.engine import duckdb_connection, parquet
 from revolt_pipeline_tests.fixtures.faults import FaultyProxy, stall_first_insert, wait_for_stall
@@ -133,7 +132,7 @@ def build(pipeline: Pipeline, *jobs: str) -> None:
 def snapshot(pipeline: Pipeline) -> dict[str, Any]:
     """Every lake object by content (Parquet rows in a fixed order) and every report row."""
     settings = pipeline.settings
-    store = ObjectStore(settings.storage_url, s3_endpoint_url=settings.s3_endpoint_url)
+    store = settings.store
     lake: dict[str, Any] = {}
     with duckdb_connection(threads=1) as connection:
         for area in LAKE_AREAS:
@@ -243,7 +242,7 @@ def test_s3_refusing_between_the_raw_days_objects_fails_the_run_and_nothing_down
 
     # S3 is back, but the 17th holds a raw Parquet without its links or profile: cleaning must not read it.
     faulty_s3.set_mode("pass")
-    store = ObjectStore(pipeline.settings.storage_url, s3_endpoint_url=pipeline.settings.s3_endpoint_url)
+    store = pipeline.settings.store
     assert store.exists("raw_events/received_date=2026-11-17/events.parquet")
     downstream = pipeline.run("clean_job", FIRST, LAST)
     assert not downstream.success

@@ -11,7 +11,6 @@ import httpx
 import orjson
 import pytest
 
-from revolt_pipeline.storage import ObjectStore
 from revolt_pipeline.storage.layout import raw_events_key
 from revolt_pipeline.transforms.engine import duckdb_connection, sql_string
 from revolt_pipeline_tests.pipeline.harness import (
@@ -120,7 +119,7 @@ def test_hostile_input_neither_blocks_the_day_nor_changes_what_is_reported(pipel
 
 def raw_messages(pipeline: Pipeline) -> dict[str, tuple[bytes, str]]:
     """raw_events' message text and user id of the day, by message id."""
-    store = ObjectStore(pipeline.settings.storage_url)
+    store = pipeline.settings.store
     path = store.local_path(raw_events_key(DAY))
     assert path is not None
     with duckdb_connection(threads=1) as connection:

@@ -1,12 +1,15 @@
-"""Landed records written by hand, and the transforms run over them in order, without Dagster.
+"""Landed records written by hand, landed in a local store, and built through every layer without Dagster.
 
-The same order as the assets: raw per received day, cleaning per event day, sessions per day.
+The layers are built by the layer library's `DayBuilder`, in the cascade's order: raw per received
+day, then cleaning, sessions and aggregates over the event days those touch.
 """
 
 import gzip
+import tempfile
 from collections.abc import Iterable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -14,17 +17,11 @@ import duckdb
 import orjson
 
 from revolt_pipeline.contract.envelope import epoch_ms
-from revolt_pipeline.transforms.cleaning import clean_events, raw_window
+from revolt_pipeline.layers.days import DayBuilder
+from revolt_pipeline.storage import ObjectStore
+from revolt_pipeline.storage.layout import LANDING, landed_object_key
 from revolt_pipeline.transforms.engine import duckdb_connection, sql_string
-from revolt_pipeline.transforms.identities import identity_links_query
-from revolt_pipeline.transforms.raw import consolidate_landed
 from revolt_pipeline.transforms.rules import PipelineRules
-from revolt_pipeline.transforms.sessions import (
-    session_window,
-    sessionize_query,
-    sessionized_events_query,
-    sessions_query,
-)
 
 DEFAULT_RULES = PipelineRules()
 
@@ -91,12 +88,11 @@ def landed(
 
 @dataclass
 class Lake:
-    """Outputs of the transforms, as local Parquet files, and a DuckDB connection to query them."""
+    """What every layer wrote, as local Parquet files by day, and a DuckDB connection to query them."""
 
     connection: duckdb.DuckDBPyConnection
     folder: Path
     raw: dict[date, str] = field(default_factory=dict)
-    links: list[str] = field(default_factory=list)
     events: dict[date, str] = field(default_factory=dict)
     quarantine: dict[date, str] = field(default_factory=dict)
     assigned: dict[date, int] = field(default_factory=dict)
@@ -120,43 +116,26 @@ def run_pipeline(
     records: Iterable[dict[str, Any]],
     rules: PipelineRules = DEFAULT_RULES,
 ) -> Lake:
-    lake = Lake(connection, folder)
-    by_day: dict[date, list[dict[str, Any]]] = {}
+    """Land `records` by the hour they were received in a new store under `folder`, and build every layer."""
+    run = Path(tempfile.mkdtemp(prefix="layers-", dir=folder))
+    store = ObjectStore((run / "store").as_uri())
+    by_hour: dict[datetime, list[dict[str, Any]]] = {}
     for record in records:
-        received = datetime.fromtimestamp(record["receivedAt"] / 1000, UTC).date()
-        by_day.setdefault(received, []).append(record)
-    for day, day_records in sorted(by_day.items()):
-        landed_path = folder / f"landed-{day}.jsonl.gz"
-        landed_path.write_bytes(gzip.compress(b"".join(orjson.dumps(r) + b"\n" for r in day_records)))
-        lake.raw[day] = str(folder / f"raw-{day}.parquet")
-        consolidate_landed(connection, [str(landed_path)], lake.raw[day])
-        links = str(folder / f"links-{day}.parquet")
-        connection.execute(f"COPY ({identity_links_query(lake.raw[day])}) TO {sql_string(links)} (FORMAT parquet)")
-        lake.links.append(links)
-    first, last = min(by_day) - timedelta(days=rules.lateness_days + 1), max(by_day) + timedelta(days=1)
-    days = [first + timedelta(days=n) for n in range((last - first).days + 1)]
-    empty = str(folder / "empty.parquet")
-    consolidate_landed(connection, [], empty)
-    for day in days:
-        window = {d: lake.raw[d] for d in raw_window(day, rules) if d in lake.raw} or {day: empty}
-        result = clean_events(connection, event_date=day, raw_files=window, link_files=lake.links, rules=rules)
-        lake.events[day] = str(folder / f"events-{day}.parquet")
-        lake.quarantine[day] = str(folder / f"quarantine-{day}.parquet")
-        lake.assigned[day] = result.assigned_rows
-        connection.execute(f"COPY ({result.events_query}) TO {sql_string(lake.events[day])} (FORMAT parquet)")
-        connection.execute(f"COPY ({result.quarantine_query}) TO {sql_string(lake.quarantine[day])} (FORMAT parquet)")
-    for day in days:
-        files = {d: lake.events[d] for d in session_window(day) if d in lake.events}
-        connection.execute(f"CREATE OR REPLACE TEMP TABLE sessionized AS {sessionize_query(files, rules)}")
-        lake.sessions[day] = str(folder / f"sessions-{day}.parquet")
-        lake.sessionized[day] = str(folder / f"sessionized-{day}.parquet")
-        connection.execute(
-            f"COPY ({sessions_query('sessionized', day)}) TO {sql_string(lake.sessions[day])} (FORMAT parquet)"
-        )
-        connection.execute(
-            f"COPY ({sessionized_events_query('sessionized', lake.events[day], day)}) "
-            f"TO {sql_string(lake.sessionized[day])} (FORMAT parquet)"
-        )
+        received = datetime.fromtimestamp(record["receivedAt"] / 1000, UTC)
+        by_hour.setdefault(received.replace(minute=0, second=0, microsecond=0), []).append(record)
+    for hour, hour_records in sorted(by_hour.items()):
+        lines = b"".join(orjson.dumps(record) + b"\n" for record in hour_records)
+        store.put(landed_object_key(LANDING, hour, "c1", "000001"), gzip.compress(lines))
+    (run / "work").mkdir()
+    builder = DayBuilder(store, rules, run / "work", connect=lambda: nullcontext(connection))
+    built = builder.every_layer(sorted({hour.date() for hour in by_hour}))
+    lake = Lake(connection, run)
+    lake.raw = {day.day: day.raw_path for day in built.raw}
+    for day in built.cleaned:
+        lake.events[day.day], lake.quarantine[day.day] = day.events_path, day.quarantine_path
+        lake.assigned[day.day] = day.assigned_rows
+    for day in built.sessions:
+        lake.sessions[day.day], lake.sessionized[day.day] = day.sessions_path, day.events_path
     return lake
 
 

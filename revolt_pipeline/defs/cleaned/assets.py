@@ -26,7 +26,6 @@ from revolt_pipeline.storage.layout import (
     sessionized_events_key,
     sessions_key,
 )
-from revolt_pipeline.transforms.engine import duckdb_connection
 
 OWNERS = ["team:analytics-platform"]
 TAGS = {"layer": "cleaned"}
@@ -91,7 +90,7 @@ def cleaned_events(context: dg.AssetExecutionContext, lake: LakeResource, rules:
     per_day: dict[str, dict[str, int]] = {}
     problems: dict[str, list[str]] = {"unique": [], "nulls": [], "reconciliation": []}
     metadata: dict[str, dict[str, Any]] = {}
-    with tempfile.TemporaryDirectory(prefix="revolt-clean-") as folder, duckdb_connection() as connection:
+    with tempfile.TemporaryDirectory(prefix="revolt-clean-") as folder, lake.duckdb() as connection:
         with timings.step("clean"):
             cleaned = lake.retrying(
                 context,
@@ -186,7 +185,7 @@ def sessionized(context: dg.AssetExecutionContext, lake: LakeResource, rules: Ru
     per_day: dict[str, dict[str, int]] = {}
     problems: dict[str, list[str]] = {"bounds": [], "coverage": []}
     metadata: dict[str, dict[str, Any]] = {}
-    with tempfile.TemporaryDirectory(prefix="revolt-sessions-") as folder, duckdb_connection() as connection:
+    with tempfile.TemporaryDirectory(prefix="revolt-sessions-") as folder, lake.duckdb() as connection:
         for day in _days(context):
             with timings.step("sessionize"):
                 try:
@@ -248,7 +247,7 @@ def daily_aggregates(context: dg.AssetExecutionContext, lake: LakeResource) -> d
     per_day: dict[str, dict[str, int]] = {}
     made_safe: dict[str, dict[str, int]] = {}
     previews: dict[str, Any] = {}
-    with tempfile.TemporaryDirectory(prefix="revolt-aggregates-") as folder, duckdb_connection() as connection:
+    with tempfile.TemporaryDirectory(prefix="revolt-aggregates-") as folder, lake.duckdb() as connection:
         for day in _days(context):
             with timings.step("aggregate"):
                 build = partial(aggregate_day, lake.store, connection, day, Path(folder))

@@ -19,12 +19,10 @@ from revolt_pipeline.defs.lake.resources import LakeResource
 from revolt_pipeline.defs.metadata import Timings, parquet_metadata, per_partition_table
 from revolt_pipeline.defs.partitions import daily_partitions
 from revolt_pipeline.defs.rules import RulesResource
-from revolt_pipeline.layers.raw import build_raw_day
+from revolt_pipeline.layers.raw import RawDay, build_raw_day, catalog_of
 from revolt_pipeline.settings import Settings
 from revolt_pipeline.storage.layout import raw_events_key
 from revolt_pipeline.storage.watermarks import lagging_collectors, read_watermarks
-from revolt_pipeline.transforms.engine import duckdb_connection
-from revolt_pipeline.transforms.raw import merge_catalogs
 
 _settings = Settings.from_env()
 RAW_PREVIEW = ["message_id", "type", "event_name", "user_id", "anonymous_id", "timestamp", "platform"]
@@ -81,9 +79,9 @@ def raw_events(
     touched: set[str] = set()
     problems: dict[str, list[str]] = {"reconciliation": [], "nulls": [], "drift": []}
     metadata: dict[str, Any] = {}
-    catalog: dict[str, dict[str, dict[str, int]]] = {}
+    built_days: list[RawDay] = []
     made_safe: dict[str, dict[str, int]] = {}
-    with tempfile.TemporaryDirectory(prefix="revolt-raw-") as folder, duckdb_connection() as connection:
+    with tempfile.TemporaryDirectory(prefix="revolt-raw-") as folder, lake.duckdb() as connection:
         for day in days:
             with timings.step("build"):
                 build = partial(build_raw_day, lake.store, connection, day, rules.rules(), Path(folder))
@@ -95,7 +93,7 @@ def raw_events(
                 "landed_objects": built.landed_objects,
             }
             touched.update(built.profile.assigned_dates)
-            catalog = merge_catalogs([catalog, built.profile.catalog])
+            built_days.append(built)
             made_safe[day.isoformat()] = built.profile.catalog_made_safe
             if acknowledged != built.rows:
                 problems["reconciliation"].append(f"{day}: collector acknowledged {acknowledged}, raw has {built.rows}")
@@ -110,7 +108,7 @@ def raw_events(
             "dagster/row_count": sum(values["rows"] for values in per_day.values()),
             "partitions": per_partition_table(per_day),
             "event_dates": dg.MetadataValue.json(sorted(touched)),
-            "inferred_properties": _property_schema(catalog),
+            "inferred_properties": _property_schema(catalog_of(built_days)),
             # The catalog's names as event_catalog holds them: how many had to be made safe (raw rows keep them).
             "catalog_values_made_safe": per_partition_table(made_safe),
             "catalog_values_made_safe_total": sum(sum(counts.values()) for counts in made_safe.values()),

@@ -1,0 +1,111 @@
+"""Every layer of some days, in the order the Dagster jobs build them, for code that runs without Dagster.
+
+`raw_job` builds received days; `clean_job` the event days their rows belong to, with a day more on each
+side for the sessions; `report_job` loads those event days into the report database. The assets call the
+layer functions one layer at a time and Dagster orders them; tests and benchmarks call these instead, so
+the order is stated here and nowhere else outside `defs/`.
+"""
+
+from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import sqlalchemy as sa
+
+from revolt_pipeline.layers.cleaned import AggregateDay, CleanDay, SessionDay, aggregate_day, clean_days, sessionize_day
+from revolt_pipeline.layers.raw import RawDay, build_raw_day
+from revolt_pipeline.layers.report_tables import AGGREGATE_TABLES, load_aggregate, load_event_catalog
+from revolt_pipeline.reports import schema
+from revolt_pipeline.storage import ObjectStore
+from revolt_pipeline.transforms.engine import duckdb_connection
+from revolt_pipeline.transforms.rules import PipelineRules
+from revolt_pipeline.transforms.sessions import session_window
+
+Connect = Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]]
+Step = Callable[[str], AbstractContextManager[object]]
+
+
+def _untimed(_name: str) -> AbstractContextManager[object]:
+    return nullcontext()
+
+
+@dataclass(frozen=True)
+class DayBuilder:
+    """Where and how days are built: the store, the rules, a folder for local files, and DuckDB.
+
+    `connect` opens a DuckDB connection for each step, as each asset opens its own (pass
+    `partial(duckdb_connection, memory_limit=settings.duckdb_memory_limit)` for the configured limit);
+    `step(name)` wraps each step, for callers that time them. The local Parquet files the results
+    name stay in `workdir`.
+    """
+
+    store: ObjectStore
+    rules: PipelineRules
+    workdir: Path
+    connect: Connect = duckdb_connection
+    step: Step = _untimed
+
+    def raw_days(self, days: Iterable[date]) -> list[RawDay]:
+        """`raw_events` of each received day."""
+        with self.step("build_raw_day"), self.connect() as connection:
+            return [build_raw_day(self.store, connection, day, self.rules, self.workdir) for day in days]
+
+    def event_days(self, days: Iterable[date]) -> "EventDays":
+        """`events`, then `sessions`, then `daily_aggregates` of each event day: each layer of every day before
+        the next layer of any, since sessions read the cleaned events of the days around theirs."""
+        days = sorted(days)
+        built = EventDays()
+        with self.step("clean_days"), self.connect() as connection:
+            built.cleaned = list(clean_days(self.store, connection, days, self.rules, self.workdir))
+        with self.step("sessionize_day"), self.connect() as connection:
+            built.sessions = [sessionize_day(self.store, connection, day, self.rules, self.workdir) for day in days]
+        with self.step("aggregate_day"), self.connect() as connection:
+            built.aggregates = [aggregate_day(self.store, connection, day, self.workdir) for day in days]
+        return built
+
+    def report_days(self, engine: sa.Engine, event_days: list[date], received_days: list[date]) -> dict[str, pa.Table]:
+        """The report tables of the event days and `event_catalog` of the received days; rows loaded by table."""
+        loaded = {}
+        for table in AGGREGATE_TABLES:
+            with self.step(f"load_{table.name}"):
+                loaded[table.name] = load_aggregate(engine, self.store, table, event_days)
+        with self.step("load_event_catalog"):
+            loaded[schema.event_catalog.name] = load_event_catalog(engine, self.store, received_days)
+        return loaded
+
+    def every_layer(self, received_days: Iterable[date], engine: sa.Engine | None = None) -> "BuiltDays":
+        """The received days through every layer, as the cascade builds them; the report tables too if
+        `engine` names a report database (its tables created)."""
+        raw = self.raw_days(sorted(received_days))
+        event_dates = event_days_to_rebuild(raw)
+        layers = self.event_days(event_dates)
+        built = BuiltDays(layers.cleaned, layers.sessions, layers.aggregates, raw=raw, event_dates=event_dates)
+        if engine is not None:
+            built.reports = self.report_days(engine, event_dates, [day.day for day in raw])
+        return built
+
+
+def event_days_to_rebuild(raw_days: Iterable[RawDay]) -> list[date]:
+    """The event days the cascade rebuilds after these raw days: the days their rows belong to, and the
+    days whose sessions read those (a day on each side)."""
+    touched = {date.fromisoformat(day) for raw in raw_days for day in raw.profile.assigned_dates}
+    # The session window reaches a day on each side, so the days whose sessions read D are its window too.
+    return sorted({reader for day in touched for reader in session_window(day)})
+
+
+@dataclass
+class EventDays:
+    cleaned: list[CleanDay] = field(default_factory=list)
+    sessions: list[SessionDay] = field(default_factory=list)
+    aggregates: list[AggregateDay] = field(default_factory=list)
+
+
+@dataclass
+class BuiltDays(EventDays):
+    raw: list[RawDay] = field(default_factory=list)
+    event_dates: list[date] = field(default_factory=list)
+    reports: dict[str, pa.Table] = field(default_factory=dict)
