@@ -20,7 +20,16 @@ from revolt_pipeline.storage.layout import (
 )
 from revolt_pipeline.transforms.engine import sql_string
 from revolt_pipeline.transforms.identities import identity_links_query
-from revolt_pipeline.transforms.raw import RawProfile, compare_catalogs, consolidate_landed, merge_catalogs, profile_raw
+from revolt_pipeline.transforms.raw import (
+    Drift,
+    RawProfile,
+    compare_catalogs,
+    consolidate_landed,
+    estimate_event_counts,
+    merge_catalogs,
+    merge_event_counts,
+    profile_raw,
+)
 from revolt_pipeline.transforms.rules import PipelineRules
 
 DRIFT_HISTORY_DAYS = 7
@@ -52,14 +61,7 @@ def build_raw_day(
         rows = consolidate_landed(connection, landed_files, raw_path)
     profile = profile_raw(connection, raw_path, day, rules)
     connection.execute(f"COPY ({identity_links_query(raw_path)}) TO {sql_string(links_path)} (FORMAT parquet)")
-    history = merge_catalogs(
-        [
-            previous["catalog"]
-            for offset in range(1, DRIFT_HISTORY_DAYS + 1)
-            if (previous := read_profile(store, day - timedelta(days=offset))) is not None
-        ]
-    )
-    drift = compare_catalogs(profile.catalog, history)
+    drift = drift_against_history(store, day, profile)
     document = {
         "received_date": day.isoformat(),
         "rows": profile.rows,
@@ -68,6 +70,7 @@ def build_raw_day(
         "null_counts": profile.null_counts,
         "catalog": profile.catalog,
         "catalog_values_made_safe": profile.catalog_made_safe,
+        "event_counts": profile.event_counts,
         "landed_objects": len(landed),
     }
     with committing(store, RAW_EVENTS, day) as commit:
@@ -80,7 +83,22 @@ def build_raw_day(
         landed_objects=len(landed),
         profile=profile,
         raw_path=raw_path,
-        drift=[f"new {event}.{key}" for event, key in drift.new]
-        + [f"vanished {event}.{key}" for event, key in drift.vanished]
-        + [f"retyped {event}.{key} {before} -> {after}" for event, key, before, after in drift.retyped],
+        drift=drift.findings(),
+    )
+
+
+def drift_against_history(store: ObjectStore, day: date, profile: RawProfile) -> Drift:
+    """The day's schema drift against the committed raw days of the week before (see `compare_catalogs`)."""
+    history = [
+        previous
+        for offset in range(1, DRIFT_HISTORY_DAYS + 1)
+        if (previous := read_profile(store, day - timedelta(days=offset))) is not None
+    ]
+    return compare_catalogs(
+        profile.catalog,
+        merge_catalogs([previous["catalog"] for previous in history]),
+        today_events=profile.event_counts,
+        history_events=merge_event_counts(
+            [previous.get("event_counts") or estimate_event_counts(previous["catalog"]) for previous in history]
+        ),
     )
