@@ -84,7 +84,8 @@ def build_raw_assets(
             collector.flush()
         with timings.step("wait_for_watermarks"):
             _require_complete(context, lake, max(days) + timedelta(days=1), config)
-        context.add_asset_metadata(timings.metadata())
+        # Done once for the run's days: their time is the run's, not a day's.
+        context.add_asset_metadata({f"run_{name}": value for name, value in timings.metadata().items()})
 
         outcomes = {}
         with tempfile.TemporaryDirectory(prefix="revolt-raw-") as folder, duckdb_connection() as connection:
