@@ -17,8 +17,10 @@ run per contiguous range of days. Why not the alternatives:
   which conditions cannot read.
 
 A failed step materializes nothing, so launches nothing. The cascade launches nothing while a run
-writing its downstream assets is queued or running (two runs must not write the same lake day), and
-nothing for days that were all rebuilt after the upstream change already (a backfill of every layer).
+writing its downstream assets is queued or running (two runs must not write the same lake day), waits
+for a backfill to launch all its runs (it may build the downstream days itself, and its raw days are
+then cascaded as one), and launches nothing for days that were all rebuilt after the upstream change
+already (a backfill of every layer).
 Every request's run key names the materializations it answers, so a tick evaluated again never
 launches the same range twice.
 """
@@ -34,6 +36,9 @@ import dagster as dg
 PARTITION_TAG = "dagster/partition"
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
+# A run launched by a backfill carries its id; a backfill in these states may still launch runs.
+BACKFILL_TAG = "dagster/backfill"
+BACKFILL_IN_PROGRESS = {"REQUESTED", "CANCELING", "FAILING"}
 # Upstream materializations read per tick; more wait for the next tick.
 RECORDS_PER_TICK = 1000
 TICK_SECONDS = 15
@@ -166,17 +171,24 @@ IN_PROGRESS = [
 
 
 def _of_finished_runs(instance: dg.DagsterInstance, records: Sequence[dg.EventLogRecord]) -> list[dg.EventLogRecord]:
-    """The records up to the first whose run is still going: the rest wait for a later tick."""
+    """The records up to the first whose run is still going, or whose backfill still launches runs (it may
+    rebuild the downstream days itself): the rest wait for a later tick."""
     finished: list[dg.EventLogRecord] = []
-    status: dict[str, bool] = {}
+    done: dict[str, bool] = {}
     for record in records:
-        if record.run_id not in status:
+        if record.run_id not in done:
             run = instance.get_run_by_id(record.run_id)
-            status[record.run_id] = run is None or run.is_finished
-        if not status[record.run_id]:
+            done[record.run_id] = run is None or (run.is_finished and not _backfill_in_progress(instance, run))
+        if not done[record.run_id]:
             break
         finished.append(record)
     return finished
+
+
+def _backfill_in_progress(instance: dg.DagsterInstance, run: dg.DagsterRun) -> bool:
+    backfill_id = run.tags.get(BACKFILL_TAG)
+    backfill = instance.get_backfill(backfill_id) if backfill_id else None
+    return backfill is not None and backfill.status.value in BACKFILL_IN_PROGRESS
 
 
 def _rebuilt_since(instance: dg.DagsterInstance, assets: Sequence[str], days: list[date], storage_id: int) -> bool:

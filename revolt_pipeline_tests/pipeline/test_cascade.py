@@ -157,6 +157,41 @@ def test_the_cascade_waits_for_runs_writing_the_same_days(pipeline: Pipeline) ->
     ]
 
 
+def test_the_cascade_waits_for_a_backfill_to_launch_all_its_runs(pipeline: Pipeline) -> None:
+    from dagster._core.execution.backfill import BulkActionStatus, PartitionBackfill
+
+    cursor = pipeline.cascade.cursors["clean_after_raw"]
+    pipeline.send(MORNING, [track("a1", "ada", MORNING)])
+    pipeline.complete(DAY)
+    backfill = PartitionBackfill.from_asset_partitions(
+        backfill_id="raw-backfill",
+        asset_graph=pipeline.definitions.resolve_asset_graph(),
+        partition_names=[DAY.isoformat()],
+        asset_selection=[dg.AssetKey("raw_events")],
+        backfill_timestamp=MORNING.timestamp(),
+        tags={},
+        dynamic_partitions_store=pipeline.instance,
+        all_partitions=False,
+        title=None,
+        description=None,
+        run_config=None,
+    )
+    pipeline.instance.add_backfill(backfill)
+    run = pipeline.definitions.resolve_implicit_global_asset_job_def().execute_in_process(
+        instance=pipeline.instance,
+        asset_selection=[dg.AssetKey("raw_events")],
+        partition_key=DAY.isoformat(),
+        tags={"dagster/backfill": "raw-backfill"},
+    )
+    assert run.success
+    waiting = tick(pipeline, "clean_after_raw", cursor)
+    assert not waiting.run_requests and run.run_id in (waiting.skip_message or "")
+    pipeline.instance.update_backfill(backfill.with_status(BulkActionStatus.COMPLETED_SUCCESS))
+    assert [tagged_days(r.tags) for r in tick(pipeline, "clean_after_raw", cursor).run_requests] == [
+        ("2026-11-17", "2026-11-19")
+    ]
+
+
 def test_a_failed_raw_run_launches_nothing_downstream(pipeline: Pipeline) -> None:
     pipeline.send(MORNING, [track("a1", "ada", MORNING)])
     # The day is not over on the collector's clock: its watermark has not passed midnight.
