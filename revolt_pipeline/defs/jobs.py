@@ -1,21 +1,29 @@
-"""One job per layer, launchable from the UI, from sensors, and with `dagster job launch`."""
+"""One job per step of the cascade, launchable from the UI, from sensors, and with `dagster job launch`."""
 
 import dagster as dg
+
+from revolt_pipeline.layers.report_tables import AGGREGATE_TABLES
+
+CLEANED_ASSETS = ("events", "events_quarantine", "sessionized_events", "sessions", "daily_aggregates")
+REPORT_TABLES = tuple(table.name for table in AGGREGATE_TABLES)
 
 raw_job = dg.define_asset_job(
     "raw_job",
     selection=dg.AssetSelection.assets("raw_events"),
-    description="Consolidate a received day's landed events into raw_events.",
+    description="Consolidate received days' landed events into raw_events (a range of days runs as one run).",
 )
 clean_job = dg.define_asset_job(
     "clean_job",
-    selection=dg.AssetSelection.assets(
-        "events", "events_quarantine", "sessionized_events", "sessions", "daily_aggregates"
-    ),
+    selection=dg.AssetSelection.assets(*CLEANED_ASSETS),
     description="Clean, sessionize and aggregate event days (a range of days runs as one run).",
 )
 report_job = dg.define_asset_job(
     "report_job",
-    selection=dg.AssetSelection.groups("reports"),
-    description="Load event days' aggregates and the property catalog into the report database.",
+    selection=dg.AssetSelection.assets(*REPORT_TABLES),
+    description="Load event days' aggregates into the report database's tables.",
+)
+catalog_job = dg.define_asset_job(
+    "catalog_job",
+    selection=dg.AssetSelection.assets("event_catalog"),
+    description="Load received days' property catalog into the report database's event_catalog.",
 )

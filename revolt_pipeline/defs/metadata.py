@@ -1,15 +1,15 @@
-"""Metadata every asset reports: rows, column schema, a preview, timings; built from its Parquet output."""
+"""What every asset shows in the UI for each partition: rows, column schema, where it is, a preview, timings."""
 
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import dagster as dg
 import pyarrow as pa
-import pyarrow.parquet as pq
 
-PREVIEW_ROWS = 5
+from revolt_pipeline.layers.summaries import TableSummary
+
 PREVIEW_CELL_CHARS = 60
 
 
@@ -19,6 +19,8 @@ def column_schema(schema: pa.Schema) -> dg.TableSchema:
 
 def markdown_preview(table: pa.Table) -> str:
     """A small Markdown table; long cells (JSON documents) are cut so the UI stays readable."""
+    if table.num_rows == 0:
+        return "(no rows)"
     names = table.column_names
     lines = ["| " + " | ".join(names) + " |", "|" + "---|" * len(names)]
     for row in table.to_pylist():
@@ -31,35 +33,16 @@ def markdown_preview(table: pa.Table) -> str:
     return "\n".join(lines)
 
 
-def parquet_preview(path: str, columns: list[str] | None = None) -> str:
-    parquet = pq.ParquetFile(path)
-    for batch in parquet.iter_batches(batch_size=PREVIEW_ROWS, columns=columns):
-        return markdown_preview(pa.Table.from_batches([batch]))
-    return "(no rows)"
-
-
-def parquet_metadata(path: str, uri: str, preview_columns: list[str] | None = None) -> dict[str, Any]:
-    """Rows, column schema, location and preview of one Parquet output, without reading it whole."""
-    parquet = pq.ParquetFile(path)
-    return {
-        "dagster/row_count": parquet.metadata.num_rows,
-        "dagster/column_schema": column_schema(parquet.schema_arrow),
-        "uri": dg.MetadataValue.path(uri),
-        "preview": dg.MetadataValue.md(parquet_preview(path, preview_columns)),
+def table_metadata(summary: TableSummary, uri: str | None = None) -> dict[str, Any]:
+    """A day's output as the UI shows it: its own row count, its columns, where it is, its first rows."""
+    metadata: dict[str, Any] = {
+        "dagster/row_count": summary.rows,
+        "dagster/column_schema": column_schema(summary.schema),
+        "preview": dg.MetadataValue.md(markdown_preview(summary.preview)),
     }
-
-
-def per_partition_table(rows: Mapping[str, Mapping[str, Any]]) -> dg.MetadataValue:
-    """One row per partition of the run: runs can span several days (backfills, cascades)."""
-    columns = sorted({name for values in rows.values() for name in values})
-    schema = dg.TableSchema(
-        columns=[dg.TableColumn("partition", "string")] + [dg.TableColumn(name, "int") for name in columns]
-    )
-    records = [
-        dg.TableRecord({"partition": key, **{name: values.get(name, 0) for name in columns}})
-        for key, values in sorted(rows.items())
-    ]
-    return dg.MetadataValue.table(records, schema=schema)
+    if uri is not None:
+        metadata["uri"] = dg.MetadataValue.path(uri)
+    return metadata
 
 
 class Timings:

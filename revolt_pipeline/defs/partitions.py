@@ -1,13 +1,13 @@
 """The one daily partitioning every layer shares (UTC), so partition keys line up by construction.
 
 Raw partitions are days events were received; cleaned and report partitions are days events
-happened (sessions: the day they started). The first day comes from REVOLT_PARTITIONS_START.
+happened (sessions: the day they started). The first day is the setting REVOLT_PARTITIONS_START,
+passed in by `build_definitions`.
 """
 
 import dagster as dg
 
-from revolt_pipeline.settings import Settings
 
-daily_partitions = dg.DailyPartitionsDefinition(
-    start_date=Settings.from_env().partitions_start, timezone="UTC", end_offset=0
-)
+def daily_partitions(start: str) -> dg.DailyPartitionsDefinition:
+    """Every day from `start` to yesterday (UTC): a day is a partition once it is over."""
+    return dg.DailyPartitionsDefinition(start_date=start, timezone="UTC", end_offset=0)

@@ -11,7 +11,6 @@ import dagster as dg
 from revolt_pipeline.defs.ingestion.resources import CollectorResource, HttpCollectorResource
 from revolt_pipeline.defs.lake.resources import LakeResource
 from revolt_pipeline.defs.reports.resources import ReportDatabaseResource
-from revolt_pipeline.defs.rules import RulesResource
 from revolt_pipeline.settings import ADMIN_TOKEN_ENV, REPORT_DB_URL_ENV, Settings
 
 
@@ -35,11 +34,6 @@ def build_resources(settings: Settings, *, collector: CollectorResource | None =
             url=dg.EnvVar(REPORT_DB_URL_ENV) if settings.report_db_url_from_env else settings.report_db_url,
             retries=settings.pipeline_retries,
             retry_seconds=settings.pipeline_retry_seconds,
-        ),
-        "rules": RulesResource(
-            lateness_days=settings.lateness_days,
-            session_timeout_minutes=settings.session_timeout_minutes,
-            max_session_hours=settings.max_session_hours,
         ),
     }
 

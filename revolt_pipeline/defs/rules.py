@@ -1,23 +1,43 @@
-"""The pipeline's rules as a resource, so every asset of a run applies the same ones."""
+"""The pipeline's rules from the settings, and the lineage they imply between partitions.
+
+The rules are read once, by `build_definitions`, and given to the assets (which apply them), to the
+partition mappings (which draw them in the UI) and to the cascade (which rebuilds by them): one
+setting changes all three.
+"""
 
 from datetime import timedelta
+from typing import Any
 
 import dagster as dg
 
-from revolt_pipeline.transforms.rules import PipelineRules
+from revolt_pipeline.settings import Settings
+from revolt_pipeline.transforms.rules import DayWindow, PipelineRules
 
 
-class RulesResource(dg.ConfigurableResource):
-    """Lateness window and session rules (REVOLT_LATENESS_DAYS, REVOLT_SESSION_TIMEOUT_MINUTES,
-    REVOLT_MAX_SESSION_HOURS)."""
+def pipeline_rules(settings: Settings) -> PipelineRules:
+    """REVOLT_LATENESS_DAYS, REVOLT_SESSION_TIMEOUT_MINUTES and REVOLT_MAX_SESSION_HOURS as rules."""
+    return PipelineRules(
+        lateness=timedelta(days=settings.lateness_days),
+        session_timeout=timedelta(minutes=settings.session_timeout_minutes),
+        max_session_length=timedelta(hours=settings.max_session_hours),
+    )
 
-    lateness_days: float = 3.0
-    session_timeout_minutes: float = 30.0
-    max_session_hours: float = 24.0
 
-    def rules(self) -> PipelineRules:
-        return PipelineRules(
-            lateness=timedelta(days=self.lateness_days),
-            session_timeout=timedelta(minutes=self.session_timeout_minutes),
-            max_session_length=timedelta(hours=self.max_session_hours),
-        )
+def reads_window(upstream: Any, window: DayWindow) -> dg.AssetDep:
+    """Depend on the upstream days a step reads to build a day: `window.before` days earlier to
+    `window.after` days later (days before the first partition are simply not there)."""
+    return dg.AssetDep(
+        upstream,
+        partition_mapping=dg.TimeWindowPartitionMapping(
+            start_offset=-window.before, end_offset=window.after, allow_nonexistent_upstream_partitions=True
+        ),
+    )
+
+
+def rules_metadata(rules: PipelineRules) -> dict[str, Any]:
+    """The rules an asset was built with, shown on its page in the UI."""
+    return {
+        "rules/lateness_days": rules.lateness / timedelta(days=1),
+        "rules/session_timeout_minutes": rules.session_timeout / timedelta(minutes=1),
+        "rules/max_session_hours": rules.max_session_length / timedelta(hours=1),
+    }

@@ -1,12 +1,12 @@
 """`revolt demo`: demo traffic through an in-process collector, then every layer through Dagster.
 
 The Dagster definitions are the ones the UI uses; only the collector resource is the in-process
-one. Raw days run as one partition range, then the cleaning and reporting ranges are planned by
-the same function the sensors use, so the demo cascades exactly as production does.
+one. Raw days run as one partition range, then the cascade's own sensors are evaluated and the runs
+they request executed, so the demo cascades exactly as production does.
 """
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -14,7 +14,7 @@ from typing import Any
 
 import dagster as dg
 
-from revolt_pipeline.defs.cascade import partition_range_tags, rebuild_range, touched_event_dates
+from revolt_pipeline.defs.cascade import InProcessCascade, partition_range_tags, tagged_days
 from revolt_pipeline.defs.ingestion.resources import InProcessCollectorResource
 from revolt_pipeline.demo.generator import plan_traffic
 from revolt_pipeline.demo.run import (
@@ -78,19 +78,27 @@ def run_demo(
         received = (traffic.messages[0].send_time.date().isoformat(), traffic.end.date().isoformat())
         run_ids: dict[str, str] = {}
         with dg.DagsterInstance.from_config(str(instance_home)) as instance:
+            cascade = InProcessCascade(definitions, instance)
             stage = time.monotonic()
             say(f"raw_job: received days {received[0]} to {received[1]}")
             raw = _execute(definitions, "raw_job", instance, received)
             run_ids["raw_job"] = raw.run_id
             seconds["raw_job"] = time.monotonic() - stage
-            event_range = rebuild_range(touched_event_dates(instance, raw.run_id))
-            if event_range is None:
-                raise RuntimeError("the raw days touched no event day inside the partitions")
-            for job in ("clean_job", "report_job"):
+            ranges: dict[str, tuple[str, str]] = {}
+
+            def execute(job: str, tags: Mapping[str, str]) -> dg.ExecuteInProcessResult:
+                days = tagged_days(tags) or received
+                say(f"{job}: {'received' if job == 'catalog_job' else 'event'} days {days[0]} to {days[1]}")
                 stage = time.monotonic()
-                say(f"{job}: event days {event_range[0]} to {event_range[1]}")
-                run_ids[job] = _execute(definitions, job, instance, event_range).run_id
+                result = _execute(definitions, job, instance, days)
+                run_ids[job], ranges[job] = result.run_id, days
                 seconds[job] = time.monotonic() - stage
+                return result
+
+            cascade.follow(execute)
+            if "clean_job" not in ranges:
+                raise RuntimeError("the raw days touched no event day inside the partitions")
+            event_range = ranges["clean_job"]
     seconds["total"] = time.monotonic() - began
     return DemoResult(truth, truth_path, instance_home, received, event_range, run_ids, seconds)
 

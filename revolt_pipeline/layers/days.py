@@ -23,7 +23,6 @@ from revolt_pipeline.reports import schema
 from revolt_pipeline.storage import ObjectStore
 from revolt_pipeline.transforms.engine import duckdb_connection
 from revolt_pipeline.transforms.rules import PipelineRules
-from revolt_pipeline.transforms.sessions import session_window
 
 Connect = Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]]
 Step = Callable[[str], AbstractContextManager[object]]
@@ -81,20 +80,13 @@ class DayBuilder:
         """The received days through every layer, as the cascade builds them; the report tables too if
         `engine` names a report database (its tables created)."""
         raw = self.raw_days(sorted(received_days))
-        event_dates = event_days_to_rebuild(raw)
+        touched = {date.fromisoformat(day) for built in raw for day in built.profile.assigned_dates}
+        event_dates = sorted(self.rules.days_to_rebuild(touched))
         layers = self.event_days(event_dates)
         built = BuiltDays(layers.cleaned, layers.sessions, layers.aggregates, raw=raw, event_dates=event_dates)
         if engine is not None:
             built.reports = self.report_days(engine, event_dates, [day.day for day in raw])
         return built
-
-
-def event_days_to_rebuild(raw_days: Iterable[RawDay]) -> list[date]:
-    """The event days the cascade rebuilds after these raw days: the days their rows belong to, and the
-    days whose sessions read those (a day on each side)."""
-    touched = {date.fromisoformat(day) for raw in raw_days for day in raw.profile.assigned_dates}
-    # The session window reaches a day on each side, so the days whose sessions read D are its window too.
-    return sorted({reader for day in touched for reader in session_window(day)})
 
 
 @dataclass

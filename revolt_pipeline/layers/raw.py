@@ -19,7 +19,16 @@ from revolt_pipeline.storage.layout import (
     received_date_prefix,
 )
 from revolt_pipeline.transforms.identities import write_identity_links
-from revolt_pipeline.transforms.raw import RawProfile, compare_catalogs, consolidate_landed, merge_catalogs, profile_raw
+from revolt_pipeline.transforms.raw import (
+    Drift,
+    RawProfile,
+    compare_catalogs,
+    consolidate_landed,
+    estimate_event_counts,
+    merge_catalogs,
+    merge_event_counts,
+    profile_raw,
+)
 from revolt_pipeline.transforms.rules import PipelineRules
 
 DRIFT_HISTORY_DAYS = 7
@@ -33,11 +42,6 @@ class RawDay:
     profile: RawProfile
     raw_path: str  # the local Parquet file, until the caller's work folder goes
     drift: list[str] = field(default_factory=list)
-
-
-def catalog_of(days: list[RawDay]) -> dict[str, dict[str, dict[str, int]]]:
-    """The property catalog of several received days together (event -> property -> JSON type -> events)."""
-    return merge_catalogs([day.profile.catalog for day in days])
 
 
 def read_profile(store: ObjectStore, day: date) -> dict[str, Any] | None:
@@ -56,14 +60,7 @@ def build_raw_day(
         rows = consolidate_landed(connection, landed_files, raw_path)
     profile = profile_raw(connection, raw_path, day, rules)
     write_identity_links(connection, raw_path, links_path)
-    history = merge_catalogs(
-        [
-            previous["catalog"]
-            for offset in range(1, DRIFT_HISTORY_DAYS + 1)
-            if (previous := read_profile(store, day - timedelta(days=offset))) is not None
-        ]
-    )
-    drift = compare_catalogs(profile.catalog, history)
+    drift = drift_against_history(store, day, profile)
     document = {
         "received_date": day.isoformat(),
         "rows": profile.rows,
@@ -72,6 +69,7 @@ def build_raw_day(
         "null_counts": profile.null_counts,
         "catalog": profile.catalog,
         "catalog_values_made_safe": profile.catalog_made_safe,
+        "event_counts": profile.event_counts,
         "landed_objects": len(landed),
     }
     with committing(store, RAW_EVENTS, day) as commit:
@@ -84,7 +82,22 @@ def build_raw_day(
         landed_objects=len(landed),
         profile=profile,
         raw_path=raw_path,
-        drift=[f"new {event}.{key}" for event, key in drift.new]
-        + [f"vanished {event}.{key}" for event, key in drift.vanished]
-        + [f"retyped {event}.{key} {before} -> {after}" for event, key, before, after in drift.retyped],
+        drift=drift.findings(),
+    )
+
+
+def drift_against_history(store: ObjectStore, day: date, profile: RawProfile) -> Drift:
+    """The day's schema drift against the committed raw days of the week before (see `compare_catalogs`)."""
+    history = [
+        previous
+        for offset in range(1, DRIFT_HISTORY_DAYS + 1)
+        if (previous := read_profile(store, day - timedelta(days=offset))) is not None
+    ]
+    return compare_catalogs(
+        profile.catalog,
+        merge_catalogs([previous["catalog"] for previous in history]),
+        today_events=profile.event_counts,
+        history_events=merge_event_counts(
+            [previous.get("event_counts") or estimate_event_counts(previous["catalog"]) for previous in history]
+        ),
     )

@@ -4,6 +4,7 @@ import json
 from datetime import date
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import sqlalchemy as sa
 
@@ -53,3 +54,21 @@ def rows_in_database(engine: sa.Engine, table: sa.Table, days: list[date]) -> in
             return connection.execute(statement).scalar_one()
 
     return with_reconnects(engine, count, f"counting the rows of {table.name}")
+
+
+def rows_by_day(table: sa.Table, rows: pa.Table, days: list[date]) -> dict[date, pa.Table]:
+    """The loaded `rows` of each of `days` (by the table's date column)."""
+    column = rows.column(schema.PARTITION_COLUMNS[table.name])
+    return {day: rows.filter(pc.equal(column, pa.scalar(day, column.type))) for day in days}
+
+
+def rows_in_database_per_day(engine: sa.Engine, table: sa.Table, days: list[date]) -> dict[date, int]:
+    """How many rows the report database holds for each of `days`, in one query."""
+    column = table.c[schema.PARTITION_COLUMNS[table.name]]
+    statement = sa.select(column, sa.func.count()).where(column.in_(days)).group_by(column)
+
+    def count() -> dict[date, int]:
+        with engine.connect() as connection:
+            return {**dict.fromkeys(days, 0), **{day: count for day, count in connection.execute(statement)}}
+
+    return with_reconnects(engine, count, f"counting the rows of {table.name} per day")

@@ -11,7 +11,7 @@ Reasons, in the order they are decided:
 """
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 
 import duckdb
 
@@ -49,10 +49,8 @@ REQUIRED_EVENT_COLUMNS = (
 
 
 def raw_window(event_date: date, rules: PipelineRules) -> list[date]:
-    """Received days whose raw rows can matter to an event day: on-time arrivals, and the day before,
-    where the first delivery of a message kept on a neighbouring event day may sit."""
-    first = event_date - timedelta(days=1)
-    return [first + timedelta(days=n) for n in range(rules.lateness_days + 2)]
+    """Received days whose raw rows can matter to an event day (`PipelineRules.cleaning_window`)."""
+    return rules.cleaning_window.days(event_date)
 
 
 @dataclass(frozen=True)

@@ -156,6 +156,7 @@ class RawProfile:
     rows_by_type: dict[str, int]
     catalog: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)  # event -> property -> type -> n
     catalog_made_safe: dict[str, int] = field(default_factory=dict)  # catalog column -> distinct values changed
+    event_counts: dict[str, int] = field(default_factory=dict)  # event (as the catalog names it) -> events sent
 
     @property
     def assigned_dates(self) -> list[str]:
@@ -184,6 +185,9 @@ def profile_raw(
     entries = connection.execute(f"SELECT {names}, json_type, sum(events) FROM catalog_entries GROUP BY ALL").fetchall()
     counts = connection.execute(made_safe_counts_query("catalog_entries", CATALOG_TEXT)).fetchone()
     made_safe = dict(zip([text.column for text in CATALOG_TEXT], counts, strict=True))
+    events = connection.execute(
+        f"SELECT {CATALOG_TEXT[0].sql}, {CATALOG_TEXT[1].sql}, count(*) FROM {source} GROUP BY ALL"
+    ).fetchall()
     for event_type, event_name, key, json_type, count in entries:
         event_key = f"{event_type}:{event_name}"
         kind = JSON_TYPES.get(json_type, json_type.lower())
@@ -195,6 +199,7 @@ def profile_raw(
         rows_by_type=dict(sorted(by_type)),
         catalog={event: {key: dict(types) for key, types in props.items()} for event, props in catalog.items()},
         catalog_made_safe=made_safe,
+        event_counts={f"{event_type}:{event_name}": count for event_type, event_name, count in sorted(events)},
     )
 
 
@@ -227,44 +232,112 @@ def _null_counts(path: str) -> tuple[int, dict[str, int]]:
     return metadata.num_rows, counts
 
 
+# JSON types holding the same kind of value: a count sent as 3 one day and 2.5 the next is still a number,
+# and every reader of the property (DuckDB, the report database, a BI tool) reads both alike.
+TYPE_FAMILIES = {"integer": "number", "number": "number"}
+# A property that was there before is taken as vanished when, had the apps kept sending it as often as in
+# the history, a day without it would happen by chance less than once in this many days.
+VANISHED_BELOW_CHANCE = 0.001
+
+Catalog = dict[str, dict[str, dict[str, int]]]  # event -> property -> JSON type -> events carrying it
+
+
+def type_families(types: dict[str, int]) -> set[str]:
+    """The kinds of value a property was sent with; `null` is none (an optional property is sometimes null)."""
+    return {TYPE_FAMILIES.get(kind, kind) for kind, count in types.items() if kind != "null" and count}
+
+
+def estimate_event_counts(catalog: Catalog) -> dict[str, int]:
+    """Events sent per event, from a catalog alone (profiles written before they counted events): at
+    least as many as carried its most common property."""
+    return {
+        event: max((sum(types.values()) for types in properties.values()), default=0)
+        for event, properties in catalog.items()
+    }
+
+
 @dataclass(frozen=True)
 class Drift:
+    """How a day's properties differ from the days before, and which differences an analyst must act on.
+
+    `retyped` and `vanished` are drift: a property now sent as another kind of value (a number as a
+    string) breaks every query and report that reads it; a property apps always sent, missing from an
+    event still sent in volume, is a release that stopped sending it. `new` properties are news, not
+    drift: nothing that reads the old ones breaks.
+    """
+
     new: list[tuple[str, str]]
     vanished: list[tuple[str, str]]
-    retyped: list[tuple[str, str, list[str], list[str]]]
+    retyped: list[tuple[str, str, list[str], list[str]]]  # event, property, kinds before, kinds new today
+    details: dict[tuple[str, str], str] = field(default_factory=dict)
 
     @property
     def found(self) -> bool:
-        return bool(self.new or self.vanished or self.retyped)
+        return bool(self.vanished or self.retyped)
+
+    def findings(self) -> list[str]:
+        """One line per drifting property, saying what changed."""
+        retyped = [
+            f"retyped {event}.{key}: sent as {' | '.join(after)}, before only as {' | '.join(before)}"
+            for event, key, before, after in self.retyped
+        ]
+        vanished = [
+            f"vanished {event}.{key}: {self.details.get((event, key), 'no longer sent')}"
+            for event, key in self.vanished
+        ]
+        return retyped + vanished
 
 
 def compare_catalogs(
-    today: dict[str, dict[str, dict[str, int]]], history: dict[str, dict[str, dict[str, int]]]
+    today: Catalog,
+    history: Catalog,
+    *,
+    today_events: dict[str, int] | None = None,
+    history_events: dict[str, int] | None = None,
 ) -> Drift:
-    """Properties new today, gone today (for events seen today), or seen today with other JSON types.
+    """A day's properties against the days before, for the events sent both today and before.
 
-    `null` is not a type change: an optional property is sometimes null.
+    - retyped: a property sent today as a kind of value it never had before (integer and fractional
+      numbers are one kind, `number`; null is none);
+    - vanished: a property absent today (or only null) from an event sent today, when the share of that
+      event's occurrences that carried it before makes a day without it very unlikely by chance
+      (`VANISHED_BELOW_CHANCE`): a property every event carried vanishes on the first day it is missing,
+      an optional one (sent with a tenth of the events) only once hundreds of events came without it;
+    - new: a property sent today, never before (news, not drift).
+
+    `today_events` and `history_events` count the events sent per event; without them they are
+    estimated from the catalogs (`estimate_event_counts`).
     """
-    new, vanished, retyped = [], [], []
-    for event, properties in sorted(today.items()):
+    today_events = today_events if today_events is not None else estimate_event_counts(today)
+    history_events = history_events if history_events is not None else estimate_event_counts(history)
+    new, vanished, retyped, details = [], [], [], {}
+    for event in sorted(set(today) | {name for name, count in today_events.items() if count}):
         known = history.get(event)
-        if known is None:
+        if not known:
             continue  # a new event is news, not drift of an existing one
-        for key, types in sorted(properties.items()):
-            if key not in known:
-                new.append((event, key))
+        properties = today.get(event, {})
+        sent_today = max(today_events.get(event, 0), max((sum(t.values()) for t in properties.values()), default=0))
+        sent_before = max(history_events.get(event, 0), max(sum(t.values()) for t in known.values()))
+        for key in sorted(set(properties) - set(known)):
+            new.append((event, key))
+        for key, types_before in sorted(known.items()):
+            before = type_families(types_before)
+            after = type_families(properties.get(key, {}))
+            if before and after - before:
+                retyped.append((event, key, sorted(before), sorted(after - before)))
+            carried_before = sum(count for kind, count in types_before.items() if kind != "null")
+            if after or not carried_before or not sent_today:
                 continue
-            before = sorted(set(known[key]) - {"null"})
-            after = sorted(set(types) - {"null"})
-            if before and after and before != after:
-                retyped.append((event, key, before, after))
-        vanished.extend((event, key) for key in sorted(set(known) - set(properties)))
-    return Drift(new, vanished, retyped)
+            share = min(1.0, carried_before / sent_before)
+            if (1.0 - share) ** sent_today < VANISHED_BELOW_CHANCE:
+                vanished.append((event, key))
+                details[(event, key)] = (
+                    f"carried by {carried_before:,} of {sent_before:,} events before, by none of today's {sent_today:,}"
+                )
+    return Drift(new, vanished, retyped, details)
 
 
-def merge_catalogs(
-    catalogs: list[dict[str, dict[str, dict[str, int]]]],
-) -> dict[str, dict[str, dict[str, int]]]:
+def merge_catalogs(catalogs: list[Catalog]) -> Catalog:
     merged: dict[str, dict[str, dict[str, int]]] = defaultdict(lambda: defaultdict(dict))
     for catalog in catalogs:
         for event, properties in catalog.items():
@@ -272,6 +345,14 @@ def merge_catalogs(
                 for kind, count in types.items():
                     merged[event][key][kind] = merged[event][key].get(kind, 0) + count
     return {event: {key: dict(types) for key, types in props.items()} for event, props in merged.items()}
+
+
+def merge_event_counts(counts: list[dict[str, int]]) -> dict[str, int]:
+    merged: dict[str, int] = defaultdict(int)
+    for day in counts:
+        for event, count in day.items():
+            merged[event] += count
+    return dict(merged)
 
 
 def catalog_rows(received_date: date, catalog: dict[str, dict[str, dict[str, int]]]) -> list[dict[str, Any]]:

@@ -1,7 +1,36 @@
-"""The rules that decide what an event means: lateness, sessions. One object, passed to every transform."""
+"""The rules that decide what an event means: lateness, sessions, and the days each step reads.
+
+One object, passed to every transform, to the Dagster definitions (their partition mappings) and to the
+cascade (which days to rebuild): so changing the lateness changes what cleaning reads, the lineage the
+UI draws and the days a late event reopens, together.
+"""
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
+
+
+@dataclass(frozen=True)
+class DayWindow:
+    """The days a step building day D reads: from `before` days earlier to `after` days later."""
+
+    before: int
+    after: int
+
+    def __post_init__(self) -> None:
+        if self.before < 0 or self.after < 0:
+            raise ValueError("a window's offsets count days away from the day; they cannot be negative")
+
+    def days(self, day: date) -> list[date]:
+        return [day + timedelta(days=offset) for offset in range(-self.before, self.after + 1)]
+
+    def readers(self, day: date) -> list[date]:
+        """The days whose step reads `day`: what must be built again when `day` changes."""
+        return [day + timedelta(days=offset) for offset in range(-self.after, self.before + 1)]
+
+
+# Sessions of day D come from the cleaned events of D-1, D and D+1: a session is never split at midnight,
+# and one starting late on D runs into D+1 (sessions longer than a day are cut, see docs/pipeline.md).
+SESSION_WINDOW = DayWindow(before=1, after=1)
 
 
 @dataclass(frozen=True)
@@ -22,6 +51,23 @@ class PipelineRules:
     def lateness_days(self) -> int:
         """Received days after an event's day that can still hold it on time."""
         return -(-self.lateness // timedelta(days=1))
+
+    @property
+    def cleaning_window(self) -> DayWindow:
+        """Received days whose raw rows can matter to an event day: on-time arrivals up to the lateness
+        window after it, and the day before, where the first delivery of a message kept on a neighbouring
+        event day may sit."""
+        return DayWindow(before=1, after=self.lateness_days)
+
+    @property
+    def session_window(self) -> DayWindow:
+        """Event days whose cleaned events the sessions starting on a day can contain or depend on."""
+        return SESSION_WINDOW
+
+    def days_to_rebuild(self, event_dates: set[date]) -> set[date]:
+        """The cleaned layer's days to build again when raw rows of `event_dates` changed: those days'
+        events, and the sessions (and their aggregates) of every day that reads them."""
+        return {reader for day in event_dates for reader in self.session_window.readers(day)} | set(event_dates)
 
 
 def interval_ms(delta: timedelta) -> str:

@@ -17,7 +17,7 @@ from datetime import date, timedelta
 import duckdb
 
 from revolt_pipeline.transforms.engine import parquet, sql_string
-from revolt_pipeline.transforms.rules import PipelineRules, interval_ms
+from revolt_pipeline.transforms.rules import SESSION_WINDOW, PipelineRules, interval_ms
 
 SESSION_COLUMNS = (
     "message_id, person_id, user_id, event_time, type, event_name, platform, source, app_version, "
@@ -27,7 +27,7 @@ SESSION_COLUMNS = (
 
 def session_window(session_date: date) -> list[date]:
     """Event days whose cleaned events sessions starting on `session_date` can contain or depend on."""
-    return [session_date + timedelta(days=offset) for offset in (-1, 0, 1)]
+    return SESSION_WINDOW.days(session_date)
 
 
 def sessionize_query(event_files: dict[date, str], rules: PipelineRules) -> str:

@@ -15,7 +15,7 @@ from revolt_pipeline.clock import SimulatedClock
 from revolt_pipeline.collector.server import CollectorServer
 from revolt_pipeline.collector.service import CollectorConfig
 from revolt_pipeline.definitions import build_definitions
-from revolt_pipeline.defs.cascade import partition_range_tags
+from revolt_pipeline.defs.cascade import InProcessCascade, partition_range_tags
 from revolt_pipeline.defs.ingestion.resources import InProcessCollectorResource
 from revolt_pipeline.reports import schema
 from revolt_pipeline.reports.loader import create_engine, read_rows
@@ -52,6 +52,7 @@ class Pipeline:
     definitions: dg.Definitions
     instance: dg.DagsterInstance
     http: httpx.Client
+    cascade: InProcessCascade
 
     def send(self, moment: datetime, messages: list[dict[str, Any]], sent_at: datetime | None = None) -> None:
         """Deliver a batch at `moment` on the collector's clock; `sent_at` is the device's clock then."""
@@ -75,6 +76,18 @@ class Pipeline:
             run_config=run_config,
             raise_on_error=False,
         )
+
+    def follow_cascade(self) -> list[tuple[dg.RunRequest, dg.ExecuteInProcessResult]]:
+        """Evaluate the cascade's sensors and execute the runs they request, as the daemon would."""
+        return self.cascade.follow()
+
+    def metadata(self, asset: str, partition: str) -> dict[str, Any]:
+        """The metadata of a partition's latest materialization, as the UI shows it for that partition."""
+        records = self.instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset), asset_partitions=[partition]), limit=1
+        ).records
+        assert records, f"{asset} has no materialization for {partition}"
+        return {key: value.value for key, value in records[0].asset_materialization.metadata.items()}
 
     def report_rows(self) -> dict[str, list[dict[str, Any]]]:
         engine = create_engine(self.settings.report_db_url)
@@ -108,7 +121,9 @@ def running_pipeline(settings: Settings, start: datetime) -> Iterator[Pipeline]:
         instance_home = settings.home / "dagster"
         instance_home.mkdir(parents=True, exist_ok=True)
         with dg.DagsterInstance.from_config(str(instance_home)) as instance:
-            yield Pipeline(settings, server, clock, definitions, instance, http)
+            yield Pipeline(
+                settings, server, clock, definitions, instance, http, InProcessCascade(definitions, instance)
+            )
 
 
 def track(message_id: str, user: str, moment: datetime, event: str = "Timer Started", **extra: Any) -> dict[str, Any]:

@@ -79,15 +79,15 @@ def test_demo_reports_equal_the_ground_truth(tmp_path: Path, monkeypatch: pytest
     refused = Counter(record["reason"] for record in read_landed(store, "quarantine"))
     assert refused == totals["malformed_by_reason"]
 
-    # Every asset check of every run passed, reconciliation included (WARN drift checks may flag).
-    for run_id in result.run_ids.values():
-        from dagster import DagsterEventType, DagsterInstance
+    # Every asset check of every day passed: reconciliation, and schema drift on the demo's healthy variation
+    # (Android's new release sends fractional minutes; a quiet day has no sign-up and so no `signed_up` trait).
+    from dagster import DagsterEventType, DagsterInstance
 
-        with DagsterInstance.from_config(str(result.instance_home)) as instance:
+    with DagsterInstance.from_config(str(result.instance_home)) as instance:
+        for run_id in result.run_ids.values():
             for record in instance.all_logs(run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION):
                 evaluation = record.dagster_event.asset_check_evaluation_data
-                if evaluation.check_name != "no_schema_drift":
-                    assert evaluation.passed, (evaluation.asset_key, evaluation.check_name)
+                assert evaluation.passed, (evaluation.asset_key, evaluation.check_name, evaluation.partition)
 
 
 def test_s3_and_postgres_give_the_same_report_rows_as_the_embedded_default(

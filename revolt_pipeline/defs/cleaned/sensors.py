@@ -1,29 +1,35 @@
-"""When a raw day succeeds, rebuild every event day it touched (late events reopen older days).
+"""When raw days are materialized, rebuild every event day they touched (late events reopen older days)."""
 
-A run status sensor rather than an asset sensor: an asset sensor sees only the latest
-materialization when several land between ticks (dagster issue 32853), and a run status sensor on
-SUCCESS launches nothing after a failure. The run key is the raw run's id, so a tick evaluated again
-never launches the same work twice.
-"""
+from collections.abc import Iterable
+from datetime import date
 
 import dagster as dg
 
-from revolt_pipeline.defs.cascade import partition_range_tags, rebuild_range, touched_event_dates
-from revolt_pipeline.defs.jobs import clean_job, raw_job
+from revolt_pipeline.defs.cascade import Cascade, cascade_sensor
+from revolt_pipeline.defs.jobs import CLEANED_ASSETS, clean_job
+from revolt_pipeline.defs.raw.assets import EVENT_DATES
+from revolt_pipeline.transforms.rules import PipelineRules
 
 
-@dg.run_status_sensor(
-    run_status=dg.DagsterRunStatus.SUCCESS,
-    monitored_jobs=[raw_job],
-    request_job=clean_job,
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    minimum_interval_seconds=15,
-    description="After raw_job succeeds, run clean_job over the event days the raw days touched.",
-)
-def clean_after_raw(context: dg.RunStatusSensorContext) -> dg.RunRequest | dg.SkipReason:
-    run = context.dagster_run
-    touched = touched_event_dates(context.instance, run.run_id)
-    days = rebuild_range(touched)
-    if days is None:
-        return dg.SkipReason(f"raw run {run.run_id} touched no event day inside the partitions")
-    return dg.RunRequest(run_key=f"clean-after-{run.run_id}", tags=partition_range_tags(*days))
+def build_clean_after_raw(partitions: dg.PartitionsDefinition, rules: PipelineRules) -> dg.SensorDefinition:
+    """`clean_after_raw`: clean_job over the event days raw days touched, and the days whose sessions read them."""
+
+    def days_affected(record: dg.EventLogRecord) -> Iterable[date]:
+        materialization = record.asset_materialization
+        touched = materialization.metadata.get(EVENT_DATES) if materialization is not None else None
+        if touched is None:
+            return []
+        return rules.days_to_rebuild({date.fromisoformat(day) for day in touched.value})
+
+    return cascade_sensor(
+        Cascade(
+            name="clean_after_raw",
+            upstream="raw_events",
+            job=clean_job.name,
+            downstream=CLEANED_ASSETS,
+            days_affected=days_affected,
+            description="When raw_events days are materialized (by any job, backfill or the UI), run clean_job over "
+            "the event days their rows belong to, with the days whose sessions read them.",
+        ),
+        partitions,
+    )

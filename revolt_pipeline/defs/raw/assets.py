@@ -2,7 +2,7 @@
 
 Like a Glue crawler it infers the day's schema (per event, property keys and their JSON types),
 keeps it as a catalog later days are compared against, and records which event days the day's rows
-belong to, which is what the sensors use to rebuild exactly those days downstream.
+belong to, which is what the cascade rebuilds downstream.
 """
 
 import tempfile
@@ -13,114 +13,111 @@ from typing import Any
 
 import dagster as dg
 
-from revolt_pipeline.defs.checks import check_result
+from revolt_pipeline.defs.checks import partition_check, report_checks
 from revolt_pipeline.defs.ingestion.resources import CollectorResource
 from revolt_pipeline.defs.lake.resources import LakeResource
-from revolt_pipeline.defs.metadata import Timings, parquet_metadata, per_partition_table
-from revolt_pipeline.defs.partitions import daily_partitions
-from revolt_pipeline.defs.rules import RulesResource
-from revolt_pipeline.layers.raw import RawDay, build_raw_day, catalog_of
+from revolt_pipeline.defs.metadata import Timings, table_metadata
+from revolt_pipeline.defs.rules import rules_metadata
+from revolt_pipeline.layers.checks import raw_day_checks
+from revolt_pipeline.layers.raw import RawDay, build_raw_day
+from revolt_pipeline.layers.summaries import summarize_parquet
 from revolt_pipeline.settings import Settings
 from revolt_pipeline.storage.layout import raw_events_key
 from revolt_pipeline.storage.watermarks import lagging_collectors, read_watermarks
+from revolt_pipeline.transforms.rules import PipelineRules
 
-_settings = Settings.from_env()
 RAW_PREVIEW = ["message_id", "type", "event_name", "user_id", "anonymous_id", "timestamp", "platform"]
+# The metadata entry the cascade reads: the cleaning days a received day's rows belong to.
+EVENT_DATES = "event_dates"
 
 
-class RawEventsConfig(dg.Config):
-    """How long to wait for collectors whose watermark has not passed the end of the day."""
+def build_raw_assets(
+    partitions: dg.PartitionsDefinition, rules: PipelineRules, settings: Settings
+) -> list[dg.AssetsDefinition]:
+    """`raw_events`, applying `rules`; how long it waits for lagging collectors defaults to the settings'."""
 
-    watermark_retries: int = _settings.watermark_retries
-    watermark_retry_seconds: float = _settings.watermark_retry_seconds
+    class RawEventsConfig(dg.Config):
+        """How long to wait for collectors whose watermark has not passed the end of the day
+        (REVOLT_WATERMARK_RETRIES and REVOLT_WATERMARK_RETRY_SECONDS)."""
 
+        watermark_retries: int = settings.watermark_retries
+        watermark_retry_seconds: float = settings.watermark_retry_seconds
 
-@dg.asset(
-    group_name="raw",
-    partitions_def=daily_partitions,
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    kinds={"parquet", "duckdb"},
-    owners=["team:analytics-platform"],
-    tags={"layer": "raw"},
-    check_specs=[
-        dg.AssetCheckSpec(
-            "reconciled_with_collector",
-            asset="raw_events",
-            description="Rows = events the collector acknowledged for the day.",
-        ),
-        dg.AssetCheckSpec(
-            "required_columns_not_null",
-            asset="raw_events",
-            description="messageId, type, times, source, platform, collector and message are set.",
-        ),
-        dg.AssetCheckSpec(
-            "no_schema_drift",
-            asset="raw_events",
-            description="No property new, vanished or retyped against the previous seven days.",
-        ),
-    ],
-)
-def raw_events(
-    context: dg.AssetExecutionContext,
-    config: RawEventsConfig,
-    collector: CollectorResource,
-    lake: LakeResource,
-    rules: RulesResource,
-) -> dg.MaterializeResult:
-    """Events by the day they were received: the envelope typed, the message kept as sent."""
-    timings = Timings()
-    days = [date.fromisoformat(key) for key in context.partition_keys]
-    with timings.step("flush_collector"):
-        collector.flush()
-    with timings.step("wait_for_watermarks"):
-        _require_complete(context, lake, max(days) + timedelta(days=1), config)
-
-    per_day: dict[str, dict[str, Any]] = {}
-    touched: set[str] = set()
-    problems: dict[str, list[str]] = {"reconciliation": [], "nulls": [], "drift": []}
-    metadata: dict[str, Any] = {}
-    built_days: list[RawDay] = []
-    made_safe: dict[str, dict[str, int]] = {}
-    with tempfile.TemporaryDirectory(prefix="revolt-raw-") as folder, lake.duckdb() as connection:
-        for day in days:
-            with timings.step("build"):
-                build = partial(build_raw_day, lake.store, connection, day, rules.rules(), Path(folder))
-                built = lake.retrying(context, f"building raw_events for {day}", build)
-            acknowledged = collector.landed(day).acknowledged_events
-            per_day[day.isoformat()] = {
-                "rows": built.rows,
-                "acknowledged": acknowledged,
-                "landed_objects": built.landed_objects,
-            }
-            touched.update(built.profile.assigned_dates)
-            built_days.append(built)
-            made_safe[day.isoformat()] = built.profile.catalog_made_safe
-            if acknowledged != built.rows:
-                problems["reconciliation"].append(f"{day}: collector acknowledged {acknowledged}, raw has {built.rows}")
-            problems["nulls"] += [f"{day}: {c} null in {n} rows" for c, n in built.profile.null_counts.items() if n]
-            problems["drift"] += [f"{day}: {finding}" for finding in built.drift]
-            metadata = parquet_metadata(built.raw_path, lake.store.uri(raw_events_key(day)), RAW_PREVIEW)
-            context.log.info(f"raw_events {day}: {built.rows} rows from {built.landed_objects} landed objects")
-
-    return dg.MaterializeResult(
-        metadata={
-            **metadata,
-            "dagster/row_count": sum(values["rows"] for values in per_day.values()),
-            "partitions": per_partition_table(per_day),
-            "event_dates": dg.MetadataValue.json(sorted(touched)),
-            "inferred_properties": _property_schema(catalog_of(built_days)),
-            # The catalog's names as event_catalog holds them: how many had to be made safe (raw rows keep them).
-            "catalog_values_made_safe": per_partition_table(made_safe),
-            "catalog_values_made_safe_total": sum(sum(counts.values()) for counts in made_safe.values()),
-            "schema_drift": dg.MetadataValue.json(problems["drift"][:200]),
-            **timings.metadata(),
-        },
-        check_results=[
-            check_result("raw_events", "reconciled_with_collector", problems["reconciliation"]),
-            check_result("raw_events", "required_columns_not_null", problems["nulls"]),
-            check_result("raw_events", "no_schema_drift", problems["drift"], dg.AssetCheckSeverity.WARN),
+    @dg.asset(
+        group_name="raw",
+        partitions_def=partitions,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        kinds={"parquet", "duckdb"},
+        owners=["team:analytics-platform"],
+        tags={"layer": "raw"},
+        metadata=rules_metadata(rules),
+        check_specs=[
+            partition_check(
+                "reconciled_with_collector",
+                "raw_events",
+                "Rows = events the collector acknowledged for the day.",
+                partitions,
+            ),
+            partition_check(
+                "required_columns_not_null",
+                "raw_events",
+                "messageId, type, times, source, platform, collector and message are set.",
+                partitions,
+            ),
+            partition_check(
+                "no_schema_drift",
+                "raw_events",
+                "No property sent as another kind of value than in the week before, none vanished from an "
+                "event still sent in volume (docs/pipeline.md, Schema drift).",
+                partitions,
+            ),
         ],
     )
+    def raw_events(
+        context: dg.AssetExecutionContext, config: RawEventsConfig, collector: CollectorResource, lake: LakeResource
+    ) -> Any:
+        """Events by the day they were received: the envelope typed, the message kept as sent."""
+        days = [date.fromisoformat(key) for key in context.partition_keys]
+        timings = Timings()
+        with timings.step("flush_collector"):
+            collector.flush()
+        with timings.step("wait_for_watermarks"):
+            _require_complete(context, lake, max(days) + timedelta(days=1), config)
+        # Done once for the run's days: their time is the run's, not a day's.
+        context.add_asset_metadata({f"run_{name}": value for name, value in timings.metadata().items()})
+
+        outcomes = {}
+        with tempfile.TemporaryDirectory(prefix="revolt-raw-") as folder, lake.duckdb() as connection:
+            for day in days:
+                started = Timings()
+                with started.step("build"):
+                    build = partial(build_raw_day, lake.store, connection, day, rules, Path(folder))
+                    built = lake.retrying(context, f"building raw_events for {day}", build)
+                acknowledged = collector.landed(day).acknowledged_events
+                outcomes[day.isoformat()] = raw_day_checks(built, acknowledged)
+                context.add_asset_metadata(
+                    {**_day_metadata(built, lake), **started.metadata()}, partition_key=day.isoformat()
+                )
+                context.log.info(f"raw_events {day}: {built.rows} rows from {built.landed_objects} landed objects")
+        yield dg.MaterializeResult()
+        yield from report_checks(context, "raw_events", outcomes)
+
+    return [raw_events]
+
+
+def _day_metadata(built: RawDay, lake: LakeResource) -> dict[str, Any]:
+    """What one received day holds, for its partition in the UI and for the cascade."""
+    summary = summarize_parquet(built.raw_path, RAW_PREVIEW)
+    return {
+        **table_metadata(summary, lake.store.uri(raw_events_key(built.day))),
+        "landed_objects": built.landed_objects,
+        EVENT_DATES: dg.MetadataValue.json(built.profile.assigned_dates),
+        "inferred_properties": _property_schema(built.profile.catalog),
+        # The catalog's names as event_catalog holds them: how many had to be made safe (raw rows keep them).
+        "catalog_values_made_safe": dg.MetadataValue.json(built.profile.catalog_made_safe),
+        "catalog_values_made_safe_total": sum(built.profile.catalog_made_safe.values()),
+        "schema_drift": dg.MetadataValue.json(built.drift),
+    }
 
 
 def _property_schema(catalog: dict[str, dict[str, dict[str, int]]]) -> dg.TableSchema:
@@ -134,9 +131,7 @@ def _property_schema(catalog: dict[str, dict[str, dict[str, int]]]) -> dg.TableS
     )
 
 
-def _require_complete(
-    context: dg.AssetExecutionContext, lake: LakeResource, day_end: date, config: RawEventsConfig
-) -> None:
+def _require_complete(context: dg.AssetExecutionContext, lake: LakeResource, day_end: date, config: Any) -> None:
     """Fail, to be retried, while a collector may still hold events of the days being built."""
     moment = datetime(day_end.year, day_end.month, day_end.day, tzinfo=UTC)
     watermarks = lake.retrying(context, "reading the collectors' watermarks", partial(read_watermarks, lake.store))

@@ -4,8 +4,9 @@ import dagster as dg
 
 from revolt_pipeline.defs.jobs import raw_job
 
-raw_daily_schedule = dg.build_schedule_from_partitioned_job(
+raw_job_schedule = dg.build_schedule_from_partitioned_job(
     raw_job,
+    name="raw_job_schedule",
     hour_of_day=0,
     minute_of_hour=15,
     default_status=dg.DefaultScheduleStatus.RUNNING,

@@ -1,4 +1,9 @@
-"""Report tables in the report database: each run replaces its days' rows in one transaction."""
+"""Report tables in the report database: each run replaces its days' rows in one transaction.
+
+The three aggregate tables are partitioned by event day (sessions_daily: the day sessions started),
+like the lake's aggregates they load; `event_catalog` by the day events were received, like the raw
+day whose catalog it holds.
+"""
 
 import time
 from collections.abc import Iterator
@@ -10,98 +15,112 @@ import dagster as dg
 import pyarrow as pa
 import sqlalchemy as sa
 
-from revolt_pipeline.defs.checks import check_result
+from revolt_pipeline.defs.checks import partition_check, report_checks
 from revolt_pipeline.defs.lake.resources import LakeResource
-from revolt_pipeline.defs.metadata import markdown_preview
-from revolt_pipeline.defs.partitions import daily_partitions
-from revolt_pipeline.defs.raw.assets import raw_events
+from revolt_pipeline.defs.metadata import table_metadata
 from revolt_pipeline.defs.reports.resources import ReportDatabaseResource
-from revolt_pipeline.layers.report_tables import load_aggregate, load_event_catalog, rows_in_database
+from revolt_pipeline.layers.checks import loaded_rows_check
+from revolt_pipeline.layers.report_tables import (
+    AGGREGATE_TABLES,
+    load_aggregate,
+    load_event_catalog,
+    rows_by_day,
+    rows_in_database_per_day,
+)
+from revolt_pipeline.layers.summaries import summarize_rows
 from revolt_pipeline.reports import schema
 
 OWNERS = ["team:analytics-platform"]
-REPORT_TABLES = (schema.daily_active_users, schema.sessions_daily, schema.events_daily)
 KINDS = {"sql", "sqlite", "postgres"}
+LOADED_ROWS = "The database holds exactly the lake's rows of the day."
 
 
-def _report(engine: sa.Engine, table: sa.Table, days: list[date], rows: pa.Table, seconds: float) -> Iterator[Any]:
-    """Materialization metadata and the check that the database holds exactly what was loaded."""
-    in_database = rows_in_database(engine, table, days)
-    yield dg.MaterializeResult(
-        asset_key=table.name,
-        metadata={
-            "dagster/row_count": rows.num_rows,
-            "dagster/column_schema": dg.TableSchema(
-                columns=[dg.TableColumn(column.name, str(column.type)) for column in table.columns]
-            ),
-            "dagster/table_name": table.name,
-            "days": dg.MetadataValue.json([day.isoformat() for day in days]),
-            "preview": dg.MetadataValue.md(markdown_preview(rows.slice(0, 5))),
-            "seconds/load": round(seconds, 3),
-        },
+def _column_schema(table: sa.Table) -> dg.TableSchema:
+    return dg.TableSchema(columns=[dg.TableColumn(column.name, str(column.type)) for column in table.columns])
+
+
+def _report_days(
+    context: dg.AssetExecutionContext, engine: sa.Engine, table: sa.Table, days: list[date], rows: pa.Table
+) -> dict[str, list[Any]]:
+    """Each day's rows, as that partition's metadata, and each day's check that the database holds them."""
+    loaded = rows_by_day(table, rows, days)
+    in_database = rows_in_database_per_day(engine, table, days)
+    outcomes = {}
+    for day, day_rows in loaded.items():
+        context.add_asset_metadata(
+            {**table_metadata(summarize_rows(day_rows)), "dagster/column_schema": _column_schema(table)},
+            asset_key=table.name,
+            partition_key=day.isoformat(),
+        )
+        outcomes[day.isoformat()] = [loaded_rows_check(day_rows.num_rows, in_database[day])]
+    return outcomes
+
+
+def build_report_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
+    """`report_tables` (the three aggregate tables) and `event_catalog`."""
+
+    @dg.multi_asset(
+        name="report_tables",
+        specs=[
+            dg.AssetSpec(
+                table.name,
+                group_name="reports",
+                description=table.comment,
+                deps=["daily_aggregates"],
+                kinds=KINDS,
+                owners=OWNERS,
+                tags={"layer": "reports"},
+                metadata={"dagster/table_name": table.name},
+            )
+            for table in AGGREGATE_TABLES
+        ],
+        partitions_def=partitions,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        check_specs=[
+            partition_check("loaded_rows_match_lake", table.name, LOADED_ROWS, partitions) for table in AGGREGATE_TABLES
+        ],
     )
-    problems = [] if in_database == rows.num_rows else [f"database {in_database} rows, lake {rows.num_rows}"]
-    yield check_result(table.name, "loaded_rows_match_lake", problems)
+    def report_tables(
+        context: dg.AssetExecutionContext, lake: LakeResource, reports: ReportDatabaseResource
+    ) -> Iterator[Any]:
+        """Load the run's days of each aggregate into its table: delete the days, insert, commit."""
+        days = [date.fromisoformat(key) for key in context.partition_keys]
+        for table in AGGREGATE_TABLES:
+            started = time.perf_counter()
+            try:
+                load = partial(load_aggregate, reports.engine, lake.store, table, days)
+                rows = lake.retrying(context, f"loading {table.name}", load)
+            except FileNotFoundError as missing:
+                raise dg.Failure(str(missing)) from missing
+            outcomes = _report_days(context, reports.engine, table, days, rows)
+            yield dg.MaterializeResult(
+                asset_key=table.name, metadata={"run_seconds/load": round(time.perf_counter() - started, 3)}
+            )
+            # Reported now: a later table failing to load must not leave this one's days unchecked.
+            yield from report_checks(context, table.name, outcomes)
 
-
-@dg.multi_asset(
-    specs=[
-        dg.AssetSpec(
-            table.name,
-            group_name="reports",
-            description=table.comment,
-            deps=["daily_aggregates"],
-            kinds=KINDS,
-            owners=OWNERS,
-            tags={"layer": "reports"},
-            metadata={"dagster/table_name": table.name},
-        )
-        for table in REPORT_TABLES
-    ],
-    partitions_def=daily_partitions,
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    check_specs=[
-        dg.AssetCheckSpec(
-            "loaded_rows_match_lake",
-            asset=table.name,
-            description="The database holds exactly the aggregate rows of these days.",
-        )
-        for table in REPORT_TABLES
-    ],
-)
-def report_tables(
-    context: dg.AssetExecutionContext, lake: LakeResource, reports: ReportDatabaseResource
-) -> Iterator[Any]:
-    """Load the run's days of each aggregate into its table: delete the days, insert, commit."""
-    days = [date.fromisoformat(key) for key in context.partition_keys]
-    for table in REPORT_TABLES:
+    @dg.asset(
+        group_name="reports",
+        partitions_def=partitions,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        deps=["raw_events"],
+        kinds=KINDS,
+        owners=OWNERS,
+        tags={"layer": "reports"},
+        description=schema.event_catalog.comment,
+        metadata={"dagster/table_name": schema.event_catalog.name},
+        check_specs=[partition_check("loaded_rows_match_lake", "event_catalog", LOADED_ROWS, partitions)],
+    )
+    def event_catalog(
+        context: dg.AssetExecutionContext, lake: LakeResource, reports: ReportDatabaseResource
+    ) -> Iterator[Any]:
+        """The raw layer's property catalog per received day, for BI tools to browse what apps send."""
+        days = [date.fromisoformat(key) for key in context.partition_keys]
         started = time.perf_counter()
-        try:
-            load = partial(load_aggregate, reports.engine, lake.store, table, days)
-            rows = lake.retrying(context, f"loading {table.name}", load)
-        except FileNotFoundError as missing:
-            raise dg.Failure(str(missing)) from missing
-        yield from _report(reports.engine, table, days, rows, time.perf_counter() - started)
+        load = partial(load_event_catalog, reports.engine, lake.store, days)
+        rows = lake.retrying(context, "loading event_catalog", load)
+        outcomes = _report_days(context, reports.engine, schema.event_catalog, days, rows)
+        yield dg.MaterializeResult(metadata={"run_seconds/load": round(time.perf_counter() - started, 3)})
+        yield from report_checks(context, "event_catalog", outcomes)
 
-
-@dg.asset(
-    group_name="reports",
-    partitions_def=daily_partitions,
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    deps=[raw_events],
-    kinds=KINDS,
-    owners=OWNERS,
-    tags={"layer": "reports"},
-    description=schema.event_catalog.comment,
-    check_specs=[dg.AssetCheckSpec("loaded_rows_match_lake", asset="event_catalog")],
-)
-def event_catalog(
-    context: dg.AssetExecutionContext, lake: LakeResource, reports: ReportDatabaseResource
-) -> Iterator[Any]:
-    """The raw layer's property catalog per received day, for BI tools to browse what apps send."""
-    days = [date.fromisoformat(key) for key in context.partition_keys]
-    started = time.perf_counter()
-    rows = lake.retrying(
-        context, "loading event_catalog", partial(load_event_catalog, reports.engine, lake.store, days)
-    )
-    yield from _report(reports.engine, schema.event_catalog, days, rows, time.perf_counter() - started)
+    return [report_tables, event_catalog]

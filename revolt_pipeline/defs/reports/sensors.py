@@ -1,22 +1,38 @@
-"""When cleaning succeeds, load the same days into the report tables."""
+"""When days reach the lake's last layer, load them into the report database."""
 
 import dagster as dg
 
-from revolt_pipeline.defs.cascade import partition_range_tags, run_partition_range
-from revolt_pipeline.defs.jobs import clean_job, report_job
+from revolt_pipeline.defs.cascade import Cascade, cascade_sensor, materialized_partition
+from revolt_pipeline.defs.jobs import REPORT_TABLES, catalog_job, report_job
 
 
-@dg.run_status_sensor(
-    run_status=dg.DagsterRunStatus.SUCCESS,
-    monitored_jobs=[clean_job],
-    request_job=report_job,
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    minimum_interval_seconds=15,
-    description="After clean_job succeeds, run report_job over the same days.",
-)
-def reports_after_clean(context: dg.RunStatusSensorContext) -> dg.RunRequest | dg.SkipReason:
-    run = context.dagster_run
-    days = run_partition_range(run)
-    if days is None:
-        return dg.SkipReason(f"clean run {run.run_id} had no partitions")
-    return dg.RunRequest(run_key=f"reports-after-{run.run_id}", tags=partition_range_tags(*days))
+def build_reports_after_clean(partitions: dg.PartitionsDefinition) -> dg.SensorDefinition:
+    """`reports_after_clean`: report_job over the event days daily_aggregates was materialized for."""
+    return cascade_sensor(
+        Cascade(
+            name="reports_after_clean",
+            upstream="daily_aggregates",
+            job=report_job.name,
+            downstream=REPORT_TABLES,
+            days_affected=materialized_partition,
+            description="When daily_aggregates days are materialized (by any job, backfill or the UI), load the "
+            "same days into the report tables with report_job.",
+        ),
+        partitions,
+    )
+
+
+def build_catalog_after_raw(partitions: dg.PartitionsDefinition) -> dg.SensorDefinition:
+    """`catalog_after_raw`: catalog_job over the received days raw_events was materialized for."""
+    return cascade_sensor(
+        Cascade(
+            name="catalog_after_raw",
+            upstream="raw_events",
+            job=catalog_job.name,
+            downstream=("event_catalog",),
+            days_affected=materialized_partition,
+            description="When raw_events days are materialized (by any job, backfill or the UI), load their "
+            "property catalog into event_catalog with catalog_job: by received day, late events or not.",
+        ),
+        partitions,
+    )

@@ -1,0 +1,100 @@
+"""The pipeline's data checks, one day at a time: what each layer's build found, judged.
+
+Each function takes what a layer function returned for a day and says, per check, whether the day
+passes and what is wrong with it. The Dagster assets report these as asset checks, one per partition;
+the benchmarks and tests can call them without Dagster.
+"""
+
+from dataclasses import dataclass, field
+
+from revolt_pipeline.layers.cleaned import CleanDay, SessionDay
+from revolt_pipeline.layers.raw import RawDay
+
+# Problems kept per check and day: enough to act on, bounded for a day with millions of bad rows.
+MAX_PROBLEMS = 200
+
+
+@dataclass(frozen=True)
+class CheckOutcome:
+    """One check of one day: passed when nothing is wrong; `problems` say what is, `facts` what was compared."""
+
+    name: str
+    problems: list[str]
+    facts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool:
+        return not self.problems
+
+
+def _outcome(name: str, problems: list[str], **facts: int) -> CheckOutcome:
+    return CheckOutcome(name, problems[:MAX_PROBLEMS], facts)
+
+
+def _nulls(null_counts: dict[str, int]) -> list[str]:
+    return [f"{column} is null in {count:,} rows" for column, count in null_counts.items() if count]
+
+
+def raw_day_checks(day: RawDay, acknowledged: int) -> list[CheckOutcome]:
+    """`reconciled_with_collector`, `required_columns_not_null` and `no_schema_drift` of a received day."""
+    reconciliation = (
+        []
+        if acknowledged == day.rows
+        else [f"the collector acknowledged {acknowledged:,} events, raw holds {day.rows:,}"]
+    )
+    return [
+        _outcome("reconciled_with_collector", reconciliation, acknowledged=acknowledged, rows=day.rows),
+        _outcome("required_columns_not_null", _nulls(day.profile.null_counts)),
+        _outcome("no_schema_drift", list(day.drift)),
+    ]
+
+
+def clean_day_checks(day: CleanDay) -> list[CheckOutcome]:
+    """`unique_message_id`, `required_columns_not_null` and `reconciled_with_raw` of an event day."""
+    repeated = day.events - day.distinct_message_ids
+    reconciliation = (
+        []
+        if day.reconciled
+        else [f"raw rows {day.assigned_rows:,} != events {day.events:,} + quarantined {day.quarantined_rows:,}"]
+    )
+    return [
+        _outcome("unique_message_id", [f"{repeated:,} repeated messageIds"] if repeated else []),
+        _outcome("required_columns_not_null", _nulls(day.null_counts)),
+        _outcome(
+            "reconciled_with_raw",
+            reconciliation,
+            raw_rows=day.assigned_rows,
+            events=day.events,
+            quarantined=day.quarantined_rows,
+        ),
+    ]
+
+
+def session_day_checks(day: SessionDay) -> list[CheckOutcome]:
+    """`session_bounds_consistent` (of `sessions`) and `every_event_in_a_session` (of `sessionized_events`)."""
+    bounds = [f"{day.inconsistent_sessions:,} sessions with inconsistent bounds"] if day.inconsistent_sessions else []
+    coverage = (
+        [
+            f"{day.cleaned_events:,} cleaned, {day.sessionized_events:,} sessionized, "
+            f"{day.events_without_session:,} without a session"
+        ]
+        if day.sessionized_events != day.cleaned_events or day.events_without_session
+        else []
+    )
+    return [
+        _outcome("session_bounds_consistent", bounds, sessions=day.sessions),
+        _outcome(
+            "every_event_in_a_session",
+            coverage,
+            cleaned_events=day.cleaned_events,
+            sessionized_events=day.sessionized_events,
+        ),
+    ]
+
+
+def loaded_rows_check(lake_rows: int, database_rows: int) -> CheckOutcome:
+    """`loaded_rows_match_lake`: the report database holds exactly the day's rows from the lake."""
+    problems = (
+        [] if lake_rows == database_rows else [f"the database holds {database_rows:,} rows, the lake {lake_rows:,}"]
+    )
+    return _outcome("loaded_rows_match_lake", problems, lake_rows=lake_rows, database_rows=database_rows)
