@@ -3,6 +3,7 @@
 import os
 import secrets
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from revolt_pipeline.private_files import make_private_dirs
@@ -44,8 +45,19 @@ ADMIN_TOKEN_ENV = "REVOLT_ADMIN_TOKEN"
 REPORT_DB_URL_ENV = "REVOLT_REPORT_DB_URL"
 
 
+# Unless REVOLT_PARTITIONS_START is set, the daily partitions start this many days before today (UTC):
+# the window `revolt demo` fills (a week of traffic from two weeks ago in its users' time zones, which
+# begins the day before in UTC, then its late deliveries), so a fresh install and the demo show a short
+# row of days rather than a year of missing ones. Production sets the day its data begins.
+PARTITIONS_DEFAULT_DAYS = 15
+
+
 def default_home() -> Path:
     return Path(_env("REVOLT_HOME", str(Path.home() / ".revolt"))).expanduser().resolve()
+
+
+def default_partitions_start() -> str:
+    return (datetime.now(UTC).date() - timedelta(days=PARTITIONS_DEFAULT_DAYS)).isoformat()
 
 
 @dataclass(frozen=True)
@@ -78,6 +90,8 @@ class Settings:
     spool_stall_seconds: float
     spool_min_free_bytes: int | None
     report_db_url: str
+    dagster_home: Path
+    dagster_ui_url: str
     partitions_start: str
     lateness_days: float
     session_timeout_minutes: float
@@ -120,7 +134,10 @@ class Settings:
             spool_stall_seconds=_env_float("REVOLT_SPOOL_STALL_SECONDS", 10.0),
             spool_min_free_bytes=_env_optional_int("REVOLT_SPOOL_MIN_FREE_BYTES"),  # unset: from the batch limit
             report_db_url=_env(REPORT_DB_URL_ENV, f"sqlite:///{home / 'reports.sqlite'}"),
-            partitions_start=_env("REVOLT_PARTITIONS_START", "2026-01-01"),
+            # Dagster's own variable; the embedded default keeps its instance beside the data.
+            dagster_home=Path(_env("DAGSTER_HOME", str(home / "dagster"))).expanduser().resolve(),
+            dagster_ui_url=_env("REVOLT_DAGSTER_UI_URL", "http://127.0.0.1:3000").rstrip("/"),
+            partitions_start=_env("REVOLT_PARTITIONS_START", default_partitions_start()),
             lateness_days=_env_float("REVOLT_LATENESS_DAYS", 3.0),
             session_timeout_minutes=_env_float("REVOLT_SESSION_TIMEOUT_MINUTES", 30.0),
             max_session_hours=_env_float("REVOLT_MAX_SESSION_HOURS", 24.0),
