@@ -3,6 +3,7 @@
 import io
 import json
 import re
+import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from revolt_pipeline.cli import Console, main
 from revolt_pipeline.settings import PARTITIONS_DEFAULT_DAYS
 from revolt_pipeline_tests.deployment.processes import (
     BIN,
+    REPOSITORY,
     UI_STATE,
     clean_environment,
     graphql,
@@ -146,6 +148,20 @@ def test_reset_empties_the_configured_locations_and_nothing_else(tmp_path: Path)
     assert "equal to the ground truth" in reset.output
     with dg.DagsterInstance.from_config(str(elsewhere / "dagster")) as instance:
         assert sorted(run.job_name for run in instance.get_runs()) == ["clean_job", "raw_job", "report_job"]
+
+
+def test_reset_leaves_an_instance_that_keeps_its_runs_in_a_database_alone(tmp_path: Path) -> None:
+    dagster_home = tmp_path / "dagster"
+    dagster_home.mkdir()
+    shutil.copy(REPOSITORY / "deploy" / "production" / "dagster.yaml", dagster_home / "dagster.yaml")
+    landed = tmp_path / "store" / "landing" / "2026-11-20.jsonl.gz"
+    landed.parent.mkdir(parents=True)
+    landed.write_bytes(b"")
+    env = {"REVOLT_HOME": str(tmp_path), "DAGSTER_HOME": str(dagster_home)}
+    result = CliRunner().invoke(main, ["demo", "--reset"], env=env)
+    assert result.exit_code == 1
+    assert "keeps its runs in a database" in result.output and "--reset does not wipe it" in result.output
+    assert landed.exists(), "--reset emptied the store before refusing"
 
 
 class FakeTerminal(io.StringIO):

@@ -89,3 +89,18 @@ def test_production_dagster_yaml_stores_runs_in_postgres(
         assert result.success
         assert instance.get_run_by_id(result.run_id) is not None
         assert instance.get_latest_materialization_event(dg.AssetKey("answer")) is not None
+
+
+def test_the_readme_gives_the_production_path_the_acceptance_test_follows() -> None:
+    """test_daemon_cascade follows these commands; the README must not drift from them."""
+    readme = (REPOSITORY / "README.md").read_text()
+    for command in (
+        "-f deploy/production/databases.sql",
+        "cp deploy/production/dagster.yaml /var/lib/revolt/dagster/",
+        "export DAGSTER_HOME=/var/lib/revolt/dagster",
+        "dagster-daemon run -w workspace.yaml",
+        "revolt launch report_job --from",
+        "revolt ui",
+    ):
+        assert command in readme, command
+    assert "DAGSTER_HOME=/path/to/this/checkout" not in readme  # Dagster would write into the work tree
