@@ -163,8 +163,6 @@ def demo(seed: int, users: int, days: int, start: datetime | None, reset: bool) 
     )
 
     settings = Settings.from_env()
-    # Dagster's own helpers (telemetry, its dialog's state) follow DAGSTER_HOME, not the instance's folder.
-    os.environ["DAGSTER_HOME"] = str(settings.dagster_home)
     console = Console()
     try:
         traffic = plan_traffic(seed=seed, users=users, days=days, start=start.date() if start else None)

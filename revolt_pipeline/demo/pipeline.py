@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import sqlalchemy as sa
 import yaml
@@ -68,10 +69,16 @@ def _store(settings: Settings) -> ObjectStore:
     return ObjectStore(settings.storage_url, s3_endpoint_url=settings.s3_endpoint_url, s3_region=settings.s3_region)
 
 
+def _holds_anything(store: ObjectStore) -> bool:
+    """Whether the store holds any object or folder: one listing of its top level, however large the lake."""
+    selector = pafs.FileSelector(store.root, recursive=False, allow_not_found=True)
+    return bool(store.filesystem.get_file_info(selector))
+
+
 def existing_demo_data(settings: Settings) -> list[str]:
     """What a previous run left in the configured locations that would mix with a new one."""
     leftovers = []
-    if next(_store(settings).list(), None) is not None:
+    if _holds_anything(_store(settings)):
         leftovers.append(settings.storage_url)
     if settings.spool_dir.is_dir() and any(path.is_file() for path in settings.spool_dir.rglob("*")):
         leftovers.append(str(settings.spool_dir))
@@ -135,9 +142,13 @@ def _check_report_database(url: str) -> None:
     except (RetriesExhausted, sa.exc.DBAPIError, OSError) as exc:
         cause = exc.__cause__ if isinstance(exc, RetriesExhausted) and exc.__cause__ is not None else exc
         reason = " ".join(str(getattr(cause, "orig", None) or cause).split())
-        what = "cannot reach" if is_connection_error(cause) else "cannot create the report tables in"
+        if is_connection_error(cause):
+            what, advice = "cannot reach", "Start it"
+        else:
+            what = "cannot create the report tables in"
+            advice = "Let its role create tables there (deploy/production/databases.sql makes it the owner)"
         raise DemoError(
-            f"{what} the report database {_shown(url)} ({REPORT_DB_URL_ENV}): {reason.rstrip('.?')}. Start it, "
+            f"{what} the report database {_shown(url)} ({REPORT_DB_URL_ENV}): {reason.rstrip('.?')}. {advice}, "
             f"or unset {REPORT_DB_URL_ENV} to use SQLite in REVOLT_HOME"
         ) from None
     finally:
@@ -177,7 +188,7 @@ def reset_demo_data(settings: Settings) -> list[str]:
     _refuse_shared_instance(dagster_home)
     removed = []
     store = _store(settings)
-    if next(store.list(), None) is not None:
+    if _holds_anything(store):
         store.filesystem.delete_dir_contents(store.root, missing_dir_ok=True)
         removed.append(settings.storage_url)
     if settings.spool_dir.exists():

@@ -24,6 +24,7 @@ from revolt_pipeline_tests.deployment.processes import (
     tail,
     wait_for_webserver,
 )
+from revolt_pipeline_tests.fixtures.s3 import S3Bucket
 from revolt_pipeline_tests.fixtures.services import free_port
 
 DAY_LINE = re.compile(r"^(\d{4}-\d{2}-\d{2})\s+[\d,]+\s+[\d,]+$")
@@ -148,6 +149,25 @@ def test_reset_empties_the_configured_locations_and_nothing_else(tmp_path: Path)
     assert "equal to the ground truth" in reset.output
     with dg.DagsterInstance.from_config(str(elsewhere / "dagster")) as instance:
         assert sorted(run.job_name for run in instance.get_runs()) == ["clean_job", "raw_job", "report_job"]
+
+
+def test_leftovers_and_reset_on_s3_and_postgresql(tmp_path: Path, s3_bucket: S3Bucket, postgres_url: str) -> None:
+    env = {
+        "REVOLT_HOME": str(tmp_path),
+        "REVOLT_STORAGE_URL": s3_bucket.url("lake"),
+        "REVOLT_S3_ENDPOINT_URL": s3_bucket.endpoint_url,
+        "REVOLT_REPORT_DB_URL": postgres_url,
+    }
+    runner = CliRunner()
+    assert runner.invoke(main, ["demo", "--users", "5"], env=env).exit_code == 0
+    again = runner.invoke(main, ["demo", "--users", "5"], env=env)
+    assert again.exit_code == 1
+    assert s3_bucket.url("lake") in again.output and "report tables in postgresql+psycopg://" in again.output
+    reset = runner.invoke(main, ["demo", "--users", "5", "--reset"], env=env)
+    assert reset.exit_code == 0, reset.output
+    assert f"emptied {s3_bucket.url('lake')}" in reset.stderr
+    assert "emptied report tables in postgresql+psycopg://" in reset.stderr
+    assert "equal to the ground truth" in reset.output
 
 
 def test_reset_leaves_an_instance_that_keeps_its_runs_in_a_database_alone(tmp_path: Path) -> None:

@@ -114,7 +114,6 @@ def test_s3_and_postgres_give_the_same_report_rows_as_the_embedded_default(
 def test_the_demo_command_refuses_to_mix_with_a_previous_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     pipeline_environment(monkeypatch, tmp_path)
     (tmp_path / "store" / "landing").mkdir(parents=True)
-    (tmp_path / "store" / "landing" / "events.jsonl.gz").write_bytes(b"")
     result = CliRunner().invoke(main, ["demo", "--users", "5"])
     assert result.exit_code != 0
     assert "revolt demo --reset" in result.output
