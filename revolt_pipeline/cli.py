@@ -1,11 +1,13 @@
 """The `revolt` command line: one entry point whose subcommands later features extend."""
 
-import contextlib
 import sys
+import time
 import warnings
-from collections.abc import Callable, Iterator
-from datetime import datetime
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import TextIO
+from urllib.parse import urlparse
 
 import click
 
@@ -25,16 +27,65 @@ def _parse_moment(value: str | None) -> datetime | None:
     return moment
 
 
-@contextlib.contextmanager
-def _sending_progress() -> Iterator[Callable[[int, int], None]]:
-    """A progress bar on stderr for demo traffic, fed with (messages sent, messages planned)."""
-    with click.progressbar(length=1, label="sending demo traffic", file=sys.stderr) as bar:
+class Console:
+    """Status lines and one progress line on stderr, never glued together.
 
-        def progress(done: int, total: int) -> None:
-            bar.length = total
-            bar.update(done - bar.pos)
+    On a terminal the progress line is redrawn in place, with an ETA from the rate since the first
+    message went out; elsewhere (a log, a pipe) it is written once, when sending is done.
+    """
 
-        yield progress
+    REDRAW_SECONDS = 0.2
+
+    def __init__(self, stream: TextIO | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+        self.stream = stream or sys.stderr
+        self.clock = clock
+        self.interactive = self.stream.isatty()
+        self._started: float | None = None
+        self._drawn = 0.0
+        self._open_line = False
+
+    def say(self, text: str) -> None:
+        self._end_line()
+        click.echo(f"  {text}", file=self.stream)
+
+    def progress(self, done: int, total: int) -> None:
+        """Messages sent so far out of those planned."""
+        now = self.clock()
+        if self._started is None:
+            self._started = now
+        finished = total > 0 and done >= total
+        if self.interactive and (finished or now - self._drawn >= self.REDRAW_SECONDS):
+            self._drawn = now
+            click.echo(f"\r  {self.progress_text(done, total, now - self._started)}\x1b[K", file=self.stream, nl=False)
+            self._open_line = True
+        if finished:
+            if not self.interactive:
+                click.echo(f"  {self.progress_text(done, total, now - self._started)}", file=self.stream)
+            self._end_line()
+            self._started = None
+
+    @staticmethod
+    def progress_text(done: int, total: int, elapsed: float) -> str:
+        percent = 100 * done // total if total else 100
+        text = f"sending {percent:3d}%  {done:,} of {total:,} messages"
+        if done >= total:
+            return f"sent {total:,} messages in {elapsed:.1f} s"
+        if done and elapsed >= 1.0:
+            text += f", {_duration(elapsed * (total - done) / done)} left"
+        return text
+
+    def _end_line(self) -> None:
+        if self._open_line:
+            click.echo("", file=self.stream)
+            self._open_line = False
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    if seconds < 3600:
+        return f"{seconds // 60:.0f} min {seconds % 60:.0f} s"
+    return f"{seconds // 3600:.0f} h {seconds % 3600 // 60:.0f} min"
 
 
 @click.group()
@@ -92,42 +143,51 @@ def collector_admin_token() -> None:
 @click.option("--users", type=click.IntRange(1), default=250, show_default=True, help="Scale the traffic up.")
 @click.option("--days", type=click.IntRange(1, 60), default=7, show_default=True)
 @click.option("--start", type=click.DateTime(["%Y-%m-%d"]), default=None, help="First day [two weeks ago].")
-@click.option("--reset", is_flag=True, help="Delete a previous demo's data in REVOLT_HOME first.")
+@click.option(
+    "--reset",
+    is_flag=True,
+    help="First empty what a previous demo left where the settings point: REVOLT_STORAGE_URL, the spool, "
+    "the report tables in REVOLT_REPORT_DB_URL, the Dagster runs in DAGSTER_HOME [REVOLT_HOME/dagster].",
+)
 def demo(seed: int, users: int, days: int, start: datetime | None, reset: bool) -> None:
     """Run everything on the embedded default: demo traffic, then raw, cleaned and report layers."""
-    import shutil
-
-    from revolt_pipeline.demo.pipeline import existing_demo_data, run_demo, summarize
+    from revolt_pipeline.demo.generator import plan_traffic
+    from revolt_pipeline.demo.pipeline import (
+        DemoError,
+        check_prerequisites,
+        existing_demo_data,
+        reset_demo_data,
+        run_demo,
+        summarize,
+    )
 
     settings = Settings.from_env()
-    leftovers = existing_demo_data(settings)
-    if leftovers and not reset:
-        raise click.ClickException(
-            f"{settings.home} already holds demo data ({', '.join(leftovers)}); "
-            "run `revolt demo --reset` to start over, or point REVOLT_HOME elsewhere"
+    console = Console()
+    try:
+        traffic = plan_traffic(seed=seed, users=users, days=days, start=start.date() if start else None)
+        check_prerequisites(settings, traffic)
+        if reset:
+            for location in reset_demo_data(settings):
+                console.say(f"emptied {location}")
+        else:
+            leftovers = existing_demo_data(settings)
+            if leftovers:
+                raise DemoError(
+                    f"a previous demo's data is still there ({'; '.join(leftovers)}): run `revolt demo --reset` "
+                    "to start over, or point REVOLT_HOME elsewhere"
+                )
+        result = run_demo(
+            settings,
+            seed=seed,
+            users=users,
+            days=days,
+            start=None,
+            say=console.say,
+            progress=console.progress,
+            traffic=traffic,
         )
-    if reset:
-        for name in ("store", "spool", "dagster", "demo"):
-            shutil.rmtree(settings.home / name, ignore_errors=True)
-        for name in ("reports.sqlite", "reports.sqlite-wal", "reports.sqlite-shm"):
-            (settings.home / name).unlink(missing_ok=True)
-    with _sending_progress() as progress:
-
-        def say(text: str) -> None:
-            click.echo(f"  {text}", err=True)
-
-        try:
-            result = run_demo(
-                settings,
-                seed=seed,
-                users=users,
-                days=days,
-                start=start.date() if start else None,
-                say=say,
-                progress=progress,
-            )
-        except (SourcesError, RuntimeError, ValueError) as exc:
-            raise click.ClickException(str(exc)) from exc
+    except (DemoError, SourcesError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from exc
     for line in summarize(settings, result):
         click.echo(line)
     timings = ", ".join(f"{name} {value:.0f} s" for name, value in result.seconds.items())
@@ -163,20 +223,19 @@ def demo_traffic(
     from revolt_pipeline.demo.run import run_demo_traffic
 
     settings = Settings.from_env()
-    with _sending_progress() as progress:
-        try:
-            result = run_demo_traffic(
-                settings,
-                seed=seed,
-                users=users,
-                days=days,
-                start=start.date() if start else None,
-                collector_url=collector_url,
-                ground_truth_path=ground_truth,
-                progress=progress,
-            )
-        except (CollectorAdminError, SourcesError, RuntimeError) as exc:
-            raise click.ClickException(str(exc)) from exc
+    try:
+        result = run_demo_traffic(
+            settings,
+            seed=seed,
+            users=users,
+            days=days,
+            start=start.date() if start else None,
+            collector_url=collector_url,
+            ground_truth_path=ground_truth,
+            progress=Console().progress,
+        )
+    except (CollectorAdminError, SourcesError, RuntimeError) as exc:
+        raise click.ClickException(str(exc)) from exc
     totals = result.truth["totals"]
     click.echo(
         f"sent {totals['messages_sent']:,} messages "
@@ -192,6 +251,84 @@ def demo_traffic(
     click.echo(f"ground truth: {result.ground_truth_path}")
     if not collector_url:
         click.echo(f"landed in: {settings.storage_url}")
+
+
+def _day(value: datetime | None) -> date | None:
+    return value.date() if value is not None else None
+
+
+@main.command("launch")
+@click.argument("job")
+@click.option("--day", type=click.DateTime(["%Y-%m-%d"]), default=None, help="One day (one partition).")
+@click.option("--from", "first", type=click.DateTime(["%Y-%m-%d"]), default=None, help="First day of a range.")
+@click.option("--to", "last", type=click.DateTime(["%Y-%m-%d"]), default=None, help="Last day of the range.")
+@click.option("--wait", is_flag=True, help="Follow the run until it finishes; exit 1 unless it succeeds.")
+def launch(job: str, day: datetime | None, first: datetime | None, last: datetime | None, wait: bool) -> None:
+    """Launch a run of JOB (raw_job, clean_job, report_job) for a day, or for a range of days as one run.
+
+    The run goes through the Dagster instance in DAGSTER_HOME [REVOLT_HOME/dagster] as `dagster job launch`
+    sends it: queued until a dagster-daemon serving that instance starts it (`revolt ui` runs one). Prints
+    the run id and its page in the UI [REVOLT_DAGSTER_UI_URL], and says when no daemon is running.
+    """
+    from revolt_pipeline.instance import ensure_dagster_home
+    from revolt_pipeline.instance.launch import LaunchError, launch
+
+    settings = Settings.from_env()
+    first_day, last_day = _launch_days(settings, _day(day), _day(first), _day(last))
+    home = ensure_dagster_home(settings.dagster_home)
+    try:
+        launch(
+            home,
+            job,
+            first_day,
+            last_day,
+            ui_url=settings.dagster_ui_url,
+            wait=wait,
+            say=click.echo,
+            note=lambda line: click.echo(line, err=True),
+        )
+    except LaunchError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def _launch_days(settings: Settings, day: date | None, first: date | None, last: date | None) -> tuple[date, date]:
+    """The first and last day to run, checked against the daily partitions."""
+    if day is not None and (first or last):
+        raise click.UsageError("give --day, or --from and --to, not both")
+    if day is not None:
+        first = last = day
+    if first is None or last is None:
+        raise click.UsageError("give the day to run (--day 2026-11-20) or a range (--from 2026-11-17 --to 2026-11-21)")
+    if first > last:
+        raise click.UsageError(f"--from {first} is after --to {last}")
+    start = date.fromisoformat(settings.partitions_start)
+    yesterday = datetime.now(UTC).date() - timedelta(days=1)
+    if first < start:
+        raise click.UsageError(f"{first} is before the first partition, {start} (REVOLT_PARTITIONS_START)")
+    if last > yesterday:
+        raise click.UsageError(f"{last} has no partition yet: a day's partition exists once the day is over (UTC)")
+    return first, last
+
+
+@main.command("ui")
+@click.option("--host", default=None, help="Address to bind [host of REVOLT_DAGSTER_UI_URL, 127.0.0.1].")
+@click.option("--port", type=int, default=None, help="Port [port of REVOLT_DAGSTER_UI_URL, 3000].")
+def ui(host: str | None, port: int | None) -> None:
+    """The Dagster UI and a daemon (`dagster dev`) on the instance in DAGSTER_HOME [REVOLT_HOME/dagster].
+
+    That is where `revolt demo` and `revolt launch` put their runs. The collector must run too
+    (`revolt collector serve`): raw_events asks it to land what it holds before it reads a day.
+    """
+    from revolt_pipeline.instance import ensure_dagster_home
+    from revolt_pipeline.instance.launch import serve_ui
+
+    settings = Settings.from_env()
+    home = ensure_dagster_home(settings.dagster_home)
+    address = urlparse(settings.dagster_ui_url)
+    host = host or address.hostname or "127.0.0.1"
+    port = port or address.port or 3000
+    click.echo(f"Dagster UI on http://{host}:{port}, runs in {home}", err=True)
+    serve_ui(home, host, port)
 
 
 @main.group()

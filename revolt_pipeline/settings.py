@@ -10,7 +10,7 @@ these fields.
 import os
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -58,8 +58,53 @@ ADMIN_TOKEN_ENV = "REVOLT_ADMIN_TOKEN"
 REPORT_DB_URL_ENV = "REVOLT_REPORT_DB_URL"
 
 
+# Unless REVOLT_PARTITIONS_START is set, the daily partitions start this many days before the day the data
+# directory was first used (UTC), recorded there once: the window `revolt demo` fills (a week of traffic
+# from two weeks ago in its users' time zones, which begins the day before in UTC, then its late
+# deliveries), so a fresh install shows a short row of days rather than a year of missing ones, and a
+# long-running one never sees its early days slide out of the definitions. Production sets the day its
+# data begins.
+PARTITIONS_DEFAULT_DAYS = 15
+
+
 def default_home() -> Path:
     return Path(_env("REVOLT_HOME", str(Path.home() / ".revolt"))).expanduser().resolve()
+
+
+def recorded_partitions_start(home: Path) -> str:
+    """The first partition day recorded in `home`, chosen and recorded the first time it is asked for."""
+    path = home / "partitions-start"
+    chosen = (datetime.now(UTC).date() - timedelta(days=PARTITIONS_DEFAULT_DAYS)).isoformat()
+    try:
+        write_once(path, chosen + "\n")
+        recorded = path.read_text().strip()
+    except OSError:
+        return chosen  # a read-only home: still a working default, only not a stable one
+    try:
+        date.fromisoformat(recorded)
+    except ValueError as exc:
+        raise ValueError(f"{path} must hold a day such as {chosen}, got {recorded!r}") from exc
+    return recorded
+
+
+def write_once(path: Path, text: str) -> None:
+    """Create `path` (owner-only) holding `text` unless it exists: concurrent first callers agree on one."""
+    if path.exists():
+        return
+    make_private_dirs(path.parent)
+    # Written aside, then linked into place: a process starting at the same time sees all or nothing.
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.link(temporary, path)
+    except FileExistsError:
+        pass  # another process wrote it a moment ago: theirs stands
+    finally:
+        temporary.unlink(missing_ok=True)
 
 
 @dataclass(frozen=True)
@@ -73,6 +118,8 @@ class Settings:
     spool_dir: Path
     collector_url: str
     report_db_url: str
+    dagster_home: Path
+    dagster_ui_url: str
     partitions_start: str
     # Everything else, each with its one default.
     s3_endpoint_url: str | None = None
@@ -143,7 +190,10 @@ class Settings:
             spool_stall_seconds=_env_float("REVOLT_SPOOL_STALL_SECONDS", cls.spool_stall_seconds),
             spool_min_free_bytes=_env_optional_int("REVOLT_SPOOL_MIN_FREE_BYTES"),
             report_db_url=_env(REPORT_DB_URL_ENV, f"sqlite:///{home / 'reports.sqlite'}"),
-            partitions_start=_env("REVOLT_PARTITIONS_START", "2026-01-01"),
+            # Dagster's own variable; the embedded default keeps its instance beside the data.
+            dagster_home=Path(_env("DAGSTER_HOME", str(home / "dagster"))).expanduser().resolve(),
+            dagster_ui_url=_env("REVOLT_DAGSTER_UI_URL", "http://127.0.0.1:3000").rstrip("/"),
+            partitions_start=_env("REVOLT_PARTITIONS_START", "") or recorded_partitions_start(home),
             lateness_days=_env_float("REVOLT_LATENESS_DAYS", cls.lateness_days),
             session_timeout_minutes=_env_float("REVOLT_SESSION_TIMEOUT_MINUTES", cls.session_timeout_minutes),
             max_session_hours=_env_float("REVOLT_MAX_SESSION_HOURS", cls.max_session_hours),
@@ -175,21 +225,5 @@ class Settings:
 
     def ensure_admin_token_file(self) -> Path:
         """The admin token file, generated (readable by its owner only) the first time it is needed."""
-        path = self.admin_token_file
-        if path.exists():
-            return path
-        make_private_dirs(self.home)
-        # Written aside, then linked into place: a process starting at the same time sees all or nothing.
-        temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            with os.fdopen(fd, "w") as handle:
-                handle.write(secrets.token_urlsafe(24) + "\n")
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.link(temporary, path)
-        except FileExistsError:
-            pass  # another process generated it a moment ago: use theirs
-        finally:
-            temporary.unlink(missing_ok=True)
-        return path
+        write_once(self.admin_token_file, secrets.token_urlsafe(24) + "\n")
+        return self.admin_token_file

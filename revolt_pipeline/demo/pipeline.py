@@ -2,30 +2,56 @@
 
 The Dagster definitions are the ones the UI uses; only the collector resource is the in-process
 one. Raw days run as one partition range, then the cascade's own sensors are evaluated and the runs
-they request executed, so the demo cascades exactly as production does.
+they request executed, so the demo cascades exactly as production does. Its raw days reach yesterday, so
+the days after its traffic are built too (empty) and the UI shows no day of its window missing.
+
+Everything the demo needs is checked before it sends anything (the report database, the object
+store, the partitions), so a missing piece costs one sentence and leaves nothing to clean up.
 """
 
+import shutil
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+import sqlalchemy as sa
+import yaml
 
 from revolt_pipeline.defs.cascade import InProcessCascade, partition_range_tags, tagged_days
 from revolt_pipeline.defs.ingestion.resources import InProcessCollectorResource
-from revolt_pipeline.demo.generator import plan_traffic
+from revolt_pipeline.demo.generator import Traffic, plan_traffic
 from revolt_pipeline.demo.run import (
     ensure_demo_sources,
     in_process_collector,
     send_to_in_process_collector,
     write_ground_truth,
 )
-from revolt_pipeline.settings import Settings
+from revolt_pipeline.instance import ensure_dagster_home
+from revolt_pipeline.instance.launch import failure_reason
+from revolt_pipeline.reports import schema
+from revolt_pipeline.reports.loader import create_engine, ensure_tables, is_connection_error
+from revolt_pipeline.retrying import Backoff, RetriesExhausted
+from revolt_pipeline.settings import REPORT_DB_URL_ENV, Settings
+from revolt_pipeline.storage import ObjectStore
 
 Say = Callable[[str], None]
+# Dagster's console logger shows only what the demo cannot say better itself.
+QUIET_RUN = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+LAYER_AREAS = ("raw_events", "events", "events_quarantine", "sessions")
+# What a local Dagster instance writes in its home (runs, event logs, schedules, compute logs, its own
+# bookkeeping): what --reset removes there, leaving dagster.yaml and anything else alone.
+DAGSTER_HOME_DATA = ("history", "storage", "schedules", "logs", ".logs_queue", ".nux", ".telemetry")
+
+
+class DemoError(RuntimeError):
+    """Why the demo cannot run or did not finish, in a sentence that says what to do."""
 
 
 @dataclass
@@ -39,14 +65,179 @@ class DemoResult:
     seconds: dict[str, float] = field(default_factory=dict)
 
 
+def _holds_anything(store: ObjectStore) -> bool:
+    """Whether the store holds any object or folder: one listing of its top level, however large the lake."""
+    selector = pafs.FileSelector(store.root, recursive=False, allow_not_found=True)
+    return bool(store.filesystem.get_file_info(selector))
+
+
 def existing_demo_data(settings: Settings) -> list[str]:
-    """What a previous run left that would mix with a new one."""
+    """What a previous run left in the configured locations that would mix with a new one."""
     leftovers = []
-    if settings.storage_url.startswith("file://"):
-        store = Path(settings.storage_url.removeprefix("file://"))
-        if (store / "landing").exists():
-            leftovers.append(str(store))
+    if _holds_anything(settings.store):
+        leftovers.append(settings.storage_url)
+    if settings.spool_dir.is_dir() and any(path.is_file() for path in settings.spool_dir.rglob("*")):
+        leftovers.append(str(settings.spool_dir))
+    if _report_rows(settings.report_db_url):
+        leftovers.append(f"report tables in {_shown(settings.report_db_url)}")
     return leftovers
+
+
+def _report_rows(url: str) -> int:
+    """Rows in the report tables that exist at `url`; 0 when there are none, or no database yet."""
+    if url.startswith("sqlite") and not _sqlite_file(url).exists():
+        return 0
+    engine = create_engine(url, retry=Backoff(retries=0))
+    try:
+        existing = set(sa.inspect(engine).get_table_names())
+        with engine.connect() as connection:
+            return sum(
+                connection.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
+                for table in schema.metadata.sorted_tables
+                if table.name in existing
+            )
+    except sa.exc.DBAPIError:
+        return 0  # unreachable: check_prerequisites says so
+    finally:
+        engine.dispose()
+
+
+def _sqlite_file(url: str) -> Path:
+    return Path(sa.make_url(url).database or "")
+
+
+def _shown(url: str) -> str:
+    return sa.make_url(url).render_as_string(hide_password=True)
+
+
+def check_prerequisites(settings: Settings, traffic: Traffic) -> None:
+    """Raise DemoError unless the report database, the object store and the partitions can take the demo."""
+    _check_report_database(settings.report_db_url)
+    _check_store(settings)
+    first = traffic.messages[0].send_time.date().isoformat()
+    if first < settings.partitions_start:
+        raise DemoError(
+            f"the demo's traffic starts on {first}, before the first daily partition, {settings.partitions_start} "
+            f"(REVOLT_PARTITIONS_START): start it later (--start, fewer --days) or set REVOLT_PARTITIONS_START={first}"
+        )
+    if traffic.end.date() >= datetime.now(UTC).date():
+        raise DemoError(
+            f"the demo's traffic reaches {traffic.end.date()}: its days must be over, so start it earlier (--start)"
+        )
+
+
+def _check_report_database(url: str) -> None:
+    try:
+        engine = create_engine(url, retry=Backoff(retries=0))
+    except ValueError as exc:
+        raise DemoError(f"{REPORT_DB_URL_ENV} is not a usable report database URL: {exc}") from None
+    try:
+        if url.startswith("sqlite"):
+            _sqlite_file(url).parent.mkdir(parents=True, exist_ok=True)
+        ensure_tables(engine)
+    except (RetriesExhausted, sa.exc.DBAPIError, OSError) as exc:
+        cause = exc.__cause__ if isinstance(exc, RetriesExhausted) and exc.__cause__ is not None else exc
+        reason = " ".join(str(getattr(cause, "orig", None) or cause).split())
+        if is_connection_error(cause):
+            what, advice = "cannot reach", "Start it"
+        else:
+            what = "cannot create the report tables in"
+            advice = "Let its role create tables there (deploy/production/databases.sql makes it the owner)"
+        raise DemoError(
+            f"{what} the report database {_shown(url)} ({REPORT_DB_URL_ENV}): {reason.rstrip('.?')}. {advice}, "
+            f"or unset {REPORT_DB_URL_ENV} to use SQLite in REVOLT_HOME"
+        ) from None
+    finally:
+        engine.dispose()
+
+
+def _check_store(settings: Settings) -> None:
+    store = settings.store
+    try:
+        next(store.list("landing"), None)
+    except OSError as exc:
+        raise DemoError(
+            f"cannot read the object store {settings.storage_url} (REVOLT_STORAGE_URL): {' '.join(str(exc).split())}"
+        ) from None
+
+
+def received_days(traffic: Traffic, partitions_start: str) -> tuple[str, str]:
+    """The days the demo's traffic is received on, as far as the partitions reach: from the day before
+    its first day (its users' first local day begins there in UTC) to yesterday.
+
+    The days after the last delivery are received too, empty: the collector's clock is moved past them,
+    so every raw partition of the window is built and none shows as missing.
+    """
+    first_send = traffic.messages[0].send_time.date()
+    first = max(min(first_send, traffic.start - timedelta(days=1)), date.fromisoformat(partitions_start))
+    last = max(traffic.end.date(), datetime.now(UTC).date() - timedelta(days=1))
+    return first.isoformat(), last.isoformat()
+
+
+def reset_demo_data(settings: Settings) -> list[str]:
+    """Empty the configured locations a demo writes, after checking every one can be; returns what was emptied.
+
+    The object store (REVOLT_STORAGE_URL), the spool, the report tables (REVOLT_REPORT_DB_URL), the runs of
+    the Dagster instance (DAGSTER_HOME, or REVOLT_HOME/dagster) and the ground truth.
+    """
+    dagster_home = settings.dagster_home
+    _refuse_shared_instance(dagster_home)
+    removed = []
+    store = settings.store
+    if _holds_anything(store):
+        store.filesystem.delete_dir_contents(store.root, missing_dir_ok=True)
+        removed.append(settings.storage_url)
+    if settings.spool_dir.exists():
+        shutil.rmtree(settings.spool_dir)
+        removed.append(str(settings.spool_dir))
+    if _drop_report_tables(settings.report_db_url):
+        removed.append(f"report tables in {_shown(settings.report_db_url)}")
+    instance_data = [dagster_home / name for name in DAGSTER_HOME_DATA if (dagster_home / name).exists()]
+    for path in instance_data:
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+    if instance_data:
+        removed.append(f"Dagster runs in {dagster_home}")
+    ground_truth = settings.home / "demo"
+    if ground_truth.exists():
+        shutil.rmtree(ground_truth)
+        removed.append(str(ground_truth))
+    return removed
+
+
+def _refuse_shared_instance(dagster_home: Path) -> None:
+    """A Dagster instance that keeps its runs elsewhere (PostgreSQL) is not the demo's to wipe."""
+    config_file = dagster_home / "dagster.yaml"
+    if not config_file.exists():
+        return
+    config = yaml.safe_load(config_file.read_text()) or {}
+    elsewhere = [key for key in ("storage", "run_storage", "event_log_storage") if key in config]
+    if elsewhere and "sqlite" not in (config.get("storage") or {}):
+        raise DemoError(
+            f"DAGSTER_HOME={dagster_home} is an instance that keeps its runs in a database ({', '.join(elsewhere)} "
+            "in its dagster.yaml): --reset does not wipe it. Unset DAGSTER_HOME (the demo then uses "
+            "REVOLT_HOME/dagster) or point it at a folder of its own"
+        )
+
+
+def _drop_report_tables(url: str) -> bool:
+    if url.startswith("sqlite") and not _sqlite_file(url).exists():
+        return False
+    engine = create_engine(url, retry=Backoff(retries=0))
+    try:
+        existing = set(sa.inspect(engine).get_table_names())
+        tables = [table for table in schema.metadata.sorted_tables if table.name in existing]
+        schema.metadata.drop_all(engine, tables=tables)
+        return bool(tables)
+    except sa.exc.DBAPIError as exc:
+        raise DemoError(
+            f"cannot reach the report database {_shown(url)} ({REPORT_DB_URL_ENV}) to reset it: "
+            f"{' '.join(str(exc.orig or exc).split())}"
+        ) from None
+    finally:
+        engine.dispose()
 
 
 def run_demo(
@@ -58,24 +249,27 @@ def run_demo(
     start: date | None,
     say: Say,
     progress: Callable[[int, int], None] | None = None,
+    traffic: Traffic | None = None,
 ) -> DemoResult:
+    """Send the traffic, then build every layer through Dagster; DemoError says what went wrong."""
     from revolt_pipeline.definitions import build_definitions
 
     seconds: dict[str, float] = {}
     began = time.monotonic()
-    traffic = plan_traffic(seed=seed, users=users, days=days, start=start)
+    traffic = traffic or plan_traffic(seed=seed, users=users, days=days, start=start)
+    check_prerequisites(settings, traffic)
     write_keys = ensure_demo_sources(settings.sources_file)
-    truth, truth_path = write_ground_truth(settings, traffic, None)
-    instance_home = settings.home / "dagster"
-    instance_home.mkdir(parents=True, exist_ok=True)
+    instance_home = ensure_dagster_home(settings.dagster_home)
+    received = received_days(traffic, settings.partitions_start)
     with in_process_collector(settings, traffic) as (server, clock):
         say(f"sending {len(traffic.messages):,} messages of {users} people over {days} days from {traffic.start}")
-        send_to_in_process_collector(server, clock, traffic, write_keys, progress)
+        through = date.fromisoformat(received[1])
+        send_to_in_process_collector(server, clock, traffic, write_keys, progress, through)
+        truth, truth_path = write_ground_truth(settings, traffic, None)
         seconds["send"] = time.monotonic() - began
         definitions = build_definitions(
             settings, collector=InProcessCollectorResource(collector_id=server.collector_id)
         )
-        received = (traffic.messages[0].send_time.date().isoformat(), traffic.end.date().isoformat())
         run_ids: dict[str, str] = {}
         with dg.DagsterInstance.from_config(str(instance_home)) as instance:
             cascade = InProcessCascade(definitions, instance)
@@ -97,7 +291,7 @@ def run_demo(
 
             cascade.follow(execute)
             if "clean_job" not in ranges:
-                raise RuntimeError("the raw days touched no event day inside the partitions")
+                raise DemoError("the raw days touched no event day inside the partitions")
             event_range = ranges["clean_job"]
     seconds["total"] = time.monotonic() - began
     return DemoResult(truth, truth_path, instance_home, received, event_range, run_ids, seconds)
@@ -107,11 +301,13 @@ def _execute(
     definitions: dg.Definitions, job: str, instance: dg.DagsterInstance, days: tuple[str, str]
 ) -> dg.ExecuteInProcessResult:
     result = definitions.resolve_job_def(job).execute_in_process(
-        instance=instance,
-        tags=partition_range_tags(*days),
-        run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
-        raise_on_error=True,
+        instance=instance, tags=partition_range_tags(*days), run_config=QUIET_RUN, raise_on_error=False
     )
+    if not result.success:
+        reasons = [
+            f"{event.step_key}: {failure_reason(event.step_failure_data)}" for event in result.get_step_failure_events()
+        ]
+        raise DemoError(f"{job} failed ({'; '.join(reasons) or 'see its run'}); its run is {result.run_id}")
     failed = [
         evaluation
         for evaluation in result.get_asset_check_evaluations()
@@ -119,67 +315,71 @@ def _execute(
     ]
     if failed:
         names = ", ".join(f"{check.asset_key.to_user_string()}:{check.check_name}" for check in failed)
-        raise RuntimeError(f"{job} finished with failed asset checks: {names}")
+        raise DemoError(f"{job} finished with failed asset checks: {names}; its run is {result.run_id}")
     return result
 
 
 def summarize(settings: Settings, result: DemoResult) -> list[str]:
-    """What each layer holds after the demo, and where to find it."""
-    import sqlalchemy as sa
-
-    from revolt_pipeline.layers.staging import local_copies
-    from revolt_pipeline.reports import schema
-    from revolt_pipeline.reports.loader import create_engine
-    from revolt_pipeline.transforms.engine import duckdb_connection, sql_list
-
+    """What each layer holds after the demo, each day of traffic against its ground truth, and where it all is."""
     store = settings.store
-    keys = {
-        area: [i.key for i in store.list(area) if i.key.endswith(".parquet")]
-        for area in ("raw_events", "events", "events_quarantine", "sessions")
-    }
     counts: dict[str, int] = {}
-    with duckdb_connection() as connection:
-        for area, area_keys in keys.items():
-            with local_copies(store, area_keys) as paths:
-                counts[area] = (
-                    connection.execute(f"SELECT count(*) FROM read_parquet({sql_list(paths)})").fetchone()[0]
-                    if paths
-                    else 0
-                )
-                if area == "events_quarantine" and paths:
-                    reasons = connection.execute(
-                        f"SELECT reason, count(*) FROM read_parquet({sql_list(paths)}) GROUP BY 1 ORDER BY 1"
-                    ).fetchall()
-    engine = create_engine(settings.report_db_url)
-    with engine.connect() as connection:
-        dau = dict(
-            connection.execute(
-                sa.select(schema.daily_active_users.c.event_date, schema.daily_active_users.c.active_users)
-                .where(schema.daily_active_users.c.platform == "all")
-                .order_by(schema.daily_active_users.c.event_date)
-            ).all()
-        )
-        sessions = dict(
-            connection.execute(
-                sa.select(schema.sessions_daily.c.session_date, schema.sessions_daily.c.sessions).where(
-                    schema.sessions_daily.c.platform == "all"
-                )
-            ).all()
-        )
-    engine.dispose()
-    totals = result.truth["totals"]
+    reasons: Counter[str] = Counter()
+    for area in LAYER_AREAS:
+        counts[area] = 0
+        for info in store.list(area):
+            if not info.key.endswith(".parquet"):
+                continue
+            path = store.path(info.key)
+            counts[area] += pq.ParquetFile(path, filesystem=store.filesystem).metadata.num_rows
+            if area == "events_quarantine":
+                column = pq.read_table(path, columns=["reason"], filesystem=store.filesystem).column("reason")
+                reasons.update(column.to_pylist())
+    dau, sessions = _report_totals(settings.report_db_url)
+    truth = result.truth
+    totals = truth["totals"]
+    quarantined = ", ".join(f"{reason} {n:,}" for reason, n in sorted(reasons.items()))
     lines = [
         f"collector: {totals['messages_sent']:,} accepted, {totals['malformed']:,} refused and quarantined",
         f"raw_events: {counts['raw_events']:,} rows   events: {counts['events']:,}   "
-        f"quarantined: {counts['events_quarantine']:,} (" + ", ".join(f"{reason} {n:,}" for reason, n in reasons) + ")",
+        f"quarantined: {counts['events_quarantine']:,}" + (f" ({quarantined})" if quarantined else ""),
         f"sessions: {counts['sessions']:,}",
         "day          active users   sessions",
     ]
-    lines += [f"{day}   {users:>12,}   {sessions.get(day, 0):>8,}" for day, users in dau.items()]
+    differences = []
+    for day, expected in sorted(truth["days"].items()):
+        got = (dau.get(day, 0), sessions.get(day, 0))
+        lines.append(f"{day}   {got[0]:>12,}   {got[1]:>8,}")
+        if got != (expected["daily_active_users"], expected["sessions"]):
+            differences.append(f"{day} (expected {expected['daily_active_users']:,} and {expected['sessions']:,})")
+    if differences:
+        lines.append("differs from the ground truth on " + ", ".join(differences))
+    else:
+        lines.append(f"equal to the ground truth on all {len(truth['days'])} days")
     lines += [
-        f"report database: {settings.report_db_url}",
+        f"report database: {_shown(settings.report_db_url)}",
         f"Parquet lake:    {settings.storage_url}",
         f"ground truth:    {result.ground_truth_path}",
-        f"Dagster runs:    DAGSTER_HOME={result.instance_home} dagster dev -w workspace.yaml",
+        f"Dagster UI:      revolt ui   (its runs are in {result.instance_home})",
     ]
     return lines
+
+
+def _report_totals(url: str) -> tuple[dict[str, int], dict[str, int]]:
+    """Daily active users and sessions per day, all platforms together, as the report tables hold them."""
+    dau_table, sessions_table = schema.daily_active_users, schema.sessions_daily
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            dau = connection.execute(
+                sa.select(dau_table.c.event_date, dau_table.c.active_users).where(
+                    dau_table.c.platform == schema.ALL, dau_table.c.app_version == schema.ALL
+                )
+            ).all()
+            sessions = connection.execute(
+                sa.select(sessions_table.c.session_date, sessions_table.c.sessions).where(
+                    sessions_table.c.platform == schema.ALL, sessions_table.c.app_version == schema.ALL
+                )
+            ).all()
+    finally:
+        engine.dispose()
+    return {day.isoformat(): n for day, n in dau}, {day.isoformat(): n for day, n in sessions}

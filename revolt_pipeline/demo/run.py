@@ -56,9 +56,10 @@ def _wait_until_sources_known(url: str, write_keys: dict[str, str], timeout: flo
                 time.sleep(0.25)
 
 
-def completion_time(traffic: Traffic) -> datetime:
-    """Just after midnight following the last delivery: every received day of the demo is then over."""
-    last = traffic.end
+def completion_time(traffic: Traffic, through: date | None = None) -> datetime:
+    """Just after midnight following the last delivery (or the day `through`, if later): every received
+    day of the demo is then over, and the collector's watermark has passed it."""
+    last = max(traffic.end.date(), through) if through else traffic.end.date()
     return datetime(last.year, last.month, last.day, tzinfo=UTC) + timedelta(days=1, minutes=1)
 
 
@@ -76,10 +77,11 @@ def send_to_in_process_collector(
     traffic: Traffic,
     write_keys: dict[str, str],
     progress: Progress | None,
+    through: date | None = None,
 ) -> SendReport:
-    """Send everything, then move time past the last day and land it all, so every day is complete."""
+    """Send everything, then move time past the last day (or `through`) and land it all, so every day is complete."""
     report = TrafficSender(traffic, server.url, write_keys, clock.set).send(progress)
-    clock.set(completion_time(traffic))
+    clock.set(completion_time(traffic, through))
     server.call(server.service.flush())
     return report
 

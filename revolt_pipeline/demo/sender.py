@@ -142,6 +142,8 @@ class TrafficSender:
         for malformed in self.traffic.malformed:
             due[malformed.send_time][1].append(malformed)
         total = len(self.traffic.messages)
+        if progress:
+            progress(0, total)  # the start of sending: the rate, and so the time left, count from here
         with ThreadPoolExecutor(self.workers, thread_name_prefix="demo-send") as pool:
             for tick in sorted(due):
                 messages, malformed = due[tick]

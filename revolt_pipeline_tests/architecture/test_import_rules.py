@@ -13,7 +13,7 @@ import revolt_pipeline
 
 PACKAGE = Path(revolt_pipeline.__file__).resolve().parent
 ARCHITECTURE = PACKAGE.parent / "docs" / "architecture.md"
-DAGSTER_PARTS = {"defs", "definitions", "demo"}  # "Dagster is imported by ... only"
+DAGSTER_PARTS = {"defs", "definitions", "instance", "demo"}  # "Dagster is imported by ... only"
 # Modules that still import Dagster's private modules; empty it as they are fixed (issue 7 removes them).
 PRIVATE_DAGSTER_NOT_YET_REMOVED = {"defs/checks.py"}  # see its docstring: no public way to link a check to a partition
 

@@ -3,19 +3,20 @@
 import ast
 import dataclasses
 import os
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from revolt_pipeline.collector.service import CollectorConfig
 from revolt_pipeline.defs.resources import build_resources
-from revolt_pipeline.settings import Settings
+from revolt_pipeline.settings import PARTITIONS_DEFAULT_DAYS, Settings
 from revolt_pipeline.transforms.rules import PipelineRules
 from revolt_pipeline_tests.architecture.test_import_rules import PACKAGE
 
-# Reads the host's locale and time zone to describe the device in events' context: not configuration.
-READS_THE_HOST_ENVIRONMENT = {"settings.py", "sdk/context.py"}
+# Besides the settings: the SDK reads the host's locale and time zone to describe the device in events'
+# context, and `instance/launch.py` hands the environment on to the Dagster commands it starts.
+READS_THE_HOST_ENVIRONMENT = {"settings.py", "sdk/context.py", "instance/launch.py"}
 ENTRY_POINTS = {"definitions.py", "cli.py"}
 # Still read the settings at import; issue 7 moves them into build_definitions. Empty it as they go.
 FROM_ENV_NOT_YET_REMOVED: set[str] = set()
@@ -111,3 +112,31 @@ def test_unset_settings_give_the_defaults_of_what_they_configure(settings: Setti
     assert timedelta(days=settings.lateness_days) == rules.lateness
     assert timedelta(minutes=settings.session_timeout_minutes) == rules.session_timeout
     assert timedelta(hours=settings.max_session_hours) == rules.max_session_length
+
+
+def test_the_default_first_partition_is_recorded_once_so_days_never_slide_out(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """A fresh home starts its partitions PARTITIONS_DEFAULT_DAYS back and keeps that day on later starts,
+    whatever today is then; REVOLT_PARTITIONS_START still overrides it."""
+    fresh = date.fromisoformat(settings.partitions_start)
+    assert fresh == datetime.now(UTC).date() - timedelta(days=PARTITIONS_DEFAULT_DAYS)
+    recorded = tmp_path / "partitions-start"
+    assert recorded.read_text().strip() == settings.partitions_start
+    assert recorded.stat().st_mode & 0o777 == 0o600
+
+    recorded.write_text("2026-02-03\n")  # as if first used months ago
+    assert Settings.from_env().partitions_start == "2026-02-03"
+
+
+def test_a_recorded_first_partition_that_is_no_day_is_refused_by_name(settings: Settings, tmp_path: Path) -> None:
+    (tmp_path / "partitions-start").write_text("last tuesday\n")
+    with pytest.raises(ValueError, match="partitions-start must hold a day"):
+        Settings.from_env()
+
+
+def test_a_set_first_partition_wins_over_the_recorded_one(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("REVOLT_PARTITIONS_START", "2026-05-01")
+    assert Settings.from_env().partitions_start == "2026-05-01"

@@ -1,21 +1,22 @@
-"""Acceptance: the production deployment, end to end, with real processes only.
+"""Acceptance: the README's production path, from a clean state, with real processes only.
 
-A collector process on a simulated clock holds a past day's events; `dagster job launch` queues the raw
-job for that day on an instance kept in PostgreSQL (the repository's own `dagster.yaml`), and
-`dagster-daemon` runs it and the cascade its sensors launch: clean_job over the event days the raw day
-touched (a late event reopens an older day), then report_job over the same days.
+A throwaway PostgreSQL cluster gets its roles and databases from deploy/production/databases.sql, run
+with psql as the README says; DAGSTER_HOME is a folder of its own holding deploy/production/dagster.yaml;
+the report tables live in PostgreSQL too. A collector process on a simulated clock holds a past day's
+events. `dagster job launch` queues the raw job for that day, and `dagster-daemon` runs it and the
+cascade its sensors launch: clean_job over the event days the raw day touched (a late event reopens
+an older day), then report_job over the same days. Then `revolt launch` backfills the report tables
+over a range of days as one run. BI tools read the tables with a role that cannot change them; the
+checkout is left as it was, and the daemon's log holds no warnings.
 """
 
-import contextlib
 import json
-import os
+import re
 import shutil
-import signal
 import subprocess
-import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,24 +24,26 @@ from typing import Any
 
 import dagster as dg
 import httpx
+import psycopg
 import pytest
-from dagster._core.scheduler.instigation import InstigatorState, InstigatorType, TickStatus
-from dagster._core.storage.tags import (
-    ASSET_PARTITION_RANGE_END_TAG,
-    ASSET_PARTITION_RANGE_START_TAG,
-    PARTITION_NAME_TAG,
-    SENSOR_NAME_TAG,
-)
-from sqlalchemy.engine import make_url
 
 from revolt_pipeline.contract import parse_timestamp
 from revolt_pipeline.reports import schema
 from revolt_pipeline.reports.loader import create_engine, read_rows
+from revolt_pipeline_tests.deployment.processes import (
+    BIN,
+    REPOSITORY,
+    checkout_state,
+    clean_environment,
+    process_group,
+    tail,
+)
 from revolt_pipeline_tests.fixtures.collector import ADMIN_TOKEN, SOURCES, CollectorProcess
 from revolt_pipeline_tests.fixtures.postgres import PostgresServer
 
-REPOSITORY = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
+PARTITION_TAG = "dagster/partition"
+RANGE_TAGS = ("dagster/asset_partition_range_start", "dagster/asset_partition_range_end")
+SENSOR_NAME_TAG = "dagster/sensor_name"
 
 DAY = "2026-11-18"
 NEXT_DAY = "2026-11-19"
@@ -50,13 +53,14 @@ PARTITIONS_START = "2026-11-10"
 EXPECTED_RANGE = ("2026-11-15", "2026-11-19")
 SENSORS = ("clean_after_raw", "reports_after_clean")
 JOBS = ("raw_job", "clean_job", "report_job")
+# The passwords the README's psql command gives the roles (the throwaway cluster trusts every local login).
+PASSWORDS = {"dagster": "dagster-secret", "reports": "reports-secret", "bi": "bi-secret"}
 
 DAEMON_READY_TIMEOUT_S = 120  # the daemon starts a code server before the sensors' first tick
 LAUNCH_TIMEOUT_S = 120
 CASCADE_TIMEOUT_S = 240
-STOP_TIMEOUT_S = 30
+BACKFILL_TIMEOUT_S = 240
 POLL_S = 2.0
-LOG_TAIL_LINES = 80
 
 FINISHED = {dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED}
 
@@ -110,51 +114,13 @@ def _send_day(collector: CollectorProcess) -> None:
         assert watermark >= datetime.fromisoformat(f"{NEXT_DAY}T00:00:00+00:00"), flushed.json()
 
 
-@contextlib.contextmanager
-def _process_group(args: list[str], env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """A background process in its own process group; the whole group (code servers, run workers) is
-    stopped on exit: SIGTERM, then SIGKILL for whatever is left after a timeout."""
-    with open(log, "ab") as out:
-        process = subprocess.Popen(
-            args, cwd=REPOSITORY, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    try:
-        yield process
-    finally:
-        _stop_group(process)
-
-
-def _stop_group(process: subprocess.Popen[bytes]) -> None:
-    group = process.pid  # start_new_session: the leader's pid is the group id
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(group, signal.SIGTERM)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        process.wait(STOP_TIMEOUT_S)
-    deadline = time.monotonic() + STOP_TIMEOUT_S
-    while time.monotonic() < deadline:
-        try:
-            os.killpg(group, 0)  # anything left in the group (a code server, a run worker)?
-        except ProcessLookupError:
-            return
-        time.sleep(0.5)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(group, signal.SIGKILL)
-    process.wait(STOP_TIMEOUT_S)
-
-
-def _tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
-
-
-def _sensor_states(instance: dg.DagsterInstance) -> dict[str, InstigatorState]:
-    states = instance.all_instigator_state(instigator_type=InstigatorType.SENSOR)
+def _sensor_states(instance: dg.DagsterInstance) -> dict[str, Any]:
+    """Our sensors' stored states (Dagster's InstigatorState, read through the instance's public methods)."""
+    states = [state for state in instance.all_instigator_state() if state.instigator_type.value == "SENSOR"]
     return {state.instigator_name: state for state in states if state.instigator_name in SENSORS}
 
 
-def _sensor_cursor(state: InstigatorState | None) -> str | None:
+def _sensor_cursor(state: Any) -> str | None:
     data = state.sensor_instigator_data if state is not None else None
     return data.cursor if data is not None else None
 
@@ -195,7 +161,7 @@ class Deployment:
                     f"  {name} {datetime.fromtimestamp(tick.timestamp, UTC).isoformat()} {tick.status.value} "
                     f"runs={list(tick.run_ids)} skip={tick.skip_reason!r} {error}"
                 )
-        lines += ["", f"dagster-daemon log tail ({self.daemon_log}):", _tail(self.daemon_log)]
+        lines += ["", f"dagster-daemon log tail ({self.daemon_log}):", tail(self.daemon_log)]
         return "\n".join(lines)
 
     def wait(self, timeout: float, what: str, done: Callable[[dg.DagsterInstance], Any]) -> Any:
@@ -221,27 +187,44 @@ def _succeeded(instance: dg.DagsterInstance, job_name: str) -> dg.DagsterRun | N
     return next((run for run in runs if run.status == dg.DagsterRunStatus.SUCCESS), None)
 
 
+def _create_roles_and_databases(server: PostgresServer) -> None:
+    """deploy/production/databases.sql, run with psql as a superuser, as the README says."""
+    command = [
+        str(server.bindir / "psql"), "-h", server.host, "-p", str(server.port), "-U", server.user, "-d", "postgres",
+        *[arg for role, password in PASSWORDS.items() for arg in ("-v", f"{role}_password={password}")],
+        "-f", "deploy/production/databases.sql",
+    ]  # fmt: skip
+    created = subprocess.run(command, cwd=REPOSITORY, env=clean_environment(), capture_output=True, text=True)
+    assert created.returncode == 0, created.stdout + created.stderr
+
+
+def _url(server: PostgresServer, role: str, database: str = "reports") -> str:
+    return f"postgresql+psycopg://{role}:{PASSWORDS[role]}@{server.host}:{server.port}/{database}"
+
+
 @pytest.mark.services
-@pytest.mark.timeout(DAEMON_READY_TIMEOUT_S + LAUNCH_TIMEOUT_S + CASCADE_TIMEOUT_S + 180)
-def test_job_launch_on_postgres_instance_cascades_under_the_daemon(
-    tmp_path: Path, postgres_server: PostgresServer, collector_process, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.timeout(DAEMON_READY_TIMEOUT_S + LAUNCH_TIMEOUT_S + CASCADE_TIMEOUT_S + BACKFILL_TIMEOUT_S + 180)
+def test_the_readmes_production_path_from_a_clean_state(
+    tmp_path: Path, restartable_postgres: PostgresServer, collector_process, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     started = time.monotonic()
+    checkout_before = checkout_state()
+    server = restartable_postgres  # a cluster of its own: roles belong to the whole cluster
+    _create_roles_and_databases(server)
+
     revolt_home = tmp_path / "revolt"
     revolt_home.mkdir()
-    dagster_home = tmp_path / "dagster_home"
+    dagster_home = tmp_path / "dagster"  # a folder of its own, outside the checkout
     dagster_home.mkdir()
-    shutil.copy(REPOSITORY / "dagster.yaml", dagster_home / "dagster.yaml")
+    shutil.copy(REPOSITORY / "deploy" / "production" / "dagster.yaml", dagster_home / "dagster.yaml")
     store_url = (revolt_home / "store").as_uri()
-
-    database = make_url(postgres_server.create_database(f"dagster_{uuid.uuid4().hex[:12]}"))
     instance_env = {
         "DAGSTER_HOME": str(dagster_home),
-        "DAGSTER_PG_HOST": database.host or "",
-        "DAGSTER_PG_PORT": str(database.port),
-        "DAGSTER_PG_DB": database.database or "",
-        "DAGSTER_PG_USERNAME": database.username or "",
-        "DAGSTER_PG_PASSWORD": "",
+        "DAGSTER_PG_HOST": server.host,
+        "DAGSTER_PG_PORT": str(server.port),
+        "DAGSTER_PG_DB": "dagster",
+        "DAGSTER_PG_USERNAME": "dagster",
+        "DAGSTER_PG_PASSWORD": PASSWORDS["dagster"],
     }
     for name, value in instance_env.items():
         monkeypatch.setenv(name, value)
@@ -253,27 +236,24 @@ def test_job_launch_on_postgres_instance_cascades_under_the_daemon(
     )
     _send_day(collector)
 
-    report_db_url = f"sqlite:///{revolt_home / 'reports.sqlite'}"
-    env = {
-        **{name: value for name, value in os.environ.items() if not name.startswith(("REVOLT_", "DAGSTER_"))},
+    env = clean_environment(
         **instance_env,
-        "REVOLT_HOME": str(revolt_home),
-        "REVOLT_COLLECTOR_URL": collector.url,
-        "REVOLT_ADMIN_TOKEN": ADMIN_TOKEN,
-        "REVOLT_STORAGE_URL": store_url,
-        "REVOLT_REPORT_DB_URL": report_db_url,
-        "REVOLT_PARTITIONS_START": PARTITIONS_START,
-    }
-    workspace = str(REPOSITORY / "workspace.yaml")
+        REVOLT_HOME=str(revolt_home),
+        REVOLT_COLLECTOR_URL=collector.url,
+        REVOLT_ADMIN_TOKEN=ADMIN_TOKEN,
+        REVOLT_STORAGE_URL=store_url,
+        REVOLT_REPORT_DB_URL=_url(server, "reports"),
+        REVOLT_PARTITIONS_START=PARTITIONS_START,
+    )
     daemon_log = tmp_path / "dagster-daemon.log"
 
     with (
         dg.DagsterInstance.from_config(str(dagster_home)) as instance,
-        _process_group([str(BIN / "dagster-daemon"), "run", "-w", workspace], env, daemon_log) as daemon,
+        process_group([str(BIN / "dagster-daemon"), "run", "-w", "workspace.yaml"], env, daemon_log) as daemon,
     ):
         deployment = Deployment(instance, daemon, daemon_log)
         assert type(instance.run_storage).__name__ == "PostgresRunStorage"
-        assert type(instance.run_coordinator).__name__ == "QueuedRunCoordinator"
+        assert isinstance(instance.run_coordinator, dg.QueuedRunCoordinator)
 
         # A run status sensor starts from the moment of its first tick: runs that finish before it
         # are not seen. Launch only once both sensors have ticked.
@@ -286,14 +266,14 @@ def test_job_launch_on_postgres_instance_cascades_under_the_daemon(
 
         # Queues the run; only the daemon's run coordinator starts it.
         launch_log = tmp_path / "job-launch.log"
-        tags = json.dumps({PARTITION_NAME_TAG: DAY})
-        command = [str(BIN / "dagster"), "job", "launch", "-w", workspace, "-j", "raw_job", "--tags", tags]
-        with _process_group(command, env, launch_log) as launch:
+        tags = json.dumps({PARTITION_TAG: DAY})
+        command = [str(BIN / "dagster"), "job", "launch", "-w", "workspace.yaml", "-j", "raw_job", "--tags", tags]
+        with process_group(command, env, launch_log) as launch:
             try:
                 returncode = launch.wait(LAUNCH_TIMEOUT_S)
             except subprocess.TimeoutExpired:
-                pytest.fail(f"dagster job launch did not finish within {LAUNCH_TIMEOUT_S} s:\n{_tail(launch_log)}")
-        assert returncode == 0, f"dagster job launch exited with {returncode}:\n{_tail(launch_log)}"
+                pytest.fail(f"dagster job launch did not finish within {LAUNCH_TIMEOUT_S} s:\n{tail(launch_log)}")
+        assert returncode == 0, f"dagster job launch exited with {returncode}:\n{tail(launch_log)}"
         launched = time.monotonic()
 
         report_run = deployment.wait(
@@ -308,14 +288,11 @@ def test_job_launch_on_postgres_instance_cascades_under_the_daemon(
         assert counts == dict.fromkeys(JOBS, 1), deployment.diagnostics(f"expected one run per job: {counts}")
         raw_run, clean_run = runs["raw_job"][0], runs["clean_job"][0]
         assert raw_run.status == dg.DagsterRunStatus.SUCCESS
-        assert raw_run.tags[PARTITION_NAME_TAG] == DAY
+        assert raw_run.tags[PARTITION_TAG] == DAY
         for run, sensor in ((clean_run, "clean_after_raw"), (report_run, "reports_after_clean")):
             assert run.status == dg.DagsterRunStatus.SUCCESS
             assert run.tags.get(SENSOR_NAME_TAG) == sensor, run.tags
-            assert (
-                run.tags.get(ASSET_PARTITION_RANGE_START_TAG),
-                run.tags.get(ASSET_PARTITION_RANGE_END_TAG),
-            ) == EXPECTED_RANGE, run.tags
+            assert tuple(run.tags.get(tag) for tag in RANGE_TAGS) == EXPECTED_RANGE, run.tags
 
         # Both sensors tick again after the last run finished, and launch nothing more.
         report_record = instance.get_run_record_by_id(report_run.run_id)
@@ -326,7 +303,7 @@ def test_job_launch_on_postgres_instance_cascades_under_the_daemon(
             states = _sensor_states(i)
             return all(
                 any(
-                    tick.timestamp > report_end and tick.status != TickStatus.STARTED
+                    tick.timestamp > report_end and tick.status.value != "STARTED"
                     for tick in i.get_ticks(states[name].instigator_origin_id, states[name].selector_id, limit=3)
                 )
                 for name in SENSORS
@@ -336,7 +313,29 @@ def test_job_launch_on_postgres_instance_cascades_under_the_daemon(
         counts = {job: sum(run.job_name == job for run in instance.get_runs()) for job in JOBS}
         assert counts == dict.fromkeys(JOBS, 1), deployment.diagnostics(f"a sensor launched again: {counts}")
 
-    engine = create_engine(report_db_url)
+        # The README's backfill of the report tables over a range of days: one run, followed to its end.
+        first, last = EXPECTED_RANGE
+        backfill = subprocess.run(
+            [str(BIN / "revolt"), "launch", "report_job", "--from", first, "--to", last, "--wait"],
+            cwd=REPOSITORY,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=BACKFILL_TIMEOUT_S,
+        )
+        assert backfill.returncode == 0, deployment.diagnostics(f"revolt launch: {backfill.stdout}{backfill.stderr}")
+        match = re.search(r"report_job 2026-11-15 to 2026-11-19: run ([0-9a-f-]{36})", backfill.stdout)
+        assert match, backfill.stdout
+        assert f"http://127.0.0.1:3000/runs/{match.group(1)}" in backfill.stdout
+        report_runs = [run for run in instance.get_runs() if run.job_name == "report_job"]
+        assert len(report_runs) == 2, deployment.diagnostics("the backfill made more than one run")
+        backfill_run = instance.get_run_by_id(match.group(1))
+        assert backfill_run is not None and backfill_run.status == dg.DagsterRunStatus.SUCCESS
+        assert tuple(backfill_run.tags.get(tag) for tag in RANGE_TAGS) == EXPECTED_RANGE
+        backfilled = time.monotonic()
+
+    # What BI tools see, as the read-only role.
+    engine = create_engine(_url(server, "bi"))
     try:
         totals = {
             row["event_date"].isoformat(): row
@@ -349,8 +348,18 @@ def test_job_launch_on_postgres_instance_cascades_under_the_daemon(
     assert totals[LATE_DAY]["active_users"] >= 1
     assert DAY in totals, sorted(totals)
     assert totals[DAY]["active_users"] >= 3  # user-1, user-2, user-3 (anon-1 too, unless stitched)
+    with (
+        psycopg.connect(host=server.host, port=server.port, user="bi", dbname="reports", autocommit=True) as bi,
+        pytest.raises(psycopg.errors.InsufficientPrivilege),
+    ):
+        bi.execute("DELETE FROM daily_active_users")
+
+    daemon_output = tail(daemon_log, 10_000)
+    assert "Warning" not in daemon_output, daemon_output
+    assert checkout_state() == checkout_before, "a Dagster process wrote into the checkout"
 
     print(
         f"\ndaemon ready {ready - started:.0f} s, job launch {launched - ready:.0f} s, "
-        f"cascade {cascaded - launched:.0f} s, total {time.monotonic() - started:.0f} s"
+        f"cascade {cascaded - launched:.0f} s, backfill {backfilled - cascaded:.0f} s, "
+        f"total {time.monotonic() - started:.0f} s"
     )

@@ -200,7 +200,7 @@ def test_a_failed_raw_run_launches_nothing_downstream(pipeline: Pipeline) -> Non
     assert pipeline.follow_cascade() == []
 
 
-def test_a_received_day_of_late_events_only_gets_its_catalog(pipeline: Pipeline) -> None:
+def test_a_received_day_of_late_events_only_gets_its_catalog_and_an_empty_event_day(pipeline: Pipeline) -> None:
     # On the 21st an offline phone delivers only events from the 18th, three days late but on time.
     later = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)
     pipeline.send(
@@ -211,10 +211,17 @@ def test_a_received_day_of_late_events_only_gets_its_catalog(pipeline: Pipeline)
     pipeline.complete(date(2026, 11, 21))
     assert pipeline.run("raw_job", "2026-11-21").success
     assert launched(pipeline.follow_cascade()) == [
-        ("clean_job", ("2026-11-17", "2026-11-19")),  # no event of the 21st: its event day is not rebuilt
+        ("clean_job", ("2026-11-17", "2026-11-19")),
+        # No event of the 21st: its event day is built empty (not left missing), and no session around it.
+        ("clean_job", ("2026-11-21", "2026-11-21")),
         ("catalog_job", ("2026-11-21", "2026-11-21")),
         ("report_job", ("2026-11-17", "2026-11-19")),
+        ("report_job", ("2026-11-21", "2026-11-21")),
     ]
+    the_21st = dg.AssetRecordsFilter(asset_key=dg.AssetKey("events"), asset_partitions=["2026-11-21"])
+    [built] = pipeline.instance.fetch_materializations(the_21st, limit=2).records
+    assert built.asset_materialization is not None
+    assert built.asset_materialization.metadata["dagster/row_count"].value == 0
     catalog = {
         (row["received_date"].isoformat(), row["event_name"], row["property"])
         for row in pipeline.report_rows()["event_catalog"]

@@ -1,11 +1,15 @@
-"""When raw days are materialized, rebuild every event day they touched (late events reopen older days)."""
+"""When raw days are materialized, rebuild every event day they touched (late events reopen older days).
+
+A received day also reopens its own event day, so a day on which nothing arrived is built (empty) rather
+than shown missing in every layer below raw.
+"""
 
 from collections.abc import Iterable
 from datetime import date
 
 import dagster as dg
 
-from revolt_pipeline.defs.cascade import Cascade, cascade_sensor
+from revolt_pipeline.defs.cascade import Cascade, cascade_sensor, materialized_partition
 from revolt_pipeline.defs.jobs import CLEANED_ASSETS, clean_job
 from revolt_pipeline.defs.raw.assets import EVENT_DATES
 from revolt_pipeline.transforms.rules import PipelineRules
@@ -19,7 +23,9 @@ def build_clean_after_raw(partitions: dg.PartitionsDefinition, rules: PipelineRu
         touched = materialization.metadata.get(EVENT_DATES) if materialization is not None else None
         if touched is None:
             return []
-        return rules.days_to_rebuild({date.fromisoformat(day) for day in touched.value})
+        # Its own day alone, not the sessions around it: with no event of that day, no session changed.
+        own = set(materialized_partition(record))
+        return rules.days_to_rebuild({date.fromisoformat(day) for day in touched.value}) | own
 
     return cascade_sensor(
         Cascade(
@@ -29,7 +35,7 @@ def build_clean_after_raw(partitions: dg.PartitionsDefinition, rules: PipelineRu
             downstream=CLEANED_ASSETS,
             days_affected=days_affected,
             description="When raw_events days are materialized (by any job, backfill or the UI), run clean_job over "
-            "the event days their rows belong to, with the days whose sessions read them.",
+            "the event days their rows belong to, with the days whose sessions read them, and the raw days' own.",
         ),
         partitions,
     )

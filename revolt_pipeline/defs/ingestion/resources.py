@@ -7,12 +7,22 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import dagster as dg
+import httpx
 from pydantic import Field
 
 from revolt_pipeline.collector.admin_client import CollectorAdminClient, CollectorAdminError, FlushReport, LandedReport
 from revolt_pipeline.collector.server import in_process_collector
+from revolt_pipeline.settings import ADMIN_TOKEN_ENV
 
 T = TypeVar("T")
+
+
+class CollectorUnavailable(dg.Failure, CollectorAdminError):
+    """The collector cannot be reached, or refuses the pipeline's token.
+
+    A Dagster Failure, so a failed run's error begins with what to start or set rather than with the
+    machinery it went through; still a CollectorAdminError to callers outside Dagster.
+    """
 
 
 class CollectorResource(dg.ConfigurableResource, ABC):
@@ -54,15 +64,39 @@ class HttpCollectorResource(CollectorResource):
             try:
                 return Path(self.admin_token_file).read_text().strip()
             except OSError as exc:
-                raise CollectorAdminError(f"cannot read the admin token file: {exc}") from exc
+                raise CollectorUnavailable(
+                    f"cannot read the admin token file: {exc}. The collector writes it the first time it starts "
+                    f"(`revolt collector serve`, same REVOLT_HOME); or set {ADMIN_TOKEN_ENV} to its token"
+                ) from None
         raise CollectorAdminError("the collector resource needs admin_token (an EnvVar) or admin_token_file")
 
     def _call(self, request: Callable[[CollectorAdminClient], T]) -> T:
         client = CollectorAdminClient(self.url, self._token(), self.timeout_seconds)
         try:
             return request(client)
+        except CollectorAdminError as exc:
+            explained = self._explained(exc)
+            if explained is None:
+                raise
+            raise explained from None  # the message holds the cause; its stack is the HTTP client's
         finally:
             client.close()
+
+    def _explained(self, error: CollectorAdminError) -> CollectorUnavailable | None:
+        """The admin client's error with what to start or set, when the collector is down or refuses the token."""
+        if isinstance(error.__cause__, httpx.TransportError):
+            return CollectorUnavailable(
+                f"{error}. The pipeline asks the collector to land what it holds before it reads a day: start it "
+                "(`revolt collector serve`), or set REVOLT_COLLECTOR_URL to the address it listens on"
+            )
+        if " answered 401" in str(error) or " answered 403" in str(error):
+            where = f"the token in {self.admin_token_file}" if self.admin_token_file else ADMIN_TOKEN_ENV
+            return CollectorUnavailable(
+                f"the collector at {self.url} refused the admin token ({where}): give the pipeline the token "
+                f"the collector uses, in {ADMIN_TOKEN_ENV} (`revolt collector admin-token` prints it where the "
+                f"collector runs). {error}"
+            )
+        return None
 
     def flush(self) -> FlushReport:
         return self._call(CollectorAdminClient.flush)
