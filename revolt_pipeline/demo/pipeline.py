@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
-import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import sqlalchemy as sa
 import yaml
@@ -39,7 +38,6 @@ from revolt_pipeline.reports import schema
 from revolt_pipeline.reports.loader import create_engine, ensure_tables, is_connection_error
 from revolt_pipeline.retrying import Backoff, RetriesExhausted
 from revolt_pipeline.settings import REPORT_DB_URL_ENV, Settings
-from revolt_pipeline.storage import ObjectStore
 
 Say = Callable[[str], None]
 # Dagster's console logger shows only what the demo cannot say better itself.
@@ -65,16 +63,10 @@ class DemoResult:
     seconds: dict[str, float] = field(default_factory=dict)
 
 
-def _holds_anything(store: ObjectStore) -> bool:
-    """Whether the store holds any object or folder: one listing of its top level, however large the lake."""
-    selector = pafs.FileSelector(store.root, recursive=False, allow_not_found=True)
-    return bool(store.filesystem.get_file_info(selector))
-
-
 def existing_demo_data(settings: Settings) -> list[str]:
     """What a previous run left in the configured locations that would mix with a new one."""
     leftovers = []
-    if _holds_anything(settings.store):
+    if not settings.store.is_empty():
         leftovers.append(settings.storage_url)
     if settings.spool_dir.is_dir() and any(path.is_file() for path in settings.spool_dir.rglob("*")):
         leftovers.append(str(settings.spool_dir))
@@ -184,8 +176,8 @@ def reset_demo_data(settings: Settings) -> list[str]:
     _refuse_shared_instance(dagster_home)
     removed = []
     store = settings.store
-    if _holds_anything(store):
-        store.filesystem.delete_dir_contents(store.root, missing_dir_ok=True)
+    if not store.is_empty():
+        store.delete_everything()
         removed.append(settings.storage_url)
     if settings.spool_dir.exists():
         shutil.rmtree(settings.spool_dir)

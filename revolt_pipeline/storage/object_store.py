@@ -115,6 +115,15 @@ class ObjectStore:
         with contextlib.suppress(FileNotFoundError):
             self.filesystem.delete_file(self.path(key))
 
+    def is_empty(self) -> bool:
+        """Whether the store holds no object or folder at all: one listing of its top level, however large."""
+        selector = pafs.FileSelector(self.root, recursive=False, allow_not_found=True)
+        return not self.filesystem.get_file_info(selector)
+
+    def delete_everything(self) -> None:
+        """Empty the store (its root stays): for starting a demo over, never for the pipeline."""
+        self.filesystem.delete_dir_contents(self.root, missing_dir_ok=True)
+
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
         """Objects whose key starts with the folder `prefix`, in key order."""
         base = self.path(prefix) if prefix.strip("/") else self.root

@@ -39,6 +39,16 @@ def test_put_get_list_delete(store: ObjectStore) -> None:
         store.get("watermarks/c.json")
 
 
+def test_emptying_a_store_leaves_nothing_but_its_root(store: ObjectStore, tmp_path: Path) -> None:
+    assert store.is_empty()
+    store.put("events/event_date=2026-11-20/part-0.parquet", b"x")
+    assert not store.is_empty()
+    store.delete_everything()
+    assert store.is_empty() and list(store.list()) == []
+    store.put("again.txt", b"y")  # still usable
+    assert [info.key for info in store.list()] == ["again.txt"]
+
+
 def test_put_replaces_an_object_whole(store: ObjectStore) -> None:
     store.put("k/object.bin", b"a" * 1000)
     store.put("k/object.bin", b"b" * 10)
