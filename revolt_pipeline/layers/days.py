@@ -81,7 +81,7 @@ class DayBuilder:
         `engine` names a report database (its tables created)."""
         raw = self.raw_days(sorted(received_days))
         touched = {date.fromisoformat(day) for built in raw for day in built.profile.assigned_dates}
-        event_dates = sorted(self.rules.days_to_rebuild(touched))
+        event_dates = sorted(self.rules.days_to_clean({built.day for built in raw}, touched))
         layers = self.event_days(event_dates)
         built = BuiltDays(layers.cleaned, layers.sessions, layers.aggregates, raw=raw, event_dates=event_dates)
         if engine is not None:

@@ -69,6 +69,12 @@ class PipelineRules:
         events, and the sessions (and their aggregates) of every day that reads them."""
         return {reader for day in event_dates for reader in self.session_window.readers(day)} | set(event_dates)
 
+    def days_to_clean(self, received_dates: set[date], event_dates: set[date]) -> set[date]:
+        """The cleaned layer's days to build after the raw days `received_dates`, whose rows belong to
+        `event_dates`: those days to rebuild, and each received day's own event day, so a day on which nothing
+        arrived is built empty rather than left missing (its own day only: with no event, no session changed)."""
+        return self.days_to_rebuild(event_dates) | set(received_dates)
+
 
 def interval_ms(delta: timedelta) -> str:
     """A SQL interval literal, exact to the millisecond."""

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from revolt_pipeline.collector.service import CollectorConfig
+from revolt_pipeline.defs.lake.resources import LakeResource
 from revolt_pipeline.defs.resources import build_resources
 from revolt_pipeline.settings import PARTITIONS_DEFAULT_DAYS, Settings
 from revolt_pipeline.transforms.rules import PipelineRules
@@ -140,3 +141,19 @@ def test_a_set_first_partition_wins_over_the_recorded_one(
 ) -> None:
     monkeypatch.setenv("REVOLT_PARTITIONS_START", "2026-05-01")
     assert Settings.from_env().partitions_start == "2026-05-01"
+
+
+def test_the_lake_resource_opens_the_store_the_settings_name(settings: Settings) -> None:
+    """Dagster shows the resource's fields, so it builds its own store from them: the same store as the
+    settings', with no default of its own."""
+    s3 = dataclasses.replace(
+        settings,
+        admin_token="token",
+        storage_url="s3://bucket/prefix",
+        s3_endpoint_url="http://127.0.0.1:9",
+        s3_region="eu-west-3",
+    )
+    lake = build_resources(s3)["lake"]
+    assert (lake.store.url, lake.store.is_local) == (s3.store.url, s3.store.is_local)
+    assert (lake.url, lake.s3_endpoint_url, lake.s3_region) == (s3.storage_url, s3.s3_endpoint_url, s3.s3_region)
+    assert LakeResource(url=s3.storage_url).s3_region == Settings.s3_region

@@ -1,8 +1,5 @@
-"""When raw days are materialized, rebuild every event day they touched (late events reopen older days).
-
-A received day also reopens its own event day, so a day on which nothing arrived is built (empty) rather
-than shown missing in every layer below raw.
-"""
+"""When raw days are materialized, rebuild every event day they touched (late events reopen older days),
+and their own (`PipelineRules.days_to_clean`)."""
 
 from collections.abc import Iterable
 from datetime import date
@@ -23,9 +20,7 @@ def build_clean_after_raw(partitions: dg.PartitionsDefinition, rules: PipelineRu
         touched = materialization.metadata.get(EVENT_DATES) if materialization is not None else None
         if touched is None:
             return []
-        # Its own day alone, not the sessions around it: with no event of that day, no session changed.
-        own = set(materialized_partition(record))
-        return rules.days_to_rebuild({date.fromisoformat(day) for day in touched.value}) | own
+        return rules.days_to_clean(set(materialized_partition(record)), {date.fromisoformat(d) for d in touched.value})
 
     return cascade_sensor(
         Cascade(

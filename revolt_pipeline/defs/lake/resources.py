@@ -22,7 +22,7 @@ class LakeResource(dg.ConfigurableResource):
 
     url: str
     s3_endpoint_url: str | None = None
-    s3_region: str = "us-east-1"
+    s3_region: str = Settings.s3_region
     retries: int = Backoff.retries
     retry_seconds: float = Backoff.first_delay
     duckdb_memory_limit: str = Settings.duckdb_memory_limit
