@@ -132,7 +132,8 @@ def test_changing_the_lateness_changes_the_lineage_and_the_rebuilt_days(
         assert pipeline.metadata("raw_events", "2026-11-23")["event_dates"] == ["2026-11-18"]
         runs = pipeline.follow_cascade()
         assert [(r.job_name, tagged_days(r.tags)) for r, _ in runs if r.job_name == "clean_job"] == [
-            ("clean_job", ("2026-11-17", "2026-11-19"))
+            ("clean_job", ("2026-11-17", "2026-11-19")),
+            ("clean_job", ("2026-11-23", "2026-11-23")),  # the raw day's own, empty
         ]
         assert pipeline.dau("2026-11-18") == 1
 
