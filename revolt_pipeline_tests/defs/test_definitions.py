@@ -1,4 +1,4 @@
-"""Settings flow one way: the definitions are whatever `build_definitions` is given, never the environment."""
+"""The definitions: whatever `build_definitions` is given, never the environment; a range of days is one run."""
 
 import logging
 import shutil
