@@ -157,8 +157,11 @@ def test_changing_the_lateness_changes_the_lineage_and_the_rebuilt_days(
         assert pipeline.run("raw_job", "2026-11-23").success
         assert pipeline.metadata("raw_events", "2026-11-23")["event_dates"] == ["2026-11-18"]
         runs = pipeline.follow_cascade()
+        # The late event's day with the sessions around it; the received day's own, alone, so that it
+        # is built (empty) rather than shown missing.
         assert [(r.job_name, tagged_days(r.tags)) for r, _ in runs if r.job_name == "clean_job"] == [
-            ("clean_job", ("2026-11-17", "2026-11-19"))
+            ("clean_job", ("2026-11-17", "2026-11-19")),
+            ("clean_job", ("2026-11-23", "2026-11-23")),
         ]
         assert pipeline.dau("2026-11-18") == 1
 
