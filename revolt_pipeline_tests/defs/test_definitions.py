@@ -1,5 +1,7 @@
-"""Settings flow one way: the definitions are whatever `build_definitions` is given, never the environment."""
+"""The definitions: whatever `build_definitions` is given, never the environment; a range of days is one run."""
 
+import logging
+import shutil
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -8,7 +10,11 @@ import dagster as dg
 import pytest
 
 from revolt_pipeline.definitions import build_definitions
+from revolt_pipeline.defs.cascade import BACKFILL_TAG, tagged_days
+from revolt_pipeline.instance import INSTANCE_FILE
 from revolt_pipeline.settings import Settings
+
+LOCATION = "revolt_pipeline"
 
 
 def raw_events_config_default(definitions: dg.Definitions, field: str) -> object:
@@ -49,3 +55,55 @@ def test_python_names_are_the_names_dagster_shows(base: Settings) -> None:
     definitions = build_definitions(base)
     events = definitions.resolve_assets_def("events")
     assert events.op.name == "events" and set(events.keys) == {dg.AssetKey("events"), dg.AssetKey("events_quarantine")}
+
+
+def test_every_asset_backfills_a_range_of_days_as_one_run(base: Settings) -> None:
+    """A backfill (from the UI, `dagster asset materialize --partition-range`) of a week is one run, not seven."""
+    graph = build_definitions(base).resolve_asset_graph()
+    policies = {key.to_user_string(): assets.backfill_policy for assets in graph.assets_defs for key in assets.keys}
+    assert len(policies) == 10
+    assert {key: policy for key, policy in policies.items() if policy != dg.BackfillPolicy.single_run()} == {}
+
+
+LAUNCH_BACKFILL = """
+mutation($params: LaunchBackfillParams!) { launchPartitionBackfill(backfillParams: $params) {
+  __typename ... on LaunchBackfillSuccess { backfillId } ... on PythonError { message }
+} }"""
+BACKFILL_DAYS = ("2026-11-16", "2026-11-17", "2026-11-18")
+
+
+def test_an_asset_backfill_launched_as_the_ui_does_makes_one_run_for_three_days(base: Settings, tmp_path: Path) -> None:
+    """The UI's Backfill dialog sends this mutation; the daemon's backfill loop then submits the runs."""
+    from dagster._core.remote_origin import InProcessCodeLocationOrigin
+    from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
+    from dagster._core.workspace.context import WorkspaceProcessContext
+    from dagster._core.workspace.load_target import InProcessWorkspaceLoadTarget
+    from dagster._daemon.backfill import execute_backfill_iteration
+    from dagster_graphql.test.utils import execute_dagster_graphql
+
+    home = tmp_path / "dagster"
+    home.mkdir()
+    # The embedded default's instance: submitted runs wait in its queue, none is executed here.
+    shutil.copy(INSTANCE_FILE, home / "dagster.yaml")
+    location = InProcessCodeLocationOrigin(
+        LoadableTargetOrigin(module_name="revolt_pipeline.definitions", attribute="defs"), location_name=LOCATION
+    )
+    one_run_each: dict[str, tuple[tuple[str, str] | None, ...]] = {}
+    with (
+        dg.DagsterInstance.from_config(str(home)) as instance,
+        WorkspaceProcessContext(instance, InProcessWorkspaceLoadTarget(location)) as workspace,
+    ):
+        # One backfill per asset definition (a multi-asset's keys are materialized together).
+        for assets in build_definitions(base).resolve_asset_graph().assets_defs:
+            asset = ",".join(sorted(key.to_user_string() for key in assets.keys))
+            selection = [{"path": key.path} for key in assets.keys]
+            params = {"assetSelection": selection, "partitionNames": list(BACKFILL_DAYS)}
+            answer = execute_dagster_graphql(workspace.create_request_context(), LAUNCH_BACKFILL, {"params": params})
+            assert not answer.errors, answer.errors
+            launched = answer.data["launchPartitionBackfill"]
+            assert launched["__typename"] == "LaunchBackfillSuccess", launched
+            list(execute_backfill_iteration(workspace, logging.getLogger("backfill")))
+            runs = instance.get_runs(dg.RunsFilter(tags={BACKFILL_TAG: launched["backfillId"]}))
+            one_run_each[asset] = tuple(tagged_days(run.tags) for run in runs)
+    assert one_run_each == dict.fromkeys(one_run_each, ((BACKFILL_DAYS[0], BACKFILL_DAYS[-1]),))
+    assert len(one_run_each) == 6

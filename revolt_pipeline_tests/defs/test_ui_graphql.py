@@ -2,9 +2,9 @@
 
 The code location is loaded as dagster-webserver loads it (workspace.yaml, a code server in its own
 process) on the instance the runs went to, and asked what the UI's pages ask: the location loaded
-without error; every asset, check, job, schedule and sensor the definitions hold is there; each
-partition's row count is that day's rows in the lake or the report database; each check has a status
-for each day it was evaluated on.
+without error; the assets, checks, jobs, schedules and sensors are exactly those the definitions hold
+(with Dagster's implicit asset job); each partition's row count is that day's rows in the lake or the
+report database; each check has a status for each day it was evaluated on.
 """
 
 from collections.abc import Iterator
@@ -18,12 +18,16 @@ from dagster._core.workspace.context import WorkspaceProcessContext, WorkspaceRe
 from dagster._core.workspace.load_target import WorkspaceFileTarget
 from dagster_graphql.test.utils import execute_dagster_graphql
 
+from revolt_pipeline.defs.cascade import CASCADE_ORDER
 from revolt_pipeline.storage import ObjectStore
+from revolt_pipeline.storage.layout import aggregate_key
+from revolt_pipeline.transforms.aggregates import AGGREGATES
 from revolt_pipeline.transforms.engine import duckdb_connection, sql_string
 from revolt_pipeline_tests.pipeline.harness import Pipeline, pipeline_environment, running_pipeline, track
 
 WORKSPACE = Path(__file__).resolve().parents[2] / "workspace.yaml"
 LOCATION = "revolt_pipeline"
+IMPLICIT_ASSET_JOB = "__ASSET_JOB"
 RECEIVED = ("2026-11-18", "2026-11-19")
 # The late event reopens the 17th; the cascade rebuilds the days whose sessions read it too.
 EVENT_DAYS = ("2026-11-16", "2026-11-17", "2026-11-18", "2026-11-19", "2026-11-20")
@@ -116,6 +120,16 @@ def rows_in_lake(pipeline: Pipeline, asset: str, day: str) -> int:
         return connection.execute(query).fetchone()[0]
 
 
+def rows_of_aggregates(pipeline: Pipeline, day: str) -> int:
+    """daily_aggregates' rows of a day: every aggregate table's, in the lake."""
+    store = ObjectStore(pipeline.settings.storage_url)
+    paths = [store.path(aggregate_key(name, date.fromisoformat(day))) for name in AGGREGATES]
+    with duckdb_connection(threads=1) as connection:
+        return sum(
+            connection.execute(f"SELECT count(*) FROM read_parquet({sql_string(path)})").fetchone()[0] for path in paths
+        )
+
+
 def rows_in_reports(pipeline: Pipeline, table: str, day: str) -> int:
     column = REPORT_DATE_COLUMNS[table]
     return sum(row[column].isoformat() == day for row in pipeline.report_rows()[table])
@@ -154,23 +168,32 @@ def test_the_ui_shows_every_definition_and_each_partitions_own_figures(
     repository = ask(webserver, REPOSITORY, selector=selector)["repositoryOrError"]
     assert repository["__typename"] == "Repository", repository
     definitions = cascaded.definitions
-    assert {job["name"] for job in repository["jobs"]} >= {"raw_job", "clean_job", "report_job", "catalog_job"}
-    assert {schedule["name"] for schedule in repository["schedules"]} == {"raw_job_schedule"}
-    assert {sensor["name"] for sensor in repository["sensors"]} == {
-        "clean_after_raw",
-        "catalog_after_raw",
-        "reports_after_clean",
-    }
-    shown = {
-        "/".join(node["assetKey"]["path"]): {check["name"] for check in node["assetChecksOrError"]["checks"]}
+    # Exactly what the definitions declare (a list, so that nothing is listed twice), and Dagster's
+    # implicit job of the assets, which the UI's Materialize button runs.
+    assert sorted(job["name"] for job in repository["jobs"]) == sorted(
+        [IMPLICIT_ASSET_JOB, *(job.name for job in definitions.jobs or [])]
+    )
+    assert sorted(schedule["name"] for schedule in repository["schedules"]) == sorted(
+        schedule.name for schedule in definitions.schedules or []
+    )
+    assert sorted(sensor["name"] for sensor in repository["sensors"]) == sorted(
+        sensor.name for sensor in definitions.sensors or []
+    )
+    # ... which are the steps of the cascade, its sensors and the raw layer's schedule.
+    assert {job.name for job in definitions.jobs or []} == {"raw_job", "clean_job", "report_job", "catalog_job"}
+    assert {sensor.name for sensor in definitions.sensors or []} == set(CASCADE_ORDER)
+    assert {schedule.name for schedule in definitions.schedules or []} == {"raw_job_schedule"}
+
+    shown_assets = sorted("/".join(node["assetKey"]["path"]) for node in repository["assetNodes"])
+    shown_checks = sorted(
+        ("/".join(node["assetKey"]["path"]), check["name"])
         for node in repository["assetNodes"]
-    }
+        for check in node["assetChecksOrError"]["checks"]
+    )
     graph = definitions.resolve_asset_graph()
-    declared: dict[str, set[str]] = {key.to_user_string(): set() for key in graph.get_all_asset_keys()}
-    for check_key in graph.asset_check_keys:
-        declared[check_key.asset_key.to_user_string()].add(check_key.name)
-    assert shown == declared
-    assert len(shown) == 10 and sum(len(checks) for checks in shown.values()) == 12
+    assert shown_assets == sorted(key.to_user_string() for key in graph.get_all_asset_keys())
+    assert shown_checks == sorted((key.asset_key.to_user_string(), key.name) for key in graph.asset_check_keys)
+    assert len(shown_assets) == 10 and len(shown_checks) == 12
 
     # Each partition's row count is that day's rows, not the run's.
     for asset in ("raw_events", "event_catalog"):
@@ -185,6 +208,9 @@ def test_the_ui_shows_every_definition_and_each_partitions_own_figures(
         assert row_counts(webserver, asset, EVENT_DAYS) == {
             day: rows_in_lake(cascaded, asset, day) for day in EVENT_DAYS
         }
+    assert row_counts(webserver, "daily_aggregates", EVENT_DAYS) == {
+        day: rows_of_aggregates(cascaded, day) for day in EVENT_DAYS
+    }
     for table in ("daily_active_users", "sessions_daily", "events_daily"):
         assert row_counts(webserver, table, EVENT_DAYS) == {
             day: rows_in_reports(cascaded, table, day) for day in EVENT_DAYS

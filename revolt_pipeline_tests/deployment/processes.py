@@ -107,16 +107,29 @@ def location_errors(state: dict[str, Any]) -> list[str]:
     ]
 
 
-def checkout_state() -> set[str] | None:
-    """Paths git sees as changed or untracked in the checkout (ignored ones aside); None without git."""
+# What Dagster writes in its home, where a process that took the checkout for DAGSTER_HOME (or `dagster dev`
+# without one: .tmp_dagster_home_*) would leave it. git status cannot be trusted to show these: the
+# temporary home is in .gitignore, and an empty folder is never listed.
+DAGSTER_LEFTOVERS = (".tmp_dagster_home_*", "storage", "logs", "history", "schedules", ".nux", ".telemetry")
+
+
+def checkout_state(root: Path = REPOSITORY) -> set[str]:
+    """Paths git sees as changed or untracked in the checkout (ignored ones aside, none without git), and
+    every file and folder Dagster would leave in it, whether git ignores them or not."""
+    leftovers = {
+        f"dagster: {path.relative_to(root)}{'/' if path.is_dir() else ''}"
+        for pattern in DAGSTER_LEFTOVERS
+        for found in root.glob(pattern)
+        for path in (found, *found.rglob("*"))
+    }
     try:
         listed = subprocess.run(
             ["git", "status", "--porcelain", "--untracked-files=all"],
-            cwd=REPOSITORY,
+            cwd=root,
             capture_output=True,
             text=True,
             check=True,
         )
     except (OSError, subprocess.CalledProcessError):
-        return None  # not a git checkout (an unpacked source tree)
-    return set(listed.stdout.splitlines())
+        return leftovers  # not a git checkout (an unpacked source tree)
+    return leftovers | {f"git: {line}" for line in listed.stdout.splitlines()}

@@ -4,10 +4,12 @@ A throwaway PostgreSQL cluster gets its roles and databases from deploy/producti
 with psql as the README says; DAGSTER_HOME is a folder of its own holding deploy/production/dagster.yaml;
 the report tables live in PostgreSQL too. A collector process on a simulated clock holds a past day's
 events. `dagster job launch` queues the raw job for that day, and `dagster-daemon` runs it and the
-cascade its sensors launch: clean_job over the event days the raw day touched (a late event reopens
-an older day), then report_job over the same days. Then `revolt launch` backfills the report tables
-over a range of days as one run. BI tools read the tables with a role that cannot change them; the
-checkout is left as it was, and the daemon's log holds no warnings.
+cascade: sensors that follow the assets' materializations launch clean_job over the event days the raw
+day touched (a late event reopens an older day) and catalog_job over the raw day, then report_job over
+the cleaned days. Then `revolt launch` backfills the report tables over a range of days as one run. BI
+tools read the tables, the event catalog among them, with a role that cannot change them; the checkout
+is left as it was (no Dagster home in it, not even one git ignores), and the daemon's log holds no
+warnings.
 """
 
 import json
@@ -28,6 +30,7 @@ import psycopg
 import pytest
 
 from revolt_pipeline.contract import parse_timestamp
+from revolt_pipeline.defs.cascade import CASCADE_ORDER, tagged_days
 from revolt_pipeline.reports import schema
 from revolt_pipeline.reports.loader import create_engine, read_rows
 from revolt_pipeline_tests.deployment.processes import (
@@ -51,8 +54,14 @@ LATE_DAY = "2026-11-16"  # the late event's corrected day: two days before DAY
 PARTITIONS_START = "2026-11-10"
 # The touched days (LATE_DAY and DAY), one day more on each side.
 EXPECTED_RANGE = ("2026-11-15", "2026-11-19")
-SENSORS = ("clean_after_raw", "reports_after_clean")
-JOBS = ("raw_job", "clean_job", "report_job")
+SENSORS = CASCADE_ORDER
+JOBS = ("raw_job", "clean_job", "catalog_job", "report_job")
+# What each job's run is launched by, and the days it covers.
+CASCADED = {
+    "clean_job": ("clean_after_raw", EXPECTED_RANGE),
+    "catalog_job": ("catalog_after_raw", (DAY, DAY)),
+    "report_job": ("reports_after_clean", EXPECTED_RANGE),
+}
 # The passwords the README's psql command gives the roles (the throwaway cluster trusts every local login).
 PASSWORDS = {"dagster": "dagster-secret", "reports": "reports-secret", "bi": "bi-secret"}
 
@@ -255,8 +264,8 @@ def test_the_readmes_production_path_from_a_clean_state(
         assert type(instance.run_storage).__name__ == "PostgresRunStorage"
         assert isinstance(instance.run_coordinator, dg.QueuedRunCoordinator)
 
-        # A run status sensor starts from the moment of its first tick: runs that finish before it
-        # are not seen. Launch only once both sensors have ticked.
+        # A cascade sensor follows the materializations after the latest one its first tick saw: one
+        # written before would not be followed. Launch only once every sensor has ticked.
         deployment.wait(
             DAEMON_READY_TIMEOUT_S,
             "the sensors' first ticks",
@@ -276,34 +285,35 @@ def test_the_readmes_production_path_from_a_clean_state(
         assert returncode == 0, f"dagster job launch exited with {returncode}:\n{tail(launch_log)}"
         launched = time.monotonic()
 
-        report_run = deployment.wait(
+        deployment.wait(
             CASCADE_TIMEOUT_S,
-            "raw_job, then clean_job and report_job to succeed",
-            lambda i: _succeeded(i, "report_job"),
+            "raw_job, then clean_job, catalog_job and report_job to succeed",
+            lambda i: all(_succeeded(i, job) for job in CASCADED),
         )
         cascaded = time.monotonic()
 
         runs = {job: [run for run in instance.get_runs() if run.job_name == job] for job in JOBS}
         counts = {job: len(job_runs) for job, job_runs in runs.items()}
         assert counts == dict.fromkeys(JOBS, 1), deployment.diagnostics(f"expected one run per job: {counts}")
-        raw_run, clean_run = runs["raw_job"][0], runs["clean_job"][0]
+        raw_run = runs["raw_job"][0]
         assert raw_run.status == dg.DagsterRunStatus.SUCCESS
         assert raw_run.tags[PARTITION_TAG] == DAY
-        for run, sensor in ((clean_run, "clean_after_raw"), (report_run, "reports_after_clean")):
+        for job, (sensor, days) in CASCADED.items():
+            run = runs[job][0]
             assert run.status == dg.DagsterRunStatus.SUCCESS
             assert run.tags.get(SENSOR_NAME_TAG) == sensor, run.tags
-            assert tuple(run.tags.get(tag) for tag in RANGE_TAGS) == EXPECTED_RANGE, run.tags
+            assert tagged_days(run.tags) == days, run.tags
 
-        # Both sensors tick again after the last run finished, and launch nothing more.
-        report_record = instance.get_run_record_by_id(report_run.run_id)
-        assert report_record is not None and report_record.end_time is not None
-        report_end = report_record.end_time
+        # Every sensor ticks again after the last run finished, and launches nothing more.
+        ends = [instance.get_run_record_by_id(runs[job][0].run_id) for job in CASCADED]
+        assert all(record is not None and record.end_time is not None for record in ends)
+        last_end = max(record.end_time for record in ends if record is not None and record.end_time is not None)
 
         def ticked_since(i: dg.DagsterInstance) -> bool:
             states = _sensor_states(i)
             return all(
                 any(
-                    tick.timestamp > report_end and tick.status.value != "STARTED"
+                    tick.timestamp > last_end and tick.status.value != "STARTED"
                     for tick in i.get_ticks(states[name].instigator_origin_id, states[name].selector_id, limit=3)
                 )
                 for name in SENSORS
@@ -327,8 +337,9 @@ def test_the_readmes_production_path_from_a_clean_state(
         match = re.search(r"report_job 2026-11-15 to 2026-11-19: run ([0-9a-f-]{36})", backfill.stdout)
         assert match, backfill.stdout
         assert f"http://127.0.0.1:3000/runs/{match.group(1)}" in backfill.stdout
-        report_runs = [run for run in instance.get_runs() if run.job_name == "report_job"]
-        assert len(report_runs) == 2, deployment.diagnostics("the backfill made more than one run")
+        counts = {job: sum(run.job_name == job for run in instance.get_runs()) for job in JOBS}
+        expected = {**dict.fromkeys(JOBS, 1), "report_job": 2}
+        assert counts == expected, deployment.diagnostics(f"the backfill made more than one run: {counts}")
         backfill_run = instance.get_run_by_id(match.group(1))
         assert backfill_run is not None and backfill_run.status == dg.DagsterRunStatus.SUCCESS
         assert tuple(backfill_run.tags.get(tag) for tag in RANGE_TAGS) == EXPECTED_RANGE
@@ -342,12 +353,22 @@ def test_the_readmes_production_path_from_a_clean_state(
             for row in read_rows(engine, schema.daily_active_users)
             if row["platform"] == schema.ALL and row["app_version"] == schema.ALL
         }
+        catalog = read_rows(engine, schema.event_catalog)
     finally:
         engine.dispose()
     assert LATE_DAY in totals, f"no daily_active_users total for the late event's day: {sorted(totals)}"
     assert totals[LATE_DAY]["active_users"] >= 1
     assert DAY in totals, sorted(totals)
     assert totals[DAY]["active_users"] >= 3  # user-1, user-2, user-3 (anon-1 too, unless stitched)
+    # The raw day's property catalog, by the day it was received: the late event's property with the others.
+    assert {row["received_date"].isoformat() for row in catalog} == {DAY}
+    assert {
+        (row["event_type"], row["event_name"], row["property"], row["json_type"], row["events"]) for row in catalog
+    } == {
+        ("identify", "identify", "plan", "string", 1),
+        ("track", "Timer Started", "project", "string", 3),
+        ("track", "Timer Stopped", "project", "string", 2),
+    }
     with (
         psycopg.connect(host=server.host, port=server.port, user="bi", dbname="reports", autocommit=True) as bi,
         pytest.raises(psycopg.errors.InsufficientPrivilege),

@@ -11,7 +11,15 @@ import pytest
 
 from revolt_pipeline.defs.cascade import tagged_days
 from revolt_pipeline.storage import ObjectStore
-from revolt_pipeline.storage.layout import LANDING, events_key, raw_events_key, received_date_prefix, sessions_key
+from revolt_pipeline.storage.layout import (
+    LANDING,
+    aggregate_key,
+    events_key,
+    raw_events_key,
+    received_date_prefix,
+    sessions_key,
+)
+from revolt_pipeline.transforms.aggregates import AGGREGATES
 from revolt_pipeline.transforms.engine import duckdb_connection, sql_string
 from revolt_pipeline_tests.pipeline.harness import Pipeline, pipeline_environment, running_pipeline, track
 
@@ -64,10 +72,28 @@ def test_each_partition_of_a_range_run_shows_its_own_rows_and_checks(pipeline: P
         assert sessions == rows == rows_in_lake(pipeline, sessions_key(key))  # one event, one session, per user
         assert pipeline.metadata("events_quarantine", day)["dagster/row_count"] == 0
     database = pipeline.report_rows()
-    for table, column in (("daily_active_users", "event_date"), ("sessions_daily", "session_date")):
-        per_day = Counter(row[column].isoformat() for row in database[table])
+    loaded = {
+        table: Counter(row[column].isoformat() for row in database[table])
+        for table, column in (
+            ("daily_active_users", "event_date"),
+            ("sessions_daily", "session_date"),
+            ("events_daily", "event_date"),
+        )
+    }
+    for table, per_day in loaded.items():
         for day in ("2026-11-17", "2026-11-18", "2026-11-19", "2026-11-20"):
             assert pipeline.metadata(table, day)["dagster/row_count"] == per_day[day], (table, day)
+    # daily_aggregates: a day's rows of every aggregate table, each as its own figure, as in the lake and
+    # as loaded into the report database; not the run's.
+    for day in ("2026-11-17", "2026-11-18", "2026-11-19", "2026-11-20"):
+        in_lake = {name: rows_in_lake(pipeline, aggregate_key(name, date.fromisoformat(day))) for name in AGGREGATES}
+        metadata = pipeline.metadata("daily_aggregates", day)
+        assert {name: metadata[f"rows/{name}"] for name in AGGREGATES} == in_lake, day
+        assert metadata["dagster/row_count"] == sum(in_lake.values()), day
+        assert {table: in_lake[table] for table in loaded} == {table: loaded[table][day] for table in loaded}, day
+    # Three rows in each of the four tables: web 4.2, web's total and the day's total (one duration bucket
+    # per platform and version), not the whole run's.
+    assert pipeline.metadata("daily_aggregates", "2026-11-18")["dagster/row_count"] == 12
     # web 4.2, web's total and the day's total: not the run's 12 rows.
     assert pipeline.metadata("daily_active_users", "2026-11-18")["dagster/row_count"] == 3
 
@@ -131,9 +157,11 @@ def test_changing_the_lateness_changes_the_lineage_and_the_rebuilt_days(
         assert pipeline.run("raw_job", "2026-11-23").success
         assert pipeline.metadata("raw_events", "2026-11-23")["event_dates"] == ["2026-11-18"]
         runs = pipeline.follow_cascade()
+        # The late event's day with the sessions around it; the received day's own, alone, so that it
+        # is built (empty) rather than shown missing.
         assert [(r.job_name, tagged_days(r.tags)) for r, _ in runs if r.job_name == "clean_job"] == [
             ("clean_job", ("2026-11-17", "2026-11-19")),
-            ("clean_job", ("2026-11-23", "2026-11-23")),  # the raw day's own, empty
+            ("clean_job", ("2026-11-23", "2026-11-23")),
         ]
         assert pipeline.dau("2026-11-18") == 1
 
