@@ -192,9 +192,8 @@ def stage_clean(root: Path, steps: Steps, options: argparse.Namespace) -> dict[s
 def stage_report(root: Path, steps: Steps, options: argparse.Namespace) -> dict[str, Any]:
     """`report_tables` and `event_catalog` for the day into the report database at `--url`, with the
     assets' check that the database holds exactly the rows loaded."""
-    from revolt_pipeline.layers.report_tables import rows_in_database
     from revolt_pipeline.reports import schema
-    from revolt_pipeline.reports.loader import create_engine, ensure_tables
+    from revolt_pipeline.reports.loader import create_engine, ensure_tables, rows_in_database
 
     builder = _builder(root, steps, options.memory_limit)
     with steps.step("connect"):

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from revolt_pipeline.layers.commits import DAILY_AGGREGATES, RAW_EVENTS, committed
 from revolt_pipeline.layers.staging import local_copies
 from revolt_pipeline.reports import schema
-from revolt_pipeline.reports.loader import arrow_schema, replace_partitions, with_reconnects
+from revolt_pipeline.reports.loader import arrow_schema, replace_partitions
 from revolt_pipeline.storage import ObjectStore
 from revolt_pipeline.storage.layout import aggregate_key, raw_events_key, raw_profile_key
 from revolt_pipeline.transforms.raw import catalog_rows
@@ -45,30 +45,7 @@ def load_event_catalog(engine: sa.Engine, store: ObjectStore, days: list[date]) 
     return rows
 
 
-def rows_in_database(engine: sa.Engine, table: sa.Table, days: list[date]) -> int:
-    column = table.c[schema.PARTITION_COLUMNS[table.name]]
-    statement = sa.select(sa.func.count()).select_from(table).where(column.in_(days))
-
-    def count() -> int:
-        with engine.connect() as connection:
-            return connection.execute(statement).scalar_one()
-
-    return with_reconnects(engine, count, f"counting the rows of {table.name}")
-
-
 def rows_by_day(table: sa.Table, rows: pa.Table, days: list[date]) -> dict[date, pa.Table]:
     """The loaded `rows` of each of `days` (by the table's date column)."""
     column = rows.column(schema.PARTITION_COLUMNS[table.name])
     return {day: rows.filter(pc.equal(column, pa.scalar(day, column.type))) for day in days}
-
-
-def rows_in_database_per_day(engine: sa.Engine, table: sa.Table, days: list[date]) -> dict[date, int]:
-    """How many rows the report database holds for each of `days`, in one query."""
-    column = table.c[schema.PARTITION_COLUMNS[table.name]]
-    statement = sa.select(column, sa.func.count()).where(column.in_(days)).group_by(column)
-
-    def count() -> dict[date, int]:
-        with engine.connect() as connection:
-            return {**dict.fromkeys(days, 0), **{day: count for day, count in connection.execute(statement)}}
-
-    return with_reconnects(engine, count, f"counting the rows of {table.name} per day")

@@ -158,6 +158,30 @@ def ensure_tables(engine: sa.Engine, attempts: int = 5) -> None:
     with_reconnects(engine, create, "creating the report tables")
 
 
+def rows_in_database(engine: sa.Engine, table: sa.Table, days: list[datetime.date]) -> int:
+    """How many rows the report database holds for `days`, all together."""
+    column = table.c[schema.PARTITION_COLUMNS[table.name]]
+    statement = sa.select(sa.func.count()).select_from(table).where(column.in_(days))
+
+    def count() -> int:
+        with engine.connect() as connection:
+            return connection.execute(statement).scalar_one()
+
+    return with_reconnects(engine, count, f"counting the rows of {table.name}")
+
+
+def rows_in_database_per_day(engine: sa.Engine, table: sa.Table, days: list[datetime.date]) -> dict[datetime.date, int]:
+    """How many rows the report database holds for each of `days`, in one query."""
+    column = table.c[schema.PARTITION_COLUMNS[table.name]]
+    statement = sa.select(column, sa.func.count()).where(column.in_(days)).group_by(column)
+
+    def count() -> dict[datetime.date, int]:
+        with engine.connect() as connection:
+            return {**dict.fromkeys(days, 0), **{day: count for day, count in connection.execute(statement)}}
+
+    return with_reconnects(engine, count, f"counting the rows of {table.name} per day")
+
+
 def arrow_schema(table: sa.Table) -> pa.Schema:
     """The Arrow schema `replace_partitions` loads `table` from, in the table's column order.
 

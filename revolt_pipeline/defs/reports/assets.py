@@ -25,10 +25,10 @@ from revolt_pipeline.layers.report_tables import (
     load_aggregate,
     load_event_catalog,
     rows_by_day,
-    rows_in_database_per_day,
 )
 from revolt_pipeline.layers.summaries import summarize_rows
 from revolt_pipeline.reports import schema
+from revolt_pipeline.reports.loader import rows_in_database_per_day
 
 OWNERS = ["team:analytics-platform"]
 KINDS = {"sql", "sqlite", "postgres"}
