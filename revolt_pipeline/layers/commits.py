@@ -24,7 +24,7 @@ from revolt_pipeline.storage.layout import COMMITS, commit_key
 class Layer:
     """What one pipeline step writes per day, committed together."""
 
-    name: str  # the folder of its commit records: the name of the step that writes it
+    name: str  # the folder of its commit records; kept as first named, since lakes hold records under it
     outputs: str  # what it holds, for messages
 
 
