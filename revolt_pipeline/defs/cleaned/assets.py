@@ -49,29 +49,31 @@ def build_cleaned_assets(partitions: dg.PartitionsDefinition, rules: PipelineRul
     sessions_read = reads_window("events", rules.session_window)
     described_rules = rules_metadata(rules)
 
+    def spec(name: str, description: str, reads: dg.AssetDep) -> dg.AssetSpec:
+        return dg.AssetSpec(
+            name,
+            group_name="cleaned",
+            description=description,
+            deps=[reads],
+            kinds=KINDS,
+            owners=OWNERS,
+            tags=TAGS,
+            metadata=described_rules,
+        )
+
     @dg.multi_asset(
         name="events",
         specs=[
-            dg.AssetSpec(
+            spec(
                 "events",
-                group_name="cleaned",
-                description="Events by the day they happened (UTC): typed, skew-corrected, clamped, deduplicated "
+                "Events by the day they happened (UTC): typed, skew-corrected, clamped, deduplicated "
                 "by messageId across raw days, identities stitched into person_id.",
-                deps=[cleaning_reads],
-                kinds=KINDS,
-                owners=OWNERS,
-                tags=TAGS,
-                metadata=described_rules,
+                cleaning_reads,
             ),
-            dg.AssetSpec(
+            spec(
                 "events_quarantine",
-                group_name="cleaned",
-                description="Raw rows that could not be cleaned, each with its reason (too_late, duplicate, ...).",
-                deps=[cleaning_reads],
-                kinds=KINDS,
-                owners=OWNERS,
-                tags=TAGS,
-                metadata=described_rules,
+                "Raw rows that could not be cleaned, each with its reason (too_late, duplicate, ...).",
+                cleaning_reads,
             ),
         ],
         partitions_def=partitions,
@@ -136,27 +138,16 @@ def build_cleaned_assets(partitions: dg.PartitionsDefinition, rules: PipelineRul
     @dg.multi_asset(
         name="sessionized",
         specs=[
-            dg.AssetSpec(
+            spec(
                 "sessionized_events",
-                group_name="cleaned",
-                description="Cleaned events of the day with the session each belongs to (which may have started "
-                "the day before).",
-                deps=[sessions_read],
-                kinds=KINDS,
-                owners=OWNERS,
-                tags=TAGS,
-                metadata=described_rules,
+                "Cleaned events of the day with the session each belongs to (which may have started the day before).",
+                sessions_read,
             ),
-            dg.AssetSpec(
+            spec(
                 "sessions",
-                group_name="cleaned",
-                description="Sessions by the day they start: inactivity timeout, never split at midnight, cut and "
+                "Sessions by the day they start: inactivity timeout, never split at midnight, cut and "
                 "flagged beyond the maximum length (REVOLT_SESSION_TIMEOUT_MINUTES, REVOLT_MAX_SESSION_HOURS).",
-                deps=[sessions_read],
-                kinds=KINDS,
-                owners=OWNERS,
-                tags=TAGS,
-                metadata=described_rules,
+                sessions_read,
             ),
         ],
         partitions_def=partitions,
