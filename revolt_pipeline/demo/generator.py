@@ -263,7 +263,8 @@ class _Planner:
             if action < 0.35:
                 steps.append(("track", "Timer Started", {"project": project, "billable": rng.random() < 0.7}, {}))
                 minutes = rng.randint(5, 240)
-                # Android's new release sends duration_minutes as a decimal: drift for the raw layer to flag.
+                # Android's new release sends duration_minutes with decimals: healthy variation, which the raw
+                # layer catalogues as a number and its drift check must not flag.
                 duration: int | float = (
                     round(minutes + rng.random(), 2) if device.platform == "android" and newer else minutes
                 )
