@@ -38,7 +38,6 @@ from revolt_pipeline.transforms.raw import consolidate_landed
 from revolt_pipeline.transforms.rules import PipelineRules
 from revolt_pipeline.transforms.sessions import (
     count_sessions,
-    session_window,
     sessionize,
     sessionized_events_query,
     sessions_query,
@@ -134,7 +133,7 @@ def sessionize_day(
     store: ObjectStore, connection: duckdb.DuckDBPyConnection, day: date, rules: PipelineRules, workdir: Path
 ) -> SessionDay:
     """Write `sessionized_events` and `sessions` for a day from the cleaned events around it."""
-    window = [d for d in session_window(day) if committed(store, CLEANED_EVENTS, d, [events_key(d)])]
+    window = [d for d in rules.session_window.days(day) if committed(store, CLEANED_EVENTS, d, [events_key(d)])]
     if day not in window:
         raise FileNotFoundError(f"no cleaned events for {day}: build `events` for it first")
     with local_copies(store, [events_key(d) for d in window]) as paths:

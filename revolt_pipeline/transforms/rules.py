@@ -28,11 +28,6 @@ class DayWindow:
         return [day + timedelta(days=offset) for offset in range(-self.after, self.before + 1)]
 
 
-# Sessions of day D come from the cleaned events of D-1, D and D+1: a session is never split at midnight,
-# and one starting late on D runs into D+1 (sessions longer than a day are cut, see docs/pipeline.md).
-SESSION_WINDOW = DayWindow(before=1, after=1)
-
-
 @dataclass(frozen=True)
 class PipelineRules:
     """Defaults are the usual product-analytics ones; every one is configurable (see README)."""
@@ -61,8 +56,11 @@ class PipelineRules:
 
     @property
     def session_window(self) -> DayWindow:
-        """Event days whose cleaned events the sessions starting on a day can contain or depend on."""
-        return SESSION_WINDOW
+        """Event days whose cleaned events the sessions of a day can contain or depend on: as many days after
+        as the longest session can reach (one starting late on D runs into D+1; sessions are never split at
+        midnight), and as many before, where the session of the day's first events may have started."""
+        days = max(1, -(-self.max_session_length // timedelta(days=1)))
+        return DayWindow(before=days, after=days)
 
     def days_to_rebuild(self, event_dates: set[date]) -> set[date]:
         """The cleaned layer's days to build again when raw rows of `event_dates` changed: those days'

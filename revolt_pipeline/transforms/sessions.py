@@ -2,8 +2,9 @@
 
 A session ends after `session_timeout` without events. One that would run longer than
 `max_session_length` is cut into consecutive pieces of at most that length, each flagged `split`.
-Events are read from the day before to the day after, so a session crossing midnight is whole and
-counted once, on its first day. Ties between events of the same millisecond are broken by messageId,
+Events are read from as many days before to as many days after as the longest session reaches
+(`PipelineRules.session_window`), so a session crossing midnight is whole and counted once, on its
+first day. Ties between events of the same millisecond are broken by messageId,
 so every engine orders them alike.
 
 The windows run over the few columns sessions need, never the JSON documents: carrying those
@@ -17,17 +18,12 @@ from datetime import date, timedelta
 import duckdb
 
 from revolt_pipeline.transforms.engine import parquet, sql_string
-from revolt_pipeline.transforms.rules import SESSION_WINDOW, PipelineRules, interval_ms
+from revolt_pipeline.transforms.rules import PipelineRules, interval_ms
 
 SESSION_COLUMNS = (
     "message_id, person_id, user_id, event_time, type, event_name, platform, source, app_version, "
     "device_model, device_type, os_name, os_version"
 )
-
-
-def session_window(session_date: date) -> list[date]:
-    """Event days whose cleaned events sessions starting on `session_date` can contain or depend on."""
-    return SESSION_WINDOW.days(session_date)
 
 
 def sessionize_query(event_files: dict[date, str], rules: PipelineRules) -> str:

@@ -33,7 +33,7 @@ def test_two_settings_in_one_process_give_two_sets_of_definitions(base: Settings
     march = build_definitions(
         replace(base, partitions_start="2026-03-01", watermark_retries=2, watermark_retry_seconds=5.0, lateness_days=1)
     )
-    june = build_definitions(replace(base, partitions_start="2026-06-01", lateness_days=7))
+    june = build_definitions(replace(base, partitions_start="2026-06-01", lateness_days=7, max_session_hours=30))
 
     assert march.resolve_assets_def("events").partitions_def.start == datetime(2026, 3, 1, tzinfo=UTC)
     assert june.resolve_assets_def("events").partitions_def.start == datetime(2026, 6, 1, tzinfo=UTC)
@@ -46,6 +46,10 @@ def test_two_settings_in_one_process_give_two_sets_of_definitions(base: Settings
         assert definitions.resolve_assets_def("events").metadata_by_key[dg.AssetKey("events")][
             "rules/lateness_days"
         ] == float(lateness)
+    # Sessions of up to 30 hours, starting late on a day, reach two days after it.
+    for definitions, days in ((march, 1), (june, 2)):
+        mapping = definitions.resolve_assets_def("sessions").get_partition_mapping(dg.AssetKey("events"))
+        assert (mapping.start_offset, mapping.end_offset) == (-days, days)
 
 
 def test_python_names_are_the_names_dagster_shows(base: Settings) -> None:

@@ -32,3 +32,12 @@ def test_a_raw_day_also_cleans_its_own_day_and_nothing_around_it() -> None:
     assert PipelineRules().days_to_clean(received_on_the_21st, days(0)) == days(-1, 0, 1, 3)
     assert PipelineRules().days_to_clean(days(0), days(0)) == days(-1, 0, 1)
     assert PipelineRules().days_to_clean(days(3), set()) == days(3)
+
+
+@pytest.mark.parametrize(("hours", "after"), [(1, 1), (24, 1), (25, 2), (48, 2), (49, 3)])
+def test_sessions_read_as_many_days_around_as_the_longest_session_reaches(hours: int, after: int) -> None:
+    """A session starting just before midnight on D may last the maximum: its events reach D+after, and
+    the first events of a day may belong to a session that started that many days before."""
+    rules = PipelineRules(max_session_length=timedelta(hours=hours))
+    assert (rules.session_window.before, rules.session_window.after) == (after, after)
+    assert rules.days_to_rebuild(days(0)) == days(*range(-after, after + 1))

@@ -79,6 +79,18 @@ def test_a_session_longer_than_the_maximum_is_cut_and_flagged(pipeline) -> None:
     assert sum(s["events"] for s in sessions) == 90
 
 
+def test_a_maximum_longer_than_a_day_keeps_a_session_reaching_two_days_later_whole(pipeline) -> None:
+    """With sessions of up to 30 hours, one starting late on the 20th runs into the 22nd: the sessions of
+    the 20th must read the 22nd's events too, or those would belong to no session."""
+    start = at("2026-11-20 22:00")
+    records = [landed(f"m{n:03d}", start + timedelta(minutes=20 * n)) for n in range(85)]  # 28 h, to the 22nd
+    lake = pipeline(records, PipelineRules(max_session_length=timedelta(hours=30)))
+    (session,) = sessions_of(lake)
+    assert (session["session_start"], session["events"], session["split"]) == (start, 85, False)
+    on_the_22nd = lake.rows(lake.sessionized[date(2026, 11, 22)])
+    assert len(on_the_22nd) == 7 and {row["session_id"] for row in on_the_22nd} == {session["session_id"]}
+
+
 def test_events_of_the_same_millisecond_are_ordered_by_message_id(pipeline) -> None:
     moment = at("2026-11-20 10:00")
     lake = pipeline(
