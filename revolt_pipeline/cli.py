@@ -264,7 +264,7 @@ def _day(value: datetime | None) -> date | None:
 @click.option("--to", "last", type=click.DateTime(["%Y-%m-%d"]), default=None, help="Last day of the range.")
 @click.option("--wait", is_flag=True, help="Follow the run until it finishes; exit 1 unless it succeeds.")
 def launch(job: str, day: datetime | None, first: datetime | None, last: datetime | None, wait: bool) -> None:
-    """Launch a run of JOB (raw_job, clean_job, report_job) for a day, or for a range of days as one run.
+    """Launch a run of JOB (raw_job, clean_job, catalog_job, report_job) for a day, or a range of days as one run.
 
     The run goes through the Dagster instance in DAGSTER_HOME [REVOLT_HOME/dagster] as `dagster job launch`
     sends it: queued until a dagster-daemon serving that instance starts it (`revolt ui` runs one). Prints

@@ -100,6 +100,7 @@ def test_the_readme_gives_the_production_path_the_acceptance_test_follows() -> N
         "export DAGSTER_HOME=/var/lib/revolt/dagster",
         "dagster-daemon run -w workspace.yaml",
         "revolt launch report_job --from",
+        "revolt launch catalog_job --from",
         "revolt ui",
     ):
         assert command in readme, command
