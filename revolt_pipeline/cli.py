@@ -271,13 +271,13 @@ def launch(job: str, day: datetime | None, first: datetime | None, last: datetim
     the run id and its page in the UI [REVOLT_DAGSTER_UI_URL], and says when no daemon is running.
     """
     from revolt_pipeline.instance import ensure_dagster_home
-    from revolt_pipeline.instance.launch import LaunchError, launch
+    from revolt_pipeline.instance.launch import LaunchError, launch_run
 
     settings = Settings.from_env()
     first_day, last_day = _launch_days(settings, _day(day), _day(first), _day(last))
     home = ensure_dagster_home(settings.dagster_home)
     try:
-        launch(
+        launch_run(
             home,
             job,
             first_day,

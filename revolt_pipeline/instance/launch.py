@@ -43,7 +43,7 @@ class Launched:
     queued_without_daemon: bool
 
 
-def launch(
+def launch_run(
     dagster_home: Path,
     job: str,
     first: date,
