@@ -81,3 +81,70 @@ PARTITION_COLUMNS = {
     events_daily.name: "event_date",
     event_catalog.name: "received_date",
 }
+
+
+# Active users: exact distinct people over windows of person days. One grain per table, so a BI tool's SUM
+# never adds a total to its breakdown: the totals (one row per day) and each breakdown are separate tables.
+def _active_users_columns() -> list[sa.Column[object]]:
+    return [
+        sa.Column("dau", sa.Integer, nullable=False, comment="Distinct people active on the day."),
+        sa.Column("wau", sa.Integer, nullable=False, comment="Distinct people active in the 7 days ending on the day."),
+        sa.Column(
+            "mau",
+            sa.Integer,
+            nullable=False,
+            comment="Distinct people active in the MAU window (REVOLT_MAU_WINDOW_DAYS, 30 by default) ending on the day.",
+        ),
+        sa.Column("stickiness", sa.Float, nullable=False, comment="dau / mau (0 when mau is 0)."),
+        sa.Column("new_users", sa.Integer, nullable=False, comment="People first seen on the day."),
+    ]
+
+
+_ACTIVES_DATE = "The day (UTC) the windows end on."
+
+active_users_daily = sa.Table(
+    "active_users_daily",
+    metadata,
+    sa.Column("event_date", sa.Date, primary_key=True, comment=_ACTIVES_DATE),
+    *_active_users_columns(),
+    comment="Grain: one row per day. Active users (DAU, WAU, MAU), stickiness and new users of all platforms: "
+    "exact distinct people after identity stitching.",
+)
+
+active_users_by_platform = sa.Table(
+    "active_users_by_platform",
+    metadata,
+    sa.Column("event_date", sa.Date, primary_key=True, comment=_ACTIVES_DATE),
+    sa.Column(
+        "platform",
+        sa.String(REPORT_TEXT_CHARS["platform"]),
+        primary_key=True,
+        comment="A platform people were active on in the window ('unknown' when not sent).",
+    ),
+    *_active_users_columns(),
+    comment="Grain: one row per day and platform active in the MAU window. A person active on two platforms "
+    "counts in both: rows of a day do not add up to active_users_daily.",
+)
+
+active_users_by_app_version = sa.Table(
+    "active_users_by_app_version",
+    metadata,
+    sa.Column("event_date", sa.Date, primary_key=True, comment=_ACTIVES_DATE),
+    sa.Column(
+        "app_version",
+        sa.String(REPORT_TEXT_CHARS["app_version"]),
+        primary_key=True,
+        comment="An app version people were active with in the window ('unknown' when not sent).",
+    ),
+    *_active_users_columns(),
+    comment="Grain: one row per day and app version active in the MAU window. A person on two versions counts "
+    "for both: rows of a day do not add up to active_users_daily.",
+)
+
+PARTITION_COLUMNS.update(
+    {
+        active_users_daily.name: "event_date",
+        active_users_by_platform.name: "event_date",
+        active_users_by_app_version.name: "event_date",
+    }
+)
