@@ -15,7 +15,7 @@ from revolt_pipeline.transforms.rules import DayWindow, PipelineRules
 
 
 def pipeline_rules(settings: Settings) -> PipelineRules:
-    """REVOLT_LATENESS_DAYS, REVOLT_SESSION_TIMEOUT_MINUTES, REVOLT_MAX_SESSION_HOURS, REVOLT_MAU_WINDOW_DAYS as rules."""
+    """REVOLT_LATENESS_DAYS, _SESSION_TIMEOUT_MINUTES, _MAX_SESSION_HOURS and _MAU_WINDOW_DAYS as rules."""
     return PipelineRules(
         lateness=timedelta(days=settings.lateness_days),
         session_timeout=timedelta(minutes=settings.session_timeout_minutes),

@@ -31,7 +31,9 @@ from revolt_pipeline.transforms.actives import active_users_query
 from revolt_pipeline.transforms.engine import copy_to_parquet
 from revolt_pipeline.transforms.people import (
     PeopleCounts,
+    PersonDayCounts,
     count_people,
+    count_person_days,
     links_relation,
     people_query,
     person_days_query,
@@ -52,6 +54,7 @@ class PeopleDay:
     day: date
     person_days: int
     counts: PeopleCounts
+    person_day_counts: PersonDayCounts
     person_days_path: str
     people_path: str
     actives: dict[str, str]  # report table -> local Parquet file of the day's rows
@@ -111,6 +114,7 @@ def _people_day(
         )
         copy_to_parquet(connection, people_query(previous_path, person_days_path, day, links), people_path)
         counts = count_people(connection, previous_path, people_path, day, links)
+        person_day_counts = count_person_days(connection, person_days_path, events_path, sessions_path)
         window_files = {**dict(zip(window, window_paths, strict=True)), day: person_days_path}
         actives = {}
         for table, breakdown in ACTIVE_USERS_TABLES:
@@ -123,7 +127,7 @@ def _people_day(
         commit.put_file(people_key(day), people_path)
         for name, path in actives.items():
             commit.put_file(active_users_key(name, day), path)
-    return PeopleDay(day, person_days, counts, person_days_path, people_path, actives)
+    return PeopleDay(day, person_days, counts, person_day_counts, person_days_path, people_path, actives)
 
 
 def load_active_users(engine: sa.Engine, store: ObjectStore, table: sa.Table, days: list[date]) -> pa.Table:

@@ -93,7 +93,7 @@ def _active_users_columns() -> list[sa.Column[object]]:
             "mau",
             sa.Integer,
             nullable=False,
-            comment="Distinct people active in the MAU window (REVOLT_MAU_WINDOW_DAYS, 30 by default) ending on the day.",
+            comment="Distinct people active in the MAU window ending on the day (REVOLT_MAU_WINDOW_DAYS, default 30).",
         ),
         sa.Column("stickiness", sa.Float, nullable=False, comment="dau / mau (0 when mau is 0)."),
         sa.Column("new_users", sa.Integer, nullable=False, comment="People first seen on the day."),

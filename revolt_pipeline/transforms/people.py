@@ -173,6 +173,7 @@ class PeopleCounts:
     """
 
     people: int
+    distinct_people: int
     new_people: int
     identified: int
     restitched: int
@@ -183,8 +184,9 @@ def count_people(
     connection: duckdb.DuckDBPyConnection, previous_file: str | None, people_file: str, day: date, links: str
 ) -> PeopleCounts:
     """Count a snapshot's people, its new and identified ones, and the people of `previous_file` re-stitched."""
-    people, new, identified = connection.execute(
-        f"""SELECT count(*), count(*) FILTER (WHERE first_seen = DATE {sql_string(day.isoformat())}),
+    people, distinct, new, identified = connection.execute(
+        f"""SELECT count(*), count(DISTINCT person_id),
+                   count(*) FILTER (WHERE first_seen = DATE {sql_string(day.isoformat())}),
                    count(*) FILTER (WHERE identified) FROM {parquet(people_file)}"""
     ).fetchone()
     restitched, since = 0, None
@@ -194,4 +196,25 @@ def count_people(
                 JOIN ({person_map_query(links)}) AS stitch ON stitch.identity = previous.person_id
                 WHERE stitch.person_id <> previous.person_id"""
         ).fetchone()
-    return PeopleCounts(people, new, identified, restitched, since)
+    return PeopleCounts(people, distinct, new, identified, restitched, since)
+
+
+@dataclass(frozen=True)
+class PersonDayCounts:
+    """A day's person days against the sessionized events and sessions they were built from."""
+
+    events: int  # sum over person days
+    sessions: int
+    sessionized_events: int  # rows of the day's inputs
+    day_sessions: int
+
+
+def count_person_days(
+    connection: duckdb.DuckDBPyConnection, person_days_file: str, events_file: str, sessions_file: str
+) -> PersonDayCounts:
+    events, sessions = connection.execute(
+        f"SELECT coalesce(sum(events), 0), coalesce(sum(sessions), 0) FROM {parquet(person_days_file)}"
+    ).fetchone()
+    (sessionized,) = connection.execute(f"SELECT count(*) FROM {parquet(events_file)}").fetchone()
+    (day_sessions,) = connection.execute(f"SELECT count(*) FROM {parquet(sessions_file)}").fetchone()
+    return PersonDayCounts(int(events), int(sessions), sessionized, day_sessions)
