@@ -17,7 +17,7 @@ import pyarrow as pa
 import sqlalchemy as sa
 
 from revolt_pipeline.layers.cleaned import AggregateDay, CleanDay, SessionDay, aggregate_day, clean_days, sessionize_day
-from revolt_pipeline.layers.commits import SESSIONIZED, committed_days
+from revolt_pipeline.layers.commits import committed_days
 from revolt_pipeline.layers.people import ACTIVE_USERS_TABLES, PEOPLE, PeopleDay, build_people_days, load_active_users
 from revolt_pipeline.layers.raw import RawDay, build_raw_day
 from revolt_pipeline.layers.report_tables import AGGREGATE_TABLES, load_aggregate, load_event_catalog
@@ -71,8 +71,8 @@ class DayBuilder:
     def people_days(self, changed: Iterable[date]) -> list[PeopleDay]:
         """`person_days`, `people` and active users from the first changed day through the last day built.
 
-        Each snapshot reads the one before, so a change on day D reopens every later snapshot; days in between
-        without cleaned events (nothing received) are cleaned first, empty. A snapshot that finds people seen
+        Each snapshot reads the one before, so a change on day D reopens every later snapshot; a day in between
+        the cleaned layer never built (nothing received) has no one active. A snapshot that finds people seen
         earlier now stitched into someone else reopens the days from when they were first seen, as the cascade
         does (`restitched_since`)."""
         changed = sorted(changed)
@@ -86,9 +86,6 @@ class DayBuilder:
             start = min(first, max(earlier) + timedelta(days=1)) if earlier else first
             last = max([changed[-1], *history])
             days = [start + timedelta(days=n) for n in range((last - start).days + 1)]
-            unbuilt = [day for day in days if day not in committed_days(self.store, SESSIONIZED)]
-            if unbuilt:
-                self.event_days(unbuilt)
             with self.step("build_people_days"), self.connect() as connection:
                 rebuilt = build_people_days(self.store, connection, days, self.rules, self.workdir)
             built.update({day.day: day for day in rebuilt})

@@ -28,8 +28,10 @@ from revolt_pipeline.storage.layout import (
     sessions_key,
 )
 from revolt_pipeline.transforms.actives import active_users_query
-from revolt_pipeline.transforms.engine import copy_to_parquet
+from revolt_pipeline.transforms.engine import copy_to_parquet, parquet
 from revolt_pipeline.transforms.people import (
+    NO_EVENTS,
+    NO_SESSIONS,
     PeopleCounts,
     PersonDayCounts,
     count_people,
@@ -94,9 +96,10 @@ def _people_day(
     workdir: Path,
     links: str,
 ) -> PeopleDay:
+    # A day the cleaned layer never built had nothing received: no one was active (a half-written day raises).
     inputs = [sessionized_events_key(day), sessions_key(day)]
     if not committed(store, SESSIONIZED, day, inputs):
-        raise FileNotFoundError(f"no sessions for {day}: build sessionized_events and sessions for it first")
+        inputs = []
     previous_key = _previous_snapshot(store, day)
     window = [
         d for d in rules.actives_window.days(day) if d < day and committed(store, PEOPLE, d, [person_days_key(d)])
@@ -104,17 +107,16 @@ def _people_day(
     person_days_path = str(workdir / f"person_days-{day}.parquet")
     people_path = str(workdir / f"people-{day}.parquet")
     with (
-        local_copies(store, inputs) as (events_path, sessions_path),
+        local_copies(store, inputs) as day_files,
         local_copies(store, [previous_key] if previous_key else []) as previous,
         local_copies(store, [person_days_key(d) for d in window]) as window_paths,
     ):
         previous_path = previous[0] if previous else None
-        person_days = copy_to_parquet(
-            connection, person_days_query(events_path, sessions_path, day, links), person_days_path
-        )
+        events, sessions = (parquet(day_files[0]), parquet(day_files[1])) if day_files else (NO_EVENTS, NO_SESSIONS)
+        person_days = copy_to_parquet(connection, person_days_query(events, sessions, day, links), person_days_path)
         copy_to_parquet(connection, people_query(previous_path, person_days_path, day, links), people_path)
         counts = count_people(connection, previous_path, people_path, day, links)
-        person_day_counts = count_person_days(connection, person_days_path, events_path, sessions_path)
+        person_day_counts = count_person_days(connection, person_days_path, events, sessions)
         window_files = {**dict(zip(window, window_paths, strict=True)), day: person_days_path}
         actives = {}
         for table, breakdown in ACTIVE_USERS_TABLES:

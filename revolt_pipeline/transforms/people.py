@@ -37,6 +37,16 @@ PERSON_DAY_COLUMNS = (
 )
 
 
+# A day the cleaned layer never built (nothing was received for it): no event, no session.
+NO_EVENTS = (
+    "(SELECT NULL::VARCHAR AS message_id, NULL::VARCHAR AS type, NULL::VARCHAR AS person_id, NULL::VARCHAR AS user_id, "
+    "NULL::VARCHAR AS anonymous_id, NULL::TIMESTAMPTZ AS event_time, NULL::VARCHAR AS platform, "
+    "NULL::VARCHAR AS app_version, NULL::VARCHAR AS os_name, NULL::VARCHAR AS os_version, NULL::VARCHAR AS locale, "
+    "NULL::VARCHAR AS traits WHERE false)"
+)
+NO_SESSIONS = "(SELECT NULL::VARCHAR AS person_id, NULL::DOUBLE AS duration_seconds WHERE false)"
+
+
 def links_relation(link_files: list[str]) -> str:
     """The identity links of every raw day built so far, as a relation (an empty one for none)."""
     return parquet(link_files) if link_files else f"(SELECT {NO_LINKS})"
@@ -57,13 +67,16 @@ def _traits_fold(traits: str, order: str) -> str:
     )
 
 
-def person_days_query(events_file: str, sessions_file: str, day: date, links: str) -> str:
-    """One row per person active on `day`: events, sessions started, seconds of them, platforms, traits."""
+def person_days_query(events: str, sessions: str, day: date, links: str) -> str:
+    """One row per person active on `day`: events, sessions started, seconds of them, platforms, traits.
+
+    `events` and `sessions` are relations: the day's sessionized events and sessions, or NO_EVENTS and
+    NO_SESSIONS for a day never built."""
     order = "event_time, message_id"
     last = "struct_pack(t := event_time, m := message_id)"
     return f"""
-    WITH events AS (SELECT * FROM {_stitched(parquet(events_file), links)}),
-    sessions AS (SELECT * FROM {_stitched(parquet(sessions_file), links)}),
+    WITH events AS (SELECT * FROM {_stitched(events, links)}),
+    sessions AS (SELECT * FROM {_stitched(sessions, links)}),
     by_events AS (
         SELECT person_id,
                -- A stitched person's id is the user id its ids lead to (identities.person_id_sql).
@@ -210,11 +223,12 @@ class PersonDayCounts:
 
 
 def count_person_days(
-    connection: duckdb.DuckDBPyConnection, person_days_file: str, events_file: str, sessions_file: str
+    connection: duckdb.DuckDBPyConnection, person_days_file: str, events: str, sessions: str
 ) -> PersonDayCounts:
-    events, sessions = connection.execute(
+    """Events and sessions the person days hold, and those of the day's `events` and `sessions` relations."""
+    held_events, held_sessions = connection.execute(
         f"SELECT coalesce(sum(events), 0), coalesce(sum(sessions), 0) FROM {parquet(person_days_file)}"
     ).fetchone()
-    (sessionized,) = connection.execute(f"SELECT count(*) FROM {parquet(events_file)}").fetchone()
-    (day_sessions,) = connection.execute(f"SELECT count(*) FROM {parquet(sessions_file)}").fetchone()
-    return PersonDayCounts(int(events), int(sessions), sessionized, day_sessions)
+    (sessionized,) = connection.execute(f"SELECT count(*) FROM {events}").fetchone()
+    (day_sessions,) = connection.execute(f"SELECT count(*) FROM {sessions}").fetchone()
+    return PersonDayCounts(int(held_events), int(held_sessions), sessionized, day_sessions)
