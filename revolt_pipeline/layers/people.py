@@ -36,9 +36,9 @@ from revolt_pipeline.transforms.people import (
     PersonDayCounts,
     count_people,
     count_person_days,
-    links_relation,
     people_query,
     person_days_query,
+    stitch_people,
 )
 from revolt_pipeline.transforms.rules import PipelineRules
 
@@ -67,8 +67,8 @@ def build_people_days(
 ) -> list[PeopleDay]:
     """`person_days`, `people` and the active users of each day, in date order (each snapshot reads the last)."""
     with local_copies(store, _committed_identity_links(store)) as link_files:
-        links = links_relation(link_files)
-        return [_people_day(store, connection, day, rules, workdir, links) for day in sorted(days)]
+        person_map = stitch_people(connection, link_files)
+        return [_people_day(store, connection, day, rules, workdir, person_map) for day in sorted(days)]
 
 
 def _previous_snapshot(store: ObjectStore, day: date) -> str | None:
@@ -94,7 +94,7 @@ def _people_day(
     day: date,
     rules: PipelineRules,
     workdir: Path,
-    links: str,
+    person_map: str,
 ) -> PeopleDay:
     # A day the cleaned layer never built had nothing received: no one was active (a half-written day raises).
     inputs = [sessionized_events_key(day), sessions_key(day)]
@@ -113,15 +113,17 @@ def _people_day(
     ):
         previous_path = previous[0] if previous else None
         events, sessions = (parquet(day_files[0]), parquet(day_files[1])) if day_files else (NO_EVENTS, NO_SESSIONS)
-        person_days = copy_to_parquet(connection, person_days_query(events, sessions, day, links), person_days_path)
-        copy_to_parquet(connection, people_query(previous_path, person_days_path, day, links), people_path)
-        counts = count_people(connection, previous_path, people_path, day, links)
+        person_days = copy_to_parquet(
+            connection, person_days_query(events, sessions, day, person_map), person_days_path
+        )
+        copy_to_parquet(connection, people_query(previous_path, person_days_path, day, person_map), people_path)
+        counts = count_people(connection, previous_path, people_path, day, person_map)
         person_day_counts = count_person_days(connection, person_days_path, events, sessions)
         window_files = {**dict(zip(window, window_paths, strict=True)), day: person_days_path}
         actives = {}
         for table, breakdown in ACTIVE_USERS_TABLES:
             path = str(workdir / f"{table.name}-{day}.parquet")
-            query = active_users_query(window_files, people_path, day, rules.actives_window, links, breakdown)
+            query = active_users_query(window_files, people_path, day, rules.actives_window, person_map, breakdown)
             copy_to_parquet(connection, query, path)
             actives[table.name] = path
     with committing(store, PEOPLE, day) as commit:

@@ -2,8 +2,8 @@
 
 Exact distinct counts over the person days of a fixed window of days ending on the day (`D-29 … D` for
 MAU): one day reads the same number of person days whatever the history, so its cost never grows with it.
-People are re-stitched through the identity links as the person days are read, so a person identified
-after an anonymous visit counts once in every window built after the link is known.
+People are re-stitched through the person map (`people.stitch_people`) as the person days are read, so a
+person identified after an anonymous visit counts once in every window built after the link is known.
 
 Three tables, one grain each, so a BI tool's SUM never adds totals to breakdowns:
 - totals: one row per day;
@@ -17,7 +17,7 @@ that platform or app version that day.
 from datetime import date
 
 from revolt_pipeline.transforms.engine import parquet, sql_string
-from revolt_pipeline.transforms.identities import person_map_query
+from revolt_pipeline.transforms.people import restitched_sql
 from revolt_pipeline.transforms.report_text import ReportText
 from revolt_pipeline.transforms.rules import DayWindow
 
@@ -26,20 +26,18 @@ WAU_DAYS = 7
 ACTIVES_BREAKDOWNS = {"platform": "platforms", "app_version": "app_versions"}
 
 
-def _window(person_days: dict[date, str], links: str, column: str | None) -> str:
+def _window(person_days: dict[date, str], person_map: str, column: str | None) -> str:
     """Person days of the window: (day, person, dimension value) with the person re-stitched."""
     parts = []
     for day, path in sorted(person_days.items()):
         value = f", unnest({column}) AS value" if column else ""
         parts.append(f"SELECT DATE {sql_string(day.isoformat())} AS day, person_id{value} FROM {parquet(path)}")
     union = " UNION ALL ".join(parts)
-    return f"""(SELECT rows.* REPLACE (coalesce(stitch.person_id, rows.person_id) AS person_id)
-                FROM ({union}) AS rows
-                LEFT JOIN ({person_map_query(links)}) AS stitch ON stitch.identity = rows.person_id)"""
+    return restitched_sql(f"({union})", person_map)
 
 
 def active_users_query(
-    person_days: dict[date, str], people_file: str, day: date, window: DayWindow, links: str, breakdown: str | None
+    person_days: dict[date, str], people_file: str, day: date, window: DayWindow, person_map: str, breakdown: str | None
 ) -> str:
     """The actives of `day` from the person days of `window` (MAU's, which holds WAU's and DAU's days).
 
@@ -50,9 +48,9 @@ def active_users_query(
     if day not in person_days:
         raise ValueError(f"the person days of {day} are needed for its active users")
     if breakdown is None:
-        source, value, group, select = _window(person_days, links, None), "", "", ""
+        source, value, group, select = _window(person_days, person_map, None), "", "", ""
     else:
-        source = _window(person_days, links, ACTIVES_BREAKDOWNS[breakdown])
+        source = _window(person_days, person_map, ACTIVES_BREAKDOWNS[breakdown])
         # The rule of every report column: values made to fit it (person days say 'unknown' for missing ones).
         safe = ReportText(breakdown, "value").sql
         value, group, select = f", {safe} AS {breakdown}", f"GROUP BY {breakdown}", f"{breakdown}, "

@@ -47,16 +47,19 @@ NO_EVENTS = (
 NO_SESSIONS = "(SELECT NULL::VARCHAR AS person_id, NULL::DOUBLE AS duration_seconds WHERE false)"
 
 
-def links_relation(link_files: list[str]) -> str:
-    """The identity links of every raw day built so far, as a relation (an empty one for none)."""
-    return parquet(link_files) if link_files else f"(SELECT {NO_LINKS})"
+def stitch_people(connection: duckdb.DuckDBPyConnection, link_files: list[str]) -> str:
+    """The person map of the identity links of every raw day built so far, as a temporary table (its name):
+    computed once for a run's days, read by every query below as `person_map`."""
+    links = parquet(link_files) if link_files else f"(SELECT {NO_LINKS})"
+    connection.execute(f"CREATE OR REPLACE TEMP TABLE person_map AS {person_map_query(links)}")
+    return "person_map"
 
 
-def _stitched(relation: str, links: str) -> str:
+def restitched_sql(relation: str, person_map: str) -> str:
     """`relation` with `person_id` re-mapped to the person the links make it now."""
     return f"""(SELECT rows.* REPLACE (coalesce(stitch.person_id, rows.person_id) AS person_id)
                 FROM {relation} AS rows
-                LEFT JOIN ({person_map_query(links)}) AS stitch ON stitch.identity = rows.person_id)"""
+                LEFT JOIN {person_map} AS stitch ON stitch.identity = rows.person_id)"""
 
 
 def _traits_fold(traits: str, order: str) -> str:
@@ -67,7 +70,7 @@ def _traits_fold(traits: str, order: str) -> str:
     )
 
 
-def person_days_query(events: str, sessions: str, day: date, links: str) -> str:
+def person_days_query(events: str, sessions: str, day: date, person_map: str) -> str:
     """One row per person active on `day`: events, sessions started, seconds of them, platforms, traits.
 
     `events` and `sessions` are relations: the day's sessionized events and sessions, or NO_EVENTS and
@@ -75,8 +78,8 @@ def person_days_query(events: str, sessions: str, day: date, links: str) -> str:
     order = "event_time, message_id"
     last = "struct_pack(t := event_time, m := message_id)"
     return f"""
-    WITH events AS (SELECT * FROM {_stitched(events, links)}),
-    sessions AS (SELECT * FROM {_stitched(sessions, links)}),
+    WITH events AS (SELECT * FROM {restitched_sql(events, person_map)}),
+    sessions AS (SELECT * FROM {restitched_sql(sessions, person_map)}),
     by_events AS (
         SELECT person_id,
                -- A stitched person's id is the user id its ids lead to (identities.person_id_sql).
@@ -113,7 +116,7 @@ def person_days_query(events: str, sessions: str, day: date, links: str) -> str:
     """
 
 
-def people_query(previous_file: str | None, person_days_file: str, day: date, links: str) -> str:
+def people_query(previous_file: str | None, person_days_file: str, day: date, person_map: str) -> str:
     """The people snapshot of `day`: the snapshot of the day before, re-stitched, merged with the day's people.
 
     A person merged from several (an anonymous visitor identified as a user) takes the earliest first
@@ -130,7 +133,7 @@ def people_query(previous_file: str | None, person_days_file: str, day: date, li
         f"""SELECT person_id, user_id, identified, first_seen, last_seen, first_seen_at, last_seen_at,
                    first_platform, last_platform, app_version, os_name, os_version, locale, traits, traits_at,
                    sessions, events, days_active
-            FROM {_stitched(parquet(previous_file), links)}"""
+            FROM {restitched_sql(parquet(previous_file), person_map)}"""
         if previous_file
         else "SELECT * FROM (SELECT NULL::VARCHAR AS person_id) WHERE false"
     )
@@ -194,7 +197,7 @@ class PeopleCounts:
 
 
 def count_people(
-    connection: duckdb.DuckDBPyConnection, previous_file: str | None, people_file: str, day: date, links: str
+    connection: duckdb.DuckDBPyConnection, previous_file: str | None, people_file: str, day: date, person_map: str
 ) -> PeopleCounts:
     """Count a snapshot's people, its new and identified ones, and the people of `previous_file` re-stitched."""
     people, distinct, new, identified = connection.execute(
@@ -206,7 +209,7 @@ def count_people(
     if previous_file:
         restitched, since = connection.execute(
             f"""SELECT count(*), min(first_seen) FROM {parquet(previous_file)} AS previous
-                JOIN ({person_map_query(links)}) AS stitch ON stitch.identity = previous.person_id
+                JOIN {person_map} AS stitch ON stitch.identity = previous.person_id
                 WHERE stitch.person_id <> previous.person_id"""
         ).fetchone()
     return PeopleCounts(people, distinct, new, identified, restitched, since)
