@@ -33,7 +33,9 @@ def test_two_settings_in_one_process_give_two_sets_of_definitions(base: Settings
     march = build_definitions(
         replace(base, partitions_start="2026-03-01", watermark_retries=2, watermark_retry_seconds=5.0, lateness_days=1)
     )
-    june = build_definitions(replace(base, partitions_start="2026-06-01", lateness_days=7, max_session_hours=30))
+    june = build_definitions(
+        replace(base, partitions_start="2026-06-01", lateness_days=7, max_session_hours=30, mau_window_days=28)
+    )
 
     assert march.resolve_assets_def("events").partitions_def.start == datetime(2026, 3, 1, tzinfo=UTC)
     assert june.resolve_assets_def("events").partitions_def.start == datetime(2026, 6, 1, tzinfo=UTC)
@@ -50,6 +52,13 @@ def test_two_settings_in_one_process_give_two_sets_of_definitions(base: Settings
     for definitions, days in ((march, 1), (june, 2)):
         mapping = definitions.resolve_assets_def("sessions").get_partition_mapping(dg.AssetKey("events"))
         assert (mapping.start_offset, mapping.end_offset) == (-days, days)
+    # Active users read the MAU window of person days ending on their day; people read the day before's.
+    for definitions, window in ((march, 30), (june, 28)):
+        actives = definitions.resolve_assets_def("active_users_daily")
+        mapping = actives.get_partition_mapping(dg.AssetKey("person_days"))
+        assert (mapping.start_offset, mapping.end_offset) == (-(window - 1), 0)
+        mapping = definitions.resolve_assets_def("people").get_partition_mapping(dg.AssetKey("people"))
+        assert (mapping.start_offset, mapping.end_offset) == (-1, -1)
 
 
 def test_python_names_are_the_names_dagster_shows(base: Settings) -> None:
