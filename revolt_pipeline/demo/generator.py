@@ -383,6 +383,39 @@ def ground_truth(traffic: Traffic) -> dict[str, Any]:
         wanted = {(ending - timedelta(days=n)).isoformat() for n in range(window)}
         return len(set().union(*(days[d]["users"] for d in wanted if d in days)))
 
+    # Who was active on each day on each platform and app version, for the breakdowns of active users.
+    by_dimension: dict[str, dict[str, dict[str, set[str]]]] = {
+        "platform": defaultdict(lambda: defaultdict(set)),
+        "app_version": defaultdict(lambda: defaultdict(set)),
+    }
+    for message in on_time:
+        day_key = message.event_time.date().isoformat()
+        by_dimension["platform"][day_key][traffic.devices[message.device].platform].add(message.person_key)
+        by_dimension["app_version"][day_key][message.app_version].add(message.person_key)
+
+    def breakdown(dimension: str) -> dict[str, dict[str, dict[str, int]]]:
+        """Per day of traffic and value active in the MAU window ending on it: DAU, WAU, MAU and new users."""
+        active = by_dimension[dimension]
+        result: dict[str, dict[str, dict[str, int]]] = {}
+        for day_key in sorted(days):
+            ending = date.fromisoformat(day_key)
+            window = [(ending - timedelta(days=n)).isoformat() for n in range(MAU_DAYS)]
+            values = {value for d in window for value in active.get(d, {})}
+            result[day_key] = {
+                value: {
+                    "dau": len(active[day_key].get(value, set())) if day_key in active else 0,
+                    "wau": len(set().union(*(active[d].get(value, set()) for d in window[:WAU_DAYS] if d in active))),
+                    "mau": len(set().union(*(active[d].get(value, set()) for d in window if d in active))),
+                    "new_users": sum(
+                        1
+                        for person in (active[day_key].get(value, set()) if day_key in active else set())
+                        if first_seen[person] == day_key
+                    ),
+                }
+                for value in sorted(values)
+            }
+        return result
+
     malformed_reasons: dict[str, int] = defaultdict(int)
     for malformed in traffic.malformed:
         malformed_reasons[malformed.reason] += 1
@@ -426,5 +459,7 @@ def ground_truth(traffic: Traffic) -> dict[str, Any]:
             }
             for day, v in sorted(days.items())
         },
+        "active_users_by_platform": breakdown("platform"),
+        "active_users_by_app_version": breakdown("app_version"),
         "sessions": sessions,
     }

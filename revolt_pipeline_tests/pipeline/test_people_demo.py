@@ -35,7 +35,16 @@ def test_active_users_equal_the_ground_truth(tmp_path: Path, monkeypatch: pytest
     for row in by_platform:
         assert row["dau"] <= totals[row["event_date"].isoformat()]["dau"]
         assert row["mau"] <= totals[row["event_date"].isoformat()]["mau"]
-    by_version = rows[schema.active_users_by_app_version.name]
-    assert {row["event_date"] for row in by_version} <= {row["event_date"] for row in by_platform}
+    # The breakdowns equal the truth too, on every day of traffic, value by value.
+    for table, dimension in (
+        (schema.active_users_by_platform, "platform"),
+        (schema.active_users_by_app_version, "app_version"),
+    ):
+        got: dict[str, dict[str, dict[str, int]]] = {}
+        for row in rows[table.name]:
+            got.setdefault(row["event_date"].isoformat(), {})[row[dimension]] = {
+                key: row[key] for key in ("dau", "wau", "mau", "new_users")
+            }
+        assert {day: got.get(day, {}) for day in truth["days"]} == truth[table.name], table.name
     summary = "\n".join(summarize(settings, result))
     assert "WAU" in summary and "MAU" in summary and "equal to the ground truth" in summary
