@@ -30,13 +30,6 @@ TYPED_TRAITS = {
 }
 IDENTIFIED_SQL = "(user_id IS NOT NULL OR person_id IS DISTINCT FROM anonymous_id)"
 
-PERSON_DAY_COLUMNS = (
-    "person_id, user_id, identified, events, sessions, seconds, platforms, app_versions, first_event_time, "
-    "last_event_time, first_platform, last_platform, last_app_version, last_os_name, last_os_version, last_locale, "
-    "traits, traits_at"
-)
-
-
 # A day the cleaned layer never built (nothing was received for it): no event, no session.
 NO_EVENTS = (
     "(SELECT NULL::VARCHAR AS message_id, NULL::VARCHAR AS type, NULL::VARCHAR AS person_id, NULL::VARCHAR AS user_id, "
@@ -63,7 +56,8 @@ def restitched_sql(relation: str, person_map: str) -> str:
 
 
 def _traits_fold(traits: str, order: str) -> str:
-    """The traits of several identify calls merged key by key, the latest value of each key winning."""
+    """The traits of several identify calls merged key by key, the latest value of each key winning (a key sent
+    as null is removed, as JSON merge patch does)."""
     return (
         f"list_reduce(list({traits} ORDER BY {order}) FILTER (WHERE {traits} IS NOT NULL), "
         "lambda a, b: json_merge_patch(a, b))"
