@@ -149,3 +149,27 @@ def test_a_late_event_changes_its_day_and_the_days_after_it_only(tmp_path: Path)
         assert lake.totals(date(2026, 11, 12))["new_users"] == 1
         assert lake.totals(date(2026, 11, 15))["mau"] == 3
         assert lake.person(date(2026, 11, 15), "u2")["first_seen"] == date(2026, 11, 12)
+
+
+def test_app_versions_the_report_column_cannot_hold_are_made_safe_and_load(tmp_path: Path) -> None:
+    """A build sending a 300-character version with a NUL in it: one row, cut to the column, loaded as is."""
+    from revolt_pipeline.layers.people import load_active_users
+    from revolt_pipeline.reports import schema
+    from revolt_pipeline.reports.loader import create_engine, ensure_tables, read_rows
+
+    hostile = "4.2-" + "x" * 290 + "\x00beta"
+    records = [landed("h1", at("2026-11-10 10:00"), app_version=hostile), landed("h2", at("2026-11-10 11:00"))]
+    with duckdb_connection() as connection:
+        lake = run_pipeline(connection, tmp_path, records)
+    assert lake.builder is not None
+    engine = create_engine(f"sqlite:///{tmp_path / 'reports.sqlite'}")
+    try:
+        ensure_tables(engine)
+        load_active_users(engine, lake.builder.store, schema.active_users_by_app_version, [date(2026, 11, 10)])
+        rows = read_rows(engine, schema.active_users_by_app_version)
+    finally:
+        engine.dispose()
+    versions = {row["app_version"]: row["dau"] for row in rows}
+    assert versions["1.0"] == 1
+    (cut,) = [version for version in versions if version != "1.0"]
+    assert len(cut) == 64 and cut.startswith("4.2-xxx") and "\x00" not in cut and versions[cut] == 1
