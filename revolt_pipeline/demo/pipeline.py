@@ -357,21 +357,13 @@ def summarize(settings: Settings, result: DemoResult) -> list[str]:
 
 
 def _report_totals(url: str) -> tuple[dict[str, int], dict[str, int]]:
-    """Daily active users and sessions per day, all platforms together, as the report tables hold them."""
+    """Daily active users and sessions per day, all platforms together, as the report's total tables hold them."""
     dau_table, sessions_table = schema.daily_active_users, schema.sessions_daily
     engine = create_engine(url)
     try:
         with engine.connect() as connection:
-            dau = connection.execute(
-                sa.select(dau_table.c.event_date, dau_table.c.active_users).where(
-                    dau_table.c.platform == schema.ALL, dau_table.c.app_version == schema.ALL
-                )
-            ).all()
-            sessions = connection.execute(
-                sa.select(sessions_table.c.session_date, sessions_table.c.sessions).where(
-                    sessions_table.c.platform == schema.ALL, sessions_table.c.app_version == schema.ALL
-                )
-            ).all()
+            dau = connection.execute(sa.select(dau_table.c.event_date, dau_table.c.active_users)).all()
+            sessions = connection.execute(sa.select(sessions_table.c.session_date, sessions_table.c.sessions)).all()
     finally:
         engine.dispose()
     return {day.isoformat(): n for day, n in dau}, {day.isoformat(): n for day, n in sessions}

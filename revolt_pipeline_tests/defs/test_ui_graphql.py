@@ -19,6 +19,7 @@ from dagster._core.workspace.load_target import WorkspaceFileTarget
 from dagster_graphql.test.utils import execute_dagster_graphql
 
 from revolt_pipeline.defs.cascade import CASCADE_ORDER
+from revolt_pipeline.reports import schema
 from revolt_pipeline.storage import ObjectStore
 from revolt_pipeline.storage.layout import aggregate_key
 from revolt_pipeline.transforms.aggregates import AGGREGATES
@@ -39,12 +40,7 @@ LAKE_FOLDERS = {
     "sessionized_events": "sessionized_events/event_date={day}",
     "sessions": "sessions/session_date={day}",
 }
-REPORT_DATE_COLUMNS = {
-    "daily_active_users": "event_date",
-    "sessions_daily": "session_date",
-    "events_daily": "event_date",
-    "event_catalog": "received_date",
-}
+REPORT_DATE_COLUMNS = schema.PARTITION_COLUMNS
 
 LOCATION_STATUS = """
 { workspaceOrError { ... on Workspace { locationEntries { name locationOrLoadError {
@@ -211,7 +207,7 @@ def test_the_ui_shows_every_definition_and_each_partitions_own_figures(
     assert row_counts(webserver, "daily_aggregates", EVENT_DAYS) == {
         day: rows_of_aggregates(cascaded, day) for day in EVENT_DAYS
     }
-    for table in ("daily_active_users", "sessions_daily", "events_daily"):
+    for table in schema.AGGREGATE_TABLES:
         assert row_counts(webserver, table, EVENT_DAYS) == {
             day: rows_in_reports(cascaded, table, day) for day in EVENT_DAYS
         }
