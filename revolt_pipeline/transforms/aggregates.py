@@ -16,6 +16,8 @@ import duckdb
 from revolt_pipeline.transforms.engine import parquet, sql_string
 from revolt_pipeline.transforms.report_text import ReportText, made_safe_counts_query
 
+# Reserved in platform and app_version: it marked the total rows when they shared tables with the
+# breakdowns, and a BI user may still read it so; a client's `all` is reported with a digest (report_text).
 ALL = "all"
 UNKNOWN = "unknown"
 DURATION_BUCKETS = [  # (label, upper bound in seconds, exclusive)
@@ -59,7 +61,7 @@ def _group_by(grain: Grain, *more: str) -> str:
     return f"GROUP BY {', '.join(keys)}" if keys else ""
 
 
-# The text of events and sessions that reaches report columns; `all` is reserved for the total rows.
+# The text of events and sessions that reaches report columns; `all` is reserved (ALL).
 PLATFORM = ReportText("platform", f"coalesce(platform, '{UNKNOWN}')", reserved=(ALL,))
 APP_VERSION = ReportText("app_version", f"coalesce(app_version, '{UNKNOWN}')", reserved=(ALL,))
 EVENT_TYPE = ReportText("event_type", "type")
