@@ -189,7 +189,10 @@ def test_the_ui_shows_every_definition_and_each_partitions_own_figures(
     graph = definitions.resolve_asset_graph()
     assert shown_assets == sorted(key.to_user_string() for key in graph.get_all_asset_keys())
     assert shown_checks == sorted((key.asset_key.to_user_string(), key.name) for key in graph.asset_check_keys)
-    assert len(shown_assets) == 10 and len(shown_checks) == 12
+    # Six lake assets and event_catalog, and a table per aggregate, each with its loaded-rows check; eight
+    # checks on the lake and event_catalog's.
+    aggregates = len(schema.AGGREGATE_TABLES)
+    assert len(shown_assets) == 7 + aggregates and len(shown_checks) == 9 + aggregates
 
     # Each partition's row count is that day's rows, not the run's.
     for asset in ("raw_events", "event_catalog"):
