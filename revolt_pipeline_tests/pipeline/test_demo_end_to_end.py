@@ -130,8 +130,9 @@ def assert_session_lengths_match_the_sessions(settings: Settings, rows: dict[str
     store = settings.store
     paths = [store.local_path(info.key) for info in store.list("sessions") if info.key.endswith(".parquet")]
     with duckdb_connection(threads=1) as connection:
+        sessions = f"read_parquet({sql_list(paths)}, hive_partitioning = true)"  # session_date from the path
         durations = connection.execute(
-            f"SELECT CAST(session_date AS DATE), duration_seconds FROM read_parquet({sql_list(paths)}, hive_partitioning = true)"
+            f"SELECT CAST(session_date AS DATE), duration_seconds FROM {sessions}"
         ).fetchall()
     per_day: dict[date, list[float]] = {}
     for day, seconds in durations:
