@@ -83,7 +83,10 @@ def grant_readonly(
     role `url` connects as); `schema_name` the schema they live in (default: theirs, else the current
     schema). With `create_password`, a missing role is created (LOGIN, the password sent as a SCRAM hash).
     """
-    parsed = sa.make_url(url)
+    try:
+        parsed = sa.make_url(url)
+    except sa.exc.ArgumentError as exc:
+        raise AccessError(f"not a database URL: {url!r} (expected postgresql+psycopg://user@host:port/dbname)") from exc
     if parsed.get_backend_name() == "sqlite":
         raise AccessError(SQLITE_ADVICE.format(path=parsed.database or ":memory:"))
     engine = create_engine(url)
@@ -146,7 +149,7 @@ def _grant(
     if role_oid is None:
         if create_password is None:
             raise AccessError(
-                f"role {role!r} does not exist: create it first (as a superuser: CREATE ROLE {role} LOGIN "
+                f"role {role!r} does not exist: create it first (as a superuser: CREATE ROLE {_name(role)} LOGIN "
                 f"PASSWORD '...'), or add --create --password-file FILE to create it here"
             )
         _create_role(cursor, role, create_password)
@@ -209,6 +212,13 @@ def readonly_statements(
     return statements
 
 
+def _name(identifier: str) -> str:
+    """`identifier` as it must be written in SQL: bare when PostgreSQL would read it back unchanged, else quoted."""
+    if identifier.isidentifier() and identifier.isascii() and identifier == identifier.lower():
+        return identifier
+    return '"' + identifier.replace('"', '""') + '"'
+
+
 def _one(cursor: psycopg.Cursor[Any], query: str, params: list[Any] | None = None) -> Any:
     cursor.execute(query, params)
     row = cursor.fetchone()
@@ -263,14 +273,15 @@ def _refuse_unsafe_role(cursor: psycopg.Cursor[Any], role: str, role_oid: int) -
         "SELECT rolsuper, rolcreaterole, rolcreatedb, rolreplication, rolbypassrls FROM pg_roles WHERE oid = %s",
         [role_oid],
     )
+    quoted = _name(role)
     reasons = [
         text
         for held, text in (
-            (superuser, "is a superuser (ALTER ROLE {role} NOSUPERUSER)"),
-            (createrole, "may create roles (ALTER ROLE {role} NOCREATEROLE)"),
-            (createdb, "may create databases (ALTER ROLE {role} NOCREATEDB)"),
-            (replication, "may stream the whole cluster (ALTER ROLE {role} NOREPLICATION)"),
-            (bypassrls, "bypasses row security (ALTER ROLE {role} NOBYPASSRLS)"),
+            (superuser, f"is a superuser (ALTER ROLE {quoted} NOSUPERUSER)"),
+            (createrole, f"may create roles (ALTER ROLE {quoted} NOCREATEROLE)"),
+            (createdb, f"may create databases (ALTER ROLE {quoted} NOCREATEDB)"),
+            (replication, f"may stream the whole cluster (ALTER ROLE {quoted} NOREPLICATION)"),
+            (bypassrls, f"bypasses row security (ALTER ROLE {quoted} NOBYPASSRLS)"),
         )
         if held
     ]
@@ -280,7 +291,9 @@ def _refuse_unsafe_role(cursor: psycopg.Cursor[Any], role: str, role_oid: int) -
     )
     groups = [name for (name,) in cursor.fetchall()]
     if groups:
-        reasons.append(f"is a member of {', '.join(groups)}, with their privileges (REVOKE {groups[0]} FROM {{role}})")
+        reasons.append(
+            f"is a member of {', '.join(groups)}, with their privileges (REVOKE {_name(groups[0])} FROM {quoted})"
+        )
     cursor.execute(
         "SELECT n.nspname || '.' || c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
         "WHERE c.relowner = %s AND c.relkind = ANY(%s) AND n.nspname <> ALL(%s) AND n.nspname NOT LIKE 'pg\\_%%' "
@@ -291,8 +304,9 @@ def _refuse_unsafe_role(cursor: psycopg.Cursor[Any], role: str, role_oid: int) -
     if owned:
         reasons.append(f"owns {', '.join(owned)}, which an owner can always change")
     if reasons:
-        listed = "; ".join(reason.format(role=role) for reason in reasons)
-        raise AccessError(f"{role!r} can do more than any grant allows, so it cannot be made read-only: it {listed}")
+        raise AccessError(
+            f"{role!r} can do more than any grant allows, so it cannot be made read-only: it {'; '.join(reasons)}"
+        )
 
 
 def _owned_relations(cursor: psycopg.Cursor[Any], owner: str, schema_name: str) -> list[str]:
@@ -389,6 +403,6 @@ def _beyond_the_report_tables(cursor: psycopg.Cursor[Any], role_oid: int, role: 
         notes.append(
             f"{role} can also connect to {', '.join(databases)} (CONNECT granted to PUBLIC, PostgreSQL's default), "
             f"where it reads only what is granted to it or PUBLIC; to keep it out: "
-            f"REVOKE CONNECT ON DATABASE {databases[0]} FROM PUBLIC"
+            f"REVOKE CONNECT ON DATABASE {_name(databases[0])} FROM PUBLIC"
         )
     return notes

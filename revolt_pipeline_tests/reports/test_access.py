@@ -23,6 +23,7 @@ from revolt_pipeline.reports.access import AccessError, grant_readonly
 from revolt_pipeline.reports.loader import create_engine, ensure_tables
 from revolt_pipeline_tests.deployment.processes import clean_environment
 from revolt_pipeline_tests.fixtures.postgres import PostgresServer
+from revolt_pipeline_tests.fixtures.services import free_port
 
 pytestmark = pytest.mark.services
 REPOSITORY = Path(__file__).resolve().parents[2]
@@ -323,3 +324,41 @@ def test_a_superuser_is_refused(reports: ReportDatabase) -> None:
     result = run(role, url=reports.url(reports.server.user))
     assert result.exit_code == 1
     assert "is a superuser" in result.output and "cannot be made read-only" in result.output
+
+
+@pytest.mark.usefixtures("isolated_env")
+def test_a_role_name_is_only_ever_a_name(reports: ReportDatabase, tmp_path: Path) -> None:
+    hostile = f'bi"; DROP TABLE daily_active_users; -- {uuid.uuid4().hex[:6]}'
+    password = tmp_path / "password"
+    password.write_text("pw")
+    admin = reports.url(reports.server.user)
+    result = run(hostile, "--create", "--password-file", str(password), "--database-url", admin)
+    assert result.exit_code == 0, result.output
+    with reports.connect(reports.server.user, reports.name) as connection:
+        assert connection.execute("SELECT count(*) FROM daily_active_users").fetchone() == (1,)
+        assert connection.execute(
+            "SELECT has_table_privilege(%s, 'daily_active_users', 'SELECT')", [hostile]
+        ).fetchone()[0]
+        assert not connection.execute(
+            "SELECT has_table_privilege(%s, 'daily_active_users', 'DELETE')", [hostile]
+        ).fetchone()[0]
+
+
+@pytest.mark.usefixtures("isolated_env")
+def test_a_role_that_owns_a_table_is_refused(reports: ReportDatabase) -> None:
+    role = reports.make_role("owning")
+    reports.as_superuser("CREATE TABLE private.owned_by_bi (x int)", reports.name)
+    reports.as_superuser(f"ALTER TABLE private.owned_by_bi OWNER TO {role}", reports.name)
+    result = run(role, url=reports.url())
+    assert result.exit_code == 1
+    assert "owns private.owned_by_bi, which an owner can always change" in result.output
+
+
+@pytest.mark.usefixtures("isolated_env")
+def test_an_unreachable_server_or_a_wrong_url_is_said_plainly() -> None:
+    unreachable = run("bi", url=f"postgresql+psycopg://reports:secret@127.0.0.1:{free_port('127.0.0.1')}/reports")
+    assert unreachable.exit_code == 1
+    assert "cannot reach the report database" in unreachable.output
+    assert "secret" not in unreachable.output  # the URL is shown with its password hidden
+    wrong = run("bi", url="not a url")
+    assert wrong.exit_code == 1 and "not a database URL" in wrong.output
