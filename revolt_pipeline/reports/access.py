@@ -169,7 +169,7 @@ def _grant(
         raise AccessError(f"{role!r} would not be read-only: " + "; ".join(problems) + ". Nothing was changed.")
     grant.tables = sorted(after.readable)
     grant.changed = grant.created or before != after
-    grant.notes = _beyond_the_report_tables(cursor, role_oid, role, schema_name)
+    grant.notes = _beyond_the_report_tables(cursor, role_oid, role, schema_name, database)
     return grant
 
 
@@ -377,7 +377,9 @@ def _problems(after: _Privileges, tables: list[str], role: str, owner: str, sche
     return problems
 
 
-def _beyond_the_report_tables(cursor: psycopg.Cursor[Any], role_oid: int, role: str, schema_name: str) -> list[str]:
+def _beyond_the_report_tables(
+    cursor: psycopg.Cursor[Any], role_oid: int, role: str, schema_name: str, database: str
+) -> list[str]:
     """What else the role can read or reach (through PUBLIC, mostly): said, not changed, since it is not ours."""
     notes = []
     cursor.execute(
@@ -392,6 +394,11 @@ def _beyond_the_report_tables(cursor: psycopg.Cursor[Any], role_oid: int, role: 
         notes.append(
             f"{role} can also read {len(elsewhere)} relations outside schema {schema_name} through grants to it or "
             f"PUBLIC: {', '.join(elsewhere[:5])}{' ...' if len(elsewhere) > 5 else ''}"
+        )
+    if _one(cursor, "SELECT has_database_privilege(%s, current_database(), 'TEMPORARY')", [role_oid]):
+        notes.append(
+            f"{role} can create temporary tables (its session's own, gone when it disconnects; some BI tools use "
+            f"them), through PUBLIC's default; to stop it: REVOKE TEMPORARY ON DATABASE {_name(database)} FROM PUBLIC"
         )
     cursor.execute(
         "SELECT datname FROM pg_database WHERE datallowconn AND datname <> current_database() "

@@ -176,6 +176,10 @@ def test_other_databases_stay_closed_or_unreadable(reports: ReportDatabase) -> N
 
     result = run(bi, url=reports.url())
     assert result.exit_code == 0, result.output
+    assert "temporary tables" not in result.output  # the report database grants PUBLIC nothing
+    reports.as_superuser(f"GRANT TEMPORARY ON DATABASE {reports.name} TO PUBLIC")  # PostgreSQL's default
+    result = run(bi, url=reports.url())
+    assert "can create temporary tables (its session's own" in result.output
     # PostgreSQL lets every role connect to a new database; the command says so rather than change it.
     assert "can also connect to" in result.output and open_ in result.output and closed not in result.output
     with pytest.raises(psycopg.OperationalError, match="permission denied for database"):
