@@ -164,7 +164,7 @@ def _grant(
         cursor.execute(statement)
     after = _privileges(cursor, role_oid, owner, schema_name, writes)
 
-    problems = _problems(after, tables, role, owner, schema_name)
+    problems = _problems(after, tables, owner, schema_name)
     if problems:
         raise AccessError(f"{role!r} would not be read-only: " + "; ".join(problems) + ". Nothing was changed.")
     grant.tables = sorted(after.readable)
@@ -355,7 +355,7 @@ def _privileges(
     )
 
 
-def _problems(after: _Privileges, tables: list[str], role: str, owner: str, schema_name: str) -> list[str]:
+def _problems(after: _Privileges, tables: list[str], owner: str, schema_name: str) -> list[str]:
     """What the role can still do, or still not do, once the statements ran: each a reason not to commit."""
     problems = []
     if not after.connect:

@@ -366,3 +366,17 @@ def test_an_unreachable_server_or_a_wrong_url_is_said_plainly() -> None:
     assert "secret" not in unreachable.output  # the URL is shown with its password hidden
     wrong = run("bi", url="not a url")
     assert wrong.exit_code == 1 and "not a database URL" in wrong.output
+
+
+@pytest.mark.usefixtures("isolated_env")
+def test_a_write_the_command_cannot_take_back_refuses_the_grant_and_changes_nothing(reports: ReportDatabase) -> None:
+    bi = reports.make_role("bi")
+    # Another role's table beside the reports, writable by everyone: not the pipeline's to revoke.
+    reports.as_superuser("GRANT INSERT ON public.admin_notes TO PUBLIC", reports.name)
+    result = run(bi, url=reports.url())
+    assert result.exit_code == 1
+    assert "would not be read-only" in result.output
+    assert "owned by other roles: admin_notes: INSERT" in result.output
+    assert "Nothing was changed" in result.output
+    with pytest.raises(psycopg.OperationalError, match="permission denied for database"):
+        reports.connect(bi)
