@@ -55,7 +55,7 @@ def guide_queries(text: str) -> list[Query]:
 def guide_table_sections(text: str) -> set[str]:
     """The tables the guide describes: each a `### \\`name\\`` heading under its tables section."""
     section = text.split(f"\n{TABLES_SECTION}\n", 1)[1].split("\n## ", 1)[0]
-    return set(re.findall(r"^### `([a-z_]+)`", section, re.MULTILINE))
+    return set(re.findall(r"^### `([a-z0-9_]+)`", section, re.MULTILINE))
 
 
 QUERIES = guide_queries(GUIDE.read_text())
