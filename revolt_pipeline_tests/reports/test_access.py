@@ -29,7 +29,7 @@ pytestmark = pytest.mark.services
 REPOSITORY = Path(__file__).resolve().parents[2]
 DAY = datetime.date(2026, 11, 20)
 FORBIDDEN = {
-    "insert": "INSERT INTO daily_active_users VALUES ('2026-11-21', 'web', 'all', 1, 1, 0)",
+    "insert": "INSERT INTO daily_active_users VALUES ('2026-11-21', 1, 1, 0)",
     "update": "UPDATE daily_active_users SET active_users = 0",
     "delete": "DELETE FROM daily_active_users",
     "truncate": "TRUNCATE daily_active_users",
@@ -92,7 +92,7 @@ def reports(postgres_server: PostgresServer) -> Iterator[ReportDatabase]:
     engine = create_engine(database.url())
     ensure_tables(engine)
     engine.dispose()
-    database.as_owner("INSERT INTO daily_active_users VALUES ('2026-11-20', 'all', 'all', 3, 2, 1)")
+    database.as_owner("INSERT INTO daily_active_users VALUES ('2026-11-20', 3, 2, 1)")
     # What the BI role must not read: the owner's other schema, another role's table beside the reports.
     database.as_owner("CREATE SCHEMA private")
     database.as_owner("CREATE TABLE private.salaries (name text, salary int)")
