@@ -375,5 +375,83 @@ def sources_list() -> None:
         click.echo(f"{source.name}\t{source.platform}\t{source.write_key}")
 
 
+@main.group()
+def reports() -> None:
+    """The report database that BI tools read (REVOLT_REPORT_DB_URL)."""
+
+
+@reports.command("grant-readonly")
+@click.argument("role")
+@click.option(
+    "--create",
+    is_flag=True,
+    help="Create ROLE (LOGIN, with the password of --password-file) if it does not exist; needs a role that may "
+    "create roles (--database-url).",
+)
+@click.option(
+    "--password-file",
+    type=click.File("r"),
+    default=None,
+    help="With --create: a file holding the new role's password ('-' reads it from stdin).",
+)
+@click.option(
+    "--database-url",
+    default=None,
+    metavar="URL",
+    help="Connect with this URL instead [REVOLT_REPORT_DB_URL], e.g. as a superuser to --create the role.",
+)
+@click.option(
+    "--owner",
+    default=None,
+    help="The role that creates the report tables [the owner of the existing ones, else the role connected as].",
+)
+@click.option("--schema", "schema_name", default=None, help="The report tables' schema [theirs, else the current one].")
+def reports_grant_readonly(
+    role: str,
+    create: bool,
+    password_file: TextIO | None,
+    database_url: str | None,
+    owner: str | None,
+    schema_name: str | None,
+) -> None:
+    """Let ROLE read every report table, now and later, and nothing else (PostgreSQL); safe to run again.
+
+    ROLE gets CONNECT on the report database, USAGE on its schema and SELECT on every table and view the
+    pipeline's role has there or creates later; anything more it held there is taken back, and so is
+    CREATE on the schema from PUBLIC. It can then neither write (INSERT, UPDATE, DELETE, TRUNCATE, CREATE)
+    nor read other schemas or databases beyond what PUBLIC may, which the command lists. A superuser, a
+    role that may create roles or databases, or a member of another role is refused.
+    """
+    from revolt_pipeline.reports.access import AccessError, grant_readonly
+
+    if create != (password_file is not None):
+        raise click.UsageError("--create and --password-file go together: the new role needs a password")
+    password = password_file.read().rstrip("\r\n") if password_file is not None else None
+    settings = Settings.from_env()
+    try:
+        grant = grant_readonly(
+            database_url or settings.report_db_url,
+            role,
+            owner=owner,
+            schema_name=schema_name,
+            create_password=password,
+        )
+    except (AccessError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    if grant.created:
+        click.echo(f"created role {role} (LOGIN)")
+    elif create:
+        click.echo(f"role {role} exists already: left as it is, its password unchanged", err=True)
+    tables = ", ".join(grant.tables) if grant.tables else "none yet"
+    click.echo(
+        f"{role} reads the report tables of database {grant.database}, schema {grant.schema} ({tables}), "
+        f"and every table {grant.owner} creates there later"
+    )
+    click.echo(f"{role} cannot insert, update, delete, truncate or create there (checked in the database)")
+    click.echo("granted" if grant.changed else f"nothing to change: {role} was read-only already")
+    for note in grant.notes:
+        click.echo(f"note: {note}", err=True)
+
+
 if __name__ == "__main__":
     main()

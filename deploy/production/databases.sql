@@ -6,6 +6,11 @@
 -- dagster  Dagster's runs, event logs, schedules and sensor ticks (DAGSTER_PG_* in dagster.yaml)
 -- reports  the report tables, which the pipeline creates and loads (REVOLT_REPORT_DB_URL)
 -- bi       what BI tools connect as: reads the report tables, changes nothing
+--
+-- bi's grants are those `revolt reports grant-readonly bi` gives (revolt_pipeline/reports/access.py), on a
+-- database without tables yet; a test checks that the command finds nothing to change after this file.
+-- Run the command, as reports (REVOLT_REPORT_DB_URL), for another read-only role, or to check and repair
+-- bi's: it also takes back anything more bi was given since (docs/bi.md).
 \set ON_ERROR_STOP on
 \if :{?dagster_password}
 \else
@@ -40,6 +45,7 @@ REVOKE CREATE ON SCHEMA public FROM PUBLIC;
 \connect reports
 ALTER SCHEMA public OWNER TO reports;
 REVOKE CREATE ON SCHEMA public FROM PUBLIC;
+-- bi reads every table reports creates in public, now or later (there are none yet), and nothing more:
+-- no CREATE there, neither its own nor PUBLIC's; no temporary tables (ALL was revoked from PUBLIC above).
 GRANT USAGE ON SCHEMA public TO bi;
--- Every table the pipeline creates, now or later, is readable by bi.
 ALTER DEFAULT PRIVILEGES FOR ROLE reports IN SCHEMA public GRANT SELECT ON TABLES TO bi;

@@ -32,8 +32,8 @@ PEOPLE_ASSETS = (
     "person_days",
     "people",
     "active_users_daily",
-    "active_users_by_platform",
-    "active_users_by_app_version",
+    "active_users_daily_by_platform",
+    "active_users_daily_by_app_version",
 )
 people_job = dg.define_asset_job(
     "people_job",

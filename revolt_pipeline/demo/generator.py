@@ -391,7 +391,9 @@ def ground_truth(traffic: Traffic) -> dict[str, Any]:
     for message in on_time:
         day_key = message.event_time.date().isoformat()
         by_dimension["platform"][day_key][traffic.devices[message.device].platform].add(message.person_key)
-        by_dimension["app_version"][day_key][message.app_version].add(message.person_key)
+        # Keyed `platform|app_version`: the report table's grain is the pair.
+        pair = f"{traffic.devices[message.device].platform}|{message.app_version}"
+        by_dimension["app_version"][day_key][pair].add(message.person_key)
 
     def breakdown(dimension: str) -> dict[str, dict[str, dict[str, int]]]:
         """Per day of traffic and value active in the MAU window ending on it: DAU, WAU, MAU and new users."""
@@ -459,7 +461,7 @@ def ground_truth(traffic: Traffic) -> dict[str, Any]:
             }
             for day, v in sorted(days.items())
         },
-        "active_users_by_platform": breakdown("platform"),
-        "active_users_by_app_version": breakdown("app_version"),
+        "active_users_daily_by_platform": breakdown("platform"),
+        "active_users_daily_by_app_version": breakdown("app_version"),
         "sessions": sessions,
     }

@@ -35,7 +35,7 @@ from revolt_pipeline.demo.run import (
 from revolt_pipeline.instance import ensure_dagster_home
 from revolt_pipeline.instance.launch import failure_reason
 from revolt_pipeline.reports import schema
-from revolt_pipeline.reports.loader import create_engine, ensure_tables, is_connection_error
+from revolt_pipeline.reports.loader import OutdatedReportTables, create_engine, ensure_tables, is_connection_error
 from revolt_pipeline.retrying import Backoff, RetriesExhausted
 from revolt_pipeline.settings import REPORT_DB_URL_ENV, Settings
 
@@ -127,6 +127,8 @@ def _check_report_database(url: str) -> None:
         if url.startswith("sqlite"):
             _sqlite_file(url).parent.mkdir(parents=True, exist_ok=True)
         ensure_tables(engine)
+    except OutdatedReportTables as exc:
+        raise DemoError(f"the report database {_shown(url)} ({REPORT_DB_URL_ENV}): {exc}") from None
     except (RetriesExhausted, sa.exc.DBAPIError, OSError) as exc:
         cause = exc.__cause__ if isinstance(exc, RetriesExhausted) and exc.__cause__ is not None else exc
         reason = " ".join(str(getattr(cause, "orig", None) or cause).split())
@@ -363,21 +365,13 @@ def summarize(settings: Settings, result: DemoResult) -> list[str]:
 
 
 def _report_totals(url: str) -> tuple[dict[str, int], dict[str, int]]:
-    """Daily active users and sessions per day, all platforms together, as the report tables hold them."""
+    """Daily active users and sessions per day, all platforms together, as the report's total tables hold them."""
     dau_table, sessions_table = schema.daily_active_users, schema.sessions_daily
     engine = create_engine(url)
     try:
         with engine.connect() as connection:
-            dau = connection.execute(
-                sa.select(dau_table.c.event_date, dau_table.c.active_users).where(
-                    dau_table.c.platform == schema.ALL, dau_table.c.app_version == schema.ALL
-                )
-            ).all()
-            sessions = connection.execute(
-                sa.select(sessions_table.c.session_date, sessions_table.c.sessions).where(
-                    sessions_table.c.platform == schema.ALL, sessions_table.c.app_version == schema.ALL
-                )
-            ).all()
+            dau = connection.execute(sa.select(dau_table.c.event_date, dau_table.c.active_users)).all()
+            sessions = connection.execute(sa.select(sessions_table.c.session_date, sessions_table.c.sessions)).all()
     finally:
         engine.dispose()
     return {day.isoformat(): n for day, n in dau}, {day.isoformat(): n for day, n in sessions}

@@ -43,12 +43,8 @@ from revolt_pipeline.transforms.people import (
 from revolt_pipeline.transforms.rules import PipelineRules
 
 PEOPLE = Layer("people", "person_days, people and active_users")
-# Each active-users report table and its breakdown (None: the totals).
-ACTIVE_USERS_TABLES = (
-    (schema.active_users_daily, None),
-    (schema.active_users_by_platform, "platform"),
-    (schema.active_users_by_app_version, "app_version"),
-)
+# Each active-users report table and its grain.
+ACTIVE_USERS_TABLES = tuple((table, grain) for grain, table in schema.ACTIVE_USERS_TABLES.items())
 
 
 @dataclass
@@ -121,9 +117,9 @@ def _people_day(
         person_day_counts = count_person_days(connection, person_days_path, events, sessions)
         window_files = {**dict(zip(window, window_paths, strict=True)), day: person_days_path}
         actives = {}
-        for table, breakdown in ACTIVE_USERS_TABLES:
+        for table, grain in ACTIVE_USERS_TABLES:
             path = str(workdir / f"{table.name}-{day}.parquet")
-            query = active_users_query(window_files, people_path, day, rules.actives_window, person_map, breakdown)
+            query = active_users_query(window_files, people_path, day, rules.actives_window, person_map, grain)
             copy_to_parquet(connection, query, path)
             actives[table.name] = path
     with committing(store, PEOPLE, day) as commit:

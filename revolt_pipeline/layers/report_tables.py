@@ -16,8 +16,9 @@ from revolt_pipeline.storage import ObjectStore
 from revolt_pipeline.storage.layout import aggregate_key, raw_events_key, raw_profile_key
 from revolt_pipeline.transforms.raw import catalog_rows
 
-# The report tables loaded from the lake's daily aggregates (`event_catalog` comes from the raw profiles).
-AGGREGATE_TABLES = (schema.daily_active_users, schema.sessions_daily, schema.events_daily)
+# The report tables loaded from the lake's daily aggregates of the same names, totals before breakdowns
+# (`event_catalog` comes from the raw profiles).
+AGGREGATE_TABLES = tuple(schema.AGGREGATE_TABLES.values())
 
 
 def load_aggregate(engine: sa.Engine, store: ObjectStore, table: sa.Table, days: list[date]) -> pa.Table:
@@ -28,9 +29,22 @@ def load_aggregate(engine: sa.Engine, store: ObjectStore, table: sa.Table, days:
         raise FileNotFoundError(f"no aggregate in the lake for {', '.join(missing)}: build daily_aggregates first")
     target = arrow_schema(table)
     with local_copies(store, keys) as paths:
-        rows = pa.concat_tables([pq.read_table(path).select(target.names).cast(target) for path in paths])
+        rows = pa.concat_tables([_aggregate_rows(key, path, target) for key, path in zip(keys, paths, strict=True)])
     replace_partitions(engine, table, days, rows)
     return rows
+
+
+def _aggregate_rows(key: str, path: str, target: pa.Schema) -> pa.Table:
+    """A lake aggregate's rows in the report table's types, if it has exactly the table's columns."""
+    rows = pq.read_table(path)
+    if sorted(rows.column_names) != sorted(target.names):
+        # Before totals and breakdowns were split, an aggregate of the same name held both: loading its
+        # rows would add platforms to totals. Its day must be aggregated again.
+        raise FileNotFoundError(
+            f"{key} has the columns {rows.column_names}, not the report table's {target.names}: it was written "
+            "by an older version; build daily_aggregates for its day again"
+        )
+    return rows.select(target.names).cast(target)
 
 
 def load_event_catalog(engine: sa.Engine, store: ObjectStore, days: list[date]) -> pa.Table:

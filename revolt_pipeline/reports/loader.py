@@ -138,8 +138,13 @@ def with_reconnects(engine: sa.Engine, work: Callable[[], T], what: str, consequ
     )
 
 
+class OutdatedReportTables(Exception):
+    """Report tables exist with other columns than this version's: loading into them would fail or mislead."""
+
+
 def ensure_tables(engine: sa.Engine, attempts: int = 5) -> None:
-    """Create the report tables that do not exist yet, safe from concurrent processes and reconnecting.
+    """Create the report tables that do not exist yet, safe from concurrent processes and reconnecting;
+    raise OutdatedReportTables, changing nothing, if an existing one has other columns.
 
     `create_all` checks, then creates: two steps of one run (report_tables and event_catalog run in
     parallel) can both find a table missing on a fresh database, and one then fails with "already
@@ -149,6 +154,7 @@ def ensure_tables(engine: sa.Engine, attempts: int = 5) -> None:
     def create() -> None:
         for attempt in range(attempts):
             try:
+                _refuse_outdated_tables(engine)
                 schema.metadata.create_all(engine)
                 return
             except sa.exc.DBAPIError as error:
@@ -156,6 +162,27 @@ def ensure_tables(engine: sa.Engine, attempts: int = 5) -> None:
                     raise
 
     with_reconnects(engine, create, "creating the report tables")
+
+
+def _refuse_outdated_tables(engine: sa.Engine) -> None:
+    """Before totals and breakdowns were split, daily_active_users, sessions_daily and events_daily held
+    both, with platform and app_version columns; `create_all` leaves an existing table as it is."""
+    with engine.connect() as connection:
+        inspector = sa.inspect(connection)
+        outdated = [
+            table.name
+            for table in schema.metadata.sorted_tables
+            if inspector.has_table(table.name)
+            and {column["name"] for column in inspector.get_columns(table.name)} != set(table.columns.keys())
+        ]
+    if outdated:
+        names = ", ".join(outdated)
+        raise OutdatedReportTables(
+            f"the report tables {names} have the columns of an older version (which mixed each day's totals "
+            "with its per-platform rows; totals and breakdowns are separate tables now). Nothing was changed. "
+            f"Drop them (DROP TABLE {names};), then build the days again: clean_job (daily_aggregates) and "
+            "report_job over the days the reports should hold (docs/pipeline.md, Upgrading)"
+        )
 
 
 def rows_in_database(engine: sa.Engine, table: sa.Table, days: list[datetime.date]) -> int:

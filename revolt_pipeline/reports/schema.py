@@ -1,150 +1,269 @@
 """The report tables BI tools read: one SQLAlchemy definition serves SQLite and PostgreSQL alike.
 
 Every table is partitioned by a date column: a pipeline run replaces one date's rows in one
-transaction. Rows with `platform = 'all'` and `app_version = 'all'` hold the day's totals, because
-distinct users cannot be summed across platforms. Text columns take their length from
-`transforms.report_text`, whose rule makes every value fit before it gets here.
+transaction. Each table has one grain, stated in its COMMENT: a subject's day total
+(`daily_active_users`), by platform (`..._by_platform`) or by platform and app version
+(`..._by_app_version`). Totals are never mixed with breakdowns, so a BI tool's default SUM over a
+column that sums (events, sessions) gives the right figure, and a column of distinct users says in its
+COMMENT that it does not sum across rows. PostgreSQL stores the comments (BI tools show them); SQLite
+ignores them. Text columns take their length from `transforms.report_text`, whose rule makes every
+value fit before it gets here.
 """
 
 import sqlalchemy as sa
 
-from revolt_pipeline.transforms.aggregates import ALL  # the platform and app_version of total rows
+from revolt_pipeline.transforms.aggregates import (
+    AGGREGATES,
+    ALL,  # reserved in platform and app_version: a client value `all` gets a suffix (report_text)
+    BY_APP_VERSION,
+    BY_PLATFORM,
+    DURATION_BUCKETS,
+    GRAINS,
+    PERCENTILES,
+    TOTAL,
+    Grain,
+)
 from revolt_pipeline.transforms.report_text import REPORT_TEXT_CHARS
 
 metadata = sa.MetaData()
-__all__ = ["ALL", "daily_active_users", "event_catalog", "events_daily", "metadata", "sessions_daily"]
+
+_NOT_SUMMABLE = "Distinct people: do not add up across rows (a person active in two {groups} counts in both)."
+_GRAIN_WORDS = {
+    TOTAL.suffix: ("all platforms and app versions together", "days"),
+    BY_PLATFORM.suffix: ("per platform", "platforms or days"),
+    BY_APP_VERSION.suffix: ("per platform and app version", "app versions or days"),
+}
 
 
-def _text_key(name: str) -> sa.Column[str]:
+def _text_key(name: str, comment: str) -> sa.Column[str]:
     """A primary-key text column, as long as the report's rule for `name` allows."""
-    return sa.Column(name, sa.String(REPORT_TEXT_CHARS[name]), primary_key=True)
+    return sa.Column(name, sa.String(REPORT_TEXT_CHARS[name]), primary_key=True, comment=comment)
 
 
-daily_active_users = sa.Table(
-    "daily_active_users",
-    metadata,
-    sa.Column("event_date", sa.Date, primary_key=True),
-    _text_key("platform"),
-    _text_key("app_version"),
-    sa.Column("active_users", sa.Integer, nullable=False),
-    sa.Column("identified_users", sa.Integer, nullable=False),
-    sa.Column("anonymous_users", sa.Integer, nullable=False),
-    comment="Distinct people (after identity stitching) with at least one event on the day (UTC).",
-)
+def _date_key(name: str, comment: str) -> sa.Column[sa.Date]:
+    return sa.Column(name, sa.Date, primary_key=True, comment=comment)
 
-sessions_daily = sa.Table(
-    "sessions_daily",
-    metadata,
-    sa.Column("session_date", sa.Date, primary_key=True),
-    _text_key("platform"),
-    _text_key("app_version"),
-    sa.Column("sessions", sa.Integer, nullable=False),
-    sa.Column("users", sa.Integer, nullable=False),
-    sa.Column("events", sa.Integer, nullable=False),
-    sa.Column("total_duration_seconds", sa.Float, nullable=False),
-    sa.Column("avg_duration_seconds", sa.Float, nullable=False),
-    sa.Column("median_duration_seconds", sa.Float, nullable=False),
-    sa.Column("p90_duration_seconds", sa.Float, nullable=False),
-    sa.Column("single_event_sessions", sa.Integer, nullable=False),
-    sa.Column("split_sessions", sa.Integer, nullable=False),
-    comment="Sessions by the day they start (UTC), with their platform and app version at the start.",
-)
 
-events_daily = sa.Table(
-    "events_daily",
-    metadata,
-    sa.Column("event_date", sa.Date, primary_key=True),
-    _text_key("platform"),
-    _text_key("app_version"),
-    _text_key("event_type"),
-    _text_key("event_name"),
-    sa.Column("events", sa.Integer, nullable=False),
-    sa.Column("users", sa.Integer, nullable=False),
-    comment="Events by type and name (track: event; page, screen: name; others: the type).",
-)
+def _count(name: str, comment: str) -> sa.Column[int]:
+    return sa.Column(name, sa.Integer, nullable=False, comment=comment)
+
+
+def _people(name: str, grain: Grain, what: str) -> sa.Column[int]:
+    return _count(name, f"{what} {_NOT_SUMMABLE.format(groups=_GRAIN_WORDS[grain.suffix][1])}")
+
+
+def _seconds(name: str, comment: str, nullable: bool = False) -> sa.Column[float]:
+    return sa.Column(name, sa.Float, nullable=nullable, comment=comment)
+
+
+def _dimensions(grain: Grain) -> list[sa.Column[str]]:
+    comments = {
+        "platform": "The platform (ios, android, web, ...; `unknown` if the app did not say). "
+        "A filter: each row is one platform's share.",
+        "app_version": "The app version (context.app.version; `unknown` if the app did not say), within its platform.",
+    }
+    return [_text_key(name, comments[name]) for name in grain.dimensions]
+
+
+def _table(subject: str, grain: Grain, about: str, columns: list[sa.Column], grain_columns: str) -> sa.Table:
+    name = subject + grain.suffix
+    assert name in AGGREGATES, name  # one table per lake aggregate, same name
+    comment = f"{about} Grain: one row per {grain_columns}; {_GRAIN_WORDS[grain.suffix][0]}."
+    dimensions = _dimensions(grain)
+    date_column, rest = columns[0], columns[1:]
+    # The date leads every primary key, so it indexes the date filter; breakdowns index the platform filter too.
+    indexes = [sa.Index(f"ix_{name}_platform", "platform")] if grain.dimensions else []
+    return sa.Table(name, metadata, date_column, *dimensions, *rest, *indexes, comment=comment)
+
+
+def _grain_words(grain: Grain, *more: str) -> str:
+    return " x ".join(["day", *grain.dimensions, *more])
+
+
+def _daily_active_users(grain: Grain) -> sa.Table:
+    return _table(
+        "daily_active_users",
+        grain,
+        "Distinct people (after identity stitching) with at least one event on the day (UTC).",
+        [
+            _date_key("event_date", "The day of the events (UTC)."),
+            _people("active_users", grain, "People with at least one event."),
+            _people("identified_users", grain, "Of them, people known by a user id (identified)."),
+            _people("anonymous_users", grain, "Of them, people known only by an anonymous id."),
+        ],
+        _grain_words(grain),
+    )
+
+
+def _sessions_daily(grain: Grain) -> sa.Table:
+    not_summable = "Not additive: recompute from the sessions, never add or average rows."
+    return _table(
+        "sessions_daily",
+        grain,
+        "Sessions by the day they start (UTC), with their platform and app version at the start.",
+        [
+            _date_key("session_date", "The day the sessions started (UTC)."),
+            _count("sessions", "Sessions started. Sums across rows."),
+            _people("users", grain, "People with a session."),
+            _count("events", "Events in these sessions. Sums across rows."),
+            _seconds("total_duration_seconds", "Seconds from each session's first to last event, added up. Sums."),
+            _seconds("avg_duration_seconds", f"Mean session duration in seconds. {not_summable}"),
+            _seconds("median_duration_seconds", f"Median session duration in seconds. {not_summable}"),
+            _seconds("p90_duration_seconds", f"90th percentile of session duration in seconds. {not_summable}"),
+            _count("single_event_sessions", "Sessions of a single event (duration 0). Sums across rows."),
+            _count("split_sessions", "Sessions cut at the maximum session length. Sums across rows."),
+        ],
+        _grain_words(grain),
+    )
+
+
+def _events_daily(grain: Grain) -> sa.Table:
+    return _table(
+        "events_daily",
+        grain,
+        "Events by type and name (track: the event; page, screen: the name; others: the type), duplicates once.",
+        [
+            _date_key("event_date", "The day of the events (UTC)."),
+            _text_key("event_type", "The message type: track, page, screen, identify, group or alias."),
+            _text_key("event_name", "The track event, the page or screen name, or the type for other messages."),
+            _count("events", "Events. Sums across rows."),
+            _people("users", grain, "People who sent the event (one who sent two events counts for each)."),
+        ],
+        _grain_words(grain, "event_type", "event_name"),
+    )
+
+
+def _session_duration_histogram(grain: Grain) -> sa.Table:
+    buckets = ", ".join(label for label, _ in DURATION_BUCKETS)
+    return _table(
+        "session_duration_histogram",
+        grain,
+        f"Sessions by duration bucket ({buckets}), by the day they start (UTC); every bucket is present, "
+        "with 0 sessions where none fell in it.",
+        [
+            _date_key("session_date", "The day the sessions started (UTC)."),
+            sa.Column(
+                "bucket",
+                sa.String(max(len(label) for label, _ in DURATION_BUCKETS)),
+                primary_key=True,
+                comment="The duration bucket's label; sort by bucket_order.",
+            ),
+            sa.Column(
+                "bucket_order", sa.SmallInteger, nullable=False, comment="Sorts the buckets from shortest (0) up."
+            ),
+            sa.Column("lower_seconds", sa.Integer, nullable=False, comment="The bucket's lowest duration (inclusive)."),
+            sa.Column(
+                "upper_seconds", sa.Integer, comment="The bucket's duration bound (exclusive); NULL: no upper bound."
+            ),
+            _count("sessions", "Sessions with a duration in the bucket. Sums across rows."),
+        ],
+        _grain_words(grain, "bucket"),
+    )
+
+
+def _session_duration_percentiles(grain: Grain) -> sa.Table:
+    how = (
+        "exact, interpolated between the two nearest sessions like PostgreSQL's percentile_cont; NULL without sessions"
+    )
+    return _table(
+        "session_duration_percentiles",
+        grain,
+        "Percentiles of session duration in seconds, by the day sessions start (UTC), computed from every session.",
+        [
+            _date_key("session_date", "The day the sessions started (UTC)."),
+            _count("sessions", "Sessions started. Sums across rows."),
+            _seconds("min_duration_seconds", "The shortest session, in seconds; NULL without sessions.", True),
+            *[
+                _seconds(f"p{p}_duration_seconds", f"{p}th percentile of session duration in seconds ({how}).", True)
+                for p in PERCENTILES
+            ],
+            _seconds("max_duration_seconds", "The longest session, in seconds; NULL without sessions.", True),
+        ],
+        _grain_words(grain),
+    )
+
+
+_SUBJECT_TABLES = {
+    "daily_active_users": _daily_active_users,
+    "sessions_daily": _sessions_daily,
+    "events_daily": _events_daily,
+    "session_duration_histogram": _session_duration_histogram,
+    "session_duration_percentiles": _session_duration_percentiles,
+}
+AGGREGATE_TABLES: dict[str, sa.Table] = {
+    name: _SUBJECT_TABLES[subject](grain) for name, (subject, grain) in AGGREGATES.items()
+}
+"""Every table loaded from a lake aggregate of the same name, in AGGREGATES' order."""
+
+daily_active_users = AGGREGATE_TABLES["daily_active_users"]
+daily_active_users_by_platform = AGGREGATE_TABLES["daily_active_users_by_platform"]
+daily_active_users_by_app_version = AGGREGATE_TABLES["daily_active_users_by_app_version"]
+sessions_daily = AGGREGATE_TABLES["sessions_daily"]
+sessions_daily_by_platform = AGGREGATE_TABLES["sessions_daily_by_platform"]
+sessions_daily_by_app_version = AGGREGATE_TABLES["sessions_daily_by_app_version"]
+events_daily = AGGREGATE_TABLES["events_daily"]
+events_daily_by_platform = AGGREGATE_TABLES["events_daily_by_platform"]
+events_daily_by_app_version = AGGREGATE_TABLES["events_daily_by_app_version"]
+session_duration_histogram = AGGREGATE_TABLES["session_duration_histogram"]
+session_duration_histogram_by_platform = AGGREGATE_TABLES["session_duration_histogram_by_platform"]
+session_duration_histogram_by_app_version = AGGREGATE_TABLES["session_duration_histogram_by_app_version"]
+session_duration_percentiles = AGGREGATE_TABLES["session_duration_percentiles"]
+session_duration_percentiles_by_platform = AGGREGATE_TABLES["session_duration_percentiles_by_platform"]
+session_duration_percentiles_by_app_version = AGGREGATE_TABLES["session_duration_percentiles_by_app_version"]
 
 event_catalog = sa.Table(
     "event_catalog",
     metadata,
-    sa.Column("received_date", sa.Date, primary_key=True),
-    _text_key("event_type"),
-    _text_key("event_name"),
-    _text_key("property"),
-    _text_key("json_type"),
-    sa.Column("events", sa.Integer, nullable=False),
-    comment="Which properties (or traits) each event carried on a received day, and their JSON types.",
+    _date_key("received_date", "The day the collector received the events (UTC), not the day they happened."),
+    _text_key("event_type", "The message type: track, page, screen, identify, group or alias."),
+    _text_key("event_name", "The track event, the page or screen name, or the type for other messages."),
+    _text_key("property", "A property (or, for identify and group, a trait) the events carried, by its JSON path."),
+    _text_key("json_type", "The property's JSON type: string, integer, number, boolean, object, array or null."),
+    _count("events", "Events that carried the property with this type. Sums across types of one property."),
+    comment="Which properties (or traits) each event carried on a received day, and their JSON types. "
+    "Grain: one row per received day x event_type x event_name x property x json_type.",
 )
 
 PARTITION_COLUMNS = {
-    daily_active_users.name: "event_date",
-    sessions_daily.name: "session_date",
-    events_daily.name: "event_date",
+    **{name: table.columns[0].name for name, table in AGGREGATE_TABLES.items()},
     event_catalog.name: "received_date",
 }
 
+__all__ = ["AGGREGATE_TABLES", "ALL", "PARTITION_COLUMNS", "event_catalog", "metadata", *AGGREGATE_TABLES]
 
-# Active users: exact distinct people over windows of person days. One grain per table, so a BI tool's SUM
-# never adds a total to its breakdown: the totals (one row per day) and each breakdown are separate tables.
-def _active_users_columns() -> list[sa.Column[object]]:
-    return [
-        sa.Column("dau", sa.Integer, nullable=False, comment="Distinct people active on the day."),
-        sa.Column("wau", sa.Integer, nullable=False, comment="Distinct people active in the 7 days ending on the day."),
-        sa.Column(
-            "mau",
-            sa.Integer,
-            nullable=False,
-            comment="Distinct people active in the MAU window ending on the day (REVOLT_MAU_WINDOW_DAYS, default 30).",
-        ),
-        sa.Column("stickiness", sa.Float, nullable=False, comment="dau / mau (0 when mau is 0)."),
-        sa.Column("new_users", sa.Integer, nullable=False, comment="People first seen on the day."),
+
+# Active users, from the people layer (`layers/people.py`): exact distinct people over windows of person days
+# ending on each day, one table per grain like the aggregates'.
+def _active_users(grain: Grain) -> sa.Table:
+    name = "active_users_daily" + grain.suffix
+    new_users = (
+        "People first seen on the day. Sums across days (a person is new once)."
+        if not grain.dimensions
+        else "People first seen on the day, of those active in this group that day. Sums across days, not "
+        f"across {_GRAIN_WORDS[grain.suffix][1].removesuffix(' or days')} (a new person active in two counts in both)."
+    )
+    columns = [
+        _date_key("event_date", "The day (UTC) the windows end on."),
+        *_dimensions(grain),
+        _people("dau", grain, "People active on the day."),
+        _people("wau", grain, "People active in the 7 days ending on the day."),
+        _people("mau", grain, "People active in the MAU window ending on the day (REVOLT_MAU_WINDOW_DAYS, 30 days)."),
+        sa.Column("stickiness", sa.Float, nullable=False, comment="dau / mau (0 when mau is 0). Not additive."),
+        _count("new_users", new_users),
     ]
+    indexes = [sa.Index(f"ix_{name}_platform", "platform")] if grain.dimensions else []
+    comment = (
+        "Active users (DAU, WAU, MAU), stickiness and new users: exact distinct people after identity stitching. "
+        f"Grain: one row per {_grain_words(grain)} with people active in the MAU window; "
+        f"{_GRAIN_WORDS[grain.suffix][0]}."
+    )
+    return sa.Table(name, metadata, *columns, *indexes, comment=comment)
 
 
-_ACTIVES_DATE = "The day (UTC) the windows end on."
-
-active_users_daily = sa.Table(
-    "active_users_daily",
-    metadata,
-    sa.Column("event_date", sa.Date, primary_key=True, comment=_ACTIVES_DATE),
-    *_active_users_columns(),
-    comment="Grain: one row per day. Active users (DAU, WAU, MAU), stickiness and new users of all platforms: "
-    "exact distinct people after identity stitching.",
-)
-
-active_users_by_platform = sa.Table(
-    "active_users_by_platform",
-    metadata,
-    sa.Column("event_date", sa.Date, primary_key=True, comment=_ACTIVES_DATE),
-    sa.Column(
-        "platform",
-        sa.String(REPORT_TEXT_CHARS["platform"]),
-        primary_key=True,
-        comment="A platform people were active on in the window ('unknown' when not sent).",
-    ),
-    *_active_users_columns(),
-    comment="Grain: one row per day and platform active in the MAU window. A person active on two platforms "
-    "counts in both: rows of a day do not add up to active_users_daily.",
-)
-
-active_users_by_app_version = sa.Table(
-    "active_users_by_app_version",
-    metadata,
-    sa.Column("event_date", sa.Date, primary_key=True, comment=_ACTIVES_DATE),
-    sa.Column(
-        "app_version",
-        sa.String(REPORT_TEXT_CHARS["app_version"]),
-        primary_key=True,
-        comment="An app version people were active with in the window ('unknown' when not sent).",
-    ),
-    *_active_users_columns(),
-    comment="Grain: one row per day and app version active in the MAU window. A person on two versions counts "
-    "for both: rows of a day do not add up to active_users_daily.",
-)
-
-PARTITION_COLUMNS.update(
-    {
-        active_users_daily.name: "event_date",
-        active_users_by_platform.name: "event_date",
-        active_users_by_app_version.name: "event_date",
-    }
-)
+ACTIVE_USERS_TABLES: dict[Grain, sa.Table] = {grain: _active_users(grain) for grain in GRAINS}
+"""The active-users tables by grain: totals, per platform, per platform and app version."""
+active_users_daily = ACTIVE_USERS_TABLES[TOTAL]
+active_users_daily_by_platform = ACTIVE_USERS_TABLES[BY_PLATFORM]
+active_users_daily_by_app_version = ACTIVE_USERS_TABLES[BY_APP_VERSION]
+PARTITION_COLUMNS.update({table.name: "event_date" for table in ACTIVE_USERS_TABLES.values()})
+__all__ += ["ACTIVE_USERS_TABLES", *(table.name for table in ACTIVE_USERS_TABLES.values())]

@@ -1,11 +1,14 @@
-"""Daily aggregates by platform and app version, the shape the report tables take.
+"""Daily aggregates, each of one grain, in the shape of the report table it loads into.
 
-Grouping sets add totals: `platform = 'all'` rows for the whole day and `app_version = 'all'` rows for
-a platform, because distinct users cannot be added up across groups. Missing platforms or versions
-are reported as 'unknown', never dropped. Names and versions are made fit for the report database
-(`report_text`) before grouping, so they merge rather than collide.
+Every subject (active users, sessions, events, session lengths) has an aggregate per grain: the day's
+total, by platform, and by platform and app version (`GRAINS`). Distinct users cannot be added up
+across groups, so each total is computed, never summed, and lives apart from its breakdowns: a BI
+tool's SUM over one table never counts a day twice. Missing platforms or versions are reported as
+'unknown', never dropped. Names and versions are made fit for the report database (`report_text`)
+before grouping, so they merge rather than collide.
 """
 
+from dataclasses import dataclass
 from datetime import date
 
 import duckdb
@@ -13,6 +16,8 @@ import duckdb
 from revolt_pipeline.transforms.engine import parquet, sql_string
 from revolt_pipeline.transforms.report_text import ReportText, made_safe_counts_query
 
+# Reserved in platform and app_version: it marked the total rows when they shared tables with the
+# breakdowns, and a BI user may still read it so; a client's `all` is reported with a digest (report_text).
 ALL = "all"
 UNKNOWN = "unknown"
 DURATION_BUCKETS = [  # (label, upper bound in seconds, exclusive)
@@ -26,14 +31,37 @@ DURATION_BUCKETS = [  # (label, upper bound in seconds, exclusive)
     ("2h+", None),
 ]
 
-_GROUPS = f"""
-    CASE WHEN grouping(platform_) = 1 THEN '{ALL}' ELSE platform_ END AS platform,
-    CASE WHEN grouping(app_version_) = 1 THEN '{ALL}' ELSE app_version_ END AS app_version
-"""
-_SETS = "GROUPING SETS ((platform_, app_version_), (platform_), ())"
+
+@dataclass(frozen=True)
+class Grain:
+    """What one row of an aggregate stands for besides its day: the whole day, or a group of it.
+
+    Totals and breakdowns are separate aggregates (and report tables), each of one grain, so that a BI
+    tool's SUM over a table never adds a total to its parts.
+    """
+
+    suffix: str  # appended to the subject's name: the aggregate's (and report table's) name
+    dimensions: tuple[str, ...]  # the columns that name a group, after the day
 
 
-# The text of events and sessions that reaches report columns; `all` is reserved for the total rows.
+TOTAL = Grain("", ())
+BY_PLATFORM = Grain("_by_platform", ("platform",))
+BY_APP_VERSION = Grain("_by_app_version", ("platform", "app_version"))
+GRAINS = (TOTAL, BY_PLATFORM, BY_APP_VERSION)
+
+
+def _group_columns(grain: Grain) -> str:
+    """The grain's dimensions as select-list items (`platform_ AS platform, `), empty for the total."""
+    return "".join(f"{name}_ AS {name}, " for name in grain.dimensions)
+
+
+def _group_by(grain: Grain, *more: str) -> str:
+    """The GROUP BY clause of a grain (nothing for the total: one row, even for a day without data)."""
+    keys = [f"{name}_" for name in grain.dimensions] + list(more)
+    return f"GROUP BY {', '.join(keys)}" if keys else ""
+
+
+# The text of events and sessions that reaches report columns; `all` is reserved (ALL).
 PLATFORM = ReportText("platform", f"coalesce(platform, '{UNKNOWN}')", reserved=(ALL,))
 APP_VERSION = ReportText("app_version", f"coalesce(app_version, '{UNKNOWN}')", reserved=(ALL,))
 EVENT_TYPE = ReportText("event_type", "type")
@@ -64,22 +92,22 @@ def _day(value: date) -> str:
     return f"DATE {sql_string(value.isoformat())}"
 
 
-def daily_active_users_query(events: str, event_date: date) -> str:
+def daily_active_users_query(events: str, event_date: date, grain: Grain = TOTAL) -> str:
     identified = "user_id IS NOT NULL OR person_id IS DISTINCT FROM anonymous_id"
     return f"""
-    SELECT {_day(event_date)} AS event_date, {_GROUPS},
+    SELECT {_day(event_date)} AS event_date, {_group_columns(grain)}
            count(DISTINCT person_id) AS active_users,
            count(DISTINCT person_id) FILTER (WHERE {identified}) AS identified_users,
            count(DISTINCT person_id) FILTER (WHERE NOT ({identified})) AS anonymous_users
     FROM {_dimensions(events)}
-    GROUP BY {_SETS}
+    {_group_by(grain)}
     ORDER BY ALL
     """
 
 
-def sessions_daily_query(sessions: str, session_date: date) -> str:
+def sessions_daily_query(sessions: str, session_date: date, grain: Grain = TOTAL) -> str:
     return f"""
-    SELECT {_day(session_date)} AS session_date, {_GROUPS},
+    SELECT {_day(session_date)} AS session_date, {_group_columns(grain)}
            count(*) AS sessions,
            count(DISTINCT person_id) AS users,
            CAST(coalesce(sum(events), 0) AS BIGINT) AS events,
@@ -90,50 +118,92 @@ def sessions_daily_query(sessions: str, session_date: date) -> str:
            count(*) FILTER (WHERE events = 1) AS single_event_sessions,
            count(*) FILTER (WHERE split) AS split_sessions
     FROM {_dimensions(sessions)}
-    GROUP BY {_SETS}
+    {_group_by(grain)}
     ORDER BY ALL
     """
 
 
-def events_daily_query(events: str, event_date: date) -> str:
+def events_daily_query(events: str, event_date: date, grain: Grain = TOTAL) -> str:
     return f"""
-    SELECT {_day(event_date)} AS event_date, {_GROUPS},
+    SELECT {_day(event_date)} AS event_date, {_group_columns(grain)}
            event_type_ AS event_type, event_name_ AS event_name,
            count(*) AS events,
            count(DISTINCT person_id) AS users
     FROM (SELECT *, {EVENT_TYPE.sql} AS event_type_, {EVENT_NAME.sql} AS event_name_ FROM {_dimensions(events)})
-    GROUP BY GROUPING SETS ((platform_, app_version_, event_type_, event_name_),
-                            (platform_, event_type_, event_name_),
-                            (event_type_, event_name_))
+    {_group_by(grain, "event_type_", "event_name_")}
     ORDER BY ALL
     """
 
 
-def session_duration_histogram_query(sessions: str, session_date: date) -> str:
+def _duration_buckets() -> str:
+    """DURATION_BUCKETS as a relation: bucket, bucket_order, lower_seconds (inclusive), upper_seconds (exclusive)."""
+    rows, lower = [], 0
+    for order, (label, upper) in enumerate(DURATION_BUCKETS):
+        rows.append(f"({sql_string(label)}, {order}, {lower}, {'NULL' if upper is None else upper})")
+        lower = upper
+    return f"(VALUES {', '.join(rows)}) AS b(bucket, bucket_order, lower_seconds, upper_seconds)"
+
+
+def session_duration_histogram_query(sessions: str, session_date: date, grain: Grain = TOTAL) -> str:
+    """Sessions per duration bucket: every bucket of every group with sessions (of the total: of every day),
+    zeros included, so a chart has a fixed axis; `bucket_order` sorts it."""
     cases = " ".join(
-        f"WHEN duration_seconds < {upper} THEN '{label}'" for label, upper in DURATION_BUCKETS if upper is not None
+        f"WHEN duration_seconds < {upper} THEN {n}"
+        for n, (_, upper) in enumerate(DURATION_BUCKETS)
+        if upper is not None
     )
-    order = " ".join(f"WHEN '{label}' THEN {n}" for n, (label, _) in enumerate(DURATION_BUCKETS))
+    bucketed = (
+        f"(SELECT *, CASE {cases} ELSE {len(DURATION_BUCKETS) - 1} END AS bucket_order_ FROM {_dimensions(sessions)})"
+    )
+    keys = ", ".join(f"{name}_" for name in grain.dimensions)
+    groups = f"(SELECT DISTINCT {keys} FROM {_dimensions(sessions)})" if keys else "(SELECT 1 AS total_)"
+    same_group = "".join(f" AND s.{name}_ = g.{name}_" for name in grain.dimensions)
     return f"""
-    SELECT {_day(session_date)} AS session_date, {_GROUPS}, bucket, CASE bucket {order} END AS bucket_order,
-           count(*) AS sessions
-    FROM (SELECT *, CASE {cases} ELSE '{DURATION_BUCKETS[-1][0]}' END AS bucket FROM {_dimensions(sessions)})
-    GROUP BY GROUPING SETS ((platform_, app_version_, bucket), (platform_, bucket), (bucket))
-    ORDER BY platform, app_version, bucket_order
+    SELECT {_day(session_date)} AS session_date, {"".join(f"g.{name}_ AS {name}, " for name in grain.dimensions)}
+           b.bucket, CAST(b.bucket_order AS SMALLINT) AS bucket_order,
+           CAST(b.lower_seconds AS INTEGER) AS lower_seconds, CAST(b.upper_seconds AS INTEGER) AS upper_seconds,
+           count(s.bucket_order_) AS sessions
+    FROM {groups} AS g
+    CROSS JOIN {_duration_buckets()}
+    LEFT JOIN {bucketed} AS s ON s.bucket_order_ = b.bucket_order{same_group}
+    GROUP BY ALL
+    ORDER BY {"".join(f"{name}, " for name in grain.dimensions)}bucket_order
     """
 
 
-# Each aggregate, by the name of its report table, and what it is computed from: the day's sessionized
-# events or its sessions.
-AGGREGATES = {
+PERCENTILES = (25, 50, 75, 90, 99)
+
+
+def session_duration_percentiles_query(sessions: str, session_date: date, grain: Grain = TOTAL) -> str:
+    """Exact percentiles of the sessions' durations, interpolated between the two nearest sessions (as
+    PostgreSQL's `percentile_cont`); NULL for a day without sessions, which has no duration to tell."""
+    percentiles = ", ".join(f"quantile_cont(duration_seconds, {p / 100}) AS p{p}_duration_seconds" for p in PERCENTILES)
+    return f"""
+    SELECT {_day(session_date)} AS session_date, {_group_columns(grain)}
+           count(*) AS sessions,
+           min(duration_seconds) AS min_duration_seconds,
+           {percentiles},
+           max(duration_seconds) AS max_duration_seconds
+    FROM {_dimensions(sessions)}
+    {_group_by(grain)}
+    ORDER BY ALL
+    """
+
+
+# Each subject's query, and what it is computed from: the day's sessionized events or its sessions.
+SUBJECTS = {
     "daily_active_users": (daily_active_users_query, "events"),
     "sessions_daily": (sessions_daily_query, "sessions"),
     "events_daily": (events_daily_query, "events"),
     "session_duration_histogram": (session_duration_histogram_query, "sessions"),
+    "session_duration_percentiles": (session_duration_percentiles_query, "sessions"),
 }
+# Each aggregate, by the name of its lake file and report table: its subject and its grain.
+AGGREGATES = {subject + grain.suffix: (subject, grain) for subject in SUBJECTS for grain in GRAINS}
 
 
 def aggregate_query(name: str, sessionized_events_file: str, sessions_file: str, day: date) -> str:
     """The aggregate `name` (a key of AGGREGATES) of one day, from that day's files."""
-    build, source = AGGREGATES[name]
-    return build(parquet(sessionized_events_file if source == "events" else sessions_file), day)
+    subject, grain = AGGREGATES[name]
+    build, source = SUBJECTS[subject]
+    return build(parquet(sessionized_events_file if source == "events" else sessions_file), day, grain)

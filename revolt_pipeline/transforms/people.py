@@ -81,7 +81,9 @@ def person_days_query(events: str, sessions: str, day: date, person_map: str) ->
                bool_or({IDENTIFIED_SQL}) AS identified,
                count(*) AS events,
                list_sort(list(DISTINCT coalesce(platform, 'unknown'))) AS platforms,
-               list_sort(list(DISTINCT coalesce(app_version, 'unknown'))) AS app_versions,
+               list_sort(list(DISTINCT struct_pack(platform := coalesce(platform, 'unknown'),
+                                                   app_version := coalesce(app_version, 'unknown'))))
+                   AS platform_versions,
                min(event_time) AS first_event_time,
                max(event_time) AS last_event_time,
                arg_min(platform, {last}) AS first_platform,
@@ -103,7 +105,7 @@ def person_days_query(events: str, sessions: str, day: date, person_map: str) ->
     SELECT DATE {sql_string(day.isoformat())} AS event_date,
            by_events.person_id, user_id, identified, events,
            coalesce(by_sessions.sessions, 0) AS sessions, coalesce(by_sessions.seconds, 0.0) AS seconds,
-           platforms, app_versions, first_event_time, last_event_time, first_platform, last_platform,
+           platforms, platform_versions, first_event_time, last_event_time, first_platform, last_platform,
            last_app_version, last_os_name, last_os_version, last_locale, traits, traits_at
     FROM by_events LEFT JOIN by_sessions USING (person_id)
     ORDER BY person_id

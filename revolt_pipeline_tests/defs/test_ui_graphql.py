@@ -19,6 +19,7 @@ from dagster._core.workspace.load_target import WorkspaceFileTarget
 from dagster_graphql.test.utils import execute_dagster_graphql
 
 from revolt_pipeline.defs.cascade import CASCADE_ORDER
+from revolt_pipeline.reports import schema
 from revolt_pipeline.storage import ObjectStore
 from revolt_pipeline.storage.layout import aggregate_key
 from revolt_pipeline.transforms.aggregates import AGGREGATES
@@ -39,12 +40,7 @@ LAKE_FOLDERS = {
     "sessionized_events": "sessionized_events/event_date={day}",
     "sessions": "sessions/session_date={day}",
 }
-REPORT_DATE_COLUMNS = {
-    "daily_active_users": "event_date",
-    "sessions_daily": "session_date",
-    "events_daily": "event_date",
-    "event_catalog": "received_date",
-}
+REPORT_DATE_COLUMNS = schema.PARTITION_COLUMNS
 
 LOCATION_STATUS = """
 { workspaceOrError { ... on Workspace { locationEntries { name locationOrLoadError {
@@ -199,7 +195,10 @@ def test_the_ui_shows_every_definition_and_each_partitions_own_figures(
     graph = definitions.resolve_asset_graph()
     assert shown_assets == sorted(key.to_user_string() for key in graph.get_all_asset_keys())
     assert shown_checks == sorted((key.asset_key.to_user_string(), key.name) for key in graph.asset_check_keys)
-    assert len(shown_assets) == 15 and len(shown_checks) == 17
+    # Six lake assets and event_catalog, and a table per aggregate, each with its loaded-rows check; eight
+    # checks on the lake and event_catalog's; the people layer's five assets and five checks.
+    aggregates = len(schema.AGGREGATE_TABLES)
+    assert len(shown_assets) == 7 + aggregates + 5 and len(shown_checks) == 9 + aggregates + 5
 
     # Each partition's row count is that day's rows, not the run's.
     for asset in ("raw_events", "event_catalog"):
@@ -217,7 +216,7 @@ def test_the_ui_shows_every_definition_and_each_partitions_own_figures(
     assert row_counts(webserver, "daily_aggregates", EVENT_DAYS) == {
         day: rows_of_aggregates(cascaded, day) for day in EVENT_DAYS
     }
-    for table in ("daily_active_users", "sessions_daily", "events_daily"):
+    for table in schema.AGGREGATE_TABLES:
         assert row_counts(webserver, table, EVENT_DAYS) == {
             day: rows_in_reports(cascaded, table, day) for day in EVENT_DAYS
         }

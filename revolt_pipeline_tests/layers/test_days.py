@@ -5,12 +5,15 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import orjson
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
 
 from revolt_pipeline.layers.days import DayBuilder
 from revolt_pipeline.reports import schema
 from revolt_pipeline.reports.loader import create_engine, ensure_tables, read_rows
 from revolt_pipeline.storage import ObjectStore
-from revolt_pipeline.storage.layout import LANDING, landed_object_key
+from revolt_pipeline.storage.layout import LANDING, aggregate_key, landed_object_key
 from revolt_pipeline.transforms.rules import PipelineRules
 from revolt_pipeline_tests.transforms.harness import at, landed
 
@@ -56,11 +59,43 @@ def test_a_received_day_is_built_through_every_layer_into_the_report_database(tm
     assert {table: len(rows) for table, rows in in_database.items()} == {
         table: rows.num_rows for table, rows in built.reports.items()
     }
-    active = {
-        row["event_date"]: row["active_users"] for row in in_database["daily_active_users"] if row["platform"] == "all"
-    }
+    active = {row["event_date"]: row["active_users"] for row in in_database["daily_active_users"]}
     assert active == {day: 1 if day.day in (18, 20) else 0 for day in built.event_dates}  # a total row every day
     assert [(row["event_name"], row["property"]) for row in in_database["event_catalog"]] == [
         ("Timer Started", "project")
     ]
+    engine.dispose()
+
+
+def test_an_aggregate_written_before_the_split_is_not_loaded_into_a_total_table(tmp_path: Path) -> None:
+    """A lake day aggregated by an older version mixed totals and platforms in one file of the same name."""
+    store = ObjectStore((tmp_path / "store").as_uri())
+    land(store, [landed("today", RECEIVED - timedelta(minutes=5), received=RECEIVED)])
+    engine = create_engine(f"sqlite:///{tmp_path / 'reports.sqlite'}")
+    ensure_tables(engine)
+    (tmp_path / "work").mkdir()
+    builder = DayBuilder(store, PipelineRules(), tmp_path / "work")
+    built = builder.every_layer([RECEIVED.date()], engine)
+    day = RECEIVED.date()
+    before = read_rows(engine, schema.daily_active_users)
+
+    key = aggregate_key("daily_active_users", day)
+    old = pa.table(
+        {
+            "event_date": [day, day],
+            "platform": ["all", "web"],
+            "app_version": ["all", "all"],
+            "active_users": [1, 1],
+            "identified_users": [1, 1],
+            "anonymous_users": [0, 0],
+        }
+    )
+    pq.write_table(old, tmp_path / "old.parquet")
+    store.put(key, (tmp_path / "old.parquet").read_bytes())
+
+    with pytest.raises(
+        FileNotFoundError, match="written by an older version; build daily_aggregates for its day again"
+    ):
+        builder.report_days(engine, built.event_dates, [])
+    assert read_rows(engine, schema.daily_active_users) == before
     engine.dispose()

@@ -92,21 +92,14 @@ class Pipeline:
     def report_rows(self) -> dict[str, list[dict[str, Any]]]:
         engine = create_engine(self.settings.report_db_url)
         try:
-            return {
-                table.name: read_rows(engine, table)
-                for table in (
-                    schema.daily_active_users,
-                    schema.sessions_daily,
-                    schema.events_daily,
-                    schema.event_catalog,
-                )
-            }
+            tables = [*schema.AGGREGATE_TABLES.values(), schema.event_catalog]
+            return {table.name: read_rows(engine, table) for table in tables}
         finally:
             engine.dispose()
 
     def dau(self, day: str) -> int | None:
         for row in self.report_rows()["daily_active_users"]:
-            if row["event_date"].isoformat() == day and row["platform"] == "all":
+            if row["event_date"].isoformat() == day:
                 return row["active_users"]
         return None
 

@@ -11,6 +11,7 @@ from click.testing import CliRunner
 from revolt_pipeline.cli import main
 from revolt_pipeline.demo.pipeline import DemoResult, run_demo
 from revolt_pipeline.settings import Settings
+from revolt_pipeline.transforms.aggregates import DURATION_BUCKETS, PERCENTILES
 from revolt_pipeline.transforms.engine import duckdb_connection, sql_list
 from revolt_pipeline_tests.fixtures.collector import read_landed
 from revolt_pipeline_tests.fixtures.s3 import S3Bucket
@@ -55,18 +56,22 @@ def test_demo_reports_equal_the_ground_truth(tmp_path: Path, monkeypatch: pytest
     result = demo(settings)
     truth = result.truth
     rows = report_rows(settings)
-    dau = {r["event_date"].isoformat(): r["active_users"] for r in rows["daily_active_users"] if r["platform"] == "all"}
-    sessions = {r["session_date"].isoformat(): r["sessions"] for r in rows["sessions_daily"] if r["platform"] == "all"}
+    # A BI tool's plain SUM over a total table gives the ground truth: no row counts a day twice.
+    dau = {r["event_date"].isoformat(): r["active_users"] for r in rows["daily_active_users"]}
+    sessions = {r["session_date"].isoformat(): r["sessions"] for r in rows["sessions_daily"]}
     events = Counter()
     for row in rows["events_daily"]:
-        if row["platform"] == "all":
-            events[row["event_date"].isoformat()] += row["events"]
+        events[row["event_date"].isoformat()] += row["events"]
+    assert len(dau) == len(rows["daily_active_users"]) and len(sessions) == len(rows["sessions_daily"])
+    assert sum(dau.values()) == sum(expected["daily_active_users"] for expected in truth["days"].values())
     for day, expected in truth["days"].items():
         assert dau[day] == expected["daily_active_users"], day
         assert sessions[day] == expected["sessions"], day
         assert events[day] == expected["events"], day  # duplicates counted once
     assert sum(sessions.values()) == truth["totals"]["sessions"]
     assert all(value == 0 for day, value in dau.items() if day not in truth["days"])
+    assert_breakdowns_add_up_where_they_should(rows)
+    assert_session_lengths_match_the_sessions(settings, rows)
 
     totals = truth["totals"]
     assert lake_counts(settings, "raw_events")["rows"] == totals["messages_sent"]
@@ -88,6 +93,76 @@ def test_demo_reports_equal_the_ground_truth(tmp_path: Path, monkeypatch: pytest
             for record in instance.all_logs(run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION):
                 evaluation = record.dagster_event.asset_check_evaluation_data
                 assert evaluation.passed, (evaluation.asset_key, evaluation.check_name, evaluation.partition)
+
+
+def by_key(rows: list[dict[str, Any]], key: tuple[str, ...], column: str) -> Counter:
+    """`column` added up over the rows of each `key`."""
+    totals: Counter = Counter()
+    for row in rows:
+        totals[tuple(row[name] for name in key)] += row[column]
+    return totals
+
+
+def assert_breakdowns_add_up_where_they_should(rows: dict[str, list[dict[str, Any]]]) -> None:
+    """Counts of events and sessions add up from versions to platforms to the day; distinct people do not."""
+    for subject, key, columns in (
+        ("sessions_daily", ("session_date",), ("sessions", "events", "single_event_sessions", "split_sessions")),
+        ("events_daily", ("event_date", "event_type", "event_name"), ("events",)),
+        ("session_duration_histogram", ("session_date", "bucket"), ("sessions",)),
+        ("session_duration_percentiles", ("session_date",), ("sessions",)),
+    ):
+        total, platforms, versions = (rows[subject + suffix] for suffix in ("", "_by_platform", "_by_app_version"))
+        with_platform = ("platform", *key)
+        for column in columns:
+            totals = +by_key(total, key, column)
+            assert totals or column != columns[0], (subject, column)  # the demo has no split session
+            assert +by_key(platforms, key, column) == totals, (subject, column)
+            assert +by_key(versions, with_platform, column) == +by_key(platforms, with_platform, column), subject
+    # People active on two platforms the same day (the demo's multi-device people) are one active user.
+    day_total = by_key(rows["daily_active_users"], ("event_date",), "active_users")
+    by_platform = by_key(rows["daily_active_users_by_platform"], ("event_date",), "active_users")
+    assert all(by_platform[day] >= users for day, users in day_total.items())
+    assert sum(by_platform.values()) > sum(day_total.values())
+
+
+def assert_session_lengths_match_the_sessions(settings: Settings, rows: dict[str, list[dict[str, Any]]]) -> None:
+    """The histogram and the percentiles describe the lake's sessions exactly, and agree with sessions_daily."""
+    store = settings.store
+    paths = [store.local_path(info.key) for info in store.list("sessions") if info.key.endswith(".parquet")]
+    with duckdb_connection(threads=1) as connection:
+        sessions = f"read_parquet({sql_list(paths)}, hive_partitioning = true)"  # session_date from the path
+        durations = connection.execute(
+            f"SELECT CAST(session_date AS DATE), duration_seconds FROM {sessions}"
+        ).fetchall()
+    per_day: dict[date, list[float]] = {}
+    for day, seconds in durations:
+        per_day.setdefault(day, []).append(seconds)
+    histogram = {(r["session_date"], r["bucket_order"]): r for r in rows["session_duration_histogram"]}
+    for day, seconds in per_day.items():
+        for order in range(len(DURATION_BUCKETS)):
+            bucket = histogram[(day, order)]
+            upper = bucket["upper_seconds"]
+            inside = [s for s in seconds if s >= bucket["lower_seconds"] and (upper is None or s < upper)]
+            assert bucket["sessions"] == len(inside), (day, bucket)
+    percentiles = {r["session_date"]: r for r in rows["session_duration_percentiles"]}
+    for day, seconds in per_day.items():
+        row = percentiles[day]
+        assert row["sessions"] == len(seconds)
+        assert (row["min_duration_seconds"], row["max_duration_seconds"]) == (min(seconds), max(seconds))
+        for p in PERCENTILES:  # percentile_cont: linear between the closest ranks
+            assert row[f"p{p}_duration_seconds"] == pytest.approx(interpolated(sorted(seconds), p / 100)), (day, p)
+    for row in rows["sessions_daily"]:
+        if row["sessions"]:
+            same_day = percentiles[row["session_date"]]
+            assert same_day["p50_duration_seconds"] == row["median_duration_seconds"]
+            assert same_day["p90_duration_seconds"] == row["p90_duration_seconds"]
+
+
+def interpolated(ordered: list[float], fraction: float) -> float:
+    position = fraction * (len(ordered) - 1)
+    below = int(position)
+    above = min(below + 1, len(ordered) - 1)
+    return ordered[below] + (ordered[above] - ordered[below]) * (position - below)
 
 
 def test_s3_and_postgres_give_the_same_report_rows_as_the_embedded_default(

@@ -10,6 +10,7 @@ import dagster as dg
 import pytest
 
 from revolt_pipeline.defs.cascade import tagged_days
+from revolt_pipeline.reports import schema
 from revolt_pipeline.storage import ObjectStore
 from revolt_pipeline.storage.layout import (
     LANDING,
@@ -73,12 +74,8 @@ def test_each_partition_of_a_range_run_shows_its_own_rows_and_checks(pipeline: P
         assert pipeline.metadata("events_quarantine", day)["dagster/row_count"] == 0
     database = pipeline.report_rows()
     loaded = {
-        table: Counter(row[column].isoformat() for row in database[table])
-        for table, column in (
-            ("daily_active_users", "event_date"),
-            ("sessions_daily", "session_date"),
-            ("events_daily", "event_date"),
-        )
+        table.name: Counter(row[table.columns[0].name].isoformat() for row in database[table.name])
+        for table in schema.AGGREGATE_TABLES.values()
     }
     for table, per_day in loaded.items():
         for day in ("2026-11-17", "2026-11-18", "2026-11-19", "2026-11-20"):
@@ -91,11 +88,11 @@ def test_each_partition_of_a_range_run_shows_its_own_rows_and_checks(pipeline: P
         assert {name: metadata[f"rows/{name}"] for name in AGGREGATES} == in_lake, day
         assert metadata["dagster/row_count"] == sum(in_lake.values()), day
         assert {table: in_lake[table] for table in loaded} == {table: loaded[table][day] for table in loaded}, day
-    # Three rows in each of the four tables: web 4.2, web's total and the day's total (one duration bucket
-    # per platform and version), not the whole run's.
-    assert pipeline.metadata("daily_aggregates", "2026-11-18")["dagster/row_count"] == 12
-    # web 4.2, web's total and the day's total: not the run's 12 rows.
-    assert pipeline.metadata("daily_active_users", "2026-11-18")["dagster/row_count"] == 3
+    # One row in each of the 12 tables of one row per group (the day, web, web 4.2), and every duration
+    # bucket of each group in the three histograms: not the whole run's.
+    assert pipeline.metadata("daily_aggregates", "2026-11-18")["dagster/row_count"] == 12 + 3 * 8
+    # The day's total: not the run's 4 rows, nor web's and web 4.2's.
+    assert pipeline.metadata("daily_active_users", "2026-11-18")["dagster/row_count"] == 1
 
     # Every check of every day of each run has its own evaluation, for its partition.
     raw_checks = check_evaluations(raw)
@@ -109,7 +106,7 @@ def test_each_partition_of_a_range_run_shows_its_own_rows_and_checks(pipeline: P
     assert cleaned_days == {"2026-11-17", "2026-11-18", "2026-11-19", "2026-11-20"}
     assert {(asset, partition) for (asset, _, partition) in check_evaluations(reports)} == {
         (table, day)
-        for table in ("daily_active_users", "sessions_daily", "events_daily")
+        for table in schema.AGGREGATE_TABLES
         for day in ("2026-11-17", "2026-11-18", "2026-11-19", "2026-11-20")
     }
 

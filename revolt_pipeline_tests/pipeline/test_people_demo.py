@@ -30,19 +30,20 @@ def test_active_users_equal_the_ground_truth(tmp_path: Path, monkeypatch: pytest
         {person for session in truth["sessions"] for person in [session["person"]]}
     )
     # A breakdown never holds a total: every row names a platform, and its DAU never exceeds the day's.
-    by_platform = rows[schema.active_users_by_platform.name]
+    by_platform = rows[schema.active_users_daily_by_platform.name]
     assert by_platform and all(row["platform"] not in ("all", None) for row in by_platform)
     for row in by_platform:
         assert row["dau"] <= totals[row["event_date"].isoformat()]["dau"]
         assert row["mau"] <= totals[row["event_date"].isoformat()]["mau"]
     # The breakdowns equal the truth too, on every day of traffic, value by value.
     for table, dimension in (
-        (schema.active_users_by_platform, "platform"),
-        (schema.active_users_by_app_version, "app_version"),
+        (schema.active_users_daily_by_platform, "platform"),
+        (schema.active_users_daily_by_app_version, "app_version"),
     ):
         got: dict[str, dict[str, dict[str, int]]] = {}
         for row in rows[table.name]:
-            got.setdefault(row["event_date"].isoformat(), {})[row[dimension]] = {
+            key = row["platform"] if dimension == "platform" else f"{row['platform']}|{row['app_version']}"
+            got.setdefault(row["event_date"].isoformat(), {})[key] = {
                 key: row[key] for key in ("dau", "wau", "mau", "new_users")
             }
         assert {day: got.get(day, {}) for day in truth["days"]} == truth[table.name], table.name

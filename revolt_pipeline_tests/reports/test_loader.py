@@ -15,7 +15,7 @@ from revolt_pipeline.reports import loader, schema
 DAY_1 = datetime.date(2026, 11, 19)
 DAY_2 = datetime.date(2026, 11, 20)
 DAY_3 = datetime.date(2026, 11, 21)
-DAU = schema.daily_active_users
+DAU = schema.daily_active_users_by_app_version
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.services)])
@@ -31,7 +31,7 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sa.Engine
 
 
 def dau_rows(day: datetime.date, platforms: dict[str, int]) -> pa.Table:
-    """daily_active_users rows for `day`: one per platform, `active_users` as given."""
+    """daily_active_users_by_app_version rows for `day`: one per platform, `active_users` as given."""
     return pa.Table.from_pylist(
         [
             {
@@ -214,7 +214,7 @@ def test_a_value_that_escaped_the_report_text_rule_is_named_with_its_fix(engine:
         loader.replace_partitions(engine, DAU, [DAY_1], pa.Table.from_pylist(rows))
 
     message = str(refused.value)
-    assert "daily_active_users.app_version holds a NUL character" in message
+    assert "daily_active_users_by_app_version.app_version holds a NUL character" in message
     assert "2 rows, for example 'a\\x00b'" in message
     assert "What the report database holds" in message and "rebuilding the day's daily_aggregates" in message
 
@@ -418,14 +418,14 @@ def test_bulk_load_of_200k_rows_into_postgresql(postgres_url: str) -> None:
         )
 
         started = time.perf_counter()
-        loaded = loader.replace_partitions(engine, schema.events_daily, [DAY_1], rows)
+        loaded = loader.replace_partitions(engine, schema.events_daily_by_app_version, [DAY_1], rows)
         elapsed = time.perf_counter() - started
 
         print(f"\nloaded {loaded} rows into PostgreSQL in {elapsed:.2f} s: {loaded / elapsed:,.0f} rows/s")
         assert loaded == n
         with engine.connect() as connection:
             count, total = connection.execute(
-                sa.select(sa.func.count(), sa.func.sum(schema.events_daily.c.events))
+                sa.select(sa.func.count(), sa.func.sum(schema.events_daily_by_app_version.c.events))
             ).one()
         assert (count, total) == (n, sum(range(n)))
     finally:

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.services
 
 DAY_1 = datetime.date(2026, 11, 19)
 DAY_2 = datetime.date(2026, 11, 20)
-DAU = schema.daily_active_users
+DAU = schema.daily_active_users_by_app_version
 QUICK = Backoff(retries=3, first_delay=0.05, max_delay=0.2)
 
 
@@ -127,7 +127,7 @@ def test_a_server_that_stays_down_fails_the_load_clearly_and_the_table_keeps_its
 
     message = str(failure.value)
     assert failure.value.attempts == QUICK.retries + 1
-    assert "replacing the rows of daily_active_users for 2026-11-19" in message
+    assert "replacing the rows of daily_active_users_by_app_version for 2026-11-19" in message
     assert f"{server.host}:{server.port}/{name}" in message
     assert "previous rows" in message and "Last error: OperationalError" in message
     assert loader.read_rows(engine, DAU) == before
@@ -145,7 +145,7 @@ def test_errors_other_than_a_lost_connection_fail_at_once(
             "$$ BEGIN PERFORM nextval('attempts'); RETURN NULL; END $$"
         )
         connection.execute(
-            "CREATE TRIGGER count_attempt BEFORE DELETE ON daily_active_users "
+            "CREATE TRIGGER count_attempt BEFORE DELETE ON daily_active_users_by_app_version "
             "FOR EACH STATEMENT EXECUTE FUNCTION count_attempt()"
         )
     duplicated = dau_rows(DAY_1, {"ios": 1})

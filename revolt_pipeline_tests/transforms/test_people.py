@@ -79,7 +79,7 @@ def test_wau_and_mau_count_a_person_once_across_days_and_platforms(tmp_path: Pat
     with duckdb_connection() as connection:
         lake = run_pipeline(connection, tmp_path, records)
         totals = {row["event_date"]: row for row in lake.all_rows(lake.actives["active_users_daily"])}
-        platforms = lake.all_rows(lake.actives["active_users_by_platform"])
+        platforms = lake.all_rows(lake.actives["active_users_daily_by_platform"])
     day = totals[date(2026, 11, 9)]
     assert (day["dau"], day["wau"], day["mau"], day["new_users"]) == (1, 2, 2, 0)  # u1 on 11-01 is outside WAU
     assert totals[date(2026, 11, 5)]["new_users"] == 1
@@ -165,8 +165,8 @@ def test_app_versions_the_report_column_cannot_hold_are_made_safe_and_load(tmp_p
     engine = create_engine(f"sqlite:///{tmp_path / 'reports.sqlite'}")
     try:
         ensure_tables(engine)
-        load_active_users(engine, lake.builder.store, schema.active_users_by_app_version, [date(2026, 11, 10)])
-        rows = read_rows(engine, schema.active_users_by_app_version)
+        load_active_users(engine, lake.builder.store, schema.active_users_daily_by_app_version, [date(2026, 11, 10)])
+        rows = read_rows(engine, schema.active_users_daily_by_app_version)
     finally:
         engine.dispose()
     versions = {row["app_version"]: row["dau"] for row in rows}

@@ -10,6 +10,8 @@ import sqlalchemy as sa
 
 from revolt_pipeline.reports import schema
 from revolt_pipeline.transforms.aggregates import (
+    BY_APP_VERSION,
+    BY_PLATFORM,
     daily_active_users_query,
     events_daily_query,
     made_safe_query,
@@ -126,8 +128,11 @@ def test_every_text_column_of_the_report_tables_takes_its_length_from_the_rule()
         if isinstance(column.type, sa.String)
     ]
     assert text_columns
+    # The duration buckets' labels are the pipeline's own, not client text.
+    assert {column.name for column in text_columns} - set(REPORT_TEXT_CHARS) == {"bucket"}
     for column in text_columns:
-        assert column.type.length == REPORT_TEXT_CHARS[column.name], column
+        if column.name != "bucket":
+            assert column.type.length == REPORT_TEXT_CHARS[column.name], column
 
 
 def aggregate(connection: Any, query: str) -> list[dict[str, Any]]:
@@ -146,9 +151,10 @@ def test_names_that_become_equal_merge_into_one_row_before_grouping(tmp_path: Pa
     ]
     with duckdb_connection(threads=1) as connection:
         lake = run_pipeline(connection, tmp_path, records)
-        rows = aggregate(connection, events_daily_query(parquet(lake.sessionized[DAY]), DAY))
+        day_rows = aggregate(connection, events_daily_query(parquet(lake.sessionized[DAY]), DAY))
+        rows = aggregate(connection, events_daily_query(parquet(lake.sessionized[DAY]), DAY, BY_APP_VERSION))
         counts = connection.execute(made_safe_query(parquet(lake.sessionized[DAY]))).fetchone()
-    totals = {(r["event_type"], r["event_name"]): r["events"] for r in rows if r["platform"] == "all"}
+    totals = {(r["event_type"], r["event_name"]): r["events"] for r in day_rows}
     assert totals == {
         ("track", "Saved\ufffd"): 2,
         ("track", "Saved"): 1,
@@ -168,18 +174,18 @@ def test_an_app_version_spelled_like_the_totals_marker_does_not_collide_with_the
     ]
     with duckdb_connection(threads=1) as connection:
         lake = run_pipeline(connection, tmp_path, records)
-        users = aggregate(connection, daily_active_users_query(parquet(lake.sessionized[DAY]), DAY))
-        sessions = aggregate(connection, sessions_daily_query(parquet(lake.sessions[DAY]), DAY))
+        users = aggregate(connection, daily_active_users_query(parquet(lake.sessionized[DAY]), DAY, BY_APP_VERSION))
+        sessions = aggregate(connection, sessions_daily_query(parquet(lake.sessions[DAY]), DAY, BY_APP_VERSION))
+        platforms = aggregate(connection, daily_active_users_query(parquet(lake.sessionized[DAY]), DAY, BY_PLATFORM))
     for rows in (users, sessions):
         keys = [(r["platform"], r["app_version"]) for r in rows]
         assert len(keys) == len(set(keys))
         assert {version for platform, version in keys if platform == "web"} == {
-            "all",
             "all…" + digest("all"),
             "1.0",
             "v" * 55 + "…" + digest("v" * 80),
         }
-    assert {(r["platform"], r["app_version"]): r["active_users"] for r in users}[("web", "all")] == 3
+    assert [(r["platform"], r["active_users"]) for r in platforms] == [("web", 3)]
 
 
 def test_the_catalog_holds_property_names_made_safe_and_counts_them(tmp_path: Path) -> None:

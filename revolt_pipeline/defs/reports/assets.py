@@ -1,8 +1,10 @@
 """Report tables in the report database: each run replaces its days' rows in one transaction.
 
-The three aggregate tables are partitioned by event day (sessions_daily: the day sessions started),
-like the lake's aggregates they load; `event_catalog` by the day events were received, like the raw
-day whose catalog it holds.
+The aggregate tables are partitioned by event day (sessions and session lengths: the day sessions
+started), like the lake's aggregates they load; `event_catalog` by the day events were received, like
+the raw day whose catalog it holds. Each table is one asset, described by its COMMENT and its columns'
+(the grain, and which columns sum), all loaded by one step: they come from one `daily_aggregates`
+partition, and a BI user looks a table up by its own name.
 """
 
 import time
@@ -36,7 +38,18 @@ LOADED_ROWS = "The database holds exactly the lake's rows of the day."
 
 
 def _column_schema(table: sa.Table) -> dg.TableSchema:
-    return dg.TableSchema(columns=[dg.TableColumn(column.name, str(column.type)) for column in table.columns])
+    """The table's columns with their COMMENTs, so the UI's catalog says what the database's does."""
+    return dg.TableSchema(
+        columns=[
+            dg.TableColumn(
+                column.name,
+                str(column.type),
+                description=column.comment,
+                constraints=dg.TableColumnConstraints(nullable=bool(column.nullable)),
+            )
+            for column in table.columns
+        ]
+    )
 
 
 def _report_days(
@@ -57,7 +70,7 @@ def _report_days(
 
 
 def build_report_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
-    """`report_tables` (the three aggregate tables) and `event_catalog`."""
+    """`report_tables` (every aggregate table, totals and breakdowns) and `event_catalog`."""
 
     @dg.multi_asset(
         name="report_tables",
@@ -70,7 +83,7 @@ def build_report_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDe
                 kinds=KINDS,
                 owners=OWNERS,
                 tags={"layer": "reports"},
-                metadata={"dagster/table_name": table.name},
+                metadata={"dagster/table_name": table.name, "dagster/column_schema": _column_schema(table)},
             )
             for table in AGGREGATE_TABLES
         ],
@@ -108,7 +121,10 @@ def build_report_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDe
         owners=OWNERS,
         tags={"layer": "reports"},
         description=schema.event_catalog.comment,
-        metadata={"dagster/table_name": schema.event_catalog.name},
+        metadata={
+            "dagster/table_name": schema.event_catalog.name,
+            "dagster/column_schema": _column_schema(schema.event_catalog),
+        },
         check_specs=[partition_check("loaded_rows_match_lake", "event_catalog", LOADED_ROWS, partitions)],
     )
     def event_catalog(

@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from pydantic import Field, PrivateAttr
 
 from revolt_pipeline.private_files import create_private_file
-from revolt_pipeline.reports.loader import create_engine, ensure_tables, is_connection_error
+from revolt_pipeline.reports.loader import OutdatedReportTables, create_engine, ensure_tables, is_connection_error
 from revolt_pipeline.retrying import Backoff, RetriesExhausted
 from revolt_pipeline.settings import REPORT_DB_URL_ENV
 
@@ -33,7 +33,7 @@ class ReportDatabaseResource(dg.ConfigurableResource):
                 _create_sqlite_file_privately(url)
                 engine = create_engine(url, retry=Backoff(retries=self.retries, first_delay=self.retry_seconds))
                 ensure_tables(engine)
-            except (ValueError, OSError, RetriesExhausted, sa.exc.DBAPIError) as exc:
+            except (ValueError, OSError, RetriesExhausted, sa.exc.DBAPIError, OutdatedReportTables) as exc:
                 raise unavailable(url, exc) from None  # the message holds the cause
             self._engine = engine
         return self._engine
@@ -45,7 +45,9 @@ def unavailable(url: str, error: Exception) -> ReportDatabaseUnavailable:
         shown = sa.make_url(url).render_as_string(hide_password=True)
     except sa.exc.ArgumentError:
         shown = "(not a database URL)"
-    if isinstance(error, ValueError):
+    if isinstance(error, OutdatedReportTables):
+        advice = "its tables must be rebuilt for this version"
+    elif isinstance(error, ValueError):
         advice = f"set {REPORT_DB_URL_ENV} to sqlite:///path/to/reports.sqlite or postgresql+psycopg://role@host/db"
     elif isinstance(error, RetriesExhausted) or is_connection_error(error):
         advice = (
