@@ -11,8 +11,10 @@ import dagster as dg
 from revolt_pipeline.defs.cleaned.assets import build_cleaned_assets
 from revolt_pipeline.defs.cleaned.sensors import build_clean_after_raw
 from revolt_pipeline.defs.ingestion.resources import CollectorResource
-from revolt_pipeline.defs.jobs import catalog_job, clean_job, raw_job, report_job
+from revolt_pipeline.defs.jobs import catalog_job, clean_job, people_job, raw_job, report_job
 from revolt_pipeline.defs.partitions import daily_partitions
+from revolt_pipeline.defs.people.assets import build_people_assets
+from revolt_pipeline.defs.people.sensors import build_people_after_clean, build_people_after_restitch
 from revolt_pipeline.defs.raw.assets import build_raw_assets
 from revolt_pipeline.defs.raw.schedules import raw_job_schedule
 from revolt_pipeline.defs.reports.assets import build_report_assets
@@ -32,13 +34,16 @@ def build_definitions(settings: Settings, *, collector: CollectorResource | None
             *build_raw_assets(partitions, rules, settings),
             *build_cleaned_assets(partitions, rules),
             *build_report_assets(partitions),
+            *build_people_assets(partitions, rules),
         ],
-        jobs=[raw_job, clean_job, report_job, catalog_job],
+        jobs=[raw_job, clean_job, report_job, catalog_job, people_job],
         schedules=[raw_job_schedule],
         sensors=[
             build_clean_after_raw(partitions, rules),
             build_catalog_after_raw(partitions),
             build_reports_after_clean(partitions),
+            build_people_after_clean(partitions),
+            build_people_after_restitch(partitions),
         ],
         resources=build_resources(settings, collector=collector),
     )

@@ -151,6 +151,7 @@ class Settings:
     lateness_days: float = PipelineRules.lateness / timedelta(days=1)
     session_timeout_minutes: float = PipelineRules.session_timeout / timedelta(minutes=1)
     max_session_hours: float = PipelineRules.max_session_length / timedelta(hours=1)
+    mau_window_days: int = PipelineRules.mau_window_days
     watermark_retries: int = 12
     watermark_retry_seconds: float = 300.0
     pipeline_retries: int = Backoff.retries
@@ -197,6 +198,7 @@ class Settings:
             lateness_days=_env_float("REVOLT_LATENESS_DAYS", cls.lateness_days),
             session_timeout_minutes=_env_float("REVOLT_SESSION_TIMEOUT_MINUTES", cls.session_timeout_minutes),
             max_session_hours=_env_float("REVOLT_MAX_SESSION_HOURS", cls.max_session_hours),
+            mau_window_days=_env_int("REVOLT_MAU_WINDOW_DAYS", cls.mau_window_days),
             watermark_retries=_env_int("REVOLT_WATERMARK_RETRIES", cls.watermark_retries),
             watermark_retry_seconds=_env_float("REVOLT_WATERMARK_RETRY_SECONDS", cls.watermark_retry_seconds),
             pipeline_retries=_env_int("REVOLT_PIPELINE_RETRIES", cls.pipeline_retries),

@@ -88,6 +88,9 @@ class Cascade:
     downstream: Sequence[str]
     days_affected: DaysAffected
     description: str
+    # An asset whose days each read the day before (a snapshot): the days affected extend through its latest
+    # materialized day, since a changed day makes every later one stale.
+    through_latest: str | None = None
 
 
 def cascade_sensor(cascade: Cascade, partitions: dg.PartitionsDefinition) -> dg.SensorDefinition:
@@ -132,6 +135,8 @@ def plan(
     new_cursor = str(finished[-1].storage_id)
     existing = set(partitions.get_partition_keys())
     days = sorted({day for record in finished for day in cascade.days_affected(record) if day.isoformat() in existing})
+    if days and cascade.through_latest:
+        days = _through_latest(instance, cascade.through_latest, days, existing)
     if not days:
         return dg.SensorResult(skip_reason=f"{cascade.upstream} changed no day of {cascade.job}", cursor=new_cursor)
     if _rebuilt_since(instance, cascade.downstream, days, finished[0].storage_id):
@@ -148,6 +153,13 @@ def plan(
         for first, last in day_ranges(days)
     ]
     return dg.SensorResult(run_requests=requests, cursor=new_cursor)
+
+
+def _through_latest(instance: dg.DagsterInstance, asset: str, days: list[date], existing: set[str]) -> list[date]:
+    """Every day from the first of `days` through the last of them or of `asset`'s materialized days."""
+    built = [date.fromisoformat(key) for key in instance.get_materialized_partitions(dg.AssetKey(asset))]
+    last = max([*days, *[day for day in built if day.isoformat() in existing]])
+    return [days[0] + timedelta(days=n) for n in range((last - days[0]).days + 1)]
 
 
 def _run_writing(instance: dg.DagsterInstance, cascade: Cascade) -> dg.DagsterRun | None:
@@ -210,7 +222,13 @@ def cascade_sensors(definitions: dg.Definitions) -> list[dg.SensorDefinition]:
 
 
 # The cascades, in the order their layers are built.
-CASCADE_ORDER = ("clean_after_raw", "catalog_after_raw", "reports_after_clean")
+CASCADE_ORDER = (
+    "clean_after_raw",
+    "catalog_after_raw",
+    "reports_after_clean",
+    "people_after_clean",
+    "people_after_restitch",
+)
 
 
 class InProcessCascade:

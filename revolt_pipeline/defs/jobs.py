@@ -27,3 +27,17 @@ catalog_job = dg.define_asset_job(
     selection=dg.AssetSelection.assets("event_catalog"),
     description="Load received days' property catalog into the report database's event_catalog.",
 )
+
+PEOPLE_ASSETS = (
+    "person_days",
+    "people",
+    "active_users_daily",
+    "active_users_daily_by_platform",
+    "active_users_daily_by_app_version",
+)
+people_job = dg.define_asset_job(
+    "people_job",
+    selection=dg.AssetSelection.assets(*PEOPLE_ASSETS),
+    description="Build person days, the people snapshots and active users of event days, in date order, and load "
+    "active users into the report database.",
+)

@@ -15,11 +15,12 @@ from revolt_pipeline.transforms.rules import DayWindow, PipelineRules
 
 
 def pipeline_rules(settings: Settings) -> PipelineRules:
-    """REVOLT_LATENESS_DAYS, REVOLT_SESSION_TIMEOUT_MINUTES and REVOLT_MAX_SESSION_HOURS as rules."""
+    """REVOLT_LATENESS_DAYS, _SESSION_TIMEOUT_MINUTES, _MAX_SESSION_HOURS and _MAU_WINDOW_DAYS as rules."""
     return PipelineRules(
         lateness=timedelta(days=settings.lateness_days),
         session_timeout=timedelta(minutes=settings.session_timeout_minutes),
         max_session_length=timedelta(hours=settings.max_session_hours),
+        mau_window_days=settings.mau_window_days,
     )
 
 
@@ -40,4 +41,5 @@ def rules_metadata(rules: PipelineRules) -> dict[str, Any]:
         "rules/lateness_days": rules.lateness / timedelta(days=1),
         "rules/session_timeout_minutes": rules.session_timeout / timedelta(minutes=1),
         "rules/max_session_hours": rules.max_session_length / timedelta(hours=1),
+        "rules/mau_window_days": rules.mau_window_days,
     }

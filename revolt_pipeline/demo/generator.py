@@ -20,6 +20,8 @@ SESSION_GAP = timedelta(minutes=35)
 MAX_EVENT_GAP_SECONDS = 20 * 60
 LATENESS_WINDOW = timedelta(days=3)
 SESSION_TIMEOUT = timedelta(minutes=30)
+WAU_DAYS = 7
+MAU_DAYS = 30  # the pipeline's default MAU window (REVOLT_MAU_WINDOW_DAYS)
 
 
 @dataclass(frozen=True)
@@ -342,7 +344,8 @@ def plan_traffic(*, seed: int = 7, users: int = 250, days: int = 7, start: date 
 
 
 def ground_truth(traffic: Traffic) -> dict[str, Any]:
-    """What a correct pipeline reports for this traffic: per event date, DAU, sessions and events."""
+    """What a correct pipeline reports for this traffic: per event date, DAU, WAU, MAU, new users, sessions and
+    events."""
     delivered = [m for m in traffic.messages if not m.resend]
     on_time = [m for m in delivered if not m.too_late]
     by_session: dict[int, list[PlannedMessage]] = defaultdict(list)
@@ -370,6 +373,51 @@ def ground_truth(traffic: Traffic) -> dict[str, Any]:
         day["events"] += 1
     for session in sessions:
         days[session["start"][:10]]["sessions"] += 1
+    first_seen: dict[str, str] = {}
+    for day_key in sorted(days):
+        for person in days[day_key]["users"]:
+            first_seen.setdefault(person, day_key)
+
+    def active_in(day_key: str, window: int) -> int:
+        ending = date.fromisoformat(day_key)
+        wanted = {(ending - timedelta(days=n)).isoformat() for n in range(window)}
+        return len(set().union(*(days[d]["users"] for d in wanted if d in days)))
+
+    # Who was active on each day on each platform and app version, for the breakdowns of active users.
+    by_dimension: dict[str, dict[str, dict[str, set[str]]]] = {
+        "platform": defaultdict(lambda: defaultdict(set)),
+        "app_version": defaultdict(lambda: defaultdict(set)),
+    }
+    for message in on_time:
+        day_key = message.event_time.date().isoformat()
+        by_dimension["platform"][day_key][traffic.devices[message.device].platform].add(message.person_key)
+        # Keyed `platform|app_version`: the report table's grain is the pair.
+        pair = f"{traffic.devices[message.device].platform}|{message.app_version}"
+        by_dimension["app_version"][day_key][pair].add(message.person_key)
+
+    def breakdown(dimension: str) -> dict[str, dict[str, dict[str, int]]]:
+        """Per day of traffic and value active in the MAU window ending on it: DAU, WAU, MAU and new users."""
+        active = by_dimension[dimension]
+        result: dict[str, dict[str, dict[str, int]]] = {}
+        for day_key in sorted(days):
+            ending = date.fromisoformat(day_key)
+            window = [(ending - timedelta(days=n)).isoformat() for n in range(MAU_DAYS)]
+            values = {value for d in window for value in active.get(d, {})}
+            result[day_key] = {
+                value: {
+                    "dau": len(active[day_key].get(value, set())) if day_key in active else 0,
+                    "wau": len(set().union(*(active[d].get(value, set()) for d in window[:WAU_DAYS] if d in active))),
+                    "mau": len(set().union(*(active[d].get(value, set()) for d in window if d in active))),
+                    "new_users": sum(
+                        1
+                        for person in (active[day_key].get(value, set()) if day_key in active else set())
+                        if first_seen[person] == day_key
+                    ),
+                }
+                for value in sorted(values)
+            }
+        return result
+
     malformed_reasons: dict[str, int] = defaultdict(int)
     for malformed in traffic.malformed:
         malformed_reasons[malformed.reason] += 1
@@ -382,6 +430,8 @@ def ground_truth(traffic: Traffic) -> dict[str, Any]:
             "users": len(people),
             "session_timeout_minutes": SESSION_TIMEOUT.total_seconds() / 60,
             "lateness_window_days": LATENESS_WINDOW.days,
+            "wau_days": WAU_DAYS,
+            "mau_days": MAU_DAYS,
         },
         "totals": {
             "messages_sent": len(traffic.messages),
@@ -400,8 +450,18 @@ def ground_truth(traffic: Traffic) -> dict[str, Any]:
             "offline_deliveries": sum(1 for m in delivered if m.send_time - m.event_time > 2 * SEND_TICK),
         },
         "days": {
-            day: {"daily_active_users": len(v["users"]), "sessions": v["sessions"], "events": v["events"]}
+            day: {
+                "daily_active_users": len(v["users"]),
+                # Distinct people active in the 7 and 30 days ending on the day, and first seen on it.
+                "weekly_active_users": active_in(day, WAU_DAYS),
+                "monthly_active_users": active_in(day, MAU_DAYS),
+                "new_users": sum(1 for seen in first_seen.values() if seen == day),
+                "sessions": v["sessions"],
+                "events": v["events"],
+            }
             for day, v in sorted(days.items())
         },
+        "active_users_daily_by_platform": breakdown("platform"),
+        "active_users_daily_by_app_version": breakdown("app_version"),
         "sessions": sessions,
     }

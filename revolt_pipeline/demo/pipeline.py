@@ -329,6 +329,7 @@ def summarize(settings: Settings, result: DemoResult) -> list[str]:
                 column = pq.read_table(path, columns=["reason"], filesystem=store.filesystem).column("reason")
                 reasons.update(column.to_pylist())
     dau, sessions = _report_totals(settings.report_db_url)
+    windows = _active_user_windows(settings.report_db_url)
     truth = result.truth
     totals = truth["totals"]
     quarantined = ", ".join(f"{reason} {n:,}" for reason, n in sorted(reasons.items()))
@@ -337,14 +338,19 @@ def summarize(settings: Settings, result: DemoResult) -> list[str]:
         f"raw_events: {counts['raw_events']:,} rows   events: {counts['events']:,}   "
         f"quarantined: {counts['events_quarantine']:,}" + (f" ({quarantined})" if quarantined else ""),
         f"sessions: {counts['sessions']:,}",
-        "day          active users   sessions",
+        "day          active users   sessions        WAU        MAU",
     ]
     differences = []
     for day, expected in sorted(truth["days"].items()):
         got = (dau.get(day, 0), sessions.get(day, 0))
-        lines.append(f"{day}   {got[0]:>12,}   {got[1]:>8,}")
+        wau, mau = windows.get(day, (0, 0))
+        lines.append(f"{day}   {got[0]:>12,}   {got[1]:>8,}   {wau:>8,}   {mau:>8,}")
         if got != (expected["daily_active_users"], expected["sessions"]):
             differences.append(f"{day} (expected {expected['daily_active_users']:,} and {expected['sessions']:,})")
+        if (wau, mau) != (expected["weekly_active_users"], expected["monthly_active_users"]):
+            differences.append(
+                f"{day} (expected WAU {expected['weekly_active_users']:,}, MAU {expected['monthly_active_users']:,})"
+            )
     if differences:
         lines.append("differs from the ground truth on " + ", ".join(differences))
     else:
@@ -369,3 +375,15 @@ def _report_totals(url: str) -> tuple[dict[str, int], dict[str, int]]:
     finally:
         engine.dispose()
     return {day.isoformat(): n for day, n in dau}, {day.isoformat(): n for day, n in sessions}
+
+
+def _active_user_windows(url: str) -> dict[str, tuple[int, int]]:
+    """WAU and MAU per day, as `active_users_daily` holds them."""
+    table = schema.active_users_daily
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(sa.select(table.c.event_date, table.c.wau, table.c.mau)).all()
+    finally:
+        engine.dispose()
+    return {day.isoformat(): (wau, mau) for day, wau, mau in rows}

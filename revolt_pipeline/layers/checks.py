@@ -8,6 +8,7 @@ the benchmarks and tests can call them without Dagster.
 from dataclasses import dataclass, field
 
 from revolt_pipeline.layers.cleaned import CleanDay, SessionDay
+from revolt_pipeline.layers.people import PeopleDay
 from revolt_pipeline.layers.raw import RawDay
 
 # Problems kept per check and day: enough to act on, bounded for a day with millions of bad rows.
@@ -98,3 +99,28 @@ def loaded_rows_check(lake_rows: int, database_rows: int) -> CheckOutcome:
         [] if lake_rows == database_rows else [f"the database holds {database_rows:,} rows, the lake {lake_rows:,}"]
     )
     return _outcome("loaded_rows_match_lake", problems, lake_rows=lake_rows, database_rows=database_rows)
+
+
+def people_day_checks(day: PeopleDay) -> list[CheckOutcome]:
+    """`reconciled_with_sessions` (of `person_days`) and `one_row_per_person` (of `people`)."""
+    counts = day.person_day_counts
+    reconciliation = []
+    if counts.events != counts.sessionized_events:
+        reconciliation.append(f"person days hold {counts.events:,} events, the day {counts.sessionized_events:,}")
+    if counts.sessions != counts.day_sessions:
+        reconciliation.append(f"person days hold {counts.sessions:,} sessions, the day {counts.day_sessions:,}")
+    repeated = day.counts.people - day.counts.distinct_people
+    return [
+        _outcome(
+            "reconciled_with_sessions",
+            reconciliation,
+            events=counts.events,
+            sessionized_events=counts.sessionized_events,
+            sessions=counts.sessions,
+        ),
+        _outcome(
+            "one_row_per_person",
+            [f"{repeated:,} people with more than one row"] if repeated else [],
+            people=day.counts.people,
+        ),
+    ]

@@ -9,7 +9,7 @@ the order is stated here and nowhere else outside `defs/`.
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import duckdb
@@ -17,6 +17,8 @@ import pyarrow as pa
 import sqlalchemy as sa
 
 from revolt_pipeline.layers.cleaned import AggregateDay, CleanDay, SessionDay, aggregate_day, clean_days, sessionize_day
+from revolt_pipeline.layers.commits import committed_days
+from revolt_pipeline.layers.people import ACTIVE_USERS_TABLES, PEOPLE, PeopleDay, build_people_days, load_active_users
 from revolt_pipeline.layers.raw import RawDay, build_raw_day
 from revolt_pipeline.layers.report_tables import AGGREGATE_TABLES, load_aggregate, load_event_catalog
 from revolt_pipeline.reports import schema
@@ -66,6 +68,32 @@ class DayBuilder:
             built.aggregates = [aggregate_day(self.store, connection, day, self.workdir) for day in days]
         return built
 
+    def people_days(self, changed: Iterable[date]) -> list[PeopleDay]:
+        """`person_days`, `people` and active users from the first changed day through the last day built.
+
+        Each snapshot reads the one before, so a change on day D reopens every later snapshot; a day in between
+        the cleaned layer never built (nothing received) has no one active. A snapshot that finds people seen
+        earlier now stitched into someone else reopens the days from when they were first seen, as the cascade
+        does (`restitched_since`)."""
+        changed = sorted(changed)
+        if not changed:
+            return []
+        built: dict[date, PeopleDay] = {}
+        first = changed[0]
+        while True:
+            history = committed_days(self.store, PEOPLE)
+            earlier = [day for day in history if day < first]
+            start = min(first, max(earlier) + timedelta(days=1)) if earlier else first
+            last = max([changed[-1], *history])
+            days = [start + timedelta(days=n) for n in range((last - start).days + 1)]
+            with self.step("build_people_days"), self.connect() as connection:
+                rebuilt = build_people_days(self.store, connection, days, self.rules, self.workdir)
+            built.update({day.day: day for day in rebuilt})
+            stale = [day.counts.restitched_since for day in rebuilt if day.counts.restitched_since is not None]
+            if not stale or min(stale) >= start:
+                return [built[day] for day in sorted(built)]
+            first = min(stale)
+
     def report_days(self, engine: sa.Engine, event_days: list[date], received_days: list[date]) -> dict[str, pa.Table]:
         """The report tables of the event days and `event_catalog` of the received days; rows loaded by table."""
         loaded = {}
@@ -76,6 +104,14 @@ class DayBuilder:
             loaded[schema.event_catalog.name] = load_event_catalog(engine, self.store, received_days)
         return loaded
 
+    def active_user_reports(self, engine: sa.Engine, days: list[date]) -> dict[str, pa.Table]:
+        """The active-users report tables of the days; rows loaded by table."""
+        loaded = {}
+        for table, _ in ACTIVE_USERS_TABLES:
+            with self.step(f"load_{table.name}"):
+                loaded[table.name] = load_active_users(engine, self.store, table, days)
+        return loaded
+
     def every_layer(self, received_days: Iterable[date], engine: sa.Engine | None = None) -> "BuiltDays":
         """The received days through every layer, as the cascade builds them; the report tables too if
         `engine` names a report database (its tables created)."""
@@ -84,8 +120,10 @@ class DayBuilder:
         event_dates = sorted(self.rules.days_to_clean({built.day for built in raw}, touched))
         layers = self.event_days(event_dates)
         built = BuiltDays(layers.cleaned, layers.sessions, layers.aggregates, raw=raw, event_dates=event_dates)
+        built.people = self.people_days(event_dates)
         if engine is not None:
             built.reports = self.report_days(engine, event_dates, [day.day for day in raw])
+            built.reports.update(self.active_user_reports(engine, [day.day for day in built.people]))
         return built
 
 
@@ -101,3 +139,4 @@ class BuiltDays(EventDays):
     raw: list[RawDay] = field(default_factory=list)
     event_dates: list[date] = field(default_factory=list)
     reports: dict[str, pa.Table] = field(default_factory=dict)
+    people: list[PeopleDay] = field(default_factory=list)

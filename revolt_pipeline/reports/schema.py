@@ -18,6 +18,7 @@ from revolt_pipeline.transforms.aggregates import (
     BY_APP_VERSION,
     BY_PLATFORM,
     DURATION_BUCKETS,
+    GRAINS,
     PERCENTILES,
     TOTAL,
     Grain,
@@ -229,3 +230,40 @@ PARTITION_COLUMNS = {
 }
 
 __all__ = ["AGGREGATE_TABLES", "ALL", "PARTITION_COLUMNS", "event_catalog", "metadata", *AGGREGATE_TABLES]
+
+
+# Active users, from the people layer (`layers/people.py`): exact distinct people over windows of person days
+# ending on each day, one table per grain like the aggregates'.
+def _active_users(grain: Grain) -> sa.Table:
+    name = "active_users_daily" + grain.suffix
+    new_users = (
+        "People first seen on the day. Sums across days (a person is new once)."
+        if not grain.dimensions
+        else "People first seen on the day, of those active in this group that day. Sums across days, not "
+        f"across {_GRAIN_WORDS[grain.suffix][1].removesuffix(' or days')} (a new person active in two counts in both)."
+    )
+    columns = [
+        _date_key("event_date", "The day (UTC) the windows end on."),
+        *_dimensions(grain),
+        _people("dau", grain, "People active on the day."),
+        _people("wau", grain, "People active in the 7 days ending on the day."),
+        _people("mau", grain, "People active in the MAU window ending on the day (REVOLT_MAU_WINDOW_DAYS, 30 days)."),
+        sa.Column("stickiness", sa.Float, nullable=False, comment="dau / mau (0 when mau is 0). Not additive."),
+        _count("new_users", new_users),
+    ]
+    indexes = [sa.Index(f"ix_{name}_platform", "platform")] if grain.dimensions else []
+    comment = (
+        "Active users (DAU, WAU, MAU), stickiness and new users: exact distinct people after identity stitching. "
+        f"Grain: one row per {_grain_words(grain)} with people active in the MAU window; "
+        f"{_GRAIN_WORDS[grain.suffix][0]}."
+    )
+    return sa.Table(name, metadata, *columns, *indexes, comment=comment)
+
+
+ACTIVE_USERS_TABLES: dict[Grain, sa.Table] = {grain: _active_users(grain) for grain in GRAINS}
+"""The active-users tables by grain: totals, per platform, per platform and app version."""
+active_users_daily = ACTIVE_USERS_TABLES[TOTAL]
+active_users_daily_by_platform = ACTIVE_USERS_TABLES[BY_PLATFORM]
+active_users_daily_by_app_version = ACTIVE_USERS_TABLES[BY_APP_VERSION]
+PARTITION_COLUMNS.update({table.name: "event_date" for table in ACTIVE_USERS_TABLES.values()})
+__all__ += ["ACTIVE_USERS_TABLES", *(table.name for table in ACTIVE_USERS_TABLES.values())]

@@ -62,6 +62,19 @@ def aggregate_key(name: str, day: date) -> str:
     return f"aggregates/{name}/date={day:%Y-%m-%d}/{name}.parquet"
 
 
+def person_days_key(day: date) -> str:
+    return f"person_days/event_date={day:%Y-%m-%d}/person_days.parquet"
+
+
+def people_key(day: date) -> str:
+    """The people snapshot as of the end of a day."""
+    return f"people/snapshot_date={day:%Y-%m-%d}/people.parquet"
+
+
+def active_users_key(table: str, day: date) -> str:
+    return f"active_users/{table}/date={day:%Y-%m-%d}/{table}.parquet"
+
+
 # Written last by the step that builds a lake day: the day's objects are complete (layers/commits.py).
 # The leading underscore keeps it out of what Spark, Athena and Glue read as data.
 COMMITS = "_commits"

@@ -35,10 +35,13 @@ class PipelineRules:
     lateness: timedelta = timedelta(days=3)
     session_timeout: timedelta = timedelta(minutes=30)
     max_session_length: timedelta = timedelta(hours=24)
+    mau_window_days: int = 30
 
     def __post_init__(self) -> None:
         if self.lateness < timedelta(0):
             raise ValueError("the lateness window cannot be negative")
+        if self.mau_window_days < 7:
+            raise ValueError("the MAU window must be at least the 7 days of WAU")
         if self.session_timeout <= timedelta(0) or self.max_session_length <= timedelta(0):
             raise ValueError("session timeout and maximum length must be positive")
 
@@ -61,6 +64,11 @@ class PipelineRules:
         midnight), and as many before, where the session of the day's first events may have started."""
         days = max(1, -(-self.max_session_length // timedelta(days=1)))
         return DayWindow(before=days, after=days)
+
+    @property
+    def actives_window(self) -> DayWindow:
+        """Person days the active users of a day read: the MAU window ending on the day (WAU's and DAU's within)."""
+        return DayWindow(before=self.mau_window_days - 1, after=0)
 
     def days_to_rebuild(self, event_dates: set[date]) -> set[date]:
         """The cleaned layer's days to build again when raw rows of `event_dates` changed: those days'

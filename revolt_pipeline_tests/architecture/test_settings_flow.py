@@ -113,6 +113,7 @@ def test_unset_settings_give_the_defaults_of_what_they_configure(settings: Setti
     assert timedelta(days=settings.lateness_days) == rules.lateness
     assert timedelta(minutes=settings.session_timeout_minutes) == rules.session_timeout
     assert timedelta(hours=settings.max_session_hours) == rules.max_session_length
+    assert settings.mau_window_days == rules.mau_window_days
 
 
 def test_the_default_first_partition_is_recorded_once_so_days_never_slide_out(

@@ -34,7 +34,9 @@ def test_two_settings_in_one_process_give_two_sets_of_definitions(base: Settings
     march = build_definitions(
         replace(base, partitions_start="2026-03-01", watermark_retries=2, watermark_retry_seconds=5.0, lateness_days=1)
     )
-    june = build_definitions(replace(base, partitions_start="2026-06-01", lateness_days=7, max_session_hours=30))
+    june = build_definitions(
+        replace(base, partitions_start="2026-06-01", lateness_days=7, max_session_hours=30, mau_window_days=28)
+    )
 
     assert march.resolve_assets_def("events").partitions_def.start == datetime(2026, 3, 1, tzinfo=UTC)
     assert june.resolve_assets_def("events").partitions_def.start == datetime(2026, 6, 1, tzinfo=UTC)
@@ -51,6 +53,13 @@ def test_two_settings_in_one_process_give_two_sets_of_definitions(base: Settings
     for definitions, days in ((march, 1), (june, 2)):
         mapping = definitions.resolve_assets_def("sessions").get_partition_mapping(dg.AssetKey("events"))
         assert (mapping.start_offset, mapping.end_offset) == (-days, days)
+    # Active users read the MAU window of person days ending on their day; people read the day before's.
+    for definitions, window in ((march, 30), (june, 28)):
+        actives = definitions.resolve_assets_def("active_users_daily")
+        mapping = actives.get_partition_mapping(dg.AssetKey("person_days"))
+        assert (mapping.start_offset, mapping.end_offset) == (-(window - 1), 0)
+        mapping = definitions.resolve_assets_def("people").get_partition_mapping(dg.AssetKey("people"))
+        assert (mapping.start_offset, mapping.end_offset) == (-1, -1)
 
 
 def test_python_names_are_the_names_dagster_shows(base: Settings) -> None:
@@ -67,8 +76,9 @@ def test_every_asset_backfills_a_range_of_days_as_one_run(base: Settings) -> Non
     graph = build_definitions(base).resolve_asset_graph()
     policies = {key.to_user_string(): assets.backfill_policy for assets in graph.assets_defs for key in assets.keys}
     # The six lake assets (raw_events, events, events_quarantine, sessionized_events, sessions,
-    # daily_aggregates), event_catalog, and every aggregate report table.
-    assert len(policies) == 7 + len(AGGREGATE_TABLES)
+    # daily_aggregates), event_catalog, every aggregate report table, and the people layer's five (person_days,
+    # people, the three active-users tables).
+    assert len(policies) == 7 + len(AGGREGATE_TABLES) + 5
     assert {key: policy for key, policy in policies.items() if policy != dg.BackfillPolicy.single_run()} == {}
 
 
@@ -113,4 +123,4 @@ def test_an_asset_backfill_launched_as_the_ui_does_makes_one_run_for_three_days(
             runs = instance.get_runs(dg.RunsFilter(tags={BACKFILL_TAG: launched["backfillId"]}))
             one_run_each[asset] = tuple(tagged_days(run.tags) for run in runs)
     assert one_run_each == dict.fromkeys(one_run_each, ((BACKFILL_DAYS[0], BACKFILL_DAYS[-1]),))
-    assert len(one_run_each) == 6
+    assert len(one_run_each) == 8

@@ -176,7 +176,13 @@ def test_the_ui_shows_every_definition_and_each_partitions_own_figures(
         sensor.name for sensor in definitions.sensors or []
     )
     # ... which are the steps of the cascade, its sensors and the raw layer's schedule.
-    assert {job.name for job in definitions.jobs or []} == {"raw_job", "clean_job", "report_job", "catalog_job"}
+    assert {job.name for job in definitions.jobs or []} == {
+        "raw_job",
+        "clean_job",
+        "report_job",
+        "catalog_job",
+        "people_job",
+    }
     assert {sensor.name for sensor in definitions.sensors or []} == set(CASCADE_ORDER)
     assert {schedule.name for schedule in definitions.schedules or []} == {"raw_job_schedule"}
 
@@ -190,9 +196,9 @@ def test_the_ui_shows_every_definition_and_each_partitions_own_figures(
     assert shown_assets == sorted(key.to_user_string() for key in graph.get_all_asset_keys())
     assert shown_checks == sorted((key.asset_key.to_user_string(), key.name) for key in graph.asset_check_keys)
     # Six lake assets and event_catalog, and a table per aggregate, each with its loaded-rows check; eight
-    # checks on the lake and event_catalog's.
+    # checks on the lake and event_catalog's; the people layer's five assets and five checks.
     aggregates = len(schema.AGGREGATE_TABLES)
-    assert len(shown_assets) == 7 + aggregates and len(shown_checks) == 9 + aggregates
+    assert len(shown_assets) == 7 + aggregates + 5 and len(shown_checks) == 9 + aggregates + 5
 
     # Each partition's row count is that day's rows, not the run's.
     for asset in ("raw_events", "event_catalog"):
@@ -228,6 +234,9 @@ def test_the_ui_shows_every_definition_and_each_partitions_own_figures(
         for check in ("reconciled_with_collector", "required_columns_not_null", "no_schema_drift")
     }
     assert check_statuses(webserver, "events")["reconciled_with_raw"] == dict.fromkeys(EVENT_DAYS, "SUCCEEDED")
+    assert check_statuses(webserver, "person_days") == {
+        "reconciled_with_sessions": dict.fromkeys(EVENT_DAYS, "SUCCEEDED")
+    }
     assert check_statuses(webserver, "event_catalog") == {
         "loaded_rows_match_lake": dict.fromkeys(RECEIVED, "SUCCEEDED")
     }

@@ -60,6 +60,7 @@ def test_a_late_event_reaches_its_days_reports_through_the_cascade(pipeline: Pip
         ("clean_job", ("2026-11-17", "2026-11-19")),  # the day, and the days whose sessions read it
         ("catalog_job", ("2026-11-18", "2026-11-18")),
         ("report_job", ("2026-11-17", "2026-11-19")),
+        ("people_job", ("2026-11-17", "2026-11-19")),
     ]
     assert pipeline.dau("2026-11-18") == 2
 
@@ -73,6 +74,7 @@ def test_a_late_event_reaches_its_days_reports_through_the_cascade(pipeline: Pip
         ("clean_job", ("2026-11-17", "2026-11-21")),
         ("catalog_job", ("2026-11-20", "2026-11-20")),
         ("report_job", ("2026-11-17", "2026-11-21")),
+        ("people_job", ("2026-11-17", "2026-11-21")),
     ]
     assert pipeline.dau("2026-11-18") == 3
     assert pipeline.dau("2026-11-20") == 1
@@ -96,6 +98,7 @@ def test_materializing_raw_events_from_the_ui_cascades_like_raw_job(pipeline: Pi
         ("clean_job", ("2026-11-17", "2026-11-19")),
         ("catalog_job", ("2026-11-18", "2026-11-18")),
         ("report_job", ("2026-11-17", "2026-11-19")),
+        ("people_job", ("2026-11-17", "2026-11-19")),
     ]
     assert pipeline.dau("2026-11-18") == 2
     # Cleaning from the UI as well: the reports follow.
@@ -123,6 +126,7 @@ def test_a_run_that_rebuilt_every_layer_itself_is_not_cascaded_again(pipeline: P
     assert launched(pipeline.follow_cascade()) == [
         ("catalog_job", ("2026-11-17", "2026-11-19")),
         ("report_job", ("2026-11-17", "2026-11-19")),
+        ("people_job", ("2026-11-17", "2026-11-19")),
     ]
 
 
@@ -217,6 +221,8 @@ def test_a_received_day_of_late_events_only_gets_its_catalog_and_an_empty_event_
         ("catalog_job", ("2026-11-21", "2026-11-21")),
         ("report_job", ("2026-11-17", "2026-11-19")),
         ("report_job", ("2026-11-21", "2026-11-21")),
+        # People from the first day changed through the last: the 20th, never built, had no one active.
+        ("people_job", ("2026-11-17", "2026-11-21")),
     ]
     the_21st = dg.AssetRecordsFilter(asset_key=dg.AssetKey("events"), asset_partitions=["2026-11-21"])
     [built] = pipeline.instance.fetch_materializations(the_21st, limit=2).records

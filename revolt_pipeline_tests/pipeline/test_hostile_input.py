@@ -101,6 +101,7 @@ def test_hostile_input_neither_blocks_the_day_nor_changes_what_is_reported(pipel
         "clean_job",
         "catalog_job",
         "report_job",
+        "people_job",
     }
 
     rows = pipeline.report_rows()

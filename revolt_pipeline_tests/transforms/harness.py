@@ -18,6 +18,7 @@ import orjson
 
 from revolt_pipeline.contract.envelope import epoch_ms
 from revolt_pipeline.layers.days import DayBuilder
+from revolt_pipeline.layers.people import PeopleDay
 from revolt_pipeline.storage import ObjectStore
 from revolt_pipeline.storage.layout import LANDING, landed_object_key
 from revolt_pipeline.transforms.engine import duckdb_connection, sql_string
@@ -98,6 +99,10 @@ class Lake:
     assigned: dict[date, int] = field(default_factory=dict)
     sessions: dict[date, str] = field(default_factory=dict)
     sessionized: dict[date, str] = field(default_factory=dict)
+    person_days: dict[date, str] = field(default_factory=dict)
+    people: dict[date, str] = field(default_factory=dict)
+    actives: dict[str, dict[date, str]] = field(default_factory=dict)  # active-users table -> day -> file
+    builder: DayBuilder | None = None
 
     def rows(self, path: str, where: str = "true", order: str = "1") -> list[dict[str, Any]]:
         cursor = self.connection.execute(
@@ -108,6 +113,13 @@ class Lake:
 
     def all_rows(self, files: dict[date, str], order: str = "1") -> list[dict[str, Any]]:
         return [row for day in sorted(files) for row in self.rows(files[day], order=order)]
+
+    def record_people(self, built: list[PeopleDay]) -> None:
+        """Remember the files of people days built (again)."""
+        for day in built:
+            self.person_days[day.day], self.people[day.day] = day.person_days_path, day.people_path
+            for table, path in day.actives.items():
+                self.actives.setdefault(table, {})[day.day] = path
 
 
 def run_pipeline(
@@ -136,6 +148,8 @@ def run_pipeline(
         lake.assigned[day.day] = day.assigned_rows
     for day in built.sessions:
         lake.sessions[day.day], lake.sessionized[day.day] = day.sessions_path, day.events_path
+    lake.builder = builder
+    lake.record_people(built.people)
     return lake
 
 

@@ -1,0 +1,1 @@
+"""People: person days, the people snapshot of each day, and active users built from them."""

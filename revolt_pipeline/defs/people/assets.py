@@ -1,0 +1,186 @@
+"""People: person days, the people snapshot of each day, and active users (lake and report tables).
+
+`people` of day D reads `people` of D-1 (a self-dependency the UI draws), so its days are built in order,
+and a changed day makes every later snapshot stale: the cascade rebuilds from the first changed day through
+the last day built (`defs/people/sensors.py`). Active users of D read the person days of the MAU window
+ending on D (`PipelineRules.actives_window`).
+"""
+
+import tempfile
+import time
+from collections.abc import Iterator
+from datetime import date
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+
+from revolt_pipeline.defs.checks import partition_check, report_checks
+from revolt_pipeline.defs.lake.resources import LakeResource
+from revolt_pipeline.defs.metadata import Timings, table_metadata
+from revolt_pipeline.defs.reports.assets import KINDS as REPORT_KINDS
+from revolt_pipeline.defs.reports.assets import LOADED_ROWS, _report_days
+from revolt_pipeline.defs.reports.resources import ReportDatabaseResource
+from revolt_pipeline.defs.rules import reads_window, rules_metadata
+from revolt_pipeline.layers.checks import people_day_checks
+from revolt_pipeline.layers.people import ACTIVE_USERS_TABLES, build_people_days, load_active_users
+from revolt_pipeline.layers.summaries import summarize_parquet
+from revolt_pipeline.storage.layout import people_key, person_days_key
+from revolt_pipeline.transforms.rules import DayWindow, PipelineRules
+
+OWNERS = ["team:analytics-platform"]
+TAGS = {"layer": "people"}
+KINDS = {"parquet", "duckdb"}
+# Metadata of a `people` day: the earliest day of people it found re-stitched (the cascade rebuilds from it).
+RESTITCHED_SINCE = "restitched_since"
+PERSON_DAYS_PREVIEW = ["person_id", "identified", "events", "sessions", "seconds", "platforms"]
+PEOPLE_PREVIEW = ["person_id", "user_id", "first_seen", "last_seen", "first_platform", "sessions", "events"]
+PEOPLE_ASSETS = ("person_days", "people")
+ACTIVE_USERS_REPORTS = tuple(table.name for table, _ in ACTIVE_USERS_TABLES)
+
+
+def build_people_assets(partitions: dg.PartitionsDefinition, rules: PipelineRules) -> list[dg.AssetsDefinition]:
+    """`people` (`person_days`, `people`) and `active_users` (the three active-users report tables)."""
+    described_rules = rules_metadata(rules)
+    same_day = DayWindow(0, 0)
+
+    @dg.multi_asset(
+        name="people",
+        specs=[
+            dg.AssetSpec(
+                "person_days",
+                group_name="people",
+                description="One row per stitched person and day: events, sessions started, their seconds, "
+                "platforms and app versions, first and last event, identified: the base of exact distinct "
+                "counts over any period.",
+                deps=[reads_window("sessionized_events", same_day), reads_window("sessions", same_day)],
+                kinds=KINDS,
+                owners=OWNERS,
+                tags=TAGS,
+                metadata=described_rules,
+            ),
+            dg.AssetSpec(
+                "people",
+                group_name="people",
+                description="One row per stitched person as of the end of the day: first and last seen, "
+                "identified, user id, latest traits (typed columns and JSON), first and latest platform, app "
+                "version, OS, locale, sessions and events so far. The snapshot of the day before merged with "
+                "the day's person days.",
+                deps=[
+                    reads_window("person_days", same_day),
+                    dg.AssetDep(
+                        "people",
+                        partition_mapping=dg.TimeWindowPartitionMapping(
+                            start_offset=-1, end_offset=-1, allow_nonexistent_upstream_partitions=True
+                        ),
+                    ),
+                ],
+                kinds=KINDS,
+                owners=OWNERS,
+                tags=TAGS,
+                metadata=described_rules,
+            ),
+        ],
+        partitions_def=partitions,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        check_specs=[
+            partition_check(
+                "reconciled_with_sessions",
+                "person_days",
+                "The person days hold every sessionized event and session of the day.",
+                partitions,
+            ),
+            partition_check("one_row_per_person", "people", "No person twice in a snapshot.", partitions),
+        ],
+    )
+    def people(context: dg.AssetExecutionContext, lake: LakeResource) -> Iterator[Any]:
+        """Build each day of the run in order: person days, then the snapshot from the day before's."""
+        days = sorted(date.fromisoformat(key) for key in context.partition_keys)
+        outcomes: dict[str, dict[str, list[Any]]] = {"person_days": {}, "people": {}}
+        with tempfile.TemporaryDirectory(prefix="revolt-people-") as folder, lake.duckdb() as connection:
+            timings = Timings()
+            with timings.step("people"):
+                try:
+                    build = partial(build_people_days, lake.store, connection, days, rules, Path(folder))
+                    built = lake.retrying(context, "building people", build)
+                except FileNotFoundError as missing:
+                    raise dg.Failure(str(missing)) from missing
+            for day in built:
+                key = day.day.isoformat()
+                reconciled, unique = people_day_checks(day)
+                outcomes["person_days"][key], outcomes["people"][key] = [reconciled], [unique]
+                context.add_asset_metadata(
+                    table_metadata(
+                        summarize_parquet(day.person_days_path, PERSON_DAYS_PREVIEW),
+                        lake.store.uri(person_days_key(day.day)),
+                    ),
+                    asset_key="person_days",
+                    partition_key=key,
+                )
+                restitched = day.counts.restitched_since
+                context.add_asset_metadata(
+                    {
+                        **table_metadata(
+                            summarize_parquet(day.people_path, PEOPLE_PREVIEW), lake.store.uri(people_key(day.day))
+                        ),
+                        "new_people": day.counts.new_people,
+                        "identified_people": day.counts.identified,
+                        "restitched_people": day.counts.restitched,
+                        **({RESTITCHED_SINCE: restitched.isoformat()} if restitched else {}),
+                    },
+                    asset_key="people",
+                    partition_key=key,
+                )
+                if restitched:
+                    context.log.info(
+                        f"people {key}: {day.counts.restitched} people seen since {restitched} are now stitched "
+                        "into others; the cascade rebuilds people from that day"
+                    )
+        run_seconds = {f"run_{name}": value for name, value in timings.metadata().items()}
+        yield dg.MaterializeResult(asset_key="person_days", metadata=run_seconds)
+        yield dg.MaterializeResult(asset_key="people", metadata=run_seconds)
+        yield from report_checks(context, "person_days", outcomes["person_days"])
+        yield from report_checks(context, "people", outcomes["people"])
+
+    @dg.multi_asset(
+        name="active_users",
+        specs=[
+            dg.AssetSpec(
+                table.name,
+                group_name="people",
+                description=table.comment,
+                deps=[reads_window("person_days", rules.actives_window), reads_window("people", same_day)],
+                kinds=REPORT_KINDS,
+                owners=OWNERS,
+                tags={"layer": "reports"},
+                metadata={"dagster/table_name": table.name, **described_rules},
+            )
+            for table, _ in ACTIVE_USERS_TABLES
+        ],
+        partitions_def=partitions,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        check_specs=[
+            partition_check("loaded_rows_match_lake", table.name, LOADED_ROWS, partitions)
+            for table, _ in ACTIVE_USERS_TABLES
+        ],
+    )
+    def active_users(
+        context: dg.AssetExecutionContext, lake: LakeResource, reports: ReportDatabaseResource
+    ) -> Iterator[Any]:
+        """Load the run's days of active users (computed with `people`) into their report tables."""
+        days = [date.fromisoformat(key) for key in context.partition_keys]
+        for table, _ in ACTIVE_USERS_TABLES:
+            started = time.perf_counter()
+            try:
+                load = partial(load_active_users, reports.engine, lake.store, table, days)
+                rows = lake.retrying(context, f"loading {table.name}", load)
+            except FileNotFoundError as missing:
+                raise dg.Failure(str(missing)) from missing
+            outcomes = _report_days(context, reports.engine, table, days, rows)
+            yield dg.MaterializeResult(
+                asset_key=table.name, metadata={"run_seconds/load": round(time.perf_counter() - started, 3)}
+            )
+            yield from report_checks(context, table.name, outcomes)
+
+    return [people, active_users]

@@ -1,0 +1,144 @@
+"""The people layer of event days: person days, the people snapshot, and active users, built day after day.
+
+A day reads its own sessionized events and sessions, the people snapshot of the day before, the person days
+of the MAU window and the identity links: never the history before them, so one day costs the same after
+a week or a year. Days are built in order, each from the snapshot the previous one wrote.
+"""
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+import sqlalchemy as sa
+
+from revolt_pipeline.layers.cleaned import _committed_identity_links
+from revolt_pipeline.layers.commits import SESSIONIZED, Layer, committed, committed_days, committing
+from revolt_pipeline.layers.staging import local_copies
+from revolt_pipeline.reports import schema
+from revolt_pipeline.reports.loader import arrow_schema, replace_partitions
+from revolt_pipeline.storage import ObjectStore
+from revolt_pipeline.storage.layout import (
+    active_users_key,
+    people_key,
+    person_days_key,
+    sessionized_events_key,
+    sessions_key,
+)
+from revolt_pipeline.transforms.actives import active_users_query
+from revolt_pipeline.transforms.engine import copy_to_parquet, parquet
+from revolt_pipeline.transforms.people import (
+    NO_EVENTS,
+    NO_SESSIONS,
+    PeopleCounts,
+    PersonDayCounts,
+    count_people,
+    count_person_days,
+    people_query,
+    person_days_query,
+    stitch_people,
+)
+from revolt_pipeline.transforms.rules import PipelineRules
+
+PEOPLE = Layer("people", "person_days, people and active_users")
+# Each active-users report table and its grain.
+ACTIVE_USERS_TABLES = tuple((table, grain) for grain, table in schema.ACTIVE_USERS_TABLES.items())
+
+
+@dataclass
+class PeopleDay:
+    day: date
+    person_days: int
+    counts: PeopleCounts
+    person_day_counts: PersonDayCounts
+    person_days_path: str
+    people_path: str
+    actives: dict[str, str]  # report table -> local Parquet file of the day's rows
+
+
+def build_people_days(
+    store: ObjectStore, connection: duckdb.DuckDBPyConnection, days: list[date], rules: PipelineRules, workdir: Path
+) -> list[PeopleDay]:
+    """`person_days`, `people` and the active users of each day, in date order (each snapshot reads the last)."""
+    with local_copies(store, _committed_identity_links(store)) as link_files:
+        person_map = stitch_people(connection, link_files)
+        return [_people_day(store, connection, day, rules, workdir, person_map) for day in sorted(days)]
+
+
+def _previous_snapshot(store: ObjectStore, day: date) -> str | None:
+    """The key of the snapshot of the day before, None when no people day was built before `day`.
+
+    A missing snapshot after an earlier one is a gap that would silently forget everyone: refused.
+    """
+    before = day - timedelta(days=1)
+    if committed(store, PEOPLE, before, [people_key(before)]):
+        return people_key(before)
+    earlier = [built for built in committed_days(store, PEOPLE) if built < day]
+    if earlier:
+        raise FileNotFoundError(
+            f"no people snapshot of {before} (the last before it is of {max(earlier)}): build people from "
+            f"{max(earlier) + timedelta(days=1)} on, in order"
+        )
+    return None
+
+
+def _people_day(
+    store: ObjectStore,
+    connection: duckdb.DuckDBPyConnection,
+    day: date,
+    rules: PipelineRules,
+    workdir: Path,
+    person_map: str,
+) -> PeopleDay:
+    # A day the cleaned layer never built had nothing received: no one was active (a half-written day raises).
+    inputs = [sessionized_events_key(day), sessions_key(day)]
+    if not committed(store, SESSIONIZED, day, inputs):
+        inputs = []
+    previous_key = _previous_snapshot(store, day)
+    window = [
+        d for d in rules.actives_window.days(day) if d < day and committed(store, PEOPLE, d, [person_days_key(d)])
+    ]
+    person_days_path = str(workdir / f"person_days-{day}.parquet")
+    people_path = str(workdir / f"people-{day}.parquet")
+    with (
+        local_copies(store, inputs) as day_files,
+        local_copies(store, [previous_key] if previous_key else []) as previous,
+        local_copies(store, [person_days_key(d) for d in window]) as window_paths,
+    ):
+        previous_path = previous[0] if previous else None
+        events, sessions = (parquet(day_files[0]), parquet(day_files[1])) if day_files else (NO_EVENTS, NO_SESSIONS)
+        person_days = copy_to_parquet(
+            connection, person_days_query(events, sessions, day, person_map), person_days_path
+        )
+        copy_to_parquet(connection, people_query(previous_path, person_days_path, day, person_map), people_path)
+        counts = count_people(connection, previous_path, people_path, day, person_map)
+        person_day_counts = count_person_days(connection, person_days_path, events, sessions)
+        window_files = {**dict(zip(window, window_paths, strict=True)), day: person_days_path}
+        actives = {}
+        for table, grain in ACTIVE_USERS_TABLES:
+            path = str(workdir / f"{table.name}-{day}.parquet")
+            query = active_users_query(window_files, people_path, day, rules.actives_window, person_map, grain)
+            copy_to_parquet(connection, query, path)
+            actives[table.name] = path
+    with committing(store, PEOPLE, day) as commit:
+        commit.put_file(person_days_key(day), person_days_path)
+        commit.put_file(people_key(day), people_path)
+        for name, path in actives.items():
+            commit.put_file(active_users_key(name, day), path)
+    return PeopleDay(day, person_days, counts, person_day_counts, person_days_path, people_path, actives)
+
+
+def load_active_users(engine: sa.Engine, store: ObjectStore, table: sa.Table, days: list[date]) -> pa.Table:
+    """Replace the days' rows of an active-users report table with the lake's; returns the rows."""
+    keys = [active_users_key(table.name, day) for day in days]
+    missing = [key for day, key in zip(days, keys, strict=True) if not committed(store, PEOPLE, day, [key])]
+    if missing:
+        raise FileNotFoundError(f"no active users in the lake for {', '.join(missing)}: build people first")
+    target = arrow_schema(table)
+    with local_copies(store, keys) as paths:
+        tables = [pq.read_table(path).select(target.names).cast(target) for path in paths]
+    rows = pa.concat_tables(tables) if tables else target.empty_table()
+    replace_partitions(engine, table, days, rows)
+    return rows

@@ -1,0 +1,84 @@
+"""People and active users through Dagster: the cascade after cleaning, and after a late identify."""
+
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from revolt_pipeline.reports import schema
+from revolt_pipeline.reports.loader import create_engine, read_rows
+from revolt_pipeline_tests.pipeline.harness import Pipeline, pipeline_environment, rfc3339, running_pipeline, track
+from revolt_pipeline_tests.pipeline.test_cascade import launched
+
+START = datetime(2026, 11, 16, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def pipeline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pipeline]:
+    settings = pipeline_environment(monkeypatch, tmp_path)
+    with running_pipeline(settings, START) as running:
+        yield running
+
+
+def page(message_id: str, anonymous_id: str, moment: datetime) -> dict[str, Any]:
+    return {
+        "type": "page",
+        "messageId": message_id,
+        "anonymousId": anonymous_id,
+        "name": "Pricing",
+        "originalTimestamp": rfc3339(moment),
+    }
+
+
+def deliver(pipeline: Pipeline, day: date, messages: list[dict[str, Any]]) -> list[tuple[str, tuple[str, str] | None]]:
+    moment = datetime(day.year, day.month, day.day, 9, 0, tzinfo=UTC)
+    pipeline.send(moment, messages)
+    pipeline.complete(day)
+    assert pipeline.run("raw_job", day.isoformat()).success
+    return launched(pipeline.follow_cascade())
+
+
+def actives(pipeline: Pipeline) -> dict[str, dict[str, Any]]:
+    engine = create_engine(pipeline.settings.report_db_url)
+    try:
+        rows = read_rows(engine, schema.active_users_daily)
+    finally:
+        engine.dispose()
+    return {row["event_date"].isoformat(): row for row in rows}
+
+
+def test_a_late_identify_reopens_people_from_the_first_anonymous_day(pipeline: Pipeline) -> None:
+    day = START.date()
+    first = deliver(pipeline, day, [page("p1", "anon-1", START)])
+    assert ("people_job", ("2026-11-15", "2026-11-17")) in first
+    deliver(pipeline, day + timedelta(days=1), [page("p2", "anon-1", START + timedelta(days=1))])
+    deliver(pipeline, day + timedelta(days=2), [track("t1", "ada", START + timedelta(days=2))])
+    before = actives(pipeline)
+    assert (before["2026-11-18"]["wau"], before["2026-11-18"]["new_users"]) == (2, 1)
+
+    # On the 20th the anonymous visitor of the 16th and 17th signs in as ada.
+    identify = {
+        "type": "identify",
+        "messageId": "i1",
+        "userId": "ada",
+        "anonymousId": "anon-1",
+        "traits": {"email": "ada@example.com", "plan": "team"},
+        "originalTimestamp": rfc3339(START + timedelta(days=4)),
+    }
+    runs = deliver(pipeline, day + timedelta(days=4), [identify])
+    assert runs[-1] == ("people_job", ("2026-11-16", "2026-11-21")), runs  # people_after_restitch
+    after = actives(pipeline)
+    assert {d: (row["dau"], row["wau"], row["new_users"]) for d, row in after.items() if d >= "2026-11-16"} == {
+        "2026-11-16": (1, 1, 1),
+        "2026-11-17": (1, 1, 0),
+        "2026-11-18": (1, 1, 0),  # ada was the anonymous visitor: one person, not new any more
+        "2026-11-19": (0, 1, 0),
+        "2026-11-20": (1, 1, 0),
+        "2026-11-21": (0, 1, 0),
+    }
+    people = pipeline.metadata("people", "2026-11-21")
+    assert people["dagster/row_count"] == 1
+    assert pipeline.metadata("people", "2026-11-20").get("restitched_since") is None  # rebuilt: nothing stale
+    assert pipeline.follow_cascade() == []

@@ -1,0 +1,51 @@
+"""`revolt demo` end to end: person days, people and active users equal what the traffic generator knows."""
+
+from pathlib import Path
+
+import pytest
+
+from revolt_pipeline.demo.pipeline import summarize
+from revolt_pipeline.reports import schema
+from revolt_pipeline_tests.pipeline.harness import pipeline_environment
+from revolt_pipeline_tests.pipeline.test_demo_end_to_end import demo, report_rows
+
+
+def test_active_users_equal_the_ground_truth(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = pipeline_environment(monkeypatch, tmp_path)
+    result = demo(settings)
+    truth = result.truth
+    rows = report_rows(settings)
+    totals = {row["event_date"].isoformat(): row for row in rows[schema.active_users_daily.name]}
+    for day, expected in truth["days"].items():
+        got = totals[day]
+        assert (got["dau"], got["wau"], got["mau"], got["new_users"]) == (
+            expected["daily_active_users"],
+            expected["weekly_active_users"],
+            expected["monthly_active_users"],
+            expected["new_users"],
+        ), day
+        assert got["stickiness"] == pytest.approx(expected["daily_active_users"] / expected["monthly_active_users"])
+    # Every person seen is new exactly once.
+    assert sum(row["new_users"] for row in totals.values()) == len(
+        {person for session in truth["sessions"] for person in [session["person"]]}
+    )
+    # A breakdown never holds a total: every row names a platform, and its DAU never exceeds the day's.
+    by_platform = rows[schema.active_users_daily_by_platform.name]
+    assert by_platform and all(row["platform"] not in ("all", None) for row in by_platform)
+    for row in by_platform:
+        assert row["dau"] <= totals[row["event_date"].isoformat()]["dau"]
+        assert row["mau"] <= totals[row["event_date"].isoformat()]["mau"]
+    # The breakdowns equal the truth too, on every day of traffic, value by value.
+    for table, dimension in (
+        (schema.active_users_daily_by_platform, "platform"),
+        (schema.active_users_daily_by_app_version, "app_version"),
+    ):
+        got: dict[str, dict[str, dict[str, int]]] = {}
+        for row in rows[table.name]:
+            key = row["platform"] if dimension == "platform" else f"{row['platform']}|{row['app_version']}"
+            got.setdefault(row["event_date"].isoformat(), {})[key] = {
+                key: row[key] for key in ("dau", "wau", "mau", "new_users")
+            }
+        assert {day: got.get(day, {}) for day in truth["days"]} == truth[table.name], table.name
+    summary = "\n".join(summarize(settings, result))
+    assert "WAU" in summary and "MAU" in summary and "equal to the ground truth" in summary

@@ -1,0 +1,175 @@
+"""People and active users, built by the layer library without Dagster: merges, traits, late data."""
+
+import gzip
+from contextlib import nullcontext
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from revolt_pipeline.layers.days import DayBuilder
+from revolt_pipeline.storage import ObjectStore
+from revolt_pipeline.storage.layout import LANDING, landed_object_key
+from revolt_pipeline.transforms.engine import sql_string
+from revolt_pipeline_tests.transforms.harness import DEFAULT_RULES, at, duckdb_connection, landed, run_pipeline
+
+
+def _rows(connection: Any, path: str) -> list[dict[str, Any]]:
+    cursor = connection.execute(f"SELECT * FROM read_parquet({sql_string(path)}) ORDER BY ALL")
+    names = [column[0] for column in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+class Lakehouse:
+    """A store that receives batches over time, built day by day as the cascade would."""
+
+    def __init__(self, folder: Path, connection: Any) -> None:
+        self.store = ObjectStore((folder / "store").as_uri())
+        (folder / "work").mkdir()
+        self.connection = connection
+        self.builder = DayBuilder(self.store, DEFAULT_RULES, folder / "work", connect=lambda: nullcontext(connection))
+        self.segment = 0
+        self.people: dict[date, str] = {}
+        self.actives: dict[date, str] = {}
+
+    def receive(self, records: list[dict[str, Any]], when: datetime) -> None:
+        self.segment += 1
+        lines = b"".join(orjson.dumps(record) + b"\n" for record in records)
+        self.store.put(landed_object_key(LANDING, when, "c1", f"{self.segment:06d}"), gzip.compress(lines))
+        for day in self.builder.every_layer([when.date()]).people:
+            self.people[day.day] = day.people_path
+            self.actives[day.day] = day.actives["active_users_daily"]
+
+    def person(self, day: date, person_id: str) -> dict[str, Any] | None:
+        return next((row for row in _rows(self.connection, self.people[day]) if row["person_id"] == person_id), None)
+
+    def totals(self, day: date) -> dict[str, Any]:
+        (row,) = _rows(self.connection, self.actives[day])
+        return row
+
+
+def test_identify_traits_merge_key_by_key_latest_wins(tmp_path: Path) -> None:
+    records = [
+        landed("i1", at("2026-11-10 09:00"), kind="identify", traits={"email": "a@x.io", "plan": "free"}),
+        landed("i2", at("2026-11-10 09:05"), kind="identify", traits={"plan": "team", "name": "Ada"}),
+        landed("i3", at("2026-11-11 09:00"), kind="identify", traits={"plan": "business"}, platform="ios"),
+    ]
+    with duckdb_connection() as connection:
+        lake = run_pipeline(connection, tmp_path, records)
+        (person,) = lake.rows(lake.people[date(2026, 11, 11)])
+    assert (person["email"], person["name"], person["plan"]) == ("a@x.io", "Ada", "business")
+    assert orjson.loads(person["traits"]) == {"email": "a@x.io", "plan": "business", "name": "Ada"}
+    assert (person["first_platform"], person["last_platform"]) == ("web", "ios")
+    assert (person["first_seen"], person["last_seen"], person["events"], person["sessions"]) == (
+        date(2026, 11, 10),
+        date(2026, 11, 11),
+        3,
+        2,
+    )
+
+
+def test_wau_and_mau_count_a_person_once_across_days_and_platforms(tmp_path: Path) -> None:
+    records = [
+        landed("m1", at("2026-11-01 10:00"), user_id="u1"),
+        landed("m2", at("2026-11-05 10:00"), user_id="u1", platform="ios"),
+        landed("m3", at("2026-11-05 11:00"), user_id="u2"),
+        landed("m4", at("2026-11-09 10:00"), user_id="u2"),
+    ]
+    with duckdb_connection() as connection:
+        lake = run_pipeline(connection, tmp_path, records)
+        totals = {row["event_date"]: row for row in lake.all_rows(lake.actives["active_users_daily"])}
+        platforms = lake.all_rows(lake.actives["active_users_daily_by_platform"])
+    day = totals[date(2026, 11, 9)]
+    assert (day["dau"], day["wau"], day["mau"], day["new_users"]) == (1, 2, 2, 0)  # u1 on 11-01 is outside WAU
+    assert totals[date(2026, 11, 5)]["new_users"] == 1
+    assert totals[date(2026, 11, 7)]["wau"] == 2 and totals[date(2026, 11, 8)]["wau"] == 2
+    assert totals[date(2026, 11, 8)]["dau"] == 0 and totals[date(2026, 11, 8)]["stickiness"] == 0.0
+    on_the_5th = {
+        row["platform"]: (row["dau"], row["mau"]) for row in platforms if row["event_date"] == date(2026, 11, 5)
+    }
+    assert on_the_5th == {"web": (1, 2), "ios": (1, 1)}
+
+
+def test_a_late_identify_stitches_an_anonymous_past_older_than_the_day_before(tmp_path: Path) -> None:
+    """Anonymous visits on the 10th and 11th, identified as u1 on the 15th, who was already a user on the 12th:
+    one person from the 10th on, in people and in every window, after the identify arrives."""
+    with duckdb_connection() as connection:
+        lake = Lakehouse(tmp_path, connection)
+        for day, records in [
+            ("2026-11-10", [landed("a1", at("2026-11-10 10:00"), user_id=None, anonymous_id="anon", kind="page")]),
+            ("2026-11-11", [landed("a2", at("2026-11-11 10:00"), user_id=None, anonymous_id="anon", kind="page")]),
+            ("2026-11-12", [landed("u1", at("2026-11-12 10:00"), user_id="u1")]),
+            ("2026-11-13", [landed("o1", at("2026-11-13 10:00"), user_id="other")]),
+            ("2026-11-14", [landed("o2", at("2026-11-14 10:00"), user_id="other")]),
+        ]:
+            lake.receive(records, at(f"{day} 10:30"))
+        before = lake.totals(date(2026, 11, 14))
+        assert (before["wau"], before["mau"]) == (3, 3)  # anon, u1, other
+        assert lake.person(date(2026, 11, 14), "anon") is not None
+        snapshot_13 = _rows(connection, lake.people[date(2026, 11, 13)])
+
+        identify = landed("i1", at("2026-11-15 09:00"), user_id="u1", anonymous_id="anon", kind="identify")
+        lake.receive([identify], at("2026-11-15 09:30"))
+
+        for day in (date(2026, 11, 14), date(2026, 11, 15)):
+            assert lake.person(day, "anon") is None
+            person = lake.person(day, "u1")
+            assert person is not None
+            assert (person["first_seen"], person["identified"], person["user_id"]) == (date(2026, 11, 10), True, "u1")
+        merged = lake.person(date(2026, 11, 15), "u1")
+        assert merged is not None and merged["events"] == 4 and merged["days_active"] == 4
+        assert merged["first_platform"] == "web"
+        # Every window from the first anonymous day on is rebuilt: one person, not two.
+        assert (lake.totals(date(2026, 11, 14))["wau"], lake.totals(date(2026, 11, 14))["mau"]) == (2, 2)
+        assert lake.totals(date(2026, 11, 15))["wau"] == 2
+        assert lake.totals(date(2026, 11, 12))["new_users"] == 0  # u1 was first seen on the 10th, anonymously
+        assert lake.totals(date(2026, 11, 10))["new_users"] == 1
+        assert lake.totals(date(2026, 11, 13))["new_users"] == 1  # "other": untouched
+        # The snapshot of the 13th changes only in the rows the identify merged.
+        after_13 = _rows(connection, lake.people[date(2026, 11, 13)])
+        assert [row for row in after_13 if row["person_id"] == "other"] == [
+            row for row in snapshot_13 if row["person_id"] == "other"
+        ]
+        assert {row["person_id"] for row in snapshot_13} == {"anon", "u1", "other"}
+        assert {row["person_id"] for row in after_13} == {"u1", "other"}
+
+
+def test_a_late_event_changes_its_day_and_the_days_after_it_only(tmp_path: Path) -> None:
+    with duckdb_connection() as connection:
+        lake = Lakehouse(tmp_path, connection)
+        for n in range(10, 15):
+            lake.receive([landed(f"e{n}", at(f"2026-11-{n} 10:00"), user_id="u1")], at(f"2026-11-{n} 10:30"))
+        lake.receive([landed("n1", at("2026-11-15 08:00"), user_id="new")], at("2026-11-15 08:30"))
+        first_pass = {day: lake.totals(day) for day in lake.actives}
+        # u2's event of the 12th arrives on the 15th, within the lateness window.
+        lake.receive([landed("late", at("2026-11-12 20:00"), user_id="u2")], at("2026-11-15 12:00"))
+        changed = {day for day in lake.actives if lake.totals(day) != first_pass[day]}
+        assert changed == {date(2026, 11, n) for n in range(12, 17)}  # the 16th: its week holds the 12th
+        assert lake.totals(date(2026, 11, 12))["new_users"] == 1
+        assert lake.totals(date(2026, 11, 15))["mau"] == 3
+        assert lake.person(date(2026, 11, 15), "u2")["first_seen"] == date(2026, 11, 12)
+
+
+def test_app_versions_the_report_column_cannot_hold_are_made_safe_and_load(tmp_path: Path) -> None:
+    """A build sending a 300-character version with a NUL in it: one row, cut to the column, loaded as is."""
+    from revolt_pipeline.layers.people import load_active_users
+    from revolt_pipeline.reports import schema
+    from revolt_pipeline.reports.loader import create_engine, ensure_tables, read_rows
+
+    hostile = "4.2-" + "x" * 290 + "\x00beta"
+    records = [landed("h1", at("2026-11-10 10:00"), app_version=hostile), landed("h2", at("2026-11-10 11:00"))]
+    with duckdb_connection() as connection:
+        lake = run_pipeline(connection, tmp_path, records)
+    assert lake.builder is not None
+    engine = create_engine(f"sqlite:///{tmp_path / 'reports.sqlite'}")
+    try:
+        ensure_tables(engine)
+        load_active_users(engine, lake.builder.store, schema.active_users_daily_by_app_version, [date(2026, 11, 10)])
+        rows = read_rows(engine, schema.active_users_daily_by_app_version)
+    finally:
+        engine.dispose()
+    versions = {row["app_version"]: row["dau"] for row in rows}
+    assert versions["1.0"] == 1
+    (cut,) = [version for version in versions if version != "1.0"]
+    assert len(cut) == 64 and cut.startswith("4.2-xxx") and "\x00" not in cut and versions[cut] == 1
