@@ -77,7 +77,7 @@ def clean_days(
     """
     empty_raw = str(workdir / "empty-raw.parquet")
     consolidate_landed(connection, [], empty_raw)
-    link_keys = _committed_identity_links(store)
+    link_keys = committed_identity_links(store)
     with local_copies(store, link_keys) as link_files:
         for day in days:
             window = [d for d in raw_window(day, rules) if committed(store, RAW_EVENTS, d, [raw_events_key(d)])]
@@ -106,7 +106,7 @@ def clean_days(
             )
 
 
-def _committed_identity_links(store: ObjectStore) -> list[str]:
+def committed_identity_links(store: ObjectStore) -> list[str]:
     """Every raw day's identity links, or IncompleteDay for links a failed raw run left uncommitted."""
     committed_links = {identity_links_key(day) for day in committed_days(store, RAW_EVENTS)}
     keys = [info.key for info in store.list(IDENTITY_LINKS)]

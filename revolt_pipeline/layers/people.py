@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import sqlalchemy as sa
 
-from revolt_pipeline.layers.cleaned import _committed_identity_links
+from revolt_pipeline.layers.cleaned import committed_identity_links
 from revolt_pipeline.layers.commits import SESSIONIZED, Layer, committed, committed_days, committing
 from revolt_pipeline.layers.staging import local_copies
 from revolt_pipeline.reports import schema
@@ -62,7 +62,7 @@ def build_people_days(
     store: ObjectStore, connection: duckdb.DuckDBPyConnection, days: list[date], rules: PipelineRules, workdir: Path
 ) -> list[PeopleDay]:
     """`person_days`, `people` and the active users of each day, in date order (each snapshot reads the last)."""
-    with local_copies(store, _committed_identity_links(store)) as link_files:
+    with local_copies(store, committed_identity_links(store)) as link_files:
         person_map = stitch_people(connection, link_files)
         return [_people_day(store, connection, day, rules, workdir, person_map) for day in sorted(days)]
 

@@ -20,7 +20,7 @@ from revolt_pipeline.defs.checks import partition_check, report_checks
 from revolt_pipeline.defs.lake.resources import LakeResource
 from revolt_pipeline.defs.metadata import Timings, table_metadata
 from revolt_pipeline.defs.reports.assets import KINDS as REPORT_KINDS
-from revolt_pipeline.defs.reports.assets import LOADED_ROWS, _report_days
+from revolt_pipeline.defs.reports.assets import LOADED_ROWS, describe_loaded_days
 from revolt_pipeline.defs.reports.resources import ReportDatabaseResource
 from revolt_pipeline.defs.rules import reads_window, rules_metadata
 from revolt_pipeline.layers.checks import people_day_checks
@@ -177,7 +177,7 @@ def build_people_assets(partitions: dg.PartitionsDefinition, rules: PipelineRule
                 rows = lake.retrying(context, f"loading {table.name}", load)
             except FileNotFoundError as missing:
                 raise dg.Failure(str(missing)) from missing
-            outcomes = _report_days(context, reports.engine, table, days, rows)
+            outcomes = describe_loaded_days(context, reports.engine, table, days, rows)
             yield dg.MaterializeResult(
                 asset_key=table.name, metadata={"run_seconds/load": round(time.perf_counter() - started, 3)}
             )

@@ -52,7 +52,7 @@ def _column_schema(table: sa.Table) -> dg.TableSchema:
     )
 
 
-def _report_days(
+def describe_loaded_days(
     context: dg.AssetExecutionContext, engine: sa.Engine, table: sa.Table, days: list[date], rows: pa.Table
 ) -> dict[str, list[Any]]:
     """Each day's rows, as that partition's metadata, and each day's check that the database holds them."""
@@ -105,7 +105,7 @@ def build_report_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDe
                 rows = lake.retrying(context, f"loading {table.name}", load)
             except FileNotFoundError as missing:
                 raise dg.Failure(str(missing)) from missing
-            outcomes = _report_days(context, reports.engine, table, days, rows)
+            outcomes = describe_loaded_days(context, reports.engine, table, days, rows)
             yield dg.MaterializeResult(
                 asset_key=table.name, metadata={"run_seconds/load": round(time.perf_counter() - started, 3)}
             )
@@ -135,7 +135,7 @@ def build_report_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDe
         started = time.perf_counter()
         load = partial(load_event_catalog, reports.engine, lake.store, days)
         rows = lake.retrying(context, "loading event_catalog", load)
-        outcomes = _report_days(context, reports.engine, schema.event_catalog, days, rows)
+        outcomes = describe_loaded_days(context, reports.engine, schema.event_catalog, days, rows)
         yield dg.MaterializeResult(metadata={"run_seconds/load": round(time.perf_counter() - started, 3)})
         yield from report_checks(context, "event_catalog", outcomes)
 
