@@ -11,14 +11,13 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
-import pyarrow.parquet as pq
 import sqlalchemy as sa
 
 from revolt_pipeline.layers.cleaned import committed_identity_links
 from revolt_pipeline.layers.commits import SESSIONIZED, Layer, committed, committed_days, committing
+from revolt_pipeline.layers.report_tables import load_lake_days
 from revolt_pipeline.layers.staging import local_copies
 from revolt_pipeline.reports import schema
-from revolt_pipeline.reports.loader import arrow_schema, replace_partitions
 from revolt_pipeline.storage import ObjectStore
 from revolt_pipeline.storage.layout import (
     active_users_key,
@@ -132,13 +131,5 @@ def _people_day(
 
 def load_active_users(engine: sa.Engine, store: ObjectStore, table: sa.Table, days: list[date]) -> pa.Table:
     """Replace the days' rows of an active-users report table with the lake's; returns the rows."""
-    keys = [active_users_key(table.name, day) for day in days]
-    missing = [key for day, key in zip(days, keys, strict=True) if not committed(store, PEOPLE, day, [key])]
-    if missing:
-        raise FileNotFoundError(f"no active users in the lake for {', '.join(missing)}: build people first")
-    target = arrow_schema(table)
-    with local_copies(store, keys) as paths:
-        tables = [pq.read_table(path).select(target.names).cast(target) for path in paths]
-    rows = pa.concat_tables(tables) if tables else target.empty_table()
-    replace_partitions(engine, table, days, rows)
-    return rows
+    keys = {day: active_users_key(table.name, day) for day in days}
+    return load_lake_days(engine, store, table, keys, PEOPLE, "people")

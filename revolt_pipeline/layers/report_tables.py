@@ -8,7 +8,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import sqlalchemy as sa
 
-from revolt_pipeline.layers.commits import DAILY_AGGREGATES, RAW_EVENTS, committed
+from revolt_pipeline.layers.commits import DAILY_AGGREGATES, RAW_EVENTS, Layer, committed
 from revolt_pipeline.layers.staging import local_copies
 from revolt_pipeline.reports import schema
 from revolt_pipeline.reports.loader import arrow_schema, replace_partitions
@@ -23,26 +23,35 @@ AGGREGATE_TABLES = tuple(schema.AGGREGATE_TABLES.values())
 
 def load_aggregate(engine: sa.Engine, store: ObjectStore, table: sa.Table, days: list[date]) -> pa.Table:
     """Replace the days' rows of a report table with their aggregate from the lake; returns the rows."""
-    keys = [aggregate_key(table.name, day) for day in days]
-    missing = [key for day, key in zip(days, keys, strict=True) if not committed(store, DAILY_AGGREGATES, day, [key])]
+    keys = {day: aggregate_key(table.name, day) for day in days}
+    return load_lake_days(engine, store, table, keys, DAILY_AGGREGATES, "daily_aggregates")
+
+
+def load_lake_days(
+    engine: sa.Engine, store: ObjectStore, table: sa.Table, keys: dict[date, str], layer: Layer, asset: str
+) -> pa.Table:
+    """Replace the days' rows of a report table with the lake files of the same columns at `keys`, each
+    committed by `layer` (built by `asset`, named in the errors); returns the rows."""
+    missing = [key for day, key in keys.items() if not committed(store, layer, day, [key])]
     if missing:
-        raise FileNotFoundError(f"no aggregate in the lake for {', '.join(missing)}: build daily_aggregates first")
+        raise FileNotFoundError(f"no {table.name} in the lake for {', '.join(missing)}: build {asset} first")
     target = arrow_schema(table)
-    with local_copies(store, keys) as paths:
-        rows = pa.concat_tables([_aggregate_rows(key, path, target) for key, path in zip(keys, paths, strict=True)])
-    replace_partitions(engine, table, days, rows)
+    with local_copies(store, list(keys.values())) as paths:
+        tables = [_lake_rows(key, path, target, asset) for key, path in zip(keys.values(), paths, strict=True)]
+    rows = pa.concat_tables(tables) if tables else target.empty_table()
+    replace_partitions(engine, table, list(keys), rows)
     return rows
 
 
-def _aggregate_rows(key: str, path: str, target: pa.Schema) -> pa.Table:
-    """A lake aggregate's rows in the report table's types, if it has exactly the table's columns."""
+def _lake_rows(key: str, path: str, target: pa.Schema, asset: str) -> pa.Table:
+    """A lake file's rows in the report table's types, if it has exactly the table's columns."""
     rows = pq.read_table(path)
     if sorted(rows.column_names) != sorted(target.names):
         # Before totals and breakdowns were split, an aggregate of the same name held both: loading its
-        # rows would add platforms to totals. Its day must be aggregated again.
+        # rows would add platforms to totals. Its day must be built again.
         raise FileNotFoundError(
             f"{key} has the columns {rows.column_names}, not the report table's {target.names}: it was written "
-            "by an older version; build daily_aggregates for its day again"
+            f"by an older version; build {asset} for its day again"
         )
     return rows.select(target.names).cast(target)
 

@@ -7,7 +7,6 @@ ending on D (`PipelineRules.actives_window`).
 """
 
 import tempfile
-import time
 from collections.abc import Iterator
 from datetime import date
 from functools import partial
@@ -20,7 +19,7 @@ from revolt_pipeline.defs.checks import partition_check, report_checks
 from revolt_pipeline.defs.lake.resources import LakeResource
 from revolt_pipeline.defs.metadata import Timings, table_metadata
 from revolt_pipeline.defs.reports.assets import KINDS as REPORT_KINDS
-from revolt_pipeline.defs.reports.assets import LOADED_ROWS, describe_loaded_days
+from revolt_pipeline.defs.reports.assets import LOADED_ROWS, load_report_table
 from revolt_pipeline.defs.reports.resources import ReportDatabaseResource
 from revolt_pipeline.defs.rules import reads_window, rules_metadata
 from revolt_pipeline.layers.checks import people_day_checks
@@ -169,18 +168,7 @@ def build_people_assets(partitions: dg.PartitionsDefinition, rules: PipelineRule
         context: dg.AssetExecutionContext, lake: LakeResource, reports: ReportDatabaseResource
     ) -> Iterator[Any]:
         """Load the run's days of active users (computed with `people`) into their report tables."""
-        days = [date.fromisoformat(key) for key in context.partition_keys]
         for table, _ in ACTIVE_USERS_TABLES:
-            started = time.perf_counter()
-            try:
-                load = partial(load_active_users, reports.engine, lake.store, table, days)
-                rows = lake.retrying(context, f"loading {table.name}", load)
-            except FileNotFoundError as missing:
-                raise dg.Failure(str(missing)) from missing
-            outcomes = describe_loaded_days(context, reports.engine, table, days, rows)
-            yield dg.MaterializeResult(
-                asset_key=table.name, metadata={"run_seconds/load": round(time.perf_counter() - started, 3)}
-            )
-            yield from report_checks(context, table.name, outcomes)
+            yield from load_report_table(context, lake, reports, table, load_active_users)
 
     return [people, active_users]

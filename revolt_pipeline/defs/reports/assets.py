@@ -8,7 +8,7 @@ partition, and a BI user looks a table up by its own name.
 """
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date
 from functools import partial
 from typing import Any
@@ -31,6 +31,7 @@ from revolt_pipeline.layers.report_tables import (
 from revolt_pipeline.layers.summaries import summarize_rows
 from revolt_pipeline.reports import schema
 from revolt_pipeline.reports.loader import rows_in_database_per_day
+from revolt_pipeline.storage import ObjectStore
 
 OWNERS = ["team:analytics-platform"]
 KINDS = {"sql", "sqlite", "postgres"}
@@ -69,6 +70,28 @@ def describe_loaded_days(
     return outcomes
 
 
+def load_report_table(
+    context: dg.AssetExecutionContext,
+    lake: LakeResource,
+    reports: ReportDatabaseResource,
+    table: sa.Table,
+    load: Callable[[sa.Engine, ObjectStore, sa.Table, list[date]], pa.Table],
+) -> Iterator[Any]:
+    """Load the run's days of `table` with `load`, then yield its materialization and its days' checks:
+    reported at once, so a later table failing to load leaves none of this one's days unchecked."""
+    days = [date.fromisoformat(key) for key in context.partition_keys]
+    started = time.perf_counter()
+    try:
+        rows = lake.retrying(context, f"loading {table.name}", partial(load, reports.engine, lake.store, table, days))
+    except FileNotFoundError as missing:
+        raise dg.Failure(str(missing)) from missing
+    outcomes = describe_loaded_days(context, reports.engine, table, days, rows)
+    yield dg.MaterializeResult(
+        asset_key=table.name, metadata={"run_seconds/load": round(time.perf_counter() - started, 3)}
+    )
+    yield from report_checks(context, table.name, outcomes)
+
+
 def build_report_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
     """`report_tables` (every aggregate table, totals and breakdowns) and `event_catalog`."""
 
@@ -97,20 +120,8 @@ def build_report_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDe
         context: dg.AssetExecutionContext, lake: LakeResource, reports: ReportDatabaseResource
     ) -> Iterator[Any]:
         """Load the run's days of each aggregate into its table: delete the days, insert, commit."""
-        days = [date.fromisoformat(key) for key in context.partition_keys]
         for table in AGGREGATE_TABLES:
-            started = time.perf_counter()
-            try:
-                load = partial(load_aggregate, reports.engine, lake.store, table, days)
-                rows = lake.retrying(context, f"loading {table.name}", load)
-            except FileNotFoundError as missing:
-                raise dg.Failure(str(missing)) from missing
-            outcomes = describe_loaded_days(context, reports.engine, table, days, rows)
-            yield dg.MaterializeResult(
-                asset_key=table.name, metadata={"run_seconds/load": round(time.perf_counter() - started, 3)}
-            )
-            # Reported now: a later table failing to load must not leave this one's days unchecked.
-            yield from report_checks(context, table.name, outcomes)
+            yield from load_report_table(context, lake, reports, table, load_aggregate)
 
     @dg.asset(
         group_name="reports",
