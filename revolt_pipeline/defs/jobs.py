@@ -34,10 +34,12 @@ PEOPLE_ASSETS = (
     "active_users_daily",
     "active_users_daily_by_platform",
     "active_users_daily_by_app_version",
+    "person_days_table",
+    "people_table",
 )
 people_job = dg.define_asset_job(
     "people_job",
     selection=dg.AssetSelection.assets(*PEOPLE_ASSETS),
     description="Build person days, the people snapshots and active users of event days, in date order, and load "
-    "active users into the report database.",
+    "active users, person days and the latest people snapshot into the report database.",
 )

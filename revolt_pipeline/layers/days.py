@@ -18,7 +18,15 @@ import sqlalchemy as sa
 
 from revolt_pipeline.layers.cleaned import AggregateDay, CleanDay, SessionDay, aggregate_day, clean_days, sessionize_day
 from revolt_pipeline.layers.commits import committed_days
-from revolt_pipeline.layers.people import ACTIVE_USERS_TABLES, PEOPLE, PeopleDay, build_people_days, load_active_users
+from revolt_pipeline.layers.people import (
+    ACTIVE_USERS_TABLES,
+    PEOPLE,
+    PeopleDay,
+    build_people_days,
+    load_active_users,
+    load_people,
+    load_person_days,
+)
 from revolt_pipeline.layers.raw import RawDay, build_raw_day
 from revolt_pipeline.layers.report_tables import AGGREGATE_TABLES, load_aggregate, load_event_catalog
 from revolt_pipeline.reports import schema
@@ -112,6 +120,14 @@ class DayBuilder:
                 loaded[table.name] = load_active_users(engine, self.store, table, days)
         return loaded
 
+    def people_reports(self, engine: sa.Engine, days: list[date]) -> dict[str, pa.Table]:
+        """`person_days` of the days, and `people` from the latest snapshot built; rows loaded by table."""
+        with self.step("load_person_days"):
+            loaded = {schema.person_days.name: load_person_days(engine, self.store, schema.person_days, days)}
+        with self.step("load_people"):
+            loaded[schema.people.name] = load_people(engine, self.store).rows
+        return loaded
+
     def every_layer(self, received_days: Iterable[date], engine: sa.Engine | None = None) -> "BuiltDays":
         """The received days through every layer, as the cascade builds them; the report tables too if
         `engine` names a report database (its tables created)."""
@@ -124,6 +140,8 @@ class DayBuilder:
         if engine is not None:
             built.reports = self.report_days(engine, event_dates, [day.day for day in raw])
             built.reports.update(self.active_user_reports(engine, [day.day for day in built.people]))
+            if built.people:
+                built.reports.update(self.people_reports(engine, [day.day for day in built.people]))
         return built
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+import pyarrow.parquet as pq
 import sqlalchemy as sa
 
 from revolt_pipeline.layers.cleaned import committed_identity_links
@@ -18,10 +19,12 @@ from revolt_pipeline.layers.commits import SESSIONIZED, Layer, committed, commit
 from revolt_pipeline.layers.report_tables import load_lake_days
 from revolt_pipeline.layers.staging import local_copies
 from revolt_pipeline.reports import schema
+from revolt_pipeline.reports.loader import arrow_schema, replace_snapshot
 from revolt_pipeline.storage import ObjectStore
 from revolt_pipeline.storage.layout import (
     active_users_key,
     people_key,
+    people_report_key,
     person_days_key,
     sessionized_events_key,
     sessions_key,
@@ -39,9 +42,12 @@ from revolt_pipeline.transforms.people import (
     person_days_query,
     stitch_people,
 )
+from revolt_pipeline.transforms.people_reports import people_report_query, person_days_report_query
 from revolt_pipeline.transforms.rules import PipelineRules
 
 PEOPLE = Layer("people", "person_days, people and active_users")
+# The report tables of people, and the query shaping a day's lake rows (person days, snapshot) into theirs.
+PEOPLE_TABLES = (schema.person_days, schema.people)
 # Each active-users report table and its grain.
 ACTIVE_USERS_TABLES = tuple((table, grain) for grain, table in schema.ACTIVE_USERS_TABLES.items())
 
@@ -121,11 +127,14 @@ def _people_day(
             query = active_users_query(window_files, people_path, day, rules.actives_window, person_map, grain)
             copy_to_parquet(connection, query, path)
             actives[table.name] = path
+        reports = _report_rows(connection, person_days_path, people_path, day, workdir)
     with committing(store, PEOPLE, day) as commit:
         commit.put_file(person_days_key(day), person_days_path)
         commit.put_file(people_key(day), people_path)
         for name, path in actives.items():
             commit.put_file(active_users_key(name, day), path)
+        for name, path in reports.items():
+            commit.put_file(people_report_key(name, day), path)
     return PeopleDay(day, person_days, counts, person_day_counts, person_days_path, people_path, actives)
 
 
@@ -133,3 +142,60 @@ def load_active_users(engine: sa.Engine, store: ObjectStore, table: sa.Table, da
     """Replace the days' rows of an active-users report table with the lake's; returns the rows."""
     keys = {day: active_users_key(table.name, day) for day in days}
     return load_lake_days(engine, store, table, keys, PEOPLE, "people")
+
+
+def _report_rows(
+    connection: duckdb.DuckDBPyConnection, person_days_path: str, people_path: str, day: date, workdir: Path
+) -> dict[str, str]:
+    """The day's person days and snapshot in the shape of their report tables, as local Parquet files."""
+    queries = {
+        schema.person_days.name: person_days_report_query(person_days_path),
+        schema.people.name: people_report_query(people_path),
+    }
+    paths = {}
+    for name, query in queries.items():
+        paths[name] = str(workdir / f"report-{name}-{day}.parquet")
+        copy_to_parquet(connection, query, paths[name])
+    return paths
+
+
+def load_person_days(engine: sa.Engine, store: ObjectStore, table: sa.Table, days: list[date]) -> pa.Table:
+    """Replace the days' rows of the `person_days` report table with the lake's; returns the rows."""
+    keys = {day: people_report_key(table.name, day) for day in days}
+    return load_lake_days(engine, store, table, keys, PEOPLE, "people")
+
+
+@dataclass(frozen=True)
+class LoadedPeople:
+    """What a load of the `people` report table did: the snapshot it loaded, and the one the table holds."""
+
+    loaded: date  # the latest day the people layer built, whose snapshot was loaded
+    held: date  # the day the table is as of now (later than `loaded` if a later load came first)
+    rows: pa.Table
+
+
+def load_people(engine: sa.Engine, store: ObjectStore, table: sa.Table = schema.people) -> LoadedPeople:
+    """Replace the `people` report table with the snapshot of the latest day the people layer built.
+
+    Whatever day a run is of, the table takes the newest snapshot: a run of an older day (which the cascade
+    follows with every later day) never rolls it back, and people merged into another by a late identify
+    leave it as soon as the snapshot that merged them is built.
+    """
+    built = committed_days(store, PEOPLE)
+    if not built:
+        raise FileNotFoundError("no day of people in the lake: build people first")
+    latest = max(built)
+    key = people_report_key(table.name, latest)
+    if not committed(store, PEOPLE, latest, [key]):
+        raise FileNotFoundError(f"no {key} in the lake: build people for {latest} again")
+    target = arrow_schema(table)
+    with local_copies(store, [key]) as (path,):
+        rows = pq.read_table(path)
+    if sorted(rows.column_names) != sorted(target.names):
+        raise FileNotFoundError(
+            f"{key} has the columns {rows.column_names}, not the report table's {target.names}: it was written by "
+            f"an older version; build people for {latest} again"
+        )
+    rows = rows.select(target.names).cast(target)
+    held = replace_snapshot(engine, table, rows, latest)
+    return LoadedPeople(latest, held, rows)

@@ -24,6 +24,7 @@ import pyarrow.csv as pa_csv
 import sqlalchemy as sa
 
 from revolt_pipeline.reports import schema
+from revolt_pipeline.reports.views import VIEWS, Dialect, View
 from revolt_pipeline.retrying import Backoff, call_with_retries
 
 log = logging.getLogger(__name__)
@@ -156,6 +157,7 @@ def ensure_tables(engine: sa.Engine, attempts: int = 5) -> None:
             try:
                 _refuse_outdated_tables(engine)
                 schema.metadata.create_all(engine)
+                ensure_views(engine)
                 return
             except sa.exc.DBAPIError as error:
                 if is_connection_error(error) or attempt == attempts - 1:
@@ -183,6 +185,108 @@ def _refuse_outdated_tables(engine: sa.Engine) -> None:
             f"Drop them (DROP TABLE {names};), then build the days again: clean_job (daily_aggregates) and "
             "report_job over the days the reports should hold (docs/pipeline.md, Upgrading)"
         )
+
+
+def ensure_views(engine: sa.Engine) -> None:
+    """Create every view of `reports/views.py`, or replace one whose SELECT or COMMENTs changed, in one transaction.
+
+    A view left as it is takes no lock: replacing one waits for the BI queries reading it, and the queries
+    arriving meanwhile wait behind it. So PostgreSQL compares first, through a temporary view of the new
+    SELECT (`pg_get_viewdef` writes both the same way); SQLite keeps each view's statement as it was given.
+    """
+    with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            # Two processes opening the report database at once would race on the same catalog rows.
+            connection.exec_driver_sql("SELECT pg_advisory_xact_lock(hashtext('revolt report views'))")
+            for view in VIEWS:
+                _ensure_postgresql_view(connection, view.name, view.sql(Dialect("postgresql")), view)
+        else:
+            for view in VIEWS:
+                _ensure_sqlite_view(connection, view.name, view.sql(Dialect("sqlite")))
+
+
+def _ensure_sqlite_view(connection: sa.Connection, name: str, select: str) -> None:
+    quoted = connection.dialect.identifier_preparer.quote(name)
+    statement = f"CREATE VIEW {quoted} AS {select}"
+    existing = connection.execute(
+        sa.text("SELECT sql FROM sqlite_master WHERE type = 'view' AND name = :name"), {"name": name}
+    ).scalar()
+    if existing == statement:
+        return
+    connection.exec_driver_sql(f"DROP VIEW IF EXISTS {quoted}")
+    connection.exec_driver_sql(statement)
+
+
+def _ensure_postgresql_view(connection: sa.Connection, name: str, select: str, view: View) -> None:
+    preparer = connection.dialect.identifier_preparer
+    quoted = preparer.quote(name)
+    comments = {None: view.comment, **view.columns}
+    if _postgresql_view_is_current(connection, name, select, comments):
+        return
+    savepoint = connection.begin_nested()
+    try:
+        connection.exec_driver_sql(f"CREATE OR REPLACE VIEW {quoted} AS {select}")
+        savepoint.commit()
+    except sa.exc.DBAPIError as error:
+        savepoint.rollback()
+        # A column renamed, dropped or of another type: CREATE OR REPLACE cannot, so the view is made anew
+        # (the owner's default privileges give the read-only role SELECT on it again).
+        if getattr(error.orig, "sqlstate", None) not in ("42P16", "42804"):
+            raise
+        connection.exec_driver_sql(f"DROP VIEW {quoted}")
+        connection.exec_driver_sql(f"CREATE VIEW {quoted} AS {select}")
+    made = [row[0] for row in connection.execute(_VIEW_COLUMNS, {"name": name})]
+    if made != list(view.columns):
+        raise ValueError(
+            f"view {name} has the columns {made}, its entry in reports/views.py names {list(view.columns)}"
+        )
+    # COMMENT takes no bound parameter: the comments are this module's constants, quoted by the dialect.
+    literal = sa.String().literal_processor(connection.dialect)
+    assert literal is not None
+    connection.exec_driver_sql(f"COMMENT ON VIEW {quoted} IS {literal(view.comment)}")
+    for column, comment in view.columns.items():
+        connection.exec_driver_sql(f"COMMENT ON COLUMN {quoted}.{preparer.quote(column)} IS {literal(comment)}")
+
+
+_VIEW_COLUMNS = sa.text(
+    "SELECT a.attname FROM pg_attribute a WHERE a.attrelid = to_regclass(:name) AND a.attnum > 0 "
+    "AND NOT a.attisdropped ORDER BY a.attnum"
+)
+
+
+def _postgresql_view_is_current(connection: sa.Connection, name: str, select: str, comments: dict[Any, str]) -> bool:
+    """True when the view exists with this SELECT (as PostgreSQL writes it back) and these COMMENTs."""
+    existing = connection.execute(
+        sa.text(
+            "SELECT c.oid, pg_get_viewdef(c.oid) FROM pg_class c WHERE c.oid = to_regclass(:name) AND c.relkind = 'v'"
+        ),
+        {"name": name},
+    ).first()
+    if existing is None:
+        return False
+    oid, definition = existing
+    found = dict(
+        connection.execute(
+            sa.text(
+                "SELECT NULL, obj_description(:oid, 'pg_class') UNION ALL "
+                "SELECT a.attname, col_description(:oid, a.attnum) FROM pg_attribute a "
+                "WHERE a.attrelid = :oid AND a.attnum > 0 AND NOT a.attisdropped"
+            ),
+            {"oid": oid},
+        ).all()
+    )
+    if found != comments:
+        return False
+    savepoint = connection.begin_nested()
+    try:
+        # A temporary view needs TEMPORARY on the database: without it, the view is simply replaced.
+        connection.exec_driver_sql(f"CREATE TEMPORARY VIEW revolt_view_probe AS {select}")
+        probe = connection.execute(sa.text("SELECT pg_get_viewdef('revolt_view_probe'::regclass)")).scalar()
+    except sa.exc.DBAPIError:
+        savepoint.rollback()
+        return False
+    savepoint.rollback()  # drops the probe
+    return probe == definition
 
 
 def rows_in_database(engine: sa.Engine, table: sa.Table, days: list[datetime.date]) -> int:
@@ -232,7 +336,9 @@ def _arrow_type(column: sa.Column[Any]) -> pa.DataType:
         return pa.int32()
     if isinstance(sql_type, sa.Float):  # before Numeric: Float is a Numeric
         return pa.float64()
-    if isinstance(sql_type, sa.Date) and not isinstance(sql_type, sa.DateTime):
+    if isinstance(sql_type, sa.DateTime):
+        return pa.timestamp("us", tz="UTC")
+    if isinstance(sql_type, sa.Date):
         return pa.date32()
     if isinstance(sql_type, sa.String):
         return pa.string()
@@ -289,6 +395,64 @@ def replace_partitions(
         time.perf_counter() - started,
     )
     return conformed.num_rows
+
+
+def replace_snapshot(engine: sa.Engine, table: sa.Table, rows: pa.Table, as_of: datetime.date) -> datetime.date:
+    """Replace every row of the snapshot table `table` with `rows`, all of the day `as_of`, in one transaction;
+    unless the table holds a later day's snapshot already, which it keeps. Returns the day the table is as of.
+
+    So a run of an older day, or one finishing after a later day's, never rolls the table back.
+    """
+    column_name = schema.SNAPSHOT_TABLES[table.name]
+    conformed = _conform_rows(table, column_name, [as_of], rows)
+    column = table.c[column_name]
+
+    def replace() -> datetime.date:
+        with engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                # Held to the commit: a concurrent load waits, then sees this one's day.
+                connection.execute(
+                    sa.text(
+                        f"LOCK TABLE {connection.dialect.identifier_preparer.format_table(table)} "
+                        "IN SHARE ROW EXCLUSIVE MODE"
+                    )
+                )
+            held = connection.execute(sa.select(sa.func.max(column))).scalar()
+            if held is not None and held > as_of:
+                return held
+            connection.execute(sa.delete(table))
+            if conformed.num_rows:
+                if connection.dialect.name == "postgresql" and connection.dialect.driver == "psycopg":
+                    _insert_with_copy(connection, table, conformed)
+                else:
+                    _insert_with_executemany(connection, table, conformed)
+        return as_of
+
+    held = with_reconnects(
+        engine,
+        replace,
+        f"replacing the rows of {table.name} with its snapshot of {as_of}",
+        consequence="Each attempt was one transaction: the table holds its previous snapshot (or, had a commit "
+        "gone through unacknowledged, the new one), never a part of either.",
+    )
+    if held > as_of:
+        log.info("kept %s as of %s: the snapshot of %s is older", table.name, held, as_of)
+    else:
+        log.info("replaced %s with its snapshot of %s: %d rows", table.name, as_of, conformed.num_rows)
+    return held
+
+
+def rows_in_snapshot(engine: sa.Engine, table: sa.Table) -> tuple[datetime.date | None, int]:
+    """The day the snapshot table `table` is as of, and how many rows it holds."""
+    column = table.c[schema.SNAPSHOT_TABLES[table.name]]
+    statement = sa.select(sa.func.max(column), sa.func.count()).select_from(table)
+
+    def count() -> tuple[datetime.date | None, int]:
+        with engine.connect() as connection:
+            day, rows = connection.execute(statement).one()
+        return (datetime.date.fromisoformat(day) if isinstance(day, str) else day), rows
+
+    return with_reconnects(engine, count, f"counting the rows of {table.name}")
 
 
 def _partition_column(table: sa.Table, override: str | None) -> str:

@@ -11,6 +11,7 @@ value fit before it gets here.
 """
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 
 from revolt_pipeline.transforms.aggregates import (
     AGGREGATES,
@@ -267,3 +268,112 @@ active_users_daily_by_platform = ACTIVE_USERS_TABLES[BY_PLATFORM]
 active_users_daily_by_app_version = ACTIVE_USERS_TABLES[BY_APP_VERSION]
 PARTITION_COLUMNS.update({table.name: "event_date" for table in ACTIVE_USERS_TABLES.values()})
 __all__ += ["ACTIVE_USERS_TABLES", *(table.name for table in ACTIVE_USERS_TABLES.values())]
+
+
+# People, from the people layer (`layers/people.py`): person days, day-partitioned like the tables above, and
+# `people`, one row per person as of the latest day built (replaced whole, never partitioned by day).
+def _timestamp(name: str, comment: str) -> sa.Column[sa.DateTime]:
+    return sa.Column(name, sa.DateTime(timezone=True), comment=comment)
+
+
+def _text(name: str, comment: str, nullable: bool = True) -> sa.Column[str]:
+    """Client text of no fixed length (PostgreSQL's `text`), NUL made U+FFFD (transforms/people_reports.py)."""
+    return sa.Column(name, sa.Text, nullable=nullable, comment=comment)
+
+
+_PERSON_ID = (
+    "The person, after identity stitching: the user id their ids lead to, else their anonymous id "
+    "(an id that held a NUL ends with … and 8 hex digits of its MD5)."
+)
+_USER_ID = "The user id (identify or any call with a userId, or stitched to one); NULL while anonymous."
+
+person_days = sa.Table(
+    "person_days",
+    metadata,
+    _date_key("event_date", "The day (UTC) the person was active."),
+    sa.Column("person_id", sa.Text, primary_key=True, comment=_PERSON_ID),
+    _text("user_id", _USER_ID),
+    sa.Column("identified", sa.Boolean, nullable=False, comment="Known by a user id on the day (or stitched to one)."),
+    _count("events", "The person's events of the day (duplicates once). Sums across rows."),
+    _count("sessions", "Sessions the person started on the day. Sums across rows."),
+    _seconds("seconds", "Seconds of those sessions (first to last event), added up. Sums across rows."),
+    _text(
+        "platforms",
+        "The platforms the person used on the day, sorted, comma-separated (`android,web`); `unknown` where the "
+        "app did not say. Filter with LIKE '%web%' or split it; does not sum.",
+        nullable=False,
+    ),
+    _timestamp("first_event_at", "The person's first event of the day (UTC)."),
+    _timestamp("last_event_at", "The person's last event of the day (UTC)."),
+    sa.Index("ix_person_days_person_id", "person_id"),
+    comment="Who was active each day: the base of exact distinct counts over any period (count(DISTINCT "
+    "person_id) over the days you choose). Grain: one row per day x person_id.",
+)
+
+people = sa.Table(
+    "people",
+    metadata,
+    sa.Column("person_id", sa.Text, primary_key=True, comment=_PERSON_ID),
+    _text("user_id", _USER_ID),
+    sa.Column("identified", sa.Boolean, nullable=False, comment="Known by a user id (or stitched to one)."),
+    sa.Column("first_seen", sa.Date, nullable=False, comment="The day (UTC) of the person's first event."),
+    sa.Column("last_seen", sa.Date, nullable=False, comment="The day (UTC) of the person's latest event."),
+    _timestamp("first_seen_at", "The person's first event (UTC)."),
+    _timestamp("last_seen_at", "The person's latest event (UTC)."),
+    sa.Column(
+        "first_platform",
+        sa.String(REPORT_TEXT_CHARS["platform"]),
+        comment="The platform of the person's first event (as in the breakdown tables).",
+    ),
+    sa.Column(
+        "latest_platform",
+        sa.String(REPORT_TEXT_CHARS["platform"]),
+        comment="The platform of the person's latest event.",
+    ),
+    sa.Column(
+        "latest_app_version",
+        sa.String(REPORT_TEXT_CHARS["app_version"]),
+        comment="The app version of the person's latest event that sent one.",
+    ),
+    _text("latest_os_name", "The OS of the person's latest event that sent one (context.os.name)."),
+    _text("latest_os_version", "The OS version of the person's latest event that sent one (context.os.version)."),
+    _text("latest_locale", "The locale of the person's latest event that sent one (context.locale)."),
+    _text("latest_country", "The country of the person's latest event, where the pipeline knows it; else NULL."),
+    _text("email", "Trait `email` of the latest identify that set it."),
+    _text("name", "Trait `name` of the latest identify that set it."),
+    _text("plan", "Trait `plan` of the latest identify that set it."),
+    _text("team", "Trait `team` of the latest identify that set it."),
+    _timestamp("created_at", "Trait `createdAt`, when it is a timestamp; else NULL (the text stays in traits)."),
+    sa.Column(
+        "traits",
+        sa.Text().with_variant(postgresql.JSONB(), "postgresql"),
+        comment="Every trait, merged key by key over the person's identify calls, the latest value winning "
+        "(jsonb in PostgreSQL: traits->>'company'; JSON text in SQLite: json_extract(traits, '$.company')).",
+    ),
+    _timestamp("traits_updated_at", "When the latest identify with traits was sent (UTC)."),
+    sa.Column("sessions", sa.BigInteger, nullable=False, comment="Sessions started so far. Sums across people."),
+    sa.Column("events", sa.BigInteger, nullable=False, comment="Events so far. Sums across people."),
+    sa.Column(
+        "days_active",
+        sa.Integer,
+        nullable=False,
+        comment="Days with at least one event so far. Sums across people (to person-days).",
+    ),
+    sa.Column(
+        "snapshot_date",
+        sa.Date,
+        nullable=False,
+        comment="The day this table is as of: the latest day of the people layer built (the same on every row).",
+    ),
+    sa.Index("ix_people_last_seen", "last_seen"),
+    sa.Index("ix_people_first_seen", "first_seen"),
+    sa.Index("ix_people_user_id", "user_id"),
+    comment="Everyone seen so far, as of the latest day built (snapshot_date), after identity stitching: a person "
+    "merged into another by a later identify is gone, their history counted in the other's. Replaced whole "
+    "on each load. Grain: one row per person_id.",
+)
+
+PARTITION_COLUMNS[person_days.name] = "event_date"
+# Tables replaced whole by each load, never by day, and the date column saying as of which day.
+SNAPSHOT_TABLES = {people.name: "snapshot_date"}
+__all__ += ["SNAPSHOT_TABLES", "people", "person_days"]

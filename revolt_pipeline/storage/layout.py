@@ -75,6 +75,11 @@ def active_users_key(table: str, day: date) -> str:
     return f"active_users/{table}/date={day:%Y-%m-%d}/{table}.parquet"
 
 
+def people_report_key(table: str, day: date) -> str:
+    """A people-layer day's rows in the shape of the report table `table` (`person_days`, `people`)."""
+    return f"people_reports/{table}/date={day:%Y-%m-%d}/{table}.parquet"
+
+
 # Written last by the step that builds a lake day: the day's objects are complete (layers/commits.py).
 # The leading underscore keeps it out of what Spark, Athena and Glue read as data.
 COMMITS = "_commits"

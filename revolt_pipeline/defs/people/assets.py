@@ -19,12 +19,20 @@ from revolt_pipeline.defs.checks import partition_check, report_checks
 from revolt_pipeline.defs.lake.resources import LakeResource
 from revolt_pipeline.defs.metadata import Timings, table_metadata
 from revolt_pipeline.defs.reports.assets import KINDS as REPORT_KINDS
-from revolt_pipeline.defs.reports.assets import LOADED_ROWS, load_report_table
+from revolt_pipeline.defs.reports.assets import LOADED_ROWS, _column_schema, load_report_table
 from revolt_pipeline.defs.reports.resources import ReportDatabaseResource
 from revolt_pipeline.defs.rules import reads_window, rules_metadata
-from revolt_pipeline.layers.checks import people_day_checks
-from revolt_pipeline.layers.people import ACTIVE_USERS_TABLES, build_people_days, load_active_users
-from revolt_pipeline.layers.summaries import summarize_parquet
+from revolt_pipeline.layers.checks import loaded_rows_check, people_day_checks
+from revolt_pipeline.layers.people import (
+    ACTIVE_USERS_TABLES,
+    build_people_days,
+    load_active_users,
+    load_people,
+    load_person_days,
+)
+from revolt_pipeline.layers.summaries import summarize_parquet, summarize_rows
+from revolt_pipeline.reports import schema
+from revolt_pipeline.reports.loader import rows_in_snapshot
 from revolt_pipeline.storage.layout import people_key, person_days_key
 from revolt_pipeline.transforms.rules import DayWindow, PipelineRules
 
@@ -37,6 +45,9 @@ PERSON_DAYS_PREVIEW = ["person_id", "identified", "events", "sessions", "seconds
 PEOPLE_PREVIEW = ["person_id", "user_id", "first_seen", "last_seen", "first_platform", "sessions", "events"]
 PEOPLE_ASSETS = ("person_days", "people")
 ACTIVE_USERS_REPORTS = tuple(table.name for table, _ in ACTIVE_USERS_TABLES)
+# The report tables `person_days` and `people` share their names with the lake assets they load: their assets
+# are named after the table with `_table`, and say the table's name in `dagster/table_name`.
+PEOPLE_TABLE_ASSETS = {"person_days_table": schema.person_days, "people_table": schema.people}
 
 
 def build_people_assets(partitions: dg.PartitionsDefinition, rules: PipelineRules) -> list[dg.AssetsDefinition]:
@@ -171,4 +182,54 @@ def build_people_assets(partitions: dg.PartitionsDefinition, rules: PipelineRule
         for table, _ in ACTIVE_USERS_TABLES:
             yield from load_report_table(context, lake, reports, table, load_active_users)
 
-    return [people, active_users]
+    @dg.multi_asset(
+        name="people_tables",
+        specs=[
+            dg.AssetSpec(
+                asset,
+                group_name="people",
+                description=f"The report table `{table.name}`. {table.comment}",
+                deps=[reads_window(table.name, same_day)],
+                kinds=REPORT_KINDS,
+                owners=OWNERS,
+                tags={"layer": "reports"},
+                metadata={"dagster/table_name": table.name, "dagster/column_schema": _column_schema(table)},
+            )
+            for asset, table in PEOPLE_TABLE_ASSETS.items()
+        ],
+        partitions_def=partitions,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        check_specs=[
+            partition_check("loaded_rows_match_lake", "person_days_table", LOADED_ROWS, partitions),
+            partition_check(
+                "loaded_rows_match_lake",
+                "people_table",
+                "The database holds exactly the rows of the latest people snapshot loaded.",
+                partitions,
+            ),
+        ],
+    )
+    def people_tables(
+        context: dg.AssetExecutionContext, lake: LakeResource, reports: ReportDatabaseResource
+    ) -> Iterator[Any]:
+        """Load the run's days of person days, then the latest people snapshot (whatever the run's days)."""
+        yield from load_report_table(context, lake, reports, schema.person_days, load_person_days, "person_days_table")
+        try:
+            loaded = lake.retrying(context, "loading people", partial(load_people, reports.engine, lake.store))
+        except FileNotFoundError as missing:
+            raise dg.Failure(str(missing)) from missing
+        held, in_database = rows_in_snapshot(reports.engine, schema.people)
+        outcome = loaded_rows_check(loaded.rows.num_rows if held == loaded.loaded else in_database, in_database)
+        metadata = {
+            **table_metadata(summarize_rows(loaded.rows)),
+            "snapshot_date": (held or loaded.loaded).isoformat(),
+            "loaded_snapshot_date": loaded.loaded.isoformat(),
+        }
+        for key in context.partition_keys:
+            context.add_asset_metadata(metadata, asset_key="people_table", partition_key=key)
+        if held != loaded.loaded:
+            context.log.info(f"people: kept the table as of {held}, later than the snapshot of {loaded.loaded}")
+        yield dg.MaterializeResult(asset_key="people_table")
+        yield from report_checks(context, "people_table", {key: [outcome] for key in context.partition_keys})
+
+    return [people, active_users, people_tables]

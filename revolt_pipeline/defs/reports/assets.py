@@ -54,16 +54,23 @@ def _column_schema(table: sa.Table) -> dg.TableSchema:
 
 
 def describe_loaded_days(
-    context: dg.AssetExecutionContext, engine: sa.Engine, table: sa.Table, days: list[date], rows: pa.Table
+    context: dg.AssetExecutionContext,
+    engine: sa.Engine,
+    table: sa.Table,
+    days: list[date],
+    rows: pa.Table,
+    asset: str | None = None,
 ) -> dict[str, list[Any]]:
-    """Each day's rows, as that partition's metadata, and each day's check that the database holds them."""
+    """Each day's rows, as that partition's metadata, and each day's check that the database holds them.
+
+    `asset` is the table's asset, when it is not named after the table."""
     loaded = rows_by_day(table, rows, days)
     in_database = rows_in_database_per_day(engine, table, days)
     outcomes = {}
     for day, day_rows in loaded.items():
         context.add_asset_metadata(
             {**table_metadata(summarize_rows(day_rows)), "dagster/column_schema": _column_schema(table)},
-            asset_key=table.name,
+            asset_key=asset or table.name,
             partition_key=day.isoformat(),
         )
         outcomes[day.isoformat()] = [loaded_rows_check(day_rows.num_rows, in_database[day])]
@@ -76,20 +83,23 @@ def load_report_table(
     reports: ReportDatabaseResource,
     table: sa.Table,
     load: Callable[[sa.Engine, ObjectStore, sa.Table, list[date]], pa.Table],
+    asset: str | None = None,
 ) -> Iterator[Any]:
     """Load the run's days of `table` with `load`, then yield its materialization and its days' checks:
-    reported at once, so a later table failing to load leaves none of this one's days unchecked."""
+    reported at once, so a later table failing to load leaves none of this one's days unchecked.
+
+    `asset` is the table's asset, when it is not named after the table (`person_days_table`)."""
     days = [date.fromisoformat(key) for key in context.partition_keys]
     started = time.perf_counter()
     try:
         rows = lake.retrying(context, f"loading {table.name}", partial(load, reports.engine, lake.store, table, days))
     except FileNotFoundError as missing:
         raise dg.Failure(str(missing)) from missing
-    outcomes = describe_loaded_days(context, reports.engine, table, days, rows)
+    outcomes = describe_loaded_days(context, reports.engine, table, days, rows, asset)
     yield dg.MaterializeResult(
-        asset_key=table.name, metadata={"run_seconds/load": round(time.perf_counter() - started, 3)}
+        asset_key=asset or table.name, metadata={"run_seconds/load": round(time.perf_counter() - started, 3)}
     )
-    yield from report_checks(context, table.name, outcomes)
+    yield from report_checks(context, asset or table.name, outcomes)
 
 
 def build_report_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:

@@ -1,0 +1,196 @@
+"""Views with friendly names over the report tables, for BI tools: one `View` entry each, created with the tables.
+
+A view answers one question a dashboard asks (the active-users trend, the top events, how long sessions
+last, each person and their recent activity) with plain column names, so a BI user picks it from a list
+rather than writing SQL. `ensure_tables` (reports/loader.py) creates or replaces every view of `VIEWS`
+after the tables, on SQLite and PostgreSQL alike, with the view's and each column's COMMENT in PostgreSQL;
+the read-only role reads them like the tables (`revolt reports grant-readonly`, and the default privileges
+it sets for views made later). A view reads report tables only, never another view, so each can be
+replaced alone.
+
+Add one: a `View` in `VIEWS` (its SELECT, portable or written per dialect with `Dialect`), a line in the
+README's list of report tables and views, and a section in docs/bi.md.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """What differs between SQLite and PostgreSQL in the views' SQL: date arithmetic, mostly."""
+
+    name: str  # SQLAlchemy's dialect name: sqlite or postgresql
+
+    def days_before(self, day: str, days: int) -> str:
+        """The date `days` days before the date expression `day`."""
+        if self.name == "sqlite":
+            return f"date({day}, '-{int(days)} days')"
+        return f"CAST({day} - {int(days)} AS date)"
+
+    def days_between(self, later: str, earlier: str) -> str:
+        """Whole days from the date `earlier` to the date `later`."""
+        if self.name == "sqlite":
+            return f"CAST(julianday({later}) - julianday({earlier}) AS INTEGER)"
+        return f"({later} - {earlier})"
+
+
+SQLITE = Dialect("sqlite")
+POSTGRESQL = Dialect("postgresql")
+DIALECTS = (SQLITE, POSTGRESQL)
+
+
+@dataclass(frozen=True)
+class View:
+    """A view: its name, what it answers (the COMMENT), its columns' COMMENTs in order, and its SELECT."""
+
+    name: str
+    comment: str
+    columns: dict[str, str]  # name -> COMMENT, in the SELECT's order
+    select: Callable[[Dialect], str]
+    reads: tuple[str, ...] = field(default=())  # the report tables it reads
+
+    def sql(self, dialect: Dialect) -> str:
+        return " ".join(self.select(dialect).split())
+
+
+def _percent(numerator: str, denominator: str, digits: int = 1) -> str:
+    """`numerator` as a percentage of `denominator`, rounded (NULL when it is 0), the same on both databases."""
+    return f"round(CAST(100.0 * {numerator} / nullif({denominator}, 0) AS NUMERIC), {digits})"
+
+
+ACTIVE_USERS_TREND = View(
+    name="active_users_trend",
+    comment="Daily, weekly (7 days) and monthly (MAU window) active users, stickiness and new users, one row per "
+    "day: the active-users trend. Exact distinct people after identity stitching. Grain: one row per day.",
+    columns={
+        "day": "The day (UTC) the windows end on.",
+        "daily_active_users": "People active on the day. Does not add up across days (person-days).",
+        "weekly_active_users": "People active in the 7 days ending on the day. Never sum: read one day's.",
+        "monthly_active_users": "People active in the MAU window ending on the day (30 days unless configured).",
+        "stickiness_percent": "Daily / monthly active users, in percent. Not additive: recompute, never average.",
+        "new_users": "People first seen on the day. Sums across days.",
+    },
+    select=lambda d: (
+        f"""
+        SELECT event_date AS day, dau AS daily_active_users, wau AS weekly_active_users,
+               mau AS monthly_active_users, {_percent("dau", "mau")} AS stickiness_percent, new_users
+        FROM active_users_daily
+    """
+    ),
+    reads=("active_users_daily",),
+)
+
+TOP_EVENTS_DAYS = 28
+TOP_EVENTS = View(
+    name="top_events",
+    comment=f"The events of the last {TOP_EVENTS_DAYS} days loaded (through the latest day of events_daily), "
+    "ranked by how many were sent. Grain: one row per event_type x event_name.",
+    columns={
+        "event_rank": "1 for the most sent event (ties share a rank).",
+        "event_type": "The message type: track, page, screen, identify, group or alias.",
+        "event_name": "The track event, the page or screen name, or the type for other messages.",
+        "events": f"Events sent in the {TOP_EVENTS_DAYS} days. Sums across events.",
+        "percent_of_events": "The event's share of all events of the days, in percent. Sums to 100.",
+        "days_sent": "Days of the window with at least one such event.",
+        "most_people_in_a_day": "The most people who sent it on one day (people do not add up across days).",
+        "first_day": "The first day of the window (UTC).",
+        "last_day": "The last day of the window: the latest day loaded (UTC).",
+    },
+    select=lambda d: (
+        f"""
+        WITH latest AS (SELECT max(event_date) AS last_day FROM events_daily),
+        recent AS (
+            SELECT e.event_type, e.event_name, e.event_date, e.events, e.users, latest.last_day
+            FROM events_daily e CROSS JOIN latest
+            WHERE e.event_date > {d.days_before("latest.last_day", TOP_EVENTS_DAYS)}
+        )
+        SELECT rank() OVER (ORDER BY sum(events) DESC) AS event_rank, event_type, event_name,
+               sum(events) AS events, {_percent("sum(events)", "sum(sum(events)) OVER ()", 2)} AS percent_of_events,
+               count(DISTINCT event_date) AS days_sent, max(users) AS most_people_in_a_day,
+               {d.days_before("max(last_day)", TOP_EVENTS_DAYS - 1)} AS first_day, max(last_day) AS last_day
+        FROM recent
+        GROUP BY event_type, event_name
+    """
+    ),
+    reads=("events_daily",),
+)
+
+SESSION_LENGTH_DISTRIBUTION = View(
+    name="session_length_distribution",
+    comment="How long sessions last: sessions per duration bucket and day, with the bucket's share of the day. "
+    "Grain: one row per day x bucket.",
+    columns={
+        "day": "The day (UTC) the sessions started.",
+        "bucket": "The duration bucket (0s, 1s-1m, 1-5m, 5-15m, 15-30m, 30-60m, 1-2h, 2h+); sort by bucket_order.",
+        "bucket_order": "Sorts the buckets from the shortest (0) up.",
+        "lower_seconds": "The bucket's lowest duration in seconds (inclusive).",
+        "upper_seconds": "The bucket's upper bound in seconds (exclusive); NULL for the last.",
+        "sessions": "Sessions started on the day with a duration in the bucket. Sums across days and buckets.",
+        "percent_of_day": "The bucket's share of the day's sessions, in percent. Do not add up across days.",
+    },
+    select=lambda d: (
+        f"""
+        SELECT session_date AS day, bucket, bucket_order, lower_seconds, upper_seconds, sessions,
+               {_percent("sessions", "sum(sessions) OVER (PARTITION BY session_date)")} AS percent_of_day
+        FROM session_duration_histogram
+    """
+    ),
+    reads=("session_duration_histogram",),
+)
+
+RECENT_DAYS = 30
+PEOPLE_ACTIVITY = View(
+    name="people_activity",
+    comment=f"Everyone seen so far with their traits and activity: in total, and in the {RECENT_DAYS} days ending "
+    "on the people table's snapshot day. Grain: one row per person_id.",
+    columns={
+        "person_id": "The person, after identity stitching (the user id, else the anonymous id).",
+        "user_id": "The user id; NULL while anonymous.",
+        "identified": "Known by a user id.",
+        "email": "Trait email.",
+        "name": "Trait name.",
+        "plan": "Trait plan.",
+        "first_seen": "The day (UTC) of the first event.",
+        "last_seen": "The day (UTC) of the latest event.",
+        "days_since_last_seen": "Days from last_seen to as_of: 0 for someone active on the latest day.",
+        "days_active": "Days with an event so far. Sums across people.",
+        "sessions": "Sessions so far. Sums across people.",
+        "events": "Events so far. Sums across people.",
+        f"active_days_last_{RECENT_DAYS}": f"Days with an event in the {RECENT_DAYS} days ending on as_of.",
+        f"sessions_last_{RECENT_DAYS}": f"Sessions started in the {RECENT_DAYS} days ending on as_of. Sums.",
+        f"events_last_{RECENT_DAYS}": f"Events in the {RECENT_DAYS} days ending on as_of. Sums across people.",
+        f"minutes_last_{RECENT_DAYS}": f"Minutes in sessions in the {RECENT_DAYS} days ending on as_of. Sums.",
+        "latest_platform": "The platform of the latest event.",
+        "latest_app_version": "The app version of the latest event that sent one.",
+        "latest_os_name": "The OS of the latest event that sent one.",
+        "latest_country": "The country of the latest event, where known.",
+        "as_of": "The day the people table is as of (its snapshot_date).",
+    },
+    select=lambda d: (
+        f"""
+        WITH as_of AS (SELECT max(snapshot_date) AS as_of FROM people),
+        recent AS (
+            SELECT pd.person_id, count(*) AS active_days, sum(pd.sessions) AS sessions, sum(pd.events) AS events,
+                   sum(pd.seconds) AS seconds
+            FROM person_days pd CROSS JOIN as_of
+            WHERE pd.event_date > {d.days_before("as_of.as_of", RECENT_DAYS)} AND pd.event_date <= as_of.as_of
+            GROUP BY pd.person_id
+        )
+        SELECT p.person_id, p.user_id, p.identified, p.email, p.name, p.plan, p.first_seen, p.last_seen,
+               {d.days_between("p.snapshot_date", "p.last_seen")} AS days_since_last_seen,
+               p.days_active, p.sessions, p.events,
+               coalesce(r.active_days, 0) AS active_days_last_{RECENT_DAYS},
+               coalesce(r.sessions, 0) AS sessions_last_{RECENT_DAYS},
+               coalesce(r.events, 0) AS events_last_{RECENT_DAYS},
+               round(CAST(coalesce(r.seconds, 0) / 60.0 AS NUMERIC), 1) AS minutes_last_{RECENT_DAYS},
+               p.latest_platform, p.latest_app_version, p.latest_os_name, p.latest_country,
+               p.snapshot_date AS as_of
+        FROM people p LEFT JOIN recent r ON r.person_id = p.person_id
+    """
+    ),
+    reads=("people", "person_days"),
+)
+
+VIEWS: tuple[View, ...] = (ACTIVE_USERS_TREND, TOP_EVENTS, SESSION_LENGTH_DISTRIBUTION, PEOPLE_ACTIVITY)
+"""Every view, in the order they are created. Another table's view is one more entry."""
