@@ -225,7 +225,7 @@ def _ensure_postgresql_view(connection: sa.Connection, name: str, select: str, v
         return
     savepoint = connection.begin_nested()
     try:
-        connection.exec_driver_sql(f"CREATE OR REPLACE VIEW {quoted} AS {select}")
+        _postgresql_ddl(connection, f"CREATE OR REPLACE VIEW {quoted} AS {select}")
         savepoint.commit()
     except sa.exc.DBAPIError as error:
         savepoint.rollback()
@@ -233,8 +233,8 @@ def _ensure_postgresql_view(connection: sa.Connection, name: str, select: str, v
         # (the owner's default privileges give the read-only role SELECT on it again).
         if getattr(error.orig, "sqlstate", None) not in ("42P16", "42804"):
             raise
-        connection.exec_driver_sql(f"DROP VIEW {quoted}")
-        connection.exec_driver_sql(f"CREATE VIEW {quoted} AS {select}")
+        _postgresql_ddl(connection, f"DROP VIEW {quoted}")
+        _postgresql_ddl(connection, f"CREATE VIEW {quoted} AS {select}")
     made = [row[0] for row in connection.execute(_VIEW_COLUMNS, {"name": name})]
     if made != list(view.columns):
         raise ValueError(
@@ -243,9 +243,20 @@ def _ensure_postgresql_view(connection: sa.Connection, name: str, select: str, v
     # COMMENT takes no bound parameter: the comments are this module's constants, quoted by the dialect.
     literal = sa.String().literal_processor(connection.dialect)
     assert literal is not None
-    connection.exec_driver_sql(f"COMMENT ON VIEW {quoted} IS {literal(view.comment)}")
+    _postgresql_ddl(connection, f"COMMENT ON VIEW {quoted} IS {literal(view.comment)}")
     for column, comment in view.columns.items():
-        connection.exec_driver_sql(f"COMMENT ON COLUMN {quoted}.{preparer.quote(column)} IS {literal(comment)}")
+        _postgresql_ddl(connection, f"COMMENT ON COLUMN {quoted}.{preparer.quote(column)} IS {literal(comment)}")
+
+
+def _postgresql_ddl(connection: sa.Connection, statement: str) -> None:
+    """`statement`, on the driver's cursor of the connection's transaction, with no parameters: a view's SQL or
+    comment may hold `%` (LIKE '%web%'), which psycopg would take for a placeholder given any parameters."""
+    dbapi = connection.dialect.loaded_dbapi
+    try:
+        with connection.connection.driver_connection.cursor() as cursor:
+            cursor.execute(statement)
+    except dbapi.Error as exc:
+        raise sa.exc.DBAPIError.instance(statement, None, exc, dbapi.Error, dialect=connection.dialect) from exc
 
 
 _VIEW_COLUMNS = sa.text(
@@ -280,7 +291,7 @@ def _postgresql_view_is_current(connection: sa.Connection, name: str, select: st
     savepoint = connection.begin_nested()
     try:
         # A temporary view needs TEMPORARY on the database: without it, the view is simply replaced.
-        connection.exec_driver_sql(f"CREATE TEMPORARY VIEW revolt_view_probe AS {select}")
+        _postgresql_ddl(connection, f"CREATE TEMPORARY VIEW revolt_view_probe AS {select}")
         probe = connection.execute(sa.text("SELECT pg_get_viewdef('revolt_view_probe'::regclass)")).scalar()
     except sa.exc.DBAPIError:
         savepoint.rollback()
