@@ -21,6 +21,7 @@ from revolt_pipeline.layers.days import DayBuilder
 from revolt_pipeline.reports import schema
 from revolt_pipeline.reports.access import grant_readonly
 from revolt_pipeline.reports.loader import create_engine, ensure_tables
+from revolt_pipeline.reports.views import VIEWS
 from revolt_pipeline.transforms.rules import PipelineRules
 from revolt_pipeline_tests.fixtures.postgres import PostgresServer
 from revolt_pipeline_tests.pipeline.harness import pipeline_environment
@@ -28,6 +29,7 @@ from revolt_pipeline_tests.pipeline.harness import pipeline_environment
 GUIDE = Path(__file__).resolve().parents[2] / "docs" / "bi.md"
 SQL_BLOCK = re.compile(r"^```sql\n(.*?)^```", re.DOTALL | re.MULTILINE)
 TABLES_SECTION = "## The tables"
+VIEWS_SECTION = "## The views"
 
 
 @dataclass(frozen=True)
@@ -52,9 +54,9 @@ def guide_queries(text: str) -> list[Query]:
     return queries
 
 
-def guide_table_sections(text: str) -> set[str]:
-    """The tables the guide describes: each a `### \\`name\\`` heading under its tables section."""
-    section = text.split(f"\n{TABLES_SECTION}\n", 1)[1].split("\n## ", 1)[0]
+def guide_table_sections(text: str, heading: str = TABLES_SECTION) -> set[str]:
+    """The tables (or views) the guide describes: each a `### \\`name\\`` heading under its `heading` section."""
+    section = text.split(f"\n{heading}\n", 1)[1].split("\n## ", 1)[0]
     return set(re.findall(r"^### `([a-z0-9_]+)`", section, re.MULTILINE))
 
 
@@ -119,6 +121,14 @@ def test_the_guide_describes_every_report_table() -> None:
         f"give each report table a section under '{TABLES_SECTION}' in docs/bi.md: grain, columns, what sums"
     )
     assert described - {table.name for table in schema.metadata.sorted_tables} == set(), "a table no longer made"
+
+
+def test_the_guide_describes_every_view() -> None:
+    described = guide_table_sections(GUIDE.read_text(), VIEWS_SECTION)
+    assert {view.name for view in VIEWS} - described == set(), (
+        f"give each view of reports/views.py a section under '{VIEWS_SECTION}' in docs/bi.md: what it answers"
+    )
+    assert described - {view.name for view in VIEWS} == set(), "a view no longer made"
 
 
 @pytest.mark.services
