@@ -464,4 +464,34 @@ def ground_truth(traffic: Traffic) -> dict[str, Any]:
         "active_users_daily_by_platform": breakdown("platform"),
         "active_users_daily_by_app_version": breakdown("app_version"),
         "sessions": sessions,
+        **people_truth(on_time, sessions),
+    }
+
+
+def people_truth(on_time: list[PlannedMessage], sessions: list[dict[str, Any]]) -> dict[str, Any]:
+    """Who was active each day with how many events and sessions (`person_days`), and each person as the people
+    table holds them at the end of the traffic (`people`), keyed by the person the pipeline should stitch."""
+    person_days: dict[str, dict[str, dict[str, int]]] = defaultdict(
+        lambda: defaultdict(lambda: {"events": 0, "sessions": 0})
+    )
+    for message in on_time:
+        person_days[message.event_time.date().isoformat()][message.person_key]["events"] += 1
+    for session in sessions:
+        person_days[session["start"][:10]][session["person"]]["sessions"] += 1
+    people: dict[str, dict[str, Any]] = {}
+    for day, active in sorted(person_days.items()):
+        for person, counts in active.items():
+            seen = people.setdefault(
+                person, {"first_seen": day, "last_seen": day, "events": 0, "sessions": 0, "days_active": 0}
+            )
+            seen["last_seen"] = day
+            seen["events"] += counts["events"]
+            seen["sessions"] += counts["sessions"]
+            seen["days_active"] += 1
+    return {
+        "person_days": {
+            day: {person: dict(counts) for person, counts in sorted(active.items())}
+            for day, active in sorted(person_days.items())
+        },
+        "people": dict(sorted(people.items())),
     }

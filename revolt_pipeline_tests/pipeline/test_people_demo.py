@@ -47,5 +47,12 @@ def test_active_users_equal_the_ground_truth(tmp_path: Path, monkeypatch: pytest
                 key: row[key] for key in ("dau", "wau", "mau", "new_users")
             }
         assert {day: got.get(day, {}) for day in truth["days"]} == truth[table.name], table.name
+    # person_days and people, loaded by the people_tables step, equal the truth too.
+    person_days = rows[schema.person_days.name]
+    assert {(row["event_date"].isoformat(), row["person_id"]) for row in person_days} == {
+        (day, person) for day, people in truth["person_days"].items() for person in people
+    }
+    people = {row["person_id"]: (row["first_seen"].isoformat(), row["events"]) for row in rows[schema.people.name]}
+    assert people == {person: (seen["first_seen"], seen["events"]) for person, seen in truth["people"].items()}
     summary = "\n".join(summarize(settings, result))
     assert "WAU" in summary and "MAU" in summary and "equal to the ground truth" in summary
