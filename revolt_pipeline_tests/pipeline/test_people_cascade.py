@@ -81,4 +81,24 @@ def test_a_late_identify_reopens_people_from_the_first_anonymous_day(pipeline: P
     people = pipeline.metadata("people", "2026-11-21")
     assert people["dagster/row_count"] == 1
     assert pipeline.metadata("people", "2026-11-20").get("restitched_since") is None  # rebuilt: nothing stale
+    # The report tables of people, loaded by the same runs: the visitor is ada, in every day and in `people`.
+    engine = create_engine(pipeline.settings.report_db_url)
+    try:
+        person_days = read_rows(engine, schema.person_days)
+        people_table = read_rows(engine, schema.people)
+    finally:
+        engine.dispose()
+    assert {(row["event_date"].isoformat(), row["person_id"]) for row in person_days} == {
+        ("2026-11-16", "ada"),
+        ("2026-11-17", "ada"),
+        ("2026-11-18", "ada"),
+        ("2026-11-20", "ada"),
+    }
+    ((person, first_seen, plan, as_of),) = [
+        (row["person_id"], row["first_seen"].isoformat(), row["plan"], row["snapshot_date"].isoformat())
+        for row in people_table
+    ]
+    assert (person, first_seen, plan, as_of) == ("ada", "2026-11-16", "team", "2026-11-21")
+    loaded = pipeline.metadata("people_table", "2026-11-16")
+    assert (loaded["snapshot_date"], loaded["dagster/row_count"]) == ("2026-11-21", 1)
     assert pipeline.follow_cascade() == []
