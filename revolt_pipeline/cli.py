@@ -444,8 +444,8 @@ def reports_grant_readonly(
         click.echo(f"role {role} exists already: left as it is, its password unchanged", err=True)
     tables = ", ".join(grant.tables) if grant.tables else "none yet"
     click.echo(
-        f"{role} reads the report tables of database {grant.database}, schema {grant.schema} ({tables}), "
-        f"and every table {grant.owner} creates there later"
+        f"{role} reads the report tables and views of database {grant.database}, schema {grant.schema} ({tables}), "
+        f"and every table and view {grant.owner} creates there later"
     )
     click.echo(f"{role} cannot insert, update, delete, truncate or create there (checked in the database)")
     click.echo("granted" if grant.changed else f"nothing to change: {role} was read-only already")

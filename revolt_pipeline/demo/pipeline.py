@@ -35,7 +35,13 @@ from revolt_pipeline.demo.run import (
 from revolt_pipeline.instance import ensure_dagster_home
 from revolt_pipeline.instance.launch import failure_reason
 from revolt_pipeline.reports import schema
-from revolt_pipeline.reports.loader import OutdatedReportTables, create_engine, ensure_tables, is_connection_error
+from revolt_pipeline.reports.loader import (
+    OutdatedReportTables,
+    create_engine,
+    drop_views,
+    ensure_tables,
+    is_connection_error,
+)
 from revolt_pipeline.retrying import Backoff, RetriesExhausted
 from revolt_pipeline.settings import REPORT_DB_URL_ENV, Settings
 
@@ -223,6 +229,7 @@ def _drop_report_tables(url: str) -> bool:
     try:
         existing = set(sa.inspect(engine).get_table_names())
         tables = [table for table in schema.metadata.sorted_tables if table.name in existing]
+        drop_views(engine)  # they depend on the tables
         schema.metadata.drop_all(engine, tables=tables)
         return bool(tables)
     except sa.exc.DBAPIError as exc:

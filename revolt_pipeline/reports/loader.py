@@ -182,7 +182,8 @@ def _refuse_outdated_tables(engine: sa.Engine) -> None:
         raise OutdatedReportTables(
             f"the report tables {names} have the columns of an older version (which mixed each day's totals "
             "with its per-platform rows; totals and breakdowns are separate tables now). Nothing was changed. "
-            f"Drop them (DROP TABLE {names};), then build the days again: clean_job (daily_aggregates) and "
+            f"Drop them (DROP TABLE {names}; on PostgreSQL DROP TABLE {names} CASCADE, which drops the views over "
+            "them too: they are made again), then build the days again: clean_job (daily_aggregates) and "
             "report_job over the days the reports should hold (docs/pipeline.md, Upgrading)"
         )
 
@@ -203,6 +204,15 @@ def ensure_views(engine: sa.Engine) -> None:
         else:
             for view in VIEWS:
                 _ensure_sqlite_view(connection, view.name, view.sql(Dialect("sqlite")))
+
+
+def drop_views(engine: sa.Engine) -> None:
+    """Drop every view of `reports/views.py` there is, in one transaction: before the tables they read are dropped."""
+    with engine.begin() as connection:
+        for view in reversed(VIEWS):
+            connection.execute(
+                sa.text(f"DROP VIEW IF EXISTS {connection.dialect.identifier_preparer.quote(view.name)}")
+            )
 
 
 def _ensure_sqlite_view(connection: sa.Connection, name: str, select: str) -> None:

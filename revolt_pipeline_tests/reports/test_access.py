@@ -21,6 +21,7 @@ from revolt_pipeline.cli import main
 from revolt_pipeline.reports import schema
 from revolt_pipeline.reports.access import AccessError, grant_readonly
 from revolt_pipeline.reports.loader import create_engine, ensure_tables
+from revolt_pipeline.reports.views import VIEWS
 from revolt_pipeline_tests.deployment.processes import clean_environment
 from revolt_pipeline_tests.fixtures.postgres import PostgresServer
 from revolt_pipeline_tests.fixtures.services import free_port
@@ -132,14 +133,14 @@ def test_the_role_reads_every_report_table_and_can_neither_write_nor_read_anythi
 
     result = run(bi, url=reports.url())
     assert result.exit_code == 0, result.output
-    assert f"{bi} reads the report tables of database {reports.name}, schema public" in result.output
-    for table in schema.metadata.sorted_tables:
+    assert f"{bi} reads the report tables and views of database {reports.name}, schema public" in result.output
+    for table in [*schema.metadata.sorted_tables, *VIEWS]:
         assert table.name in result.output
     assert "granted" in result.output
 
     with reports.connect(bi) as connection:
         assert connection.execute("SELECT active_users FROM daily_active_users").fetchall() == [(3,)]
-        for table in schema.metadata.sorted_tables:
+        for table in [*schema.metadata.sorted_tables, *VIEWS]:
             connection.execute(sql.SQL("SELECT * FROM {}").format(sql.Identifier(table.name))).fetchall()
         errors = {what: refused(connection, statement) for what, statement in FORBIDDEN.items()}
         # A grant without the grant option only warns ("no privileges were granted"): the write still fails.
@@ -239,7 +240,7 @@ def test_a_missing_role_is_named_and_created_only_when_asked_with_a_hashed_passw
     created = run(bi, "--create", "--password-file", str(password), "--database-url", reports.url(reports.server.user))
     assert created.exit_code == 0, created.output
     assert f"created role {bi} (LOGIN)" in created.output
-    assert f"every table {reports.owner} creates there later" in created.output
+    assert f"every table and view {reports.owner} creates there later" in created.output
     with reports.connect(reports.server.user) as connection:
         (stored,) = connection.execute("SELECT rolpassword FROM pg_authid WHERE rolname = %s", [bi]).fetchone()
     assert stored.startswith("SCRAM-SHA-256$") and "staple" not in stored
@@ -319,7 +320,9 @@ def test_databases_sql_gives_bi_what_the_command_gives(restartable_postgres: Pos
     engine.dispose()
     after_tables = grant_readonly(url, "bi")
     assert not after_tables.changed, "a table the pipeline created is not readable as the command makes it"
-    assert after_tables.tables == sorted(table.name for table in schema.metadata.sorted_tables)
+    # The tables and the views, which the role reads through the same default privileges.
+    made = [table.name for table in schema.metadata.sorted_tables] + [view.name for view in VIEWS]
+    assert after_tables.tables == sorted(made)
 
 
 @pytest.mark.usefixtures("isolated_env")
