@@ -24,6 +24,11 @@ import pyarrow.compute as pc
 from iptocc import country_code
 
 COUNTRY_METHODS = ("ip", "timezone", "unknown")
+# Zone names that are abbreviations of a standard time, though the tz database now links them to a city's zone
+# (CET to Brussels since 2024b): they say the offset, not the country.
+ABBREVIATED_ZONES = frozenset(
+    ("CET", "MET", "EET", "WET", "EST", "MST", "HST", "EST5EDT", "CST6CDT", "MST7MDT", "PST8PDT")
+)
 IP_COUNTRY_FUNCTION = "revolt_ip_country"
 TIMEZONE_COUNTRIES_TABLE = "revolt_timezone_countries"
 
@@ -47,7 +52,7 @@ def timezone_countries() -> dict[str, str]:
     for line in (zoneinfo / "tzdata.zi").read_text(encoding="utf-8").splitlines():
         if line.startswith("L "):
             _, target, link = line.split()
-            if link not in countries and target in countries:
+            if link not in countries and target in countries and link not in ABBREVIATED_ZONES:
                 countries[link] = countries[target]
     return countries
 
