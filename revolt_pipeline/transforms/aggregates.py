@@ -15,6 +15,7 @@ from datetime import date
 
 import duckdb
 
+from revolt_pipeline.transforms.countries import with_country_columns
 from revolt_pipeline.transforms.engine import parquet, sql_string
 from revolt_pipeline.transforms.report_text import ReportText, made_safe_counts_query
 
@@ -115,7 +116,7 @@ def made_safe_query(events: str) -> str:
 
 def count_made_safe(connection: duckdb.DuckDBPyConnection, events_file: str) -> dict[str, int]:
     """`made_safe_query` of a day's sessionized events: report column -> distinct values changed."""
-    cursor = connection.execute(made_safe_query(parquet(events_file)))
+    cursor = connection.execute(made_safe_query(with_country_columns(parquet(events_file))))
     return dict(zip([column[0] for column in cursor.description], cursor.fetchone(), strict=True))
 
 
@@ -236,4 +237,8 @@ def aggregate_query(name: str, sessionized_events_file: str, sessions_file: str,
     """The aggregate `name` (a key of AGGREGATES) of one day, from that day's files."""
     subject, grain = AGGREGATES[name]
     build, source = SUBJECTS[subject]
-    return build(parquet(sessionized_events_file if source == "events" else sessions_file), day, grain)
+    return build(
+        with_country_columns(parquet(sessionized_events_file)) if source == "events" else parquet(sessions_file),
+        day,
+        grain,
+    )

@@ -103,3 +103,15 @@ def located_sql(relation: str, ip: str, timezone: str) -> str:
             LEFT JOIN {TIMEZONE_COUNTRIES_TABLE} AS zones ON zones.zone = trim({timezone})
         ) AS located
     )"""
+
+
+def with_country_columns(events: str) -> str:
+    """`events` (a relation of cleaned or sessionized events) sure to have `country` and `country_method`.
+
+    Days cleaned before countries were found lack them: they read as NULL, so their reports say `unknown`
+    until the days are cleaned again (their raw days are kept), rather than failing to build.
+    """
+    return (
+        f"(SELECT * FROM {events} UNION ALL BY NAME "
+        "(SELECT NULL::VARCHAR AS country, NULL::VARCHAR AS country_method WHERE false))"
+    )

@@ -17,6 +17,7 @@ from datetime import date
 
 import duckdb
 
+from revolt_pipeline.transforms.countries import with_country_columns
 from revolt_pipeline.transforms.engine import parquet, sql_string
 from revolt_pipeline.transforms.identities import NO_LINKS, person_map_query
 
@@ -98,7 +99,7 @@ def person_days_query(events: str, sessions: str, day: date, person_map: str) ->
     order = "event_time, message_id"
     last = "struct_pack(t := event_time, m := message_id)"
     return f"""
-    WITH events AS (SELECT * FROM {restitched_sql(events, person_map)}),
+    WITH events AS (SELECT * FROM {restitched_sql(with_country_columns(events), person_map)}),
     sessions AS (SELECT * FROM {restitched_sql(sessions, person_map)}),
     by_events AS (
         SELECT person_id,

@@ -8,7 +8,10 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+from revolt_pipeline.transforms.aggregates import aggregate_query
 from revolt_pipeline.transforms.countries import timezone_countries
+from revolt_pipeline.transforms.engine import copy_to_parquet, parquet, sql_string
+from revolt_pipeline.transforms.people import NO_SESSIONS, people_query, person_days_query, stitch_people
 from revolt_pipeline_tests.transforms.harness import at, duckdb_connection, landed, run_pipeline
 
 D10, D11 = date(2026, 11, 10), date(2026, 11, 11)
@@ -127,3 +130,49 @@ def test_events_and_active_users_break_down_by_each_dimension_and_people_keep_fi
     }
     assert (person["os_version"], person["first_locale"], person["locale"]) == ("18.1", "en-US", "de-DE")
     assert (quiet["country"], quiet["country_method"], quiet["first_country"]) == (None, None, None)
+
+
+def test_days_cleaned_before_countries_were_found_still_build_and_report_unknown(tmp_path: Path) -> None:
+    """An upgrade: sessionized events and a people snapshot written by the previous version lack the new columns."""
+    records = [event("m1", ip="8.8.8.8"), event("m2", user_id="u2", timezone="Asia/Tokyo")]
+    with duckdb_connection(threads=1) as connection:
+        lake = run_pipeline(connection, tmp_path, records)
+        old_events, old_people = str(tmp_path / "old-sessionized.parquet"), str(tmp_path / "old-people.parquet")
+        connection.execute(
+            f"COPY (SELECT * EXCLUDE (country, country_method) FROM {parquet(lake.sessionized[D10])}) "
+            f"TO {sql_string(old_events)} (FORMAT parquet)"
+        )
+        connection.execute(
+            f"COPY (SELECT * EXCLUDE (country_method, first_os_name, first_os_version, first_country, first_locale) "
+            f"FROM {parquet(lake.people[D10])}) TO {sql_string(old_people)} (FORMAT parquet)"
+        )
+        by_country = connection.execute(
+            aggregate_query("events_daily_by_country", old_events, lake.sessions[D10], D10)
+        ).fetchall()
+        person_map = stitch_people(connection, [])
+        person_days = str(tmp_path / "person-days.parquet")
+        copy_to_parquet(connection, person_days_query(parquet(old_events), NO_SESSIONS, D11, person_map), person_days)
+        copy_to_parquet(connection, people_query(old_people, person_days, D11, person_map), str(tmp_path / "p.parquet"))
+        people = lake.rows(str(tmp_path / "p.parquet"))
+    assert [(row[1], row[-2]) for row in by_country] == [("unknown", 2)]  # country, events
+    assert {row["person_id"]: (row["country"], row["first_country"]) for row in people} == {
+        "u1": ("US", None),  # the old snapshot's country stays; its first country was never recorded
+        "u2": ("JP", None),
+    }
+
+
+def test_dimension_values_the_report_database_cannot_hold_are_made_safe(tmp_path: Path) -> None:
+    long_os = "Android" + "x" * 300
+    context = {"os": {"name": long_os, "version": "1\x00"}, "locale": "en-US\x00", "library": {"name": "all"}}
+    with duckdb_connection(threads=1) as connection:
+        lake = run_pipeline(connection, tmp_path, [landed("m1", at("2026-11-10 10:00"), context=context)])
+        by_os = lake.rows(lake.actives["active_users_daily_by_os"][D10])
+        by_locale = lake.rows(lake.actives["active_users_daily_by_locale"][D10])
+        by_library = lake.rows(lake.actives["active_users_daily_by_library"][D10])
+        (sent,) = lake.rows(lake.events[D10])
+    (os_row,) = by_os
+    assert len(os_row["os_name"]) == 64 and os_row["os_name"].startswith("Androidxxx") and "…" in os_row["os_name"]
+    assert os_row["os_version"] == "1\ufffd"
+    assert [row["locale"] for row in by_locale] == ["en-US\ufffd"]
+    assert [(row["library_name"], row["library_version"]) for row in by_library] == [("all", "unknown")]
+    assert sent["os_name"] == long_os  # the lake keeps the value as sent
