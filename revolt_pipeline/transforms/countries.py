@@ -58,7 +58,7 @@ def timezone_countries() -> dict[str, str]:
 
 
 def register_country_lookups(connection: duckdb.DuckDBPyConnection) -> None:
-    """Make `country_sql` work on this connection: the IP function and the zones' table (once per connection)."""
+    """Make `located_sql` work on this connection: the IP function (registered once) and the zones' table."""
     exists = connection.execute(
         "SELECT count(*) FROM duckdb_functions() WHERE function_name = ?", [IP_COUNTRY_FUNCTION]
     ).fetchall()
