@@ -52,7 +52,14 @@ def events_sql(people: int, day_number: int, day: date) -> str:
            {midnight} + to_seconds(CAST(hash(n, {day_number}, 'time') % 80000 AS BIGINT) + e * 60) AS event_time,
            ['web', 'ios', 'android', 'desktop'][1 + n % 4] AS platform,
            '1.' || ({day_number} // 30) AS app_version,
-           'iOS' AS os_name, '18.1' AS os_version, 'en-US' AS locale,
+           ['macOS', 'iOS', 'Android', 'Windows'][1 + n % 4] AS os_name, ['14', '15', '18.1'][1 + n % 3] AS os_version,
+           ['en-US', 'de-DE', 'ja-JP', 'pt-BR', 'en-GB', 'fr-FR'][1 + n % 6] AS locale,
+           ['desktop', 'ios', 'android', 'desktop'][1 + n % 4] AS device_type,
+           ['US', 'DE', 'JP', 'BR', 'GB', 'FR', 'IN', 'AU', 'ES', 'CA'][1 + n % 10] AS country,
+           CASE WHEN n % 3 = 0 THEN 'timezone' ELSE 'ip' END AS country_method,
+           ['tempo-web', 'tempo-ios', 'tempo-android', 'tempo-desktop'][1 + n % 4] AS source,
+           ['analytics.js', 'analytics-ios', 'analytics-android', 'analytics-node'][1 + n % 4] AS library_name,
+           '4.' || (n % 3) AS library_version,
            CASE WHEN e = 0 THEN '{{"plan": "team", "email": "someone@example.com"}}' END AS traits
     FROM rows
     """

@@ -202,6 +202,7 @@ class Devices:
     traits_fragments: pa.StringArray  # `,"traits":{...}`
     contexts: pa.StringArray  # `,"context":{...}`
     envelope: pa.StringArray  # `,"source":"...","platform":"...","collector":"..."` part of the landed record
+    client_ips: pa.StringArray  # `"8.8.8.8"`: the address the collector received the device's batches from
     screen_kind: np.ndarray  # 0: screen, 1: page (web)
 
     def __len__(self) -> int:
@@ -307,7 +308,15 @@ def build_devices(rng: np.random.Generator, people: int) -> Devices:
         envelopes.append(
             ',"source":' + orjson.dumps(src.name).decode() + ',"platform":' + orjson.dumps(src.platform).decode()
         )
+    # Each device's public IPv4 address, drawn apart so the other figures' draws stay as they were: one distinct
+    # address per device, as the country lookup meets them (first octets of networks the registries assigned).
+    ip_rng = np.random.default_rng(count)
+    first = np.array([8, 24, 31, 37, 41, 49, 58, 62, 77, 81, 85, 90, 101, 103, 110, 118, 125, 133, 151, 175, 177,
+                      181, 186, 189, 190, 193, 200, 201, 212, 213])[ip_rng.integers(0, 30, count)]  # fmt: skip
+    rest = ip_rng.integers(0, 256, (count, 3))
+    client_ips = [f'"{a}.{b}.{c}.{d}"' for a, (b, c, d) in zip(first.tolist(), rest.tolist(), strict=True)]
     return Devices(
+        client_ips=pa.array(client_ips, pa.string()),
         person=person,
         source=source,
         utc_offset_ms=offsets,
@@ -480,7 +489,8 @@ def landed_lines(day: DayEvents, devices: Devices, catalog: Catalog, rows: slice
         ',"timestamp":', _number_strings(received_ms - (sent_device - original_device)),
         ',"clockSkewMs":', _number_strings(sent_device - received_ms),
         ',"messageIdGenerated":false,"receivedAt":', _number_strings(received_ms),
-        devices.envelope.take(device_index), f',"collector":"{COLLECTOR}","batchContext":null,"messageBytes":',
+        devices.envelope.take(device_index), f',"collector":"{COLLECTOR}","batchContext":null,"clientIp":',
+        devices.client_ips.take(device_index), ',"messageBytes":',
         pc.cast(pc.binary_length(message), pa.string()), ',"message":', message, "}\n", "",
     )  # fmt: skip
 
@@ -585,6 +595,7 @@ def check_landed_format(store_root: Path, samples: int = 400) -> int:
                 source=record["source"],
                 platform=record["platform"],
                 collector=record["collector"],
+                client_ip=record["clientIp"],
             )
             expected = landed_record(message, raw, receipt, receipt.shared_fields())
             if expected != line:

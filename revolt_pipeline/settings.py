@@ -145,6 +145,9 @@ class Settings:
     keepalive_timeout_seconds: float = 15.0
     max_header_bytes: int = 32 * 1024
     max_connections: int = 1024
+    # Peers whose X-Forwarded-For (and -Proto) the collector believes: addresses or networks, comma-separated;
+    # `none` trusts no one, `*` everyone (never while clients can reach the collector directly).
+    trusted_proxies: str = "127.0.0.1,::1"
     upload_stall_seconds: float = 60.0
     spool_stall_seconds: float = 10.0
     spool_min_free_bytes: int | None = None  # None: from the batch limit (CollectorConfig.required_free_bytes)
@@ -187,6 +190,8 @@ class Settings:
             keepalive_timeout_seconds=_env_float("REVOLT_KEEPALIVE_TIMEOUT_SECONDS", cls.keepalive_timeout_seconds),
             max_header_bytes=_env_int("REVOLT_MAX_HEADER_BYTES", cls.max_header_bytes),
             max_connections=_env_int("REVOLT_MAX_CONNECTIONS", cls.max_connections),
+            # uvicorn's own FORWARDED_ALLOW_IPS still counts where REVOLT_TRUSTED_PROXIES is not set.
+            trusted_proxies=_env("REVOLT_TRUSTED_PROXIES", _env("FORWARDED_ALLOW_IPS", cls.trusted_proxies)),
             upload_stall_seconds=_env_float("REVOLT_UPLOAD_STALL_SECONDS", cls.upload_stall_seconds),
             spool_stall_seconds=_env_float("REVOLT_SPOOL_STALL_SECONDS", cls.spool_stall_seconds),
             spool_min_free_bytes=_env_optional_int("REVOLT_SPOOL_MIN_FREE_BYTES"),

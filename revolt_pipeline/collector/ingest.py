@@ -15,6 +15,7 @@ answers 5xx for its content: whatever goes wrong unexpectedly is logged, quarant
 
 import base64
 import binascii
+import ipaddress
 import logging
 import re
 import zlib
@@ -93,6 +94,23 @@ def basic_auth_user(authorization: str | None) -> str | None:
     except (binascii.Error, UnicodeDecodeError):
         raise _Refused(401, "invalid_authorization", "Authorization header is not valid base64") from None
     return decoded.partition(":")[0]
+
+
+def client_address(host: str | None) -> str | None:
+    """The sender's address as the landed record keeps it (`clientIp`), or None when it is no IP address.
+
+    `host` is the connection's peer, or what a trusted proxy put in `X-Forwarded-For` (uvicorn decides which,
+    from `REVOLT_TRUSTED_PROXIES`). Written in the one canonical form; an IPv4 address mapped into IPv6 (a
+    dual-stack socket's `::ffff:1.2.3.4`) as IPv4.
+    """
+    if not host:
+        return None
+    try:
+        address = ipaddress.ip_address(host.strip())
+    except ValueError:
+        return None
+    mapped = getattr(address, "ipv4_mapped", None)
+    return str(mapped or address)
 
 
 def _encoding(content_encoding: str | None) -> str:
@@ -184,16 +202,20 @@ def process_request(
     limits: Limits,
     received_at: datetime,
     collector_id: str,
+    client_ip: str | None = None,
 ) -> IngestOutcome:
     """Validate one request's messages and build their landed records. `endpoint`: `batch` or a type.
 
     `origin` is the browser's `Origin` header: a source accepts only the origins it allows (apps send none).
+    `client_ip` is the sender's address (`client_address`), landed beside each message as `clientIp`.
 
     Never raises for what a client sends: an unexpected error is logged with its traceback, the
     body quarantined (when its source is known) with reason `processing_failed`, and the answer is
     422, so no SDK retries a body that would fail again.
     """
-    request = _Request(body, endpoint, content_encoding, lookup_source, limits, epoch_ms(received_at), collector_id)
+    request = _Request(
+        body, endpoint, content_encoding, lookup_source, limits, epoch_ms(received_at), collector_id, client_ip
+    )
     try:
         return request.process(authorization, origin)
     except Exception as error:
@@ -213,8 +235,10 @@ class _Request:
         limits: Limits,
         received_ms: int,
         collector_id: str,
+        client_ip: str | None = None,
     ) -> None:
         self.body = body
+        self.client_ip = client_ip
         self.endpoint = endpoint
         self.content_encoding = content_encoding
         self.lookup_source = lookup_source
@@ -324,6 +348,7 @@ class _Request:
             source=self.source.name,
             platform=self.source.platform,
             collector=self.collector_id,
+            client_ip=self.client_ip,
         )
         shared_fields = receipt.shared_fields()
         outcome = IngestOutcome(200, {}, self.source)

@@ -34,6 +34,9 @@ def uvicorn_config(service: CollectorService, host: str, port: int, **options: A
         # No route speaks WebSocket: an Upgrade must not hand a connection to a protocol without our limits.
         ws="none",
         access_log=False,
+        # The client's address (recorded as clientIp) and scheme from X-Forwarded-For/-Proto of these peers only.
+        proxy_headers=True,
+        forwarded_allow_ips=service.config.forwarded_allow_ips,
         **options,
     )
 

@@ -80,6 +80,13 @@ class CollectorConfig:
     upload_stall_seconds: float = Settings.upload_stall_seconds
     spool_stall_seconds: float = Settings.spool_stall_seconds
     spool_min_free_bytes: int | None = Settings.spool_min_free_bytes
+    trusted_proxies: str = Settings.trusted_proxies
+
+    @property
+    def forwarded_allow_ips(self) -> list[str]:
+        """`trusted_proxies` as uvicorn's proxy headers take them (`none`: an empty list, trusting no one)."""
+        hosts = [host.strip() for host in self.trusted_proxies.split(",") if host.strip()]
+        return [] if hosts == ["none"] else hosts
 
     @property
     def required_free_bytes(self) -> int:
@@ -117,6 +124,7 @@ class CollectorConfig:
             upload_stall_seconds=settings.upload_stall_seconds,
             spool_stall_seconds=settings.spool_stall_seconds,
             spool_min_free_bytes=settings.spool_min_free_bytes,
+            trusted_proxies=settings.trusted_proxies,
         )
 
 
@@ -241,6 +249,7 @@ class CollectorService:
         content_encoding: str | None,
         authorization: str | None,
         origin: str | None = None,
+        client_ip: str | None = None,
     ) -> IngestOutcome:
         received_at = self.clock.now()
         outcome = process_request(
@@ -253,6 +262,7 @@ class CollectorService:
             limits=self.config.limits,
             received_at=received_at,
             collector_id=self.collector_id,
+            client_ip=client_ip,
         )
         # Appending happens before the first await, so the watermark can never pass these records.
         writes = []

@@ -3,7 +3,7 @@
 One JSON line per accepted event:
 
     {"messageId", "type", "receivedAt", "sentAt", "originalTimestamp", "timestamp", "clockSkewMs",
-     "source", "platform", "collector", "messageIdGenerated", "batchContext", "messageBytes", "message"}
+     "source", "platform", "collector", "messageIdGenerated", "batchContext", "clientIp", "messageBytes", "message"}
 
 The client's bytes stay untouched under `message`: that is what "lossless" means here (less any
 write key, and with line breaks as spaces: docs/event-contract.md). The fields around it are ours
@@ -44,6 +44,7 @@ class Receipt:
     source: str
     platform: str
     collector: str
+    client_ip: str | None = None  # the sender's address (through trusted proxies); cleaning's context.ip default
 
     def shared_fields(self) -> bytes:
         """The record's fields that every message of the request shares, serialized once."""
@@ -54,6 +55,7 @@ class Receipt:
                 "platform": self.platform,
                 "collector": self.collector,
                 "batchContext": None if self.batch_context is None else orjson.Fragment(self.batch_context),
+                "clientIp": self.client_ip,
             }
         )[1:-1]
 

@@ -34,6 +34,12 @@ PEOPLE_ASSETS = (
     "active_users_daily",
     "active_users_daily_by_platform",
     "active_users_daily_by_app_version",
+    "active_users_daily_by_os",
+    "active_users_daily_by_device_type",
+    "active_users_daily_by_country",
+    "active_users_daily_by_locale",
+    "active_users_daily_by_source",
+    "active_users_daily_by_library",
     "person_days_table",
     "people_table",
 )

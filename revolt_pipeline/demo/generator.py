@@ -13,7 +13,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from revolt_pipeline.demo.population import Device, Person, build_population, stable_uuid
+from revolt_pipeline.demo.population import (
+    PLATFORMS,
+    REGION_COUNTRIES,
+    Device,
+    Person,
+    build_population,
+    device_ip,
+    stable_uuid,
+)
 
 SEND_TICK = timedelta(minutes=30)
 SESSION_GAP = timedelta(minutes=35)
@@ -465,6 +473,7 @@ def ground_truth(traffic: Traffic) -> dict[str, Any]:
         "active_users_daily_by_app_version": breakdown("app_version"),
         "sessions": sessions,
         **people_truth(on_time, sessions),
+        **device_dimension_truth(traffic),
     }
 
 
@@ -495,3 +504,70 @@ def people_truth(on_time: list[PlannedMessage], sessions: list[dict[str, Any]]) 
         },
         "people": dict(sorted(people.items())),
     }
+
+
+# What each message says of its device, by breakdown (the report tables' suffix): a value, or several joined by
+# `|` in the order of the report table's key. The sender sends the device's OS, its platform as device.type,
+# the person's region's locale and time zone, the platform's SDK library (version `demo`) and, for some
+# devices, an address of the region's country: every device's country is its region's, by IP or time zone.
+DEVICE_DIMENSIONS: dict[str, Any] = {
+    "os": lambda device, person: f"{device.os_name}|{device.os_version}",
+    "device_type": lambda device, person: device.platform,
+    "country": lambda device, person: REGION_COUNTRIES[person.region[0]][0],
+    "locale": lambda device, person: person.region[2],
+    "source": lambda device, person: device.source,
+    "library": lambda device, person: f"{PLATFORMS[device.platform][1]}|demo",
+}
+
+
+def device_dimension_truth(traffic: Traffic) -> dict[str, Any]:
+    """Events and active users per day by OS, device type, country, locale, source and SDK library, as
+    `events_daily_by_<dimension>` ({day: {value: events}}) and `active_users_daily_by_<dimension>` ({day: {value:
+    {dau, wau, mau, new_users}}} for every value active in the MAU window ending on each day of traffic), and
+    each person's country (`people_countries`) and how many devices send an address (`devices_sending_ip`)."""
+    on_time = [m for m in traffic.messages if not m.resend and not m.too_late]
+    owner = {device.index: person for person in traffic.people for device in person.devices}
+    first_seen: dict[str, str] = {}
+    for message in sorted(on_time, key=lambda m: m.event_time):
+        first_seen.setdefault(message.person_key, message.event_time.date().isoformat())
+    traffic_days = sorted(set(first_seen.values()) | {m.event_time.date().isoformat() for m in on_time})
+    truth: dict[str, Any] = {}
+    for dimension, value_of in DEVICE_DIMENSIONS.items():
+        events: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        active: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
+        for message in on_time:
+            day_key = message.event_time.date().isoformat()
+            value = value_of(traffic.devices[message.device], owner[message.device])
+            events[day_key][value] += 1
+            active[day_key][value].add(message.person_key)
+        truth[f"events_daily_by_{dimension}"] = {day: dict(sorted(values.items())) for day, values in events.items()}
+        truth[f"active_users_daily_by_{dimension}"] = _actives_by_value(active, traffic_days, first_seen)
+    truth["people_countries"] = {
+        person.key: REGION_COUNTRIES[person.region[0]][0] for person in traffic.people if person.key in first_seen
+    }
+    truth["devices_sending_ip"] = sum(
+        1 for device in traffic.devices if device_ip(device, owner[device.index].region) is not None
+    )
+    return truth
+
+
+def _actives_by_value(
+    active: dict[str, dict[str, set[str]]], day_keys: list[str], first_seen: dict[str, str]
+) -> dict[str, dict[str, dict[str, int]]]:
+    """DAU, WAU, MAU and new users per day and value, for the values active in the MAU window ending on the day."""
+    result: dict[str, dict[str, dict[str, int]]] = {}
+    for day_key in day_keys:
+        ending = date.fromisoformat(day_key)
+        window = [(ending - timedelta(days=n)).isoformat() for n in range(MAU_DAYS)]
+        values = {value for d in window for value in active.get(d, {})}
+        today = active.get(day_key, {})
+        result[day_key] = {
+            value: {
+                "dau": len(today.get(value, set())),
+                "wau": len(set().union(*(active.get(d, {}).get(value, set()) for d in window[:WAU_DAYS]))),
+                "mau": len(set().union(*(active.get(d, {}).get(value, set()) for d in window))),
+                "new_users": sum(1 for person in today.get(value, set()) if first_seen[person] == day_key),
+            }
+            for value in sorted(values)
+        }
+    return result

@@ -27,6 +27,20 @@ REGIONS = [
     ("Asia/Tokyo", 9, "ja-JP"),
     ("Australia/Sydney", 11, "en-AU"),
 ]
+# The country of each region, and a public /24 network the shipped IP database (iptocc) assigns to that country:
+# half the devices people hold send an address of it as context.ip, as an app's backend forwarding the user's
+# address would (the demo never connects to them). The others are found by their time zone.
+REGION_COUNTRIES = {
+    "America/Los_Angeles": ("US", "8.8.8."),
+    "America/New_York": ("US", "4.2.2."),
+    "America/Sao_Paulo": ("BR", "200.160.0."),
+    "Europe/London": ("GB", "212.58.244."),
+    "Europe/Berlin": ("DE", "193.99.144."),
+    "Europe/Madrid": ("ES", "130.206.1."),
+    "Asia/Kolkata": ("IN", "164.100.1."),
+    "Asia/Tokyo": ("JP", "133.1.1."),
+    "Australia/Sydney": ("AU", "1.1.1."),
+}
 DEVICE_MODELS = {
     "web": [
         ("Chrome", "macOS", "15.1", "Apple", "MacBookPro18,3"),
@@ -63,6 +77,16 @@ APP_VERSIONS = {
     "hangouts": ("0.9.4", "0.9.4", 0, 0.0),
     "google-assistant": ("2.0.1", "2.0.1", 0, 0.0),
 }
+
+
+def device_ip(device: "Device", region: tuple[str, float, str]) -> str | None:
+    """The address a device sends as context.ip, or None (then its country comes from its time zone).
+
+    Decided from the device's id, not the random generator, so the traffic itself is the same as without it.
+    """
+    if not PLATFORMS[device.platform][2] or int(device.device_id[:8], 16) % 2:
+        return None
+    return f"{REGION_COUNTRIES[region[0]][1]}{1 + device.index % 254}"
 
 
 def stable_uuid(rng: random.Random) -> str:

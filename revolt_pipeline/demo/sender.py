@@ -18,7 +18,7 @@ import httpx
 import orjson
 
 from revolt_pipeline.demo.generator import MalformedMessage, PlannedMessage, Traffic
-from revolt_pipeline.demo.population import PLATFORMS, Device
+from revolt_pipeline.demo.population import PLATFORMS, Device, device_ip
 from revolt_pipeline.sdk import Client
 
 log = logging.getLogger("revolt.demo")
@@ -81,8 +81,15 @@ class TrafficSender:
     def _client(self, device: Device) -> Client:
         client = self._clients.get(device.index)
         if client is None:
-            zone, _, locale = self._timezones[device.index]
-            context = {**_device_context(device), "locale": locale, "timezone": zone}
+            region = self._timezones[device.index]
+            zone, _, locale = region
+            address = device_ip(device, region)
+            context = {
+                **_device_context(device),
+                "locale": locale,
+                "timezone": zone,
+                **({"ip": address} if address else {}),
+            }
             client = Client(
                 self.write_keys[device.source],
                 self.collector_url,

@@ -17,7 +17,14 @@ from revolt_pipeline.transforms.aggregates import (
     AGGREGATES,
     ALL,  # reserved in platform and app_version: a client value `all` gets a suffix (report_text)
     BY_APP_VERSION,
+    BY_COUNTRY,
+    BY_DEVICE_TYPE,
+    BY_LIBRARY,
+    BY_LOCALE,
+    BY_OS,
     BY_PLATFORM,
+    BY_SOURCE,
+    DIMENSION_GRAINS,
     DURATION_BUCKETS,
     GRAINS,
     PERCENTILES,
@@ -33,6 +40,28 @@ _GRAIN_WORDS = {
     TOTAL.suffix: ("all platforms and app versions together", "days"),
     BY_PLATFORM.suffix: ("per platform", "platforms or days"),
     BY_APP_VERSION.suffix: ("per platform and app version", "app versions or days"),
+    BY_OS.suffix: ("per operating system and its version, all platforms together", "OS versions or days"),
+    BY_DEVICE_TYPE.suffix: ("per device type, all platforms together", "device types or days"),
+    BY_COUNTRY.suffix: ("per country, all platforms together", "countries or days"),
+    BY_LOCALE.suffix: ("per locale, all platforms together", "locales or days"),
+    BY_SOURCE.suffix: ("per source (app sending events)", "sources or days"),
+    BY_LIBRARY.suffix: ("per SDK library and its version", "library versions or days"),
+}
+_DIMENSION_COMMENTS = {
+    "platform": "The platform (ios, android, web, ...; `unknown` if the app did not say). "
+    "A filter: each row is one platform's share.",
+    "app_version": "The app version (context.app.version; `unknown` if the app did not say), within its platform.",
+    "os_name": "The operating system (context.os.name: iOS, Android, macOS, Windows, ...; `unknown` if not sent).",
+    "os_version": "The operating system's version (context.os.version; `unknown` if not sent), within os_name.",
+    "device_type": "The device type the SDK reports (context.device.type: ios, android, ...; `unknown` if not sent).",
+    "country": "ISO 3166-1 alpha-2 country code: from the IP address (context.ip, else the sender's address) "
+    "through an offline registry lookup, else from the time zone (context.timezone); `unknown` if neither told. "
+    "The events' country_method column says which.",
+    "locale": "The device's locale as sent (context.locale, e.g. en-US; `unknown` if not sent).",
+    "source": "The source (app) whose write key sent the events, as named in the sources file.",
+    "library_name": "The SDK library that sent the events (context.library.name; `unknown` if not sent).",
+    "library_version": "The SDK library's version (context.library.version; `unknown` if not sent), "
+    "within library_name.",
 }
 
 
@@ -58,12 +87,13 @@ def _seconds(name: str, comment: str, nullable: bool = False) -> sa.Column[float
 
 
 def _dimensions(grain: Grain) -> list[sa.Column[str]]:
-    comments = {
-        "platform": "The platform (ios, android, web, ...; `unknown` if the app did not say). "
-        "A filter: each row is one platform's share.",
-        "app_version": "The app version (context.app.version; `unknown` if the app did not say), within its platform.",
-    }
-    return [_text_key(name, comments[name]) for name in grain.dimensions]
+    return [_text_key(name, _DIMENSION_COMMENTS[name]) for name in grain.dimensions]
+
+
+def _filter_index(name: str, grain: Grain) -> list[sa.Index]:
+    """The index of a breakdown's usual filter, its first dimension (the platform where there is one); the
+    date leads every primary key, so it indexes the date filter."""
+    return [sa.Index(f"ix_{name}_{grain.dimensions[0]}", grain.dimensions[0])] if grain.dimensions else []
 
 
 def _table(subject: str, grain: Grain, about: str, columns: list[sa.Column], grain_columns: str) -> sa.Table:
@@ -72,9 +102,7 @@ def _table(subject: str, grain: Grain, about: str, columns: list[sa.Column], gra
     comment = f"{about} Grain: one row per {grain_columns}; {_GRAIN_WORDS[grain.suffix][0]}."
     dimensions = _dimensions(grain)
     date_column, rest = columns[0], columns[1:]
-    # The date leads every primary key, so it indexes the date filter; breakdowns index the platform filter too.
-    indexes = [sa.Index(f"ix_{name}_platform", "platform")] if grain.dimensions else []
-    return sa.Table(name, metadata, date_column, *dimensions, *rest, *indexes, comment=comment)
+    return sa.Table(name, metadata, date_column, *dimensions, *rest, *_filter_index(name, grain), comment=comment)
 
 
 def _grain_words(grain: Grain, *more: str) -> str:
@@ -211,6 +239,12 @@ session_duration_histogram_by_app_version = AGGREGATE_TABLES["session_duration_h
 session_duration_percentiles = AGGREGATE_TABLES["session_duration_percentiles"]
 session_duration_percentiles_by_platform = AGGREGATE_TABLES["session_duration_percentiles_by_platform"]
 session_duration_percentiles_by_app_version = AGGREGATE_TABLES["session_duration_percentiles_by_app_version"]
+events_daily_by_os = AGGREGATE_TABLES["events_daily_by_os"]
+events_daily_by_device_type = AGGREGATE_TABLES["events_daily_by_device_type"]
+events_daily_by_country = AGGREGATE_TABLES["events_daily_by_country"]
+events_daily_by_locale = AGGREGATE_TABLES["events_daily_by_locale"]
+events_daily_by_source = AGGREGATE_TABLES["events_daily_by_source"]
+events_daily_by_library = AGGREGATE_TABLES["events_daily_by_library"]
 
 event_catalog = sa.Table(
     "event_catalog",
@@ -252,7 +286,7 @@ def _active_users(grain: Grain) -> sa.Table:
         sa.Column("stickiness", sa.Float, nullable=False, comment="dau / mau (0 when mau is 0). Not additive."),
         _count("new_users", new_users),
     ]
-    indexes = [sa.Index(f"ix_{name}_platform", "platform")] if grain.dimensions else []
+    indexes = _filter_index(name, grain)
     comment = (
         "Active users (DAU, WAU, MAU), stickiness and new users: exact distinct people after identity stitching. "
         f"Grain: one row per {_grain_words(grain)} with people active in the MAU window; "
@@ -261,11 +295,18 @@ def _active_users(grain: Grain) -> sa.Table:
     return sa.Table(name, metadata, *columns, *indexes, comment=comment)
 
 
-ACTIVE_USERS_TABLES: dict[Grain, sa.Table] = {grain: _active_users(grain) for grain in GRAINS}
-"""The active-users tables by grain: totals, per platform, per platform and app version."""
+ACTIVE_USERS_TABLES: dict[Grain, sa.Table] = {grain: _active_users(grain) for grain in GRAINS + DIMENSION_GRAINS}
+"""The active-users tables by grain: totals, per platform, per platform and app version, and per dimension of the
+device (OS, device type, country, locale, source, SDK library)."""
 active_users_daily = ACTIVE_USERS_TABLES[TOTAL]
 active_users_daily_by_platform = ACTIVE_USERS_TABLES[BY_PLATFORM]
 active_users_daily_by_app_version = ACTIVE_USERS_TABLES[BY_APP_VERSION]
+active_users_daily_by_os = ACTIVE_USERS_TABLES[BY_OS]
+active_users_daily_by_device_type = ACTIVE_USERS_TABLES[BY_DEVICE_TYPE]
+active_users_daily_by_country = ACTIVE_USERS_TABLES[BY_COUNTRY]
+active_users_daily_by_locale = ACTIVE_USERS_TABLES[BY_LOCALE]
+active_users_daily_by_source = ACTIVE_USERS_TABLES[BY_SOURCE]
+active_users_daily_by_library = ACTIVE_USERS_TABLES[BY_LIBRARY]
 PARTITION_COLUMNS.update({table.name: "event_date" for table in ACTIVE_USERS_TABLES.values()})
 __all__ += ["ACTIVE_USERS_TABLES", *(table.name for table in ACTIVE_USERS_TABLES.values())]
 

@@ -5,39 +5,45 @@ MAU): one day reads the same number of person days whatever the history, so its 
 People are re-stitched through the person map (`people.stitch_people`) as the person days are read, so a
 person identified after an anonymous visit counts once in every window built after the link is known.
 
-Three tables, one grain each like the aggregates' (`aggregates.GRAINS`), so a BI tool's SUM never adds
-totals to breakdowns:
+Tables of one grain each like the aggregates' (`aggregates.GRAINS` and `DIMENSION_GRAINS`), so a BI tool's
+SUM never adds totals to breakdowns:
 - totals: one row per day;
 - by platform: one row per day and platform people were active on in the window (a person active on two
   platforms counts in both: rows of a day do not add up to the total);
-- by app version: one row per day, platform and app version, likewise.
+- by app version: one row per day, platform and app version, likewise;
+- by OS, device type, country, locale, source and SDK library: one row per day and value, likewise. Each
+  person day lists the values the person was active with (`people.DIMENSION_LISTS`).
 New users are people first seen on the day (`people.first_seen`); in a breakdown, those of them active on
 that platform or app version that day.
 """
 
 from datetime import date
 
-from revolt_pipeline.transforms.aggregates import APP_VERSION, PLATFORM, Grain
+from revolt_pipeline.transforms.aggregates import DIMENSION_TEXT, Grain
 from revolt_pipeline.transforms.engine import parquet, sql_string
-from revolt_pipeline.transforms.people import restitched_sql
+from revolt_pipeline.transforms.people import DIMENSION_LISTS, restitched_sql
 from revolt_pipeline.transforms.rules import DayWindow
 
 WAU_DAYS = 7
 # The rule of every report column, as the aggregates apply it: missing is 'unknown', values made to fit.
-_SAFE = {"platform": PLATFORM.sql, "app_version": APP_VERSION.sql}
+_SAFE = {name: text.sql for name, text in DIMENSION_TEXT.items()}
+# The person days' list of each grain's dimensions.
+_LIST_OF = {dimensions: column for column, dimensions in DIMENSION_LISTS.items()}
 
 
 def _window(person_days: dict[date, str], person_map: str, grain: Grain) -> str:
     """Person days of the window: (day, person, the grain's dimensions), the person re-stitched.
 
-    A person day lists the platforms (and platform and app version pairs) the person was active with:
-    a breakdown unnests them, so a person active on two platforms is a row of each."""
-    if "app_version" in grain.dimensions:
-        unnest, columns = "unnest(platform_versions) AS pair", ", pair.platform, pair.app_version"
-    elif "platform" in grain.dimensions:
-        unnest, columns = "unnest(platforms) AS platform", ", platform"
-    else:
+    A person day lists the values of each breakdown the person was active with (platforms, platform and app
+    version pairs, countries, ...): a breakdown unnests them, so a person active on two platforms is a row
+    of each."""
+    if not grain.dimensions:
         unnest, columns = "NULL AS nothing", ""
+    elif len(grain.dimensions) == 1:
+        unnest, columns = f"unnest({_LIST_OF[grain.dimensions]}) AS {grain.dimensions[0]}", f", {grain.dimensions[0]}"
+    else:
+        unnest = f"unnest({_LIST_OF[grain.dimensions]}) AS pair"
+        columns = "".join(f", pair.{name}" for name in grain.dimensions)
     parts = [
         f"SELECT DATE {sql_string(day.isoformat())} AS day, person_id{columns} "
         f"FROM (SELECT person_id, {unnest} FROM {parquet(path)})"

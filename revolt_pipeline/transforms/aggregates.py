@@ -1,7 +1,9 @@
 """Daily aggregates, each of one grain, in the shape of the report table it loads into.
 
 Every subject (active users, sessions, events, session lengths) has an aggregate per grain: the day's
-total, by platform, and by platform and app version (`GRAINS`). Distinct users cannot be added up
+total, by platform, and by platform and app version (`GRAINS`); events are broken down by the device's
+dimensions too (`DIMENSION_GRAINS`: OS, device type, country, locale, source, SDK library; `grains_of`).
+Distinct users cannot be added up
 across groups, so each total is computed, never summed, and lives apart from its breakdowns: a BI
 tool's SUM over one table never counts a day twice. Missing platforms or versions are reported as
 'unknown', never dropped. Names and versions are made fit for the report database (`report_text`)
@@ -13,6 +15,7 @@ from datetime import date
 
 import duckdb
 
+from revolt_pipeline.transforms.countries import with_country_columns
 from revolt_pipeline.transforms.engine import parquet, sql_string
 from revolt_pipeline.transforms.report_text import ReportText, made_safe_counts_query
 
@@ -48,6 +51,23 @@ TOTAL = Grain("", ())
 BY_PLATFORM = Grain("_by_platform", ("platform",))
 BY_APP_VERSION = Grain("_by_app_version", ("platform", "app_version"))
 GRAINS = (TOTAL, BY_PLATFORM, BY_APP_VERSION)
+# Breakdowns by what the device and its message say, one dimension (a name and its version) per grain, not
+# crossed with the platform: a person counts once per country whatever they used, so the rows of a day hold
+# every active person exactly once per value.
+BY_OS = Grain("_by_os", ("os_name", "os_version"))
+BY_DEVICE_TYPE = Grain("_by_device_type", ("device_type",))
+BY_COUNTRY = Grain("_by_country", ("country",))
+BY_LOCALE = Grain("_by_locale", ("locale",))
+BY_SOURCE = Grain("_by_source", ("source",))
+BY_LIBRARY = Grain("_by_library", ("library_name", "library_version"))
+DIMENSION_GRAINS = (BY_OS, BY_DEVICE_TYPE, BY_COUNTRY, BY_LOCALE, BY_SOURCE, BY_LIBRARY)
+# The subjects broken down beyond GRAINS, and by what: not every subject by every grain.
+SUBJECT_GRAINS: dict[str, tuple[Grain, ...]] = {"events_daily": GRAINS + DIMENSION_GRAINS}
+
+
+def grains_of(subject: str) -> tuple[Grain, ...]:
+    """The grains a subject has an aggregate (and report table) of: GRAINS unless SUBJECT_GRAINS says more."""
+    return SUBJECT_GRAINS.get(subject, GRAINS)
 
 
 def _group_columns(grain: Grain) -> str:
@@ -66,11 +86,23 @@ PLATFORM = ReportText("platform", f"coalesce(platform, '{UNKNOWN}')", reserved=(
 APP_VERSION = ReportText("app_version", f"coalesce(app_version, '{UNKNOWN}')", reserved=(ALL,))
 EVENT_TYPE = ReportText("event_type", "type")
 EVENT_NAME = ReportText("event_name", "coalesce(event_name, type)")
-EVENT_TEXT = (PLATFORM, APP_VERSION, EVENT_TYPE, EVENT_NAME)
+# Every dimension a grain may name, as its report column holds it (cleaning's columns of the same names).
+DIMENSION_TEXT = {
+    "platform": PLATFORM,
+    "app_version": APP_VERSION,
+    **{
+        name: ReportText(name, f"coalesce({name}, '{UNKNOWN}')")
+        for grain in DIMENSION_GRAINS
+        for name in grain.dimensions
+    },
+}
+EVENT_TEXT = (*DIMENSION_TEXT.values(), EVENT_TYPE, EVENT_NAME)
 
 
-def _dimensions(source: str) -> str:
-    return f"(SELECT *, {PLATFORM.sql} AS platform_, {APP_VERSION.sql} AS app_version_ FROM {source})"
+def _dimensions(source: str, grain: Grain = TOTAL) -> str:
+    """`source` with platform, app version and the grain's dimensions as their report columns hold them (`name_`)."""
+    names = dict.fromkeys(("platform", "app_version", *grain.dimensions))
+    return f"(SELECT *, {', '.join(f'{DIMENSION_TEXT[name].sql} AS {name}_' for name in names)} FROM {source})"
 
 
 def made_safe_query(events: str) -> str:
@@ -84,7 +116,7 @@ def made_safe_query(events: str) -> str:
 
 def count_made_safe(connection: duckdb.DuckDBPyConnection, events_file: str) -> dict[str, int]:
     """`made_safe_query` of a day's sessionized events: report column -> distinct values changed."""
-    cursor = connection.execute(made_safe_query(parquet(events_file)))
+    cursor = connection.execute(made_safe_query(with_country_columns(parquet(events_file))))
     return dict(zip([column[0] for column in cursor.description], cursor.fetchone(), strict=True))
 
 
@@ -99,7 +131,7 @@ def daily_active_users_query(events: str, event_date: date, grain: Grain = TOTAL
            count(DISTINCT person_id) AS active_users,
            count(DISTINCT person_id) FILTER (WHERE {identified}) AS identified_users,
            count(DISTINCT person_id) FILTER (WHERE NOT ({identified})) AS anonymous_users
-    FROM {_dimensions(events)}
+    FROM {_dimensions(events, grain)}
     {_group_by(grain)}
     ORDER BY ALL
     """
@@ -117,7 +149,7 @@ def sessions_daily_query(sessions: str, session_date: date, grain: Grain = TOTAL
            coalesce(quantile_cont(duration_seconds, 0.9), 0.0) AS p90_duration_seconds,
            count(*) FILTER (WHERE events = 1) AS single_event_sessions,
            count(*) FILTER (WHERE split) AS split_sessions
-    FROM {_dimensions(sessions)}
+    FROM {_dimensions(sessions, grain)}
     {_group_by(grain)}
     ORDER BY ALL
     """
@@ -129,7 +161,7 @@ def events_daily_query(events: str, event_date: date, grain: Grain = TOTAL) -> s
            event_type_ AS event_type, event_name_ AS event_name,
            count(*) AS events,
            count(DISTINCT person_id) AS users
-    FROM (SELECT *, {EVENT_TYPE.sql} AS event_type_, {EVENT_NAME.sql} AS event_name_ FROM {_dimensions(events)})
+    FROM (SELECT *, {EVENT_TYPE.sql} AS event_type_, {EVENT_NAME.sql} AS event_name_ FROM {_dimensions(events, grain)})
     {_group_by(grain, "event_type_", "event_name_")}
     ORDER BY ALL
     """
@@ -152,11 +184,10 @@ def session_duration_histogram_query(sessions: str, session_date: date, grain: G
         for n, (_, upper) in enumerate(DURATION_BUCKETS)
         if upper is not None
     )
-    bucketed = (
-        f"(SELECT *, CASE {cases} ELSE {len(DURATION_BUCKETS) - 1} END AS bucket_order_ FROM {_dimensions(sessions)})"
-    )
+    last = len(DURATION_BUCKETS) - 1
+    bucketed = f"(SELECT *, CASE {cases} ELSE {last} END AS bucket_order_ FROM {_dimensions(sessions, grain)})"
     keys = ", ".join(f"{name}_" for name in grain.dimensions)
-    groups = f"(SELECT DISTINCT {keys} FROM {_dimensions(sessions)})" if keys else "(SELECT 1 AS total_)"
+    groups = f"(SELECT DISTINCT {keys} FROM {_dimensions(sessions, grain)})" if keys else "(SELECT 1 AS total_)"
     same_group = "".join(f" AND s.{name}_ = g.{name}_" for name in grain.dimensions)
     return f"""
     SELECT {_day(session_date)} AS session_date, {"".join(f"g.{name}_ AS {name}, " for name in grain.dimensions)}
@@ -184,7 +215,7 @@ def session_duration_percentiles_query(sessions: str, session_date: date, grain:
            min(duration_seconds) AS min_duration_seconds,
            {percentiles},
            max(duration_seconds) AS max_duration_seconds
-    FROM {_dimensions(sessions)}
+    FROM {_dimensions(sessions, grain)}
     {_group_by(grain)}
     ORDER BY ALL
     """
@@ -199,11 +230,15 @@ SUBJECTS = {
     "session_duration_percentiles": (session_duration_percentiles_query, "sessions"),
 }
 # Each aggregate, by the name of its lake file and report table: its subject and its grain.
-AGGREGATES = {subject + grain.suffix: (subject, grain) for subject in SUBJECTS for grain in GRAINS}
+AGGREGATES = {subject + grain.suffix: (subject, grain) for subject in SUBJECTS for grain in grains_of(subject)}
 
 
 def aggregate_query(name: str, sessionized_events_file: str, sessions_file: str, day: date) -> str:
     """The aggregate `name` (a key of AGGREGATES) of one day, from that day's files."""
     subject, grain = AGGREGATES[name]
     build, source = SUBJECTS[subject]
-    return build(parquet(sessionized_events_file if source == "events" else sessions_file), day, grain)
+    return build(
+        with_country_columns(parquet(sessionized_events_file)) if source == "events" else parquet(sessions_file),
+        day,
+        grain,
+    )

@@ -8,6 +8,10 @@ Reasons, in the order they are decided:
 - `missing_identity`, `missing_event_name`, `unknown_type`: not usable as an event;
 - `duplicate`: another delivery of the same messageId was received first (the first one is kept,
   whichever raw day and event day it fell in).
+
+Each event gets the dimensions reports break down by: its context's fields (OS, device, locale, library, ...),
+its `ip` (the message's `context.ip`, else the address the collector received it from, as Segment fills it),
+and its `country` with the `country_method` that found it (`countries.located_sql`: the IP, else the time zone).
 """
 
 from dataclasses import dataclass
@@ -15,6 +19,7 @@ from datetime import date
 
 import duckdb
 
+from revolt_pipeline.transforms.countries import located_sql, register_country_lookups
 from revolt_pipeline.transforms.engine import parquet, sql_string
 from revolt_pipeline.transforms.identities import NO_LINKS, person_id_sql, person_map_query
 from revolt_pipeline.transforms.rules import PipelineRules, assigned_date_sql, event_time_sql, interval_ms
@@ -60,12 +65,20 @@ class CleaningResult:
     assigned_rows: int
 
 
+# Raw columns added since the first raw days were written: an older raw day reads them as NULL.
+_LATER_RAW_COLUMNS = "SELECT NULL::VARCHAR AS client_ip WHERE false"
+
+
 def _raw_union(raw_files: dict[date, str], columns: str) -> str:
+    # `*` holds file_row_number already (read_parquet adds it): named once, as UNION BY NAME requires.
+    selected = "* EXCLUDE (file_row_number)" if columns == "*" else columns
     parts = [
-        f"SELECT {columns}, DATE {sql_string(day.isoformat())} AS received_date, file_row_number "
+        f"SELECT {selected}, DATE {sql_string(day.isoformat())} AS received_date, file_row_number "
         f"FROM {parquet(path, row_numbers=True)}"
         for day, path in sorted(raw_files.items())
     ]
+    if columns == "*":
+        return " UNION ALL BY NAME ".join([*parts, f"({_LATER_RAW_COLUMNS})"])
     return " UNION ALL ".join(parts)
 
 
@@ -134,23 +147,32 @@ def clean_events(
     links = parquet(link_files) if link_files else f"(SELECT {NO_LINKS})"
     connection.execute(f"CREATE OR REPLACE TEMP TABLE people AS {person_map_query(links)}")
     full = _raw_union(raw_files, "*")
+    register_country_lookups(connection)
     context_paths = ", ".join(sql_string(path) for path in CONTEXT_FIELDS.values())
-    context_columns = ",\n".join(f"context_fields[{n + 1}] AS {name}" for n, name in enumerate(CONTEXT_FIELDS))
+    # Segment's API fills context.ip from the request when the message has none: so does cleaning, from the
+    # address the collector recorded (a message's `0.0.0.0`, sent to withhold it, stays).
+    context_columns = ",\n".join(
+        f"coalesce(context_fields[{n + 1}], client_ip) AS {name}"
+        if name == "ip"
+        else f"context_fields[{n + 1}] AS {name}"
+        for n, name in enumerate(CONTEXT_FIELDS)
+    )
     events_query = f"""
         WITH kept AS (
             SELECT raw.*, json_extract_string(raw.context, [{context_paths}]) AS context_fields
             FROM decisions JOIN ({full}) AS raw USING (received_date, file_row_number)
             WHERE decisions.reason IS NULL
-        )
+        ),
+        fields AS (SELECT * EXCLUDE (context_fields), {context_columns} FROM kept)
         SELECT message_id, type, event_name,
                {person_id_sql("kept.user_id", "kept.anonymous_id", "by_user", "by_anonymous")} AS person_id,
                user_id, anonymous_id,
                {event_time_sql()} AS event_time, original_timestamp, sent_at, received_at, received_date,
                clock_skew_ms, timestamp > received_at AS timestamp_clamped,
                source, platform, collector,
-               {context_columns},
+               {", ".join(CONTEXT_FIELDS)}, country, country_method,
                group_id, previous_id, properties, traits, context
-        FROM kept
+        FROM {located_sql("fields", "ip", "timezone")} AS kept
         LEFT JOIN people AS by_user ON by_user.identity = kept.user_id
         LEFT JOIN people AS by_anonymous ON by_anonymous.identity = kept.anonymous_id
     """

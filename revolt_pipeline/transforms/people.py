@@ -17,6 +17,7 @@ from datetime import date
 
 import duckdb
 
+from revolt_pipeline.transforms.countries import with_country_columns
 from revolt_pipeline.transforms.engine import parquet, sql_string
 from revolt_pipeline.transforms.identities import NO_LINKS, person_map_query
 
@@ -30,12 +31,27 @@ TYPED_TRAITS = {
 }
 IDENTIFIED_SQL = "(user_id IS NOT NULL OR person_id IS DISTINCT FROM anonymous_id)"
 
+# The values of the breakdowns' dimensions a person was active with on a day (actives unnest them), as lists
+# of person days: list column -> the event columns it holds ('unknown' for a missing value). A list of one
+# dimension holds text, of several a struct of them.
+DIMENSION_LISTS = {
+    "platforms": ("platform",),
+    "platform_versions": ("platform", "app_version"),
+    "os_versions": ("os_name", "os_version"),
+    "device_types": ("device_type",),
+    "countries": ("country",),
+    "locales": ("locale",),
+    "sources": ("source",),
+    "libraries": ("library_name", "library_version"),
+}
+_EVENT_TEXT_COLUMNS = (
+    "message_id", "type", "person_id", "user_id", "anonymous_id", "platform", "app_version", "os_name", "os_version",
+    "locale", "device_type", "country", "country_method", "source", "library_name", "library_version", "traits",
+)  # fmt: skip
 # A day the cleaned layer never built (nothing was received for it): no event, no session.
 NO_EVENTS = (
-    "(SELECT NULL::VARCHAR AS message_id, NULL::VARCHAR AS type, NULL::VARCHAR AS person_id, NULL::VARCHAR AS user_id, "
-    "NULL::VARCHAR AS anonymous_id, NULL::TIMESTAMPTZ AS event_time, NULL::VARCHAR AS platform, "
-    "NULL::VARCHAR AS app_version, NULL::VARCHAR AS os_name, NULL::VARCHAR AS os_version, NULL::VARCHAR AS locale, "
-    "NULL::VARCHAR AS traits WHERE false)"
+    f"(SELECT {', '.join(f'NULL::VARCHAR AS {name}' for name in _EVENT_TEXT_COLUMNS)}, "
+    "NULL::TIMESTAMPTZ AS event_time WHERE false)"
 )
 NO_SESSIONS = "(SELECT NULL::VARCHAR AS person_id, NULL::DOUBLE AS duration_seconds WHERE false)"
 
@@ -64,15 +80,26 @@ def _traits_fold(traits: str, order: str) -> str:
     )
 
 
+def _dimension_list(column: str, dimensions: tuple[str, ...]) -> str:
+    values = [f"coalesce({name}, 'unknown')" for name in dimensions]
+    value = (
+        values[0]
+        if len(values) == 1
+        else f"struct_pack({', '.join(f'{n} := {v}' for n, v in zip(dimensions, values, strict=True))})"
+    )
+    return f"list_sort(list(DISTINCT {value})) AS {column}"
+
+
 def person_days_query(events: str, sessions: str, day: date, person_map: str) -> str:
-    """One row per person active on `day`: events, sessions started, seconds of them, platforms, traits.
+    """One row per person active on `day`: events, sessions started, seconds of them, the values of each
+    breakdown's dimensions (`DIMENSION_LISTS`), the day's first and last OS, country and locale, traits.
 
     `events` and `sessions` are relations: the day's sessionized events and sessions, or NO_EVENTS and
     NO_SESSIONS for a day never built."""
     order = "event_time, message_id"
     last = "struct_pack(t := event_time, m := message_id)"
     return f"""
-    WITH events AS (SELECT * FROM {restitched_sql(events, person_map)}),
+    WITH events AS (SELECT * FROM {restitched_sql(with_country_columns(events), person_map)}),
     sessions AS (SELECT * FROM {restitched_sql(sessions, person_map)}),
     by_events AS (
         SELECT person_id,
@@ -80,10 +107,7 @@ def person_days_query(events: str, sessions: str, day: date, person_map: str) ->
                CASE WHEN bool_or({IDENTIFIED_SQL}) THEN person_id END AS user_id,
                bool_or({IDENTIFIED_SQL}) AS identified,
                count(*) AS events,
-               list_sort(list(DISTINCT coalesce(platform, 'unknown'))) AS platforms,
-               list_sort(list(DISTINCT struct_pack(platform := coalesce(platform, 'unknown'),
-                                                   app_version := coalesce(app_version, 'unknown'))))
-                   AS platform_versions,
+               {", ".join(_dimension_list(column, names) for column, names in DIMENSION_LISTS.items())},
                min(event_time) AS first_event_time,
                max(event_time) AS last_event_time,
                arg_min(platform, {last}) AS first_platform,
@@ -92,6 +116,12 @@ def person_days_query(events: str, sessions: str, day: date, person_map: str) ->
                arg_max(os_name, {last}) FILTER (WHERE os_name IS NOT NULL) AS last_os_name,
                arg_max(os_version, {last}) FILTER (WHERE os_version IS NOT NULL) AS last_os_version,
                arg_max(locale, {last}) FILTER (WHERE locale IS NOT NULL) AS last_locale,
+               arg_max(country, {last}) FILTER (WHERE country IS NOT NULL) AS last_country,
+               arg_max(country_method, {last}) FILTER (WHERE country IS NOT NULL) AS last_country_method,
+               arg_min(os_name, {last}) FILTER (WHERE os_name IS NOT NULL) AS first_os_name,
+               arg_min(os_version, {last}) FILTER (WHERE os_version IS NOT NULL) AS first_os_version,
+               arg_min(locale, {last}) FILTER (WHERE locale IS NOT NULL) AS first_locale,
+               arg_min(country, {last}) FILTER (WHERE country IS NOT NULL) AS first_country,
                CAST({_traits_fold("CASE WHEN type = 'identify' THEN CAST(traits AS JSON) END", order)} AS JSON)
                    AS traits,
                max(event_time) FILTER (WHERE type = 'identify' AND traits IS NOT NULL) AS traits_at
@@ -105,11 +135,23 @@ def person_days_query(events: str, sessions: str, day: date, person_map: str) ->
     SELECT DATE {sql_string(day.isoformat())} AS event_date,
            by_events.person_id, user_id, identified, events,
            coalesce(by_sessions.sessions, 0) AS sessions, coalesce(by_sessions.seconds, 0.0) AS seconds,
-           platforms, platform_versions, first_event_time, last_event_time, first_platform, last_platform,
-           last_app_version, last_os_name, last_os_version, last_locale, traits, traits_at
+           {", ".join(DIMENSION_LISTS)}, first_event_time, last_event_time, first_platform, last_platform,
+           last_app_version, last_os_name, last_os_version, last_locale, last_country, last_country_method,
+           first_os_name, first_os_version, first_locale, first_country, traits, traits_at
     FROM by_events LEFT JOIN by_sessions USING (person_id)
     ORDER BY person_id
     """
+
+
+# Columns of `people` added after its first snapshots were written: an older snapshot reads them as NULL.
+_PEOPLE_DIMENSIONS_ADDED = (
+    "country",
+    "country_method",
+    "first_os_name",
+    "first_os_version",
+    "first_country",
+    "first_locale",
+)
 
 
 def people_query(previous_file: str | None, person_days_file: str, day: date, person_map: str) -> str:
@@ -128,8 +170,9 @@ def people_query(previous_file: str | None, person_days_file: str, day: date, pe
     previous = (
         f"""SELECT person_id, user_id, identified, first_seen, last_seen, first_seen_at, last_seen_at,
                    first_platform, last_platform, app_version, os_name, os_version, locale, traits, traits_at,
-                   sessions, events, days_active
-            FROM {restitched_sql(parquet(previous_file), person_map)}"""
+                   sessions, events, days_active, {", ".join(_PEOPLE_DIMENSIONS_ADDED)}
+            FROM ({restitched_sql(parquet(previous_file), person_map)} UNION ALL BY NAME
+                  (SELECT {", ".join(f"NULL::VARCHAR AS {name}" for name in _PEOPLE_DIMENSIONS_ADDED)} WHERE false))"""
         if previous_file
         else "SELECT * FROM (SELECT NULL::VARCHAR AS person_id) WHERE false"
     )
@@ -138,7 +181,9 @@ def people_query(previous_file: str | None, person_days_file: str, day: date, pe
                first_event_time AS first_seen_at, last_event_time AS last_seen_at,
                first_platform, last_platform, last_app_version AS app_version, last_os_name AS os_name,
                last_os_version AS os_version, last_locale AS locale, traits, traits_at,
-               sessions, events, 1 AS days_active
+               sessions, events, 1 AS days_active,
+               last_country AS country, last_country_method AS country_method, first_os_name, first_os_version,
+               first_country, first_locale
         FROM {parquet(person_days_file)}
     """
     union = f"({previous}) UNION ALL BY NAME ({today})" if previous_file else today
@@ -156,6 +201,12 @@ def people_query(previous_file: str | None, person_days_file: str, day: date, pe
                arg_max(os_name, {last}) FILTER (WHERE os_name IS NOT NULL) AS os_name,
                arg_max(os_version, {last}) FILTER (WHERE os_version IS NOT NULL) AS os_version,
                arg_max(locale, {last}) FILTER (WHERE locale IS NOT NULL) AS locale,
+               arg_max(country, {last}) FILTER (WHERE country IS NOT NULL) AS country,
+               arg_max(country_method, {last}) FILTER (WHERE country IS NOT NULL) AS country_method,
+               arg_min(first_os_name, {first}) FILTER (WHERE first_os_name IS NOT NULL) AS first_os_name,
+               arg_min(first_os_version, {first}) FILTER (WHERE first_os_version IS NOT NULL) AS first_os_version,
+               arg_min(first_country, {first}) FILTER (WHERE first_country IS NOT NULL) AS first_country,
+               arg_min(first_locale, {first}) FILTER (WHERE first_locale IS NOT NULL) AS first_locale,
                CAST({_traits_fold("traits", "traits_at, person_id")} AS JSON) AS traits,
                max(traits_at) AS traits_at,
                CAST(sum(sessions) AS BIGINT) AS sessions, CAST(sum(events) AS BIGINT) AS events,
@@ -166,7 +217,7 @@ def people_query(previous_file: str | None, person_days_file: str, day: date, pe
     SELECT {day_sql} AS snapshot_date, person_id, user_id, identified,
            first_seen, last_seen, first_seen_at, last_seen_at,
            first_platform, last_platform, app_version, os_name, os_version, locale,
-           NULL::VARCHAR AS country,
+           country, country_method, first_os_name, first_os_version, first_country, first_locale,
            {typed},
            traits, traits_at, sessions, events, days_active
     FROM merged

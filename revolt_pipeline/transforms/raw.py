@@ -28,6 +28,7 @@ LANDED_COLUMNS = {
     "collector": "VARCHAR",
     "messageIdGenerated": "BOOLEAN",
     "batchContext": "JSON",
+    "clientIp": "VARCHAR",
     "messageBytes": "BIGINT",
 }
 # A landed line is one valid JSON text, so it never holds the byte 0x01 (control characters are escaped
@@ -126,7 +127,8 @@ def raw_events_query(landed_files: list[str]) -> str:
         documents[2] AS properties,
         documents[3] AS traits,
         message,
-        batchContext AS batch_context
+        batchContext AS batch_context,
+        clientIp AS client_ip
     FROM landed
     """
 

@@ -31,6 +31,16 @@ REPORT_TEXT_CHARS: dict[str, int] = {
     "event_name": 255,
     "property": 255,
     "json_type": 16,
+    # What devices and SDKs say of themselves (context.os, .device.type, .locale, .library), the source's name
+    # and the country's ISO code ('unknown' when none was found).
+    "os_name": 64,
+    "os_version": 64,
+    "device_type": 64,
+    "country": 16,
+    "locale": 64,
+    "source": 64,
+    "library_name": 64,
+    "library_version": 64,
 }
 REPLACEMENT = "\ufffd"
 MARKER = "…"

@@ -12,7 +12,7 @@ import pytest
 from revolt_pipeline.definitions import build_definitions
 from revolt_pipeline.defs.cascade import BACKFILL_TAG, tagged_days
 from revolt_pipeline.instance import INSTANCE_FILE
-from revolt_pipeline.reports.schema import AGGREGATE_TABLES
+from revolt_pipeline.reports.schema import ACTIVE_USERS_TABLES, AGGREGATE_TABLES
 from revolt_pipeline.settings import Settings
 
 LOCATION = "revolt_pipeline"
@@ -76,9 +76,9 @@ def test_every_asset_backfills_a_range_of_days_as_one_run(base: Settings) -> Non
     graph = build_definitions(base).resolve_asset_graph()
     policies = {key.to_user_string(): assets.backfill_policy for assets in graph.assets_defs for key in assets.keys}
     # The six lake assets (raw_events, events, events_quarantine, sessionized_events, sessions,
-    # daily_aggregates), event_catalog, every aggregate report table, and the people layer's seven (person_days,
-    # people, the three active-users tables, person_days_table, people_table).
-    assert len(policies) == 7 + len(AGGREGATE_TABLES) + 7
+    # daily_aggregates), event_catalog, every aggregate report table, and the people layer's (person_days,
+    # people, the active-users tables, person_days_table, people_table).
+    assert len(policies) == 7 + len(AGGREGATE_TABLES) + 2 + len(ACTIVE_USERS_TABLES) + 2
     assert {key: policy for key, policy in policies.items() if policy != dg.BackfillPolicy.single_run()} == {}
 
 

@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from revolt_pipeline.reports import loader, schema
-from revolt_pipeline.transforms.aggregates import AGGREGATES, GRAINS, TOTAL
+from revolt_pipeline.transforms.aggregates import AGGREGATES, DIMENSION_GRAINS, TOTAL, grains_of
 
 DAY = datetime.date(2026, 11, 19)
 TOTAL_TABLES = [name for name, (_, grain) in AGGREGATES.items() if grain == TOTAL]
@@ -30,7 +30,7 @@ def test_every_subject_has_a_total_table_and_a_table_per_breakdown() -> None:
         "session_duration_histogram",
         "session_duration_percentiles",
     ]
-    assert list(schema.AGGREGATE_TABLES) == [name + grain.suffix for name in TOTAL_TABLES for grain in GRAINS]
+    assert list(schema.AGGREGATE_TABLES) == [name + grain.suffix for name in TOTAL_TABLES for grain in grains_of(name)]
     for name in TOTAL_TABLES:
         total = schema.AGGREGATE_TABLES[name]
         platform = schema.AGGREGATE_TABLES[f"{name}_by_platform"]
@@ -41,6 +41,28 @@ def test_every_subject_has_a_total_table_and_a_table_per_breakdown() -> None:
         # The breakdowns keep every figure of the total, and add only their dimensions.
         assert [c.name for c in platform.columns if c.name != "platform"] == [c.name for c in total.columns]
         assert [c.name for c in version.columns if c.name != "app_version"] == [c.name for c in platform.columns]
+
+
+def test_events_and_active_users_alone_are_broken_down_by_the_device_dimensions() -> None:
+    """OS, device type, country, locale, source and SDK library: tables of events and of active users, no other."""
+    names = [
+        "_by_os", "_by_device_type", "_by_country", "_by_locale", "_by_source", "_by_library",
+    ]  # fmt: skip
+    assert [grain.suffix for grain in DIMENSION_GRAINS] == names
+    by_dimension = {name for name in schema.metadata.tables if any(name.endswith(suffix) for suffix in names)}
+    assert by_dimension == {
+        f"{subject}{suffix}" for subject in ("events_daily", "active_users_daily") for suffix in names
+    }
+    events, total = schema.AGGREGATE_TABLES["events_daily_by_os"], schema.events_daily
+    assert [c.name for c in events.columns if c.name not in ("os_name", "os_version")] == [
+        c.name for c in total.columns
+    ]
+    for grain in DIMENSION_GRAINS:
+        for table in (schema.AGGREGATE_TABLES[f"events_daily{grain.suffix}"], schema.ACTIVE_USERS_TABLES[grain]):
+            key = [column.name for column in table.primary_key.columns]
+            assert key[1 : 1 + len(grain.dimensions)] == list(grain.dimensions), table.name
+            assert "platform" not in table.c, table.name  # one dimension per table, across platforms
+            assert [list(index.columns.keys()) for index in table.indexes] == [[grain.dimensions[0]]], table.name
 
 
 def test_primary_keys_are_the_grain_the_comment_states() -> None:

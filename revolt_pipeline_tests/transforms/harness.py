@@ -48,14 +48,19 @@ def landed(
     previous_id: str | None = None,
     batch_context: dict[str, Any] | None = None,
     collector: str = "c1",
+    context: dict[str, Any] | None = None,
+    client_ip: str | None = None,
 ) -> dict[str, Any]:
-    """A landed record as the collector writes it, with the device clock right (no skew)."""
+    """A landed record as the collector writes it, with the device clock right (no skew).
+
+    `context` is laid over the message's default context (app version, OS name); `client_ip` is the address
+    the collector received it from."""
     received = received or when
     message: dict[str, Any] = {
         "type": kind,
         "messageId": message_id,
         "originalTimestamp": when.isoformat().replace("+00:00", "Z"),
-        "context": {"app": {"version": app_version}, "os": {"name": "iOS"}},
+        "context": {"app": {"version": app_version}, "os": {"name": "iOS"}, **(context or {})},
     }
     for key, value in (
         ("userId", user_id),
@@ -83,6 +88,7 @@ def landed(
         "collector": collector,
         "messageIdGenerated": False,
         "batchContext": batch_context,
+        "clientIp": client_ip,
         "message": message,
     }
 

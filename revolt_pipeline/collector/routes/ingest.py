@@ -4,6 +4,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from revolt_pipeline.collector.ingest import client_address
 from revolt_pipeline.collector.responses import json_response, service_of
 from revolt_pipeline.contract import MESSAGE_TYPES
 
@@ -62,6 +63,8 @@ def _endpoint(path: str) -> Route:
             content_encoding=request.headers.get("content-encoding"),
             authorization=request.headers.get("authorization"),
             origin=request.headers.get("origin"),
+            # The peer, or the client a trusted proxy names (uvicorn's proxy headers, REVOLT_TRUSTED_PROXIES).
+            client_ip=client_address(request.client.host if request.client else None),
         )
         return json_response(outcome.body, status=outcome.status)
 

@@ -1,0 +1,69 @@
+"""The demo's traffic through a real collector and every layer: events and active users by OS, device type,
+country, locale, source and SDK library, and people's countries, equal what the traffic generator knows, in
+SQLite and in PostgreSQL. (Built by the layer library, as the cascade builds it: `revolt demo` itself, through
+Dagster, is compared with the embedded default's rows on PostgreSQL in test_demo_end_to_end.py.)"""
+
+from collections import defaultdict
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+
+from revolt_pipeline.demo.run import run_demo_traffic
+from revolt_pipeline.layers.days import DayBuilder
+from revolt_pipeline.reports import schema
+from revolt_pipeline.reports.loader import create_engine, ensure_tables
+from revolt_pipeline.storage.layout import people_key
+from revolt_pipeline.transforms.aggregates import DIMENSION_GRAINS
+from revolt_pipeline.transforms.engine import duckdb_connection, parquet
+from revolt_pipeline.transforms.rules import PipelineRules
+from revolt_pipeline_tests.pipeline.harness import pipeline_environment
+from revolt_pipeline_tests.pipeline.test_demo_end_to_end import START, USERS, report_rows
+
+FIGURES = ("dau", "wau", "mau", "new_users")
+
+
+@pytest.mark.parametrize("database", ["sqlite", pytest.param("postgresql", marks=pytest.mark.services)])
+def test_breakdowns_by_device_dimensions_equal_the_ground_truth(
+    database: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> None:
+    overrides = {"REVOLT_REPORT_DB_URL": request.getfixturevalue("postgres_url")} if database == "postgresql" else {}
+    settings = pipeline_environment(monkeypatch, tmp_path, **overrides)
+    sent = run_demo_traffic(
+        settings, seed=3, users=USERS, days=7, start=START, collector_url=None, ground_truth_path=None
+    )
+    first, last_sent = sent.traffic.messages[0].send_time.date(), sent.traffic.end.date()
+    received = [first + timedelta(days=n) for n in range((last_sent - first).days + 1)]
+    engine = create_engine(settings.report_db_url)
+    try:
+        ensure_tables(engine)
+        (tmp_path / "work").mkdir()
+        DayBuilder(settings.store, PipelineRules(), tmp_path / "work").every_layer(received, engine)
+    finally:
+        engine.dispose()
+    truth, rows = sent.truth, report_rows(settings)
+    assert truth["devices_sending_ip"] > 0  # some countries come from addresses, the others from time zones
+    for grain in DIMENSION_GRAINS:
+        events: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        for row in rows[f"events_daily{grain.suffix}"]:
+            events[row["event_date"].isoformat()]["|".join(row[name] for name in grain.dimensions)] += row["events"]
+        assert events == truth[f"events_daily{grain.suffix}"], grain.suffix
+        actives: dict[str, dict[str, dict[str, int]]] = defaultdict(dict)
+        for row in rows[schema.ACTIVE_USERS_TABLES[grain].name]:
+            value = "|".join(row[name] for name in grain.dimensions)
+            actives[row["event_date"].isoformat()][value] = {figure: row[figure] for figure in FIGURES}
+        expected = truth[f"active_users_daily{grain.suffix}"]
+        assert {day: actives.get(day, {}) for day in expected} == expected, grain.suffix
+
+    # Everyone's country is their region's, whether their device sent an address or only its time zone.
+    last = date.fromisoformat(max(truth["days"]))
+    store = settings.store
+    snapshots = sorted(info.key for info in store.list("people") if info.key.endswith(".parquet"))
+    assert people_key(last) in snapshots
+    with duckdb_connection(threads=1) as connection:
+        people = connection.execute(
+            f"SELECT person_id, country, country_method, first_country FROM {parquet(store.local_path(snapshots[-1]))}"
+        ).fetchall()
+    assert {person: country for person, country, _, _ in people} == truth["people_countries"]
+    assert all(first == country for _, country, _, first in people)
+    assert {method for _, _, method, _ in people} == {"ip", "timezone"}
