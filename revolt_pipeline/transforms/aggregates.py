@@ -14,6 +14,13 @@ from datetime import date
 import duckdb
 
 from revolt_pipeline.transforms.engine import parquet, sql_string
+from revolt_pipeline.transforms.paths import (
+    PathBalance,
+    path_balance,
+    path_moves_sql,
+    path_positions_sql,
+    session_paths_sql,
+)
 from revolt_pipeline.transforms.report_text import ReportText, made_safe_counts_query
 
 # Reserved in platform and app_version: it marked the total rows when they shared tables with the
@@ -190,6 +197,51 @@ def session_duration_percentiles_query(sessions: str, session_date: date, grain:
     """
 
 
+def _paths(sessions: str) -> str:
+    """The day's sessions with their paths (`transforms/paths.py`), in the grains' dimensions."""
+    return session_paths_sql(_dimensions(sessions))
+
+
+def path_steps_query(sessions: str, session_date: date, grain: Grain = TOTAL) -> str:
+    """Each step of the paths of sessions started on the day: how often, by how many sessions and people,
+    and how often it started or ended a session (immediate repeats are one occurrence, counted in `events`)."""
+    events = f"(SELECT *, unnest(all_steps) AS step FROM {_paths(sessions)})"
+    return f"""
+    WITH occurrences AS (
+        SELECT {_group_columns(grain)} step,
+               count(*) AS occurrences,
+               count(DISTINCT session_id) AS sessions,
+               count(DISTINCT person_id) AS people,
+               count(*) FILTER (WHERE position = 1) AS entries,
+               count(DISTINCT person_id) FILTER (WHERE position = 1) AS entry_people,
+               count(*) FILTER (WHERE position = length) AS exits,
+               count(DISTINCT person_id) FILTER (WHERE position = length) AS exit_people
+        FROM {path_positions_sql(_paths(sessions))}
+        {_group_by(grain, "step")}
+    ),
+    events AS (
+        SELECT {_group_columns(grain)} step, count(*) AS events FROM {events} {_group_by(grain, "step")}
+    )
+    SELECT {_day(session_date)} AS session_date, {"".join(f"{name}, " for name in grain.dimensions)}step,
+           events, occurrences, sessions, people, entries, entry_people, exits, exit_people
+    FROM occurrences JOIN events USING ({"".join(f"{name}, " for name in grain.dimensions)}step)
+    ORDER BY ALL
+    """
+
+
+def path_transitions_query(sessions: str, session_date: date, grain: Grain = TOTAL) -> str:
+    """Each move from one step straight to another in the paths of sessions started on the day."""
+    return f"""
+    SELECT {_day(session_date)} AS session_date, {_group_columns(grain)} from_step, to_step,
+           count(*) AS transitions,
+           count(DISTINCT session_id) AS sessions,
+           count(DISTINCT person_id) AS people
+    FROM {path_moves_sql(_paths(sessions))}
+    {_group_by(grain, "from_step", "to_step")}
+    ORDER BY ALL
+    """
+
+
 # Each subject's query, and what it is computed from: the day's sessionized events or its sessions.
 SUBJECTS = {
     "daily_active_users": (daily_active_users_query, "events"),
@@ -197,6 +249,8 @@ SUBJECTS = {
     "events_daily": (events_daily_query, "events"),
     "session_duration_histogram": (session_duration_histogram_query, "sessions"),
     "session_duration_percentiles": (session_duration_percentiles_query, "sessions"),
+    "path_steps": (path_steps_query, "sessions"),
+    "path_transitions": (path_transitions_query, "sessions"),
 }
 # Each aggregate, by the name of its lake file and report table: its subject and its grain.
 AGGREGATES = {subject + grain.suffix: (subject, grain) for subject in SUBJECTS for grain in GRAINS}
@@ -207,3 +261,21 @@ def aggregate_query(name: str, sessionized_events_file: str, sessions_file: str,
     subject, grain = AGGREGATES[name]
     build, source = SUBJECTS[subject]
     return build(parquet(sessionized_events_file if source == "events" else sessions_file), day, grain)
+
+
+def count_path_balance(
+    connection: duckdb.DuckDBPyConnection, outputs: dict[str, str], sessions_file: str
+) -> list[PathBalance]:
+    """Each grain's `path_steps` and `path_transitions` of a day (files in `outputs`, by aggregate name)
+    against each other and the day's sessions, for the checks of `daily_aggregates`."""
+    return [
+        path_balance(
+            connection,
+            outputs["path_steps" + grain.suffix],
+            outputs["path_transitions" + grain.suffix],
+            _dimensions(parquet(sessions_file)),
+            grain.dimensions,
+            "path_steps" + grain.suffix,
+        )
+        for grain in GRAINS
+    ]

@@ -31,6 +31,7 @@ REPORT_TEXT_CHARS: dict[str, int] = {
     "event_name": 255,
     "property": 255,
     "json_type": 16,
+    "step": 255,  # a path's step: its kind and an event name, page or screen name or path (`track: ...`)
 }
 REPLACEMENT = "\ufffd"
 MARKER = "…"
