@@ -528,7 +528,7 @@ def paths_ground_truth(traffic: Traffic) -> dict[str, list[dict[str, Any]]]:
                 **dict(zip(("session_date", *dimensions, "step"), key, strict=True)),
                 "events": row["events"],
                 "occurrences": row["occurrences"],
-                "sessions": len(row["sessions"]),
+                "sessions_with_step": len(row["sessions"]),
                 "people": len(row["people"]),
                 "entries": row["entry_sessions"],
                 "entry_people": len(row["entry"]),
@@ -541,7 +541,7 @@ def paths_ground_truth(traffic: Traffic) -> dict[str, list[dict[str, Any]]]:
             {
                 **dict(zip(("session_date", *dimensions, "from_step", "to_step"), key, strict=True)),
                 "transitions": row["transitions"],
-                "sessions": len(row["sessions"]),
+                "sessions_with_transition": len(row["sessions"]),
                 "people": len(row["people"]),
             }
             for key, row in sorted(moves[suffix].items())

@@ -183,11 +183,6 @@ def _session_duration_percentiles(grain: Grain) -> sa.Table:
     )
 
 
-def _step_key(name: str, comment: str) -> sa.Column[str]:
-    """A step of a path (`page: Pricing`, `screen: Timesheet`, `track: Timer Started`), as a key column."""
-    return sa.Column(name, sa.String(REPORT_TEXT_CHARS["step"]), primary_key=True, comment=comment)
-
-
 _STEP = (
     "A step of the sessions' paths: `page: <name>` (a page without a name: its path), `screen: <name>` or "
     "`track: <event>`; identify, alias and group calls are no steps."
@@ -197,7 +192,7 @@ _PATH_DAY = "The day the sessions started (UTC): a session crossing midnight cou
 
 def _path_people(name: str, grain: Grain, what: str, across: str) -> sa.Column[int]:
     groups = _GRAIN_WORDS[grain.suffix][1]
-    return _count(name, f"{what} Distinct people: do not add up across {across}, {groups}.")
+    return _count(name, f"{what} Distinct people: do not add up across rows ({across}, {groups}).")
 
 
 def _path_steps(grain: Grain) -> sa.Table:
@@ -208,14 +203,18 @@ def _path_steps(grain: Grain) -> sa.Table:
         "(exits); immediate repeats of a step (a reload) are one occurrence.",
         [
             _date_key("session_date", _PATH_DAY),
-            _step_key("step", _STEP),
+            _text_key("step", _STEP),
             _count("events", "Events that were this step, immediate repeats included. Sums across rows."),
             _count(
                 "occurrences",
                 "Times the step occurred in the paths, immediate repeats as one: entries + transitions into it, "
                 "and exits + transitions out of it. Sums across rows.",
             ),
-            _count("sessions", "Sessions with the step. Does not add up across steps (a session has several)."),
+            _count(
+                "sessions_with_step",
+                "Sessions with the step. Adds up across days, not across steps (a session has several; "
+                "entries add up to the sessions).",
+            ),
             _path_people("people", grain, "People with the step in a session.", "steps"),
             _count("entries", "Sessions whose first step it was. Sums across rows: to the sessions with a step."),
             _path_people("entry_people", grain, "People with a session starting at the step.", "steps"),
@@ -234,12 +233,13 @@ def _path_transitions(grain: Grain) -> sa.Table:
         "collapsed, so never from a step to itself).",
         [
             _date_key("session_date", _PATH_DAY),
-            _step_key("from_step", f"The step moved from. {_STEP}"),
-            _step_key("to_step", "The step moved to, the very next one of the session."),
+            _text_key("from_step", f"The step moved from. {_STEP}"),
+            _text_key("to_step", "The step moved to, the very next one of the session."),
             _count("transitions", "Times a session moved from from_step straight to to_step. Sums across rows."),
             _count(
-                "sessions",
-                "Sessions with the move at least once. Does not add up across moves (a session makes several).",
+                "sessions_with_transition",
+                "Sessions that made the move at least once. Adds up across days, not across moves (a session "
+                "makes several).",
             ),
             _path_people("people", grain, "People who made the move.", "moves"),
         ],

@@ -210,7 +210,7 @@ def path_steps_query(sessions: str, session_date: date, grain: Grain = TOTAL) ->
     WITH occurrences AS (
         SELECT {_group_columns(grain)} step,
                count(*) AS occurrences,
-               count(DISTINCT session_id) AS sessions,
+               count(DISTINCT session_id) AS sessions_with_step,
                count(DISTINCT person_id) AS people,
                count(*) FILTER (WHERE position = 1) AS entries,
                count(DISTINCT person_id) FILTER (WHERE position = 1) AS entry_people,
@@ -223,7 +223,7 @@ def path_steps_query(sessions: str, session_date: date, grain: Grain = TOTAL) ->
         SELECT {_group_columns(grain)} step, count(*) AS events FROM {events} {_group_by(grain, "step")}
     )
     SELECT {_day(session_date)} AS session_date, {"".join(f"{name}, " for name in grain.dimensions)}step,
-           events, occurrences, sessions, people, entries, entry_people, exits, exit_people
+           events, occurrences, sessions_with_step, people, entries, entry_people, exits, exit_people
     FROM occurrences JOIN events USING ({"".join(f"{name}, " for name in grain.dimensions)}step)
     ORDER BY ALL
     """
@@ -234,7 +234,7 @@ def path_transitions_query(sessions: str, session_date: date, grain: Grain = TOT
     return f"""
     SELECT {_day(session_date)} AS session_date, {_group_columns(grain)} from_step, to_step,
            count(*) AS transitions,
-           count(DISTINCT session_id) AS sessions,
+           count(DISTINCT session_id) AS sessions_with_transition,
            count(DISTINCT person_id) AS people
     FROM {path_moves_sql(_paths(sessions))}
     {_group_by(grain, "from_step", "to_step")}

@@ -33,6 +33,8 @@ REPORT_TEXT_CHARS: dict[str, int] = {
     "json_type": 16,
     "step": 255,  # a path's step: its kind and an event name, page or screen name or path (`track: ...`)
 }
+# A move between steps names two of them, each a step.
+REPORT_TEXT_CHARS.update(from_step=REPORT_TEXT_CHARS["step"], to_step=REPORT_TEXT_CHARS["step"])
 REPLACEMENT = "\ufffd"
 MARKER = "…"
 DIGEST_CHARS = 8

@@ -102,7 +102,7 @@ def test_steps_are_named_by_kind_repeats_collapse_and_identify_is_no_step(lake: 
         ("screen: Timesheet", "screen: (no name)"): 1,
     }
     steps = lake.rows("path_steps", D20)
-    columns = ("events", "occurrences", "sessions", "entries", "exits")
+    columns = ("events", "occurrences", "sessions_with_step", "entries", "exits")
     assert by_step(steps, *columns) == {
         "page: Home": (4, 2, 1, 1, 1),  # 4 events, 2 occurrences of one session: it entered and exited there
         "page: /pricing": (1, 1, 1, 0, 0),
