@@ -13,10 +13,13 @@ again, an event fired twice in a row is one step, so a path reads as moves (no `
 and `events - occurrences` of a step counts the repeats. With repeats collapsed, every occurrence of a step
 is entered either by starting a session or by a transition into it, and left either by a transition out
 or by ending the session: `occurrences = entries + transitions in = exits + transitions out`, which the
-checks of `daily_aggregates` hold every day to (`path_balance_query`).
+checks of `daily_aggregates` hold every day to (`path_balance`).
 
 Paths belong to the day their session started, like the sessions: a session crossing midnight is one path,
 counted once. A session without a step (an identify alone) has no entry and no exit.
+
+Lists are DuckDB's: `list_transform`/`list_filter` with lambdas and `unnest(range(...))` are Spark's
+`transform`/`filter` and `posexplode`.
 """
 
 from dataclasses import dataclass
@@ -26,7 +29,6 @@ import duckdb
 from revolt_pipeline.transforms.engine import parquet
 from revolt_pipeline.transforms.report_text import ReportText
 
-STEP_KINDS = ("page", "screen", "track")
 NO_NAME = "(no name)"
 
 

@@ -7,6 +7,9 @@ Events are read from as many days before to as many days after as the longest se
 first day. Ties between events of the same millisecond are broken by messageId,
 so every engine orders them alike.
 
+Each session keeps its steps in order (`steps`: its pages, screens and track events, see `paths.py`), the
+base of the path reports.
+
 The windows run over the few columns sessions need, never the JSON documents: carrying those
 through four window passes multiplied the time by five on a day of 5 M events. The day's events get
 their session by a join afterwards.
