@@ -1,6 +1,6 @@
 """Daily aggregates, each of one grain, in the shape of the report table it loads into.
 
-Every subject (active users, sessions, events, session lengths) has an aggregate per grain: the day's
+Every subject (active users, sessions, events, session lengths, paths) has an aggregate per grain: the day's
 total, by platform, and by platform and app version (`GRAINS`). Distinct users cannot be added up
 across groups, so each total is computed, never summed, and lives apart from its breakdowns: a BI
 tool's SUM over one table never counts a day twice. Missing platforms or versions are reported as
