@@ -31,7 +31,13 @@ from revolt_pipeline.storage.layout import (
     sessionized_events_key,
     sessions_key,
 )
-from revolt_pipeline.transforms.aggregates import AGGREGATES, aggregate_query, count_made_safe, count_path_balance
+from revolt_pipeline.transforms.aggregates import (
+    AGGREGATES,
+    aggregate_query,
+    count_made_safe,
+    count_path_balance,
+    session_paths,
+)
 from revolt_pipeline.transforms.cleaning import clean_events, count_cleaned, raw_window
 from revolt_pipeline.transforms.engine import copy_to_parquet
 from revolt_pipeline.transforms.paths import PathBalance
@@ -170,7 +176,8 @@ class AggregateDay:
 
 
 def aggregate_day(store: ObjectStore, connection: duckdb.DuckDBPyConnection, day: date, workdir: Path) -> AggregateDay:
-    """Write every daily aggregate of a day; returns the local Parquet file of each, and what was made safe."""
+    """Write every daily aggregate of a day; returns the local Parquet file of each, what was made safe, and how
+    the paths balance."""
     inputs = [sessionized_events_key(day), sessions_key(day)]
     if not committed(store, SESSIONIZED, day, inputs):
         raise FileNotFoundError(f"no sessions for {day}: build sessionized_events and sessions for it first")
@@ -182,13 +189,14 @@ def aggregate_day(store: ObjectStore, connection: duckdb.DuckDBPyConnection, day
                 f"the sessions of {day} were written by an older version, without their steps: build "
                 "sessionized_events and sessions for the day again (clean_job)"
             )
+        paths = session_paths(connection, sessions_path)
         for name in AGGREGATES:
             path = str(workdir / f"{name}-{day}.parquet")
-            copy_to_parquet(connection, aggregate_query(name, events_path, sessions_path, day), path)
+            copy_to_parquet(connection, aggregate_query(name, events_path, sessions_path, day, paths), path)
             outputs[name] = path
         made_safe = count_made_safe(connection, events_path)
-        paths = count_path_balance(connection, outputs, sessions_path)
+        balance = count_path_balance(connection, outputs, sessions_path)
     with committing(store, DAILY_AGGREGATES, day) as commit:
         for name, path in outputs.items():
             commit.put_file(aggregate_key(name, day), path)
-    return AggregateDay(day, outputs, made_safe, paths)
+    return AggregateDay(day, outputs, made_safe, balance)
