@@ -6,6 +6,7 @@ sessions generated here. Offline sessions are delivered either well within or we
 lateness window, never across it, so each session is wholly on time or wholly too late.
 """
 
+import itertools
 import math
 import random
 from collections import defaultdict
@@ -474,6 +475,7 @@ def ground_truth(traffic: Traffic) -> dict[str, Any]:
         "sessions": sessions,
         **people_truth(on_time, sessions),
         **device_dimension_truth(traffic),
+        "paths": paths_ground_truth(traffic),
     }
 
 
@@ -571,3 +573,83 @@ def _actives_by_value(
             for value in sorted(values)
         }
     return result
+
+
+def _step(message: PlannedMessage) -> str | None:
+    """The path step a message is: `page: Pricing`, `screen: Timesheet`, `track: Timer Started`; identify, alias
+    and group are none. A page without a name is named by its path (as the pipeline does for analytics.js)."""
+    if message.kind not in ("page", "screen", "track"):
+        return None
+    name = message.name if message.name and message.name.strip() else None
+    if name is None and message.kind == "page":
+        path = (message.properties or {}).get("path")
+        name = path if isinstance(path, str) and path.strip() else None
+    return f"{message.kind}: {name or '(no name)'}"
+
+
+def paths_ground_truth(traffic: Traffic) -> dict[str, list[dict[str, Any]]]:
+    """The rows the path report tables must hold, by table: each planned session's steps in order (immediate
+    repeats collapsed), on the day it started, in total, per platform and per platform and app version."""
+    by_session: dict[int, list[PlannedMessage]] = defaultdict(list)
+    for message in traffic.messages:
+        if not message.resend and not message.too_late:
+            by_session[message.session].append(message)
+    grains = {"": (), "_by_platform": ("platform",), "_by_app_version": ("platform", "app_version")}
+    # Per grain and key: counters (events, occurrences, entries, exits, transitions) and sets (of sessions, people).
+    steps: dict[str, dict[tuple, dict[str, Any]]] = {suffix: {} for suffix in grains}
+    moves: dict[str, dict[tuple, dict[str, Any]]] = {suffix: {} for suffix in grains}
+
+    def tally(rows: dict[tuple, dict[str, Any]], key: tuple) -> dict[str, Any]:
+        return rows.setdefault(key, defaultdict(int, sessions=set(), people=set(), entry=set(), exit=set()))
+
+    for number, messages in by_session.items():
+        messages.sort(key=lambda m: (m.event_time, m.message_id))
+        first = messages[0]
+        sent = [step for m in messages if (step := _step(m)) is not None]
+        path = [step for n, step in enumerate(sent) if n == 0 or sent[n - 1] != step]
+        values = {"platform": traffic.devices[first.device].platform, "app_version": first.app_version}
+        for suffix, dimensions in grains.items():
+            group = (first.event_time.date().isoformat(), *(values[name] for name in dimensions))
+            for step in sent:
+                tally(steps[suffix], (*group, step))["events"] += 1
+            for position, step in enumerate(path):
+                row = tally(steps[suffix], (*group, step))
+                row["occurrences"] += 1
+                row["sessions"].add(number)
+                row["people"].add(first.person_key)
+                for end, at_end in (("entry", position == 0), ("exit", position == len(path) - 1)):
+                    if at_end:
+                        row[end + "_sessions"] += 1
+                        row[end].add(first.person_key)
+            for before, after in itertools.pairwise(path):
+                move = tally(moves[suffix], (*group, before, after))
+                move["transitions"] += 1
+                move["sessions"].add(number)
+                move["people"].add(first.person_key)
+
+    truth: dict[str, list[dict[str, Any]]] = {}
+    for suffix, dimensions in grains.items():
+        truth["path_steps" + suffix] = [
+            {
+                **dict(zip(("session_date", *dimensions, "step"), key, strict=True)),
+                "events": row["events"],
+                "occurrences": row["occurrences"],
+                "sessions_with_step": len(row["sessions"]),
+                "people": len(row["people"]),
+                "entries": row["entry_sessions"],
+                "entry_people": len(row["entry"]),
+                "exits": row["exit_sessions"],
+                "exit_people": len(row["exit"]),
+            }
+            for key, row in sorted(steps[suffix].items())
+        ]
+        truth["path_transitions" + suffix] = [
+            {
+                **dict(zip(("session_date", *dimensions, "from_step", "to_step"), key, strict=True)),
+                "transitions": row["transitions"],
+                "sessions_with_transition": len(row["sessions"]),
+                "people": len(row["people"]),
+            }
+            for key, row in sorted(moves[suffix].items())
+        ]
+    return truth

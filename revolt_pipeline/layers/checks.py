@@ -7,7 +7,7 @@ the benchmarks and tests can call them without Dagster.
 
 from dataclasses import dataclass, field
 
-from revolt_pipeline.layers.cleaned import CleanDay, SessionDay
+from revolt_pipeline.layers.cleaned import AggregateDay, CleanDay, SessionDay
 from revolt_pipeline.layers.people import PeopleDay
 from revolt_pipeline.layers.raw import RawDay
 
@@ -122,5 +122,32 @@ def people_day_checks(day: PeopleDay) -> list[CheckOutcome]:
             "one_row_per_person",
             [f"{repeated:,} people with more than one row"] if repeated else [],
             people=day.counts.people,
+        ),
+    ]
+
+
+def path_checks(day: AggregateDay) -> list[CheckOutcome]:
+    """`path_entries_and_exits_match_sessions` and `path_transitions_balanced` of a day's path aggregates,
+    every grain: each session with a step enters once and exits once, and every occurrence of a step is
+    entered (a session's start or a transition in) and left (a transition out or the session's end) once."""
+    ends, flows = [], []
+    for balance in day.paths:
+        ends += [f"{balance.table}: {problem}" for problem in balance.unmatched_groups]
+        flows += [f"{balance.table}: {problem}" for problem in balance.unbalanced_steps]
+    total = day.paths[0] if day.paths else None
+    return [
+        _outcome(
+            "path_entries_and_exits_match_sessions",
+            ends,
+            **(
+                {"sessions_with_steps": total.sessions_with_steps, "entries": total.entries, "exits": total.exits}
+                if total
+                else {}
+            ),
+        ),
+        _outcome(
+            "path_transitions_balanced",
+            flows,
+            **({"occurrences": total.occurrences, "transitions": total.transitions} if total else {}),
         ),
     ]

@@ -1,7 +1,7 @@
 """The cleaned layer of event days: events and quarantine, sessions, daily aggregates."""
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
@@ -31,9 +31,16 @@ from revolt_pipeline.storage.layout import (
     sessionized_events_key,
     sessions_key,
 )
-from revolt_pipeline.transforms.aggregates import AGGREGATES, aggregate_query, count_made_safe
+from revolt_pipeline.transforms.aggregates import (
+    AGGREGATES,
+    aggregate_query,
+    count_made_safe,
+    count_path_balance,
+    session_paths,
+)
 from revolt_pipeline.transforms.cleaning import clean_events, count_cleaned, raw_window
 from revolt_pipeline.transforms.engine import copy_to_parquet
+from revolt_pipeline.transforms.paths import PathBalance
 from revolt_pipeline.transforms.raw import consolidate_landed
 from revolt_pipeline.transforms.rules import PipelineRules
 from revolt_pipeline.transforms.sessions import (
@@ -165,21 +172,31 @@ class AggregateDay:
     day: date
     outputs: dict[str, str]  # aggregate name -> local Parquet file
     made_safe: dict[str, int]  # report column -> distinct values the report-text rule changed
+    paths: list[PathBalance] = field(default_factory=list)  # each grain's paths against the day's sessions
 
 
 def aggregate_day(store: ObjectStore, connection: duckdb.DuckDBPyConnection, day: date, workdir: Path) -> AggregateDay:
-    """Write every daily aggregate of a day; returns the local Parquet file of each, and what was made safe."""
+    """Write every daily aggregate of a day; returns the local Parquet file of each, what was made safe, and how
+    the paths balance."""
     inputs = [sessionized_events_key(day), sessions_key(day)]
     if not committed(store, SESSIONIZED, day, inputs):
         raise FileNotFoundError(f"no sessions for {day}: build sessionized_events and sessions for it first")
     outputs = {}
     with local_copies(store, inputs) as (events_path, sessions_path):
+        if "steps" not in pq.read_schema(sessions_path).names:
+            # Sessions written before paths existed: the paths of their day cannot be told without them.
+            raise FileNotFoundError(
+                f"the sessions of {day} were written by an older version, without their steps: build "
+                "sessionized_events and sessions for the day again (clean_job)"
+            )
+        paths = session_paths(connection, sessions_path)
         for name in AGGREGATES:
             path = str(workdir / f"{name}-{day}.parquet")
-            copy_to_parquet(connection, aggregate_query(name, events_path, sessions_path, day), path)
+            copy_to_parquet(connection, aggregate_query(name, events_path, sessions_path, day, paths), path)
             outputs[name] = path
         made_safe = count_made_safe(connection, events_path)
+        balance = count_path_balance(connection, outputs, sessions_path)
     with committing(store, DAILY_AGGREGATES, day) as commit:
         for name, path in outputs.items():
             commit.put_file(aggregate_key(name, day), path)
-    return AggregateDay(day, outputs, made_safe)
+    return AggregateDay(day, outputs, made_safe, balance)

@@ -212,12 +212,78 @@ def _session_duration_percentiles(grain: Grain) -> sa.Table:
     )
 
 
+_STEP = (
+    "A step of the sessions' paths: `page: <name>` (a page without a name: its path), `screen: <name>` or "
+    "`track: <event>`; identify, alias and group calls are no steps."
+)
+_PATH_DAY = "The day the sessions started (UTC): a session crossing midnight counts once, on its first day."
+
+
+def _path_people(name: str, grain: Grain, what: str, across: str) -> sa.Column[int]:
+    groups = _GRAIN_WORDS[grain.suffix][1]
+    return _count(name, f"{what} Distinct people: do not add up across rows ({across}, {groups}).")
+
+
+def _path_steps(grain: Grain) -> sa.Table:
+    return _table(
+        "path_steps",
+        grain,
+        "The steps of the paths of sessions started on the day, and where sessions start (entries) and end "
+        "(exits); immediate repeats of a step (a reload) are one occurrence.",
+        [
+            _date_key("session_date", _PATH_DAY),
+            _text_key("step", _STEP),
+            _count("events", "Events that were this step, immediate repeats included. Sums across rows."),
+            _count(
+                "occurrences",
+                "Times the step occurred in the paths, immediate repeats as one: entries + transitions into it, "
+                "and exits + transitions out of it. Sums across rows.",
+            ),
+            _count(
+                "sessions_with_step",
+                "Sessions with the step. Adds up across days, not across steps (a session has several; "
+                "entries add up to the sessions).",
+            ),
+            _path_people("people", grain, "People with the step in a session.", "steps"),
+            _count("entries", "Sessions whose first step it was. Sums across rows: to the sessions with a step."),
+            _path_people("entry_people", grain, "People with a session starting at the step.", "steps"),
+            _count("exits", "Sessions whose last step it was. Sums across rows: to the sessions with a step."),
+            _path_people("exit_people", grain, "People with a session ending at the step.", "steps"),
+        ],
+        _grain_words(grain, "step"),
+    )
+
+
+def _path_transitions(grain: Grain) -> sa.Table:
+    return _table(
+        "path_transitions",
+        grain,
+        "Moves from one step straight to the next in the paths of sessions started on the day (immediate repeats "
+        "collapsed, so never from a step to itself).",
+        [
+            _date_key("session_date", _PATH_DAY),
+            _text_key("from_step", f"The step moved from. {_STEP}"),
+            _text_key("to_step", "The step moved to, the very next one of the session."),
+            _count("transitions", "Times a session moved from from_step straight to to_step. Sums across rows."),
+            _count(
+                "sessions_with_transition",
+                "Sessions that made the move at least once. Adds up across days, not across moves (a session "
+                "makes several).",
+            ),
+            _path_people("people", grain, "People who made the move.", "moves"),
+        ],
+        _grain_words(grain, "from_step", "to_step"),
+    )
+
+
 _SUBJECT_TABLES = {
     "daily_active_users": _daily_active_users,
     "sessions_daily": _sessions_daily,
     "events_daily": _events_daily,
     "session_duration_histogram": _session_duration_histogram,
     "session_duration_percentiles": _session_duration_percentiles,
+    "path_steps": _path_steps,
+    "path_transitions": _path_transitions,
 }
 AGGREGATE_TABLES: dict[str, sa.Table] = {
     name: _SUBJECT_TABLES[subject](grain) for name, (subject, grain) in AGGREGATES.items()
@@ -245,6 +311,12 @@ events_daily_by_country = AGGREGATE_TABLES["events_daily_by_country"]
 events_daily_by_locale = AGGREGATE_TABLES["events_daily_by_locale"]
 events_daily_by_source = AGGREGATE_TABLES["events_daily_by_source"]
 events_daily_by_library = AGGREGATE_TABLES["events_daily_by_library"]
+path_steps = AGGREGATE_TABLES["path_steps"]
+path_steps_by_platform = AGGREGATE_TABLES["path_steps_by_platform"]
+path_steps_by_app_version = AGGREGATE_TABLES["path_steps_by_app_version"]
+path_transitions = AGGREGATE_TABLES["path_transitions"]
+path_transitions_by_platform = AGGREGATE_TABLES["path_transitions_by_platform"]
+path_transitions_by_app_version = AGGREGATE_TABLES["path_transitions_by_app_version"]
 
 event_catalog = sa.Table(
     "event_catalog",

@@ -1,6 +1,6 @@
 """Daily aggregates, each of one grain, in the shape of the report table it loads into.
 
-Every subject (active users, sessions, events, session lengths) has an aggregate per grain: the day's
+Every subject (active users, sessions, events, session lengths, paths) has an aggregate per grain: the day's
 total, by platform, and by platform and app version (`GRAINS`); events are broken down by the device's
 dimensions too (`DIMENSION_GRAINS`: OS, device type, country, locale, source, SDK library; `grains_of`).
 Distinct users cannot be added up
@@ -17,6 +17,13 @@ import duckdb
 
 from revolt_pipeline.transforms.countries import with_country_columns
 from revolt_pipeline.transforms.engine import parquet, sql_string
+from revolt_pipeline.transforms.paths import (
+    PathBalance,
+    path_balance,
+    path_moves_sql,
+    path_positions_sql,
+    session_paths_sql,
+)
 from revolt_pipeline.transforms.report_text import ReportText, made_safe_counts_query
 
 # Reserved in platform and app_version: it marked the total rows when they shared tables with the
@@ -221,24 +228,103 @@ def session_duration_percentiles_query(sessions: str, session_date: date, grain:
     """
 
 
-# Each subject's query, and what it is computed from: the day's sessionized events or its sessions.
+def _paths(sessions: str) -> str:
+    """The day's sessions with their paths (`transforms/paths.py`), in the grains' dimensions."""
+    return session_paths_sql(_dimensions(sessions))
+
+
+def session_paths(connection: duckdb.DuckDBPyConnection, sessions_file: str) -> str:
+    """The day's sessions with their paths as a temporary table, which every path aggregate of the day reads
+    (computing the paths once, not once per aggregate, halves their time); returns its name."""
+    connection.execute(f"CREATE OR REPLACE TEMP TABLE session_paths AS SELECT * FROM {_paths(parquet(sessions_file))}")
+    return "session_paths"
+
+
+def path_steps_query(paths: str, session_date: date, grain: Grain = TOTAL) -> str:
+    """Each step of the paths of sessions started on the day: how often, by how many sessions and people,
+    and how often it started or ended a session (immediate repeats are one occurrence, counted in `events`).
+
+    `paths`: the day's sessions with their paths (`session_paths`)."""
+    events = f"(SELECT *, unnest(all_steps) AS step FROM {paths})"
+    return f"""
+    WITH occurrences AS (
+        SELECT {_group_columns(grain)} step,
+               count(*) AS occurrences,
+               count(DISTINCT session_id) AS sessions_with_step,
+               count(DISTINCT person_id) AS people,
+               count(*) FILTER (WHERE position = 1) AS entries,
+               count(DISTINCT person_id) FILTER (WHERE position = 1) AS entry_people,
+               count(*) FILTER (WHERE position = length) AS exits,
+               count(DISTINCT person_id) FILTER (WHERE position = length) AS exit_people
+        FROM {path_positions_sql(paths)}
+        {_group_by(grain, "step")}
+    ),
+    events AS (
+        SELECT {_group_columns(grain)} step, count(*) AS events FROM {events} {_group_by(grain, "step")}
+    )
+    SELECT {_day(session_date)} AS session_date, {"".join(f"{name}, " for name in grain.dimensions)}step,
+           events, occurrences, sessions_with_step, people, entries, entry_people, exits, exit_people
+    FROM occurrences JOIN events USING ({"".join(f"{name}, " for name in grain.dimensions)}step)
+    ORDER BY ALL
+    """
+
+
+def path_transitions_query(paths: str, session_date: date, grain: Grain = TOTAL) -> str:
+    """Each move from one step straight to another in the paths of sessions started on the day (`paths`, as
+    `path_steps_query`'s)."""
+    return f"""
+    SELECT {_day(session_date)} AS session_date, {_group_columns(grain)} from_step, to_step,
+           count(*) AS transitions,
+           count(DISTINCT session_id) AS sessions_with_transition,
+           count(DISTINCT person_id) AS people
+    FROM {path_moves_sql(paths)}
+    {_group_by(grain, "from_step", "to_step")}
+    ORDER BY ALL
+    """
+
+
+# Each subject's query, and what it is computed from: the day's sessionized events, its sessions, or its
+# sessions with their paths.
 SUBJECTS = {
     "daily_active_users": (daily_active_users_query, "events"),
     "sessions_daily": (sessions_daily_query, "sessions"),
     "events_daily": (events_daily_query, "events"),
     "session_duration_histogram": (session_duration_histogram_query, "sessions"),
     "session_duration_percentiles": (session_duration_percentiles_query, "sessions"),
+    "path_steps": (path_steps_query, "paths"),
+    "path_transitions": (path_transitions_query, "paths"),
 }
 # Each aggregate, by the name of its lake file and report table: its subject and its grain.
 AGGREGATES = {subject + grain.suffix: (subject, grain) for subject in SUBJECTS for grain in grains_of(subject)}
 
 
-def aggregate_query(name: str, sessionized_events_file: str, sessions_file: str, day: date) -> str:
-    """The aggregate `name` (a key of AGGREGATES) of one day, from that day's files."""
+def aggregate_query(
+    name: str, sessionized_events_file: str, sessions_file: str, day: date, paths: str | None = None
+) -> str:
+    """The aggregate `name` (a key of AGGREGATES) of one day, from that day's files (and `paths`, the day's
+    `session_paths` if made, else the paths are computed from the sessions in the query)."""
     subject, grain = AGGREGATES[name]
     build, source = SUBJECTS[subject]
-    return build(
-        with_country_columns(parquet(sessionized_events_file)) if source == "events" else parquet(sessions_file),
-        day,
-        grain,
-    )
+    if source == "paths":
+        return build(paths or _paths(parquet(sessions_file)), day, grain)
+    if source == "events":
+        return build(with_country_columns(parquet(sessionized_events_file)), day, grain)
+    return build(parquet(sessions_file), day, grain)
+
+
+def count_path_balance(
+    connection: duckdb.DuckDBPyConnection, outputs: dict[str, str], sessions_file: str
+) -> list[PathBalance]:
+    """Each grain's `path_steps` and `path_transitions` of a day (files in `outputs`, by aggregate name)
+    against each other and the day's sessions, for the checks of `daily_aggregates`."""
+    return [
+        path_balance(
+            connection,
+            outputs["path_steps" + grain.suffix],
+            outputs["path_transitions" + grain.suffix],
+            _dimensions(parquet(sessions_file)),
+            grain.dimensions,
+            "path_steps" + grain.suffix,
+        )
+        for grain in grains_of("path_steps")
+    ]

@@ -41,7 +41,10 @@ REPORT_TEXT_CHARS: dict[str, int] = {
     "source": 64,
     "library_name": 64,
     "library_version": 64,
+    "step": 255,  # a path's step: its kind and an event name, page or screen name or path (`track: ...`)
 }
+# A move between steps names two of them, each a step.
+REPORT_TEXT_CHARS.update(from_step=REPORT_TEXT_CHARS["step"], to_step=REPORT_TEXT_CHARS["step"])
 REPLACEMENT = "\ufffd"
 MARKER = "…"
 DIGEST_CHARS = 8

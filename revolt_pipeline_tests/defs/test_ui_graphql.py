@@ -195,11 +195,12 @@ def test_the_ui_shows_every_definition_and_each_partitions_own_figures(
     graph = definitions.resolve_asset_graph()
     assert shown_assets == sorted(key.to_user_string() for key in graph.get_all_asset_keys())
     assert shown_checks == sorted((key.asset_key.to_user_string(), key.name) for key in graph.asset_check_keys)
-    # Six lake assets and event_catalog, and a table per aggregate, each with its loaded-rows check; eight
-    # checks on the lake and event_catalog's; the people layer's person_days and people with a check each, its
-    # active-users tables with their loaded-rows checks, and the report tables person_days_table and people_table.
+    # Six lake assets and event_catalog, and a table per aggregate, each with its loaded-rows check; ten
+    # checks on the lake (two of them the paths' on daily_aggregates) and event_catalog's; the people layer's
+    # person_days and people with a check each, its active-users tables with their loaded-rows checks, and the
+    # report tables person_days_table and people_table.
     aggregates, people = len(schema.AGGREGATE_TABLES), 2 + len(schema.ACTIVE_USERS_TABLES) + 2
-    assert len(shown_assets) == 7 + aggregates + people and len(shown_checks) == 9 + aggregates + people
+    assert len(shown_assets) == 7 + aggregates + people and len(shown_checks) == 11 + aggregates + people
 
     # Each partition's row count is that day's rows, not the run's.
     for asset in ("raw_events", "event_catalog"):

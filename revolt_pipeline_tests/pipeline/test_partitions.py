@@ -88,9 +88,10 @@ def test_each_partition_of_a_range_run_shows_its_own_rows_and_checks(pipeline: P
         assert {name: metadata[f"rows/{name}"] for name in AGGREGATES} == in_lake, day
         assert metadata["dagster/row_count"] == sum(in_lake.values()), day
         assert {table: in_lake[table] for table in loaded} == {table: loaded[table][day] for table in loaded}, day
-    # One row in each of the 12 tables of one row per group (the day, web, web 4.2), and every duration
-    # bucket of each group in the three histograms: not the whole run's.
-    assert pipeline.metadata("daily_aggregates", "2026-11-18")["dagster/row_count"] == 12 + 3 * 8
+    # One row in each of the 12 tables of one row per group (the day, web, web 4.2), every duration bucket of
+    # each group in the three histograms, and one step in each of the three path_steps (three single-event
+    # sessions: no transition): not the whole run's.
+    assert pipeline.metadata("daily_aggregates", "2026-11-18")["dagster/row_count"] == 12 + 3 * 8 + 3
     # The day's total: not the run's 4 rows, nor web's and web 4.2's.
     assert pipeline.metadata("daily_active_users", "2026-11-18")["dagster/row_count"] == 1
 

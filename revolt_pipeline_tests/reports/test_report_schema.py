@@ -17,9 +17,24 @@ from revolt_pipeline.transforms.aggregates import AGGREGATES, DIMENSION_GRAINS, 
 DAY = datetime.date(2026, 11, 19)
 TOTAL_TABLES = [name for name, (_, grain) in AGGREGATES.items() if grain == TOTAL]
 # The columns that count distinct people: a person in two rows is in both, so they must not be summed.
-PEOPLE_COLUMNS = {"active_users", "identified_users", "anonymous_users", "users"}
+PEOPLE_COLUMNS = {
+    "active_users",
+    "identified_users",
+    "anonymous_users",
+    "users",
+    "people",
+    "entry_people",
+    "exit_people",
+}
 # The columns a BI tool may add up across the rows of a table (within its grain).
-SUMMABLE_COLUMNS = {"sessions", "events", "single_event_sessions", "split_sessions", "total_duration_seconds"}
+SUMMABLE_COLUMNS = {
+    "sessions",
+    "events",
+    "single_event_sessions",
+    "split_sessions",
+    "total_duration_seconds",
+    *("occurrences", "entries", "exits", "transitions"),  # paths
+}
 
 
 def test_every_subject_has_a_total_table_and_a_table_per_breakdown() -> None:
@@ -29,6 +44,8 @@ def test_every_subject_has_a_total_table_and_a_table_per_breakdown() -> None:
         "events_daily",
         "session_duration_histogram",
         "session_duration_percentiles",
+        "path_steps",
+        "path_transitions",
     ]
     assert list(schema.AGGREGATE_TABLES) == [name + grain.suffix for name in TOTAL_TABLES for grain in grains_of(name)]
     for name in TOTAL_TABLES:

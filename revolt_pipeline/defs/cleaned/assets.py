@@ -18,7 +18,7 @@ from revolt_pipeline.defs.checks import partition_check, report_checks
 from revolt_pipeline.defs.lake.resources import LakeResource
 from revolt_pipeline.defs.metadata import Timings, table_metadata
 from revolt_pipeline.defs.rules import reads_window, rules_metadata
-from revolt_pipeline.layers.checks import clean_day_checks, session_day_checks
+from revolt_pipeline.layers.checks import clean_day_checks, path_checks, session_day_checks
 from revolt_pipeline.layers.cleaned import AGGREGATES, aggregate_day, clean_days, sessionize_day
 from revolt_pipeline.layers.summaries import summarize_parquet
 from revolt_pipeline.storage.layout import (
@@ -217,19 +217,36 @@ def build_cleaned_assets(partitions: dg.PartitionsDefinition, rules: PipelineRul
         kinds=KINDS,
         owners=OWNERS,
         tags=TAGS,
+        check_specs=[
+            partition_check(
+                "path_entries_and_exits_match_sessions",
+                "daily_aggregates",
+                "path_steps, per grain and group: entries = exits = the day's sessions with a step.",
+                partitions,
+            ),
+            partition_check(
+                "path_transitions_balanced",
+                "daily_aggregates",
+                "Every step of path_steps: occurrences = entries + transitions in = exits + transitions out.",
+                partitions,
+            ),
+        ],
     )
-    def daily_aggregates(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
-        """Per day, platform and app version: active users, sessions and their durations, events by name.
+    def daily_aggregates(context: dg.AssetExecutionContext, lake: LakeResource) -> Any:
+        """Per day, platform and app version: active users, sessions and their durations, events by name, and
+        the paths of the sessions (steps, entries, exits, transitions), checked against the day's sessions.
 
         Names and versions the report database could not hold as sent are made safe on the way (see
         docs/event-contract.md); `values_made_safe` says how many, per column.
         """
+        outcomes: dict[str, list[Any]] = {}
         with tempfile.TemporaryDirectory(prefix="revolt-aggregates-") as folder, lake.duckdb() as connection:
             for day in _days(context):
                 timings = Timings()
                 with timings.step("aggregate"):
                     build = partial(aggregate_day, lake.store, connection, day, Path(folder))
                     built = lake.retrying(context, f"aggregating {day}", build)
+                outcomes[day.isoformat()] = path_checks(built)
                 summaries = {name: summarize_parquet(path) for name, path in built.outputs.items()}
                 if any(built.made_safe.values()):
                     context.log.warning(
@@ -248,6 +265,7 @@ def build_cleaned_assets(partitions: dg.PartitionsDefinition, rules: PipelineRul
                     },
                     partition_key=day.isoformat(),
                 )
-        return dg.MaterializeResult(metadata={"tables": dg.MetadataValue.json(sorted(AGGREGATES))})
+        yield dg.MaterializeResult(metadata={"tables": dg.MetadataValue.json(sorted(AGGREGATES))})
+        yield from report_checks(context, "daily_aggregates", outcomes)
 
     return [events, sessionized, daily_aggregates]
