@@ -25,7 +25,7 @@ import yaml
 
 from revolt_pipeline.defs.cascade import InProcessCascade, partition_range_tags, tagged_days
 from revolt_pipeline.defs.ingestion.resources import InProcessCollectorResource
-from revolt_pipeline.demo.generator import Traffic, plan_traffic
+from revolt_pipeline.demo.generator import DEMO_FUNNELS_FILE, Traffic, plan_traffic
 from revolt_pipeline.demo.run import (
     ensure_demo_sources,
     in_process_collector,
@@ -37,7 +37,7 @@ from revolt_pipeline.instance.launch import failure_reason
 from revolt_pipeline.reports import schema
 from revolt_pipeline.reports.loader import OutdatedReportTables, create_engine, ensure_tables, is_connection_error
 from revolt_pipeline.retrying import Backoff, RetriesExhausted
-from revolt_pipeline.settings import REPORT_DB_URL_ENV, Settings
+from revolt_pipeline.settings import REPORT_DB_URL_ENV, Settings, write_once
 
 Say = Callable[[str], None]
 # Dagster's console logger shows only what the demo cannot say better itself.
@@ -254,6 +254,8 @@ def run_demo(
     check_prerequisites(settings, traffic)
     write_keys = ensure_demo_sources(settings.sources_file)
     instance_home = ensure_dagster_home(settings.dagster_home)
+    if settings.funnels_file is not None:  # the demo's funnels, unless the user wrote their own
+        write_once(settings.funnels_file, DEMO_FUNNELS_FILE.read_text(encoding="utf-8"))
     received = received_days(traffic, settings.partitions_start)
     with in_process_collector(settings, traffic) as (server, clock):
         say(f"sending {len(traffic.messages):,} messages of {users} people over {days} days from {traffic.start}")
