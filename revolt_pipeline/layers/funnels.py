@@ -23,7 +23,7 @@ from revolt_pipeline.layers.staging import local_copies
 from revolt_pipeline.reports import schema
 from revolt_pipeline.storage import ObjectStore
 from revolt_pipeline.storage.layout import funnel_progress_key, funnel_steps_key, sessionized_events_key
-from revolt_pipeline.transforms.engine import copy_to_parquet, parquet
+from revolt_pipeline.transforms.engine import copy_to_parquet
 from revolt_pipeline.transforms.funnels import (
     Funnel,
     FunnelFileError,
@@ -33,14 +33,14 @@ from revolt_pipeline.transforms.funnels import (
     funnel_steps_weekly_query,
     iso_week_start,
     parse_funnels,
+    stage_funnel_events,
 )
-from revolt_pipeline.transforms.people import restitched_sql, stitch_people
+from revolt_pipeline.transforms.people import stitch_people
 from revolt_pipeline.transforms.rules import PipelineRules
 
 FUNNELS = Layer("funnels", "funnel_progress, funnel_steps_daily and funnel_steps_daily_by_platform")
 FUNNEL_WEEKS = Layer("funnel_weeks", "funnel_steps_weekly (committed under the week's Monday)")
 DAILY_TABLES = {schema.funnel_steps_daily.name: False, schema.funnel_steps_daily_by_platform.name: True}
-_EVENT_COLUMNS = "message_id, type, event_name, person_id, event_time, platform, properties"
 
 __all__ = ["FUNNELS", "FUNNEL_WEEKS", "FunnelDay", "FunnelWeek", "build_funnel_days", "read_funnels"]
 
@@ -102,8 +102,8 @@ def _funnel_day(
     progress_path = str(workdir / f"funnel_progress-{day}.parquet")
     tables = {name: str(workdir / f"{name}-{day}.parquet") for name in DAILY_TABLES}
     with local_copies(store, [sessionized_events_key(d) for d in read]) as files:
-        connection.execute(f"CREATE OR REPLACE TEMP TABLE funnel_events AS {_events(files, person_map)}")
-    copy_to_parquet(connection, funnel_progress_query(rules.funnels, "funnel_events", day), progress_path)
+        events = stage_funnel_events(connection, files, person_map)
+    copy_to_parquet(connection, funnel_progress_query(rules.funnels, events, day), progress_path)
     for name, by_platform in DAILY_TABLES.items():
         copy_to_parquet(
             connection, funnel_steps_daily_query(rules.funnels, progress_path, day, by_platform), tables[name]
@@ -113,18 +113,6 @@ def _funnel_day(
         for name, path in tables.items():
             commit.put_file(funnel_steps_key(name, day), path)
     return FunnelDay(day, count_progress(connection, progress_path), progress_path, tables, read)
-
-
-def _events(files: list[str], person_map: str) -> str:
-    """The events of the days read, re-stitched; none when no day was built."""
-    if not files:
-        return (
-            "(SELECT NULL::VARCHAR AS message_id, NULL::VARCHAR AS type, NULL::VARCHAR AS event_name, "
-            "NULL::VARCHAR AS person_id, NULL::TIMESTAMPTZ AS event_time, NULL::VARCHAR AS platform, "
-            "NULL::VARCHAR AS properties WHERE false)"
-        )
-    union = " UNION ALL ".join(f"SELECT {_EVENT_COLUMNS} FROM {parquet(path)}" for path in files)
-    return f"SELECT * FROM {restitched_sql(f'({union})', person_map)}"
 
 
 def _funnel_week(

@@ -32,6 +32,7 @@ from typing import Any
 
 from revolt_pipeline.transforms.aggregates import PLATFORM
 from revolt_pipeline.transforms.engine import parquet, sql_string
+from revolt_pipeline.transforms.people import restitched_sql
 
 ORDERS = ("ordered", "strict", "any")
 STEP_TYPES = ("track", "page", "screen")
@@ -269,6 +270,26 @@ def _attempts_sql(funnel: Funnel, events: str, day: date) -> str:
             times.append(f"CASE WHEN {done} THEN greatest({latest}) END")
         final = f"SELECT a.person_id, a.entered_at, a.platform, a.p1, [{', '.join(times)}] AS times FROM firsts AS a"
     return f"WITH {', '.join(ctes)} {final}"
+
+
+EVENT_COLUMNS = "message_id, type, event_name, person_id, event_time, platform, properties"
+NO_EVENTS = (
+    "SELECT NULL::VARCHAR AS message_id, NULL::VARCHAR AS type, NULL::VARCHAR AS event_name, "
+    "NULL::VARCHAR AS person_id, NULL::TIMESTAMPTZ AS event_time, NULL::VARCHAR AS platform, "
+    "NULL::VARCHAR AS properties WHERE false"
+)
+
+
+def stage_funnel_events(connection: Any, files: list[str], person_map: str) -> str:
+    """The sessionized events of the days a funnel day reads, re-stitched through `person_map`, as a temporary
+    table (its name): every funnel's steps read it."""
+    if files:
+        union = " UNION ALL ".join(f"SELECT {EVENT_COLUMNS} FROM {parquet(path)}" for path in files)
+        query = f"SELECT * FROM {restitched_sql(f'({union})', person_map)}"
+    else:
+        query = NO_EVENTS
+    connection.execute(f"CREATE OR REPLACE TEMP TABLE funnel_events AS {query}")
+    return "funnel_events"
 
 
 PROGRESS_COLUMNS = (
