@@ -353,6 +353,9 @@ def summarize(settings: Settings, result: DemoResult) -> list[str]:
             differences.append(
                 f"{day} (expected WAU {expected['weekly_active_users']:,}, MAU {expected['monthly_active_users']:,})"
             )
+    funnel_lines, funnel_differences = _funnel_summary(settings.report_db_url, truth.get("funnels", {}))
+    lines += funnel_lines
+    differences += funnel_differences
     if differences:
         lines.append("differs from the ground truth on " + ", ".join(differences))
     else:
@@ -389,3 +392,45 @@ def _active_user_windows(url: str) -> dict[str, tuple[int, int]]:
     finally:
         engine.dispose()
     return {day.isoformat(): (wau, mau) for day, wau, mau in rows}
+
+
+def _funnel_summary(url: str, truth: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """Each funnel's steps over the demo's days (attempts added up over days), and the days whose step rows
+    differ from the ground truth."""
+    table = schema.funnel_steps_daily
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(
+                sa.select(
+                    table.c.event_date,
+                    table.c.funnel,
+                    table.c.step,
+                    table.c.step_name,
+                    table.c.entered,
+                    table.c.reached,
+                ).order_by(table.c.funnel, table.c.step)
+            ).all()
+    finally:
+        engine.dispose()
+    by_funnel: dict[str, dict[tuple[int, str], int]] = {}
+    got: dict[tuple[str, str], list[tuple[int, int, int]]] = {}
+    for day, funnel, step, name, entered, reached in rows:
+        steps = by_funnel.setdefault(funnel, {})
+        steps[(step, name)] = steps.get((step, name), 0) + reached
+        got.setdefault((day.isoformat(), funnel), []).append((step, entered, reached))
+    lines = []
+    for funnel, steps in by_funnel.items():
+        entered = steps[min(steps)] if steps else 0
+        shown = [
+            f"{name} {reached:,}" + (f" ({100 * reached / entered:.0f}%)" if step > 1 and entered else "")
+            for (step, name), reached in sorted(steps.items())
+        ]
+        lines.append(f"funnel {funnel}: " + " → ".join(shown))
+    differences = [
+        f"{day} (funnel {funnel})"
+        for day, funnels in sorted(truth.get("daily", {}).items())
+        for funnel, expected in funnels.items()
+        if sorted(got.get((day, funnel), [])) != [(row["step"], row["entered"], row["reached"]) for row in expected]
+    ]
+    return lines, differences

@@ -5,6 +5,7 @@ from typing import Any
 
 import pytest
 
+from revolt_pipeline.demo.pipeline import summarize
 from revolt_pipeline.reports import schema
 from revolt_pipeline_tests.pipeline.harness import pipeline_environment
 from revolt_pipeline_tests.pipeline.test_demo_end_to_end import demo, report_rows
@@ -90,3 +91,6 @@ def test_funnel_tables_equal_the_ground_truth(
     }
     assert started["android"] and started["ios"]
     assert saved["android"] / started["android"] < 0.5 * saved["ios"] / started["ios"]
+    summary = "\n".join(summarize(settings, result))
+    assert "funnel signup: Home" in summary and "funnel time_entry: Dashboard" in summary, summary
+    assert "equal to the ground truth" in summary, summary

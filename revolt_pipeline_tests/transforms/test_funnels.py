@@ -318,3 +318,24 @@ def test_a_funnel_window_crossing_midnight_makes_the_day_before_a_reader() -> No
     rules = replace(RULES)
     assert rules.funnel_window.days(date(2026, 11, 10)) == [date(2026, 11, 10), date(2026, 11, 11)]
     assert rules.funnel_days_to_rebuild({date(2026, 11, 11)}) == {date(2026, 11, 10), date(2026, 11, 11)}
+
+
+def test_the_settings_name_the_funnels_file_and_the_rules_read_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from revolt_pipeline.defs.rules import pipeline_rules
+    from revolt_pipeline.settings import Settings
+
+    monkeypatch.setenv("REVOLT_HOME", str(tmp_path))
+    monkeypatch.delenv("REVOLT_FUNNELS_FILE", raising=False)
+    settings = Settings.from_env()
+    assert settings.funnels_file == tmp_path / "funnels.toml"
+    assert pipeline_rules(settings).funnels == ()  # no file: no funnels, no error
+    settings.funnels_file.write_text(SIGNUP)
+    assert [funnel.name for funnel in pipeline_rules(settings).funnels] == ["signup"]
+    elsewhere = tmp_path / "conf" / "my-funnels.toml"
+    elsewhere.parent.mkdir()
+    elsewhere.write_text('[[funnels]]\nname = "a"\nwindow = "1h"\nsteps = []\n')
+    monkeypatch.setenv("REVOLT_FUNNELS_FILE", str(elsewhere))
+    with pytest.raises(FunnelFileError, match=f"^{elsewhere}: funnel 'a': steps is empty"):
+        pipeline_rules(Settings.from_env())
