@@ -273,10 +273,14 @@ class _Planner:
                 duration: int | float = (
                     round(minutes + rng.random(), 2) if device.platform == "android" and newer else minutes
                 )
-                # Planted for the funnels to find: most Android users start a timer and never save the entry
-                # (the `time_entry` funnel's last step, by platform).
-                if device.platform != "android" or rng.random() < 0.05:
+                # Planted for the funnels to find: most Android users start a timer and discard it rather than
+                # save the entry (the `time_entry` funnel's last step, by platform). A generator of its own decides,
+                # and the discard takes the save's place, so the rest of the plan draws the same numbers as before.
+                saves = random.Random(f"entry-saved:{self.traffic.seed}:{self.session_count}:{len(steps)}").random()
+                if device.platform != "android" or saves < 0.05:
                     steps.append(("track", "Entry Saved", {"project": project, "duration_minutes": duration}, {}))
+                else:
+                    steps.append(("track", "Timer Discarded", {"project": project}, {}))
             elif action < 0.5:
                 steps.append(
                     (
