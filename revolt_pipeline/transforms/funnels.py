@@ -228,13 +228,18 @@ def _attempts_sql(funnel: Funnel, events: str, day: date) -> str:
     )
     window = _interval(funnel.window)
     n = len(funnel.steps)
+    # Strict order needs each funnel event's rank among the person's funnel events; the others do not.
+    ranked = (
+        """SELECT matches.*, positions.rank FROM matches JOIN (
+               SELECT person_id, pos, row_number() OVER (PARTITION BY person_id ORDER BY pos) AS rank
+               FROM (SELECT DISTINCT person_id, pos FROM matches)
+           ) AS positions USING (person_id, pos)"""
+        if funnel.order == "strict"
+        else "SELECT *, NULL::BIGINT AS rank FROM matches"
+    )
     ctes = [
         f"matches AS ({matches})",
-        """ranked AS (
-            SELECT matches.*, positions.rank FROM matches JOIN (
-                SELECT person_id, pos, row_number() OVER (PARTITION BY person_id ORDER BY pos) AS rank
-                FROM (SELECT DISTINCT person_id, pos FROM matches)
-            ) AS positions USING (person_id, pos))""",
+        f"ranked AS ({ranked})",
         f"""a1 AS (SELECT person_id, event_time AS entered_at, platform, pos AS p1, rank AS r1 FROM ranked
                   WHERE step = 1 AND CAST(event_time AS DATE) = {day_sql})""",
     ]
