@@ -161,6 +161,8 @@ class Settings:
     pipeline_retry_seconds: float = Backoff.first_delay
     duckdb_memory_limit: str = "3GB"  # per DuckDB connection; it spills to disk beyond it
     report_db_url_from_env: bool = False
+    # The funnels file (transforms/funnels.py says its format); no file: no funnels, empty funnel tables.
+    funnels_file: Path | None = None
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -210,6 +212,7 @@ class Settings:
             pipeline_retry_seconds=_env_float("REVOLT_PIPELINE_RETRY_SECONDS", cls.pipeline_retry_seconds),
             duckdb_memory_limit=_env("REVOLT_DUCKDB_MEMORY_LIMIT", cls.duckdb_memory_limit),
             report_db_url_from_env=bool(os.environ.get(REPORT_DB_URL_ENV, "").strip()),
+            funnels_file=Path(_env("REVOLT_FUNNELS_FILE", str(home / "funnels.toml"))).expanduser(),
         )
 
     @cached_property

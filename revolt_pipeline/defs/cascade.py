@@ -228,6 +228,8 @@ CASCADE_ORDER = (
     "reports_after_clean",
     "people_after_clean",
     "people_after_restitch",
+    "funnels_after_clean",
+    "funnels_after_restitch",
 )
 
 

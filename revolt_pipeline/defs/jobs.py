@@ -49,3 +49,16 @@ people_job = dg.define_asset_job(
     description="Build person days, the people snapshots and active users of event days, in date order, and load "
     "active users, person days and the latest people snapshot into the report database.",
 )
+
+FUNNEL_ASSETS = (
+    "funnel_progress",
+    "funnel_steps_daily",
+    "funnel_steps_daily_by_platform",
+    "funnel_steps_weekly",
+)
+funnels_job = dg.define_asset_job(
+    "funnels_job",
+    selection=dg.AssetSelection.assets(*FUNNEL_ASSETS),
+    description="Build the funnel progress of event days (and count their ISO weeks again), and load the funnel "
+    "step tables into the report database.",
+)

@@ -10,13 +10,16 @@ from typing import Any
 
 import dagster as dg
 
+from revolt_pipeline.layers.funnels import read_funnels
 from revolt_pipeline.settings import Settings
 from revolt_pipeline.transforms.rules import DayWindow, PipelineRules
 
 
 def pipeline_rules(settings: Settings) -> PipelineRules:
-    """REVOLT_LATENESS_DAYS, _SESSION_TIMEOUT_MINUTES, _MAX_SESSION_HOURS and _MAU_WINDOW_DAYS as rules."""
+    """REVOLT_LATENESS_DAYS, _SESSION_TIMEOUT_MINUTES, _MAX_SESSION_HOURS, _MAU_WINDOW_DAYS and the funnels of
+    REVOLT_FUNNELS_FILE as rules (a malformed funnels file stops the code location loading, saying why)."""
     return PipelineRules(
+        funnels=read_funnels(settings.funnels_file) if settings.funnels_file else (),
         lateness=timedelta(days=settings.lateness_days),
         session_timeout=timedelta(minutes=settings.session_timeout_minutes),
         max_session_length=timedelta(hours=settings.max_session_hours),

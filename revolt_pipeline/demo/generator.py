@@ -9,9 +9,11 @@ lateness window, never across it, so each session is wholly on time or wholly to
 import itertools
 import math
 import random
+import statistics
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from revolt_pipeline.demo.population import (
@@ -23,6 +25,7 @@ from revolt_pipeline.demo.population import (
     device_ip,
     stable_uuid,
 )
+from revolt_pipeline.transforms.funnels import Funnel, parse_funnels
 
 SEND_TICK = timedelta(minutes=30)
 SESSION_GAP = timedelta(minutes=35)
@@ -279,7 +282,14 @@ class _Planner:
                 duration: int | float = (
                     round(minutes + rng.random(), 2) if device.platform == "android" and newer else minutes
                 )
-                steps.append(("track", "Entry Saved", {"project": project, "duration_minutes": duration}, {}))
+                # Planted for the funnels to find: most Android users start a timer and discard it rather than
+                # save the entry (the `time_entry` funnel's last step, by platform). A generator of its own decides,
+                # and the discard takes the save's place, so the rest of the plan draws the same numbers as before.
+                saves = random.Random(f"entry-saved:{self.traffic.seed}:{self.session_count}:{len(steps)}").random()
+                if device.platform != "android" or saves < 0.05:
+                    steps.append(("track", "Entry Saved", {"project": project, "duration_minutes": duration}, {}))
+                else:
+                    steps.append(("track", "Timer Discarded", {"project": project}, {}))
             elif action < 0.5:
                 steps.append(
                     (
@@ -476,6 +486,7 @@ def ground_truth(traffic: Traffic) -> dict[str, Any]:
         **people_truth(on_time, sessions),
         **device_dimension_truth(traffic),
         "paths": paths_ground_truth(traffic),
+        "funnels": funnel_ground_truth(traffic, on_time, demo_funnels()),
     }
 
 
@@ -652,4 +663,110 @@ def paths_ground_truth(traffic: Traffic) -> dict[str, list[dict[str, Any]]]:
             }
             for key, row in sorted(moves[suffix].items())
         ]
+
+
+DEMO_FUNNELS_FILE = Path(__file__).with_name("funnels.toml")
+
+
+def demo_funnels() -> tuple[Funnel, ...]:
+    """The funnels `revolt demo` ships (demo/funnels.toml)."""
+    return parse_funnels(DEMO_FUNNELS_FILE.read_text(encoding="utf-8"), str(DEMO_FUNNELS_FILE))
+
+
+def _funnel_attempt(funnel: Funnel, events: list[tuple[Any, ...]], entry: int) -> list[datetime]:
+    """The times of the steps an attempt starting at `events[entry]` reaches, by the rules of
+    transforms/funnels.py, written again from them (not from the SQL). An event is (time, id, kind, name,
+    properties, platform)."""
+    start = events[entry][0]
+    deadline = start + funnel.window
+    steps = funnel.steps
+    after = [e for e in events[entry + 1 :] if e[0] <= deadline]
+    times = [start]
+    if funnel.order == "ordered":
+        position = -1
+        for step in steps[1:]:
+            found = next((i for i in range(position + 1, len(after)) if step.matches(*after[i][2:5])), None)
+            if found is None:
+                break
+            position = found
+            times.append(after[found][0])
+    elif funnel.order == "strict":
+        funnel_events = [e for e in after if any(step.matches(*e[2:5]) for step in steps)]
+        for number, step in enumerate(steps[1:]):
+            if number >= len(funnel_events) or not step.matches(*funnel_events[number][2:5]):
+                break
+            times.append(funnel_events[number][0])
+    else:
+        for step in steps[1:]:
+            first = next((e[0] for e in after if step.matches(*e[2:5])), None)
+            if first is None:
+                break
+            times.append(max(times[-1], first))
+    return times
+
+
+def _step_rows(funnel: Funnel, attempts: list[list[datetime]]) -> list[dict[str, Any]]:
+    """Entered, reached and median times per step, as the step tables hold them."""
+
+    def median_seconds(values: list[int]) -> float | None:
+        return statistics.median(values) / 1000.0 if values else None
+
+    def ms(delta: timedelta) -> int:
+        return delta // timedelta(milliseconds=1)
+
+    rows = []
+    for number in range(1, len(funnel.steps) + 1):
+        reached = [times for times in attempts if len(times) >= number]
+        rows.append(
+            {
+                "step": number,
+                "entered": len(attempts),
+                "reached": len(reached),
+                "median_seconds_from_previous": median_seconds([ms(t[number - 1] - t[number - 2]) for t in reached])
+                if number > 1
+                else None,
+                "median_seconds_from_start": median_seconds([ms(t[number - 1] - t[0]) for t in reached])
+                if number > 1
+                else None,
+            }
+        )
+    return rows
+
+
+def funnel_ground_truth(
+    traffic: Traffic, on_time: list[PlannedMessage], funnels: tuple[Funnel, ...]
+) -> dict[str, dict[str, Any]]:
+    """Every funnel's steps per day of entry (in total and by the platform of step 1) and per ISO week, from the
+    plan: each person's furthest attempt of the day (of the week), the earliest among equals."""
+    by_person: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
+    for m in on_time:
+        platform = traffic.devices[m.device].platform
+        by_person[m.person_key].append((m.event_time, m.message_id, m.kind, m.name, m.properties, platform))
+    days = sorted({m.event_time.date() for m in on_time})
+    truth: dict[str, dict[str, Any]] = {"daily": {}, "daily_by_platform": {}, "weekly": {}}
+    for funnel in funnels:
+        best: dict[tuple[date, str], tuple[list[datetime], str]] = {}  # (day, person) -> step times, platform
+        for person, events in by_person.items():
+            events.sort(key=lambda e: (e[0], e[1]))
+            for index, event in enumerate(events):
+                if not funnel.steps[0].matches(*event[2:5]):
+                    continue
+                times = _funnel_attempt(funnel, events, index)
+                key = (event[0].date(), person)
+                if key not in best or len(times) > len(best[key][0]):
+                    best[key] = (times, event[5])
+        weeks: dict[tuple[date, str], list[datetime]] = {}
+        for (day, person), (times, _) in sorted(best.items()):
+            week = (day - timedelta(days=day.weekday()), person)
+            if week not in weeks or len(times) > len(weeks[week]):
+                weeks[week] = times
+        for day in days:
+            entries = [(times, platform) for (d, _), (times, platform) in best.items() if d == day]
+            truth["daily"].setdefault(day.isoformat(), {})[funnel.name] = _step_rows(funnel, [t for t, _ in entries])
+            platforms = truth["daily_by_platform"].setdefault(day.isoformat(), {}).setdefault(funnel.name, {})
+            for platform in sorted({p for _, p in entries}):
+                platforms[platform] = _step_rows(funnel, [t for t, p in entries if p == platform])
+        for week_start in sorted({day - timedelta(days=day.weekday()) for day in days}):
+            attempts = [times for (w, _), times in weeks.items() if w == week_start]
+            truth["weekly"].setdefault(week_start.isoformat(), {})[funnel.name] = _step_rows(funnel, attempts)
     return truth

@@ -25,7 +25,7 @@ import yaml
 
 from revolt_pipeline.defs.cascade import InProcessCascade, partition_range_tags, tagged_days
 from revolt_pipeline.defs.ingestion.resources import InProcessCollectorResource
-from revolt_pipeline.demo.generator import Traffic, plan_traffic
+from revolt_pipeline.demo.generator import DEMO_FUNNELS_FILE, Traffic, plan_traffic
 from revolt_pipeline.demo.run import (
     ensure_demo_sources,
     in_process_collector,
@@ -43,7 +43,7 @@ from revolt_pipeline.reports.loader import (
     is_connection_error,
 )
 from revolt_pipeline.retrying import Backoff, RetriesExhausted
-from revolt_pipeline.settings import REPORT_DB_URL_ENV, Settings
+from revolt_pipeline.settings import REPORT_DB_URL_ENV, Settings, write_once
 
 Say = Callable[[str], None]
 # Dagster's console logger shows only what the demo cannot say better itself.
@@ -261,6 +261,8 @@ def run_demo(
     check_prerequisites(settings, traffic)
     write_keys = ensure_demo_sources(settings.sources_file)
     instance_home = ensure_dagster_home(settings.dagster_home)
+    if settings.funnels_file is not None:  # the demo's funnels, unless the user wrote their own
+        write_once(settings.funnels_file, DEMO_FUNNELS_FILE.read_text(encoding="utf-8"))
     received = received_days(traffic, settings.partitions_start)
     with in_process_collector(settings, traffic) as (server, clock):
         say(f"sending {len(traffic.messages):,} messages of {users} people over {days} days from {traffic.start}")
@@ -358,6 +360,9 @@ def summarize(settings: Settings, result: DemoResult) -> list[str]:
             differences.append(
                 f"{day} (expected WAU {expected['weekly_active_users']:,}, MAU {expected['monthly_active_users']:,})"
             )
+    funnel_lines, funnel_differences = _funnel_summary(settings.report_db_url, truth.get("funnels", {}))
+    lines += funnel_lines
+    differences += funnel_differences
     if differences:
         lines.append("differs from the ground truth on " + ", ".join(differences))
     else:
@@ -394,3 +399,45 @@ def _active_user_windows(url: str) -> dict[str, tuple[int, int]]:
     finally:
         engine.dispose()
     return {day.isoformat(): (wau, mau) for day, wau, mau in rows}
+
+
+def _funnel_summary(url: str, truth: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """Each funnel's steps over the demo's days (attempts added up over days), and the days whose step rows
+    differ from the ground truth."""
+    table = schema.funnel_steps_daily
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(
+                sa.select(
+                    table.c.event_date,
+                    table.c.funnel,
+                    table.c.step,
+                    table.c.step_name,
+                    table.c.entered,
+                    table.c.reached,
+                ).order_by(table.c.funnel, table.c.step)
+            ).all()
+    finally:
+        engine.dispose()
+    by_funnel: dict[str, dict[tuple[int, str], int]] = {}
+    got: dict[tuple[str, str], list[tuple[int, int, int]]] = {}
+    for day, funnel, step, name, entered, reached in rows:
+        steps = by_funnel.setdefault(funnel, {})
+        steps[(step, name)] = steps.get((step, name), 0) + reached
+        got.setdefault((day.isoformat(), funnel), []).append((step, entered, reached))
+    lines = []
+    for funnel, steps in by_funnel.items():
+        entered = steps[min(steps)] if steps else 0
+        shown = [
+            f"{name} {reached:,}" + (f" ({100 * reached / entered:.0f}%)" if step > 1 and entered else "")
+            for (step, name), reached in sorted(steps.items())
+        ]
+        lines.append(f"funnel {funnel}: " + " → ".join(shown))
+    differences = [
+        f"{day} (funnel {funnel})"
+        for day, funnels in sorted(truth.get("daily", {}).items())
+        for funnel, expected in funnels.items()
+        if sorted(got.get((day, funnel), [])) != [(row["step"], row["entered"], row["reached"]) for row in expected]
+    ]
+    return lines, differences

@@ -6,6 +6,8 @@ the benchmarks and tests can call them without Dagster.
 """
 
 from dataclasses import dataclass, field
+from itertools import pairwise
+from typing import Any
 
 from revolt_pipeline.layers.cleaned import AggregateDay, CleanDay, SessionDay
 from revolt_pipeline.layers.people import PeopleDay
@@ -151,3 +153,31 @@ def path_checks(day: AggregateDay) -> list[CheckOutcome]:
             **({"occurrences": total.occurrences, "transitions": total.transitions} if total else {}),
         ),
     ]
+
+
+def funnel_steps_check(rows: list[dict[str, Any]]) -> CheckOutcome:
+    """`funnel_steps_consistent`: along each funnel's steps (per day or week, and platform), step 1's reached
+    equals entered, reached never grows, and conversions lie in [0, 1]."""
+    problems = []
+    groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+    for row in rows:
+        key = tuple(row.get(name) for name in ("event_date", "week_start", "funnel", "platform"))
+        groups.setdefault(key, []).append(row)
+    for key, steps in sorted(groups.items(), key=lambda item: str(item[0])):
+        where = " ".join(str(part) for part in key if part is not None)
+        steps.sort(key=lambda row: row["step"])
+        first = steps[0]
+        if first["step"] == 1 and first["reached"] != first["entered"]:
+            problems.append(f"{where}: {first['entered']} entered but {first['reached']} reached step 1")
+        for before, after in pairwise(steps):
+            if after["reached"] > before["reached"]:
+                problems.append(
+                    f"{where}: step {after['step']} reached by {after['reached']}, more than step {before['step']}'s "
+                    f"{before['reached']}"
+                )
+        for row in steps:
+            for name in ("conversion_from_start", "conversion_from_previous"):
+                value = row[name]
+                if value is not None and not 0.0 <= value <= 1.0:
+                    problems.append(f"{where}: step {row['step']} {name} {value} is outside [0, 1]")
+    return _outcome("funnel_steps_consistent", problems, groups=len(groups))

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 
 from revolt_pipeline.layers.cleaned import AggregateDay, CleanDay, SessionDay, aggregate_day, clean_days, sessionize_day
 from revolt_pipeline.layers.commits import committed_days
+from revolt_pipeline.layers.funnels import FUNNELS, FunnelDays, build_funnel_days, load_funnel_steps
 from revolt_pipeline.layers.people import (
     ACTIVE_USERS_TABLES,
     PEOPLE,
@@ -128,6 +129,21 @@ class DayBuilder:
             loaded[schema.people.name] = load_people(engine, self.store).rows
         return loaded
 
+    def funnel_days(self, changed: Iterable[date]) -> FunnelDays:
+        """The funnels of the changed event days and of the days before whose windows reach them, as
+        `funnels_after_clean` rebuilds them (days the people layer found re-stitched are the caller's to add)."""
+        days = sorted(self.rules.funnel_days_to_rebuild(set(changed)))
+        with self.step("build_funnel_days"), self.connect() as connection:
+            return build_funnel_days(self.store, connection, days, self.rules, self.workdir)
+
+    def funnel_reports(self, engine: sa.Engine, days: list[date]) -> dict[str, pa.Table]:
+        """The funnel step tables of the days (the weekly one: of their weeks); rows loaded by table."""
+        loaded = {}
+        for table in schema.FUNNEL_TABLES:
+            with self.step(f"load_{table.name}"):
+                loaded[table.name] = load_funnel_steps(engine, self.store, table, days)
+        return loaded
+
     def every_layer(self, received_days: Iterable[date], engine: sa.Engine | None = None) -> "BuiltDays":
         """The received days through every layer, as the cascade builds them; the report tables too if
         `engine` names a report database (its tables created)."""
@@ -137,12 +153,23 @@ class DayBuilder:
         layers = self.event_days(event_dates)
         built = BuiltDays(layers.cleaned, layers.sessions, layers.aggregates, raw=raw, event_dates=event_dates)
         built.people = self.people_days(event_dates)
+        stitched = [day.counts.restitched_since for day in built.people if day.counts.restitched_since]
+        built.funnels = self.funnel_days([*event_dates, *self._through_latest_funnel_day(stitched)])
         if engine is not None:
             built.reports = self.report_days(engine, event_dates, [day.day for day in raw])
             built.reports.update(self.active_user_reports(engine, [day.day for day in built.people]))
             if built.people:
                 built.reports.update(self.people_reports(engine, [day.day for day in built.people]))
+            built.reports.update(self.funnel_reports(engine, [day.day for day in built.funnels.days]))
         return built
+
+    def _through_latest_funnel_day(self, since: list[date]) -> list[date]:
+        """Every funnel day from the earliest of `since` through the latest built, as `funnels_after_restitch`
+        rebuilds them: people seen then are now stitched into others."""
+        if not since:
+            return []
+        last = max([*committed_days(self.store, FUNNELS), *since])
+        return [min(since) + timedelta(days=n) for n in range((last - min(since)).days + 1)]
 
 
 @dataclass
@@ -158,3 +185,4 @@ class BuiltDays(EventDays):
     event_dates: list[date] = field(default_factory=list)
     reports: dict[str, pa.Table] = field(default_factory=dict)
     people: list[PeopleDay] = field(default_factory=list)
+    funnels: FunnelDays = field(default_factory=lambda: FunnelDays([], []))

@@ -31,6 +31,7 @@ from revolt_pipeline.transforms.aggregates import (
     TOTAL,
     Grain,
 )
+from revolt_pipeline.transforms.funnels import FUNNEL_NAME_CHARS, STEP_NAME_CHARS
 from revolt_pipeline.transforms.report_text import REPORT_TEXT_CHARS
 
 metadata = sa.MetaData()
@@ -490,3 +491,100 @@ PARTITION_COLUMNS[person_days.name] = "event_date"
 # Tables replaced whole by each load, never by day, and the date column saying as of which day.
 SNAPSHOT_TABLES = {people.name: "snapshot_date"}
 __all__ += ["SNAPSHOT_TABLES", "people", "person_days"]
+
+
+# Funnels, from the funnels layer (`layers/funnels.py`): people through the steps of each funnel of
+# REVOLT_FUNNELS_FILE, by the day (or ISO week) they entered, exact distinct people after identity stitching.
+def _funnel_steps(name: str, period: list[sa.Column], by_platform: bool, grain: str, when: str) -> sa.Table:
+    platform = (
+        [
+            _text_key(
+                "platform",
+                "The platform people entered the funnel on (their step 1 event's; `unknown` if the app did not say). "
+                "Each person's attempt counts on one platform: entered and reached sum across platforms.",
+            )
+        ]
+        if by_platform
+        else []
+    )
+    sums = "Sums across platforms of one step." if by_platform else "Does not sum across steps or days."
+    ratio = "A ratio: recompute from entered and reached, never add or average rows. NULL when nothing to divide by."
+    median = "Exact median in seconds over the people who reached the step (interpolated between the two middle ones)"
+    columns = [
+        *period,
+        sa.Column(
+            "funnel", sa.String(FUNNEL_NAME_CHARS), primary_key=True, comment="The funnel's name in the funnels file."
+        ),
+        *platform,
+        sa.Column(
+            "step", sa.SmallInteger, primary_key=True, comment="The step's position in the funnel: 1 is the entry."
+        ),
+        sa.Column(
+            "step_name",
+            sa.String(STEP_NAME_CHARS),
+            nullable=False,
+            comment="The step's label (its event's name unless labelled).",
+        ),
+        _count("entered", f"People who entered the funnel (did step 1) {when}; the same on every step's row. {sums}"),
+        _count("reached", f"Of them, people who reached this step within the funnel's window. {sums}"),
+        sa.Column("conversion_from_start", sa.Float, comment=f"reached / entered. {ratio}"),
+        sa.Column(
+            "conversion_from_previous",
+            sa.Float,
+            comment=f"reached / the previous step's reached (step 1: / entered). {ratio}",
+        ),
+        sa.Column(
+            "median_seconds_from_previous",
+            sa.Float,
+            comment=f"{median}, from the previous step to this one; NULL on step 1 and when no one reached it.",
+        ),
+        sa.Column(
+            "median_seconds_from_start",
+            sa.Float,
+            comment=f"{median}, from step 1 to this one; NULL on step 1 and when no one reached it.",
+        ),
+    ]
+    indexes = [sa.Index(f"ix_{name}_platform", "platform")] if by_platform else []
+    comment = (
+        "People through the steps of each funnel (REVOLT_FUNNELS_FILE), exact distinct people after identity "
+        f"stitching, by the {'week' if 'week' in when else 'day'} they entered. Grain: one row per {grain}."
+    )
+    return sa.Table(name, metadata, *columns, *indexes, comment=comment)
+
+
+_ENTRY_DAY = _date_key(
+    "event_date", "The day (UTC) people entered the funnel; their later steps may fall on the days after."
+)
+funnel_steps_daily = _funnel_steps(
+    "funnel_steps_daily",
+    [_ENTRY_DAY],
+    False,
+    "day x funnel x step; every step of every funnel, 0 on a day no one entered",
+    "on the day",
+)
+funnel_steps_daily_by_platform = _funnel_steps(
+    "funnel_steps_daily_by_platform",
+    [_date_key("event_date", _ENTRY_DAY.comment or "")],
+    True,
+    "day x funnel x platform x step, for the platforms people entered on",
+    "on the day",
+)
+funnel_steps_weekly = _funnel_steps(
+    "funnel_steps_weekly",
+    [
+        _date_key("week_start", "The Monday of the ISO week (UTC) people entered the funnel in."),
+        sa.Column(
+            "as_of_date",
+            sa.Date,
+            nullable=False,
+            comment="The latest day of the week built: before the week is over, the week so far.",
+        ),
+    ],
+    False,
+    "ISO week x funnel x step, as of the latest day built in the week; each person once a week, their furthest attempt",
+    "in the week",
+)
+FUNNEL_TABLES = (funnel_steps_daily, funnel_steps_daily_by_platform, funnel_steps_weekly)
+"""The funnel step tables, daily before weekly."""
+PARTITION_COLUMNS.update({table.name: table.columns[0].name for table in FUNNEL_TABLES})
+__all__ += ["FUNNEL_TABLES", *(table.name for table in FUNNEL_TABLES)]

@@ -80,6 +80,16 @@ def people_report_key(table: str, day: date) -> str:
     return f"people_reports/{table}/date={day:%Y-%m-%d}/{table}.parquet"
 
 
+def funnel_progress_key(day: date) -> str:
+    """Per person and funnel entered on a day: the entry and the time of each step reached."""
+    return f"funnel_progress/event_date={day:%Y-%m-%d}/funnel_progress.parquet"
+
+
+def funnel_steps_key(table: str, day: date) -> str:
+    """A daily funnel step table, or (`day` a Monday) a weekly one as of the latest day built in its week."""
+    return f"funnel_steps/{table}/date={day:%Y-%m-%d}/{table}.parquet"
+
+
 # Written last by the step that builds a lake day: the day's objects are complete (layers/commits.py).
 # The leading underscore keeps it out of what Spark, Athena and Glue read as data.
 COMMITS = "_commits"

@@ -7,6 +7,10 @@ UI draws and the days a late event reopens, together.
 
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the funnels' module brings DuckDB: settings and the collector import these rules
+    from revolt_pipeline.transforms.funnels import Funnel
 
 
 @dataclass(frozen=True)
@@ -36,6 +40,8 @@ class PipelineRules:
     session_timeout: timedelta = timedelta(minutes=30)
     max_session_length: timedelta = timedelta(hours=24)
     mau_window_days: int = 30
+    # The funnels of REVOLT_FUNNELS_FILE (transforms/funnels.py); their longest window sets `funnel_window`.
+    funnels: tuple["Funnel", ...] = ()
 
     def __post_init__(self) -> None:
         if self.lateness < timedelta(0):
@@ -69,6 +75,19 @@ class PipelineRules:
     def actives_window(self) -> DayWindow:
         """Person days the active users of a day read: the MAU window ending on the day (WAU's and DAU's within)."""
         return DayWindow(before=self.mau_window_days - 1, after=0)
+
+    @property
+    def funnel_window(self) -> DayWindow:
+        """Event days the funnels of a day read: the day (whose step-1 events start attempts) and as many days
+        after as the longest conversion window reaches, since an attempt starting at 23:59 completes then. A
+        day's funnels change when any of those days does: see `funnel_days_to_rebuild`."""
+        longest = max((funnel.window for funnel in self.funnels), default=timedelta(0))
+        return DayWindow(before=0, after=-(-longest // timedelta(days=1)))
+
+    def funnel_days_to_rebuild(self, event_dates: set[date]) -> set[date]:
+        """The funnel days to build again when the sessionized events of `event_dates` changed: each of those
+        days, and the days before it whose attempts' windows reach it."""
+        return {reader for day in event_dates for reader in self.funnel_window.readers(day)}
 
     def days_to_rebuild(self, event_dates: set[date]) -> set[date]:
         """The cleaned layer's days to build again when raw rows of `event_dates` changed: those days'

@@ -68,3 +68,12 @@ def test_synthetic_day_documents_its_options_and_writes_a_landed_day(tmp_path: P
     landed = list((tmp_path / "landing" / f"received_date={figures.group(1)}").glob("hour=*/*.jsonl.gz"))
     assert len(landed) == int(figures.group(2)) > 0
     assert list((tmp_path / "watermarks").glob("*.json"))
+
+
+def test_funnels_history_builds_a_small_history_and_prints_its_ratio() -> None:
+    result = run_module("benchmarks.funnels_history", "--people", "500", "--history", "2", "3", "--repeat", "1")
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    for history in (2, 3):
+        assert re.search(rf"one more day after\s+{history} days of history: {NUMBER} s .* funnel entries", out), out
+    assert re.search(r"^(PASS|MISS)  3 days / 2 days of history: [\d.]+x \(bar 2.0x\)$", out, re.MULTILINE), out

@@ -182,6 +182,7 @@ def test_the_ui_shows_every_definition_and_each_partitions_own_figures(
         "report_job",
         "catalog_job",
         "people_job",
+        "funnels_job",
     }
     assert {sensor.name for sensor in definitions.sensors or []} == set(CASCADE_ORDER)
     assert {schedule.name for schedule in definitions.schedules or []} == {"raw_job_schedule"}
@@ -198,9 +199,12 @@ def test_the_ui_shows_every_definition_and_each_partitions_own_figures(
     # Six lake assets and event_catalog, and a table per aggregate, each with its loaded-rows check; ten
     # checks on the lake (two of them the paths' on daily_aggregates) and event_catalog's; the people layer's
     # person_days and people with a check each, its active-users tables with their loaded-rows checks, and the
-    # report tables person_days_table and people_table.
+    # report tables person_days_table and people_table; the funnels' four assets and two checks on each of
+    # their three tables.
     aggregates, people = len(schema.AGGREGATE_TABLES), 2 + len(schema.ACTIVE_USERS_TABLES) + 2
-    assert len(shown_assets) == 7 + aggregates + people and len(shown_checks) == 11 + aggregates + people
+    funnels = (4, 6)
+    assert len(shown_assets) == 7 + aggregates + people + funnels[0]
+    assert len(shown_checks) == 11 + aggregates + people + funnels[1]
 
     # Each partition's row count is that day's rows, not the run's.
     for asset in ("raw_events", "event_catalog"):

@@ -83,6 +83,7 @@ def test_a_fresh_demo_and_its_ui_show_every_day_of_the_window(tmp_path: Path) ->
     assert sorted((run["jobName"], run["status"]) for run in runs["runsOrError"]["results"]) == [
         ("catalog_job", "SUCCESS"),
         ("clean_job", "SUCCESS"),
+        ("funnels_job", "SUCCESS"),
         ("people_job", "SUCCESS"),
         ("raw_job", "SUCCESS"),
         ("report_job", "SUCCESS"),
@@ -151,7 +152,7 @@ def test_reset_empties_the_configured_locations_and_nothing_else(tmp_path: Path)
     assert "equal to the ground truth" in reset.output
     with dg.DagsterInstance.from_config(str(elsewhere / "dagster")) as instance:
         jobs = sorted(run.job_name for run in instance.get_runs())
-        assert jobs == ["catalog_job", "clean_job", "people_job", "raw_job", "report_job"]
+        assert jobs == ["catalog_job", "clean_job", "funnels_job", "people_job", "raw_job", "report_job"]
 
 
 def test_leftovers_and_reset_on_s3_and_postgresql(tmp_path: Path, s3_bucket: S3Bucket, postgres_url: str) -> None:

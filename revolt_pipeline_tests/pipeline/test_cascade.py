@@ -61,6 +61,7 @@ def test_a_late_event_reaches_its_days_reports_through_the_cascade(pipeline: Pip
         ("catalog_job", ("2026-11-18", "2026-11-18")),
         ("report_job", ("2026-11-17", "2026-11-19")),
         ("people_job", ("2026-11-17", "2026-11-19")),
+        ("funnels_job", ("2026-11-17", "2026-11-19")),
     ]
     assert pipeline.dau("2026-11-18") == 2
 
@@ -75,6 +76,7 @@ def test_a_late_event_reaches_its_days_reports_through_the_cascade(pipeline: Pip
         ("catalog_job", ("2026-11-20", "2026-11-20")),
         ("report_job", ("2026-11-17", "2026-11-21")),
         ("people_job", ("2026-11-17", "2026-11-21")),
+        ("funnels_job", ("2026-11-17", "2026-11-21")),
     ]
     assert pipeline.dau("2026-11-18") == 3
     assert pipeline.dau("2026-11-20") == 1
@@ -99,6 +101,7 @@ def test_materializing_raw_events_from_the_ui_cascades_like_raw_job(pipeline: Pi
         ("catalog_job", ("2026-11-18", "2026-11-18")),
         ("report_job", ("2026-11-17", "2026-11-19")),
         ("people_job", ("2026-11-17", "2026-11-19")),
+        ("funnels_job", ("2026-11-17", "2026-11-19")),
     ]
     assert pipeline.dau("2026-11-18") == 2
     # Cleaning from the UI as well: the reports follow.
@@ -127,6 +130,7 @@ def test_a_run_that_rebuilt_every_layer_itself_is_not_cascaded_again(pipeline: P
         ("catalog_job", ("2026-11-17", "2026-11-19")),
         ("report_job", ("2026-11-17", "2026-11-19")),
         ("people_job", ("2026-11-17", "2026-11-19")),
+        ("funnels_job", ("2026-11-17", "2026-11-19")),
     ]
 
 
@@ -223,6 +227,9 @@ def test_a_received_day_of_late_events_only_gets_its_catalog_and_an_empty_event_
         ("report_job", ("2026-11-21", "2026-11-21")),
         # People from the first day changed through the last: the 20th, never built, had no one active.
         ("people_job", ("2026-11-17", "2026-11-21")),
+        # Funnels only on the days whose events changed (no funnel is configured: no window reaches further).
+        ("funnels_job", ("2026-11-17", "2026-11-19")),
+        ("funnels_job", ("2026-11-21", "2026-11-21")),
     ]
     the_21st = dg.AssetRecordsFilter(asset_key=dg.AssetKey("events"), asset_partitions=["2026-11-21"])
     [built] = pipeline.instance.fetch_materializations(the_21st, limit=2).records

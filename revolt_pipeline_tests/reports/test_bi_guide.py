@@ -16,6 +16,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from revolt_pipeline.demo.generator import demo_funnels
 from revolt_pipeline.demo.run import run_demo_traffic
 from revolt_pipeline.layers.days import DayBuilder
 from revolt_pipeline.reports import schema
@@ -100,7 +101,8 @@ def demo_reports(postgres_server: PostgresServer, tmp_path_factory: pytest.TempP
     try:
         ensure_tables(engine)
         (home / "work").mkdir()
-        DayBuilder(settings.store, PipelineRules(), home / "work").every_layer(received, engine)
+        rules = PipelineRules(funnels=demo_funnels())  # the funnels `revolt demo` ships
+        DayBuilder(settings.store, rules, home / "work").every_layer(received, engine)
     finally:
         engine.dispose()
     grant_readonly(url, reader)

@@ -89,7 +89,8 @@ def test_primary_keys_are_the_grain_the_comment_states() -> None:
             assert f"Grain: one row per {' x '.join(key)}." in table.comment, table.name
             continue
         assert key[0] == schema.PARTITION_COLUMNS[table.name], table.name
-        assert f"Grain: one row per {' x '.join(['day', *key[1:]])}" in table.comment.replace("received day", "day")
+        period = "ISO week" if key[0] == "week_start" else "day"
+        assert f"Grain: one row per {' x '.join([period, *key[1:]])}" in table.comment.replace("received day", "day")
 
 
 def test_every_table_and_column_has_a_comment_and_people_columns_say_they_do_not_add_up() -> None:

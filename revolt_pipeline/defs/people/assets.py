@@ -213,7 +213,9 @@ def build_people_assets(partitions: dg.PartitionsDefinition, rules: PipelineRule
         context: dg.AssetExecutionContext, lake: LakeResource, reports: ReportDatabaseResource
     ) -> Iterator[Any]:
         """Load the run's days of person days, then the latest people snapshot (whatever the run's days)."""
-        yield from load_report_table(context, lake, reports, schema.person_days, load_person_days, "person_days_table")
+        yield from load_report_table(
+            context, lake, reports, schema.person_days, load_person_days, asset="person_days_table"
+        )
         try:
             loaded = lake.retrying(context, "loading people", partial(load_people, reports.engine, lake.store))
         except FileNotFoundError as missing:

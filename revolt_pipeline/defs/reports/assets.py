@@ -21,7 +21,7 @@ from revolt_pipeline.defs.checks import partition_check, report_checks
 from revolt_pipeline.defs.lake.resources import LakeResource
 from revolt_pipeline.defs.metadata import table_metadata
 from revolt_pipeline.defs.reports.resources import ReportDatabaseResource
-from revolt_pipeline.layers.checks import loaded_rows_check
+from revolt_pipeline.layers.checks import CheckOutcome, loaded_rows_check
 from revolt_pipeline.layers.report_tables import (
     AGGREGATE_TABLES,
     load_aggregate,
@@ -53,27 +53,43 @@ def _column_schema(table: sa.Table) -> dg.TableSchema:
     )
 
 
+# More checks of a day's loaded rows, besides `loaded_rows_match_lake`.
+MoreChecks = Callable[[pa.Table], list[CheckOutcome]]
+
+
+def _same_day(day: date) -> date:
+    return day
+
+
 def describe_loaded_days(
     context: dg.AssetExecutionContext,
     engine: sa.Engine,
     table: sa.Table,
     days: list[date],
     rows: pa.Table,
+    *,
     asset: str | None = None,
+    more_checks: MoreChecks | None = None,
+    period: Callable[[date], date] = _same_day,
 ) -> dict[str, list[Any]]:
     """Each day's rows, as that partition's metadata, and each day's check that the database holds them.
 
-    `asset` is the table's asset, when it is not named after the table."""
-    loaded = rows_by_day(table, rows, days)
-    in_database = rows_in_database_per_day(engine, table, days)
+    `asset` is the table's asset, when it is not named after the table; `period` maps a partition's day to
+    the value of the table's date column its rows carry (a weekly table: the week's Monday); `more_checks`
+    judges a day's rows further."""
+    periods = sorted({period(day) for day in days})
+    loaded = rows_by_day(table, rows, periods)
+    in_database = rows_in_database_per_day(engine, table, periods)
     outcomes = {}
-    for day, day_rows in loaded.items():
+    for day in days:
+        day_rows = loaded[period(day)]
         context.add_asset_metadata(
             {**table_metadata(summarize_rows(day_rows)), "dagster/column_schema": _column_schema(table)},
             asset_key=asset or table.name,
             partition_key=day.isoformat(),
         )
-        outcomes[day.isoformat()] = [loaded_rows_check(day_rows.num_rows, in_database[day])]
+        checks = [loaded_rows_check(day_rows.num_rows, in_database[period(day)])]
+        outcomes[day.isoformat()] = checks + (more_checks(day_rows) if more_checks else [])
     return outcomes
 
 
@@ -83,7 +99,10 @@ def load_report_table(
     reports: ReportDatabaseResource,
     table: sa.Table,
     load: Callable[[sa.Engine, ObjectStore, sa.Table, list[date]], pa.Table],
+    *,
     asset: str | None = None,
+    more_checks: MoreChecks | None = None,
+    period: Callable[[date], date] = _same_day,
 ) -> Iterator[Any]:
     """Load the run's days of `table` with `load`, then yield its materialization and its days' checks:
     reported at once, so a later table failing to load leaves none of this one's days unchecked.
@@ -95,7 +114,9 @@ def load_report_table(
         rows = lake.retrying(context, f"loading {table.name}", partial(load, reports.engine, lake.store, table, days))
     except FileNotFoundError as missing:
         raise dg.Failure(str(missing)) from missing
-    outcomes = describe_loaded_days(context, reports.engine, table, days, rows, asset)
+    outcomes = describe_loaded_days(
+        context, reports.engine, table, days, rows, asset=asset, more_checks=more_checks, period=period
+    )
     yield dg.MaterializeResult(
         asset_key=asset or table.name, metadata={"run_seconds/load": round(time.perf_counter() - started, 3)}
     )

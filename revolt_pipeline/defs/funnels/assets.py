@@ -1,0 +1,142 @@
+"""Funnels: per-person progress through each funnel of REVOLT_FUNNELS_FILE (lake) and its step tables (reports).
+
+`funnel_progress` of day D reads the sessionized events of D and of the days the longest conversion window
+reaches after it (`PipelineRules.funnel_window`), so a change on day D reopens the funnel days before it whose
+windows reach it (`defs/funnels/sensors.py`). The weekly table's partition D is the ISO week of D, as of the
+latest day built in it.
+"""
+
+import tempfile
+from collections.abc import Iterator
+from datetime import date
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import pyarrow as pa
+
+from revolt_pipeline.defs.checks import partition_check
+from revolt_pipeline.defs.lake.resources import LakeResource
+from revolt_pipeline.defs.metadata import Timings, table_metadata
+from revolt_pipeline.defs.reports.assets import KINDS as REPORT_KINDS
+from revolt_pipeline.defs.reports.assets import LOADED_ROWS, load_report_table
+from revolt_pipeline.defs.reports.resources import ReportDatabaseResource
+from revolt_pipeline.defs.rules import reads_window, rules_metadata
+from revolt_pipeline.layers.checks import CheckOutcome, funnel_steps_check
+from revolt_pipeline.layers.funnels import build_funnel_days, iso_week_start, load_funnel_steps
+from revolt_pipeline.layers.summaries import summarize_parquet
+from revolt_pipeline.reports import schema
+from revolt_pipeline.storage.layout import funnel_progress_key
+from revolt_pipeline.transforms.rules import PipelineRules
+
+OWNERS = ["team:analytics-platform"]
+KINDS = {"parquet", "duckdb"}
+PROGRESS_PREVIEW = ["funnel", "person_id", "platform", "entered_at", "steps_reached"]
+FUNNEL_STEPS_CONSISTENT = (
+    "Along each funnel's steps: step 1 is reached by everyone who entered, reached never grows, conversions lie "
+    "in [0, 1]."
+)
+FUNNEL_REPORTS = tuple(table.name for table in schema.FUNNEL_TABLES)
+
+
+def _funnels_metadata(rules: PipelineRules) -> dict[str, Any]:
+    """The funnels an asset was built with, shown on its page: none configured is said plainly."""
+    funnels = {
+        funnel.name: f"{' → '.join(step.label for step in funnel.steps)} (within {funnel.window}, {funnel.order})"
+        for funnel in rules.funnels
+    }
+    return {
+        **rules_metadata(rules),
+        "rules/funnel_window_days": rules.funnel_window.after,
+        "funnels": dg.MetadataValue.json(funnels)
+        if funnels
+        else "no funnels configured: write REVOLT_FUNNELS_FILE (docs/pipeline.md, Funnels)",
+    }
+
+
+def _steps_checks(rows: pa.Table) -> list[CheckOutcome]:
+    return [funnel_steps_check(rows.to_pylist())]
+
+
+def build_funnel_assets(partitions: dg.PartitionsDefinition, rules: PipelineRules) -> list[dg.AssetsDefinition]:
+    """`funnel_progress` (lake) and `funnel_reports` (the three funnel step tables)."""
+    described = _funnels_metadata(rules)
+
+    @dg.asset(
+        name="funnel_progress",
+        group_name="funnels",
+        partitions_def=partitions,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        deps=[reads_window("sessionized_events", rules.funnel_window)],
+        kinds=KINDS,
+        owners=OWNERS,
+        tags={"layer": "funnels"},
+        description="One row per funnel and stitched person entering it on the day (step 1): the entry's platform "
+        "and time, the steps reached within the funnel's window and when. The day's daily step tables and its ISO "
+        "week's are counted from it.",
+        metadata=described,
+    )
+    def funnel_progress(context: dg.AssetExecutionContext, lake: LakeResource) -> Iterator[Any]:
+        """Build each day of the run, then count its weeks again."""
+        days = sorted(date.fromisoformat(key) for key in context.partition_keys)
+        with tempfile.TemporaryDirectory(prefix="revolt-funnels-") as folder, lake.duckdb() as connection:
+            timings = Timings()
+            with timings.step("funnels"):
+                try:
+                    build = partial(build_funnel_days, lake.store, connection, days, rules, Path(folder))
+                    built = lake.retrying(context, "building funnels", build)
+                except FileNotFoundError as missing:
+                    raise dg.Failure(str(missing)) from missing
+            for day in built.days:
+                context.add_asset_metadata(
+                    {
+                        **table_metadata(
+                            summarize_parquet(day.progress_path, PROGRESS_PREVIEW),
+                            lake.store.uri(funnel_progress_key(day.day)),
+                        ),
+                        "entered": dg.MetadataValue.json({f.name: day.entered.get(f.name, 0) for f in rules.funnels}),
+                        "event_days_read": ", ".join(d.isoformat() for d in day.events_days) or "none built",
+                        **({} if rules.funnels else {"funnels": "no funnels configured: no rows"}),
+                    },
+                    partition_key=day.day.isoformat(),
+                )
+        yield dg.MaterializeResult(metadata={f"run_{name}": value for name, value in timings.metadata().items()})
+
+    @dg.multi_asset(
+        name="funnel_reports",
+        specs=[
+            dg.AssetSpec(
+                table.name,
+                group_name="funnels",
+                description=table.comment,
+                deps=["funnel_progress"],
+                kinds=REPORT_KINDS,
+                owners=OWNERS,
+                tags={"layer": "reports"},
+                metadata={"dagster/table_name": table.name, **described},
+            )
+            for table in schema.FUNNEL_TABLES
+        ],
+        partitions_def=partitions,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        check_specs=[
+            check
+            for table in schema.FUNNEL_TABLES
+            for check in (
+                partition_check("loaded_rows_match_lake", table.name, LOADED_ROWS, partitions),
+                partition_check("funnel_steps_consistent", table.name, FUNNEL_STEPS_CONSISTENT, partitions),
+            )
+        ],
+    )
+    def funnel_reports(
+        context: dg.AssetExecutionContext, lake: LakeResource, reports: ReportDatabaseResource
+    ) -> Iterator[Any]:
+        """Load the run's days (the weekly table: their weeks) of each funnel step table."""
+        for table in schema.FUNNEL_TABLES:
+            period = iso_week_start if table is schema.funnel_steps_weekly else (lambda day: day)
+            yield from load_report_table(
+                context, lake, reports, table, load_funnel_steps, more_checks=_steps_checks, period=period
+            )
+
+    return [funnel_progress, funnel_reports]

@@ -1,0 +1,96 @@
+"""`revolt demo` end to end: the funnel step tables equal the funnels computed from the traffic plan, exactly."""
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from revolt_pipeline.demo.pipeline import summarize
+from revolt_pipeline.reports import schema
+from revolt_pipeline_tests.pipeline.harness import pipeline_environment
+from revolt_pipeline_tests.pipeline.test_demo_end_to_end import demo, report_rows
+
+COMPARED = ("step", "entered", "reached", "median_seconds_from_previous", "median_seconds_from_start")
+
+
+def _steps(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{name: row[name] for name in COMPARED} for row in sorted(rows, key=lambda row: row["step"])]
+
+
+def _grouped(rows: list[dict[str, Any]], *keys: str) -> dict[Any, Any]:
+    grouped: dict[Any, Any] = {}
+    for row in rows:
+        node = grouped
+        for key in keys[:-1]:
+            value = row[key].isoformat() if hasattr(row[key], "isoformat") else row[key]
+            node = node.setdefault(value, {})
+        node.setdefault(row[keys[-1]], []).append(row)
+    return grouped
+
+
+def _as_truth(node: Any) -> Any:
+    return _steps(node) if isinstance(node, list) else {key: _as_truth(value) for key, value in node.items()}
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def report_database(request: pytest.FixtureRequest) -> dict[str, str]:
+    return {"REVOLT_REPORT_DB_URL": request.getfixturevalue("postgres_url")} if request.param != "sqlite" else {}
+
+
+def test_funnel_tables_equal_the_ground_truth(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, report_database: dict[str, str]
+) -> None:
+    settings = pipeline_environment(monkeypatch, tmp_path, **report_database)
+    result = demo(settings)
+    truth = result.truth["funnels"]
+    rows = report_rows(settings)
+    daily = _as_truth(_grouped(rows[schema.funnel_steps_daily.name], "event_date", "funnel"))
+    by_platform = _as_truth(
+        _grouped(rows[schema.funnel_steps_daily_by_platform.name], "event_date", "funnel", "platform")
+    )
+    weekly = _as_truth(_grouped(rows[schema.funnel_steps_weekly.name], "week_start", "funnel"))
+
+    assert {day: daily[day] for day in truth["daily"]} == truth["daily"]
+    # Days without traffic show every step with no one entered.
+    assert all(
+        row["entered"] == 0
+        for day, funnels in daily.items()
+        if day not in truth["daily"]
+        for f in funnels.values()
+        for row in f
+    )
+    assert {day: by_platform.get(day, {}) for day in truth["daily_by_platform"]} == {
+        day: {name: platforms for name, platforms in funnels.items() if platforms}
+        for day, funnels in truth["daily_by_platform"].items()
+    }
+    assert {week: weekly[week] for week in truth["weekly"]} == truth["weekly"]
+    assert all(
+        row["entered"] == 0
+        for week, funnels in weekly.items()
+        if week not in truth["weekly"]
+        for f in funnels.values()
+        for row in f
+    )
+
+    # The planted drop: most Android users who start a timer never save the entry; others mostly do.
+    last_step = [
+        row
+        for row in rows[schema.funnel_steps_daily_by_platform.name]
+        if row["funnel"] == "time_entry" and row["step"] == 3
+    ]
+    saved = {
+        platform: sum(r["reached"] for r in last_step if r["platform"] == platform) for platform in ("android", "ios")
+    }
+    started = {
+        platform: sum(
+            r["reached"]
+            for r in rows[schema.funnel_steps_daily_by_platform.name]
+            if r["funnel"] == "time_entry" and r["step"] == 2 and r["platform"] == platform
+        )
+        for platform in ("android", "ios")
+    }
+    assert started["android"] and started["ios"]
+    assert saved["android"] / started["android"] < 0.5 * saved["ios"] / started["ios"]
+    summary = "\n".join(summarize(settings, result))
+    assert "funnel signup: Home" in summary and "funnel time_entry: Dashboard" in summary, summary
+    assert "equal to the ground truth" in summary, summary

@@ -1,0 +1,341 @@
+"""Funnels, built by the layer library without Dagster: the funnels file, the order modes, late data and re-runs."""
+
+import gzip
+from contextlib import nullcontext
+from dataclasses import replace
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from revolt_pipeline.layers.checks import funnel_steps_check
+from revolt_pipeline.layers.commits import committed_days
+from revolt_pipeline.layers.days import DayBuilder
+from revolt_pipeline.layers.funnels import FUNNELS, read_funnels
+from revolt_pipeline.storage import ObjectStore
+from revolt_pipeline.storage.layout import LANDING, funnel_steps_key, landed_object_key
+from revolt_pipeline.transforms.funnels import FunnelFileError, parse_funnels
+from revolt_pipeline.transforms.rules import PipelineRules
+from revolt_pipeline_tests.transforms.harness import at, duckdb_connection, landed
+
+SIGNUP = """
+[[funnels]]
+name = "signup"
+window = "1h"
+steps = [
+  { type = "page", event = "Home" },
+  { type = "page", event = "Pricing" },
+  { type = "track", event = "Signup Started", where = { plan = ["team", "business"] } },
+  { type = "track", event = "Signed Up" },
+]
+"""
+RULES = PipelineRules(funnels=parse_funnels(SIGNUP, "funnels.toml"))
+DAILY, WEEKLY = "funnel_steps_daily", "funnel_steps_weekly"
+
+
+class FunnelLake:
+    """A store that receives batches over time, built as the cascade builds it, funnels included."""
+
+    def __init__(self, folder: Path, connection: Any, rules: PipelineRules = RULES) -> None:
+        self.store = ObjectStore((folder / "store").as_uri())
+        (folder / "work").mkdir()
+        self.connection = connection
+        self.builder = DayBuilder(self.store, rules, folder / "work", connect=lambda: nullcontext(connection))
+        self.segment = 0
+
+    def receive(self, records: list[dict[str, Any]], when: datetime) -> None:
+        self.segment += 1
+        lines = b"".join(orjson.dumps(record) + b"\n" for record in records)
+        self.store.put(landed_object_key(LANDING, when, "c1", f"{self.segment:06d}"), gzip.compress(lines))
+        self.builder.every_layer([when.date()])
+
+    def rows(self, table: str, day: date) -> list[dict[str, Any]]:
+        cursor = self.connection.execute(
+            f"SELECT * FROM read_parquet('{self.store.path(funnel_steps_key(table, day))}') ORDER BY ALL"
+        )
+        names = [column[0] for column in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+    def reached(self, day: date, table: str = DAILY) -> list[int]:
+        return [row["reached"] for row in self.rows(table, day) if row["funnel"] == "signup"]
+
+    def snapshot(self) -> dict[tuple[str, date], list[dict[str, Any]]]:
+        days = sorted(committed_days(self.store, FUNNELS))
+        weeks = sorted({day - timedelta(days=day.weekday()) for day in days})
+        return {(DAILY, day): self.rows(DAILY, day) for day in days} | {
+            (WEEKLY, w): self.rows(WEEKLY, w) for w in weeks
+        }
+
+
+def _visit(prefix: str, start: datetime, **identity: Any) -> list[dict[str, Any]]:
+    return [
+        landed(f"{prefix}1", start, kind="page", event="Home", **identity),
+        landed(f"{prefix}2", start + timedelta(minutes=5), kind="page", event="Pricing", **identity),
+    ]
+
+
+# --- the funnels file ---------------------------------------------------------------------------------------------
+
+
+def test_a_funnels_file_is_read_with_its_steps_filters_window_and_order(tmp_path: Path) -> None:
+    path = tmp_path / "funnels.toml"
+    path.write_text(
+        SIGNUP + '\n[[funnels]]\nname = "views"\nwindow = "7d"\norder = "any"\n'
+        'steps = [{ type = ["page", "screen"], event = "Dashboard", label = "Any dashboard" }]\n'
+    )
+    signup, views = read_funnels(path)
+    assert (signup.name, signup.window, signup.order, len(signup.steps)) == ("signup", timedelta(hours=1), "ordered", 4)
+    assert signup.steps[2].where[0].values == ("team", "business")
+    assert signup.steps[2].matches("track", "Signup Started", {"plan": "team"})
+    assert not signup.steps[2].matches("track", "Signup Started", {"plan": "free"})
+    assert (views.steps[0].types, views.steps[0].label, views.window) == (
+        ("page", "screen"),
+        "Any dashboard",
+        timedelta(days=7),
+    )
+    assert PipelineRules(funnels=(signup, views)).funnel_window.after == 7
+
+
+def test_no_funnels_file_means_no_funnels(tmp_path: Path) -> None:
+    assert read_funnels(tmp_path / "missing.toml") == ()
+    assert PipelineRules().funnel_window.after == 0
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ('[[funnels]]\nname = "a"\nwindow = "1h"\nsteps = []\n', "funnel 'a': steps is empty or missing"),
+        (
+            '[[funnels]]\nname = "a"\nwindow = "soon"\nsteps = [{type="page", event="Home"}]\n',
+            "funnel 'a': window must",
+        ),
+        (
+            '[[funnels]]\nname = "a"\nwindow = "0h"\nsteps = [{type="page", event="Home"}]\n',
+            "funnel 'a': window must be more",
+        ),
+        (
+            '[[funnels]]\nname = "a"\nwindow = "1h"\ncolour = "red"\nsteps = [{type="page", event="Home"}]\n',
+            "funnel 'a': unknown key 'colour'",
+        ),
+        (
+            '[[funnels]]\nname = "a"\nwindow = "1h"\nsteps = [{type="page", event="Home", evnet="x"}]\n',
+            "funnel 'a': step 1: unknown key 'evnet'",
+        ),
+        (
+            '[[funnels]]\nname = "a"\nwindow = "1h"\nsteps = [{type="click", event="Home"}]\n',
+            "funnel 'a': step 1: type must",
+        ),
+        (
+            '[[funnels]]\nname = "a"\nwindow = "1h"\norder = "loose"\nsteps = [{type="page", event="Home"}]\n',
+            "funnel 'a': order must be one of ordered, strict, any",
+        ),
+        (
+            '[[funnels]]\nname = "a"\nwindow = "1h"\nsteps = [{type="page", event="Home", where={plan={x=1}}}]\n',
+            "funnel 'a': step 1: where.plan",
+        ),
+        (
+            '[[funnels]]\nname = "a"\nwindow = "1h"\nsteps = [{type="page", event="Home"}]\n' * 2,
+            "funnel 'a': duplicate name",
+        ),
+        ('[[funnels]]\nwindow = "1h"\nsteps = [{type="page", event="Home"}]\n', "funnel #1: name must be"),
+        ('[[funnel]]\nname = "a"\n', "unknown key 'funnel'"),
+        ("[[funnels]\n", "not valid TOML"),
+    ],
+)
+def test_a_malformed_funnels_file_names_the_file_the_funnel_and_the_problem(
+    tmp_path: Path, text: str, problem: str
+) -> None:
+    path = tmp_path / "funnels.toml"
+    path.write_text(text)
+    with pytest.raises(FunnelFileError) as raised:
+        read_funnels(path)
+    assert str(raised.value).startswith(f"{path}: ") and problem in str(raised.value)
+
+
+# --- what counts as a step ------------------------------------------------------------------------------------------
+
+
+def _progress(tmp_path: Path, funnels: str, records: list[dict[str, Any]]) -> dict[str, list[Any]]:
+    rules = PipelineRules(funnels=parse_funnels(funnels, "funnels.toml"))
+    with duckdb_connection() as connection:
+        lake = FunnelLake(tmp_path, connection, rules)
+        lake.receive(records, at("2026-11-10 23:00"))
+        return {
+            row["funnel"]: [r["reached"] for r in lake.rows(DAILY, date(2026, 11, 10)) if r["funnel"] == row["funnel"]]
+            for row in lake.rows(DAILY, date(2026, 11, 10))
+        }
+
+
+def test_order_modes_ordered_strict_and_any(tmp_path: Path) -> None:
+    steps = '[{type="page", event="Home"}, {type="page", event="Pricing"}, {type="track", event="Signup Started"}]'
+    funnels = "".join(
+        f'[[funnels]]\nname = "{order}"\nwindow = "1h"\norder = "{order}"\nsteps = {steps}\n'
+        for order in ("ordered", "strict", "any")
+    )
+    records = [
+        # u1: Home, Signup Started, Pricing: `ordered` reaches Pricing only, `strict` not even that (Signup Started
+        # is the next funnel event after Home), `any` all three.
+        landed("a1", at("2026-11-10 10:00"), kind="page", event="Home", user_id="u1"),
+        landed("a2", at("2026-11-10 10:01"), kind="track", event="Signup Started", user_id="u1"),
+        landed("a3", at("2026-11-10 10:02"), kind="page", event="Pricing", user_id="u1"),
+        # u2: Home, Pricing, Home, Signup Started: the second Home breaks the strict attempt of the first, and
+        # the strict attempt from the second Home never sees Pricing after it.
+        landed("b1", at("2026-11-10 10:00"), kind="page", event="Home", user_id="u2"),
+        landed("b2", at("2026-11-10 10:01"), kind="page", event="Pricing", user_id="u2"),
+        landed("b3", at("2026-11-10 10:02"), kind="page", event="Home", user_id="u2"),
+        landed("b4", at("2026-11-10 10:03"), kind="track", event="Signup Started", user_id="u2"),
+        # u3: all three in order with an identify and another page in between: every mode; Signup Started after
+        # the window does not count.
+        landed("c1", at("2026-11-10 10:00"), kind="page", event="Home", user_id="u3"),
+        landed("c2", at("2026-11-10 10:01"), kind="identify", user_id="u3"),
+        landed("c3", at("2026-11-10 10:02"), kind="page", event="Blog", user_id="u3"),
+        landed("c4", at("2026-11-10 10:03"), kind="page", event="Pricing", user_id="u3"),
+        landed("c5", at("2026-11-10 11:00:00.001"), kind="track", event="Signup Started", user_id="u3"),
+        landed("c6", at("2026-11-10 10:59"), kind="track", event="Signup Started", user_id="u3"),
+    ]
+    reached = _progress(tmp_path, funnels, records)
+    assert reached == {"ordered": [3, 3, 2], "strict": [3, 2, 1], "any": [3, 3, 3]}
+
+
+# --- late data and re-runs ------------------------------------------------------------------------------------------
+
+
+def test_a_late_event_completes_a_funnel_begun_the_day_before_and_changes_only_its_rows(tmp_path: Path) -> None:
+    with duckdb_connection() as connection:
+        lake = FunnelLake(tmp_path, connection)
+        lake.receive(_visit("v", at("2026-11-10 23:50"), user_id="u1"), at("2026-11-10 23:59"))
+        lake.receive(
+            [landed("o1", at("2026-11-11 09:00"), kind="page", event="Home", user_id="u2")], at("2026-11-11 09:30")
+        )
+        lake.receive(
+            [landed("o2", at("2026-11-12 09:00"), kind="page", event="Home", user_id="u3")], at("2026-11-12 09:30")
+        )
+        before = lake.snapshot()
+        assert lake.reached(date(2026, 11, 10)) == [1, 1, 0, 0]
+        # Signup Started at 00:05 on the 11th, sent from a phone that was offline until the 13th.
+        late = [
+            landed(
+                "s1",
+                at("2026-11-11 00:05"),
+                kind="track",
+                event="Signup Started",
+                user_id="u1",
+                properties={"plan": "team"},
+                received=at("2026-11-13 08:00"),
+            ),
+        ]
+        lake.receive(late, at("2026-11-13 08:00"))
+        after = lake.snapshot()
+        assert lake.reached(date(2026, 11, 10)) == [1, 1, 1, 0]  # the day the funnel began, not the 11th
+    changed = {key for key in before if before[key] != after[key]}
+    assert changed == {(DAILY, date(2026, 11, 10)), (WEEKLY, date(2026, 11, 9))}
+    (step_3,) = [row for row in after[(DAILY, date(2026, 11, 10))] if row["step"] == 3]
+    assert step_3["median_seconds_from_previous"] == 10 * 60 and step_3["conversion_from_previous"] == 1.0
+    assert all(funnel_steps_check(rows).passed for rows in after.values())
+
+
+def test_a_late_identify_stitches_an_anonymous_visitors_first_steps_to_their_signed_up_steps(tmp_path: Path) -> None:
+    """Home and Pricing anonymously on the 10th, Signup Started and Signed Up as u1 minutes later (a server-side
+    track, no anonymous id); the identify linking them arrives on the 13th, dated the 12th."""
+    with duckdb_connection() as connection:
+        lake = FunnelLake(tmp_path, connection)
+        lake.receive(
+            [
+                *_visit("v", at("2026-11-10 10:00"), user_id=None, anonymous_id="anon"),
+                landed(
+                    "s1", at("2026-11-10 10:10"), event="Signup Started", user_id="u1", properties={"plan": "business"}
+                ),
+                landed("s2", at("2026-11-10 10:11"), event="Signed Up", user_id="u1"),
+                landed("o1", at("2026-11-10 11:00"), kind="page", event="Home", user_id="u2"),
+            ],
+            at("2026-11-10 12:00"),
+        )
+        lake.receive(
+            [landed("o2", at("2026-11-11 09:00"), kind="page", event="Home", user_id="u2")], at("2026-11-11 09:30")
+        )
+        lake.receive(
+            [landed("o3", at("2026-11-12 09:00"), kind="page", event="Pricing", user_id="u2")], at("2026-11-12 09:30")
+        )
+        before = lake.snapshot()
+        assert lake.reached(date(2026, 11, 10)) == [2, 1, 0, 0]  # anon reached Pricing; u1 never entered
+        identify = landed(
+            "i1",
+            at("2026-11-12 20:00"),
+            kind="identify",
+            user_id="u1",
+            anonymous_id="anon",
+            received=at("2026-11-13 08:00"),
+        )
+        lake.receive([identify], at("2026-11-13 08:00"))
+        after = lake.snapshot()
+        assert lake.reached(date(2026, 11, 10)) == [2, 1, 1, 1]  # one person, anon's visit and u1's signup
+        assert lake.reached(date(2026, 11, 9), WEEKLY) == [2, 1, 1, 1]
+    changed = {key for key in before if before[key] != after[key]}
+    assert changed == {(DAILY, date(2026, 11, 10)), (WEEKLY, date(2026, 11, 9))}
+
+
+def test_building_a_day_again_changes_nothing(tmp_path: Path) -> None:
+    with duckdb_connection() as connection:
+        lake = FunnelLake(tmp_path, connection)
+        lake.receive(_visit("v", at("2026-11-10 23:50"), user_id="u1"), at("2026-11-10 23:59"))
+        lake.receive(_visit("w", at("2026-11-11 08:00"), user_id="u2"), at("2026-11-11 09:00"))
+        before = lake.snapshot()
+        lake.builder.funnel_days([date(2026, 11, 10)])
+        lake.builder.every_layer([date(2026, 11, 11)])
+        assert lake.snapshot() == before
+
+
+def test_the_check_flags_steps_that_gain_people_and_conversions_outside_zero_to_one() -> None:
+    good = [
+        {
+            "event_date": date(2026, 11, 10),
+            "funnel": "f",
+            "step": 1,
+            "entered": 2,
+            "reached": 2,
+            "conversion_from_start": 1.0,
+            "conversion_from_previous": 1.0,
+        },
+        {
+            "event_date": date(2026, 11, 10),
+            "funnel": "f",
+            "step": 2,
+            "entered": 2,
+            "reached": 1,
+            "conversion_from_start": 0.5,
+            "conversion_from_previous": 0.5,
+        },
+    ]
+    assert funnel_steps_check(good).passed
+    bad = [dict(good[0], reached=1), dict(good[1], reached=3, conversion_from_start=1.5)]
+    problems = funnel_steps_check(bad).problems
+    assert len(problems) == 3 and "2 entered but 1 reached step 1" in problems[0]
+
+
+def test_a_funnel_window_crossing_midnight_makes_the_day_before_a_reader() -> None:
+    rules = replace(RULES)
+    assert rules.funnel_window.days(date(2026, 11, 10)) == [date(2026, 11, 10), date(2026, 11, 11)]
+    assert rules.funnel_days_to_rebuild({date(2026, 11, 11)}) == {date(2026, 11, 10), date(2026, 11, 11)}
+
+
+def test_the_settings_name_the_funnels_file_and_the_rules_read_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from revolt_pipeline.defs.rules import pipeline_rules
+    from revolt_pipeline.settings import Settings
+
+    monkeypatch.setenv("REVOLT_HOME", str(tmp_path))
+    monkeypatch.delenv("REVOLT_FUNNELS_FILE", raising=False)
+    settings = Settings.from_env()
+    assert settings.funnels_file == tmp_path / "funnels.toml"
+    assert pipeline_rules(settings).funnels == ()  # no file: no funnels, no error
+    settings.funnels_file.write_text(SIGNUP)
+    assert [funnel.name for funnel in pipeline_rules(settings).funnels] == ["signup"]
+    elsewhere = tmp_path / "conf" / "my-funnels.toml"
+    elsewhere.parent.mkdir()
+    elsewhere.write_text('[[funnels]]\nname = "a"\nwindow = "1h"\nsteps = []\n')
+    monkeypatch.setenv("REVOLT_FUNNELS_FILE", str(elsewhere))
+    with pytest.raises(FunnelFileError, match=f"^{elsewhere}: funnel 'a': steps is empty"):
+        pipeline_rules(Settings.from_env())
