@@ -663,6 +663,7 @@ def paths_ground_truth(traffic: Traffic) -> dict[str, list[dict[str, Any]]]:
             }
             for key, row in sorted(moves[suffix].items())
         ]
+    return truth
 
 
 DEMO_FUNNELS_FILE = Path(__file__).with_name("funnels.toml")
