@@ -346,7 +346,7 @@ def arrow_schema(table: sa.Table) -> pa.Schema:
 
 def _arrow_type(column: sa.Column[Any]) -> pa.DataType:
     # Integer widths follow PostgreSQL's, so a value too large for production fails on SQLite too.
-    sql_type = column.type
+    sql_type = column.type.impl if isinstance(column.type, sa.types.TypeDecorator) else column.type
     if isinstance(sql_type, sa.Boolean):
         return pa.bool_()
     if isinstance(sql_type, sa.BigInteger):

@@ -10,6 +10,10 @@ ignores them. Text columns take their length from `transforms.report_text`, whos
 value fit before it gets here.
 """
 
+import datetime
+import json
+from typing import Any
+
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
@@ -386,8 +390,35 @@ __all__ += ["ACTIVE_USERS_TABLES", *(table.name for table in ACTIVE_USERS_TABLES
 
 # People, from the people layer (`layers/people.py`): person days, day-partitioned like the tables above, and
 # `people`, one row per person as of the latest day built (replaced whole, never partitioned by day).
-def _timestamp(name: str, comment: str) -> sa.Column[sa.DateTime]:
-    return sa.Column(name, sa.DateTime(timezone=True), comment=comment)
+class UtcTimestamp(sa.types.TypeDecorator):
+    """A UTC timestamp (PostgreSQL `timestamptz`), read back aware on SQLite too, so both give equal rows."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_result_value(self, value: datetime.datetime | None, dialect: sa.Dialect) -> datetime.datetime | None:
+        return value.replace(tzinfo=datetime.UTC) if value is not None and value.tzinfo is None else value
+
+
+class JsonText(sa.types.TypeDecorator):
+    """JSON loaded as text: `jsonb` in PostgreSQL (traits->>'key'), text in SQLite; read back parsed on both."""
+
+    impl = sa.Text
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: sa.Dialect) -> sa.types.TypeEngine[Any]:
+        return dialect.type_descriptor(postgresql.JSONB() if dialect.name == "postgresql" else sa.Text())
+
+    def process_bind_param(self, value: Any, dialect: sa.Dialect) -> Any:
+        # jsonb serializes what it is given: JSON text is parsed first, so it is stored as the object it is.
+        return json.loads(value) if dialect.name == "postgresql" and isinstance(value, str) else value
+
+    def process_result_value(self, value: Any, dialect: sa.Dialect) -> Any:
+        return json.loads(value) if isinstance(value, str) else value
+
+
+def _timestamp(name: str, comment: str) -> sa.Column[datetime.datetime]:
+    return sa.Column(name, UtcTimestamp(), comment=comment)
 
 
 def _text(name: str, comment: str, nullable: bool = True) -> sa.Column[str]:
@@ -460,7 +491,7 @@ people = sa.Table(
     _timestamp("created_at", "Trait `createdAt`, when it is a timestamp; else NULL (the text stays in traits)."),
     sa.Column(
         "traits",
-        sa.Text().with_variant(postgresql.JSONB(), "postgresql"),
+        JsonText(),
         comment="Every trait, merged key by key over the person's identify calls, the latest value winning "
         "(jsonb in PostgreSQL: traits->>'company'; JSON text in SQLite: json_extract(traits, '$.company')).",
     ),
