@@ -489,8 +489,8 @@ def landed_lines(day: DayEvents, devices: Devices, catalog: Catalog, rows: slice
         ',"timestamp":', _number_strings(received_ms - (sent_device - original_device)),
         ',"clockSkewMs":', _number_strings(sent_device - received_ms),
         ',"messageIdGenerated":false,"receivedAt":', _number_strings(received_ms),
-        devices.envelope.take(device_index), f',"collector":"{COLLECTOR}","batchContext":null,"clientIp":',
-        devices.client_ips.take(device_index), ',"messageBytes":',
+        devices.envelope.take(device_index), f',"collector":"{COLLECTOR}","clientIp":',
+        devices.client_ips.take(device_index), ',"batchContext":null,"messageBytes":',
         pc.cast(pc.binary_length(message), pa.string()), ',"message":', message, "}\n", "",
     )  # fmt: skip
 

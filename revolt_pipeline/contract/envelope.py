@@ -3,7 +3,7 @@
 One JSON line per accepted event:
 
     {"messageId", "type", "receivedAt", "sentAt", "originalTimestamp", "timestamp", "clockSkewMs",
-     "source", "platform", "collector", "messageIdGenerated", "batchContext", "clientIp", "messageBytes", "message"}
+     "source", "platform", "collector", "messageIdGenerated", "clientIp", "batchContext", "messageBytes", "message"}
 
 The client's bytes stay untouched under `message`: that is what "lossless" means here (less any
 write key, and with line breaks as spaces: docs/event-contract.md). The fields around it are ours
@@ -54,8 +54,9 @@ class Receipt:
                 "source": self.source,
                 "platform": self.platform,
                 "collector": self.collector,
-                "batchContext": None if self.batch_context is None else orjson.Fragment(self.batch_context),
                 "clientIp": self.client_ip,
+                # Last of them, right before messageBytes: a reader finds its bytes between the two.
+                "batchContext": None if self.batch_context is None else orjson.Fragment(self.batch_context),
             }
         )[1:-1]
 

@@ -20,7 +20,7 @@ from revolt_pipeline.storage.layout import (
     received_date_prefix,
     sessions_key,
 )
-from revolt_pipeline.transforms.aggregates import AGGREGATES
+from revolt_pipeline.transforms.aggregates import AGGREGATES, DIMENSION_GRAINS
 from revolt_pipeline.transforms.engine import duckdb_connection, sql_string
 from revolt_pipeline_tests.pipeline.harness import Pipeline, pipeline_environment, running_pipeline, track
 
@@ -89,9 +89,11 @@ def test_each_partition_of_a_range_run_shows_its_own_rows_and_checks(pipeline: P
         assert metadata["dagster/row_count"] == sum(in_lake.values()), day
         assert {table: in_lake[table] for table in loaded} == {table: loaded[table][day] for table in loaded}, day
     # One row in each of the 12 tables of one row per group (the day, web, web 4.2), every duration bucket of
-    # each group in the three histograms, and one step in each of the three path_steps (three single-event
-    # sessions: no transition): not the whole run's.
-    assert pipeline.metadata("daily_aggregates", "2026-11-18")["dagster/row_count"] == 12 + 3 * 8 + 3
+    # each group in the three histograms, one step in each of the three path_steps (three single-event
+    # sessions: no transition), and one row in each of the events' device breakdowns (one OS, one country, ...
+    # that day): not the whole run's.
+    rows = 12 + 3 * 8 + 3 + len(DIMENSION_GRAINS)
+    assert pipeline.metadata("daily_aggregates", "2026-11-18")["dagster/row_count"] == rows
     # The day's total: not the run's 4 rows, nor web's and web 4.2's.
     assert pipeline.metadata("daily_active_users", "2026-11-18")["dagster/row_count"] == 1
 

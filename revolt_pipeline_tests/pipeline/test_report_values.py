@@ -142,7 +142,14 @@ def test_names_the_database_cannot_hold_are_made_safe_and_every_days_reports_loa
     }
 
     aggregates = pipeline.metadata("daily_aggregates", DAY.isoformat())
-    assert aggregates["values_made_safe"] == {"platform": 0, "app_version": 3, "event_type": 0, "event_name": 6}
+    device = ("os_name", "os_version", "device_type", "country", "locale", "source", "library_name", "library_version")
+    assert aggregates["values_made_safe"] == {
+        "platform": 0,
+        "app_version": 3,
+        **dict.fromkeys(device, 0),
+        "event_type": 0,
+        "event_name": 6,
+    }
     assert aggregates["values_made_safe_total"] == 9
     raw = pipeline.metadata("raw_events", DAY.isoformat())
     assert raw["catalog_values_made_safe"] == {"event_type": 0, "event_name": 1, "property": 4}
