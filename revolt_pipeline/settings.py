@@ -158,6 +158,9 @@ class Settings:
     pipeline_retry_seconds: float = Backoff.first_delay
     duckdb_memory_limit: str = "3GB"  # per DuckDB connection; it spills to disk beyond it
     report_db_url_from_env: bool = False
+    # Anchored retention (transforms/retention.py): event names; None means first seen / any activity.
+    retention_start_event: str | None = PipelineRules.retention_start_event
+    retention_return_event: str | None = PipelineRules.retention_return_event
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -205,6 +208,8 @@ class Settings:
             pipeline_retry_seconds=_env_float("REVOLT_PIPELINE_RETRY_SECONDS", cls.pipeline_retry_seconds),
             duckdb_memory_limit=_env("REVOLT_DUCKDB_MEMORY_LIMIT", cls.duckdb_memory_limit),
             report_db_url_from_env=bool(os.environ.get(REPORT_DB_URL_ENV, "").strip()),
+            retention_start_event=os.environ.get("REVOLT_RETENTION_START_EVENT", "").strip() or None,
+            retention_return_event=os.environ.get("REVOLT_RETENTION_RETURN_EVENT", "").strip() or None,
         )
 
     @cached_property

@@ -35,9 +35,17 @@ PEOPLE_ASSETS = (
     "active_users_daily_by_platform",
     "active_users_daily_by_app_version",
 )
+# Lifecycle and retention read the people layer's days: built by the same runs, after it.
+RETENTION_ASSETS = (
+    "cohort_activity",
+    "lifecycle_daily",
+    "lifecycle_weekly",
+    "retention_daily",
+    "retention_weekly",
+)
 people_job = dg.define_asset_job(
     "people_job",
-    selection=dg.AssetSelection.assets(*PEOPLE_ASSETS),
+    selection=dg.AssetSelection.assets(*PEOPLE_ASSETS, *RETENTION_ASSETS),
     description="Build person days, the people snapshots and active users of event days, in date order, and load "
-    "active users into the report database.",
+    "active users into the report database; then cohort_activity, lifecycle and retention of the same days.",
 )

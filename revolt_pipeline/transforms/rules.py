@@ -36,6 +36,9 @@ class PipelineRules:
     session_timeout: timedelta = timedelta(minutes=30)
     max_session_length: timedelta = timedelta(hours=24)
     mau_window_days: int = 30
+    # Anchored retention's events (by name); None: the first_seen definition's start (first seen) or return (any).
+    retention_start_event: str | None = None
+    retention_return_event: str | None = None
 
     def __post_init__(self) -> None:
         if self.lateness < timedelta(0):
@@ -69,6 +72,11 @@ class PipelineRules:
     def actives_window(self) -> DayWindow:
         """Person days the active users of a day read: the MAU window ending on the day (WAU's and DAU's within)."""
         return DayWindow(before=self.mau_window_days - 1, after=0)
+
+    @property
+    def anchored_retention(self) -> bool:
+        """Whether retention is computed anchored on configured events too (besides first seen)."""
+        return self.retention_start_event is not None or self.retention_return_event is not None
 
     def days_to_rebuild(self, event_dates: set[date]) -> set[date]:
         """The cleaned layer's days to build again when raw rows of `event_dates` changed: those days'
