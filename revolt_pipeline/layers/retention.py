@@ -45,7 +45,9 @@ from revolt_pipeline.storage.layout import (
 from revolt_pipeline.transforms.engine import copy_to_parquet, parquet
 from revolt_pipeline.transforms.people import stitch_people
 from revolt_pipeline.transforms.retention import (
+    DAY_PERIODS,
     NO_NAMED_EVENTS,
+    WEEK_PERIODS,
     cohort_activity_query,
     day_activity_query,
     day_cohorts,
@@ -59,6 +61,8 @@ from revolt_pipeline.transforms.retention import (
     week_start,
 )
 from revolt_pipeline.transforms.rules import PipelineRules
+
+__all__ = ["DAY_PERIODS", "WEEK_PERIODS", "RetentionDay", "build_retention_days", "load_retention_table"]
 
 RETENTION = Layer("retention", "cohort_activity and lifecycle_daily")
 # Objects keyed by a week or a cohort, rewritten by later days: each committed under its own date.

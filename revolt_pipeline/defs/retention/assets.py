@@ -24,11 +24,10 @@ from revolt_pipeline.defs.reports.assets import LOADED_ROWS, load_report_table
 from revolt_pipeline.defs.reports.resources import ReportDatabaseResource
 from revolt_pipeline.defs.rules import reads_window, rules_metadata
 from revolt_pipeline.layers.checks import retention_day_checks
-from revolt_pipeline.layers.retention import build_retention_days, load_retention_table
+from revolt_pipeline.layers.retention import DAY_PERIODS, WEEK_PERIODS, build_retention_days, load_retention_table
 from revolt_pipeline.layers.summaries import summarize_parquet
 from revolt_pipeline.reports import schema
 from revolt_pipeline.storage.layout import cohort_activity_key
-from revolt_pipeline.transforms.retention import DAY_PERIODS, WEEK_PERIODS
 from revolt_pipeline.transforms.rules import DayWindow, PipelineRules
 
 OWNERS = ["team:analytics-platform"]
@@ -56,7 +55,7 @@ def build_retention_assets(partitions: dg.PartitionsDefinition, rules: PipelineR
     same_day = DayWindow(0, 0)
 
     @dg.asset(
-        group_name="people",
+        group_name="retention",
         partitions_def=partitions,
         backfill_policy=dg.BackfillPolicy.single_run(),
         deps=[
@@ -117,7 +116,7 @@ def build_retention_assets(partitions: dg.PartitionsDefinition, rules: PipelineR
         specs=[
             dg.AssetSpec(
                 table.name,
-                group_name="people",
+                group_name="retention",
                 description=table.comment,
                 deps=["cohort_activity"],
                 kinds=REPORT_KINDS,
