@@ -280,7 +280,7 @@ _LIFECYCLE_STATES = (
 
 
 def _lifecycle_counts(period: str) -> list[sa.Column[int]]:
-    also = f"Sums across {period}s only as person-{period}s, never as people."
+    also = f"Distinct people: do not add up across rows (over {period}s they would count person-{period}s)."
     return [
         _count("active_users", f"People active in the {period}. {also}"),
         _count("new_users", f"Of them, people first seen in the {period}. Sums across {period}s (new once)."),
@@ -300,7 +300,7 @@ def _lifecycle_counts(period: str) -> list[sa.Column[int]]:
 lifecycle_daily = sa.Table(
     "lifecycle_daily",
     metadata,
-    _date_key("event_date", "The day (UTC)."),
+    _date_key("event_date", "The day (UTC) whose people are counted."),
     *_lifecycle_counts("day"),
     comment=f"Lifecycle of the day's people against the day before. {_LIFECYCLE_STATES} "
     "Grain: one row per day; all platforms together.",
@@ -322,7 +322,7 @@ lifecycle_weekly = sa.Table(
     *_lifecycle_counts("week"),
     comment=f"Lifecycle of the ISO week's people (Monday through as_of) against the whole week before. "
     f"{_LIFECYCLE_STATES} Until the Sunday is built the row is as of its as_of day. "
-    "Grain: one row per ISO week; all platforms together.",
+    "Grain: one row per day (the Monday of each ISO week: week_start); all platforms together.",
 )
 
 _DEFINITIONS = (
@@ -382,7 +382,8 @@ def _retention(name: str, cohort: sa.Column, period_words: str, horizon: int, mo
         ),
         comment=f"Retention of cohorts by {'ISO week (Monday)' if unit == 'week' else 'day'} of their start, "
         f"{unit}s 0 to {horizon}: exact distinct people after identity stitching. "
-        f"Grain: one row per {cohort.name} x definition x period; all platforms together.",
+        f"Grain: one row per day x definition x period (the day: {cohort.name}, the cohort's "
+        f"{'Monday' if unit == 'week' else 'day'}); all platforms together.",
     )
 
 
