@@ -8,6 +8,8 @@ UI draws and the days a late event reopens, together.
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from revolt_pipeline.transforms.report_text import REPORT_TEXT_CHARS
+
 
 @dataclass(frozen=True)
 class DayWindow:
@@ -47,6 +49,13 @@ class PipelineRules:
             raise ValueError("the MAU window must be at least the 7 days of WAU")
         if self.session_timeout <= timedelta(0) or self.max_session_length <= timedelta(0):
             raise ValueError("session timeout and maximum length must be positive")
+        for event in (self.retention_start_event, self.retention_return_event):
+            # Recorded on every retention row: it must fit the report column, as a client's event name does.
+            if event is not None and (not event or len(event) > REPORT_TEXT_CHARS["event_name"] or "\x00" in event):
+                raise ValueError(
+                    f"a retention event must be an event name of 1 to {REPORT_TEXT_CHARS['event_name']} characters "
+                    f"without NUL, not {event[:80]!r}"
+                )
 
     @property
     def lateness_days(self) -> int:

@@ -236,3 +236,12 @@ def test_a_gap_in_cohort_activity_is_refused(tmp_path: Path) -> None:
         lake.store.delete("cohort_activity/snapshot_date=2026-11-11/cohort_activity.parquet")
         with pytest.raises(FileNotFoundError, match="no cohort_activity of 2026-11-11"):
             lake.builder.retention_days([d(12)])
+
+
+@pytest.mark.parametrize("event", ["", "x" * 256, "Signed\x00Up"])
+def test_a_retention_event_the_report_column_cannot_hold_is_refused(event: str) -> None:
+    with pytest.raises(ValueError, match="a retention event must be an event name"):
+        PipelineRules(retention_start_event=event)
+    with pytest.raises(ValueError, match="a retention event must be an event name"):
+        PipelineRules(retention_return_event=event)
+    assert PipelineRules(retention_start_event="O'Brien's \"Signed Up\"").anchored_retention
