@@ -19,7 +19,8 @@ too; either event unset means first seen, or any activity).
 Cost independent of history: `cohort_activity` of day D is the one of D-1 (re-stitched) merged with the day's
 person days (and, anchored, the day's events): one row per definition and person whose cohort is still in the
 horizon (anchored people stay once started, so a second start event never opens a second cohort), with their
-active days within it. Retention rows of D are computed from that snapshot alone.
+activity as two fixed-width bitmaps (days 0..30, weeks 0..12 of the cohort). Retention rows of D are computed
+from that snapshot alone.
 """
 
 from datetime import date, timedelta
@@ -34,8 +35,8 @@ ANCHORED = "anchored"
 # A day the cleaned layer never built: no event.
 NO_NAMED_EVENTS = "(SELECT NULL::VARCHAR AS person_id, NULL::VARCHAR AS type, NULL::VARCHAR AS event_name WHERE false)"
 _EMPTY_STATE = (
-    "(SELECT NULL::VARCHAR AS definition, NULL::VARCHAR AS person_id, NULL::DATE AS cohort_date, "
-    "NULL::DATE[] AS active_days WHERE false)"
+    "(SELECT NULL::VARCHAR AS definition, NULL::VARCHAR AS person_id, NULL::DATE AS ref_date, "
+    "NULL::DATE AS start_date, NULL::BIGINT AS day_bits, NULL::BIGINT AS week_bits WHERE false)"
 )
 
 
@@ -83,16 +84,18 @@ def day_activity_query(
     start_event: str | None,
     return_event: str | None,
 ) -> str:
-    """The rows a day adds to `cohort_activity`: each person active on it (first_seen), and with `events` (the
-    day's sessionized events, when anchored) each person who sent the start or the return event."""
-    seen = f"""SELECT '{FIRST_SEEN}' AS definition, person_id, NULL::DATE AS cohort_date, [{_day(day)}] AS active_days
+    """The rows a day adds to `cohort_activity`, their bitmaps relative to the day itself (`ref_date`): each
+    person active on it (first_seen), and with `events` (the day's sessionized events, when anchored) each
+    person who sent the start event (a start candidate) or the return event (bit 0)."""
+    seen = f"""SELECT '{FIRST_SEEN}' AS definition, person_id, {_day(day)} AS ref_date, NULL::DATE AS start_date,
+                      CAST(1 AS BIGINT) AS day_bits, CAST(1 AS BIGINT) AS week_bits
                FROM {restitched_sql(parquet(person_days_file), person_map)}"""
     if events is None:
         return seen
     return f"""{seen}
     UNION ALL
-    SELECT '{ANCHORED}', person_id, CASE WHEN started THEN {_day(day)} END,
-           CASE WHEN returned THEN [{_day(day)}] ELSE [] END
+    SELECT '{ANCHORED}', person_id, {_day(day)}, CASE WHEN started THEN {_day(day)} END,
+           CAST(returned AS BIGINT), CAST(returned AS BIGINT)
     FROM (SELECT person_id, bool_or({_named("event_name", start_event)}) AS started,
                  bool_or({_named("event_name", return_event)}) AS returned
           FROM {restitched_sql(events, person_map)} GROUP BY person_id)
@@ -111,48 +114,51 @@ def cohort_activity_query(
     """`cohort_activity` of `day`: the snapshot of the day before (re-stitched) merged with `day_rows` (queries of
     `day_activity_query`: the day's own, or every day of the horizon when no snapshot came before).
 
-    A first_seen cohort is the person's `first_seen` in the people snapshot of the day (a person merged into
-    one seen earlier moves to that cohort, or leaves the horizon); an anchored one the earliest start day
-    known, or first seen when no start event is configured. Active days before the cohort or after its
-    horizon are dropped."""
+    A person's activity is two bitmaps relative to their cohort: `day_bits` bit N (0..30) set when active
+    on the cohort's day + N, `week_bits` bit N (0..12) when active in the cohort's ISO week + N (from the
+    cohort's day on). A first_seen cohort is the person's `first_seen` in the people snapshot of the day (a
+    person merged into one seen earlier moves to that cohort, or leaves the horizon); an anchored one the
+    earliest start day known, or first seen when no start event is configured. Merging shifts each row's
+    bitmaps from its own reference day to the cohort's; activity beyond the horizon falls off."""
     previous = (
-        "SELECT definition, person_id, cohort_date, active_days "
+        "SELECT definition, person_id, cohort_date AS ref_date, cohort_date AS start_date, day_bits, week_bits "
         f"FROM {restitched_sql(parquet(previous_file), person_map)}"
         if previous_file
         else f"SELECT * FROM {_EMPTY_STATE}"
     )
     rows = " UNION ALL ".join([f"({previous})", *(f"({query})" for query in day_rows)])
     by_first_seen = f"definition = '{FIRST_SEEN}'" + ("" if start_event else f" OR definition = '{ANCHORED}'")
-    horizon_end = f"{_week_of('cohort_date')} + INTERVAL {(WEEK_PERIODS + 1) * 7} DAY"
+    days_after = "datediff('day', dated.cohort_date, rows.ref_date)"
+    weeks_after = f"datediff('day', {_week_of('dated.cohort_date')}, {_week_of('rows.ref_date')}) // 7"
+    open_cohort = f"dated.cohort_date >= {_day(horizon_start(day))}"
     return f"""
-    WITH merged AS (
-        SELECT definition, person_id, min(cohort_date) AS cohort_date,
-               list_distinct(flatten(list(active_days))) AS active_days
-        FROM ({rows}) GROUP BY definition, person_id
-    ),
+    WITH rows AS ({rows}),
+    started AS (SELECT definition, person_id, min(start_date) AS start_date FROM rows GROUP BY ALL),
     dated AS (
-        SELECT merged.definition, merged.person_id,
-               CASE WHEN {by_first_seen} THEN people.first_seen ELSE merged.cohort_date END AS cohort_date,
-               merged.active_days,
+        SELECT started.definition, started.person_id,
+               CASE WHEN {by_first_seen} THEN people.first_seen ELSE started.start_date END AS cohort_date,
                ({by_first_seen}) AS leaves_with_horizon
-        FROM merged LEFT JOIN {parquet(people_file)} AS people USING (person_id)
+        FROM started LEFT JOIN {parquet(people_file)} AS people USING (person_id)
     )
-    SELECT {_day(day)} AS snapshot_date, definition, person_id, cohort_date,
-           list_sort(list_filter(active_days, lambda d: d >= cohort_date AND d < {horizon_end})) AS active_days
-    FROM dated
-    WHERE cohort_date IS NOT NULL AND (NOT leaves_with_horizon OR cohort_date >= {_day(horizon_start(day))})
-    ORDER BY definition, person_id
+    SELECT {_day(day)} AS snapshot_date, dated.definition, dated.person_id, dated.cohort_date,
+           -- Anchored people stay once started (a later start event opens no second cohort), without activity.
+           CASE WHEN {open_cohort} THEN bit_or(CASE WHEN {days_after} BETWEEN 0 AND {DAY_PERIODS}
+               THEN (rows.day_bits << {days_after}) & {(1 << (DAY_PERIODS + 1)) - 1} ELSE 0 END) ELSE 0 END
+               AS day_bits,
+           CASE WHEN {open_cohort} THEN bit_or(CASE WHEN {weeks_after} BETWEEN 0 AND {WEEK_PERIODS}
+               THEN (rows.week_bits << {weeks_after}) & {(1 << (WEEK_PERIODS + 1)) - 1} ELSE 0 END) ELSE 0 END
+               AS week_bits
+    FROM dated JOIN rows USING (definition, person_id)
+    WHERE dated.cohort_date IS NOT NULL AND (NOT dated.leaves_with_horizon OR {open_cohort})
+    GROUP BY dated.definition, dated.person_id, dated.cohort_date
+    ORDER BY 2, 3
     """
 
 
 def _cells(state_file: str, day: date, *, weekly: bool, start_event: str | None, return_event: str | None) -> str:
     periods = WEEK_PERIODS if weekly else DAY_PERIODS
     cohort = _week_of("cohort_date") if weekly else "cohort_date"
-    period_of = (
-        f"CAST(datediff('day', cohort, {_week_of('active_day')}) // 7 AS INTEGER)"
-        if weekly
-        else "CAST(datediff('day', cohort, active_day) AS INTEGER)"
-    )
+    bits = "week_bits" if weekly else "day_bits"
     first = _day(week_cohorts(day)[0] if weekly else day_cohorts(day)[0])
     period_start = f"cohort + INTERVAL (period * {7 if weekly else 1}) DAY"
     last_day = f"cohort + INTERVAL ({(periods + 1) * 7 - 1 if weekly else periods}) DAY"
@@ -171,44 +177,23 @@ def _cells(state_file: str, day: date, *, weekly: bool, start_event: str | None,
     complete = f"CAST({period_start} + INTERVAL 6 DAY AS DATE) <= {_day(day)} AS period_complete, " if weekly else ""
     return f"""
     WITH people AS (
-        SELECT definition, person_id, {cohort} AS cohort, active_days FROM {parquet(state_file)}
-        WHERE {cohort} >= {first}
+        SELECT definition, {cohort} AS cohort, {bits} AS bits FROM {parquet(state_file)} WHERE {cohort} >= {first}
     ),
-    periods AS (
-        SELECT definition, person_id, cohort, {period_of} AS period
-        FROM (SELECT definition, person_id, cohort, unnest(active_days) AS active_day FROM people)
-    ),
-    reached AS (
-        SELECT definition, cohort, period, count(DISTINCT person_id) AS retained FROM periods
-        WHERE period <= {periods} GROUP BY ALL
-    ),
-    furthest AS (
-        SELECT definition, cohort, person_id, max(period) AS last_period FROM periods WHERE period <= {periods}
-        GROUP BY ALL
-    ),
-    cohorts AS (SELECT definition, cohort, count(*) AS cohort_size FROM people GROUP BY ALL),
-    grid AS (
-        SELECT definition, cohort, cohort_size, CAST(period AS INTEGER) AS period
-        FROM cohorts, range(0, {periods + 1}) AS r(period)
+    cells AS (
+        SELECT definition, cohort, CAST(period AS INTEGER) AS period, count(*) AS cohort_size,
+               count(*) FILTER (WHERE (bits >> CAST(period AS INTEGER)) & 1 = 1) AS retained,
+               count(*) FILTER (WHERE (bits >> CAST(period AS INTEGER)) <> 0) AS retained_or_later
+        FROM people, range(0, {periods + 1}) AS r(period)
         WHERE {period_start} <= {_day(day)}
-    ),
-    later AS (
-        SELECT grid.definition, grid.cohort, grid.period, count(furthest.person_id) AS retained_or_later
-        FROM grid LEFT JOIN furthest
-          ON furthest.definition = grid.definition AND furthest.cohort = grid.cohort
-         AND furthest.last_period >= grid.period
         GROUP BY ALL
     )
     SELECT CAST(cohort AS DATE) AS {key}, definition, period,
            {_day(day)} AS as_of, anchors.start_event, anchors.return_event,
            CAST(cohort_size AS INTEGER) AS cohort_size,
-           CAST(coalesce(reached.retained, 0) AS INTEGER) AS retained,
-           CAST(later.retained_or_later AS INTEGER) AS retained_or_later,
+           CAST(retained AS INTEGER) AS retained,
+           CAST(retained_or_later AS INTEGER) AS retained_or_later,
            {complete}CAST({last_day} AS DATE) <= {_day(day)} AS final
-    FROM grid
-    LEFT JOIN reached USING (definition, cohort, period)
-    JOIN later USING (definition, cohort, period)
-    JOIN ({events}) AS anchors USING (definition)
+    FROM cells JOIN ({events}) AS anchors USING (definition)
     ORDER BY {key}, definition, period
     """
 

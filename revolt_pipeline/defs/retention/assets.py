@@ -32,7 +32,7 @@ from revolt_pipeline.transforms.rules import DayWindow, PipelineRules
 
 OWNERS = ["team:analytics-platform"]
 KINDS = {"parquet", "duckdb"}
-COHORT_ACTIVITY_PREVIEW = ["definition", "person_id", "cohort_date", "active_days"]
+COHORT_ACTIVITY_PREVIEW = ["definition", "person_id", "cohort_date", "day_bits", "week_bits"]
 # The person days lifecycle reads: the whole ISO week before the day's, through the day (at most 13 days back).
 LIFECYCLE_DAYS = DayWindow(before=13, after=0)
 CHECKS = {
