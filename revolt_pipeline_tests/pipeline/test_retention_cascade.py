@@ -32,7 +32,7 @@ def test_a_late_identify_rebuilds_lifecycle_and_retention_with_people(pipeline: 
     deliver(pipeline, day + timedelta(days=1), [page("p2", "anon-1", START + timedelta(days=1))])
     deliver(pipeline, day + timedelta(days=2), [track("t1", "ada", START + timedelta(days=2))])
     before = tables(pipeline)
-    assert cohorts(before) == {"2026-11-16": [1, 1, 0], "2026-11-18": [1]}
+    assert cohorts(before) == {"2026-11-16": [1, 1, 0, 0], "2026-11-18": [1, 0]}  # built through the 19th
     lifecycle = {row["event_date"].isoformat(): row for row in before["lifecycle_daily"]}
     assert (lifecycle["2026-11-18"]["new_users"], lifecycle["2026-11-18"]["dormant_users"]) == (1, 1)
 
