@@ -73,8 +73,9 @@ def build_retention_assets(partitions: dg.PartitionsDefinition, rules: PipelineR
         owners=OWNERS,
         tags={"layer": "people"},
         description="One row per retention definition and stitched person whose cohort is still open on the day "
-        f"(day cohorts: {DAY_PERIODS + 1} days, week cohorts: {WEEK_PERIODS + 1} ISO weeks): the cohort and the "
-        "days the person was active (or sent the return event) in its horizon. The snapshot of the day before "
+        f"(day cohorts: {DAY_PERIODS + 1} days, week cohorts: {WEEK_PERIODS + 1} ISO weeks): the cohort and, as "
+        "bitmaps of days 0..30 and weeks 0..12 (day_bits, week_bits), when the person was active (or sent the "
+        "return event) in its horizon. The snapshot of the day before "
         "merged with the day's person days; the lifecycle and retention rows of the day are computed from it.",
         metadata=described_rules,
         check_specs=[partition_check(name, "cohort_activity", text, partitions) for name, text in CHECKS.items()],
