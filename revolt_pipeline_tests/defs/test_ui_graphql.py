@@ -196,9 +196,10 @@ def test_the_ui_shows_every_definition_and_each_partitions_own_figures(
     assert shown_assets == sorted(key.to_user_string() for key in graph.get_all_asset_keys())
     assert shown_checks == sorted((key.asset_key.to_user_string(), key.name) for key in graph.asset_check_keys)
     # Six lake assets and event_catalog, and a table per aggregate, each with its loaded-rows check; eight
-    # checks on the lake and event_catalog's; the people layer's five assets and five checks.
+    # checks on the lake and event_catalog's; the people layer's five assets and five checks; retention's five
+    # assets (cohort_activity and four tables) and six checks (two on cohort_activity, one per table).
     aggregates = len(schema.AGGREGATE_TABLES)
-    assert len(shown_assets) == 7 + aggregates + 5 and len(shown_checks) == 9 + aggregates + 5
+    assert len(shown_assets) == 7 + aggregates + 5 + 5 and len(shown_checks) == 9 + aggregates + 5 + 6
 
     # Each partition's row count is that day's rows, not the run's.
     for asset in ("raw_events", "event_catalog"):
