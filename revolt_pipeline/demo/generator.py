@@ -109,10 +109,19 @@ class _Planner:
                         start = last_end + SESSION_GAP + timedelta(seconds=self.rng.uniform(0, 900))
                     if (start.date() - self.traffic.start).days >= self.traffic.days:
                         break  # the window is over
+                    planned = len(self.traffic.messages)
                     last_end = self._session(person, day_number, _ms(start))
+                    if self._faded(person, day_number):
+                        del self.traffic.messages[planned:]
         self._add_duplicates_and_malformed()
         self.traffic.messages.sort(key=lambda m: (m.send_time, m.device, m.event_time, m.message_id))
         self.traffic.malformed.sort(key=lambda m: m.send_time)
+
+    def _faded(self, person: Person, day_number: int) -> bool:
+        """Whether a planned session of a person who fades does not happen. Decided apart from the plan's own
+        random draws (the session is planned, then dropped), so the rest of the traffic stays as it was."""
+        draw = random.Random(f"{self.traffic.seed}:{person.index}:{day_number}:{self.session_count}").random()
+        return draw >= person.return_rate(day_number)
 
     def _session_starts(self, person: Person, day_number: int) -> list[datetime]:
         if person.churn_day is not None and day_number >= person.churn_day:
@@ -121,8 +130,7 @@ class _Planner:
             return []
         day = self.traffic.start + timedelta(days=day_number)
         working_day = day.weekday() < 5
-        mean = person.activity * (1.0 if working_day else 0.12) * person.return_rate(day_number)
-        count = _poisson(self.rng, mean)
+        count = _poisson(self.rng, person.activity * (1.0 if working_day else 0.12))
         if person.signup_day == day_number:
             count = max(count, 1)
         _, offset_hours, _ = person.region
