@@ -355,12 +355,12 @@ def _retention(name: str, cohort: sa.Column, period_words: str, horizon: int, mo
         ),
         sa.Column(
             "start_event",
-            sa.String(REPORT_TEXT_CHARS["event_name"]),
+            sa.String(REPORT_TEXT_CHARS["start_event"]),
             comment="The anchored definition's start event; NULL: first seen.",
         ),
         sa.Column(
             "return_event",
-            sa.String(REPORT_TEXT_CHARS["event_name"]),
+            sa.String(REPORT_TEXT_CHARS["return_event"]),
             comment="The anchored definition's return event; NULL: any activity.",
         ),
         _count("cohort_size", "People in the cohort. Repeated on each period's row: never sum it over periods."),

@@ -32,6 +32,8 @@ REPORT_TEXT_CHARS: dict[str, int] = {
     "property": 255,
     "json_type": 16,
 }
+# Anchored retention's events (settings, recorded on each retention row) are event names.
+REPORT_TEXT_CHARS["start_event"] = REPORT_TEXT_CHARS["return_event"] = REPORT_TEXT_CHARS["event_name"]
 REPLACEMENT = "\ufffd"
 MARKER = "…"
 DIGEST_CHARS = 8
