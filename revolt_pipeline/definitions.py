@@ -22,6 +22,7 @@ from revolt_pipeline.defs.raw.schedules import raw_job_schedule
 from revolt_pipeline.defs.reports.assets import build_report_assets
 from revolt_pipeline.defs.reports.sensors import build_catalog_after_raw, build_reports_after_clean
 from revolt_pipeline.defs.resources import build_resources
+from revolt_pipeline.defs.retention.assets import build_retention_assets
 from revolt_pipeline.defs.rules import pipeline_rules
 from revolt_pipeline.private_files import restrict_umask
 from revolt_pipeline.settings import Settings
@@ -38,6 +39,7 @@ def build_definitions(settings: Settings, *, collector: CollectorResource | None
             *build_report_assets(partitions),
             *build_people_assets(partitions, rules),
             *build_funnel_assets(partitions, rules),
+            *build_retention_assets(partitions, rules),
         ],
         jobs=[raw_job, clean_job, report_job, catalog_job, people_job, funnels_job],
         schedules=[raw_job_schedule],

@@ -163,6 +163,9 @@ class Settings:
     report_db_url_from_env: bool = False
     # The funnels file (transforms/funnels.py says its format); no file: no funnels, empty funnel tables.
     funnels_file: Path | None = None
+    # Anchored retention (transforms/retention.py): event names; None means first seen / any activity.
+    retention_start_event: str | None = PipelineRules.retention_start_event
+    retention_return_event: str | None = PipelineRules.retention_return_event
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -213,6 +216,8 @@ class Settings:
             duckdb_memory_limit=_env("REVOLT_DUCKDB_MEMORY_LIMIT", cls.duckdb_memory_limit),
             report_db_url_from_env=bool(os.environ.get(REPORT_DB_URL_ENV, "").strip()),
             funnels_file=Path(_env("REVOLT_FUNNELS_FILE", str(home / "funnels.toml"))).expanduser(),
+            retention_start_event=os.environ.get("REVOLT_RETENTION_START_EVENT", "").strip() or None,
+            retention_return_event=os.environ.get("REVOLT_RETENTION_RETURN_EVENT", "").strip() or None,
         )
 
     @cached_property

@@ -43,11 +43,20 @@ PEOPLE_ASSETS = (
     "person_days_table",
     "people_table",
 )
+# Lifecycle and retention read the people layer's days: built by the same runs, after it.
+RETENTION_ASSETS = (
+    "cohort_activity",
+    "lifecycle_daily",
+    "lifecycle_weekly",
+    "retention_daily",
+    "retention_weekly",
+)
 people_job = dg.define_asset_job(
     "people_job",
-    selection=dg.AssetSelection.assets(*PEOPLE_ASSETS),
+    selection=dg.AssetSelection.assets(*PEOPLE_ASSETS, *RETENTION_ASSETS),
     description="Build person days, the people snapshots and active users of event days, in date order, and load "
-    "active users, person days and the latest people snapshot into the report database.",
+    "active users, person days and the latest people snapshot into the report database; then cohort_activity, "
+    "lifecycle and retention of the same days.",
 )
 
 FUNNEL_ASSETS = (

@@ -24,6 +24,8 @@ def pipeline_rules(settings: Settings) -> PipelineRules:
         session_timeout=timedelta(minutes=settings.session_timeout_minutes),
         max_session_length=timedelta(hours=settings.max_session_hours),
         mau_window_days=settings.mau_window_days,
+        retention_start_event=settings.retention_start_event,
+        retention_return_event=settings.retention_return_event,
     )
 
 
@@ -45,4 +47,6 @@ def rules_metadata(rules: PipelineRules) -> dict[str, Any]:
         "rules/session_timeout_minutes": rules.session_timeout / timedelta(minutes=1),
         "rules/max_session_hours": rules.max_session_length / timedelta(hours=1),
         "rules/mau_window_days": rules.mau_window_days,
+        "rules/retention_start_event": rules.retention_start_event or "(first seen)",
+        "rules/retention_return_event": rules.retention_return_event or "(any activity)",
     }

@@ -121,10 +121,19 @@ class _Planner:
                         start = last_end + SESSION_GAP + timedelta(seconds=self.rng.uniform(0, 900))
                     if (start.date() - self.traffic.start).days >= self.traffic.days:
                         break  # the window is over
+                    planned = len(self.traffic.messages)
                     last_end = self._session(person, day_number, _ms(start))
+                    if self._faded(person, day_number):
+                        del self.traffic.messages[planned:]
         self._add_duplicates_and_malformed()
         self.traffic.messages.sort(key=lambda m: (m.send_time, m.device, m.event_time, m.message_id))
         self.traffic.malformed.sort(key=lambda m: m.send_time)
+
+    def _faded(self, person: Person, day_number: int) -> bool:
+        """Whether a planned session of a person who fades does not happen. Decided apart from the plan's own
+        random draws (the session is planned, then dropped), so the rest of the traffic stays as it was."""
+        draw = random.Random(f"{self.traffic.seed}:{person.index}:{day_number}:{self.session_count}").random()
+        return draw >= person.return_rate(day_number)
 
     def _session_starts(self, person: Person, day_number: int) -> list[datetime]:
         if person.churn_day is not None and day_number >= person.churn_day:
@@ -487,6 +496,7 @@ def ground_truth(traffic: Traffic) -> dict[str, Any]:
         **device_dimension_truth(traffic),
         "paths": paths_ground_truth(traffic),
         "funnels": funnel_ground_truth(traffic, on_time, demo_funnels()),
+        **lifecycle_retention_truth(traffic),
     }
 
 
@@ -771,3 +781,96 @@ def funnel_ground_truth(
             attempts = [times for (w, _), times in weeks.items() if w == week_start]
             truth["weekly"].setdefault(week_start.isoformat(), {})[funnel.name] = _step_rows(funnel, attempts)
     return truth
+
+
+def _monday(day: date) -> date:
+    return day - timedelta(days=day.weekday())
+
+
+def _lifecycle_counts(
+    active: dict[str, set[date]], first_seen: dict[str, date], now: tuple[date, date], before: tuple[date, date]
+) -> dict[str, int]:
+    """Lifecycle states of the people active in the period `now` (first, last day) against `before`."""
+
+    def within(days: set[date], period: tuple[date, date]) -> bool:
+        return any(period[0] <= day <= period[1] for day in days)
+
+    current = {person for person, days in active.items() if within(days, now)}
+    previous = {person for person, days in active.items() if within(days, before)}
+    new = {person for person in current - previous if first_seen[person] >= now[0]}
+    return {
+        "active_users": len(current),
+        "new_users": len(new),
+        "returning_users": len(current & previous),
+        "resurrecting_users": len(current - previous - new),
+        "dormant_users": len(previous - current),
+        "previous_active_users": len(previous),
+    }
+
+
+def lifecycle_retention_truth(
+    traffic: Traffic, start_event: str | None = None, return_event: str | None = None
+) -> dict[str, dict[str, dict[str, int]]]:
+    """Lifecycle per day and ISO week (as of the window's last day in it), and retention of day and week cohorts,
+    exactly and "or later" (docs/pipeline.md), from who sent what on time on which day, apart from the SQL.
+
+    Retention has the first_seen definition, and the anchored one when `start_event` or `return_event` is given
+    (event names: a track's event, a page's or screen's name, other messages' type). Keys: `day`, `week_start`,
+    and `cohort|definition|period` for cells (periods reached by the window's last day)."""
+    on_time = [m for m in traffic.messages if not m.resend and not m.too_late]
+    active: dict[str, set[date]] = defaultdict(set)
+    sent: dict[str, dict[date, set[str]]] = defaultdict(lambda: defaultdict(set))
+    for message in on_time:
+        day = message.event_time.date()
+        active[message.person_key].add(day)
+        sent[message.person_key][day].add(message.name if message.kind in ("track", "page", "screen") else message.kind)
+    first_seen = {person: min(days) for person, days in active.items()}
+    first, last = traffic.start, traffic.start + timedelta(days=traffic.days - 1)
+    window = [first + timedelta(days=n) for n in range(traffic.days)]
+    one = timedelta(days=1)
+    lifecycle_daily = {
+        day.isoformat(): _lifecycle_counts(active, first_seen, (day, day), (day - one, day - one)) for day in window
+    }
+    lifecycle_weekly = {}
+    for monday in sorted({_monday(day) for day in window}):
+        through = min(monday + timedelta(days=6), last)
+        before = (monday - timedelta(weeks=1), monday - one)
+        lifecycle_weekly[monday.isoformat()] = _lifecycle_counts(active, first_seen, (monday, through), before)
+
+    def days_with(event: str | None) -> dict[str, set[date]]:
+        if event is None:
+            return active
+        return {person: {day for day, names in by_day.items() if event in names} for person, by_day in sent.items()}
+
+    definitions = {"first_seen": (active, active)}
+    if start_event is not None or return_event is not None:
+        definitions["anchored"] = (days_with(start_event), days_with(return_event))
+    cells: dict[str, dict[str, dict[str, int]]] = {"retention_daily": {}, "retention_weekly": {}}
+    for definition, (starts, returns) in definitions.items():
+        cohorts: dict[date, dict[str, set[date]]] = defaultdict(dict)
+        for person, days in starts.items():
+            if days:
+                cohort = min(days)
+                cohorts[cohort][person] = {day for day in returns.get(person, set()) if day >= cohort}
+        weeks: dict[date, dict[str, set[date]]] = defaultdict(dict)
+        for cohort, people in cohorts.items():
+            weeks[_monday(cohort)].update(people)
+        for table, groups, unit, horizon in (
+            ("retention_daily", cohorts, 1, 30),
+            ("retention_weekly", weeks, 7, 12),
+        ):
+            for cohort, people in groups.items():
+                end = cohort + timedelta(days=unit * (horizon + 1) - 1)
+                for period in range(horizon + 1):
+                    begins = cohort + timedelta(days=unit * period)
+                    if begins > last:
+                        break
+                    ends = begins + timedelta(days=unit - 1)
+                    cells[table][f"{cohort.isoformat()}|{definition}|{period}"] = {
+                        "cohort_size": len(people),
+                        "retained": sum(1 for days in people.values() if any(begins <= d <= ends for d in days)),
+                        "retained_or_later": sum(
+                            1 for days in people.values() if any(begins <= d <= end for d in days)
+                        ),
+                    }
+    return {"lifecycle_daily": lifecycle_daily, "lifecycle_weekly": lifecycle_weekly, **cells}

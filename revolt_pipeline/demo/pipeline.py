@@ -367,6 +367,7 @@ def summarize(settings: Settings, result: DemoResult) -> list[str]:
         lines.append("differs from the ground truth on " + ", ".join(differences))
     else:
         lines.append(f"equal to the ground truth on all {len(truth['days'])} days")
+    lines += _retention_row(settings.report_db_url)
     lines += [
         f"report database: {_shown(settings.report_db_url)}",
         f"Parquet lake:    {settings.storage_url}",
@@ -387,6 +388,27 @@ def _report_totals(url: str) -> tuple[dict[str, int], dict[str, int]]:
     finally:
         engine.dispose()
     return {day.isoformat(): n for day, n in dau}, {day.isoformat(): n for day, n in sessions}
+
+
+def _retention_row(url: str) -> list[str]:
+    """The first day cohort's retention (first_seen), day by day, as `retention_daily` holds it."""
+    table = schema.retention_daily
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(
+                sa.select(table.c.cohort_date, table.c.period, table.c.cohort_size, table.c.retained)
+                .where(table.c.definition == "first_seen")
+                .order_by(table.c.cohort_date, table.c.period)
+            ).all()
+    finally:
+        engine.dispose()
+    if not rows:
+        return ["retention: no cohort yet"]
+    cohort = [row for row in rows if row.cohort_date == rows[0].cohort_date]
+    size = cohort[0].cohort_size
+    cells = "  ".join(f"d{row.period} {100 * row.retained / size:.0f}%" for row in cohort)
+    return [f"retention of the {rows[0].cohort_date} cohort ({size:,} people): {cells}"]
 
 
 def _active_user_windows(url: str) -> dict[str, tuple[int, int]]:

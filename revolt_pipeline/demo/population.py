@@ -79,6 +79,9 @@ APP_VERSIONS = {
 }
 
 
+FADE_PER_DAY = 0.45
+
+
 def device_ip(device: "Device", region: tuple[str, float, str]) -> str | None:
     """The address a device sends as context.ip, or None (then its country comes from its time zone).
 
@@ -128,6 +131,15 @@ class Person:
     churn_day: int | None  # first day of the window they are gone
     devices: list[Device] = field(default_factory=list)
     device_weights: list[float] = field(default_factory=list)
+    # Planted for retention to find: people who sign up in the window and install the desktop app keep coming
+    # back; those who sign up and stay on the web (or phones, bots) fade day after day.
+    fades: bool = False
+
+    def return_rate(self, day_number: int) -> float:
+        """How much of their usual activity a person keeps on a day of the window, after signing up."""
+        if not self.fades or self.signup_day is None or day_number <= self.signup_day:
+            return 1.0
+        return FADE_PER_DAY ** (day_number - self.signup_day)
 
     @property
     def key(self) -> str:
@@ -203,5 +215,6 @@ def build_population(rng: random.Random, users: int, days: int) -> list[Person]:
             person.devices.append(_device(rng, device_index, platform))
             person.device_weights.append({"web": 3.0, "desktop": 3.0, "ios": 2.0, "android": 2.0}.get(platform, 0.7))
             device_index += 1
+        person.fades = new_user and "desktop" not in platforms
         people.append(person)
     return people

@@ -12,6 +12,7 @@ from typing import Any
 from revolt_pipeline.layers.cleaned import AggregateDay, CleanDay, SessionDay
 from revolt_pipeline.layers.people import PeopleDay
 from revolt_pipeline.layers.raw import RawDay
+from revolt_pipeline.layers.retention import RetentionDay
 
 # Problems kept per check and day: enough to act on, bounded for a day with millions of bad rows.
 MAX_PROBLEMS = 200
@@ -181,3 +182,83 @@ def funnel_steps_check(rows: list[dict[str, Any]]) -> CheckOutcome:
                 if value is not None and not 0.0 <= value <= 1.0:
                     problems.append(f"{where}: step {row['step']} {name} {value} is outside [0, 1]")
     return _outcome("funnel_steps_consistent", problems, groups=len(groups))
+
+
+def _cell_problems(table: str, rows: list[dict], key: str) -> list[str]:
+    """What is impossible in a table's retention cells: more retained than the cohort, or-later below exact or
+    rising with the period, a cohort's size changing between its periods."""
+    problems = []
+    by_cohort: dict[tuple, list[dict]] = {}
+    for row in rows:
+        by_cohort.setdefault((row[key], row["definition"]), []).append(row)
+        where = f"{table} {row[key]} {row['definition']} period {row['period']}"
+        if not 0 <= row["retained"] <= row["retained_or_later"] <= row["cohort_size"]:
+            problems.append(
+                f"{where}: retained {row['retained']:,}, or later {row['retained_or_later']:,}, cohort "
+                f"{row['cohort_size']:,} (must be 0 <= retained <= or later <= cohort)"
+            )
+    for (cohort, definition), cells in by_cohort.items():
+        cells.sort(key=lambda row: row["period"])
+        if len({row["cohort_size"] for row in cells}) > 1:
+            problems.append(f"{table} {cohort} {definition}: the cohort's size differs between periods")
+        for earlier, later in pairwise(cells):
+            if later["retained_or_later"] > earlier["retained_or_later"]:
+                problems.append(
+                    f"{table} {cohort} {definition}: retained_or_later rises from period {earlier['period']} "
+                    f"({earlier['retained_or_later']:,}) to {later['period']} ({later['retained_or_later']:,})"
+                )
+        first = cells[0]
+        if definition == "first_seen" and first["period"] == 0 and first["retained"] != first["cohort_size"]:
+            problems.append(
+                f"{table} {cohort} first_seen: period 0 retains {first['retained']:,} of {first['cohort_size']:,}"
+            )
+    return problems
+
+
+def _lifecycle_problems(period: str, row: dict, active: int | None, previous_active: int | None) -> list[str]:
+    """A lifecycle row whose states do not add up to its period's active people, or to the actives' counts."""
+    problems = []
+    arrived = row["new_users"] + row["returning_users"] + row["resurrecting_users"]
+    if arrived != row["active_users"]:
+        problems.append(f"{period}: new + returning + resurrecting = {arrived:,}, active {row['active_users']:,}")
+    stayed_or_left = row["returning_users"] + row["dormant_users"]
+    if stayed_or_left != row["previous_active_users"]:
+        problems.append(
+            f"{period}: returning + dormant = {stayed_or_left:,}, previously active {row['previous_active_users']:,}"
+        )
+    if active is not None and active != row["active_users"]:
+        problems.append(f"{period}: {row['active_users']:,} active, active_users_daily counts {active:,}")
+    if previous_active is not None and previous_active != row["previous_active_users"]:
+        problems.append(
+            f"{period}: {row['previous_active_users']:,} previously active, active_users_daily counts "
+            f"{previous_active:,}"
+        )
+    return problems
+
+
+def retention_day_checks(day: RetentionDay) -> list[CheckOutcome]:
+    """`retention_cells_consistent` and `lifecycle_reconciles_with_actives` of a day of `cohort_activity`.
+
+    The lifecycle of the day is compared with the day's and the day before's DAU, and the week's (on its
+    Sunday, when the whole week is counted) with the WAU of the Sundays, as the people layer counted them."""
+    cells = _cell_problems("retention_daily", day.retention_daily, "cohort_date") + _cell_problems(
+        "retention_weekly", day.retention_weekly, "cohort_week"
+    )
+    weekly = day.lifecycle_weekly
+    lifecycle = _lifecycle_problems(
+        f"lifecycle_daily {day.day}", day.lifecycle_daily, day.dau, day.previous_dau
+    ) + _lifecycle_problems(f"lifecycle_weekly {weekly['week_start']}", weekly, day.wau, day.previous_wau)
+    return [
+        _outcome(
+            "retention_cells_consistent",
+            cells,
+            day_cells=len(day.retention_daily),
+            week_cells=len(day.retention_weekly),
+        ),
+        _outcome(
+            "lifecycle_reconciles_with_actives",
+            lifecycle,
+            active_users=day.lifecycle_daily["active_users"],
+            week_active_users=weekly["active_users"],
+        ),
+    ]

@@ -30,6 +30,7 @@ from revolt_pipeline.layers.people import (
 )
 from revolt_pipeline.layers.raw import RawDay, build_raw_day
 from revolt_pipeline.layers.report_tables import AGGREGATE_TABLES, load_aggregate, load_event_catalog
+from revolt_pipeline.layers.retention import RetentionDay, build_retention_days, load_retention_table
 from revolt_pipeline.reports import schema
 from revolt_pipeline.storage import ObjectStore
 from revolt_pipeline.transforms.engine import duckdb_connection
@@ -144,6 +145,19 @@ class DayBuilder:
                 loaded[table.name] = load_funnel_steps(engine, self.store, table, days)
         return loaded
 
+    def retention_days(self, days: Iterable[date]) -> list[RetentionDay]:
+        """`cohort_activity`, lifecycle and retention of the days the people layer built (in order, after it)."""
+        with self.step("build_retention_days"), self.connect() as connection:
+            return build_retention_days(self.store, connection, sorted(days), self.rules, self.workdir)
+
+    def retention_reports(self, engine: sa.Engine, days: list[date]) -> dict[str, pa.Table]:
+        """The lifecycle and retention tables' rows the days changed; rows loaded by table."""
+        loaded = {}
+        for table in schema.RETENTION_TABLES:
+            with self.step(f"load_{table.name}"):
+                loaded[table.name] = load_retention_table(engine, self.store, table, days)
+        return loaded
+
     def every_layer(self, received_days: Iterable[date], engine: sa.Engine | None = None) -> "BuiltDays":
         """The received days through every layer, as the cascade builds them; the report tables too if
         `engine` names a report database (its tables created)."""
@@ -155,12 +169,14 @@ class DayBuilder:
         built.people = self.people_days(event_dates)
         stitched = [day.counts.restitched_since for day in built.people if day.counts.restitched_since]
         built.funnels = self.funnel_days([*event_dates, *self._through_latest_funnel_day(stitched)])
+        built.retention = self.retention_days([day.day for day in built.people])
         if engine is not None:
             built.reports = self.report_days(engine, event_dates, [day.day for day in raw])
             built.reports.update(self.active_user_reports(engine, [day.day for day in built.people]))
             if built.people:
                 built.reports.update(self.people_reports(engine, [day.day for day in built.people]))
             built.reports.update(self.funnel_reports(engine, [day.day for day in built.funnels.days]))
+            built.reports.update(self.retention_reports(engine, [day.day for day in built.retention]))
         return built
 
     def _through_latest_funnel_day(self, since: list[date]) -> list[date]:
@@ -186,3 +202,4 @@ class BuiltDays(EventDays):
     reports: dict[str, pa.Table] = field(default_factory=dict)
     people: list[PeopleDay] = field(default_factory=list)
     funnels: FunnelDays = field(default_factory=lambda: FunnelDays([], []))
+    retention: list[RetentionDay] = field(default_factory=list)

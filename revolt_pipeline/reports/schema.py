@@ -619,3 +619,146 @@ FUNNEL_TABLES = (funnel_steps_daily, funnel_steps_daily_by_platform, funnel_step
 """The funnel step tables, daily before weekly."""
 PARTITION_COLUMNS.update({table.name: table.columns[0].name for table in FUNNEL_TABLES})
 __all__ += ["FUNNEL_TABLES", *(table.name for table in FUNNEL_TABLES)]
+# Lifecycle and retention, from the retention layer (`layers/retention.py`, definitions in
+# `transforms/retention.py`): exact distinct people after identity stitching.
+_LIFECYCLE_STATES = (
+    "new: active in the period and first seen in it; returning: active in the period and the previous one; "
+    "resurrecting: active in the period, not the previous one, first seen before the period; dormant: active "
+    "in the previous period, not this one. new + returning + resurrecting = active_users; returning + "
+    "dormant = previous_active_users."
+)
+
+
+def _lifecycle_counts(period: str) -> list[sa.Column[int]]:
+    also = f"Distinct people: do not add up across rows (over {period}s they would count person-{period}s)."
+    return [
+        _count("active_users", f"People active in the {period}. {also}"),
+        _count("new_users", f"Of them, people first seen in the {period}. Sums across {period}s (new once)."),
+        _count("returning_users", f"Of them, people also active in the previous {period}. {also}"),
+        _count(
+            "resurrecting_users",
+            f"Of them, people not active in the previous {period} and first seen before this one. {also}",
+        ),
+        _count(
+            "dormant_users",
+            f"People active in the previous {period} and not in this one (a positive count; chart it negative). {also}",
+        ),
+        _count("previous_active_users", f"People active in the previous {period}. {also}"),
+    ]
+
+
+lifecycle_daily = sa.Table(
+    "lifecycle_daily",
+    metadata,
+    _date_key("event_date", "The day (UTC) whose people are counted."),
+    *_lifecycle_counts("day"),
+    comment=f"Lifecycle of the day's people against the day before. {_LIFECYCLE_STATES} "
+    "Grain: one row per day; all platforms together.",
+)
+
+lifecycle_weekly = sa.Table(
+    "lifecycle_weekly",
+    metadata,
+    _date_key("week_start", "The Monday of the ISO week (UTC)."),
+    sa.Column(
+        "as_of",
+        sa.Date,
+        nullable=False,
+        comment="The last day of the week built: the row counts the week from Monday through it, rewritten by "
+        "each day of the week. Final when it is the Sunday.",
+    ),
+    sa.Column("days_built", sa.SmallInteger, nullable=False, comment="Days of the week counted: 1 (Monday) to 7."),
+    sa.Column("final", sa.Boolean, nullable=False, comment="True once the week's Sunday is built (as_of = Sunday)."),
+    *_lifecycle_counts("week"),
+    comment=f"Lifecycle of the ISO week's people (Monday through as_of) against the whole week before. "
+    f"{_LIFECYCLE_STATES} Until the Sunday is built the row is as of its as_of day. "
+    "Grain: one row per day (the Monday of each ISO week: week_start); all platforms together.",
+)
+
+_DEFINITIONS = (
+    "How cohorts start and what counts as a return: first_seen (start: first seen; return: any activity), or "
+    "anchored (start: the first day the person sent start_event; return: a day they sent return_event, from "
+    "the start day on; REVOLT_RETENTION_START_EVENT, REVOLT_RETENTION_RETURN_EVENT). Always filter on one."
+)
+
+
+def _retention(name: str, cohort: sa.Column, period_words: str, horizon: int, more: list[sa.Column]) -> sa.Table:
+    unit = "week" if "week" in name else "day"
+    return sa.Table(
+        name,
+        metadata,
+        cohort,
+        sa.Column("definition", sa.String(16), primary_key=True, comment=_DEFINITIONS),
+        sa.Column(
+            "period",
+            sa.SmallInteger,
+            primary_key=True,
+            comment=f"{period_words} 0 to {horizon}: the cohort's own {unit} is 0. A row appears once the period's "
+            "first day is built.",
+        ),
+        sa.Column(
+            "as_of",
+            sa.Date,
+            nullable=False,
+            comment="The last day built when the row was written: counts are as of that day; rewritten by each "
+            f"day of the cohort's horizon ({unit}s 0 to {horizon}).",
+        ),
+        sa.Column(
+            "start_event",
+            sa.String(REPORT_TEXT_CHARS["start_event"]),
+            comment="The anchored definition's start event; NULL: first seen.",
+        ),
+        sa.Column(
+            "return_event",
+            sa.String(REPORT_TEXT_CHARS["return_event"]),
+            comment="The anchored definition's return event; NULL: any activity.",
+        ),
+        _count("cohort_size", "People in the cohort. Repeated on each period's row: never sum it over periods."),
+        _count(
+            "retained",
+            f"Of them, people active (or sending the return event) in exactly this {unit}. Does not sum over periods.",
+        ),
+        _count(
+            "retained_or_later",
+            f"Of them, people active in this {unit} or any later one up to {unit} {horizon}, as of as_of. "
+            "Never below retained; never rises with period.",
+        ),
+        *more,
+        sa.Column(
+            "final",
+            sa.Boolean,
+            nullable=False,
+            comment=f"True once the cohort's {unit} {horizon} is built: later days no longer change the row.",
+        ),
+        comment=f"Retention of cohorts by {'ISO week (Monday)' if unit == 'week' else 'day'} of their start, "
+        f"{unit}s 0 to {horizon}: exact distinct people after identity stitching. "
+        f"Grain: one row per day x definition x period (the day: {cohort.name}, the cohort's "
+        f"{'Monday' if unit == 'week' else 'day'}); all platforms together.",
+    )
+
+
+retention_daily = _retention(
+    "retention_daily",
+    _date_key("cohort_date", "The cohort: the day (UTC) its people started."),
+    "Days after the cohort's day:",
+    30,
+    [],
+)
+retention_weekly = _retention(
+    "retention_weekly",
+    _date_key("cohort_week", "The cohort: the Monday of the ISO week its people started."),
+    "ISO weeks after the cohort's week:",
+    12,
+    [
+        sa.Column(
+            "period_complete",
+            sa.Boolean,
+            nullable=False,
+            comment="True once the period's Sunday is built; before, retained counts the week so far.",
+        )
+    ],
+)
+RETENTION_TABLES = (lifecycle_daily, lifecycle_weekly, retention_daily, retention_weekly)
+"""Lifecycle and retention tables, each loaded from lake files of the same name (`layers/retention.py`)."""
+PARTITION_COLUMNS.update({table.name: table.columns[0].name for table in RETENTION_TABLES})
+__all__ += ["RETENTION_TABLES", *(table.name for table in RETENTION_TABLES)]

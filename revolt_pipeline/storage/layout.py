@@ -90,6 +90,30 @@ def funnel_steps_key(table: str, day: date) -> str:
     return f"funnel_steps/{table}/date={day:%Y-%m-%d}/{table}.parquet"
 
 
+def cohort_activity_key(day: date) -> str:
+    """People of the retention cohorts still open on a day, and their active days (the retention snapshot)."""
+    return f"cohort_activity/snapshot_date={day:%Y-%m-%d}/cohort_activity.parquet"
+
+
+def lifecycle_daily_key(day: date) -> str:
+    return f"lifecycle/lifecycle_daily/date={day:%Y-%m-%d}/lifecycle_daily.parquet"
+
+
+def lifecycle_weekly_key(week_start: date) -> str:
+    """A week's lifecycle row, rewritten by each day of the week."""
+    return f"lifecycle/lifecycle_weekly/week_start={week_start:%Y-%m-%d}/lifecycle_weekly.parquet"
+
+
+def retention_daily_key(cohort_date: date) -> str:
+    """A day cohort's retention rows, rewritten by each of the 31 days of its horizon."""
+    return f"retention/retention_daily/cohort_date={cohort_date:%Y-%m-%d}/retention_daily.parquet"
+
+
+def retention_weekly_key(cohort_week: date) -> str:
+    """A week cohort's retention rows (by its Monday), rewritten by each day of the 13 weeks of its horizon."""
+    return f"retention/retention_weekly/cohort_week={cohort_week:%Y-%m-%d}/retention_weekly.parquet"
+
+
 # Written last by the step that builds a lake day: the day's objects are complete (layers/commits.py).
 # The leading underscore keeps it out of what Spark, Athena and Glue read as data.
 COMMITS = "_commits"

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # the funnels' module brings DuckDB: settings and the collector import these rules
     from revolt_pipeline.transforms.funnels import Funnel
 
+from revolt_pipeline.transforms.report_text import REPORT_TEXT_CHARS
+
 
 @dataclass(frozen=True)
 class DayWindow:
@@ -42,6 +44,9 @@ class PipelineRules:
     mau_window_days: int = 30
     # The funnels of REVOLT_FUNNELS_FILE (transforms/funnels.py); their longest window sets `funnel_window`.
     funnels: tuple["Funnel", ...] = ()
+    # Anchored retention's events (by name); None: the first_seen definition's start (first seen) or return (any).
+    retention_start_event: str | None = None
+    retention_return_event: str | None = None
 
     def __post_init__(self) -> None:
         if self.lateness < timedelta(0):
@@ -50,6 +55,13 @@ class PipelineRules:
             raise ValueError("the MAU window must be at least the 7 days of WAU")
         if self.session_timeout <= timedelta(0) or self.max_session_length <= timedelta(0):
             raise ValueError("session timeout and maximum length must be positive")
+        for event in (self.retention_start_event, self.retention_return_event):
+            # Recorded on every retention row: it must fit the report column, as a client's event name does.
+            if event is not None and (not event or len(event) > REPORT_TEXT_CHARS["event_name"] or "\x00" in event):
+                raise ValueError(
+                    f"a retention event must be an event name of 1 to {REPORT_TEXT_CHARS['event_name']} characters "
+                    f"without NUL, not {event[:80]!r}"
+                )
 
     @property
     def lateness_days(self) -> int:
@@ -88,6 +100,10 @@ class PipelineRules:
         """The funnel days to build again when the sessionized events of `event_dates` changed: each of those
         days, and the days before it whose attempts' windows reach it."""
         return {reader for day in event_dates for reader in self.funnel_window.readers(day)}
+
+    def anchored_retention(self) -> bool:
+        """Whether retention is computed anchored on configured events too (besides first seen)."""
+        return self.retention_start_event is not None or self.retention_return_event is not None
 
     def days_to_rebuild(self, event_dates: set[date]) -> set[date]:
         """The cleaned layer's days to build again when raw rows of `event_dates` changed: those days'

@@ -200,11 +200,12 @@ def test_the_ui_shows_every_definition_and_each_partitions_own_figures(
     # checks on the lake (two of them the paths' on daily_aggregates) and event_catalog's; the people layer's
     # person_days and people with a check each, its active-users tables with their loaded-rows checks, and the
     # report tables person_days_table and people_table; the funnels' four assets and two checks on each of
-    # their three tables.
+    # their three tables; retention's five assets (cohort_activity and four tables) and six checks (two on
+    # cohort_activity, one per table).
     aggregates, people = len(schema.AGGREGATE_TABLES), 2 + len(schema.ACTIVE_USERS_TABLES) + 2
-    funnels = (4, 6)
-    assert len(shown_assets) == 7 + aggregates + people + funnels[0]
-    assert len(shown_checks) == 11 + aggregates + people + funnels[1]
+    funnels, retention = (4, 6), (5, 6)
+    assert len(shown_assets) == 7 + aggregates + people + funnels[0] + retention[0]
+    assert len(shown_checks) == 11 + aggregates + people + funnels[1] + retention[1]
 
     # Each partition's row count is that day's rows, not the run's.
     for asset in ("raw_events", "event_catalog"):

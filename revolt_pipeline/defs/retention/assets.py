@@ -1,0 +1,145 @@
+"""Lifecycle and retention: the `cohort_activity` snapshot of each day (lake) and four report tables.
+
+`cohort_activity` of day D reads its own snapshot of D-1, the people layer's snapshot of D and the person days
+of its lifecycle window (the week before D's ISO week through D): built in `people_job` after the people
+assets, so every run that rebuilds people (the cascade rebuilds through the last day built) rebuilds these
+days too. A day changes its own lifecycle_daily row, its week's lifecycle_weekly row and the retention rows of
+every cohort still open (31 day cohorts, 13 week cohorts), which the report step loads.
+"""
+
+import tempfile
+from collections.abc import Iterator
+from datetime import date
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+
+from revolt_pipeline.defs.checks import partition_check, report_checks
+from revolt_pipeline.defs.lake.resources import LakeResource
+from revolt_pipeline.defs.metadata import Timings, table_metadata
+from revolt_pipeline.defs.reports.assets import KINDS as REPORT_KINDS
+from revolt_pipeline.defs.reports.assets import LOADED_ROWS, load_report_table
+from revolt_pipeline.defs.reports.resources import ReportDatabaseResource
+from revolt_pipeline.defs.rules import reads_window, rules_metadata
+from revolt_pipeline.layers.checks import retention_day_checks
+from revolt_pipeline.layers.retention import DAY_PERIODS, WEEK_PERIODS, build_retention_days, load_retention_table
+from revolt_pipeline.layers.summaries import summarize_parquet
+from revolt_pipeline.reports import schema
+from revolt_pipeline.storage.layout import cohort_activity_key
+from revolt_pipeline.transforms.rules import DayWindow, PipelineRules
+
+OWNERS = ["team:analytics-platform"]
+KINDS = {"parquet", "duckdb"}
+COHORT_ACTIVITY_PREVIEW = ["definition", "person_id", "cohort_date", "day_bits", "week_bits"]
+# The person days lifecycle reads: the whole ISO week before the day's, through the day (at most 13 days back).
+LIFECYCLE_DAYS = DayWindow(before=13, after=0)
+CHECKS = {
+    "retention_cells_consistent": "In every open cohort: 0 <= retained <= retained_or_later <= cohort_size, "
+    "retained_or_later never rises with the period, one cohort size, and a first_seen cohort all retained in "
+    "period 0.",
+    "lifecycle_reconciles_with_actives": "new + returning + resurrecting = active people of the period; returning "
+    "+ dormant = those of the period before; and the day's (and each complete week's) active people equal DAU "
+    "(WAU on Sundays) of active_users_daily.",
+}
+
+
+def build_retention_assets(partitions: dg.PartitionsDefinition, rules: PipelineRules) -> list[dg.AssetsDefinition]:
+    """`cohort_activity` (lake, with the lifecycle and retention rows) and `retention_tables` (the four tables)."""
+    described_rules = {
+        **rules_metadata(rules),
+        "retention/day_periods": DAY_PERIODS,
+        "retention/week_periods": WEEK_PERIODS,
+    }
+    same_day = DayWindow(0, 0)
+
+    @dg.asset(
+        group_name="retention",
+        partitions_def=partitions,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        deps=[
+            reads_window("person_days", LIFECYCLE_DAYS),
+            reads_window("people", same_day),
+            reads_window("sessionized_events", same_day),
+            dg.AssetDep(
+                "cohort_activity",
+                partition_mapping=dg.TimeWindowPartitionMapping(
+                    start_offset=-1, end_offset=-1, allow_nonexistent_upstream_partitions=True
+                ),
+            ),
+        ],
+        kinds=KINDS,
+        owners=OWNERS,
+        tags={"layer": "people"},
+        description="One row per retention definition and stitched person whose cohort is still open on the day "
+        f"(day cohorts: {DAY_PERIODS + 1} days, week cohorts: {WEEK_PERIODS + 1} ISO weeks): the cohort and, as "
+        "bitmaps of days 0..30 and weeks 0..12 (day_bits, week_bits), when the person was active (or sent the "
+        "return event) in its horizon. The snapshot of the day before "
+        "merged with the day's person days; the lifecycle and retention rows of the day are computed from it.",
+        metadata=described_rules,
+        check_specs=[partition_check(name, "cohort_activity", text, partitions) for name, text in CHECKS.items()],
+    )
+    def cohort_activity(context: dg.AssetExecutionContext, lake: LakeResource) -> Iterator[Any]:
+        """Build each day of the run in order, from the snapshot of the day before."""
+        days = sorted(date.fromisoformat(key) for key in context.partition_keys)
+        outcomes = {}
+        with tempfile.TemporaryDirectory(prefix="revolt-retention-") as folder, lake.duckdb() as connection:
+            timings = Timings()
+            with timings.step("retention"):
+                try:
+                    build = partial(build_retention_days, lake.store, connection, days, rules, Path(folder))
+                    built = lake.retrying(context, "building cohort_activity", build)
+                except FileNotFoundError as missing:
+                    raise dg.Failure(str(missing)) from missing
+            for day in built:
+                key = day.day.isoformat()
+                outcomes[key] = retention_day_checks(day)
+                context.add_asset_metadata(
+                    {
+                        **table_metadata(
+                            summarize_parquet(day.cohort_activity_path, COHORT_ACTIVITY_PREVIEW),
+                            lake.store.uri(cohort_activity_key(day.day)),
+                        ),
+                        **{
+                            f"lifecycle/{name}": value
+                            for name, value in day.lifecycle_daily.items()
+                            if name != "event_date"
+                        },
+                    },
+                    partition_key=key,
+                )
+        yield dg.MaterializeResult(metadata={f"run_{name}": value for name, value in timings.metadata().items()})
+        yield from report_checks(context, "cohort_activity", outcomes)
+
+    @dg.multi_asset(
+        name="retention_tables",
+        specs=[
+            dg.AssetSpec(
+                table.name,
+                group_name="retention",
+                description=table.comment,
+                deps=["cohort_activity"],
+                kinds=REPORT_KINDS,
+                owners=OWNERS,
+                tags={"layer": "reports"},
+                metadata={"dagster/table_name": table.name, **described_rules},
+            )
+            for table in schema.RETENTION_TABLES
+        ],
+        partitions_def=partitions,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        check_specs=[
+            partition_check("loaded_rows_match_lake", table.name, LOADED_ROWS, partitions)
+            for table in schema.RETENTION_TABLES
+        ],
+    )
+    def retention_tables(
+        context: dg.AssetExecutionContext, lake: LakeResource, reports: ReportDatabaseResource
+    ) -> Iterator[Any]:
+        """Load the rows the run's days changed: their lifecycle days and weeks, and their open cohorts. A day's
+        partition of a weekly or cohort table shows the rows keyed by that day (its week, its cohort)."""
+        for table in schema.RETENTION_TABLES:
+            yield from load_report_table(context, lake, reports, table, load_retention_table)
+
+    return [cohort_activity, retention_tables]
