@@ -29,7 +29,7 @@ from revolt_pipeline.storage.layout import (
     sessionized_events_key,
     sessions_key,
 )
-from revolt_pipeline.transforms.actives import active_users_query
+from revolt_pipeline.transforms.actives import active_users_query, stage_window
 from revolt_pipeline.transforms.engine import copy_to_parquet, parquet
 from revolt_pipeline.transforms.people import (
     NO_EVENTS,
@@ -121,10 +121,11 @@ def _people_day(
         counts = count_people(connection, previous_path, people_path, day, person_map)
         person_day_counts = count_person_days(connection, person_days_path, events, sessions)
         window_files = {**dict(zip(window, window_paths, strict=True)), day: person_days_path}
+        window_rows = stage_window(connection, window_files, day, person_map)
         actives = {}
         for table, grain in ACTIVE_USERS_TABLES:
             path = str(workdir / f"{table.name}-{day}.parquet")
-            query = active_users_query(window_files, people_path, day, rules.actives_window, person_map, grain)
+            query = active_users_query(window_rows, people_path, day, rules.actives_window, grain)
             copy_to_parquet(connection, query, path)
             actives[table.name] = path
         reports = _report_rows(connection, person_days_path, people_path, day, workdir)

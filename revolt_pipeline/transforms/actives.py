@@ -19,6 +19,8 @@ that platform or app version that day.
 
 from datetime import date
 
+import duckdb
+
 from revolt_pipeline.transforms.aggregates import DIMENSION_TEXT, Grain
 from revolt_pipeline.transforms.engine import parquet, sql_string
 from revolt_pipeline.transforms.people import DIMENSION_LISTS, restitched_sql
@@ -31,37 +33,46 @@ _SAFE = {name: text.sql for name, text in DIMENSION_TEXT.items()}
 _LIST_OF = {dimensions: column for column, dimensions in DIMENSION_LISTS.items()}
 
 
-def _window(person_days: dict[date, str], person_map: str, grain: Grain) -> str:
-    """Person days of the window: (day, person, the grain's dimensions), the person re-stitched.
+def stage_window(
+    connection: duckdb.DuckDBPyConnection, person_days: dict[date, str], day: date, person_map: str
+) -> str:
+    """The person days of `day`'s window (`person_days`, which must hold the day's), the person re-stitched,
+    with every list a breakdown unnests, as a temporary table (its name) that every grain's query reads.
+
+    Reading and re-stitching the window once per day, not once per table, keeps the day's cost that of one
+    pass over its window however many breakdowns there are."""
+    if day not in person_days:
+        raise ValueError(f"the person days of {day} are needed for its active users")
+    lists = ", ".join(DIMENSION_LISTS)
+    parts = [
+        f"SELECT DATE {sql_string(d.isoformat())} AS day, person_id, {lists} FROM {parquet(path)}"
+        for d, path in sorted(person_days.items())
+    ]
+    rows = restitched_sql(f"({' UNION ALL '.join(parts)})", person_map)
+    connection.execute(f"CREATE OR REPLACE TEMP TABLE actives_window AS {rows}")
+    return "actives_window"
+
+
+def _grain_rows(window: str, grain: Grain) -> str:
+    """The window's rows at `grain`: (day, person, the grain's dimensions).
 
     A person day lists the values of each breakdown the person was active with (platforms, platform and app
     version pairs, countries, ...): a breakdown unnests them, so a person active on two platforms is a row
     of each."""
     if not grain.dimensions:
-        unnest, columns = "NULL AS nothing", ""
-    elif len(grain.dimensions) == 1:
+        return f"(SELECT day, person_id FROM {window})"
+    if len(grain.dimensions) == 1:
         unnest, columns = f"unnest({_LIST_OF[grain.dimensions]}) AS {grain.dimensions[0]}", f", {grain.dimensions[0]}"
     else:
         unnest = f"unnest({_LIST_OF[grain.dimensions]}) AS pair"
         columns = "".join(f", pair.{name}" for name in grain.dimensions)
-    parts = [
-        f"SELECT DATE {sql_string(day.isoformat())} AS day, person_id{columns} "
-        f"FROM (SELECT person_id, {unnest} FROM {parquet(path)})"
-        for day, path in sorted(person_days.items())
-    ]
-    return restitched_sql(f"({' UNION ALL '.join(parts)})", person_map)
+    return f"(SELECT day, person_id{columns} FROM (SELECT day, person_id, {unnest} FROM {window}))"
 
 
-def active_users_query(
-    person_days: dict[date, str], people_file: str, day: date, window: DayWindow, person_map: str, grain: Grain
-) -> str:
-    """The actives of `day` at `grain` from the person days of `window` (MAU's, which holds WAU's and DAU's days).
-
-    Days of the window before the first day built are simply absent from `person_days`.
-    """
+def active_users_query(window_rows: str, people_file: str, day: date, window: DayWindow, grain: Grain) -> str:
+    """The actives of `day` at `grain` from `window_rows` (`stage_window`'s table: the person days of
+    `window`, MAU's, which holds WAU's and DAU's days; days before the first day built are simply absent)."""
     day_sql = f"DATE {sql_string(day.isoformat())}"
-    if day not in person_days:
-        raise ValueError(f"the person days of {day} are needed for its active users")
     dimensions = "".join(f", {_SAFE[name]} AS {name}" for name in grain.dimensions)
     select = "".join(f"{name}, " for name in grain.dimensions)
     group = f"GROUP BY {', '.join(grain.dimensions)}" if grain.dimensions else ""
@@ -70,7 +81,7 @@ def active_users_query(
     new_people = f"(SELECT person_id FROM {parquet(people_file)} WHERE first_seen = {day_sql})"
     return f"""
     WITH rows AS (
-        SELECT day, person_id{dimensions} FROM {_window(person_days, person_map, grain)}
+        SELECT day, person_id{dimensions} FROM {_grain_rows(window_rows, grain)}
         WHERE day BETWEEN {mau_from} AND {day_sql}
     )
     SELECT {day_sql} AS event_date, {select}
