@@ -3,7 +3,7 @@
 from collections import Counter
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from click.testing import CliRunner
@@ -14,8 +14,10 @@ from revolt_pipeline.settings import Settings
 from revolt_pipeline.transforms.aggregates import DURATION_BUCKETS, PERCENTILES
 from revolt_pipeline.transforms.engine import duckdb_connection, sql_list
 from revolt_pipeline_tests.fixtures.collector import read_landed
-from revolt_pipeline_tests.fixtures.s3 import S3Bucket
 from revolt_pipeline_tests.pipeline.harness import pipeline_environment
+
+if TYPE_CHECKING:
+    from revolt_pipeline_tests.pipeline.conftest import DemoRun
 
 START = date(2026, 11, 2)
 USERS = 40
@@ -51,11 +53,9 @@ def lake_counts(settings: Settings, area: str, group: str | None = None) -> Coun
     return Counter(dict(rows))
 
 
-def test_demo_reports_equal_the_ground_truth(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    settings = pipeline_environment(monkeypatch, tmp_path)
-    result = demo(settings)
+def test_demo_reports_equal_the_ground_truth(embedded_demo: "DemoRun") -> None:
+    settings, result, rows = embedded_demo.settings, embedded_demo.result, embedded_demo.rows
     truth = result.truth
-    rows = report_rows(settings)
     # A BI tool's plain SUM over a total table gives the ground truth: no row counts a day twice.
     dau = {r["event_date"].isoformat(): r["active_users"] for r in rows["daily_active_users"]}
     sessions = {r["session_date"].isoformat(): r["sessions"] for r in rows["sessions_daily"]}
@@ -166,22 +166,12 @@ def interpolated(ordered: list[float], fraction: float) -> float:
 
 
 def test_s3_and_postgres_give_the_same_report_rows_as_the_embedded_default(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, s3_bucket: S3Bucket, postgres_url: str
+    embedded_demo: "DemoRun", production_demo: "DemoRun"
 ) -> None:
-    embedded = pipeline_environment(monkeypatch, tmp_path / "embedded")
-    demo(embedded)
-    expected = report_rows(embedded)
-    production = pipeline_environment(
-        monkeypatch,
-        tmp_path / "production",
-        REVOLT_STORAGE_URL=s3_bucket.url("lake"),
-        REVOLT_S3_ENDPOINT_URL=s3_bucket.endpoint_url,
-        REVOLT_REPORT_DB_URL=postgres_url,
-    )
-    demo(production)
-    assert report_rows(production) == expected
+    expected = embedded_demo.rows
+    assert production_demo.rows == expected
     assert all(expected[table] for table in expected)
-    store = production.store
+    store = production_demo.settings.store
     assert any(info.key.startswith("events/event_date=") for info in store.list("events"))
 
 

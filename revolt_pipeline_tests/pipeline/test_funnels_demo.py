@@ -1,14 +1,12 @@
 """`revolt demo` end to end: the funnel step tables equal the funnels computed from the traffic plan, exactly."""
 
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from revolt_pipeline.demo.pipeline import summarize
 from revolt_pipeline.reports import schema
-from revolt_pipeline_tests.pipeline.harness import pipeline_environment
-from revolt_pipeline_tests.pipeline.test_demo_end_to_end import demo, report_rows
+from revolt_pipeline_tests.pipeline.conftest import DemoRun
 
 COMPARED = ("step", "entered", "reached", "median_seconds_from_previous", "median_seconds_from_start")
 
@@ -32,18 +30,12 @@ def _as_truth(node: Any) -> Any:
     return _steps(node) if isinstance(node, list) else {key: _as_truth(value) for key, value in node.items()}
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def report_database(request: pytest.FixtureRequest) -> dict[str, str]:
-    return {"REVOLT_REPORT_DB_URL": request.getfixturevalue("postgres_url")} if request.param != "sqlite" else {}
-
-
-def test_funnel_tables_equal_the_ground_truth(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, report_database: dict[str, str]
-) -> None:
-    settings = pipeline_environment(monkeypatch, tmp_path, **report_database)
-    result = demo(settings)
+@pytest.mark.parametrize("backend", ["embedded_demo", "production_demo"])
+def test_funnel_tables_equal_the_ground_truth(backend: str, request: pytest.FixtureRequest) -> None:
+    """On SQLite (the embedded default) and on PostgreSQL (production's backends)."""
+    run: DemoRun = request.getfixturevalue(backend)
+    settings, result, rows = run.settings, run.result, run.rows
     truth = result.truth["funnels"]
-    rows = report_rows(settings)
     daily = _as_truth(_grouped(rows[schema.funnel_steps_daily.name], "event_date", "funnel"))
     by_platform = _as_truth(
         _grouped(rows[schema.funnel_steps_daily_by_platform.name], "event_date", "funnel", "platform")

@@ -1,20 +1,15 @@
 """`revolt demo` end to end: person days, people and active users equal what the traffic generator knows."""
 
-from pathlib import Path
-
 import pytest
 
 from revolt_pipeline.demo.pipeline import summarize
 from revolt_pipeline.reports import schema
-from revolt_pipeline_tests.pipeline.harness import pipeline_environment
-from revolt_pipeline_tests.pipeline.test_demo_end_to_end import demo, report_rows
+from revolt_pipeline_tests.pipeline.conftest import DemoRun
 
 
-def test_active_users_equal_the_ground_truth(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    settings = pipeline_environment(monkeypatch, tmp_path)
-    result = demo(settings)
+def test_active_users_equal_the_ground_truth(embedded_demo: DemoRun) -> None:
+    settings, result, rows = embedded_demo.settings, embedded_demo.result, embedded_demo.rows
     truth = result.truth
-    rows = report_rows(settings)
     totals = {row["event_date"].isoformat(): row for row in rows[schema.active_users_daily.name]}
     for day, expected in truth["days"].items():
         got = totals[day]

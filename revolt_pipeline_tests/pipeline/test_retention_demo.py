@@ -10,6 +10,7 @@ import pytest
 from revolt_pipeline.demo.generator import lifecycle_retention_truth, plan_traffic
 from revolt_pipeline.demo.pipeline import summarize
 from revolt_pipeline.reports import schema
+from revolt_pipeline_tests.pipeline.conftest import DemoRun
 from revolt_pipeline_tests.pipeline.harness import pipeline_environment
 from revolt_pipeline_tests.pipeline.test_demo_end_to_end import START, USERS, demo, report_rows
 
@@ -60,10 +61,8 @@ def _assert_rows_are_consistent(rows: dict[str, list[dict[str, Any]]]) -> None:
         assert row["final"] == (row["as_of"] == sunday)
 
 
-def test_lifecycle_and_retention_equal_the_ground_truth(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    settings = pipeline_environment(monkeypatch, tmp_path)
-    result = demo(settings)
-    rows = report_rows(settings)
+def test_lifecycle_and_retention_equal_the_ground_truth(embedded_demo: DemoRun) -> None:
+    settings, result, rows = embedded_demo.settings, embedded_demo.result, embedded_demo.rows
     expected = {name: result.truth[name] for name in ("lifecycle_daily", "lifecycle_weekly", *CELL_TABLES)}
     assert _as_truth(rows) == expected
     assert {row["definition"] for row in rows[schema.retention_daily.name]} == {"first_seen"}
