@@ -101,6 +101,7 @@ class PipelineRules:
         days, and the days before it whose attempts' windows reach it."""
         return {reader for day in event_dates for reader in self.funnel_window.readers(day)}
 
+    @property
     def anchored_retention(self) -> bool:
         """Whether retention is computed anchored on configured events too (besides first seen)."""
         return self.retention_start_event is not None or self.retention_return_event is not None

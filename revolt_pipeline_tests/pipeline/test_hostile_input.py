@@ -102,6 +102,7 @@ def test_hostile_input_neither_blocks_the_day_nor_changes_what_is_reported(pipel
         "catalog_job",
         "report_job",
         "people_job",
+        "funnels_job",
     }
 
     rows = pipeline.report_rows()
