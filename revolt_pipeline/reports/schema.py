@@ -672,7 +672,7 @@ lifecycle_weekly = sa.Table(
     *_lifecycle_counts("week"),
     comment=f"Lifecycle of the ISO week's people (Monday through as_of) against the whole week before. "
     f"{_LIFECYCLE_STATES} Until the Sunday is built the row is as of its as_of day. "
-    "Grain: one row per day (the Monday of each ISO week: week_start); all platforms together.",
+    "Grain: one row per ISO week (its Monday: week_start); all platforms together.",
 )
 
 _DEFINITIONS = (

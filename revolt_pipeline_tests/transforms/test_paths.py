@@ -197,7 +197,8 @@ def test_a_late_event_changes_the_path_of_its_session_and_nothing_else(lake: Pat
 
 
 def _day(row: dict[str, Any]) -> date:
-    return next(value for key, value in row.items() if key.endswith("_date"))
+    """The row's day: its date column, or the Monday of a weekly row's ISO week."""
+    return next(value for key, value in row.items() if key.endswith(("_date", "week_start", "cohort_week")))
 
 
 def test_step_names_the_report_database_cannot_hold_are_made_safe_and_stay_distinct(lake: PathLake) -> None:
