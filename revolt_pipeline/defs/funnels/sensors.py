@@ -8,7 +8,7 @@ import dagster as dg
 
 from revolt_pipeline.defs.cascade import Cascade, cascade_sensor, materialized_partition
 from revolt_pipeline.defs.jobs import FUNNEL_ASSETS, funnels_job
-from revolt_pipeline.defs.people.assets import RESTITCHED_SINCE
+from revolt_pipeline.defs.people.sensors import restitched_since
 from revolt_pipeline.transforms.rules import PipelineRules
 
 
@@ -36,18 +36,13 @@ def build_funnels_after_clean(partitions: dg.PartitionsDefinition, rules: Pipeli
 def build_funnels_after_restitch(partitions: dg.PartitionsDefinition) -> dg.SensorDefinition:
     """`funnels_after_restitch`: funnels_job from the day people found re-stitched were first seen."""
 
-    def days_affected(record: dg.EventLogRecord) -> Iterable[date]:
-        materialization = record.asset_materialization
-        since = materialization.metadata.get(RESTITCHED_SINCE) if materialization is not None else None
-        return [date.fromisoformat(since.value)] if since is not None else []
-
     return cascade_sensor(
         Cascade(
             name="funnels_after_restitch",
             upstream="people",
             job=funnels_job.name,
             downstream=FUNNEL_ASSETS,
-            days_affected=days_affected,
+            days_affected=restitched_since,
             description="When a people snapshot finds people of earlier days now stitched into others (a late "
             "identify or alias), run funnels_job from the day they were first seen through the last funnel day "
             "built: their attempts there become one person's.",

@@ -31,13 +31,15 @@ def build_people_after_clean(partitions: dg.PartitionsDefinition) -> dg.SensorDe
     )
 
 
+def restitched_since(record: dg.EventLogRecord) -> Iterable[date]:
+    """The day people a `people` snapshot found re-stitched were first seen, from its metadata (none if none)."""
+    materialization = record.asset_materialization
+    since = materialization.metadata.get(RESTITCHED_SINCE) if materialization is not None else None
+    return [date.fromisoformat(since.value)] if since is not None else []
+
+
 def build_people_after_restitch(partitions: dg.PartitionsDefinition) -> dg.SensorDefinition:
     """`people_after_restitch`: people_job from the day people found re-stitched were first seen."""
-
-    def days_affected(record: dg.EventLogRecord) -> Iterable[date]:
-        materialization = record.asset_materialization
-        since = materialization.metadata.get(RESTITCHED_SINCE) if materialization is not None else None
-        return [date.fromisoformat(since.value)] if since is not None else []
 
     return cascade_sensor(
         Cascade(
@@ -45,7 +47,7 @@ def build_people_after_restitch(partitions: dg.PartitionsDefinition) -> dg.Senso
             upstream="people",
             job=people_job.name,
             downstream=PEOPLE_ASSETS,
-            days_affected=days_affected,
+            days_affected=restitched_since,
             description="When a people snapshot finds people of earlier days now stitched into others (a late "
             "identify or alias), run people_job from the day they were first seen through the last day built.",
             through_latest="people",
