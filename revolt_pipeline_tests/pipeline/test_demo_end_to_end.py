@@ -16,6 +16,9 @@ from revolt_pipeline.transforms.engine import duckdb_connection, sql_list
 from revolt_pipeline_tests.fixtures.collector import read_landed
 from revolt_pipeline_tests.pipeline.harness import pipeline_environment
 
+# Shares the session's demo runs (conftest.py): one worker builds them.
+pytestmark = pytest.mark.xdist_group("demo")
+
 if TYPE_CHECKING:
     from revolt_pipeline_tests.pipeline.conftest import DemoRun
 

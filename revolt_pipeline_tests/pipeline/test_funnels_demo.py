@@ -8,6 +8,9 @@ from revolt_pipeline.demo.pipeline import summarize
 from revolt_pipeline.reports import schema
 from revolt_pipeline_tests.pipeline.conftest import DemoRun
 
+# Shares the session's demo runs (conftest.py): one worker builds them.
+pytestmark = pytest.mark.xdist_group("demo")
+
 COMPARED = ("step", "entered", "reached", "median_seconds_from_previous", "median_seconds_from_start")
 
 

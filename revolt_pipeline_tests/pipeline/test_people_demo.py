@@ -6,6 +6,9 @@ from revolt_pipeline.demo.pipeline import summarize
 from revolt_pipeline.reports import schema
 from revolt_pipeline_tests.pipeline.conftest import DemoRun
 
+# Shares the session's demo runs (conftest.py): one worker builds them.
+pytestmark = pytest.mark.xdist_group("demo")
+
 
 def test_active_users_equal_the_ground_truth(embedded_demo: DemoRun) -> None:
     settings, result, rows = embedded_demo.settings, embedded_demo.result, embedded_demo.rows

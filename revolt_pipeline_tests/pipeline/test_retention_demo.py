@@ -14,6 +14,9 @@ from revolt_pipeline_tests.pipeline.conftest import DemoRun
 from revolt_pipeline_tests.pipeline.harness import pipeline_environment
 from revolt_pipeline_tests.pipeline.test_demo_end_to_end import START, USERS, demo, report_rows
 
+# Shares the session's demo runs (conftest.py): one worker builds them.
+pytestmark = pytest.mark.xdist_group("demo")
+
 COUNTS = (
     "active_users",
     "new_users",
