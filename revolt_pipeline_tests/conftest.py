@@ -1,6 +1,10 @@
 """Fixtures shared by every test: real servers (PostgreSQL, S3, the collector), never mocks."""
 
+import functools
 import os
+import re
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -22,15 +26,31 @@ from revolt_pipeline_tests.fixtures.postgres import (  # noqa: F401
 )
 from revolt_pipeline_tests.fixtures.s3 import s3_bucket, s3_server  # noqa: F401
 
+# A module's own group, as its top line `pytestmark = pytest.mark.xdist_group("NAME")` names it.
+_GROUP_MARK = re.compile(r"""^pytestmark = pytest\.mark\.xdist_group\("([\w-]+)"\)""", re.MULTILINE)
 
-@pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which reads the groups
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Keep each module on one xdist worker, like ``--dist loadfile``, unless it names a group of its own.
 
-    Modules that share a session fixture costing minutes (the demo runs) name one group, so the fixture is built
-    by one worker only. Every other module is its own group, named by its file (two files of one name share a
-    worker, which is harmless), so its module-scoped servers start once.
+@functools.cache
+def _module_group(path: Path) -> str | None:
+    match = _GROUP_MARK.search(path.read_text()) if path.is_file() else None
+    return match.group(1) if match else None
+
+
+@pytest.hookimpl(optionalhook=True, tryfirst=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """``--dist loadfile`` (pyproject's addopts), except that modules naming one ``xdist_group`` share a worker.
+
+    Modules that share a session fixture costing minutes (the demo runs) name one group, so one worker builds it.
+    xdist's own ``--dist loadgroup`` cannot do this under pytest 9: it renames items through ``Item._nodeid``,
+    which pytest 9 no longer reads, so every test went to either worker.
     """
-    for item in items:
-        if item.get_closest_marker("xdist_group") is None:
-            item.add_marker(pytest.mark.xdist_group(item.path.stem))
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class GroupedFileScheduling(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = super()._split_scope(nodeid)
+            return _module_group(config.rootpath / module) or module
+
+    return GroupedFileScheduling(config, log)
