@@ -280,7 +280,8 @@ def _funnel_steps_select(period: str) -> str:
 
 FUNNEL_CONVERSION = View(
     name="funnel_conversion",
-    comment="Each funnel's steps over the latest complete ISO week (the latest whose Sunday is built): people "
+    comment="Each funnel's steps over the latest complete ISO week (its Sunday built) in which anyone entered a "
+    "funnel (a week without traffic would show an empty chart): people "
     "who entered, reached each step, dropped before it, the conversion from the start and from the step "
     "before, and the median time between steps; each person once. Grain: one row per funnel x step.",
     columns={
@@ -292,7 +293,7 @@ FUNNEL_CONVERSION = View(
         f"""
         WITH latest AS (
             SELECT max(week_start) AS week_start FROM funnel_steps_weekly
-            WHERE as_of_date = {d.days_after("week_start", 6)}
+            WHERE as_of_date = {d.days_after("week_start", 6)} AND entered > 0
         )
         SELECT f.week_start, {d.days_after("f.week_start", 6)} AS week_end, {_funnel_steps_select("f.week_start")}
         FROM funnel_steps_weekly f JOIN latest ON latest.week_start = f.week_start

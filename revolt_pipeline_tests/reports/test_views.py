@@ -182,6 +182,9 @@ def test_the_retention_heatmaps_keep_each_definition_apart(engine: sa.Engine) ->
 
 
 def _funnel_week(monday: date, as_of: date, reached: list[int]) -> list[dict[str, Any]]:
+    def ratio(numerator: int, denominator: int) -> float | None:
+        return numerator / denominator if denominator else None
+
     return [
         {
             "week_start": monday,
@@ -191,25 +194,17 @@ def _funnel_week(monday: date, as_of: date, reached: list[int]) -> list[dict[str
             "step_name": f"step {step}",
             "entered": reached[0],
             "reached": count,
-            "conversion_from_start": count / reached[0],
-            "conversion_from_previous": count / reached[max(step - 2, 0)],
-            "median_seconds_from_previous": None if step == 1 else 60.0 * step,
-            "median_seconds_from_start": None if step == 1 else 90.0 * step,
+            "conversion_from_start": ratio(count, reached[0]),
+            "conversion_from_previous": ratio(count, reached[max(step - 2, 0)]),
+            "median_seconds_from_previous": None if step == 1 or not count else 60.0 * step,
+            "median_seconds_from_start": None if step == 1 or not count else 90.0 * step,
         }
         for step, count in enumerate(reached, start=1)
     ]
 
 
-def test_funnel_conversion_reads_the_latest_complete_week(engine: sa.Engine) -> None:
-    complete, under_way = date(2026, 11, 9), date(2026, 11, 16)
-    weeks = [
-        *_funnel_week(date(2026, 11, 2), date(2026, 11, 8), [5, 5, 5]),
-        *_funnel_week(complete, date(2026, 11, 15), [8, 6, 3]),
-        *_funnel_week(under_way, date(2026, 11, 18), [2, 1, 0]),  # its Sunday is not built yet
-    ]
-    _load(engine, schema.funnel_steps_weekly, weeks)
-    rows = _select(engine, "SELECT * FROM funnel_conversion ORDER BY step")
-    assert [
+def _funnel_conversion(engine: sa.Engine) -> list[tuple[Any, ...]]:
+    return [
         (
             str(row["week_start"]),
             str(row["week_end"]),
@@ -221,12 +216,28 @@ def test_funnel_conversion_reads_the_latest_complete_week(engine: sa.Engine) -> 
             float(row["conversion_from_previous_percent"]),
             row["median_seconds_from_previous"],
         )
-        for row in rows
-    ] == [
+        for row in _select(engine, "SELECT * FROM funnel_conversion ORDER BY step")
+    ]
+
+
+def test_funnel_conversion_reads_the_latest_complete_week_anyone_entered_in(engine: sa.Engine) -> None:
+    latest, under_way = date(2026, 11, 9), date(2026, 11, 16)
+    weeks = [
+        *_funnel_week(date(2026, 10, 26), date(2026, 11, 1), [4, 2, 1]),
+        *_funnel_week(date(2026, 11, 2), date(2026, 11, 8), [5, 5, 5]),
+        *_funnel_week(latest, date(2026, 11, 15), [8, 6, 3]),
+        *_funnel_week(under_way, date(2026, 11, 18), [2, 1, 0]),  # its Sunday is not built yet
+    ]
+    _load(engine, schema.funnel_steps_weekly, weeks)
+    expected = [
         ("2026-11-09", "2026-11-15", 1, 8, 8, 0, 100.0, 100.0, None),
         ("2026-11-09", "2026-11-15", 2, 8, 6, 2, 75.0, 75.0, 120.0),
         ("2026-11-09", "2026-11-15", 3, 8, 3, 3, 37.5, 50.0, 180.0),
     ]
+    assert _funnel_conversion(engine) == expected
+    # The week under way ends without anyone entering: an empty chart would tell nothing, the week before stays.
+    _load(engine, schema.funnel_steps_weekly, _funnel_week(under_way, date(2026, 11, 22), [0, 0, 0]))
+    assert _funnel_conversion(engine) == expected
 
 
 def _definitions(connection: sa.Connection) -> dict[str, Any]:
