@@ -171,13 +171,19 @@ class DayBuilder:
         built.funnels = self.funnel_days([*event_dates, *self._through_latest_funnel_day(stitched)])
         built.retention = self.retention_days([day.day for day in built.people])
         if engine is not None:
-            built.reports = self.report_days(engine, event_dates, [day.day for day in raw])
-            built.reports.update(self.active_user_reports(engine, [day.day for day in built.people]))
-            if built.people:
-                built.reports.update(self.people_reports(engine, [day.day for day in built.people]))
-            built.reports.update(self.funnel_reports(engine, [day.day for day in built.funnels.days]))
-            built.reports.update(self.retention_reports(engine, [day.day for day in built.retention]))
+            built.reports = self.every_report(engine, built)
         return built
+
+    def every_report(self, engine: sa.Engine, built: "BuiltDays") -> dict[str, pa.Table]:
+        """The report tables of days `every_layer` built, loaded into `engine` (its tables created), as the
+        cascade's report jobs load them: a lake built once can so be loaded into several report databases."""
+        reports = self.report_days(engine, built.event_dates, [day.day for day in built.raw])
+        reports.update(self.active_user_reports(engine, [day.day for day in built.people]))
+        if built.people:
+            reports.update(self.people_reports(engine, [day.day for day in built.people]))
+        reports.update(self.funnel_reports(engine, [day.day for day in built.funnels.days]))
+        reports.update(self.retention_reports(engine, [day.day for day in built.retention]))
+        return reports
 
     def _through_latest_funnel_day(self, since: list[date]) -> list[date]:
         """Every funnel day from the earliest of `since` through the latest built, as `funnels_after_restitch`

@@ -1,47 +1,32 @@
 """The demo's traffic through a real collector and every layer: events and active users by OS, device type,
 country, locale, source and SDK library, and people's countries, equal what the traffic generator knows, in
-SQLite and in PostgreSQL. (Built by the layer library, as the cascade builds it: `revolt demo` itself, through
-Dagster, is compared with the embedded default's rows on PostgreSQL in test_demo_end_to_end.py.)"""
+SQLite and in PostgreSQL. (Built by the layer library, as the cascade builds it, once per session: `demo_lake`
+in conftest.py. `revolt demo` itself, through Dagster, is compared with the embedded default's rows on PostgreSQL
+in test_demo_end_to_end.py.)"""
 
 from collections import defaultdict
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 
 import pytest
 
-from revolt_pipeline.demo.run import run_demo_traffic
-from revolt_pipeline.layers.days import DayBuilder
 from revolt_pipeline.reports import schema
-from revolt_pipeline.reports.loader import create_engine, ensure_tables
 from revolt_pipeline.storage.layout import people_key
 from revolt_pipeline.transforms.aggregates import DIMENSION_GRAINS
 from revolt_pipeline.transforms.engine import duckdb_connection, parquet
-from revolt_pipeline.transforms.rules import PipelineRules
-from revolt_pipeline_tests.pipeline.harness import pipeline_environment
-from revolt_pipeline_tests.pipeline.test_demo_end_to_end import START, USERS, report_rows
+from revolt_pipeline_tests.pipeline.conftest import DemoLake
+
+pytestmark = pytest.mark.xdist_group("demo_lake")
 
 FIGURES = ("dau", "wau", "mau", "new_users")
 
 
 @pytest.mark.parametrize("database", ["sqlite", pytest.param("postgresql", marks=pytest.mark.services)])
 def test_breakdowns_by_device_dimensions_equal_the_ground_truth(
-    database: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+    database: str, demo_lake: DemoLake, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
-    overrides = {"REVOLT_REPORT_DB_URL": request.getfixturevalue("postgres_url")} if database == "postgresql" else {}
-    settings = pipeline_environment(monkeypatch, tmp_path, **overrides)
-    sent = run_demo_traffic(
-        settings, seed=3, users=USERS, days=7, start=START, collector_url=None, ground_truth_path=None
-    )
-    first, last_sent = sent.traffic.messages[0].send_time.date(), sent.traffic.end.date()
-    received = [first + timedelta(days=n) for n in range((last_sent - first).days + 1)]
-    engine = create_engine(settings.report_db_url)
-    try:
-        ensure_tables(engine)
-        (tmp_path / "work").mkdir()
-        DayBuilder(settings.store, PipelineRules(), tmp_path / "work").every_layer(received, engine)
-    finally:
-        engine.dispose()
-    truth, rows = sent.truth, report_rows(settings)
+    url = request.getfixturevalue("postgres_url") if database == "postgresql" else f"sqlite:///{tmp_path / 'r.sqlite'}"
+    truth, rows = demo_lake.truth, demo_lake.load(url)
     assert truth["devices_sending_ip"] > 0  # some countries come from addresses, the others from time zones
     for grain in DIMENSION_GRAINS:
         events: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
@@ -57,7 +42,7 @@ def test_breakdowns_by_device_dimensions_equal_the_ground_truth(
 
     # Everyone's country is their region's, whether their device sent an address or only its time zone.
     last = date.fromisoformat(max(truth["days"]))
-    store = settings.store
+    store = demo_lake.settings.store
     snapshots = sorted(info.key for info in store.list("people") if info.key.endswith(".parquet"))
     assert people_key(last) in snapshots
     with duckdb_connection(threads=1) as connection:

@@ -1,65 +1,33 @@
 """The path report tables equal the demo's ground truth exactly, on SQLite and on PostgreSQL.
 
 A week of demo traffic goes through a collector and every layer (the layer library's `DayBuilder`, in the
-cascade's order), once; its lake days are then loaded into each report database. The truth comes from the
-planned sessions (`paths_ground_truth` in demo/generator.py), never from the SQL.
+cascade's order), once per session (`demo_lake` in conftest.py); its lake days are then loaded into each report
+database. The truth comes from the planned sessions (`paths_ground_truth` in demo/generator.py), never from the
+SQL.
 """
 
 from collections import Counter
-from dataclasses import dataclass
-from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from revolt_pipeline.demo.run import run_demo_traffic
 from revolt_pipeline.layers.checks import path_checks
-from revolt_pipeline.layers.days import BuiltDays, DayBuilder
 from revolt_pipeline.reports import schema
-from revolt_pipeline.reports.loader import create_engine, ensure_tables, read_rows
-from revolt_pipeline.transforms.rules import PipelineRules
-from revolt_pipeline_tests.pipeline.harness import pipeline_environment
+from revolt_pipeline_tests.pipeline.conftest import DemoLake
 
-START = date(2026, 11, 2)
+pytestmark = pytest.mark.xdist_group("demo_lake")
+
 PATH_TABLES = [table for name, table in schema.AGGREGATE_TABLES.items() if name.startswith("path_")]
 
 
-@dataclass(frozen=True)
-class DemoLake:
-    builder: DayBuilder
-    built: BuiltDays
-    truth: dict[str, Any]
-
-    def load(self, url: str) -> dict[str, list[dict[str, Any]]]:
-        """The lake's days loaded into the report database at `url`; the path tables' rows, dates as text."""
-        engine = create_engine(url)
-        try:
-            ensure_tables(engine)
-            self.builder.report_days(engine, self.built.event_dates, [day.day for day in self.built.raw])
-            return {
-                table.name: [
-                    {**row, "session_date": row["session_date"].isoformat()} for row in read_rows(engine, table)
-                ]
-                for table in PATH_TABLES
-            }
-        finally:
-            engine.dispose()
-
-
-@pytest.fixture(scope="module")
-def demo_lake(tmp_path_factory: pytest.TempPathFactory) -> DemoLake:
-    home = tmp_path_factory.mktemp("paths-demo")
-    with pytest.MonkeyPatch.context() as monkeypatch:
-        settings = pipeline_environment(monkeypatch, home)
-    result = run_demo_traffic(
-        settings, seed=3, users=40, days=7, start=START, collector_url=None, ground_truth_path=None
-    )
-    first, last = result.traffic.messages[0].send_time.date(), result.traffic.end.date()
-    received = [first + timedelta(days=n) for n in range((last - first).days + 1)]
-    (home / "work").mkdir()
-    builder = DayBuilder(settings.store, PipelineRules(), home / "work")
-    return DemoLake(builder, builder.every_layer(received), result.truth)
+def _path_rows(demo_lake: DemoLake, url: str) -> dict[str, list[dict[str, Any]]]:
+    """The lake's days loaded into the report database at `url`; the path tables' rows, dates as text."""
+    rows = demo_lake.load(url)
+    return {
+        table.name: [{**row, "session_date": row["session_date"].isoformat()} for row in rows[table.name]]
+        for table in PATH_TABLES
+    }
 
 
 def test_the_demos_paths_have_steps_worth_reading(demo_lake: DemoLake) -> None:
@@ -92,13 +60,13 @@ def test_every_days_paths_pass_their_checks(demo_lake: DemoLake) -> None:
 
 
 def test_the_path_tables_equal_the_ground_truth_on_sqlite(demo_lake: DemoLake, tmp_path: Path) -> None:
-    rows = demo_lake.load(f"sqlite:///{tmp_path / 'reports.sqlite'}")
+    rows = _path_rows(demo_lake, f"sqlite:///{tmp_path / 'reports.sqlite'}")
     for table in PATH_TABLES:
         assert rows[table.name] == demo_lake.truth["paths"][table.name], table.name
 
 
 @pytest.mark.services
 def test_the_path_tables_equal_the_ground_truth_on_postgres(demo_lake: DemoLake, postgres_url: str) -> None:
-    rows = demo_lake.load(postgres_url)
+    rows = _path_rows(demo_lake, postgres_url)
     for table in PATH_TABLES:
         assert rows[table.name] == demo_lake.truth["paths"][table.name], table.name

@@ -1,8 +1,8 @@
 """The demo's traffic through every layer into `person_days` and `people`, on SQLite and on PostgreSQL: both equal
-what the traffic generator knows (`demo.generator.people_truth`), computed from its plan without SQL."""
+what the traffic generator knows (`demo.generator.people_truth`), computed from its plan without SQL. The lake is
+the session's `demo_lake` (conftest.py), built once by the layer library."""
 
 from collections.abc import Iterator
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -10,12 +10,11 @@ import pytest
 import sqlalchemy as sa
 
 from revolt_pipeline.demo.generator import ground_truth
-from revolt_pipeline.demo.run import run_demo_traffic
-from revolt_pipeline.layers.days import DayBuilder
 from revolt_pipeline.reports import schema
-from revolt_pipeline.reports.loader import create_engine, ensure_tables, read_rows
-from revolt_pipeline.transforms.rules import PipelineRules
-from revolt_pipeline_tests.pipeline.harness import pipeline_environment
+from revolt_pipeline.reports.loader import create_engine
+from revolt_pipeline_tests.pipeline.conftest import DemoLake
+
+pytestmark = pytest.mark.xdist_group("demo_lake")
 
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.services)]
 
@@ -33,23 +32,12 @@ def _day(value: Any) -> str:
     return value if isinstance(value, str) else value.isoformat()
 
 
-def test_person_days_and_people_equal_the_ground_truth(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, report_url: str
-) -> None:
-    settings = pipeline_environment(monkeypatch, tmp_path, REVOLT_REPORT_DB_URL=report_url)
-    traffic = run_demo_traffic(
-        settings, seed=5, users=40, days=7, start=None, collector_url=None, ground_truth_path=None
-    ).traffic
-    truth = ground_truth(traffic)
-    first, last = traffic.messages[0].send_time.date(), traffic.end.date()
-    received = [first + timedelta(days=n) for n in range((last - first).days + 1)]
+def test_person_days_and_people_equal_the_ground_truth(demo_lake: DemoLake, report_url: str) -> None:
+    truth = ground_truth(demo_lake.traffic)
+    rows = demo_lake.load(report_url)
+    person_days, people = rows[schema.person_days.name], rows[schema.people.name]
     engine = create_engine(report_url)
     try:
-        ensure_tables(engine)
-        (tmp_path / "work").mkdir()
-        DayBuilder(settings.store, PipelineRules(), tmp_path / "work").every_layer(received, engine)
-        person_days = read_rows(engine, schema.person_days)
-        people = read_rows(engine, schema.people)
         with engine.connect() as connection:
             distinct = connection.execute(sa.text("SELECT count(DISTINCT person_id) FROM person_days")).scalar()
     finally:

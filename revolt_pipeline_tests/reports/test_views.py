@@ -140,6 +140,106 @@ def test_the_views_answer_from_the_tables_rows(engine: sa.Engine) -> None:
     ]
 
 
+def test_the_retention_heatmaps_keep_each_definition_apart(engine: sa.Engine) -> None:
+    """With anchored retention configured, each cell has a row per definition, told apart by a column."""
+    monday = date(2026, 11, 2)
+    cells = [
+        {
+            "cohort_week": monday,
+            "definition": definition,
+            "period": period,
+            "as_of": LAST,
+            "start_event": start,
+            "return_event": back,
+            "cohort_size": size,
+            "retained": retained,
+            "retained_or_later": retained,
+            "period_complete": True,
+            "final": False,
+        }
+        for definition, start, back, size, retained in (
+            ("first_seen", None, None, 8, [8, 2]),
+            ("anchored", "Signed Up", "Timer Started", 3, [0, 1]),
+        )
+        for period, retained in enumerate(retained)
+    ]
+    _load(engine, schema.retention_weekly, cells)
+    rows = _select(engine, "SELECT * FROM weekly_retention_heatmap ORDER BY definition DESC, week_number")
+    assert [
+        (row["definition"], row["week_number"], row["cohort_size"], row["retained"], float(row["retained_percent"]))
+        for row in rows
+    ] == [
+        ("first_seen", 0, 8, 8, 100.0),
+        ("first_seen", 1, 8, 2, 25.0),
+        ("anchored", 0, 3, 0, 0.0),
+        ("anchored", 1, 3, 1, 33.3),
+    ]
+    assert {(row["definition"], row["start_event"], row["return_event"]) for row in rows} == {
+        ("first_seen", None, None),
+        ("anchored", "Signed Up", "Timer Started"),
+    }
+    assert all(bool(row["week_complete"]) and not bool(row["cohort_final"]) for row in rows)
+
+
+def _funnel_week(monday: date, as_of: date, reached: list[int]) -> list[dict[str, Any]]:
+    def ratio(numerator: int, denominator: int) -> float | None:
+        return numerator / denominator if denominator else None
+
+    return [
+        {
+            "week_start": monday,
+            "as_of_date": as_of,
+            "funnel": "signup",
+            "step": step,
+            "step_name": f"step {step}",
+            "entered": reached[0],
+            "reached": count,
+            "conversion_from_start": ratio(count, reached[0]),
+            "conversion_from_previous": ratio(count, reached[max(step - 2, 0)]),
+            "median_seconds_from_previous": None if step == 1 or not count else 60.0 * step,
+            "median_seconds_from_start": None if step == 1 or not count else 90.0 * step,
+        }
+        for step, count in enumerate(reached, start=1)
+    ]
+
+
+def _funnel_conversion(engine: sa.Engine) -> list[tuple[Any, ...]]:
+    return [
+        (
+            str(row["week_start"]),
+            str(row["week_end"]),
+            row["step"],
+            row["entered"],
+            row["reached"],
+            row["dropped_from_previous"],
+            float(row["conversion_from_start_percent"]),
+            float(row["conversion_from_previous_percent"]),
+            row["median_seconds_from_previous"],
+        )
+        for row in _select(engine, "SELECT * FROM funnel_conversion ORDER BY step")
+    ]
+
+
+def test_funnel_conversion_reads_the_latest_complete_week_anyone_entered_in(engine: sa.Engine) -> None:
+    latest, under_way = date(2026, 11, 9), date(2026, 11, 16)
+    weeks = [
+        *_funnel_week(date(2026, 10, 26), date(2026, 11, 1), [4, 2, 1]),
+        *_funnel_week(date(2026, 11, 2), date(2026, 11, 8), [5, 5, 5]),
+        *_funnel_week(latest, date(2026, 11, 15), [8, 6, 3]),
+        *_funnel_week(under_way, date(2026, 11, 18), [2, 1, 0]),  # its Sunday is not built yet
+    ]
+    _load(engine, schema.funnel_steps_weekly, weeks)
+    expected = [
+        ("2026-11-09", "2026-11-15", 1, 8, 8, 0, 100.0, 100.0, None),
+        ("2026-11-09", "2026-11-15", 2, 8, 6, 2, 75.0, 75.0, 120.0),
+        ("2026-11-09", "2026-11-15", 3, 8, 3, 3, 37.5, 50.0, 180.0),
+    ]
+    assert _funnel_conversion(engine) == expected
+    # The week under way ends without anyone entering: an empty chart would tell nothing, the week before stays.
+    _load(engine, schema.funnel_steps_weekly, _funnel_week(under_way, date(2026, 11, 22), [0, 0, 0]))
+    assert _funnel_conversion(engine) == expected
+
+
 def _definitions(connection: sa.Connection) -> dict[str, Any]:
     """Each view's rewrite rule's row version: it changes when the view is created or replaced."""
     return dict(

@@ -1,6 +1,7 @@
 """Lifecycle and retention, built by the layer library without Dagster: the states, the cells, late data."""
 
 import gzip
+import shutil
 from contextlib import nullcontext
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -30,14 +31,25 @@ KEYS = {
 class Lakehouse:
     """A store and a report database that receive batches over time, built day by day as the cascade would."""
 
-    def __init__(self, folder: Path, connection: Any, rules: PipelineRules = DEFAULT_RULES) -> None:
-        folder.mkdir()
+    def __init__(self, folder: Path, connection: Any, rules: PipelineRules = DEFAULT_RULES, segment: int = 0) -> None:
+        new = not folder.exists()
+        if new:
+            folder.mkdir()
+            (folder / "work").mkdir()
+        self.folder, self.connection, self.rules = folder, connection, rules
         self.store = ObjectStore((folder / "store").as_uri())
-        (folder / "work").mkdir()
         self.builder = DayBuilder(self.store, rules, folder / "work", connect=lambda: nullcontext(connection))
         self.engine = create_engine(f"sqlite:///{folder / 'reports.sqlite'}")
-        ensure_tables(self.engine)
-        self.segment = 0
+        if new:
+            ensure_tables(self.engine)
+        self.segment = segment
+
+    def copy(self, folder: Path) -> "Lakehouse":
+        """Another lakehouse in `folder`, as this one is now: for scenarios that share their first batches,
+        which are then built once (copying the folder costs far less than building the days again)."""
+        self.engine.dispose()  # closes the SQLite file, so the copy is whole
+        shutil.copytree(self.folder, folder)
+        return Lakehouse(folder, self.connection, self.rules, self.segment)
 
     def receive(self, records: list[dict[str, Any]], when: datetime) -> None:
         self.segment += 1
@@ -150,27 +162,37 @@ def test_retention_counts_exact_periods_and_later_ones_for_day_and_week_cohorts(
     assert tables["retention_weekly"][(d(2), "first_seen", 1)]["period_complete"] is False
 
 
-def _late_event_lake(folder: Path, connection: Any, *, late: bool | None) -> Rows:
-    """u1 every day from the 10th to the 15th; `late`: u2's event of the 12th arrives on the 15th (True), on
-    time (False), or never (None)."""
-    lake = Lakehouse(folder, connection)
-    for n in range(10, 15):
-        batch = [landed(f"e{n}", at(f"2026-11-{n} 10:00"), user_id="u1")]
-        if n == 12 and late is False:
-            batch.append(landed("late", at("2026-11-12 20:00"), user_id="u2", received=at("2026-11-12 20:30")))
-        lake.receive(batch, at(f"2026-11-{n} 21:00"))
-    batch = [landed("e15", at("2026-11-15 08:00"), user_id="u1")]
-    if late:
-        batch.append(landed("late", at("2026-11-12 20:00"), user_id="u2", received=at("2026-11-15 12:00")))
-    lake.receive(batch, at("2026-11-15 12:00"))
-    return lake.tables()
+def _late_event_lakes(folder: Path, connection: Any) -> dict[bool | None, Rows]:
+    """u1 every day from the 10th to the 15th, and u2's event of the 12th: arriving late, on the 15th (True), on
+    time (False), or never (None). Each lake receives its own batches day by day; the days two of them receive
+    alike are built once and the lake copied where they part."""
+
+    def u1(n: int) -> dict[str, Any]:
+        return landed(f"e{n}", at(f"2026-11-{n} 10:00" if n < 15 else "2026-11-15 08:00"), user_id="u1")
+
+    def u2(received: str) -> dict[str, Any]:
+        return landed("late", at("2026-11-12 20:00"), user_id="u2", received=at(received))
+
+    shared = Lakehouse(folder / "shared", connection)
+    for n in (10, 11):
+        shared.receive([u1(n)], at(f"2026-11-{n} 21:00"))
+    on_time = shared.copy(folder / "on_time")
+    on_time.receive([u1(12), u2("2026-11-12 20:30")], at("2026-11-12 21:00"))
+    for n in (13, 14):
+        on_time.receive([u1(n)], at(f"2026-11-{n} 21:00"))
+    on_time.receive([u1(15)], at("2026-11-15 12:00"))
+    for n in (12, 13, 14):
+        shared.receive([u1(n)], at(f"2026-11-{n} 21:00"))
+    late = shared.copy(folder / "late")
+    late.receive([u1(15), u2("2026-11-15 12:00")], at("2026-11-15 12:00"))
+    shared.receive([u1(15)], at("2026-11-15 12:00"))  # u2 never
+    return {None: shared.tables(), True: late.tables(), False: on_time.tables()}
 
 
 def test_a_late_event_changes_the_rows_of_its_day_week_and_cohort_only(tmp_path: Path) -> None:
     with duckdb_connection() as connection:
-        without = _late_event_lake(tmp_path / "without", connection, late=None)
-        late = _late_event_lake(tmp_path / "late", connection, late=True)
-        on_time = _late_event_lake(tmp_path / "on_time", connection, late=False)
+        lakes = _late_event_lakes(tmp_path, connection)
+    without, late, on_time = lakes[None], lakes[True], lakes[False]
     assert late == on_time  # arriving late or on time makes no difference
     changed = _changed(without, late)
     assert changed["lifecycle_daily"] == {(d(12),), (d(13),)}  # u2 new on the 12th, dormant on the 13th
