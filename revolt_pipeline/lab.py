@@ -90,6 +90,10 @@ def layer_of(key: str) -> tuple[str, tuple[str, ...], str | None] | None:
     return "/".join(folders[:first]), columns, first_match["value"]
 
 
+# How DuckDB names a table it does not know: the cue to make the lake layer of that name a view and try again.
+_MISSING_TABLE = re.compile(r"Table with name (?P<name>.+?) does not exist!")
+
+
 class Lab:
     """The store and the report database the settings name, for notebooks.
 
@@ -210,11 +214,17 @@ class Lab:
     def sql(self, query: str, parameters: Sequence[Any] | dict[str, Any] | None = None) -> duckdb.DuckDBPyRelation:
         """Run DuckDB SQL in which lake layers are tables by name (quote names with a slash:
         `"aggregates/events_daily"`); `.df()` on the answer gives a pandas DataFrame."""
-        for name in self.connection.get_table_names(query, qualified=False):
-            if name in self._layers and name not in self._registered:
+        while True:
+            try:
+                return self.connection.sql(query, params=parameters)
+            except duckdb.CatalogException as error:
+                missing = _MISSING_TABLE.search(str(error))
+                name = missing["name"] if missing else None
+                if name not in self._layers or name in self._registered:
+                    raise
+                # Made when first named, so opening the lab reads no file and lists the store once.
                 self._read(self._layers[name], list(self._layers[name].keys)).create_view(name, replace=True)
                 self._registered.add(name)
-        return self.connection.sql(query, params=parameters)
 
     def _read(self, layer: LakeLayer, keys: list[str]) -> duckdb.DuckDBPyRelation:
         if not keys:
