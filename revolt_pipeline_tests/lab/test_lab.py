@@ -1,6 +1,7 @@
 """The notebooks' helper on both backends: a lake and report tables built by the layer library, read back by name
 through the settings alone (a local folder and SQLite; S3 on moto's server and PostgreSQL)."""
 
+import dataclasses
 import gzip
 import io
 import uuid
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -20,6 +22,7 @@ import sqlalchemy as sa
 from revolt_pipeline.lab import Lab, layer_of
 from revolt_pipeline.layers.days import DayBuilder
 from revolt_pipeline.reports import schema
+from revolt_pipeline.reports.access import grant_readonly
 from revolt_pipeline.reports.loader import create_engine, ensure_tables, read_rows
 from revolt_pipeline.settings import Settings
 from revolt_pipeline.storage.layout import LANDING, landed_object_key
@@ -297,3 +300,19 @@ def _settings_of(home: Path, **fields: str) -> Settings:
 )
 def test_a_key_belongs_to_the_layer_named_by_the_folders_before_its_partitions(key: str, place: Any) -> None:
     assert layer_of(key) == place
+
+
+def test_a_read_only_role_is_enough_to_read_the_report_tables(built: Built, tmp_path: Path) -> None:
+    """What a notebook user is given in production: the role `revolt reports grant-readonly` makes."""
+    if built.backend != "S3 and PostgreSQL":
+        pytest.skip("roles are PostgreSQL's; SQLite is read as a file")
+    role = f"analyst_{uuid.uuid4().hex[:8]}"
+    grant_readonly(built.settings.report_db_url, role, create_password="not-needed-with-trust")
+    as_analyst = sa.make_url(built.settings.report_db_url).set(username=role, password=None)
+    settings = dataclasses.replace(built.settings, report_db_url=as_analyst.render_as_string(hide_password=False))
+    with Lab(settings) as lab:
+        assert lab.reports.url.username == role
+        assert {"daily_active_users", "people", "active_users_trend"} <= set(lab.report_tables())
+        assert lab.report("daily_active_users")["active_users"].sum() == sum(len(set(u)) for u in ACTIVITY.values())
+        with pytest.raises(pd.errors.DatabaseError, match="permission denied"):
+            lab.report_sql("DELETE FROM daily_active_users")
