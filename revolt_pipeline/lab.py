@@ -174,9 +174,16 @@ class Lab:
         return list(self._layers.values())
 
     def refresh(self) -> None:
-        """Forget the listing and the views made from it: days built since are read from the next query on."""
+        """List the store again and remake the views made so far: days and layers built since are read."""
         self.__dict__.pop("_layers", None)
-        self._registered.clear()
+        for name in sorted(self._registered):
+            if name in self._layers:  # else its view names files that are gone, and says so when read
+                self._make_view(name)
+
+    def _make_view(self, name: str) -> None:
+        layer = self._layers[name]
+        self._read(layer, list(layer.keys)).create_view(name, replace=True)
+        self._registered.add(name)
 
     def describe(self) -> pd.DataFrame:
         """The layers as a table: name, partition columns, files, first and last partition."""
@@ -198,8 +205,11 @@ class Lab:
         try:
             return self._layers[name]
         except KeyError:
-            known = ", ".join(self._layers) or "none: run `revolt demo`, or the pipeline's jobs, first"
-            raise KeyError(f"no lake layer {name!r} in {self.store.url}; layers there: {known}") from None
+            raise KeyError(self._no_layer(name)) from None
+
+    def _no_layer(self, name: str) -> str:
+        known = ", ".join(self._layers) or "none: run `revolt demo`, or the pipeline's jobs, first"
+        return f"no lake layer {name!r} in {self.store.url} (nor a table of this connection); layers there: {known}"
 
     def layer(self, name: str, *, since: str | None = None, until: str | None = None) -> duckdb.DuckDBPyRelation:
         """One layer as a DuckDB relation; `since` and `until` (ISO days) keep the files of those partitions
@@ -219,12 +229,13 @@ class Lab:
                 return self.connection.sql(query, params=parameters)
             except duckdb.CatalogException as error:
                 missing = _MISSING_TABLE.search(str(error))
-                name = missing["name"] if missing else None
-                if name not in self._layers or name in self._registered:
+                if missing is None or missing["name"] in self._registered:
                     raise
+                name = missing["name"]
+                if name not in self._layers:
+                    raise KeyError(self._no_layer(name)) from error
                 # Made when first named, so opening the lab reads no file and lists the store once.
-                self._read(self._layers[name], list(self._layers[name].keys)).create_view(name, replace=True)
-                self._registered.add(name)
+                self._make_view(name)
 
     def _read(self, layer: LakeLayer, keys: list[str]) -> duckdb.DuckDBPyRelation:
         if not keys:

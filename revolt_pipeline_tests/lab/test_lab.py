@@ -211,6 +211,8 @@ def test_report_sql_runs_in_the_databases_own_dialect_with_bound_parameters(lab:
 def test_a_layer_or_table_that_is_not_there_is_refused_by_name_with_what_is(lab: Lab) -> None:
     with pytest.raises(KeyError, match=r"no lake layer 'evnts' in .*layers there: .*events"):
         lab.layer("evnts")
+    with pytest.raises(KeyError, match=r"no lake layer 'evnts' in .*\(nor a table of this connection\)"):
+        lab.sql("SELECT count(*) FROM evnts")
     with pytest.raises(KeyError, match="no report table or view 'churn_scores'"):
         lab.report("churn_scores")
 
@@ -244,6 +246,20 @@ def test_layers_and_tables_written_later_are_read_by_name_with_nothing_new_in_th
         ]
     finally:
         scores.drop(lab.reports)
+
+
+def test_a_day_built_after_a_query_is_read_after_refresh(lab: Lab) -> None:
+    day = pa.table({"person_id": ["p1", "p2"]})
+    lab.store.put("visits/date=2026-11-16/visits.parquet", _parquet(day))
+    lab.refresh()
+    assert lab.sql("SELECT count(*) FROM visits").fetchall() == [(2,)]
+    lab.store.put("visits/date=2026-11-17/visits.parquet", _parquet(day))
+    assert lab.sql("SELECT count(*) FROM visits").fetchall() == [(2,)]  # as listed, until refreshed
+    lab.refresh()
+    assert lab.sql("SELECT date, count(*) FROM visits GROUP BY 1 ORDER BY 1").fetchall() == [
+        (date(2026, 11, 16), 2),
+        (date(2026, 11, 17), 2),
+    ]
 
 
 def test_a_column_added_to_a_layer_later_reads_as_null_on_its_older_days(lab: Lab) -> None:

@@ -61,20 +61,13 @@ def test_the_notebook_runs_on_the_demos_data(source: Path, embedded_demo: DemoRu
     assert bool(images) == plotted, "each plt.show() should leave a plot in the executed notebook"
 
 
-def test_a_notebook_reading_a_home_without_data_fails(tmp_path: Path, embedded_demo: DemoRun) -> None:
+def test_a_notebook_reading_a_home_without_data_fails(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The settings reach the kernel: pointed at an empty home, the first read of the lake fails, and so does
     the test that executes it."""
-    empty = Settings(
-        **{
-            **{field: getattr(embedded_demo.settings, field) for field in ("dagster_home", "dagster_ui_url")},
-            "home": tmp_path / "home",
-            "storage_url": (tmp_path / "home" / "store").as_uri(),
-            "sources_file": tmp_path / "home" / "sources.toml",
-            "spool_dir": tmp_path / "home" / "spool",
-            "collector_url": embedded_demo.settings.collector_url,
-            "report_db_url": f"sqlite:///{tmp_path / 'home' / 'reports.sqlite'}",
-            "partitions_start": embedded_demo.settings.partitions_start,
-        }
-    )
-    with pytest.raises(CellExecutionError, match="no lake layer 'people'"):
+    for name in [name for name in os.environ if name.startswith("REVOLT_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("REVOLT_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("REVOLT_PARTITIONS_START", "2026-10-01")
+    empty = Settings.from_env()
+    with pytest.raises(CellExecutionError, match=r"no lake layer 'events' in file:.*layers there: none"):
         execute(read(sources()[0]), empty, tmp_path)
