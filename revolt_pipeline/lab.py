@@ -6,6 +6,10 @@ its own. Every Parquet layer of the store is queryable by its name, the key pref
 (`events`, `sessions`, `people`, `aggregates/events_daily`, and whatever a later layer writes), as a DuckDB view
 made when a query first names it; every report table and view is readable by its name as a pandas DataFrame.
 
+The store is listed once, when first asked (`refresh` lists it again); the files are read as listed, without
+consulting the pipeline's commit records, so a day that a run is rewriting at that very moment may read partly old
+and partly new. Exploring is what this is for; the report tables and the pipeline's own readers are exact.
+
 S3 is read through the store's own pyarrow filesystem, handed to DuckDB as an fsspec filesystem: DuckDB's S3
 support is an extension it would download at run time, and this keeps one S3 client, configured once.
 """
