@@ -19,6 +19,7 @@ import re
 from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
+from datetime import date
 from functools import cached_property
 from types import TracebackType
 from typing import Any
@@ -92,6 +93,10 @@ def layer_of(key: str) -> tuple[str, tuple[str, ...], str | None] | None:
     first_match = matches[0]
     assert first_match is not None
     return "/".join(folders[:first]), columns, first_match["value"]
+
+
+def _day(value: date | str | None) -> str | None:
+    return value.isoformat() if isinstance(value, date) else value
 
 
 # How DuckDB names a table it does not know: the cue to make the lake layer of that name a view and try again.
@@ -215,10 +220,13 @@ class Lab:
         known = ", ".join(self._layers) or "none: run `revolt demo`, or the pipeline's jobs, first"
         return f"no lake layer {name!r} in {self.store.url} (nor a table of this connection); layers there: {known}"
 
-    def layer(self, name: str, *, since: str | None = None, until: str | None = None) -> duckdb.DuckDBPyRelation:
-        """One layer as a DuckDB relation; `since` and `until` (ISO days) keep the files of those partitions
-        only, so a few days of a long history are read without listing or opening the rest."""
-        return self._read(self.lake_layer(name), self.lake_layer(name).keys_between(since, until))
+    def layer(
+        self, name: str, *, since: date | str | None = None, until: date | str | None = None
+    ) -> duckdb.DuckDBPyRelation:
+        """One layer as a DuckDB relation; `since` and `until` (days) keep the files of those partitions only, so
+        a few days of a long history are read without opening the rest."""
+        layer = self.lake_layer(name)
+        return self._read(layer, layer.keys_between(_day(since), _day(until)))
 
     def latest(self, name: str) -> duckdb.DuckDBPyRelation:
         """The last partition of a layer: the latest snapshot of `people` or `cohort_activity`."""
@@ -278,7 +286,7 @@ class Lab:
             where = self.reports.url.render_as_string(hide_password=True)
             raise KeyError(f"no report table or view {name!r} in {where}; run the job that loads it first")
         frame = pd.read_sql_table(name, self.reports, columns=columns)
-        key = [column for column in sa.inspect(self.reports).get_pk_constraint(name)["constrained_columns"] or []]
+        key = sa.inspect(self.reports).get_pk_constraint(name)["constrained_columns"] or []
         key = [column for column in key if column in frame.columns]
         return frame.sort_values(key, ignore_index=True) if key else frame
 

@@ -153,6 +153,7 @@ def test_a_layer_queried_by_name_holds_every_event_sent_with_its_partition_day(l
 def test_a_few_days_of_a_layer_are_read_from_their_files_only(lab: Lab) -> None:
     middle = lab.layer("events", since="2026-11-17", until="2026-11-17")
     assert middle.aggregate("count(*)").fetchall() == [(len(ACTIVITY[DAYS[1]]),)]
+    assert lab.layer("events", since=DAYS[1]).aggregate("count(*)").fetchall() == [(5,)]
     assert lab.lake_layer("events").keys_between("2026-11-18", None) == list(lab.lake_layer("events").keys[3:])
 
 
