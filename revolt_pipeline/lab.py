@@ -286,7 +286,14 @@ class Lab:
             where = self.reports.url.render_as_string(hide_password=True)
             raise KeyError(f"no report table or view {name!r} in {where}; run the job that loads it first")
         frame = pd.read_sql_table(name, self.reports, columns=columns)
-        key = sa.inspect(self.reports).get_pk_constraint(name)["constrained_columns"] or []
+        inspector = sa.inspect(self.reports)
+        # Report timestamps are UTC: PostgreSQL says so, SQLite stores them naive; read both as UTC.
+        for column in inspector.get_columns(name):
+            if isinstance(column["type"], sa.DateTime) and column["name"] in frame.columns:
+                values = frame[column["name"]]
+                if pd.api.types.is_datetime64_dtype(values) and values.dt.tz is None:
+                    frame[column["name"]] = values.dt.tz_localize("UTC")
+        key = inspector.get_pk_constraint(name)["constrained_columns"] or []
         key = [column for column in key if column in frame.columns]
         return frame.sort_values(key, ignore_index=True) if key else frame
 

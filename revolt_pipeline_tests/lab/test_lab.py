@@ -179,6 +179,12 @@ def test_a_report_table_read_by_name_equals_what_the_loader_reads(lab: Lab) -> N
             assert {key: _plain(value) for key, value in row.items()} == {
                 key: _plain(value) for key, value in want.items()
             }, table.name
+    people = lab.report("people")
+    assert {str(people[column].dtype) for column in ("first_seen_at", "last_seen_at", "created_at")} <= {
+        "datetime64[us, UTC]",
+        "datetime64[s, UTC]",
+    }, "timestamps read as UTC on every backend"
+    assert str(people["first_seen"].dtype).startswith("datetime64[") and people["first_seen"].dt.tz is None
     dau = lab.report("daily_active_users", columns=["event_date", "active_users"])
     assert list(dau.columns) == ["event_date", "active_users"]
     # The days around the received ones are built too, with no one active.
