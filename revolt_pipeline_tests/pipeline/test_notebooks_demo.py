@@ -1,4 +1,5 @@
-"""Every notebook runs, top to bottom, on `revolt demo`'s data, reading it through the settings alone.
+"""Every notebook runs, top to bottom, on `revolt demo`'s data on both backends, reading it through the settings
+alone.
 
 Executed by nbclient in a real kernel of this interpreter, with only the REVOLT_* variables of the demo's
 settings in its environment: a cell that raises fails the test with the cell's traceback.
@@ -49,9 +50,14 @@ def execute(notebook: nbformat.NotebookNode, settings: Settings, folder: Path) -
     return notebook
 
 
+@pytest.mark.parametrize("backend", ["embedded_demo", "production_demo"])
 @pytest.mark.parametrize("source", sources(), ids=lambda path: path.stem)
-def test_the_notebook_runs_on_the_demos_data(source: Path, embedded_demo: DemoRun, tmp_path: Path) -> None:
-    executed = execute(read(source), embedded_demo.settings, tmp_path)
+def test_the_notebook_runs_on_the_demos_data(
+    source: Path, backend: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """On a local folder and SQLite (the embedded default), and on S3 and PostgreSQL (production's backends)."""
+    run: DemoRun = request.getfixturevalue(backend)
+    executed = execute(read(source), run.settings, tmp_path)
     code = [cell for cell in executed.cells if cell.cell_type == "code"]
     assert all(cell.execution_count for cell in code)
     errors = [output for cell in code for output in cell.outputs if output.output_type == "error"]
