@@ -5,7 +5,9 @@ Executed by nbclient in a real kernel of this interpreter, with only the REVOLT_
 settings in its environment: a cell that raises fails the test with the cell's traceback.
 """
 
+import json
 import os
+import sys
 from pathlib import Path
 
 import nbformat
@@ -39,10 +41,26 @@ def environment(settings: Settings) -> dict[str, str]:
     return {**kept, **named}
 
 
+KERNEL = "revolt-pipeline-tests"
+
+
+@pytest.fixture(autouse=True)
+def this_interpreters_kernel(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A kernel spec of this interpreter, first on Jupyter's path: a `python3` spec of the user's own (in
+    ~/.local/share/jupyter) would otherwise run the notebooks on another Python."""
+    folder = tmp_path_factory.getbasetemp() / "jupyter"
+    spec = folder / "kernels" / KERNEL / "kernel.json"
+    if not spec.exists():
+        spec.parent.mkdir(parents=True)
+        argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+        spec.write_text(json.dumps({"argv": argv, "display_name": KERNEL, "language": "python"}))
+    monkeypatch.setenv("JUPYTER_PATH", str(folder))
+
+
 def execute(notebook: nbformat.NotebookNode, settings: Settings, folder: Path) -> nbformat.NotebookNode:
     client = NotebookClient(
         notebook,
-        kernel_name="python3",
+        kernel_name=KERNEL,
         timeout=CELL_TIMEOUT_SECONDS,
         resources={"metadata": {"path": str(folder)}},
     )
