@@ -135,7 +135,8 @@ from_lake = lab.sql(
     "SELECT event_date, count(DISTINCT person_id) AS from_lake FROM events GROUP BY ALL ORDER BY event_date"
 ).df()
 from_reports = lab.report("daily_active_users", columns=["event_date", "active_users"])
-compared = from_lake.merge(from_reports, on="event_date", how="outer").fillna(0)
+compared = from_lake.merge(from_reports, on="event_date", how="outer").fillna({"from_lake": 0})
+compared = compared.astype({"from_lake": int}).assign(agree=lambda frame: frame["from_lake"] == frame["active_users"])
 compared
 
 # %%
