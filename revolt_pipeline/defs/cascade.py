@@ -228,6 +228,7 @@ CASCADE_ORDER = (
     "reports_after_clean",
     "people_after_clean",
     "people_after_restitch",
+    "clean_after_restitch",
     "funnels_after_clean",
     "funnels_after_restitch",
 )
