@@ -112,6 +112,7 @@ def test_after_a_late_identify_the_cleaned_days_dau_agrees_with_active_users_dai
     as `active_users_daily` does, on every day."""
     day = START.date()
     deliver(pipeline, day, [page("p1", "anon-1", START), track("t1", "ada", START + timedelta(hours=2))])
+    deliver(pipeline, day + timedelta(days=2), [track("t2", "bob", START + timedelta(days=2))])
     assert dau(pipeline)["2026-11-16"] == (2, 2)
 
     identify = {
