@@ -208,3 +208,33 @@ def test_app_versions_the_report_column_cannot_hold_are_made_safe_and_load(tmp_p
     assert versions["1.0"] == 1
     (cut,) = [version for version in versions if version != "1.0"]
     assert len(cut) == 64 and cut.startswith("4.2-xxx") and "\x00" not in cut and versions[cut] == 1
+
+
+def test_a_late_earlier_event_moves_the_first_values_back(tmp_path: Path) -> None:
+    """u1 first seen on the 12th with app 2.0 on Android; an event of the 11th (app 1.0, iOS, de-DE) arrives late on
+    the 14th: the people from the 11th on take it as the first, as first_seen does. The latest values stay."""
+    with duckdb_connection() as connection:
+        lake = Lakehouse(tmp_path, connection)
+        android = {"os": {"name": "Android", "version": "14"}, "locale": "en-US"}
+        lake.receive([landed("e1", at("2026-11-12 10:00"), app_version="2.0", context=android)], at("2026-11-12 10:30"))
+        lake.receive([landed("e2", at("2026-11-13 10:00"), app_version="2.1", context=android)], at("2026-11-13 10:30"))
+        before = lake.person(date(2026, 11, 13), "u1")
+        assert before is not None
+        assert (before["first_app_version"], before["first_os_name"], before["first_locale"]) == (
+            "2.0",
+            "Android",
+            "en-US",
+        )
+
+        ios = {"os": {"name": "iOS", "version": "17"}, "locale": "de-DE"}
+        late = landed("e0", at("2026-11-11 22:00"), app_version="1.0", context=ios, received=at("2026-11-14 09:00"))
+        lake.receive([late], at("2026-11-14 09:00"))
+        person = lake.person(date(2026, 11, 14), "u1")
+        assert person is not None
+        assert (person["first_seen"], person["first_app_version"], person["first_os_name"]) == (
+            date(2026, 11, 11),
+            "1.0",
+            "iOS",
+        )
+        assert (person["first_os_version"], person["first_locale"]) == ("17", "de-DE")
+        assert (person["app_version"], person["os_name"], person["locale"]) == ("2.1", "Android", "en-US")
