@@ -49,9 +49,9 @@ def build_definitions(settings: Settings, *, collector: CollectorResource | None
             build_reports_after_clean(partitions),
             build_people_after_clean(partitions),
             build_people_after_restitch(partitions),
-            build_clean_after_restitch(partitions, rules),
             build_funnels_after_clean(partitions, rules),
             build_funnels_after_restitch(partitions),
+            build_clean_after_restitch(partitions, rules),
         ],
         resources=build_resources(settings, collector=collector),
     )
