@@ -9,7 +9,7 @@ The settings are read here, once; everything below receives them.
 import dagster as dg
 
 from revolt_pipeline.defs.cleaned.assets import build_cleaned_assets
-from revolt_pipeline.defs.cleaned.sensors import build_clean_after_raw
+from revolt_pipeline.defs.cleaned.sensors import build_clean_after_raw, build_clean_after_restitch
 from revolt_pipeline.defs.funnels.assets import build_funnel_assets
 from revolt_pipeline.defs.funnels.sensors import build_funnels_after_clean, build_funnels_after_restitch
 from revolt_pipeline.defs.ingestion.resources import CollectorResource
@@ -51,6 +51,7 @@ def build_definitions(settings: Settings, *, collector: CollectorResource | None
             build_people_after_restitch(partitions),
             build_funnels_after_clean(partitions, rules),
             build_funnels_after_restitch(partitions),
+            build_clean_after_restitch(partitions, rules),
         ],
         resources=build_resources(settings, collector=collector),
     )

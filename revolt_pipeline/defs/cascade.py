@@ -230,6 +230,8 @@ CASCADE_ORDER = (
     "people_after_restitch",
     "funnels_after_clean",
     "funnels_after_restitch",
+    # After the people layer, which finds the cleaned days a late identify re-stitches: the cascade starts over there.
+    "clean_after_restitch",
 )
 
 

@@ -492,7 +492,7 @@ def ground_truth(traffic: Traffic) -> dict[str, Any]:
         "active_users_daily_by_platform": breakdown("platform"),
         "active_users_daily_by_app_version": breakdown("app_version"),
         "sessions": sessions,
-        **people_truth(on_time, sessions),
+        **people_truth(on_time, sessions, traffic),
         **device_dimension_truth(traffic),
         "paths": paths_ground_truth(traffic),
         "funnels": funnel_ground_truth(traffic, on_time, demo_funnels()),
@@ -500,9 +500,11 @@ def ground_truth(traffic: Traffic) -> dict[str, Any]:
     }
 
 
-def people_truth(on_time: list[PlannedMessage], sessions: list[dict[str, Any]]) -> dict[str, Any]:
+def people_truth(on_time: list[PlannedMessage], sessions: list[dict[str, Any]], traffic: Traffic) -> dict[str, Any]:
     """Who was active each day with how many events and sessions (`person_days`), and each person as the people
-    table holds them at the end of the traffic (`people`), keyed by the person the pipeline should stitch."""
+    table holds them at the end of the traffic (`people`, and the platform, app version, OS, locale and country
+    of their first and latest event in `people_first_and_latest`), keyed by the person the pipeline should
+    stitch."""
     person_days: dict[str, dict[str, dict[str, int]]] = defaultdict(
         lambda: defaultdict(lambda: {"events": 0, "sessions": 0})
     )
@@ -520,12 +522,38 @@ def people_truth(on_time: list[PlannedMessage], sessions: list[dict[str, Any]]) 
             seen["events"] += counts["events"]
             seen["sessions"] += counts["sessions"]
             seen["days_active"] += 1
+    # Every message sends its device's platform and OS, its app version, and its person's locale and country (by
+    # address or time zone): the first and latest event (by time, then messageId) give each first and latest value.
+    owner = {device.index: person for person in traffic.people for device in person.devices}
+    ordered: dict[str, list[PlannedMessage]] = defaultdict(list)
+    for message in sorted(on_time, key=lambda m: (m.event_time, m.message_id)):
+        ordered[message.person_key].append(message)
+
+    def sent(message: PlannedMessage) -> dict[str, str]:
+        device, region = traffic.devices[message.device], owner[message.device].region
+        return {
+            "platform": device.platform,
+            "app_version": message.app_version,
+            "os_name": device.os_name,
+            "os_version": device.os_version,
+            "locale": region[2],
+            "country": REGION_COUNTRIES[region[0]][0],
+        }
+
+    first_and_latest = {
+        person: {
+            **{f"first_{name}": value for name, value in sent(messages[0]).items()},
+            **{f"latest_{name}": value for name, value in sent(messages[-1]).items()},
+        }
+        for person, messages in sorted(ordered.items())
+    }
     return {
         "person_days": {
             day: {person: dict(counts) for person, counts in sorted(active.items())}
             for day, active in sorted(person_days.items())
         },
         "people": dict(sorted(people.items())),
+        "people_first_and_latest": first_and_latest,
     }
 
 

@@ -11,6 +11,7 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
+from typing import TypeVar
 
 import duckdb
 import pyarrow as pa
@@ -37,6 +38,7 @@ from revolt_pipeline.transforms.engine import duckdb_connection
 from revolt_pipeline.transforms.rules import PipelineRules
 
 Connect = Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]]
+DayT = TypeVar("DayT", CleanDay, SessionDay, AggregateDay, PeopleDay)
 Step = Callable[[str], AbstractContextManager[object]]
 
 
@@ -167,6 +169,8 @@ class DayBuilder:
         layers = self.event_days(event_dates)
         built = BuiltDays(layers.cleaned, layers.sessions, layers.aggregates, raw=raw, event_dates=event_dates)
         built.people = self.people_days(event_dates)
+        self._clean_restitched_days(built)
+        event_dates = built.event_dates
         stitched = [day.counts.restitched_since for day in built.people if day.counts.restitched_since]
         built.funnels = self.funnel_days([*event_dates, *self._through_latest_funnel_day(stitched)])
         built.retention = self.retention_days([day.day for day in built.people])
@@ -185,6 +189,25 @@ class DayBuilder:
         reports.update(self.retention_reports(engine, [day.day for day in built.retention]))
         return reports
 
+    def _clean_restitched_days(self, built: "BuiltDays") -> None:
+        """Clean again the event days whose cleaned events the identity links now stitch to another person (and the
+        days whose sessions read them), then people from them on, as `clean_after_restitch` and the cascade after
+        it do: a late identify leaves the anonymous id in the days cleaned before it arrived."""
+        cleaned_again: set[date] = set()
+        while restitched := {day.day for day in built.people if day.person_day_counts.restitched_events}:
+            if restitched & cleaned_again:  # cleaning and the people layer disagree on the links: never loop
+                raise RuntimeError(
+                    f"{min(restitched & cleaned_again)} cleaned again still holds events stitched otherwise"
+                )
+            days = sorted(self.rules.days_to_rebuild(restitched))
+            cleaned_again.update(days)
+            layers = self.event_days(days)
+            built.cleaned = _replaced(built.cleaned, layers.cleaned)
+            built.sessions = _replaced(built.sessions, layers.sessions)
+            built.aggregates = _replaced(built.aggregates, layers.aggregates)
+            built.people = _replaced(built.people, self.people_days(days))
+            built.event_dates = sorted({*built.event_dates, *days})
+
     def _through_latest_funnel_day(self, since: list[date]) -> list[date]:
         """Every funnel day from the earliest of `since` through the latest built, as `funnels_after_restitch`
         rebuilds them: people seen then are now stitched into others."""
@@ -192,6 +215,12 @@ class DayBuilder:
             return []
         last = max([*committed_days(self.store, FUNNELS), *since])
         return [min(since) + timedelta(days=n) for n in range((last - min(since)).days + 1)]
+
+
+def _replaced(days: list[DayT], rebuilt: list[DayT]) -> list[DayT]:
+    """`days` with the days of `rebuilt` in their place, in date order."""
+    by_day = {day.day: day for day in days} | {day.day: day for day in rebuilt}
+    return [by_day[day] for day in sorted(by_day)]
 
 
 @dataclass

@@ -119,7 +119,7 @@ def _people_day(
         )
         copy_to_parquet(connection, people_query(previous_path, person_days_path, day, person_map), people_path)
         counts = count_people(connection, previous_path, people_path, day, person_map)
-        person_day_counts = count_person_days(connection, person_days_path, events, sessions)
+        person_day_counts = count_person_days(connection, person_days_path, events, sessions, person_map)
         window_files = {**dict(zip(window, window_paths, strict=True)), day: person_days_path}
         window_rows = stage_window(connection, window_files, day, person_map)
         actives = {}

@@ -166,9 +166,20 @@ def ensure_tables(engine: sa.Engine, attempts: int = 5) -> None:
     with_reconnects(engine, create, "creating the report tables")
 
 
+# How to fill a table again after dropping the older version's: the tables that mixed each day's totals with its
+# per-platform rows before totals and breakdowns were split, and `people`, which a load replaces whole.
+_REBUILD_AFTER_DROP = {
+    "daily_active_users": "clean_job (daily_aggregates) and report_job over the days the reports should hold",
+    "sessions_daily": "clean_job (daily_aggregates) and report_job over the days the reports should hold",
+    "events_daily": "clean_job (daily_aggregates) and report_job over the days the reports should hold",
+    "people": "people_job over the latest day built (people is loaded whole from its snapshot)",
+}
+
+
 def _refuse_outdated_tables(engine: sa.Engine) -> None:
     """Before totals and breakdowns were split, daily_active_users, sessions_daily and events_daily held
-    both, with platform and app_version columns; `create_all` leaves an existing table as it is."""
+    both, with platform and app_version columns; `people` has gained columns since (its first values);
+    `create_all` leaves an existing table as it is."""
     with engine.connect() as connection:
         inspector = sa.inspect(connection)
         outdated = [
@@ -179,12 +190,15 @@ def _refuse_outdated_tables(engine: sa.Engine) -> None:
         ]
     if outdated:
         names = ", ".join(outdated)
+        rebuild = sorted(
+            {_REBUILD_AFTER_DROP.get(name, "the jobs of their assets over their days") for name in outdated}
+        )
         raise OutdatedReportTables(
             f"the report tables {names} have the columns of an older version (which mixed each day's totals "
-            "with its per-platform rows; totals and breakdowns are separate tables now). Nothing was changed. "
+            "with its per-platform rows, or lacked columns added since). Nothing was changed. "
             f"Drop them (DROP TABLE {names}; on PostgreSQL DROP TABLE {names} CASCADE, which drops the views over "
-            "them too: they are made again), then build the days again: clean_job (daily_aggregates) and "
-            "report_job over the days the reports should hold (docs/pipeline.md, Upgrading)"
+            f"them too: they are made again), then build them again: {'; '.join(rebuild)} "
+            "(docs/pipeline.md, Upgrading)"
         )
 
 

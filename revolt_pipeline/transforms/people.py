@@ -19,7 +19,7 @@ import duckdb
 
 from revolt_pipeline.transforms.countries import with_country_columns
 from revolt_pipeline.transforms.engine import parquet, sql_string
-from revolt_pipeline.transforms.identities import NO_LINKS, person_map_query
+from revolt_pipeline.transforms.identities import NO_LINKS, person_id_sql, person_map_query
 
 # Traits with a column of their own in `people`; every trait stays in `traits` (JSON) as well.
 TYPED_TRAITS = {
@@ -92,7 +92,8 @@ def _dimension_list(column: str, dimensions: tuple[str, ...]) -> str:
 
 def person_days_query(events: str, sessions: str, day: date, person_map: str) -> str:
     """One row per person active on `day`: events, sessions started, seconds of them, the values of each
-    breakdown's dimensions (`DIMENSION_LISTS`), the day's first and last OS, country and locale, traits.
+    breakdown's dimensions (`DIMENSION_LISTS`), the day's first and last app version, OS, country and locale,
+    traits.
 
     `events` and `sessions` are relations: the day's sessionized events and sessions, or NO_EVENTS and
     NO_SESSIONS for a day never built."""
@@ -118,6 +119,7 @@ def person_days_query(events: str, sessions: str, day: date, person_map: str) ->
                arg_max(locale, {last}) FILTER (WHERE locale IS NOT NULL) AS last_locale,
                arg_max(country, {last}) FILTER (WHERE country IS NOT NULL) AS last_country,
                arg_max(country_method, {last}) FILTER (WHERE country IS NOT NULL) AS last_country_method,
+               arg_min(app_version, {last}) FILTER (WHERE app_version IS NOT NULL) AS first_app_version,
                arg_min(os_name, {last}) FILTER (WHERE os_name IS NOT NULL) AS first_os_name,
                arg_min(os_version, {last}) FILTER (WHERE os_version IS NOT NULL) AS first_os_version,
                arg_min(locale, {last}) FILTER (WHERE locale IS NOT NULL) AS first_locale,
@@ -137,13 +139,15 @@ def person_days_query(events: str, sessions: str, day: date, person_map: str) ->
            coalesce(by_sessions.sessions, 0) AS sessions, coalesce(by_sessions.seconds, 0.0) AS seconds,
            {", ".join(DIMENSION_LISTS)}, first_event_time, last_event_time, first_platform, last_platform,
            last_app_version, last_os_name, last_os_version, last_locale, last_country, last_country_method,
-           first_os_name, first_os_version, first_locale, first_country, traits, traits_at
+           first_app_version, first_os_name, first_os_version, first_locale, first_country, traits, traits_at
     FROM by_events LEFT JOIN by_sessions USING (person_id)
     ORDER BY person_id
     """
 
 
-# Columns of `people` added after its first snapshots were written: an older snapshot reads them as NULL.
+# Columns of `people` added after its first snapshots were written: an older snapshot reads them as NULL, so a
+# person it holds takes the first value sent from the first day built with the column on (rebuilding people from
+# its first day gives everyone the value they first sent).
 _PEOPLE_DIMENSIONS_ADDED = (
     "country",
     "country_method",
@@ -151,6 +155,7 @@ _PEOPLE_DIMENSIONS_ADDED = (
     "first_os_version",
     "first_country",
     "first_locale",
+    "first_app_version",
 )
 
 
@@ -183,7 +188,7 @@ def people_query(previous_file: str | None, person_days_file: str, day: date, pe
                last_os_version AS os_version, last_locale AS locale, traits, traits_at,
                sessions, events, 1 AS days_active,
                last_country AS country, last_country_method AS country_method, first_os_name, first_os_version,
-               first_country, first_locale
+               first_country, first_locale, first_app_version
         FROM {parquet(person_days_file)}
     """
     union = f"({previous}) UNION ALL BY NAME ({today})" if previous_file else today
@@ -207,6 +212,7 @@ def people_query(previous_file: str | None, person_days_file: str, day: date, pe
                arg_min(first_os_version, {first}) FILTER (WHERE first_os_version IS NOT NULL) AS first_os_version,
                arg_min(first_country, {first}) FILTER (WHERE first_country IS NOT NULL) AS first_country,
                arg_min(first_locale, {first}) FILTER (WHERE first_locale IS NOT NULL) AS first_locale,
+               arg_min(first_app_version, {first}) FILTER (WHERE first_app_version IS NOT NULL) AS first_app_version,
                CAST({_traits_fold("traits", "traits_at, person_id")} AS JSON) AS traits,
                max(traits_at) AS traits_at,
                CAST(sum(sessions) AS BIGINT) AS sessions, CAST(sum(events) AS BIGINT) AS events,
@@ -218,7 +224,7 @@ def people_query(previous_file: str | None, person_days_file: str, day: date, pe
            first_seen, last_seen, first_seen_at, last_seen_at,
            first_platform, last_platform, app_version, os_name, os_version, locale,
            country, country_method, first_os_name, first_os_version, first_country, first_locale,
-           {typed},
+           first_app_version, {typed},
            traits, traits_at, sessions, events, days_active
     FROM merged
     ORDER BY person_id
@@ -264,21 +270,42 @@ def count_people(
 
 @dataclass(frozen=True)
 class PersonDayCounts:
-    """A day's person days against the sessionized events and sessions they were built from."""
+    """A day's person days against the sessionized events and sessions they were built from.
+
+    `restitched_events`: events of the day whose ids the identity links now lead to another person than the
+    cleaned layer recorded (a late identify or alias). The person days are right already (re-mapped); the
+    cleaned day, its sessions and aggregates (`daily_active_users` counting two ids of one person) are stale
+    until the day is cleaned again, which the cascade does.
+    """
 
     events: int  # sum over person days
     sessions: int
     sessionized_events: int  # rows of the day's inputs
     day_sessions: int
+    restitched_events: int = 0
 
 
 def count_person_days(
-    connection: duckdb.DuckDBPyConnection, person_days_file: str, events: str, sessions: str
+    connection: duckdb.DuckDBPyConnection, person_days_file: str, events: str, sessions: str, person_map: str
 ) -> PersonDayCounts:
-    """Events and sessions the person days hold, and those of the day's `events` and `sessions` relations."""
+    """Events and sessions the person days hold, those of the day's `events` and `sessions` relations, and the
+    events cleaning would now stitch to another person."""
     held_events, held_sessions = connection.execute(
         f"SELECT coalesce(sum(events), 0), coalesce(sum(sessions), 0) FROM {parquet(person_days_file)}"
     ).fetchone()
     (sessionized,) = connection.execute(f"SELECT count(*) FROM {events}").fetchone()
     (day_sessions,) = connection.execute(f"SELECT count(*) FROM {sessions}").fetchone()
-    return PersonDayCounts(int(held_events), int(held_sessions), sessionized, day_sessions)
+    (restitched,) = connection.execute(restitched_events_query(events, person_map)).fetchone()
+    return PersonDayCounts(int(held_events), int(held_sessions), sessionized, day_sessions, int(restitched))
+
+
+def restitched_events_query(events: str, person_map: str) -> str:
+    """How many of `events` (cleaned rows) cleaning would give another `person_id` now: the person their user id
+    or anonymous id leads to through `person_map` (the same rule as cleaning's, `identities.person_id_sql`)."""
+    stitched = person_id_sql("cleaned.user_id", "cleaned.anonymous_id", "by_user", "by_anonymous")
+    return f"""
+    SELECT count(*) FROM {events} AS cleaned
+    LEFT JOIN {person_map} AS by_user ON by_user.identity = cleaned.user_id
+    LEFT JOIN {person_map} AS by_anonymous ON by_anonymous.identity = cleaned.anonymous_id
+    WHERE {stitched} IS DISTINCT FROM cleaned.person_id
+    """

@@ -68,7 +68,9 @@ def test_a_late_identify_reopens_people_from_the_first_anonymous_day(pipeline: P
         "originalTimestamp": rfc3339(START + timedelta(days=4)),
     }
     runs = deliver(pipeline, day + timedelta(days=4), [identify])
-    assert [run for run in runs if run[0] == "people_job"][-1] == ("people_job", ("2026-11-16", "2026-11-21")), runs
+    assert ("people_job", ("2026-11-16", "2026-11-21")) in runs, runs
+    # The visitor's cleaned days hold the anonymous id: cleaned again (with the days whose sessions read them).
+    assert ("clean_job", ("2026-11-15", "2026-11-18")) in runs, runs
     after = actives(pipeline)
     assert {d: (row["dau"], row["wau"], row["new_users"]) for d, row in after.items() if d >= "2026-11-16"} == {
         "2026-11-16": (1, 1, 1),
@@ -102,3 +104,41 @@ def test_a_late_identify_reopens_people_from_the_first_anonymous_day(pipeline: P
     loaded = pipeline.metadata("people_table", "2026-11-16")
     assert (loaded["snapshot_date"], loaded["dagster/row_count"]) == ("2026-11-21", 1)
     assert pipeline.follow_cascade() == []
+
+
+def test_after_a_late_identify_the_cleaned_days_dau_agrees_with_active_users_daily(pipeline: Pipeline) -> None:
+    """On the 16th the visitor browsed anonymously and used the app as ada: two ids of one person that day. The
+    identify arrives on the 20th; the cascade cleans the 16th again, so `daily_active_users` counts her once there,
+    as `active_users_daily` does, on every day."""
+    day = START.date()
+    deliver(pipeline, day, [page("p1", "anon-1", START), track("t1", "ada", START + timedelta(hours=2))])
+    deliver(pipeline, day + timedelta(days=2), [track("t2", "bob", START + timedelta(days=2))])
+    assert dau(pipeline)["2026-11-16"] == (2, 2)
+
+    identify = {
+        "type": "identify",
+        "messageId": "i1",
+        "userId": "ada",
+        "anonymousId": "anon-1",
+        "originalTimestamp": rfc3339(START + timedelta(days=4)),
+    }
+    runs = deliver(pipeline, day + timedelta(days=4), [identify])
+    assert ("clean_job", ("2026-11-15", "2026-11-17")) in runs, runs
+    counts = dau(pipeline)
+    assert counts["2026-11-16"] == (1, 1)
+    assert all(cleaned == people for cleaned, people in counts.values()), counts
+    assert pipeline.metadata("person_days", "2026-11-16").get("restitched_events", 0) == 0  # cleaned again
+    assert pipeline.follow_cascade() == []
+
+
+def dau(pipeline: Pipeline) -> dict[str, tuple[int, int]]:
+    """Each day's active people in `daily_active_users` (cleaned layer) and `active_users_daily` (people layer)."""
+    engine = create_engine(pipeline.settings.report_db_url)
+    try:
+        cleaned = {
+            row["event_date"].isoformat(): row["active_users"] for row in read_rows(engine, schema.daily_active_users)
+        }
+    finally:
+        engine.dispose()
+    people = {day: row["dau"] for day, row in actives(pipeline).items()}
+    return {day: (cleaned.get(day, 0), people[day]) for day in sorted(people)}

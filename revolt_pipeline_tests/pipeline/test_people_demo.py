@@ -54,3 +54,18 @@ def test_active_users_equal_the_ground_truth(embedded_demo: DemoRun) -> None:
     assert people == {person: (seen["first_seen"], seen["events"]) for person, seen in truth["people"].items()}
     summary = "\n".join(summarize(settings, result))
     assert "WAU" in summary and "MAU" in summary and "equal to the ground truth" in summary
+
+
+@pytest.mark.parametrize("backend", ["embedded_demo", "production_demo"])
+def test_people_first_and_latest_values_equal_the_ground_truth(backend: str, request: pytest.FixtureRequest) -> None:
+    """The platform, app version, OS, locale and country of each person's first and latest event, in the `people`
+    report table on SQLite (the embedded default) and on PostgreSQL (production's backends)."""
+    run: DemoRun = request.getfixturevalue(backend)
+    truth = run.result.truth["people_first_and_latest"]
+    columns = sorted({column for values in truth.values() for column in values})
+    assert {"first_app_version", "first_os_name", "first_os_version", "first_locale", "first_country"} <= set(columns)
+    got = {row["person_id"]: {column: row[column] for column in columns} for row in run.rows[schema.people.name]}
+    assert got == truth
+    # The demo's traffic tells first from latest: people whose app was upgraded, or who moved to another device.
+    assert any(values["first_app_version"] != values["latest_app_version"] for values in truth.values())
+    assert any(values["first_os_name"] != values["latest_os_name"] for values in truth.values())

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import sqlalchemy as sa
@@ -18,6 +19,7 @@ from revolt_pipeline.layers.people import PEOPLE, load_people
 from revolt_pipeline.layers.staging import local_copies
 from revolt_pipeline.reports import schema
 from revolt_pipeline.reports.loader import (
+    OutdatedReportTables,
     arrow_schema,
     create_engine,
     ensure_tables,
@@ -26,7 +28,7 @@ from revolt_pipeline.reports.loader import (
     rows_in_snapshot,
 )
 from revolt_pipeline.storage import ObjectStore
-from revolt_pipeline.storage.layout import LANDING, landed_object_key, people_report_key
+from revolt_pipeline.storage.layout import LANDING, landed_object_key, people_key, people_report_key
 from revolt_pipeline_tests.transforms.harness import DEFAULT_RULES, at, landed
 
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.services)]
@@ -180,3 +182,72 @@ def test_ids_and_traits_the_database_cannot_hold_as_sent_are_made_safe_and_load(
     assert (people[nul]["name"], people[nul]["email"]) == ("Ada\ufffdLovelace", "ada@x.io")
     assert _traits(people[nul]["traits"])["note"] == "a\ufffdb"
     assert {person for _, person in pipeline.person_days()} == set(people)
+
+
+# The columns this version added to the people layer's lake snapshot, and to the `people` report table.
+ADDED_TO_SNAPSHOTS = ("first_app_version",)
+ADDED_TO_THE_TABLE = ("first_app_version", "first_os_name", "first_os_version", "first_locale", "first_country")
+
+
+def _as_the_previous_version_wrote_it(pipeline: Pipeline, engine: sa.Engine) -> None:
+    """Every people snapshot and its report rows without the columns added since, and the `people` report table
+    as the previous version created it."""
+    for day in committed_days(pipeline.store, PEOPLE):
+        for key, added in (
+            (people_key(day), ADDED_TO_SNAPSHOTS),
+            (people_report_key("people", day), ADDED_TO_THE_TABLE),
+        ):
+            with local_copies(pipeline.store, [key]) as (path,):
+                rows = pq.read_table(path)
+            older = rows.drop_columns(list(added))
+            sink = pa.BufferOutputStream()
+            pq.write_table(older, sink)
+            pipeline.store.put(key, sink.getvalue().to_pybytes())
+    with engine.begin() as connection:
+        connection.execute(sa.text("DROP VIEW IF EXISTS people_activity"))  # the views are made with the tables
+        for column in ADDED_TO_THE_TABLE:
+            connection.execute(sa.text(f"ALTER TABLE people DROP COLUMN {column}"))
+
+
+def test_a_people_lake_of_the_previous_version_builds_on_and_its_table_is_refused_with_what_to_do(
+    tmp_path: Path, engine: sa.Engine
+) -> None:
+    """Snapshots written before `first_app_version` existed still build the next days (its value is then the first
+    one sent from those days on); the older `people` table and report rows are refused, saying what to do."""
+    pipeline = Pipeline(tmp_path, engine)
+    pipeline.receive([landed("u1", at("2026-11-10 10:00"), user_id="u1", app_version="1.0")], at("2026-11-10 10:30"))
+    pipeline.receive(
+        [landed("u2", at("2026-11-11 10:00"), user_id="u1", app_version="2.0", platform="ios")], at("2026-11-11 10:30")
+    )
+    assert pipeline.people()["u1"]["first_app_version"] == "1.0"
+    _as_the_previous_version_wrote_it(pipeline, engine)
+
+    with pytest.raises(OutdatedReportTables) as refused:
+        ensure_tables(engine)
+    message = str(refused.value)
+    assert "people have the columns of an older version" in message and "DROP TABLE people" in message
+    assert "people_job over the latest day built" in message
+    with pytest.raises(FileNotFoundError, match="written by an older version; build people for 2026-11-12 again"):
+        load_people(engine, pipeline.store)
+
+    # As the message says: drop the table; the next people run builds on the older snapshots and loads the table.
+    with engine.begin() as connection:
+        connection.execute(sa.text("DROP TABLE people"))
+    ensure_tables(engine)
+    pipeline.receive(
+        [
+            landed("u3", at("2026-11-13 10:00"), user_id="u1", app_version="3.0", platform="android"),
+            landed("n1", at("2026-11-13 11:00"), user_id="new", app_version="1.1", context={"locale": "de-DE"}),
+        ],
+        at("2026-11-13 11:30"),
+    )
+    people = pipeline.people()
+    new = people["new"]
+    assert (new["first_app_version"], new["first_os_name"], new["first_locale"]) == ("1.1", "iOS", "de-DE")
+    # u1 was first seen before the column existed: her first app version is the first sent since.
+    assert (people["u1"]["first_seen"], people["u1"]["first_app_version"]) == (date(2026, 11, 10), "3.0")
+
+    # Rebuilding people from its first day gives everyone the value they first sent.
+    pipeline.builder.people_days([min(committed_days(pipeline.store, PEOPLE))])
+    load_people(engine, pipeline.store)
+    assert pipeline.people()["u1"]["first_app_version"] == "1.0"

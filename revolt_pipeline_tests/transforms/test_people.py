@@ -32,14 +32,18 @@ class Lakehouse:
         self.segment = 0
         self.people: dict[date, str] = {}
         self.actives: dict[date, str] = {}
+        self.aggregates: dict[date, str] = {}  # the cleaned layer's daily_active_users of each day
 
     def receive(self, records: list[dict[str, Any]], when: datetime) -> None:
         self.segment += 1
         lines = b"".join(orjson.dumps(record) + b"\n" for record in records)
         self.store.put(landed_object_key(LANDING, when, "c1", f"{self.segment:06d}"), gzip.compress(lines))
-        for day in self.builder.every_layer([when.date()]).people:
+        built = self.builder.every_layer([when.date()])
+        for day in built.people:
             self.people[day.day] = day.people_path
             self.actives[day.day] = day.actives["active_users_daily"]
+        for aggregates in built.aggregates:
+            self.aggregates[aggregates.day] = aggregates.outputs["daily_active_users"]
 
     def person(self, day: date, person_id: str) -> dict[str, Any] | None:
         return next((row for row in _rows(self.connection, self.people[day]) if row["person_id"] == person_id), None)
@@ -47,6 +51,12 @@ class Lakehouse:
     def totals(self, day: date) -> dict[str, Any]:
         (row,) = _rows(self.connection, self.actives[day])
         return row
+
+    def daily_active_users(self) -> dict[date, tuple[int, int]]:
+        """Each day's active people by the cleaned layer (`daily_active_users`) and by the people layer
+        (`active_users_daily`)."""
+        cleaned = {day: _rows(self.connection, path)[0]["active_users"] for day, path in self.aggregates.items()}
+        return {day: (cleaned[day], self.totals(day)["dau"]) for day in sorted(self.actives)}
 
 
 def test_identify_traits_merge_key_by_key_latest_wins(tmp_path: Path) -> None:
@@ -135,6 +145,31 @@ def test_a_late_identify_stitches_an_anonymous_past_older_than_the_day_before(tm
         assert {row["person_id"] for row in after_13} == {"u1", "other"}
 
 
+def test_after_a_late_identify_of_an_old_day_both_layers_count_the_person_once(tmp_path: Path) -> None:
+    """On the 10th ada browsed the website anonymously and used the iOS app signed in: two ids of one person on a
+    day. Her identify arrives on the 15th, days after the day before: the cleaned layer's `daily_active_users`
+    of the 10th, which counted her twice, is rebuilt and counts her once, as `active_users_daily` does."""
+    with duckdb_connection() as connection:
+        lake = Lakehouse(tmp_path, connection)
+        visits = [
+            landed("a1", at("2026-11-10 09:00"), user_id=None, anonymous_id="anon", kind="page"),
+            landed("u1", at("2026-11-10 12:00"), user_id="ada", platform="ios"),
+        ]
+        lake.receive(visits, at("2026-11-10 12:30"))
+        for n in range(11, 15):
+            lake.receive([landed(f"o{n}", at(f"2026-11-{n} 10:00"), user_id="other")], at(f"2026-11-{n} 10:30"))
+        assert lake.daily_active_users()[date(2026, 11, 10)] == (2, 2)
+
+        identify = landed("i1", at("2026-11-15 09:00"), user_id="ada", anonymous_id="anon", kind="identify")
+        lake.receive([identify], at("2026-11-15 09:30"))
+
+        counts = lake.daily_active_users()
+        assert counts[date(2026, 11, 10)] == (1, 1)
+        assert all(cleaned == people for cleaned, people in counts.values()), counts
+        (rebuilt,) = _rows(connection, lake.aggregates[date(2026, 11, 10)])
+        assert (rebuilt["identified_users"], rebuilt["anonymous_users"]) == (1, 0)
+
+
 def test_a_late_event_changes_its_day_and_the_days_after_it_only(tmp_path: Path) -> None:
     with duckdb_connection() as connection:
         lake = Lakehouse(tmp_path, connection)
@@ -173,3 +208,33 @@ def test_app_versions_the_report_column_cannot_hold_are_made_safe_and_load(tmp_p
     assert versions["1.0"] == 1
     (cut,) = [version for version in versions if version != "1.0"]
     assert len(cut) == 64 and cut.startswith("4.2-xxx") and "\x00" not in cut and versions[cut] == 1
+
+
+def test_a_late_earlier_event_moves_the_first_values_back(tmp_path: Path) -> None:
+    """u1 first seen on the 12th with app 2.0 on Android; an event of the 11th (app 1.0, iOS, de-DE) arrives late on
+    the 14th: the people from the 11th on take it as the first, as first_seen does. The latest values stay."""
+    with duckdb_connection() as connection:
+        lake = Lakehouse(tmp_path, connection)
+        android = {"os": {"name": "Android", "version": "14"}, "locale": "en-US"}
+        lake.receive([landed("e1", at("2026-11-12 10:00"), app_version="2.0", context=android)], at("2026-11-12 10:30"))
+        lake.receive([landed("e2", at("2026-11-13 10:00"), app_version="2.1", context=android)], at("2026-11-13 10:30"))
+        before = lake.person(date(2026, 11, 13), "u1")
+        assert before is not None
+        assert (before["first_app_version"], before["first_os_name"], before["first_locale"]) == (
+            "2.0",
+            "Android",
+            "en-US",
+        )
+
+        ios = {"os": {"name": "iOS", "version": "17"}, "locale": "de-DE"}
+        late = landed("e0", at("2026-11-11 22:00"), app_version="1.0", context=ios, received=at("2026-11-14 09:00"))
+        lake.receive([late], at("2026-11-14 09:00"))
+        person = lake.person(date(2026, 11, 14), "u1")
+        assert person is not None
+        assert (person["first_seen"], person["first_app_version"], person["first_os_name"]) == (
+            date(2026, 11, 11),
+            "1.0",
+            "iOS",
+        )
+        assert (person["first_os_version"], person["first_locale"]) == ("17", "de-DE")
+        assert (person["app_version"], person["os_name"], person["locale"]) == ("2.1", "Android", "en-US")

@@ -133,7 +133,12 @@ def test_every_text_column_of_the_report_tables_takes_its_length_from_the_rule()
     bounded = [column for column in text_columns if column.type.length is not None]
     assert {column.table.name for column in text_columns if column not in bounded} <= {"person_days", "people"}
     # people's first and latest platform and app version take the rule of the value they hold.
-    rule = {"first_platform": "platform", "latest_platform": "platform", "latest_app_version": "app_version"}
+    rule = {
+        "first_platform": "platform",
+        "latest_platform": "platform",
+        "latest_app_version": "app_version",
+        "first_app_version": "app_version",
+    }
     # The duration buckets' labels and the retention definitions are the pipeline's own, not client text; funnel
     # and step names come from the funnels file, sized by its own limits (transforms/funnels.py).
     own = {"bucket", "definition", "funnel", "step_name"}

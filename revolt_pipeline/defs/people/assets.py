@@ -41,6 +41,9 @@ TAGS = {"layer": "people"}
 KINDS = {"parquet", "duckdb"}
 # Metadata of a `people` day: the earliest day of people it found re-stitched (the cascade rebuilds from it).
 RESTITCHED_SINCE = "restitched_since"
+# Metadata of a `person_days` day: its cleaned events the identity links now stitch to another person (the cascade
+# cleans the day again).
+RESTITCHED_EVENTS = "restitched_events"
 PERSON_DAYS_PREVIEW = ["person_id", "identified", "events", "sessions", "seconds", "platforms"]
 PEOPLE_PREVIEW = ["person_id", "user_id", "first_seen", "last_seen", "first_platform", "sessions", "events"]
 PEOPLE_ASSETS = ("person_days", "people")
@@ -120,14 +123,23 @@ def build_people_assets(partitions: dg.PartitionsDefinition, rules: PipelineRule
                 key = day.day.isoformat()
                 reconciled, unique = people_day_checks(day)
                 outcomes["person_days"][key], outcomes["people"][key] = [reconciled], [unique]
+                restitched_events = day.person_day_counts.restitched_events
                 context.add_asset_metadata(
-                    table_metadata(
-                        summarize_parquet(day.person_days_path, PERSON_DAYS_PREVIEW),
-                        lake.store.uri(person_days_key(day.day)),
-                    ),
+                    {
+                        **table_metadata(
+                            summarize_parquet(day.person_days_path, PERSON_DAYS_PREVIEW),
+                            lake.store.uri(person_days_key(day.day)),
+                        ),
+                        **({RESTITCHED_EVENTS: restitched_events} if restitched_events else {}),
+                    },
                     asset_key="person_days",
                     partition_key=key,
                 )
+                if restitched_events:
+                    context.log.info(
+                        f"person_days {key}: {restitched_events} cleaned events are now stitched to another person; "
+                        "the cascade cleans the day again"
+                    )
                 restitched = day.counts.restitched_since
                 context.add_asset_metadata(
                     {
