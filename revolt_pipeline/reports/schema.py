@@ -798,8 +798,8 @@ churn_scores = sa.Table(
         nullable=False,
     ),
     _text("model_version", "The model's folder in the object store (models/churn/as_of_date=...).", nullable=False),
-    comment="Churn risk of each person active in the 28 days before the cutoff, scored by the churn model trained "
-    "for that day (ml_job). Grain: one row per as-of day x person.",
+    comment="Churn risk of each person active in the 28 days up to the end of as_of_date, scored by the churn model "
+    "trained for that day (ml_job). Grain: one row per day x person_id.",
 )
 PARTITION_COLUMNS[churn_scores.name] = "as_of_date"
 __all__ += ["churn_scores"]
