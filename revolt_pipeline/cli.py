@@ -203,8 +203,14 @@ def demo(seed: int, users: int | None, days: int | None, start: datetime | None,
     for line in summarize(settings, result):
         click.echo(line)
     if result.ml_as_of is not None:
-        for line in churn_summary(settings, result.ml_as_of):
+        lines, beats = churn_summary(settings, result.ml_as_of)
+        for line in lines:
             click.echo(line)
+        if not beats:
+            raise click.ClickException(
+                "the churn model does not beat its best baseline (its check beats_best_baseline failed): see the "
+                "metrics above, and churn_model in `revolt ui`"
+            )
     timings = ", ".join(f"{name} {value:.0f} s" for name, value in result.seconds.items())
     click.echo(f"took {timings}")
 
