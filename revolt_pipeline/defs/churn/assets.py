@@ -93,6 +93,7 @@ def build_churn_assets(partitions: dg.PartitionsDefinition, churn: ChurnSettings
     @dg.asset(
         group_name=GROUP,
         partitions_def=partitions,
+        backfill_policy=dg.BackfillPolicy.single_run(),
         deps=[
             reads_window("person_days", feature_days),
             reads_window("sessionized_events", feature_days),
@@ -133,6 +134,7 @@ def build_churn_assets(partitions: dg.PartitionsDefinition, churn: ChurnSettings
     @dg.asset(
         group_name=GROUP,
         partitions_def=partitions,
+        backfill_policy=dg.BackfillPolicy.single_run(),
         deps=["person_features", reads_window("person_days", model_days)],
         kinds={"scikitlearn", "optuna"},
         owners=OWNERS,
@@ -171,6 +173,7 @@ def build_churn_assets(partitions: dg.PartitionsDefinition, churn: ChurnSettings
         name="churn_scores",
         group_name=GROUP,
         partitions_def=partitions,
+        backfill_policy=dg.BackfillPolicy.single_run(),
         deps=["churn_model"],
         kinds=REPORT_KINDS,
         owners=OWNERS,
