@@ -71,3 +71,12 @@ funnels_job = dg.define_asset_job(
     description="Build the funnel progress of event days (and count their ISO weeks again), and load the funnel "
     "step tables into the report database.",
 )
+
+# Machine learning (group `ml`): features as of a day, the models trained for it, and their report tables.
+ML_ASSETS = ("person_features", "churn_model", "churn_scores")
+ml_job = dg.define_asset_job(
+    "ml_job",
+    selection=dg.AssetSelection.assets(*ML_ASSETS),
+    description="Build each person's features as of the end of a day, train and judge the churn model for the day "
+    "against its baselines, and load churn_scores into the report database.",
+)

@@ -121,3 +121,20 @@ COMMITS = "_commits"
 
 def commit_key(layer: str, day: date) -> str:
     return f"{COMMITS}/{layer}/date={day:%Y-%m-%d}.json"
+
+
+# Machine learning (layers/ml.py): features as of a cutoff, and models versioned by the cutoff they score.
+def person_features_key(cutoff: date) -> str:
+    """Each person's features as of a cutoff (midnight UTC): from what happened strictly before it."""
+    return f"person_features/cutoff={cutoff:%Y-%m-%d}/person_features.parquet"
+
+
+def churn_model_folder(as_of: date) -> str:
+    """A churn model's files (`model.pkl`, `model.json`: metrics, feature list, settings), by the day it scores
+    people as of (the cutoff is the midnight after it)."""
+    return f"models/churn/as_of_date={as_of:%Y-%m-%d}/"
+
+
+def churn_scores_key(as_of: date) -> str:
+    """Each person's churn score as of the end of a day, in the shape of the report table `churn_scores`."""
+    return f"churn_scores/as_of_date={as_of:%Y-%m-%d}/churn_scores.parquet"

@@ -183,6 +183,7 @@ def test_the_ui_shows_every_definition_and_each_partitions_own_figures(
         "catalog_job",
         "people_job",
         "funnels_job",
+        "ml_job",
     }
     assert {sensor.name for sensor in definitions.sensors or []} == set(CASCADE_ORDER)
     assert {schedule.name for schedule in definitions.schedules or []} == {"raw_job_schedule"}
@@ -201,11 +202,11 @@ def test_the_ui_shows_every_definition_and_each_partitions_own_figures(
     # person_days and people with a check each, its active-users tables with their loaded-rows checks, and the
     # report tables person_days_table and people_table; the funnels' four assets and two checks on each of
     # their three tables; retention's five assets (cohort_activity and four tables) and six checks (two on
-    # cohort_activity, one per table).
+    # cohort_activity, one per table); ml's three assets (person_features, churn_model, churn_scores), a check each.
     aggregates, people = len(schema.AGGREGATE_TABLES), 2 + len(schema.ACTIVE_USERS_TABLES) + 2
-    funnels, retention = (4, 6), (5, 6)
-    assert len(shown_assets) == 7 + aggregates + people + funnels[0] + retention[0]
-    assert len(shown_checks) == 11 + aggregates + people + funnels[1] + retention[1]
+    funnels, retention, ml = (4, 6), (5, 6), (3, 3)
+    assert len(shown_assets) == 7 + aggregates + people + funnels[0] + retention[0] + ml[0]
+    assert len(shown_checks) == 11 + aggregates + people + funnels[1] + retention[1] + ml[1]
 
     # Each partition's row count is that day's rows, not the run's.
     for asset in ("raw_events", "event_catalog"):

@@ -173,7 +173,8 @@ def test_s3_and_postgres_give_the_same_report_rows_as_the_embedded_default(
 ) -> None:
     expected = embedded_demo.rows
     assert production_demo.rows == expected
-    assert all(expected[table] for table in expected)
+    # Every table the default demo fills (churn_scores is filled by `revolt demo --ml`, never by default).
+    assert all(expected[table] for table in expected if table != "churn_scores")
     store = production_demo.settings.store
     assert any(info.key.startswith("events/event_date=") for info in store.list("events"))
 

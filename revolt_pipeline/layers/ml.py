@@ -1,0 +1,261 @@
+"""The lake's side of the models: features and churn labels as of a cutoff, and models versioned in the store.
+
+A cutoff is a midnight (UTC); a Dagster partition of day D is the cutoff at the end of D (`cutoff_of`). Features
+read the person days, sessionized events and people snapshot the people layer committed before the cutoff
+(`transforms/features.py` filters every input by the cutoff again). Labels read the person days of the horizon
+after it, and only once every one of those days is built (`labelled`).
+"""
+
+import hashlib
+import json
+import pickle
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+import sqlalchemy as sa
+
+from revolt_pipeline.layers.cleaned import committed_identity_links
+from revolt_pipeline.layers.commits import SESSIONIZED, Layer, committed, committed_days, committing, is_committed
+from revolt_pipeline.layers.people import PEOPLE
+from revolt_pipeline.layers.report_tables import load_lake_days
+from revolt_pipeline.layers.staging import local_copies
+from revolt_pipeline.ml.churn import ChurnTraining, score_people, split_cutoffs, train_churn
+from revolt_pipeline.ml.training import ChurnSettings
+from revolt_pipeline.storage import ObjectStore
+from revolt_pipeline.storage.layout import (
+    churn_model_folder,
+    churn_scores_key,
+    people_key,
+    person_days_key,
+    person_features_key,
+    sessionized_events_key,
+)
+from revolt_pipeline.transforms.engine import copy_to_parquet, parquet
+from revolt_pipeline.transforms.features import (
+    FEATURE_WINDOW_DAYS,
+    NUMERIC_FEATURES,
+    churn_labels_query,
+    person_features_query,
+)
+from revolt_pipeline.transforms.people import NO_EVENTS, restitched_sql, stitch_people
+from revolt_pipeline.transforms.report_text import DIGEST_CHARS, MARKER, REPLACEMENT
+
+PERSON_FEATURES = Layer("person_features", "person_features")
+CHURN_MODEL = Layer("churn_model", "the churn model, its description and churn_scores")
+MODEL_FILE = "model.pkl"
+DESCRIPTION_FILE = "model.json"
+_NO_PERSON_DAYS = (
+    "(SELECT NULL::VARCHAR AS person_id, NULL::DATE AS event_date WHERE false)"  # no day built: no one active
+)
+_NO_PEOPLE = "(SELECT NULL::VARCHAR AS person_id, NULL::DATE AS first_seen WHERE false)"
+
+
+def cutoff_of(partition_day: date) -> date:
+    """The cutoff of a daily partition: the midnight ending its day, so the day's own events count."""
+    return partition_day + timedelta(days=1)
+
+
+def _built_person_days(store: ObjectStore, days: list[date]) -> list[str]:
+    return [person_days_key(day) for day in days if committed(store, PEOPLE, day, [person_days_key(day)])]
+
+
+def person_features(
+    store: ObjectStore, connection: duckdb.DuckDBPyConnection, cutoff: date, workdir: Path | None = None
+) -> pa.Table:
+    """Each person's features as of `cutoff` (one row per person active in the 28 days before it), read from
+    the lake's people layer and sessionized events of those days; written to `workdir` when given.
+
+    The people snapshot is the one of the day before the cutoff, else the latest before it (a person first
+    seen earlier is in every later snapshot). Event ids are re-stitched with every identity link built, as
+    the person days are."""
+    window = [cutoff - timedelta(days=n) for n in range(FEATURE_WINDOW_DAYS, 0, -1)]
+    person_day_keys = _built_person_days(store, window)
+    event_keys = [
+        sessionized_events_key(day)
+        for day in window
+        if committed(store, SESSIONIZED, day, [sessionized_events_key(day)])
+    ]
+    snapshots = [day for day in committed_days(store, PEOPLE) if day < cutoff]
+    snapshot_keys = [people_key(max(snapshots))] if snapshots else []
+    with (
+        local_copies(store, committed_identity_links(store)) as link_files,
+        local_copies(store, person_day_keys) as person_day_files,
+        local_copies(store, event_keys) as event_files,
+        local_copies(store, snapshot_keys) as snapshot_files,
+    ):
+        person_map = stitch_people(connection, link_files)
+        events = restitched_sql(parquet(event_files), person_map) if event_files else NO_EVENTS
+        query = person_features_query(
+            parquet(person_day_files) if person_day_files else _NO_PERSON_DAYS,
+            parquet(snapshot_files) if snapshot_files else _NO_PEOPLE,
+            events,
+            cutoff,
+        )
+        if workdir is None:
+            return connection.sql(query).to_arrow_table()
+        path = str(workdir / f"person_features-{cutoff}.parquet")
+        copy_to_parquet(connection, query, path)
+        return pq.read_table(path)
+
+
+@dataclass(frozen=True)
+class FeaturesDay:
+    cutoff: date
+    people: int
+    path: str
+
+
+def build_person_features(
+    store: ObjectStore, connection: duckdb.DuckDBPyConnection, cutoff: date, workdir: Path
+) -> FeaturesDay:
+    """Write the features as of `cutoff` to the lake (`person_features`), committed under the cutoff's day."""
+    table = person_features(store, connection, cutoff, workdir)
+    path = str(workdir / f"person_features-{cutoff}.parquet")
+    with committing(store, PERSON_FEATURES, cutoff) as commit:
+        commit.put_file(person_features_key(cutoff), path)
+    return FeaturesDay(cutoff, table.num_rows, path)
+
+
+def read_person_features(store: ObjectStore, cutoff: date) -> pa.Table:
+    """The committed features as of `cutoff` (FileNotFoundError when they were never built)."""
+    key = person_features_key(cutoff)
+    if not committed(store, PERSON_FEATURES, cutoff, [key]):
+        raise FileNotFoundError(f"no person_features as of {cutoff} in the lake: build them first")
+    with local_copies(store, [key]) as (path,):
+        return pq.read_table(path)
+
+
+def labelled(store: ObjectStore, cutoff: date, horizon_days: int) -> bool:
+    """Whether every day of the label's horizon after `cutoff` is built by the people layer (so a label of
+    'churned' means no activity, not days not built yet)."""
+    built = committed_days(store, PEOPLE)
+    return all(cutoff + timedelta(days=n) in built for n in range(horizon_days))
+
+
+def churn_labels(
+    store: ObjectStore, connection: duckdb.DuckDBPyConnection, features: pa.Table, cutoff: date, horizon_days: int
+) -> pa.Table:
+    """`person_id`, `churned` (1 or 0) of each person of `features`: no activity in the horizon after `cutoff`."""
+    if not labelled(store, cutoff, horizon_days):
+        raise FileNotFoundError(f"the {horizon_days} days after {cutoff} are not all built: no churn label yet")
+    horizon = [cutoff + timedelta(days=n) for n in range(horizon_days)]
+    keys = _built_person_days(store, horizon)
+    with local_copies(store, keys) as files:
+        connection.register("labelled_features", features.select(["person_id"]))
+        try:
+            query = churn_labels_query("labelled_features", parquet(files), cutoff, horizon_days)
+            return connection.sql(query).to_arrow_table()
+        finally:
+            connection.unregister("labelled_features")
+
+
+def churn_examples(
+    store: ObjectStore, connection: duckdb.DuckDBPyConnection, cutoffs: list[date], horizon_days: int
+) -> pa.Table:
+    """The features of each person as of each cutoff, with the cutoff and the churn label after it: the rows the
+    churn model learns from. Cutoffs whose horizon is not built yet, or with no one, are left out."""
+    tables = []
+    for cutoff in cutoffs:
+        if not labelled(store, cutoff, horizon_days):
+            continue
+        features = person_features(store, connection, cutoff)
+        if features.num_rows == 0:
+            continue
+        labels = churn_labels(store, connection, features, cutoff, horizon_days)
+        churned = dict(zip(labels["person_id"].to_pylist(), labels["churned"].to_pylist(), strict=True))
+        tables.append(
+            features.drop_columns(["feature_usage_28d"]).append_column(
+                "churned", pa.array([churned[p] for p in features["person_id"].to_pylist()], pa.int32())
+            )
+        )
+    return pa.concat_tables(tables) if tables else pa.table({})
+
+
+@dataclass
+class ChurnModelDay:
+    """The churn model trained for a day: how it did, the people it scored, and where it is stored."""
+
+    as_of: date
+    training: ChurnTraining
+    scores: pa.Table
+    folder: str
+
+
+def build_churn_model(
+    store: ObjectStore, connection: duckdb.DuckDBPyConnection, as_of: date, settings: ChurnSettings, workdir: Path
+) -> ChurnModelDay:
+    """Train the churn model for the day `as_of` on labelled cutoffs before it (`ml/churn.split_cutoffs`), score
+    everyone active in the 28 days before its cutoff, and version the model, its description and the scores.
+
+    FileNotFoundError when the lake's history is too short for the validation cutoff or for any training one."""
+    cutoff = cutoff_of(as_of)
+    validation, training_cutoffs = split_cutoffs(cutoff, settings)
+    examples = churn_examples(store, connection, [*training_cutoffs, validation], settings.horizon_days).to_pandas()
+    have = set(examples["cutoff"]) if len(examples) else set()
+    if validation not in have or not any(c in have for c in training_cutoffs):
+        needed = (cutoff - min(training_cutoffs)).days
+        raise FileNotFoundError(
+            f"too little history for a churn model as of {as_of}: the people layer must hold the days of the "
+            f"training cutoffs ({', '.join(map(str, training_cutoffs))}) and the validation cutoff ({validation}) "
+            f"with their {settings.horizon_days}-day horizons, about {needed} days before {cutoff}"
+        )
+    trained = train_churn(examples, validation, list(NUMERIC_FEATURES), settings)
+    people = _features_as_of(store, connection, cutoff).to_pandas()
+    folder = churn_model_folder(as_of)
+    scored = score_people(trained.model, people, trained.features, trained.reference)
+    scores = pa.table(
+        {
+            "as_of_date": pa.array([as_of] * len(scored), pa.date32()),
+            "person_id": pa.array([report_person_id(p) for p in scored["person_id"]], pa.string()),
+            "score": pa.array(scored["score"], pa.float64()),
+            "risk_band": pa.array(scored["risk_band"], pa.string()),
+            "days_since_last_active": pa.array(people["days_since_last_active"], pa.int32()),
+            "top_factors": pa.array(scored["top_factors"], pa.string()),
+            "model_version": pa.array([folder] * len(scored), pa.string()),
+        }
+    )
+    scores_path = workdir / f"churn_scores-{as_of}.parquet"
+    pq.write_table(scores, scores_path, compression="zstd")
+    description = {**trained.description(), "as_of_date": as_of.isoformat(), "cutoff": cutoff.isoformat()}
+    with committing(store, CHURN_MODEL, as_of) as commit:
+        commit.put(folder + MODEL_FILE, pickle.dumps(trained.model, protocol=pickle.HIGHEST_PROTOCOL))
+        commit.put(folder + DESCRIPTION_FILE, json.dumps(description, indent=1, sort_keys=True).encode())
+        commit.put_file(churn_scores_key(as_of), scores_path)
+    return ChurnModelDay(as_of, trained, scores, folder)
+
+
+def _features_as_of(store: ObjectStore, connection: duckdb.DuckDBPyConnection, cutoff: date) -> pa.Table:
+    """The committed features of the cutoff (the `person_features` asset), else computed now."""
+    if is_committed(store, PERSON_FEATURES, cutoff):
+        return read_person_features(store, cutoff)
+    return person_features(store, connection, cutoff)
+
+
+def report_person_id(person_id: str) -> str:
+    """A lake person id as the report tables key it (`transforms/people_reports.py`: NUL made U+FFFD, told apart)."""
+    if "\x00" not in person_id:
+        return person_id
+    digest = hashlib.md5(person_id.encode()).hexdigest()[:DIGEST_CHARS]
+    return person_id.replace("\x00", REPLACEMENT) + MARKER + digest
+
+
+def read_churn_model(store: ObjectStore, as_of: date) -> tuple[Any, dict[str, Any]]:
+    """The churn model versioned for `as_of` and its description (metrics, feature list, settings).
+
+    The model is a pickle: load only models this pipeline wrote into a store no one else writes."""
+    folder = churn_model_folder(as_of)
+    keys = [folder + MODEL_FILE, folder + DESCRIPTION_FILE]
+    if not committed(store, CHURN_MODEL, as_of, keys):
+        raise FileNotFoundError(f"no churn model as of {as_of} in the lake: materialize churn_model for it first")
+    return pickle.loads(store.get(keys[0])), json.loads(store.get(keys[1]))
+
+
+def load_churn_scores(engine: sa.Engine, store: ObjectStore, table: sa.Table, days: list[date]) -> pa.Table:
+    """Replace the days' rows of the `churn_scores` report table with the lake's; returns the rows."""
+    keys = {day: churn_scores_key(day) for day in days}
+    return load_lake_days(engine, store, table, keys, CHURN_MODEL, "churn_model")
