@@ -1,0 +1,1 @@
+"""Models trained on the lake: churn, segments, recommendations; pure functions of tables, no Dagster."""
