@@ -71,3 +71,12 @@ funnels_job = dg.define_asset_job(
     description="Build the funnel progress of event days (and count their ISO weeks again), and load the funnel "
     "step tables into the report database.",
 )
+
+# Recommendations and segments of cutoff days (issue 9), for `ml_job`'s selection.
+SEGMENT_RECOMMENDATION_ASSETS = (
+    "recommendation_model",
+    "recommendations",
+    "segment_model",
+    "person_segments",
+    "segment_sizes",
+)

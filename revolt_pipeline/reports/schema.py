@@ -762,3 +762,79 @@ RETENTION_TABLES = (lifecycle_daily, lifecycle_weekly, retention_daily, retentio
 """Lifecycle and retention tables, each loaded from lake files of the same name (`layers/retention.py`)."""
 PARTITION_COLUMNS.update({table.name: table.columns[0].name for table in RETENTION_TABLES})
 __all__ += ["RETENTION_TABLES", *(table.name for table in RETENTION_TABLES)]
+
+
+# Recommendations and segments (issue 9): trained as of a cutoff day, one partition per cutoff, so a BI user
+# follows them over time (`layers/recommendations.py`, `layers/segments.py`).
+_CUTOFF = "The cutoff the model was trained as of: it learnt from events of the days before it (UTC), none after."
+recommendations = sa.Table(
+    "recommendations",
+    metadata,
+    _date_key("cutoff_date", _CUTOFF),
+    sa.Column("person_id", sa.Text, primary_key=True, comment=_PERSON_ID),
+    sa.Column("rank", sa.Integer, primary_key=True, comment="1 for the item to suggest first, then 2, 3, ..."),
+    sa.Column(
+        "item",
+        sa.String(REPORT_TEXT_CHARS["item"]),
+        nullable=False,
+        comment="A feature, screen or event the person has not used in the training window, named as paths name "
+        "steps (`track: Invoice Sent`, `screen: Timesheet`).",
+    ),
+    sa.Column(
+        "score",
+        sa.Float,
+        nullable=False,
+        comment="How strongly the person's items point to this one: the sum of the item's co-occurrence "
+        "similarities with them (0 when none does; ties then go to the more used item). Compare within a person; "
+        "does not sum.",
+    ),
+    sa.Index("ix_recommendations_person_id", "person_id"),
+    comment="Which features, screens or events to suggest to each person active in the training window, by "
+    "item-item co-occurrence. Grain: one row per cutoff_date x person_id x rank.",
+)
+person_segments = sa.Table(
+    "person_segments",
+    metadata,
+    _date_key("cutoff_date", _CUTOFF),
+    sa.Column("person_id", sa.Text, primary_key=True, comment=_PERSON_ID),
+    sa.Column(
+        "segment",
+        sa.Integer,
+        nullable=False,
+        comment="The person's behavioural segment as of the cutoff: 0 the largest, then by size. Numbers are "
+        "the cutoff's own: follow a segment over time by its description.",
+    ),
+    sa.Column(
+        "description", sa.Text, nullable=False, comment="The segment in plain words, from its centre (segment_sizes)."
+    ),
+    sa.Index("ix_person_segments_person_id", "person_id"),
+    comment="Each person active in the profile window before the cutoff and the behavioural segment their usage "
+    "falls in. Grain: one row per cutoff_date x person_id.",
+)
+segment_sizes = sa.Table(
+    "segment_sizes",
+    metadata,
+    _date_key("cutoff_date", _CUTOFF),
+    sa.Column("segment", sa.Integer, primary_key=True, comment="The segment (as in person_segments)."),
+    sa.Column(
+        "description",
+        sa.Text,
+        nullable=False,
+        comment="The segment in plain words from its centre: how often (daily, weekly, occasional), on what "
+        "platform, how intensely, and the features it uses far more than everyone.",
+    ),
+    _count("people", "People in the segment. Sums across the segments of a cutoff."),
+    sa.Column(
+        "share",
+        sa.Float,
+        nullable=False,
+        comment="people / everyone segmented at the cutoff. Sums to 1 across the segments of a cutoff.",
+    ),
+    comment="The behavioural segments as of each cutoff and their sizes: segment sizes over time. Grain: one row "
+    "per cutoff_date x segment.",
+)
+RECOMMENDATION_TABLES = (recommendations,)
+SEGMENT_TABLES = (person_segments, segment_sizes)
+"""Models' outputs, each loaded from lake files of the same name (`layers/recommendations.py`, `layers/segments.py`)."""
+PARTITION_COLUMNS.update({table.name: "cutoff_date" for table in (*RECOMMENDATION_TABLES, *SEGMENT_TABLES)})
+__all__ += ["RECOMMENDATION_TABLES", "SEGMENT_TABLES", *(t.name for t in (*RECOMMENDATION_TABLES, *SEGMENT_TABLES))]

@@ -114,6 +114,23 @@ def retention_weekly_key(cohort_week: date) -> str:
     return f"retention/retention_weekly/cohort_week={cohort_week:%Y-%m-%d}/retention_weekly.parquet"
 
 
+# Models trained as of a cutoff day (issue 9): their outputs, partitioned by cutoff like the report tables they
+# load, and each model's description and metrics beside them (JSON, outside the Parquet folders).
+def recommendations_key(cutoff: date) -> str:
+    """Each person's suggested items as of a cutoff (the `recommendations` report table's rows)."""
+    return f"recommendations/cutoff_date={cutoff:%Y-%m-%d}/recommendations.parquet"
+
+
+def segments_key(table: str, cutoff: date) -> str:
+    """A segments table as of a cutoff: `person_segments` or `segment_sizes`."""
+    return f"segments/{table}/cutoff_date={cutoff:%Y-%m-%d}/{table}.parquet"
+
+
+def model_key(model: str, cutoff: date) -> str:
+    """A model's description as of a cutoff (`recommendations`, `segments`): its parameters and metrics, JSON."""
+    return f"models/{model}/cutoff_date={cutoff:%Y-%m-%d}/model.json"
+
+
 # Written last by the step that builds a lake day: the day's objects are complete (layers/commits.py).
 # The leading underscore keeps it out of what Spark, Athena and Glue read as data.
 COMMITS = "_commits"

@@ -12,7 +12,7 @@ from revolt_pipeline.transforms.people import restitched_sql
 from revolt_pipeline.transforms.people_reports import _id as storable_id
 from revolt_pipeline.transforms.report_text import ReportText
 
-ITEM = ReportText("step", "item")
+ITEM = ReportText("item", "item")
 NO_INTERACTIONS = (
     "(SELECT NULL::VARCHAR AS person_id, NULL::DATE AS event_date, NULL::VARCHAR AS item, NULL::BIGINT AS events "
     "WHERE false)"

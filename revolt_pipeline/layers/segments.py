@@ -1,0 +1,165 @@
+"""The behavioural segments of a cutoff day: people's behaviour profiles clustered, described and sized.
+
+A cutoff reads the sessionized events of the `PROFILE_DAYS` days before it (never of the cutoff day or later),
+re-stitched as the recommendations are (`layers/recommendations.py`), and profiles every person active in them
+(`ml/segments.py`). Its two tables, `person_segments` and `segment_sizes`, are lake objects of the cutoff, and the
+segmentation's description (the numbers of segments tried and their silhouettes, the centres, the words) a JSON
+object beside them (`models/segments/`), committed together. Segment sizes over time are `segment_sizes` over
+the cutoffs built.
+"""
+
+import json
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import sqlalchemy as sa
+
+from revolt_pipeline.layers.commits import Layer, committing
+from revolt_pipeline.layers.recommendations import read_interactions, stitched, window_event_files
+from revolt_pipeline.layers.report_tables import load_lake_days
+from revolt_pipeline.ml.segments import (
+    PROFILE_DAYS,
+    SEED,
+    SEGMENT_COUNTS,
+    Segments,
+    behaviour_profile,
+    fit_segments,
+    person_segments,
+    segment_sizes,
+)
+from revolt_pipeline.reports import schema
+from revolt_pipeline.storage import ObjectStore
+from revolt_pipeline.storage.layout import model_key, segments_key
+from revolt_pipeline.transforms.segments import person_platform_days_query
+
+SEGMENTS = Layer("segments", "person_segments, segment_sizes and the segmentation's description (models/segments)")
+TABLES = {
+    schema.person_segments.name: pa.schema(
+        [
+            ("cutoff_date", pa.date32()),
+            ("person_id", pa.string()),
+            ("segment", pa.int32()),
+            ("description", pa.string()),
+        ]
+    ),
+    schema.segment_sizes.name: pa.schema(
+        [
+            ("cutoff_date", pa.date32()),
+            ("segment", pa.int32()),
+            ("description", pa.string()),
+            ("people", pa.int64()),
+            ("share", pa.float64()),
+        ]
+    ),
+}
+
+
+@dataclass(frozen=True)
+class SegmenterSettings:
+    """The days a profile describes, the numbers of segments tried, and the seed."""
+
+    profile_days: int = PROFILE_DAYS
+    counts: range = SEGMENT_COUNTS
+    seed: int = SEED
+
+
+@dataclass
+class SegmentsDay:
+    """What one cutoff's segmentation wrote."""
+
+    cutoff: date
+    people: int  # people profiled (and segmented)
+    segments: Segments | None  # None when too few people were active to segment
+    paths: dict[str, str]  # table -> local Parquet file
+    model: dict[str, Any]
+
+
+def read_activity(connection: duckdb.DuckDBPyConnection, files: list[str], person_map: str) -> pd.DataFrame:
+    """Each person's events and sessions per day and platform."""
+    frame = connection.sql(person_platform_days_query(files, person_map)).to_arrow_table().to_pandas()
+    frame["event_date"] = pd.to_datetime(frame["event_date"]).dt.date
+    return frame
+
+
+def build_segments(
+    store: ObjectStore,
+    connection: duckdb.DuckDBPyConnection,
+    cutoffs: list[date],
+    workdir: Path,
+    settings: SegmenterSettings = SegmenterSettings(),
+) -> list[SegmentsDay]:
+    """The segments of each cutoff."""
+    with stitched(store, connection) as person_map:
+        return [_cutoff(store, connection, cutoff, workdir, settings, person_map) for cutoff in sorted(cutoffs)]
+
+
+def _cutoff(
+    store: ObjectStore,
+    connection: duckdb.DuckDBPyConnection,
+    cutoff: date,
+    workdir: Path,
+    settings: SegmenterSettings,
+    person_map: str,
+) -> SegmentsDay:
+    with window_event_files(store, cutoff - timedelta(days=settings.profile_days), cutoff) as files:
+        activity = read_activity(connection, files, person_map)
+        interactions = read_interactions(connection, files, person_map)
+    profile = behaviour_profile(activity, interactions, settings.profile_days)
+    tried = [k for k in settings.counts if 2 <= k < len(profile)]
+    segments = fit_segments(profile, counts=settings.counts, seed=settings.seed) if tried else None
+    frames = {
+        schema.person_segments.name: person_segments(segments, cutoff) if segments else None,
+        schema.segment_sizes.name: segment_sizes(segments, cutoff) if segments else None,
+    }
+    paths = {}
+    for table, frame in frames.items():
+        paths[table] = str(workdir / f"{table}-{cutoff}.parquet")
+        rows = TABLES[table].empty_table() if frame is None else pa.Table.from_pandas(frame, schema=TABLES[table])
+        pq.write_table(rows.replace_schema_metadata(None), paths[table])
+    description = _description(cutoff, settings, profile, segments)
+    with committing(store, SEGMENTS, cutoff) as commit:
+        for table, path in paths.items():
+            commit.put_file(segments_key(table, cutoff), path)
+        commit.put(model_key("segments", cutoff), json.dumps(description, indent=2).encode())
+    return SegmentsDay(cutoff, len(profile), segments, paths, description)
+
+
+def _description(
+    cutoff: date, settings: SegmenterSettings, profile: pd.DataFrame, segments: Segments | None
+) -> dict[str, Any]:
+    described: dict[str, Any] = {
+        "model": "kmeans",
+        "cutoff_date": cutoff.isoformat(),
+        "profile_days": settings.profile_days,
+        "seed": settings.seed,
+        "people": len(profile),
+        "profile_columns": list(profile.columns),
+    }
+    if segments is None:
+        return {**described, "segments": 0}
+    return {
+        **described,
+        "segments": segments.count,
+        "silhouette": round(segments.silhouette, 4),
+        "silhouettes": {str(k): round(value, 4) for k, value in segments.silhouettes.items()},
+        "descriptions": {str(k): text for k, text in segments.descriptions.items()},
+        "sizes": {str(k): int(size) for k, size in segments.sizes().items()},
+        "centres": {
+            str(k): {column: round(float(value), 4) for column, value in centre.items()}
+            for k, centre in segments.centres.iterrows()
+        },
+    }
+
+
+def load_segment_table(engine: sa.Engine, store: ObjectStore, table: sa.Table, cutoffs: list[date]) -> pa.Table:
+    """Replace the cutoffs' rows of `person_segments` or `segment_sizes` with the lake's; returns the rows."""
+    if table.name not in TABLES:
+        raise ValueError(f"{table.name} is not a segments table")
+    keys = {cutoff: segments_key(table.name, cutoff) for cutoff in cutoffs}
+    return load_lake_days(engine, store, table, keys, SEGMENTS, "segment_model")
