@@ -790,7 +790,7 @@ recommendations = sa.Table(
     ),
     sa.Index("ix_recommendations_person_id", "person_id"),
     comment="Which features, screens or events to suggest to each person active in the training window, by "
-    "item-item co-occurrence. Grain: one row per cutoff_date x person_id x rank.",
+    "item-item co-occurrence. Grain: one row per day x person_id x rank, the day being the cutoff (cutoff_date).",
 )
 person_segments = sa.Table(
     "person_segments",
@@ -809,7 +809,7 @@ person_segments = sa.Table(
     ),
     sa.Index("ix_person_segments_person_id", "person_id"),
     comment="Each person active in the profile window before the cutoff and the behavioural segment their usage "
-    "falls in. Grain: one row per cutoff_date x person_id.",
+    "falls in. Grain: one row per day x person_id, the day being the cutoff (cutoff_date).",
 )
 segment_sizes = sa.Table(
     "segment_sizes",
@@ -823,7 +823,11 @@ segment_sizes = sa.Table(
         comment="The segment in plain words from its centre: how often (daily, weekly, occasional), on what "
         "platform, how intensely, and the features it uses far more than everyone.",
     ),
-    _count("people", "People in the segment. Sums across the segments of a cutoff."),
+    _count(
+        "people",
+        "People in the segment. They add up across the segments of one cutoff (each person is in one), but do not "
+        "add up across rows of different cutoffs (a person is segmented at each).",
+    ),
     sa.Column(
         "share",
         sa.Float,
@@ -831,7 +835,7 @@ segment_sizes = sa.Table(
         comment="people / everyone segmented at the cutoff. Sums to 1 across the segments of a cutoff.",
     ),
     comment="The behavioural segments as of each cutoff and their sizes: segment sizes over time. Grain: one row "
-    "per cutoff_date x segment.",
+    "per day x segment, the day being the cutoff (cutoff_date).",
 )
 RECOMMENDATION_TABLES = (recommendations,)
 SEGMENT_TABLES = (person_segments, segment_sizes)

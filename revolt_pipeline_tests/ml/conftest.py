@@ -7,9 +7,10 @@ from datetime import timedelta
 
 import pytest
 
-from revolt_pipeline.layers.recommendations import RecommendationsDay, RecommenderSettings, build_recommendations
-from revolt_pipeline.layers.segments import SegmentsDay, build_segments
-from revolt_pipeline.transforms.engine import duckdb_connection
+from revolt_pipeline.layers.days import DayBuilder
+from revolt_pipeline.layers.recommendations import RecommendationsDay, RecommenderSettings
+from revolt_pipeline.layers.segments import SegmentsDay
+from revolt_pipeline.transforms.rules import PipelineRules
 from revolt_pipeline_tests.ml.planned_lake import PlannedLake, write_planned_lake
 
 DAYS = 28
@@ -29,11 +30,9 @@ class TrainedLake:
 
 def train(lake: PlannedLake) -> TrainedLake:
     """Both models of the day after the traffic, as their assets build them."""
-    with duckdb_connection() as connection:
-        (recommended,) = build_recommendations(
-            lake.store, connection, [lake.cutoff], lake.workdir("recommendations"), SETTINGS
-        )
-        (segmented,) = build_segments(lake.store, connection, [lake.cutoff], lake.workdir("segments"))
+    builder = DayBuilder(lake.store, PipelineRules(), lake.workdir("models"))
+    (recommended,) = builder.recommendations([lake.cutoff], SETTINGS)
+    (segmented,) = builder.segments([lake.cutoff])
     return TrainedLake(lake, recommended, segmented)
 
 
