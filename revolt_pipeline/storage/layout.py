@@ -138,3 +138,19 @@ COMMITS = "_commits"
 
 def commit_key(layer: str, day: date) -> str:
     return f"{COMMITS}/{layer}/date={day:%Y-%m-%d}.json"
+
+
+# Machine learning (layers/ml.py): features as of a cutoff, and models versioned by the cutoff they score.
+def person_features_key(cutoff: date) -> str:
+    """Each person's features as of a cutoff (midnight UTC): from what happened strictly before it."""
+    return f"person_features/cutoff={cutoff:%Y-%m-%d}/person_features.parquet"
+
+
+def churn_model_key(cutoff: date, name: str) -> str:
+    """A churn model's files (`model.pkl`, `model.json`: metrics, feature list, settings), by the cutoff it scores."""
+    return f"models/churn/cutoff={cutoff:%Y-%m-%d}/{name}"
+
+
+def churn_scores_key(cutoff: date) -> str:
+    """Each person's churn score as of a cutoff, in the shape of the report table `churn_scores`."""
+    return f"churn_scores/cutoff={cutoff:%Y-%m-%d}/churn_scores.parquet"
