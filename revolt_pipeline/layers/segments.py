@@ -1,16 +1,16 @@
-"""The behavioural segments of a cutoff day: people's behaviour profiles clustered, described and sized.
+"""The behavioural segments of a cutoff: people's behaviour profiles clustered, described and sized.
 
-A cutoff reads the sessionized events of the `PROFILE_DAYS` days before it (never of the cutoff day or later),
-re-stitched as the recommendations are (`layers/recommendations.py`), and profiles every person active in them
-(`ml/segments.py`). Its two tables, `person_segments` and `segment_sizes`, are lake objects of the cutoff, and the
-segmentation's description (the numbers of segments tried and their silhouettes, the centres, the words) a JSON
-object beside them (`models/segments/`), committed together. Segment sizes over time are `segment_sizes` over
-the cutoffs built.
+A cutoff (a midnight) reads each person's features as of it (`layers/ml.person_features`: the people layer's
+days and the sessionized events of the 28 days before it, never later, re-stitched) and profiles every person
+active in them (`ml/segments.py`). Its two tables, `person_segments` and `segment_sizes`, are lake objects of
+the cutoff, and the segmentation's description (the numbers of segments tried and their silhouettes, the
+centres, the words) a JSON object beside them (`models/segments/`), committed together. Segment sizes over time
+are `segment_sizes` over the cutoffs built.
 """
 
 import json
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 import sqlalchemy as sa
 
 from revolt_pipeline.layers.commits import Layer, committing
-from revolt_pipeline.layers.recommendations import read_interactions, stitched, window_event_files
+from revolt_pipeline.layers.ml import person_features
 from revolt_pipeline.layers.report_tables import load_lake_days
 from revolt_pipeline.ml.segments import (
     PROFILE_DAYS,
@@ -36,7 +36,6 @@ from revolt_pipeline.ml.segments import (
 from revolt_pipeline.reports import schema
 from revolt_pipeline.storage import ObjectStore
 from revolt_pipeline.storage.layout import model_key, segments_key
-from revolt_pipeline.transforms.segments import person_platform_days_query
 
 SEGMENTS = Layer("segments", "person_segments, segment_sizes and the segmentation's description (models/segments)")
 TABLES = {
@@ -62,9 +61,8 @@ TABLES = {
 
 @dataclass(frozen=True)
 class SegmenterSettings:
-    """The days a profile describes, the numbers of segments tried, and the seed."""
+    """The numbers of segments tried, and the seed (profiles describe the features' 28 days)."""
 
-    profile_days: int = PROFILE_DAYS
     counts: range = SEGMENT_COUNTS
     seed: int = SEED
 
@@ -80,13 +78,6 @@ class SegmentsDay:
     model: dict[str, Any]
 
 
-def read_activity(connection: duckdb.DuckDBPyConnection, files: list[str], person_map: str) -> pd.DataFrame:
-    """Each person's events and sessions per day and platform."""
-    frame = connection.sql(person_platform_days_query(files, person_map)).to_arrow_table().to_pandas()
-    frame["event_date"] = pd.to_datetime(frame["event_date"]).dt.date
-    return frame
-
-
 def build_segments(
     store: ObjectStore,
     connection: duckdb.DuckDBPyConnection,
@@ -94,9 +85,8 @@ def build_segments(
     workdir: Path,
     settings: SegmenterSettings = SegmenterSettings(),
 ) -> list[SegmentsDay]:
-    """The segments of each cutoff."""
-    with stitched(store, connection) as person_map:
-        return [_cutoff(store, connection, cutoff, workdir, settings, person_map) for cutoff in sorted(cutoffs)]
+    """The segments of each cutoff (a midnight: the features read the days before it)."""
+    return [_cutoff(store, connection, cutoff, workdir, settings) for cutoff in sorted(cutoffs)]
 
 
 def _cutoff(
@@ -105,12 +95,9 @@ def _cutoff(
     cutoff: date,
     workdir: Path,
     settings: SegmenterSettings,
-    person_map: str,
 ) -> SegmentsDay:
-    with window_event_files(store, cutoff - timedelta(days=settings.profile_days), cutoff) as files:
-        activity = read_activity(connection, files, person_map)
-        interactions = read_interactions(connection, files, person_map)
-    profile = behaviour_profile(activity, interactions, settings.profile_days)
+    features = person_features(store, connection, cutoff).to_pandas(maps_as_pydicts=None)
+    profile = behaviour_profile(features)
     tried = [k for k in settings.counts if 2 <= k < len(profile)]
     segments = fit_segments(profile, counts=settings.counts, seed=settings.seed) if tried else None
     frames = {
@@ -136,7 +123,7 @@ def _description(
     described: dict[str, Any] = {
         "model": "kmeans",
         "cutoff_date": cutoff.isoformat(),
-        "profile_days": settings.profile_days,
+        "profile_days": PROFILE_DAYS,
         "seed": settings.seed,
         "people": len(profile),
         "profile_columns": list(profile.columns),

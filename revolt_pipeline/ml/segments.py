@@ -1,9 +1,9 @@
 """Behavioural segments: people clustered by how they use the product, each segment described in plain words.
 
-A person's **behaviour profile** over the days before a cutoff: how often they come (`active_day_share`), how
-many sessions on an active day and events in a session, the share of their events on each platform
-(`platform: web`) and the share of their feature use going to each item (`item: track: Invoice Sent`, items used
-by enough people to say something).
+A person's **behaviour profile** over the 28 days before a cutoff, from their features (`transforms/features.py`,
+the churn model's too): how often they come (`active_day_share`), how many sessions on an active day and events
+in a session, the platform they mostly use (`platform: web`, 1 or 0) and the share of their feature use going to
+each tracked event (`item: track: Invoice Sent`, events used by enough people to say something).
 
 Feature use is a mix of shares, clustered as text is clustered by its words: the square roots of the shares
 (the Hellinger distance between mixes), each item weighted by its inverse document frequency (an item everyone
@@ -26,7 +26,7 @@ from sklearn.cluster import KMeans
 from sklearn.metrics import silhouette_score
 from sklearn.preprocessing import StandardScaler
 
-PROFILE_DAYS = 28  # the days of behaviour before a cutoff a profile describes
+PROFILE_DAYS = 28  # the days of behaviour before a cutoff a profile describes (the features' window)
 SEGMENT_COUNTS = range(2, 9)  # the numbers of segments tried
 SEED = 0
 MIN_ITEM_PEOPLE_SHARE = 0.02  # an item enters the profile when this share of people used it
@@ -38,37 +38,35 @@ PLATFORM_PREFIX = "platform: "
 ITEM_PREFIX = "item: "
 
 
-def behaviour_profile(
-    activity: pd.DataFrame,
-    interactions: pd.DataFrame,
-    days: int,
-    *,
-    min_item_people_share: float = MIN_ITEM_PEOPLE_SHARE,
-) -> pd.DataFrame:
-    """One row per person (index `person_id`) active in the window, in the columns the module docstring names.
-
-    `activity` has a row per person, day and platform (`events`, `sessions`); `interactions` a row per person,
-    day and item (`events`); both of the `days` days of the window only."""
-    if activity.empty:
+def behaviour_profile(features: pd.DataFrame, *, min_item_people_share: float = MIN_ITEM_PEOPLE_SHARE) -> pd.DataFrame:
+    """One row per person (index `person_id`), in the columns the module docstring names, from each person's
+    features as of a cutoff (`transforms/features.py`: `active_days_28d`, `sessions_28d`, `events_28d`,
+    `primary_platform`, `feature_events_28d` and `feature_usage_28d`, the uses of each tracked event)."""
+    if features.empty:
         return pd.DataFrame(index=pd.Index([], name="person_id"), dtype=np.float64)
-    per_day = activity.groupby(["person_id", "event_date"])[["events", "sessions"]].sum()
-    per_person = per_day.groupby("person_id").agg(
-        active_days=("events", "size"), events=("events", "sum"), sessions=("sessions", "sum")
+    features = features.set_index("person_id")
+    active_days = features["active_days_28d"].clip(lower=1)
+    profile = pd.DataFrame(index=features.index)
+    profile["active_day_share"] = features["active_days_28d"] / PROFILE_DAYS
+    profile["sessions_per_active_day"] = features["sessions_28d"] / active_days
+    profile["events_per_session"] = features["events_28d"] / features["sessions_28d"].clip(lower=1)
+    platforms = pd.get_dummies(features["primary_platform"].fillna("unknown"), dtype=np.float64)
+    profile = profile.join(platforms.add_prefix(PLATFORM_PREFIX))
+    uses = pd.DataFrame(
+        [
+            (person, f"track: {event}", count)
+            for person, usage in features["feature_usage_28d"].items()
+            for event, count in (usage or [])
+        ],
+        columns=["person_id", "item", "uses"],
     )
-    profile = pd.DataFrame(index=per_person.index)
-    profile["active_day_share"] = per_person["active_days"] / days
-    profile["sessions_per_active_day"] = per_person["sessions"] / per_person["active_days"]
-    profile["events_per_session"] = per_person["events"] / per_person["sessions"].clip(lower=1)
-    platforms = activity.pivot_table(
-        index="person_id", columns="platform", values="events", aggfunc="sum", fill_value=0
-    )
-    platforms = platforms.div(platforms.sum(axis=1), axis=0).add_prefix(PLATFORM_PREFIX)
-    people_per_item = interactions.groupby("item")["person_id"].nunique().sort_values(ascending=False, kind="stable")
+    people_per_item = uses.groupby("item")["person_id"].nunique().sort_values(ascending=False, kind="stable")
     kept = people_per_item[people_per_item >= min_item_people_share * len(profile)].index[:MAX_ITEMS]
-    used = interactions[interactions["item"].isin(kept)]
-    items = used.pivot_table(index="person_id", columns="item", values="events", aggfunc="sum", fill_value=0)
-    items = items.div(interactions.groupby("person_id")["events"].sum(), axis=0).add_prefix(ITEM_PREFIX)
-    profile = profile.join(platforms).join(items).fillna(0.0)
+    items = uses[uses["item"].isin(kept)].pivot_table(
+        index="person_id", columns="item", values="uses", aggfunc="sum", fill_value=0
+    )
+    items = items.div(features["feature_events_28d"].clip(lower=1), axis=0).add_prefix(ITEM_PREFIX)
+    profile = profile.join(items).fillna(0.0)
     return profile.sort_index().reindex(sorted(profile.columns), axis=1).astype(np.float64)
 
 
@@ -148,8 +146,8 @@ def _joined(words: list[str]) -> str:
 def describe_segment(centre: pd.Series, overall: pd.Series) -> str:
     """A segment in plain words from its centre: `daily desktop power users of Invoice Sent and Rate Set`.
 
-    How often: daily (active on half the days or more), weekly (a fifth), else occasional. On what: the platform
-    of 60% of their events or more, else multi-platform. How intensely: power users with a quarter more events per
+    How often: daily (active on half the days or more), weekly (a fifth), else occasional. On what: the primary
+    platform of 60% of them or more, else multi-platform. How intensely: power users with a quarter more events per
     session than everyone, light users with a quarter fewer. Of what: up to three items they use at least 1.5
     times as much as everyone (and on 2% of their feature use or more), the most over-used first."""
     share = centre.get("active_day_share", 0.0)

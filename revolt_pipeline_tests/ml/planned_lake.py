@@ -17,9 +17,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from revolt_pipeline.demo.generator import PlannedMessage, Traffic, plan_traffic
+from revolt_pipeline.demo.population import PLATFORMS, REGION_COUNTRIES, Person
 from revolt_pipeline.layers.commits import RAW_EVENTS, SESSIONIZED, committing
+from revolt_pipeline.layers.days import DayBuilder
 from revolt_pipeline.storage import ObjectStore
 from revolt_pipeline.storage.layout import identity_links_key, sessionized_events_key, sessions_key
+from revolt_pipeline.transforms.rules import PipelineRules
 
 START = date(2026, 9, 7)  # a Monday
 EVENTS = pa.schema(
@@ -32,11 +35,31 @@ EVENTS = pa.schema(
         ("anonymous_id", pa.string()),
         ("event_time", pa.timestamp("ms", tz="UTC")),
         ("platform", pa.string()),
+        ("app_version", pa.string()),
+        ("os_name", pa.string()),
+        ("os_version", pa.string()),
+        ("device_type", pa.string()),
+        ("locale", pa.string()),
+        ("country", pa.string()),
+        ("country_method", pa.string()),
+        ("source", pa.string()),
+        ("library_name", pa.string()),
+        ("library_version", pa.string()),
         ("properties", pa.string()),
+        ("traits", pa.string()),
         ("session_id", pa.string()),
     ]
 )
-SESSIONS = pa.schema([("session_id", pa.string()), ("person_id", pa.string())])
+SESSIONS = pa.schema(
+    [
+        ("session_id", pa.string()),
+        ("person_id", pa.string()),
+        ("session_start", pa.timestamp("ms", tz="UTC")),
+        ("session_end", pa.timestamp("ms", tz="UTC")),
+        ("duration_seconds", pa.float64()),
+        ("events", pa.int64()),
+    ]
+)
 LINKS = pa.schema(
     [
         ("from_id", pa.string()),
@@ -59,7 +82,9 @@ class PlannedLake:
         return folder
 
 
-def _event_row(traffic: Traffic, message: PlannedMessage) -> dict:
+def _event_row(traffic: Traffic, owners: dict[int, Person], message: PlannedMessage) -> dict:
+    device = traffic.devices[message.device]
+    region = owners[message.device].region
     return {
         "message_id": message.message_id,
         "type": message.kind,
@@ -68,10 +93,42 @@ def _event_row(traffic: Traffic, message: PlannedMessage) -> dict:
         "user_id": message.user_id,
         "anonymous_id": message.anonymous_id,
         "event_time": message.event_time,
-        "platform": traffic.devices[message.device].platform,
+        "platform": device.platform,
+        "app_version": message.app_version,
+        "os_name": device.os_name,
+        "os_version": device.os_version,
+        "device_type": device.platform,
+        "locale": region[2],
+        "country": REGION_COUNTRIES[region[0]][0],
+        "country_method": "timezone",
+        "source": device.source,
+        "library_name": PLATFORMS[device.platform][1],
+        "library_version": "demo",
         "properties": json.dumps(message.properties) if message.properties is not None else None,
+        "traits": json.dumps(message.traits) if message.traits is not None else None,
         "session_id": f"session-{message.session}",
     }
+
+
+def _sessions(rows: list[dict]) -> dict[date, list[dict]]:
+    """The sessions of the events, by the day they started (as the pipeline's: one crossing midnight is one)."""
+    by_session: dict[str, list[dict]] = defaultdict(list)
+    for row in rows:
+        by_session[row["session_id"]].append(row)
+    sessions: dict[date, list[dict]] = defaultdict(list)
+    for session, events in sorted(by_session.items()):
+        start, end = min(e["event_time"] for e in events), max(e["event_time"] for e in events)
+        sessions[start.date()].append(
+            {
+                "session_id": session,
+                "person_id": events[0]["person_id"],
+                "session_start": start,
+                "session_end": end,
+                "duration_seconds": (end - start).total_seconds(),
+                "events": len(events),
+            }
+        )
+    return sessions
 
 
 def write_planned_lake(folder: Path, *, seed: int, users: int, days: int) -> PlannedLake:
@@ -80,13 +137,14 @@ def write_planned_lake(folder: Path, *, seed: int, users: int, days: int) -> Pla
     store = ObjectStore((folder / "store").as_uri())
     inputs = folder / "inputs"
     inputs.mkdir(parents=True)
+    owners = {device.index: person for person in traffic.people for device in person.devices}
     by_day: dict[date, list[dict]] = defaultdict(list)
     links: dict[date, list[dict]] = defaultdict(list)
     for message in traffic.messages:
         if message.resend or message.too_late:
             continue
         day = message.event_time.date()
-        by_day[day].append(_event_row(traffic, message))
+        by_day[day].append(_event_row(traffic, owners, message))
         if message.kind == "identify" and message.anonymous_id and message.user_id:
             links[day].append(
                 {
@@ -96,12 +154,10 @@ def write_planned_lake(folder: Path, *, seed: int, users: int, days: int) -> Pla
                     "message_id": message.message_id,
                 }
             )
+    sessions_by_day = _sessions([row for rows in by_day.values() for row in rows])
     for day, rows in sorted(by_day.items()):
         events = pa.Table.from_pylist(sorted(rows, key=lambda r: (r["event_time"], r["message_id"])), schema=EVENTS)
-        sessions = pa.Table.from_pylist(
-            [{"session_id": s, "person_id": p} for s, p in sorted({(r["session_id"], r["person_id"]) for r in rows})],
-            schema=SESSIONS,
-        )
+        sessions = pa.Table.from_pylist(sessions_by_day.get(day, []), schema=SESSIONS)
         paths = {name: str(inputs / f"{name}-{day}.parquet") for name in ("events", "sessions", "links")}
         pq.write_table(events, paths["events"])
         pq.write_table(sessions, paths["sessions"])
@@ -111,4 +167,7 @@ def write_planned_lake(folder: Path, *, seed: int, users: int, days: int) -> Pla
             commit.put_file(sessions_key(day), paths["sessions"])
         with committing(store, RAW_EVENTS, day) as commit:
             commit.put_file(identity_links_key(day), paths["links"])
-    return PlannedLake(store, traffic, START + timedelta(days=days))
+    lake = PlannedLake(store, traffic, START + timedelta(days=days))
+    # The people layer of every day (person days and snapshots), as people_job builds it: the features read it.
+    DayBuilder(store, PipelineRules(), lake.workdir("people")).people_days(sorted(by_day))
+    return lake

@@ -1,6 +1,8 @@
 """The models as Dagster assets: materialized for a cutoff on a lake, with their metrics as metadata, their checks
 passing, and their report tables equal to the lake and finding the planted signal, on SQLite and PostgreSQL."""
 
+import shutil
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +23,8 @@ from revolt_pipeline.layers.days import DayBuilder
 from revolt_pipeline.reports import schema
 from revolt_pipeline.reports.loader import create_engine, ensure_tables, read_rows
 from revolt_pipeline.transforms.rules import PipelineRules
-from revolt_pipeline_tests.ml.conftest import DAYS, USERS, TrainedLake
-from revolt_pipeline_tests.ml.planned_lake import START, write_planned_lake
+from revolt_pipeline_tests.ml.conftest import TrainedLake
+from revolt_pipeline_tests.ml.planned_lake import START
 from revolt_pipeline_tests.ml.test_segments import ARI_FLOOR
 
 pytestmark = pytest.mark.xdist_group("ml_lake")
@@ -37,17 +39,20 @@ def _metadata(result: dg.ExecuteInProcessResult, asset: str) -> dict[str, Any]:
     return {name: value.value for name, value in materialization.metadata.items()}
 
 
-def test_the_models_materialize_with_their_metrics_and_checks(tmp_path: Path) -> None:
-    lake = write_planned_lake(tmp_path / "lake", seed=7, users=USERS, days=DAYS)
+def test_the_models_materialize_with_their_metrics_and_checks(demo_lake: TrainedLake, tmp_path: Path) -> None:
+    lake = demo_lake.lake
+    copy = tmp_path / "store"  # the session's lake, copied: the assets write their outputs into it
+    shutil.copytree(lake.store.root, copy)
     partitions = daily_partitions(START.isoformat())
+    last_day = lake.cutoff - timedelta(days=1)  # the partition of a day is the cutoff at its end
     assets = [*build_recommendation_assets(partitions), *build_segment_assets(partitions)]
     url = f"sqlite:///{tmp_path / 'reports.sqlite'}"
     with dg.DagsterInstance.ephemeral() as instance:
         # The models' default windows (four weeks to learn from, one to judge on) reach before the traffic.
         result = dg.materialize(
             assets,
-            partition_key=lake.cutoff.isoformat(),
-            resources={"lake": LakeResource(url=lake.store.uri("")), "reports": ReportDatabaseResource(url=url)},
+            partition_key=last_day.isoformat(),
+            resources={"lake": LakeResource(url=copy.as_uri()), "reports": ReportDatabaseResource(url=url)},
             instance=instance,
         )
     assert result.success

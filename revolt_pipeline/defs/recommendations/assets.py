@@ -1,19 +1,21 @@
 """Recommendations as Dagster assets: `recommendation_model` (lake) and `recommendations` (report table).
 
-A partition is a cutoff day: the model learns from the sessionized events of the days before it (never of the
-day itself), so its lineage is the `TRAINING_DAYS + HOLDOUT_DAYS` days before the partition. The model's
+A partition of day D is the cutoff at the end of D (`layers/ml.cutoff_of`, as for the churn model): the model
+learns from the sessionized events of the `TRAINING_DAYS + HOLDOUT_DAYS` days through D, never later. The model's
 evaluation against popularity is the partition's metadata, and the check `beats_popularity` fails a model that
 does no better than suggesting the most used items.
 """
 
 import tempfile
-from collections.abc import Iterator
-from datetime import date
+from collections.abc import Callable, Iterator
+from datetime import date, timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
+import pyarrow as pa
+import sqlalchemy as sa
 
 from revolt_pipeline.defs.checks import partition_check, report_checks
 from revolt_pipeline.defs.lake.resources import LakeResource
@@ -21,11 +23,15 @@ from revolt_pipeline.defs.metadata import Timings, table_metadata
 from revolt_pipeline.defs.reports.assets import KINDS as REPORT_KINDS
 from revolt_pipeline.defs.reports.assets import LOADED_ROWS, load_report_table
 from revolt_pipeline.defs.reports.resources import ReportDatabaseResource
+from revolt_pipeline.defs.rules import reads_window
 from revolt_pipeline.layers.checks import recommendation_checks
+from revolt_pipeline.layers.ml import cutoff_of
 from revolt_pipeline.layers.recommendations import RecommenderSettings, build_recommendations, load_recommendations
 from revolt_pipeline.layers.summaries import summarize_parquet
 from revolt_pipeline.reports import schema
+from revolt_pipeline.storage import ObjectStore
 from revolt_pipeline.storage.layout import recommendations_key
+from revolt_pipeline.transforms.rules import DayWindow
 
 OWNERS = ["team:analytics-platform"]
 KINDS = {"parquet", "scikitlearn"}
@@ -35,14 +41,26 @@ CHECKS = {
 }
 
 
-def days_before(upstream: str, days: int) -> dg.AssetDep:
-    """Depend on the `days` upstream days before a cutoff partition (not the cutoff day itself)."""
-    return dg.AssetDep(
-        upstream,
-        partition_mapping=dg.TimeWindowPartitionMapping(
-            start_offset=-days, end_offset=-1, allow_nonexistent_upstream_partitions=True
-        ),
-    )
+def through_partition(days: int) -> DayWindow:
+    """The `days` days a model of a partition reads: the partition's day and those before it."""
+    return DayWindow(before=days - 1, after=0)
+
+
+def partition_cutoffs(context: dg.AssetExecutionContext) -> list[date]:
+    """The cutoffs of the run's partitions: the midnight ending each day."""
+    return sorted(cutoff_of(date.fromisoformat(key)) for key in context.partition_keys)
+
+
+def partition_of(cutoff: date) -> str:
+    return (cutoff - timedelta(days=1)).isoformat()
+
+
+Load = Callable[[sa.Engine, ObjectStore, sa.Table, list[date]], pa.Table]
+
+
+def by_partition(load: Load) -> Load:
+    """A load of cutoffs as `load_report_table` calls it, with the partitions' days."""
+    return lambda engine, store, table, days: load(engine, store, table, [cutoff_of(day) for day in days])
 
 
 def build_recommendation_assets(
@@ -60,7 +78,7 @@ def build_recommendation_assets(
         group_name="ml",
         partitions_def=partitions,
         backfill_policy=dg.BackfillPolicy.single_run(),
-        deps=[days_before("sessionized_events", settings.training_days + settings.holdout_days)],
+        deps=[reads_window("sessionized_events", through_partition(settings.training_days + settings.holdout_days))],
         kinds=KINDS,
         owners=OWNERS,
         tags={"layer": "ml"},
@@ -73,7 +91,7 @@ def build_recommendation_assets(
     )
     def recommendation_model(context: dg.AssetExecutionContext, lake: LakeResource) -> Iterator[Any]:
         """Train, judge and suggest for each cutoff of the run."""
-        cutoffs = sorted(date.fromisoformat(key) for key in context.partition_keys)
+        cutoffs = partition_cutoffs(context)
         outcomes = {}
         timings = Timings()
         with tempfile.TemporaryDirectory(prefix="revolt-recommendations-") as folder, lake.duckdb() as connection:
@@ -84,7 +102,7 @@ def build_recommendation_assets(
                 except FileNotFoundError as missing:
                     raise dg.Failure(str(missing)) from missing
             for day in built:
-                key = day.cutoff.isoformat()
+                key = partition_of(day.cutoff)
                 outcomes[key] = recommendation_checks(day)
                 context.add_asset_metadata(
                     {
@@ -115,6 +133,7 @@ def build_recommendation_assets(
         context: dg.AssetExecutionContext, lake: LakeResource, reports: ReportDatabaseResource
     ) -> Iterator[Any]:
         """Load the run's cutoffs of suggestions into the report database."""
-        yield from load_report_table(context, lake, reports, schema.recommendations, load_recommendations)
+        load = by_partition(load_recommendations)
+        yield from load_report_table(context, lake, reports, schema.recommendations, load, period=cutoff_of)
 
     return [recommendation_model, recommendations]

@@ -1,13 +1,13 @@
 """Segments as Dagster assets: `segment_model` (lake) and `person_segments`, `segment_sizes` (report tables).
 
-A partition is a cutoff day: the profiles describe the `PROFILE_DAYS` days before it (never the day itself).
+A partition of day D is the cutoff at the end of D (as for the churn model): the profiles are the people's
+features as of it (`layers/ml.person_features`), of the 28 days through D, never later.
 The number of segments, their silhouette, sizes and descriptions are the partition's metadata; the checks say
 whether the segments separate people at all and whether everyone profiled got exactly one.
 """
 
 import tempfile
 from collections.abc import Iterator
-from datetime import date
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -17,12 +17,14 @@ import dagster as dg
 from revolt_pipeline.defs.checks import partition_check, report_checks
 from revolt_pipeline.defs.lake.resources import LakeResource
 from revolt_pipeline.defs.metadata import Timings, table_metadata
-from revolt_pipeline.defs.recommendations.assets import days_before
+from revolt_pipeline.defs.recommendations.assets import by_partition, partition_cutoffs, partition_of, through_partition
 from revolt_pipeline.defs.reports.assets import KINDS as REPORT_KINDS
 from revolt_pipeline.defs.reports.assets import LOADED_ROWS, load_report_table
 from revolt_pipeline.defs.reports.resources import ReportDatabaseResource
+from revolt_pipeline.defs.rules import reads_window
 from revolt_pipeline.layers.checks import segment_checks
-from revolt_pipeline.layers.segments import SegmenterSettings, build_segments, load_segment_table
+from revolt_pipeline.layers.ml import cutoff_of
+from revolt_pipeline.layers.segments import PROFILE_DAYS, SegmenterSettings, build_segments, load_segment_table
 from revolt_pipeline.layers.summaries import summarize_parquet
 from revolt_pipeline.reports import schema
 from revolt_pipeline.storage.layout import segments_key
@@ -42,7 +44,7 @@ def build_segment_assets(
     """`segment_model` (both tables and the segmentation's description in the lake) and `segment_tables`."""
     settings = settings or SegmenterSettings()
     described = {
-        "model/profile_days": settings.profile_days,
+        "model/profile_days": PROFILE_DAYS,
         "model/segment_counts_tried": f"{settings.counts.start} to {settings.counts.stop - 1}",
         "model/seed": settings.seed,
     }
@@ -51,7 +53,12 @@ def build_segment_assets(
         group_name="ml",
         partitions_def=partitions,
         backfill_policy=dg.BackfillPolicy.single_run(),
-        deps=[days_before("sessionized_events", settings.profile_days)],
+        # The features: person days and sessionized events of the profile's days, first sightings of any before.
+        deps=[
+            reads_window("person_days", through_partition(PROFILE_DAYS)),
+            reads_window("sessionized_events", through_partition(PROFILE_DAYS)),
+            reads_window("people", through_partition(1)),
+        ],
         kinds=KINDS,
         owners=OWNERS,
         tags={"layer": "ml"},
@@ -63,7 +70,7 @@ def build_segment_assets(
     )
     def segment_model(context: dg.AssetExecutionContext, lake: LakeResource) -> Iterator[Any]:
         """Profile, cluster and describe for each cutoff of the run."""
-        cutoffs = sorted(date.fromisoformat(key) for key in context.partition_keys)
+        cutoffs = partition_cutoffs(context)
         outcomes = {}
         timings = Timings()
         with tempfile.TemporaryDirectory(prefix="revolt-segments-") as folder, lake.duckdb() as connection:
@@ -74,7 +81,7 @@ def build_segment_assets(
                 except FileNotFoundError as missing:
                     raise dg.Failure(str(missing)) from missing
             for day in built:
-                key = day.cutoff.isoformat()
+                key = partition_of(day.cutoff)
                 outcomes[key] = segment_checks(day)
                 segments = day.segments
                 table = schema.person_segments.name
@@ -120,7 +127,9 @@ def build_segment_assets(
     ) -> Iterator[Any]:
         """Load the run's cutoffs of both tables into the report database."""
         for table in schema.SEGMENT_TABLES:
-            yield from load_report_table(context, lake, reports, table, load_segment_table)
+            yield from load_report_table(
+                context, lake, reports, table, by_partition(load_segment_table), period=cutoff_of
+            )
 
     return [segment_model, segment_tables]
 
