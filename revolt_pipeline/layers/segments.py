@@ -10,7 +10,7 @@ are `segment_sizes` over the cutoffs built.
 
 import json
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +20,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import sqlalchemy as sa
 
-from revolt_pipeline.layers.commits import Layer, committing
+from revolt_pipeline.layers.commits import Layer, committed_days, committing
 from revolt_pipeline.layers.ml import person_features
+from revolt_pipeline.layers.people import PEOPLE
 from revolt_pipeline.layers.report_tables import load_lake_days
 from revolt_pipeline.ml.segments import (
     PROFILE_DAYS,
@@ -96,8 +97,11 @@ def _cutoff(
     workdir: Path,
     settings: SegmenterSettings,
 ) -> SegmentsDay:
-    features = person_features(store, connection, cutoff).to_pandas(maps_as_pydicts=None)
-    profile = behaviour_profile(features)
+    first = cutoff - timedelta(days=PROFILE_DAYS)
+    if any(first <= day < cutoff for day in committed_days(store, PEOPLE)):
+        profile = behaviour_profile(person_features(store, connection, cutoff).to_pandas())
+    else:  # no person day before the cutoff: no one to profile
+        profile = behaviour_profile(pd.DataFrame())
     tried = [k for k in settings.counts if 2 <= k < len(profile)]
     segments = fit_segments(profile, counts=settings.counts, seed=settings.seed) if tried else None
     frames = {
