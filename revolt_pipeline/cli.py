@@ -140,21 +140,30 @@ def collector_admin_token() -> None:
 
 @main.command("demo")
 @click.option("--seed", type=int, default=7, show_default=True, help="Same seed, same traffic.")
-@click.option("--users", type=click.IntRange(1), default=250, show_default=True, help="Scale the traffic up.")
-@click.option("--days", type=click.IntRange(1, 60), default=7, show_default=True)
+@click.option("--users", type=click.IntRange(1), default=None, help="Scale the traffic up [250; 500 with --ml].")
+@click.option("--days", type=click.IntRange(1, 60), default=None, help="Days of traffic [7; 56 with --ml].")
 @click.option("--start", type=click.DateTime(["%Y-%m-%d"]), default=None, help="First day [two weeks ago].")
+@click.option(
+    "--ml",
+    is_flag=True,
+    help="Plan a longer history of more people (56 days, 500 people, unless --days and --users say otherwise), then "
+    "train the models (ml_job) for its last day and print their metrics next to the baselines'.",
+)
 @click.option(
     "--reset",
     is_flag=True,
     help="First empty what a previous demo left where the settings point: REVOLT_STORAGE_URL, the spool, "
     "the report tables in REVOLT_REPORT_DB_URL, the Dagster runs in DAGSTER_HOME [REVOLT_HOME/dagster].",
 )
-def demo(seed: int, users: int, days: int, start: datetime | None, reset: bool) -> None:
+def demo(seed: int, users: int | None, days: int | None, start: datetime | None, ml: bool, reset: bool) -> None:
     """Run everything on the embedded default: demo traffic, then raw, cleaned and report layers."""
     from revolt_pipeline.demo.generator import plan_traffic
     from revolt_pipeline.demo.pipeline import (
+        ML_DAYS,
+        ML_USERS,
         DemoError,
         check_prerequisites,
+        churn_summary,
         existing_demo_data,
         reset_demo_data,
         run_demo,
@@ -163,6 +172,8 @@ def demo(seed: int, users: int, days: int, start: datetime | None, reset: bool) 
 
     settings = Settings.from_env()
     console = Console()
+    days = days or (ML_DAYS if ml else 7)
+    users = users or (ML_USERS if ml else 250)
     try:
         traffic = plan_traffic(seed=seed, users=users, days=days, start=start.date() if start else None)
         check_prerequisites(settings, traffic)
@@ -185,11 +196,15 @@ def demo(seed: int, users: int, days: int, start: datetime | None, reset: bool) 
             say=console.say,
             progress=console.progress,
             traffic=traffic,
+            ml=ml,
         )
     except (DemoError, SourcesError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
     for line in summarize(settings, result):
         click.echo(line)
+    if result.ml_as_of is not None:
+        for line in churn_summary(settings, result.ml_as_of):
+            click.echo(line)
     timings = ", ".join(f"{name} {value:.0f} s" for name, value in result.seconds.items())
     click.echo(f"took {timings}")
 

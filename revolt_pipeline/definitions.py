@@ -8,12 +8,13 @@ The settings are read here, once; everything below receives them.
 
 import dagster as dg
 
+from revolt_pipeline.defs.churn.assets import build_churn_assets
 from revolt_pipeline.defs.cleaned.assets import build_cleaned_assets
 from revolt_pipeline.defs.cleaned.sensors import build_clean_after_raw
 from revolt_pipeline.defs.funnels.assets import build_funnel_assets
 from revolt_pipeline.defs.funnels.sensors import build_funnels_after_clean, build_funnels_after_restitch
 from revolt_pipeline.defs.ingestion.resources import CollectorResource
-from revolt_pipeline.defs.jobs import catalog_job, clean_job, funnels_job, people_job, raw_job, report_job
+from revolt_pipeline.defs.jobs import catalog_job, clean_job, funnels_job, ml_job, people_job, raw_job, report_job
 from revolt_pipeline.defs.partitions import daily_partitions
 from revolt_pipeline.defs.people.assets import build_people_assets
 from revolt_pipeline.defs.people.sensors import build_people_after_clean, build_people_after_restitch
@@ -44,8 +45,9 @@ def build_definitions(settings: Settings, *, collector: CollectorResource | None
             *build_retention_assets(partitions, rules),
             *build_recommendation_assets(partitions),
             *build_segment_assets(partitions),
+            *build_churn_assets(partitions, settings.churn),
         ],
-        jobs=[raw_job, clean_job, report_job, catalog_job, people_job, funnels_job],
+        jobs=[raw_job, clean_job, report_job, catalog_job, people_job, funnels_job, ml_job],
         schedules=[raw_job_schedule],
         sensors=[
             build_clean_after_raw(partitions, rules),

@@ -15,6 +15,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from revolt_pipeline.ml.training import ChurnSettings
 from revolt_pipeline.private_files import make_private_dirs
 from revolt_pipeline.retrying import Backoff
 from revolt_pipeline.transforms.rules import PipelineRules
@@ -166,6 +167,11 @@ class Settings:
     # Anchored retention (transforms/retention.py): event names; None means first seen / any activity.
     retention_start_event: str | None = PipelineRules.retention_start_event
     retention_return_event: str | None = PipelineRules.retention_return_event
+    # The churn model (ml/churn.py): the label's horizon, the weekly training cutoffs, the search, the seed.
+    churn_horizon_days: int = ChurnSettings.horizon_days
+    churn_training_cutoffs: int = ChurnSettings.training_cutoffs
+    churn_tuning_trials: int = ChurnSettings.trials
+    ml_seed: int = ChurnSettings.seed
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -218,6 +224,20 @@ class Settings:
             funnels_file=Path(_env("REVOLT_FUNNELS_FILE", str(home / "funnels.toml"))).expanduser(),
             retention_start_event=os.environ.get("REVOLT_RETENTION_START_EVENT", "").strip() or None,
             retention_return_event=os.environ.get("REVOLT_RETENTION_RETURN_EVENT", "").strip() or None,
+            churn_horizon_days=_env_int("REVOLT_CHURN_HORIZON_DAYS", cls.churn_horizon_days),
+            churn_training_cutoffs=_env_int("REVOLT_CHURN_TRAINING_CUTOFFS", cls.churn_training_cutoffs),
+            churn_tuning_trials=_env_int("REVOLT_CHURN_TUNING_TRIALS", cls.churn_tuning_trials),
+            ml_seed=_env_int("REVOLT_ML_SEED", cls.ml_seed),
+        )
+
+    @property
+    def churn(self) -> ChurnSettings:
+        """How the churn model is trained, from these settings."""
+        return ChurnSettings(
+            horizon_days=self.churn_horizon_days,
+            training_cutoffs=self.churn_training_cutoffs,
+            trials=self.churn_tuning_trials,
+            seed=self.ml_seed,
         )
 
     @cached_property

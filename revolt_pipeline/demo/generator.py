@@ -25,6 +25,7 @@ from revolt_pipeline.demo.population import (
     build_population,
     device_ip,
     habitual_features,
+    plant_churn,
     plant_personas,
     stable_uuid,
 )
@@ -145,7 +146,7 @@ class _Planner:
         """Whether a planned session of a person who fades does not happen. Decided apart from the plan's own
         random draws (the session is planned, then dropped), so the rest of the traffic stays as it was."""
         draw = random.Random(f"{self.traffic.seed}:{person.index}:{day_number}:{self.session_count}").random()
-        return draw >= person.return_rate(day_number)
+        return draw >= person.return_rate(day_number) * person.churn_keep_rate(day_number)
 
     def _session_starts(self, person: Person, day_number: int) -> list[datetime]:
         if person.churn_day is not None and day_number >= person.churn_day:
@@ -388,6 +389,7 @@ def plan_traffic(*, seed: int = 7, users: int = 250, days: int = 7, start: date 
     start = start or (datetime.now(UTC).date() - timedelta(days=days + 7))
     people = build_population(rng, users, days)
     plant_personas(people, seed, days)
+    plant_churn(people, seed, days)
     devices = [device for person in people for device in person.devices]
     traffic = Traffic(start=start, days=days, seed=seed, people=people, devices=devices)
     _Planner(rng, traffic).plan()
@@ -521,7 +523,43 @@ def ground_truth(traffic: Traffic) -> dict[str, Any]:
         "funnels": funnel_ground_truth(traffic, on_time, demo_funnels()),
         **lifecycle_retention_truth(traffic),
         **persona_truth(traffic),
+        **churn_truth(traffic),
     }
+
+
+def churn_truth(traffic: Traffic) -> dict[str, Any]:
+    """The churn planted for the churn model: who leaves on which day and how (`style`: their activity decaying
+    before it, or a burst after little use), and who takes a break and stays. In windows shorter than
+    PLANTED_CHURN_MIN_DAYS, only the population's own churn (no style, no breaks)."""
+    return {
+        "planted_churn": {
+            person.key: {
+                "churn_date": (traffic.start + timedelta(days=person.churn_day)).isoformat()
+                if person.churn_day is not None
+                else None,
+                "style": person.churn_style,
+                "break": [(traffic.start + timedelta(days=day)).isoformat() for day in person.break_days]
+                if person.break_days is not None
+                else None,
+            }
+            for person in traffic.people
+            if person.churn_day is not None or person.break_days is not None
+        }
+    }
+
+
+def churn_labels_truth(traffic: Traffic, cutoff: date, horizon_days: int, window_days: int = 28) -> dict[str, int]:
+    """Who churned after `cutoff`, from the plan: of the people with a kept event in the `window_days` before it,
+    1 for those with none in the `horizon_days` from it, else 0 (what the churn label must say)."""
+    kept = [m for m in traffic.messages if not m.resend and not m.too_late]
+    before, after = set(), set()
+    for message in kept:
+        days = (message.event_time.date() - cutoff).days
+        if -window_days <= days < 0:
+            before.add(message.person_key)
+        elif 0 <= days < horizon_days:
+            after.add(message.person_key)
+    return {person: int(person not in after) for person in sorted(before)}
 
 
 def people_truth(on_time: list[PlannedMessage], sessions: list[dict[str, Any]]) -> dict[str, Any]:

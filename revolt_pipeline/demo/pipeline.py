@@ -26,6 +26,7 @@ import yaml
 from revolt_pipeline.defs.cascade import InProcessCascade, partition_range_tags, tagged_days
 from revolt_pipeline.defs.ingestion.resources import InProcessCollectorResource
 from revolt_pipeline.demo.generator import DEMO_FUNNELS_FILE, Traffic, plan_traffic
+from revolt_pipeline.demo.population import PLANTED_CHURN_MIN_DAYS
 from revolt_pipeline.demo.run import (
     ensure_demo_sources,
     in_process_collector,
@@ -51,6 +52,12 @@ QUIET_RUN = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 LAYER_AREAS = ("raw_events", "events", "events_quarantine", "sessions")
 # What a local Dagster instance writes in its home (runs, event logs, schedules, compute logs, its own
 # bookkeeping): what --reset removes there, leaving dagster.yaml and anything else alone.
+# `revolt demo --ml`: the days of history it plans by default (the training cutoffs need 28 days of features and
+# a 14-day label each before the validation cutoff and its own label), and the least it accepts (the planted churn);
+# and the people: with 250, a validation cutoff holds about 50 churners, too few to tell two good models apart.
+ML_DAYS = 56
+ML_USERS = 500
+ML_MIN_DAYS = PLANTED_CHURN_MIN_DAYS
 DAGSTER_HOME_DATA = ("history", "storage", "schedules", "logs", ".logs_queue", ".nux", ".telemetry")
 
 
@@ -67,6 +74,7 @@ class DemoResult:
     event_range: tuple[str, str]
     run_ids: dict[str, str] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
+    ml_as_of: date | None = None  # the day the models were trained for (`--ml`), None without them
 
 
 def existing_demo_data(settings: Settings) -> list[str]:
@@ -251,14 +259,19 @@ def run_demo(
     say: Say,
     progress: Callable[[int, int], None] | None = None,
     traffic: Traffic | None = None,
+    ml: bool = False,
 ) -> DemoResult:
-    """Send the traffic, then build every layer through Dagster; DemoError says what went wrong."""
+    """Send the traffic, then build every layer through Dagster; DemoError says what went wrong.
+
+    `ml`: then run `ml_job` for the traffic's last day (its models need ML_MIN_DAYS of history)."""
     from revolt_pipeline.definitions import build_definitions
 
     seconds: dict[str, float] = {}
     began = time.monotonic()
     traffic = traffic or plan_traffic(seed=seed, users=users, days=days, start=start)
     check_prerequisites(settings, traffic)
+    if ml and traffic.days < ML_MIN_DAYS:
+        raise DemoError(f"the models need at least {ML_MIN_DAYS} days of history: run the demo with --days {ML_DAYS}")
     write_keys = ensure_demo_sources(settings.sources_file)
     instance_home = ensure_dagster_home(settings.dagster_home)
     if settings.funnels_file is not None:  # the demo's funnels, unless the user wrote their own
@@ -296,8 +309,15 @@ def run_demo(
             if "clean_job" not in ranges:
                 raise DemoError("the raw days touched no event day inside the partitions")
             event_range = ranges["clean_job"]
+            ml_as_of = None
+            if ml:
+                ml_as_of = traffic.start + timedelta(days=traffic.days - 1)
+                say(f"ml_job: as of the end of {ml_as_of}")
+                stage = time.monotonic()
+                run_ids["ml_job"] = _execute(definitions, "ml_job", instance, (str(ml_as_of), str(ml_as_of))).run_id
+                seconds["ml_job"] = time.monotonic() - stage
     seconds["total"] = time.monotonic() - began
-    return DemoResult(truth, truth_path, instance_home, received, event_range, run_ids, seconds)
+    return DemoResult(truth, truth_path, instance_home, received, event_range, run_ids, seconds, ml_as_of)
 
 
 def _execute(
@@ -320,6 +340,37 @@ def _execute(
         names = ", ".join(f"{check.asset_key.to_user_string()}:{check.check_name}" for check in failed)
         raise DemoError(f"{job} finished with failed asset checks: {names}; its run is {result.run_id}")
     return result
+
+
+def churn_summary(settings: Settings, as_of: date) -> list[str]:
+    """The churn model trained for `as_of`: its validation metrics next to its baselines', from its description."""
+    from revolt_pipeline.layers.ml import read_churn_model
+
+    _, description = read_churn_model(settings.store, as_of)
+    metrics = description["metrics"]
+    model = metrics["gradient_boosting"]
+    lines = [
+        f"churn model as of {as_of} (horizon {description['horizon_days']} days): trained on the cutoffs "
+        f"{', '.join(description['training_cutoffs'])}, validated on {description['validation_cutoff']} "
+        f"({model['people']} people, {model['positives']} churned); {description['trials']} tuning trials",
+        f"{'model':<26}{'ROC AUC':>9}{'PR AUC':>9}{'Brier':>8}{'lift@10%':>10}{'cal. error':>12}",
+    ]
+    names = {
+        "gradient_boosting": "gradient boosting",
+        "logistic_regression": "logistic regression",
+        "recency_rule": f"no activity for {description['recency_rule_k']}+ days",
+    }
+    for name, shown in names.items():
+        m = metrics[name]
+        lines.append(
+            f"{shown:<26}{m['roc_auc']:>9.3f}{m['pr_auc']:>9.3f}{m['brier']:>8.3f}{m['top_decile_lift']:>10.2f}"
+            f"{m['calibration_error']:>12.3f}"
+        )
+    verdict = "beats" if description["beats_baseline"] else "does NOT beat"
+    lines.append(
+        f"the model {verdict} the best baseline ({names[description['best_baseline']]}); scores in churn_scores"
+    )
+    return lines
 
 
 def summarize(settings: Settings, result: DemoResult) -> list[str]:

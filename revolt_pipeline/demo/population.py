@@ -80,6 +80,27 @@ APP_VERSIONS = {
 
 
 FADE_PER_DAY = 0.45
+# Churn planted for the churn model, in windows of at least PLANTED_CHURN_MIN_DAYS (28 days of features and a
+# 14-day label after them): a share of the customers who were not going to churn leave on a day from
+# PLANTED_CHURN_FIRST_DAY on, their activity decaying by CHURN_DECAY_PER_DAY over CHURN_DECAY_DAYS before (or
+# bursting, below).
+PLANTED_CHURN_MIN_DAYS = 42
+# Churn and breaks depend on how much a customer uses the product, as they do: of the light users (fewer than
+# HEAVY_ACTIVITY sessions per working day) many leave and few take a break; of the heavy ones few leave and
+# many take a break (of BREAK_DAYS, inclusive, anywhere in the window) and come back. A long silence then means
+# churn for a light user and a holiday for a heavy one.
+HEAVY_ACTIVITY = 1.6
+PLANTED_CHURN_SHARE = {"light": 0.55, "heavy": 0.12}
+PLANTED_BREAK_SHARE = {"light": 0.05, "heavy": 0.8}
+BREAK_DAYS = (7, 13)
+PLANTED_CHURN_FIRST_DAY = 8
+CHURN_DECAY_DAYS = 14
+CHURN_DECAY_PER_DAY = 0.82
+# Other churners use the product little (this share of their sessions), then in their last days all of it (taking
+# their data out), then leave: a rising trend before churn, where the others' falls.
+EXPORTING_CHURNERS = 0.5
+EXPORT_USUAL_SHARE = 0.25
+EXPORT_BURST_DAYS = 8
 
 
 def device_ip(device: "Device", region: tuple[str, float, str]) -> str | None:
@@ -138,6 +159,25 @@ class Person:
     # of the window from which they use each feature of their persona's habitual chain (None: not in the window).
     persona: str | None = None
     adoption_days: tuple[int | None, ...] = ()
+    # Planted for the churn model (`plant_churn`): in a window long enough to learn churn, how a churner leaves:
+    # "decay" (less and less over the days before) or "export" (little use, then a burst, then gone).
+    churn_style: str | None = None
+    # Planted too: a break (a holiday) of a customer who stays, days of the window [first, last) without activity.
+    # A long silence alone does not mean churn: the model must tell a break from a decay.
+    break_days: tuple[int, int] | None = None
+
+    def churn_keep_rate(self, day_number: int) -> float:
+        """How much of their usual activity a person keeps on a day: for a churner, less and less over the decay
+        before their `churn_day`, or a share until a burst of all of it just before; none on a break; all of
+        it otherwise (and always, outside windows with planted churn)."""
+        if self.break_days is not None and self.break_days[0] <= day_number < self.break_days[1]:
+            return 0.0
+        if self.churn_style is None or self.churn_day is None:
+            return 1.0
+        if self.churn_style == "export":
+            return 1.0 if day_number >= self.churn_day - EXPORT_BURST_DAYS else EXPORT_USUAL_SHARE
+        into_decay = day_number - (self.churn_day - CHURN_DECAY_DAYS) + 1
+        return 1.0 if into_decay <= 0 else CHURN_DECAY_PER_DAY**into_decay
 
     def return_rate(self, day_number: int) -> float:
         """How much of their usual activity a person keeps on a day of the window, after signing up."""
@@ -269,3 +309,26 @@ def habitual_features(person: Person, platform: str, day_number: int, rng: rando
             break
         used.append(feature)
     return used
+
+
+def plant_churn(people: list[Person], seed: int, days: int) -> None:
+    """Churn with a warning sign, for the churn model to learn: in a window of PLANTED_CHURN_MIN_DAYS or more,
+    a share of customers (neither visitors nor new sign-ups) leave on a day from PLANTED_CHURN_FIRST_DAY on, their
+    activity decaying before they go or bursting after little use, and a share of those who stay take a break
+    of a week or two without any activity (`Person.churn_keep_rate`); light users churn, heavy ones take breaks.
+
+    Decided by a generator of each person's own, seeded from the seed and the person, so the draws of the
+    plan are the ones they were; shorter windows (the default demo) are left exactly as they were."""
+    if days < PLANTED_CHURN_MIN_DAYS:
+        return
+    for person in people:
+        draws = random.Random(f"churn:{seed}:{person.index}")
+        customer = person.user_id is not None and person.signup_day is None
+        usage = "heavy" if person.activity >= HEAVY_ACTIVITY else "light"
+        if customer and person.churn_day is None and draws.random() < PLANTED_CHURN_SHARE[usage]:
+            person.churn_day = draws.randrange(PLANTED_CHURN_FIRST_DAY, days)
+        if person.churn_day is not None:
+            person.churn_style = "export" if draws.random() < EXPORTING_CHURNERS else "decay"
+        if customer and person.churn_day is None and draws.random() < PLANTED_BREAK_SHARE[usage]:
+            first = draws.randrange(0, days)
+            person.break_days = (first, first + draws.randint(*BREAK_DAYS))

@@ -12,11 +12,14 @@ from typing import Any
 import pyarrow.parquet as pq
 
 from revolt_pipeline.layers.cleaned import AggregateDay, CleanDay, SessionDay
+from revolt_pipeline.layers.ml import ChurnModelDay, FeaturesDay
 from revolt_pipeline.layers.people import PeopleDay
 from revolt_pipeline.layers.raw import RawDay
 from revolt_pipeline.layers.recommendations import RecommendationsDay
 from revolt_pipeline.layers.retention import RetentionDay
 from revolt_pipeline.layers.segments import SegmentsDay
+from revolt_pipeline.ml.churn import MODEL
+from revolt_pipeline.transforms.features import FEATURE_WINDOW_DAYS
 
 # Problems kept per check and day: enough to act on, bounded for a day with millions of bad rows.
 MAX_PROBLEMS = 200
@@ -306,4 +309,40 @@ def segment_checks(day: SegmentsDay) -> list[CheckOutcome]:
     return [
         _outcome("segments_separate", separate, segments=segments.count if segments else 0),
         _outcome("every_person_one_segment", counted, people=day.people, rows=people_rows),
+    ]
+
+
+def person_features_checks(day: FeaturesDay) -> list[CheckOutcome]:
+    """`one_row_per_person` of a cutoff's features: each person once, each active in the window before the
+    cutoff and not after it (recency 1 to 28 days: 0 or less would mean a day from the cutoff on was read)."""
+    rows = pq.read_table(day.path, columns=["person_id", "days_since_last_active"])
+    people = rows.column("person_id").to_pylist()
+    recency = rows.column("days_since_last_active").to_pylist()
+    problems = []
+    repeated = len(people) - len(set(people))
+    if repeated:
+        problems.append(f"{repeated} rows repeat a person already in the features as of {day.cutoff}")
+    outside = [p for p, r in zip(people, recency, strict=True) if r is None or not 1 <= r <= FEATURE_WINDOW_DAYS]
+    problems += [f"{person} has a recency outside 1..{FEATURE_WINDOW_DAYS} days" for person in outside]
+    return [_outcome("one_row_per_person", problems, people=len(people), repeated=repeated)]
+
+
+def churn_model_checks(day: ChurnModelDay) -> list[CheckOutcome]:
+    """`beats_best_baseline`: the model's validation ROC AUC above the best baseline's (NaN, for a validation
+    cutoff with one class only, never beats anything)."""
+    training = day.training
+    model, best = training.metrics[MODEL], training.metrics[training.best_baseline]
+    problems = []
+    if not training.beats_baseline:
+        problems.append(
+            f"the model's validation ROC AUC {model.roc_auc:.4f} does not beat {training.best_baseline}'s "
+            f"{best.roc_auc:.4f} on the cutoff {training.validation_cutoff}"
+        )
+    return [
+        _outcome(
+            "beats_best_baseline",
+            problems,
+            validation_people=model.people,
+            validation_churned=model.positives,
+        )
     ]

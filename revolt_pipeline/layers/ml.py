@@ -6,6 +6,7 @@ read the person days, sessionized events and people snapshot the people layer co
 after it, and only once every one of those days is built (`labelled`).
 """
 
+import hashlib
 import json
 import pickle
 from dataclasses import dataclass
@@ -16,14 +17,18 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
+import sqlalchemy as sa
 
 from revolt_pipeline.layers.cleaned import committed_identity_links
-from revolt_pipeline.layers.commits import SESSIONIZED, Layer, committed, committed_days, committing
+from revolt_pipeline.layers.commits import SESSIONIZED, Layer, committed, committed_days, committing, is_committed
 from revolt_pipeline.layers.people import PEOPLE
+from revolt_pipeline.layers.report_tables import load_lake_days
 from revolt_pipeline.layers.staging import local_copies
+from revolt_pipeline.ml.churn import ChurnTraining, score_people, split_cutoffs, train_churn
+from revolt_pipeline.ml.training import ChurnSettings
 from revolt_pipeline.storage import ObjectStore
 from revolt_pipeline.storage.layout import (
-    churn_model_key,
+    churn_model_folder,
     churn_scores_key,
     people_key,
     person_days_key,
@@ -31,11 +36,19 @@ from revolt_pipeline.storage.layout import (
     sessionized_events_key,
 )
 from revolt_pipeline.transforms.engine import copy_to_parquet, parquet
-from revolt_pipeline.transforms.features import FEATURE_WINDOW_DAYS, churn_labels_query, person_features_query
+from revolt_pipeline.transforms.features import (
+    FEATURE_WINDOW_DAYS,
+    NUMERIC_FEATURES,
+    churn_labels_query,
+    person_features_query,
+)
 from revolt_pipeline.transforms.people import NO_EVENTS, restitched_sql, stitch_people
+from revolt_pipeline.transforms.report_text import DIGEST_CHARS, MARKER, REPLACEMENT
 
 PERSON_FEATURES = Layer("person_features", "person_features")
-CHURN_MODEL = Layer("churn_model", "the churn model, its metrics and churn_scores")
+CHURN_MODEL = Layer("churn_model", "the churn model, its description and churn_scores")
+MODEL_FILE = "model.pkl"
+DESCRIPTION_FILE = "model.json"
 _NO_PERSON_DAYS = (
     "(SELECT NULL::VARCHAR AS person_id, NULL::DATE AS event_date WHERE false)"  # no day built: no one active
 )
@@ -141,28 +154,108 @@ def churn_labels(
             connection.unregister("labelled_features")
 
 
-def write_churn_model(
-    store: ObjectStore, cutoff: date, model: Any, description: dict[str, Any], scores: pa.Table, workdir: Path
-) -> dict[str, str]:
-    """Version a churn model in the store under the cutoff it scores: the pickled model, a JSON description
-    (metrics, feature list, settings) and the scores; committed together. Returns the keys written."""
-    keys = {
-        "model": churn_model_key(cutoff, "model.pkl"),
-        "description": churn_model_key(cutoff, "model.json"),
-        "scores": churn_scores_key(cutoff),
-    }
-    scores_path = workdir / f"churn_scores-{cutoff}.parquet"
+def churn_examples(
+    store: ObjectStore, connection: duckdb.DuckDBPyConnection, cutoffs: list[date], horizon_days: int
+) -> pa.Table:
+    """The features of each person as of each cutoff, with the cutoff and the churn label after it: the rows the
+    churn model learns from. Cutoffs whose horizon is not built yet, or with no one, are left out."""
+    tables = []
+    for cutoff in cutoffs:
+        if not labelled(store, cutoff, horizon_days):
+            continue
+        features = person_features(store, connection, cutoff)
+        if features.num_rows == 0:
+            continue
+        labels = churn_labels(store, connection, features, cutoff, horizon_days)
+        churned = dict(zip(labels["person_id"].to_pylist(), labels["churned"].to_pylist(), strict=True))
+        tables.append(
+            features.drop_columns(["feature_usage_28d"]).append_column(
+                "churned", pa.array([churned[p] for p in features["person_id"].to_pylist()], pa.int32())
+            )
+        )
+    return pa.concat_tables(tables) if tables else pa.table({})
+
+
+@dataclass
+class ChurnModelDay:
+    """The churn model trained for a day: how it did, the people it scored, and where it is stored."""
+
+    as_of: date
+    training: ChurnTraining
+    scores: pa.Table
+    folder: str
+
+
+def build_churn_model(
+    store: ObjectStore, connection: duckdb.DuckDBPyConnection, as_of: date, settings: ChurnSettings, workdir: Path
+) -> ChurnModelDay:
+    """Train the churn model for the day `as_of` on labelled cutoffs before it (`ml/churn.split_cutoffs`), score
+    everyone active in the 28 days before its cutoff, and version the model, its description and the scores.
+
+    FileNotFoundError when the lake's history is too short for the validation cutoff or for any training one."""
+    cutoff = cutoff_of(as_of)
+    validation, training_cutoffs = split_cutoffs(cutoff, settings)
+    examples = churn_examples(store, connection, [*training_cutoffs, validation], settings.horizon_days).to_pandas()
+    have = set(examples["cutoff"]) if len(examples) else set()
+    if validation not in have or not any(c in have for c in training_cutoffs):
+        needed = (cutoff - min(training_cutoffs)).days
+        raise FileNotFoundError(
+            f"too little history for a churn model as of {as_of}: the people layer must hold the days of the "
+            f"training cutoffs ({', '.join(map(str, training_cutoffs))}) and the validation cutoff ({validation}) "
+            f"with their {settings.horizon_days}-day horizons, about {needed} days before {cutoff}"
+        )
+    trained = train_churn(examples, validation, list(NUMERIC_FEATURES), settings)
+    people = _features_as_of(store, connection, cutoff).to_pandas()
+    folder = churn_model_folder(as_of)
+    scored = score_people(trained.model, people, trained.features, trained.reference)
+    scores = pa.table(
+        {
+            "as_of_date": pa.array([as_of] * len(scored), pa.date32()),
+            "person_id": pa.array([report_person_id(p) for p in scored["person_id"]], pa.string()),
+            "score": pa.array(scored["score"], pa.float64()),
+            "risk_band": pa.array(scored["risk_band"], pa.string()),
+            "days_since_last_active": pa.array(people["days_since_last_active"], pa.int32()),
+            "top_factors": pa.array(scored["top_factors"], pa.string()),
+            "model_version": pa.array([folder] * len(scored), pa.string()),
+        }
+    )
+    scores_path = workdir / f"churn_scores-{as_of}.parquet"
     pq.write_table(scores, scores_path, compression="zstd")
-    with committing(store, CHURN_MODEL, cutoff) as commit:
-        commit.put(keys["model"], pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL))
-        commit.put(keys["description"], json.dumps(description, indent=1, sort_keys=True, default=str).encode())
-        commit.put_file(keys["scores"], scores_path)
-    return keys
+    description = {**trained.description(), "as_of_date": as_of.isoformat(), "cutoff": cutoff.isoformat()}
+    with committing(store, CHURN_MODEL, as_of) as commit:
+        commit.put(folder + MODEL_FILE, pickle.dumps(trained.model, protocol=pickle.HIGHEST_PROTOCOL))
+        commit.put(folder + DESCRIPTION_FILE, json.dumps(description, indent=1, sort_keys=True).encode())
+        commit.put_file(churn_scores_key(as_of), scores_path)
+    return ChurnModelDay(as_of, trained, scores, folder)
 
 
-def read_churn_model(store: ObjectStore, cutoff: date) -> tuple[Any, dict[str, Any]]:
-    """The churn model versioned for `cutoff` and its description."""
-    keys = [churn_model_key(cutoff, "model.pkl"), churn_model_key(cutoff, "model.json")]
-    if not committed(store, CHURN_MODEL, cutoff, keys):
-        raise FileNotFoundError(f"no churn model for the cutoff {cutoff} in the lake: train it first")
+def _features_as_of(store: ObjectStore, connection: duckdb.DuckDBPyConnection, cutoff: date) -> pa.Table:
+    """The committed features of the cutoff (the `person_features` asset), else computed now."""
+    if is_committed(store, PERSON_FEATURES, cutoff):
+        return read_person_features(store, cutoff)
+    return person_features(store, connection, cutoff)
+
+
+def report_person_id(person_id: str) -> str:
+    """A lake person id as the report tables key it (`transforms/people_reports.py`: NUL made U+FFFD, told apart)."""
+    if "\x00" not in person_id:
+        return person_id
+    digest = hashlib.md5(person_id.encode()).hexdigest()[:DIGEST_CHARS]
+    return person_id.replace("\x00", REPLACEMENT) + MARKER + digest
+
+
+def read_churn_model(store: ObjectStore, as_of: date) -> tuple[Any, dict[str, Any]]:
+    """The churn model versioned for `as_of` and its description (metrics, feature list, settings).
+
+    The model is a pickle: load only models this pipeline wrote into a store no one else writes."""
+    folder = churn_model_folder(as_of)
+    keys = [folder + MODEL_FILE, folder + DESCRIPTION_FILE]
+    if not committed(store, CHURN_MODEL, as_of, keys):
+        raise FileNotFoundError(f"no churn model as of {as_of} in the lake: materialize churn_model for it first")
     return pickle.loads(store.get(keys[0])), json.loads(store.get(keys[1]))
+
+
+def load_churn_scores(engine: sa.Engine, store: ObjectStore, table: sa.Table, days: list[date]) -> pa.Table:
+    """Replace the days' rows of the `churn_scores` report table with the lake's; returns the rows."""
+    keys = {day: churn_scores_key(day) for day in days}
+    return load_lake_days(engine, store, table, keys, CHURN_MODEL, "churn_model")

@@ -763,6 +763,47 @@ RETENTION_TABLES = (lifecycle_daily, lifecycle_weekly, retention_daily, retentio
 PARTITION_COLUMNS.update({table.name: table.columns[0].name for table in RETENTION_TABLES})
 __all__ += ["RETENTION_TABLES", *(table.name for table in RETENTION_TABLES)]
 
+churn_scores = sa.Table(
+    "churn_scores",
+    metadata,
+    _date_key(
+        "as_of_date",
+        "The day (UTC) the scores are as of: features from events through its end, the cutoff the midnight after.",
+    ),
+    sa.Column("person_id", sa.Text, primary_key=True, comment=_PERSON_ID),
+    sa.Column(
+        "score",
+        sa.Float,
+        nullable=False,
+        comment="Probability (0 to 1) that the person has no activity in the churn horizon after the as-of day "
+        "(REVOLT_CHURN_HORIZON_DAYS, 14 by default), from the gradient boosting model. Do not add up.",
+    ),
+    sa.Column(
+        "risk_band",
+        sa.String(8),
+        nullable=False,
+        comment="high (score at least 0.5), medium (at least 0.2) or low.",
+    ),
+    sa.Column(
+        "days_since_last_active",
+        sa.Integer,
+        nullable=False,
+        comment="Days from the person's latest active day to the cutoff (1: active on the as-of day).",
+    ),
+    _text(
+        "top_factors",
+        "The features that raise this person's score most, as `feature=value (+change)` separated by `; `: how much "
+        "the score falls when that one feature is set to its typical value (the training median). Empty when "
+        "no feature raises it.",
+        nullable=False,
+    ),
+    _text("model_version", "The model's folder in the object store (models/churn/as_of_date=...).", nullable=False),
+    comment="Churn risk of each person active in the 28 days up to the end of as_of_date, scored by the churn model "
+    "trained for that day (ml_job). Grain: one row per day x person_id.",
+)
+PARTITION_COLUMNS[churn_scores.name] = "as_of_date"
+__all__ += ["churn_scores"]
+
 
 # Recommendations and segments (issue 9): trained as of a cutoff day, one partition per cutoff, so a BI user
 # follows them over time (`layers/recommendations.py`, `layers/segments.py`).

@@ -146,11 +146,12 @@ def person_features_key(cutoff: date) -> str:
     return f"person_features/cutoff={cutoff:%Y-%m-%d}/person_features.parquet"
 
 
-def churn_model_key(cutoff: date, name: str) -> str:
-    """A churn model's files (`model.pkl`, `model.json`: metrics, feature list, settings), by the cutoff it scores."""
-    return f"models/churn/cutoff={cutoff:%Y-%m-%d}/{name}"
+def churn_model_folder(as_of: date) -> str:
+    """A churn model's files (`model.pkl`, `model.json`: metrics, feature list, settings), by the day it scores
+    people as of (the cutoff is the midnight after it)."""
+    return f"models/churn/as_of_date={as_of:%Y-%m-%d}/"
 
 
-def churn_scores_key(cutoff: date) -> str:
-    """Each person's churn score as of a cutoff, in the shape of the report table `churn_scores`."""
-    return f"churn_scores/cutoff={cutoff:%Y-%m-%d}/churn_scores.parquet"
+def churn_scores_key(as_of: date) -> str:
+    """Each person's churn score as of the end of a day, in the shape of the report table `churn_scores`."""
+    return f"churn_scores/as_of_date={as_of:%Y-%m-%d}/churn_scores.parquet"

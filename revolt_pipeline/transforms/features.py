@@ -74,7 +74,10 @@ def person_features_query(person_days: str, people: str, events: str, cutoff: da
             f"count(*) FILTER (WHERE {recent}) AS active_days_{n}d",
             f"coalesce(sum(sessions) FILTER (WHERE {recent}), 0) AS sessions_{n}d",
             f"coalesce(sum(events) FILTER (WHERE {recent}), 0) AS events_{n}d",
-            f"coalesce(sum(seconds) FILTER (WHERE {recent}), 0.0) AS session_seconds_{n}d",
+            # Summed as exact decimals (durations are whole milliseconds): a sum of doubles depends on the order
+            # DuckDB's threads add them in, and the same lake must give the same features, bit for bit.
+            f"coalesce(CAST(sum(CAST(seconds AS DECIMAL(18, 3))) FILTER (WHERE {recent}) AS DOUBLE), 0.0) "
+            f"AS session_seconds_{n}d",
         ]
     means = ",\n".join(
         f"coalesce(session_seconds_{n}d / nullif(sessions_{n}d, 0), 0.0) AS mean_session_seconds_{n}d" for n in WINDOWS
