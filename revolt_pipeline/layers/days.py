@@ -166,32 +166,28 @@ class DayBuilder:
         return loaded
 
     def recommendations(
-        self, cutoffs: Iterable[date], settings: RecommenderSettings | None = None
+        self, days: Iterable[date], settings: RecommenderSettings | None = None
     ) -> list[RecommendationsDay]:
-        """The item model, its evaluation and the suggestions of each cutoff day (from the sessionized days before
-        it: models are trained on demand, `ml_job`, never by the cascade, so not by `every_layer` either)."""
+        """The item model, its evaluation and the suggestions as of the end of each day (from the sessionized days
+        through it: models are trained on demand, `ml_job`, never by the cascade, so not by `every_layer` either)."""
         with self.step("build_recommendations"), self.connect() as connection:
             return build_recommendations(
-                self.store, connection, sorted(cutoffs), self.workdir, settings or RecommenderSettings()
+                self.store, connection, sorted(days), self.workdir, settings or RecommenderSettings()
             )
 
-    def segments(self, cutoffs: Iterable[date], settings: SegmenterSettings | None = None) -> list[SegmentsDay]:
-        """The behavioural segments of each cutoff day (from the sessionized days before it)."""
+    def segments(self, days: Iterable[date], settings: SegmenterSettings | None = None) -> list[SegmentsDay]:
+        """The behavioural segments as of the end of each day (from the people's features as of it)."""
         with self.step("build_segments"), self.connect() as connection:
-            return build_segments(
-                self.store, connection, sorted(cutoffs), self.workdir, settings or SegmenterSettings()
-            )
+            return build_segments(self.store, connection, sorted(days), self.workdir, settings or SegmenterSettings())
 
-    def model_reports(self, engine: sa.Engine, cutoffs: list[date]) -> dict[str, pa.Table]:
-        """The recommendations and segments tables of the cutoffs; rows loaded by table."""
+    def model_reports(self, engine: sa.Engine, days: list[date]) -> dict[str, pa.Table]:
+        """The recommendations and segments tables as of the days; rows loaded by table."""
         loaded = {}
         with self.step("load_recommendations"):
-            loaded[schema.recommendations.name] = load_recommendations(
-                engine, self.store, schema.recommendations, cutoffs
-            )
+            loaded[schema.recommendations.name] = load_recommendations(engine, self.store, schema.recommendations, days)
         for table in schema.SEGMENT_TABLES:
             with self.step(f"load_{table.name}"):
-                loaded[table.name] = load_segment_table(engine, self.store, table, cutoffs)
+                loaded[table.name] = load_segment_table(engine, self.store, table, days)
         return loaded
 
     def every_layer(self, received_days: Iterable[date], engine: sa.Engine | None = None) -> "BuiltDays":

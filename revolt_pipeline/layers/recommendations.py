@@ -1,10 +1,11 @@
-"""The recommendations of a cutoff day: the item model trained on the lake, judged, and each person's suggestions.
+"""The recommendations as of a day: the item model trained on the lake, judged, and each person's suggestions.
 
-A cutoff reads the sessionized events of the days before it (never of the cutoff day or later): the
+The models of day D are as of its end: their cutoff is the midnight after D (`layers/ml.cutoff_of`, as for the
+churn model). A cutoff reads the sessionized events of the days before it (never a later one): the
 `TRAINING_DAYS` before it for the model that suggests, and the `HOLDOUT_DAYS` more before those for the
 evaluation (fitted on the days before the split, judged on the days from the split to the cutoff, against
 popularity; `ml/recommendations.py`). People are re-stitched through every identity link known when it runs.
-The suggestions are a lake object of the cutoff (loaded into the `recommendations` report table) and the
+The suggestions are a lake object of the day (loaded into the `recommendations` report table) and the
 model's description and metrics a JSON object beside it (`models/recommendations/`), committed together.
 """
 
@@ -24,6 +25,7 @@ import sqlalchemy as sa
 
 from revolt_pipeline.layers.cleaned import committed_identity_links
 from revolt_pipeline.layers.commits import SESSIONIZED, Layer, committed, committing
+from revolt_pipeline.layers.ml import cutoff_of
 from revolt_pipeline.layers.report_tables import load_lake_days
 from revolt_pipeline.layers.staging import local_copies
 from revolt_pipeline.ml.recommendations import (
@@ -45,7 +47,7 @@ from revolt_pipeline.transforms.recommendations import person_item_days_query
 RECOMMENDATIONS = Layer("recommendations", "recommendations and the model's description (models/recommendations)")
 ROWS = pa.schema(
     [
-        ("cutoff_date", pa.date32()),
+        ("as_of_date", pa.date32()),
         ("person_id", pa.string()),
         ("rank", pa.int32()),
         ("item", pa.string()),
@@ -65,9 +67,10 @@ class RecommenderSettings:
 
 @dataclass
 class RecommendationsDay:
-    """What one cutoff's model wrote, and how it did against popularity."""
+    """What one day's model wrote, and how it did against popularity."""
 
-    cutoff: date
+    as_of: date
+    cutoff: date  # the midnight after `as_of`
     evaluation: RecommendationEvaluation
     people: int  # people suggested items
     items: int  # items the model can suggest
@@ -104,23 +107,24 @@ def read_interactions(connection: duckdb.DuckDBPyConnection, files: list[str], p
 def build_recommendations(
     store: ObjectStore,
     connection: duckdb.DuckDBPyConnection,
-    cutoffs: list[date],
+    days: list[date],
     workdir: Path,
     settings: RecommenderSettings = RecommenderSettings(),
 ) -> list[RecommendationsDay]:
-    """The model, its evaluation and every person's suggestions of each cutoff."""
+    """The model, its evaluation and every person's suggestions as of the end of each day."""
     with stitched(store, connection) as person_map:
-        return [_cutoff(store, connection, cutoff, workdir, settings, person_map) for cutoff in sorted(cutoffs)]
+        return [_as_of(store, connection, day, workdir, settings, person_map) for day in sorted(days)]
 
 
-def _cutoff(
+def _as_of(
     store: ObjectStore,
     connection: duckdb.DuckDBPyConnection,
-    cutoff: date,
+    as_of: date,
     workdir: Path,
     settings: RecommenderSettings,
     person_map: str,
 ) -> RecommendationsDay:
+    cutoff = cutoff_of(as_of)
     first = cutoff - timedelta(days=settings.training_days + settings.holdout_days)
     with window_event_files(store, first, cutoff) as files:
         interactions = read_interactions(connection, files, person_map)
@@ -134,12 +138,13 @@ def _cutoff(
     history = window(interactions, cutoff - timedelta(days=settings.training_days), cutoff)
     model = fit_item_cooccurrence(history)
     suggested = recommend(model, history, settings.suggestions)
-    suggested.insert(0, "cutoff_date", cutoff)
-    path = str(workdir / f"recommendations-{cutoff}.parquet")
+    suggested.insert(0, "as_of_date", as_of)
+    path = str(workdir / f"recommendations-{as_of}.parquet")
     pq.write_table(pa.Table.from_pandas(suggested, schema=ROWS, preserve_index=False), path)
     description = {
         "model": model.name,
-        "cutoff_date": cutoff.isoformat(),
+        "as_of_date": as_of.isoformat(),
+        "cutoff": cutoff.isoformat(),
         "training_days": settings.training_days,
         "holdout_days": settings.holdout_days,
         "items": len(model.items),
@@ -147,10 +152,11 @@ def _cutoff(
         "metrics": evaluation.metrics(),
         "beats_popularity": evaluation.beats_popularity,
     }
-    with committing(store, RECOMMENDATIONS, cutoff) as commit:
-        commit.put_file(recommendations_key(cutoff), path)
-        commit.put(model_key("recommendations", cutoff), json.dumps(description, indent=2).encode())
+    with committing(store, RECOMMENDATIONS, as_of) as commit:
+        commit.put_file(recommendations_key(as_of), path)
+        commit.put(model_key("recommendations", as_of), json.dumps(description, indent=2).encode())
     return RecommendationsDay(
+        as_of=as_of,
         cutoff=cutoff,
         evaluation=evaluation,
         people=int(suggested["person_id"].nunique()),
@@ -161,9 +167,9 @@ def _cutoff(
     )
 
 
-def load_recommendations(engine: sa.Engine, store: ObjectStore, table: sa.Table, cutoffs: list[date]) -> pa.Table:
-    """Replace the cutoffs' rows of `recommendations` with the lake's; returns the rows."""
+def load_recommendations(engine: sa.Engine, store: ObjectStore, table: sa.Table, days: list[date]) -> pa.Table:
+    """Replace the days' rows of `recommendations` with the lake's; returns the rows."""
     if table is not schema.recommendations:
         raise ValueError(f"{table.name} is not the recommendations table")
-    keys = {cutoff: recommendations_key(cutoff) for cutoff in cutoffs}
+    keys = {day: recommendations_key(day) for day in days}
     return load_lake_days(engine, store, table, keys, RECOMMENDATIONS, "recommendation_model")

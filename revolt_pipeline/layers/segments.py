@@ -1,11 +1,12 @@
-"""The behavioural segments of a cutoff: people's behaviour profiles clustered, described and sized.
+"""The behavioural segments as of a day: people's behaviour profiles clustered, described and sized.
 
-A cutoff (a midnight) reads each person's features as of it (`layers/ml.person_features`: the people layer's
+The segments of day D are as of its end: their cutoff is the midnight after D (`layers/ml.cutoff_of`). A cutoff
+reads each person's features as of it (`layers/ml.person_features`: the people layer's
 days and the sessionized events of the 28 days before it, never later, re-stitched) and profiles every person
 active in them (`ml/segments.py`). Its two tables, `person_segments` and `segment_sizes`, are lake objects of
-the cutoff, and the segmentation's description (the numbers of segments tried and their silhouettes, the
+the day, and the segmentation's description (the numbers of segments tried and their silhouettes, the
 centres, the words) a JSON object beside them (`models/segments/`), committed together. Segment sizes over time
-are `segment_sizes` over the cutoffs built.
+are `segment_sizes` over the days built.
 """
 
 import json
@@ -21,7 +22,7 @@ import pyarrow.parquet as pq
 import sqlalchemy as sa
 
 from revolt_pipeline.layers.commits import Layer, committed_days, committing
-from revolt_pipeline.layers.ml import person_features
+from revolt_pipeline.layers.ml import cutoff_of, person_features
 from revolt_pipeline.layers.people import PEOPLE
 from revolt_pipeline.layers.report_tables import load_lake_days
 from revolt_pipeline.ml.segments import (
@@ -42,7 +43,7 @@ SEGMENTS = Layer("segments", "person_segments, segment_sizes and the segmentatio
 TABLES = {
     schema.person_segments.name: pa.schema(
         [
-            ("cutoff_date", pa.date32()),
+            ("as_of_date", pa.date32()),
             ("person_id", pa.string()),
             ("segment", pa.int32()),
             ("description", pa.string()),
@@ -50,7 +51,7 @@ TABLES = {
     ),
     schema.segment_sizes.name: pa.schema(
         [
-            ("cutoff_date", pa.date32()),
+            ("as_of_date", pa.date32()),
             ("segment", pa.int32()),
             ("description", pa.string()),
             ("people", pa.int64()),
@@ -70,9 +71,10 @@ class SegmenterSettings:
 
 @dataclass
 class SegmentsDay:
-    """What one cutoff's segmentation wrote."""
+    """What one day's segmentation wrote."""
 
-    cutoff: date
+    as_of: date
+    cutoff: date  # the midnight after `as_of`
     people: int  # people profiled (and segmented)
     segments: Segments | None  # None when too few people were active to segment
     paths: dict[str, str]  # table -> local Parquet file
@@ -82,21 +84,22 @@ class SegmentsDay:
 def build_segments(
     store: ObjectStore,
     connection: duckdb.DuckDBPyConnection,
-    cutoffs: list[date],
+    days: list[date],
     workdir: Path,
     settings: SegmenterSettings = SegmenterSettings(),
 ) -> list[SegmentsDay]:
-    """The segments of each cutoff (a midnight: the features read the days before it)."""
-    return [_cutoff(store, connection, cutoff, workdir, settings) for cutoff in sorted(cutoffs)]
+    """The segments as of the end of each day (the features read the days through it)."""
+    return [_as_of(store, connection, day, workdir, settings) for day in sorted(days)]
 
 
-def _cutoff(
+def _as_of(
     store: ObjectStore,
     connection: duckdb.DuckDBPyConnection,
-    cutoff: date,
+    as_of: date,
     workdir: Path,
     settings: SegmenterSettings,
 ) -> SegmentsDay:
+    cutoff = cutoff_of(as_of)
     first = cutoff - timedelta(days=PROFILE_DAYS)
     if any(first <= day < cutoff for day in committed_days(store, PEOPLE)):
         profile = behaviour_profile(person_features(store, connection, cutoff).to_pandas())
@@ -105,28 +108,29 @@ def _cutoff(
     tried = [k for k in settings.counts if 2 <= k < len(profile)]
     segments = fit_segments(profile, counts=settings.counts, seed=settings.seed) if tried else None
     frames = {
-        schema.person_segments.name: person_segments(segments, cutoff) if segments else None,
-        schema.segment_sizes.name: segment_sizes(segments, cutoff) if segments else None,
+        schema.person_segments.name: person_segments(segments, as_of) if segments else None,
+        schema.segment_sizes.name: segment_sizes(segments, as_of) if segments else None,
     }
     paths = {}
     for table, frame in frames.items():
-        paths[table] = str(workdir / f"{table}-{cutoff}.parquet")
+        paths[table] = str(workdir / f"{table}-{as_of}.parquet")
         rows = TABLES[table].empty_table() if frame is None else pa.Table.from_pandas(frame, schema=TABLES[table])
         pq.write_table(rows.replace_schema_metadata(None), paths[table])
-    description = _description(cutoff, settings, profile, segments)
-    with committing(store, SEGMENTS, cutoff) as commit:
+    description = _description(as_of, settings, profile, segments)
+    with committing(store, SEGMENTS, as_of) as commit:
         for table, path in paths.items():
-            commit.put_file(segments_key(table, cutoff), path)
-        commit.put(model_key("segments", cutoff), json.dumps(description, indent=2).encode())
-    return SegmentsDay(cutoff, len(profile), segments, paths, description)
+            commit.put_file(segments_key(table, as_of), path)
+        commit.put(model_key("segments", as_of), json.dumps(description, indent=2).encode())
+    return SegmentsDay(as_of, cutoff, len(profile), segments, paths, description)
 
 
 def _description(
-    cutoff: date, settings: SegmenterSettings, profile: pd.DataFrame, segments: Segments | None
+    as_of: date, settings: SegmenterSettings, profile: pd.DataFrame, segments: Segments | None
 ) -> dict[str, Any]:
     described: dict[str, Any] = {
         "model": "kmeans",
-        "cutoff_date": cutoff.isoformat(),
+        "as_of_date": as_of.isoformat(),
+        "cutoff": cutoff_of(as_of).isoformat(),
         "profile_days": PROFILE_DAYS,
         "seed": settings.seed,
         "people": len(profile),
@@ -148,9 +152,9 @@ def _description(
     }
 
 
-def load_segment_table(engine: sa.Engine, store: ObjectStore, table: sa.Table, cutoffs: list[date]) -> pa.Table:
-    """Replace the cutoffs' rows of `person_segments` or `segment_sizes` with the lake's; returns the rows."""
+def load_segment_table(engine: sa.Engine, store: ObjectStore, table: sa.Table, days: list[date]) -> pa.Table:
+    """Replace the days' rows of `person_segments` or `segment_sizes` with the lake's; returns the rows."""
     if table.name not in TABLES:
         raise ValueError(f"{table.name} is not a segments table")
-    keys = {cutoff: segments_key(table.name, cutoff) for cutoff in cutoffs}
+    keys = {day: segments_key(table.name, day) for day in days}
     return load_lake_days(engine, store, table, keys, SEGMENTS, "segment_model")

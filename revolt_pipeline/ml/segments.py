@@ -164,12 +164,12 @@ def describe_segment(centre: pd.Series, overall: pd.Series) -> str:
     return f"{text} of {_joined([_feature_name(c) for c in over])}" if over else text
 
 
-def segment_sizes(segments: Segments, cutoff: date) -> pd.DataFrame:
-    """One row per segment: `cutoff_date`, `segment`, `description`, `people`, `share` of the people profiled."""
+def segment_sizes(segments: Segments, as_of: date) -> pd.DataFrame:
+    """One row per segment: `as_of_date`, `segment`, `description`, `people`, `share` of the people profiled."""
     sizes = segments.sizes()
     return pd.DataFrame(
         {
-            "cutoff_date": cutoff,
+            "as_of_date": as_of,
             "segment": sizes.index.astype(np.int32),
             "description": [segments.descriptions[int(s)] for s in sizes.index],
             "people": sizes.to_numpy(dtype=np.int64),
@@ -178,12 +178,12 @@ def segment_sizes(segments: Segments, cutoff: date) -> pd.DataFrame:
     )
 
 
-def person_segments(segments: Segments, cutoff: date) -> pd.DataFrame:
-    """One row per person: `cutoff_date`, `person_id`, `segment`, `description`."""
+def person_segments(segments: Segments, as_of: date) -> pd.DataFrame:
+    """One row per person: `as_of_date`, `person_id`, `segment`, `description`."""
     labels = segments.labels
     return pd.DataFrame(
         {
-            "cutoff_date": cutoff,
+            "as_of_date": as_of,
             "person_id": labels.index.astype(str),
             "segment": labels.to_numpy(dtype=np.int32),
             "description": [segments.descriptions[int(s)] for s in labels],

@@ -76,8 +76,8 @@ class TrainedLake:
 def train(lake: PlannedLake) -> TrainedLake:
     """Both models of the day after the traffic, as their assets build them."""
     builder = DayBuilder(lake.store, PipelineRules(), lake.workdir("models"))
-    (recommended,) = builder.recommendations([lake.cutoff], SETTINGS)
-    (segmented,) = builder.segments([lake.cutoff])
+    (recommended,) = builder.recommendations([lake.as_of], SETTINGS)
+    (segmented,) = builder.segments([lake.as_of])
     return TrainedLake(lake, recommended, segmented)
 
 

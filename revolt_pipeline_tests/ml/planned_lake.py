@@ -76,6 +76,11 @@ class PlannedLake:
     traffic: Traffic
     cutoff: date  # the day after the traffic's last
 
+    @property
+    def as_of(self) -> date:
+        """The traffic's last day: the models as of its end have the cutoff `cutoff`."""
+        return self.cutoff - timedelta(days=1)
+
     def workdir(self, name: str) -> Path:
         folder = Path(self.store.path(f"_work/{name}"))
         folder.mkdir(parents=True, exist_ok=True)

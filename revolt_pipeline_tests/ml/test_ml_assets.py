@@ -2,7 +2,6 @@
 passing, and their report tables equal to the lake and finding the planted signal, on SQLite and PostgreSQL."""
 
 import shutil
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +43,7 @@ def test_the_models_materialize_with_their_metrics_and_checks(demo_lake: Trained
     copy = tmp_path / "store"  # the session's lake, copied: the assets write their outputs into it
     shutil.copytree(lake.store.root, copy)
     partitions = daily_partitions(START.isoformat())
-    last_day = lake.cutoff - timedelta(days=1)  # the partition of a day is the cutoff at its end
+    last_day = lake.as_of  # the partition of a day: the models as of its end
     assets = [*build_recommendation_assets(partitions), *build_segment_assets(partitions)]
     url = f"sqlite:///{tmp_path / 'reports.sqlite'}"
     with dg.DagsterInstance.ephemeral() as instance:
@@ -100,7 +99,7 @@ def test_the_model_tables_on_postgresql_equal_the_lake(demo_lake: TrainedLake, p
     try:
         ensure_tables(engine)
         builder = DayBuilder(demo_lake.lake.store, PipelineRules(), demo_lake.lake.workdir("postgres"))
-        builder.model_reports(engine, [demo_lake.lake.cutoff])
+        builder.model_reports(engine, [demo_lake.lake.as_of])
         tables = {
             schema.recommendations: demo_lake.recommendations.path,
             schema.person_segments: demo_lake.segments.paths["person_segments"],

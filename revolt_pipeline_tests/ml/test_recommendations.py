@@ -116,7 +116,7 @@ def test_the_demo_lake_recommendations_find_the_habits_and_beat_popularity(demo_
     assert judged.beats_popularity and judged.hit_rate >= 2 * judged.popularity_hit_rate
     assert [outcome.passed for outcome in recommendation_checks(built)] == [True]
     rows = pq.read_table(built.path).to_pandas()
-    assert set(rows["cutoff_date"]) == {demo_lake.lake.cutoff}
+    assert set(rows["as_of_date"]) == {demo_lake.lake.as_of}
     assert (
         rows.groupby("person_id")["rank"].apply(list).map(lambda ranks: ranks == list(range(1, len(ranks) + 1))).all()
     )

@@ -7,15 +7,13 @@ does no better than suggesting the most used items.
 """
 
 import tempfile
-from collections.abc import Callable, Iterator
-from datetime import date, timedelta
+from collections.abc import Iterator
+from datetime import date
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
-import pyarrow as pa
-import sqlalchemy as sa
 
 from revolt_pipeline.defs.checks import partition_check, report_checks
 from revolt_pipeline.defs.lake.resources import LakeResource
@@ -25,11 +23,9 @@ from revolt_pipeline.defs.reports.assets import LOADED_ROWS, load_report_table
 from revolt_pipeline.defs.reports.resources import ReportDatabaseResource
 from revolt_pipeline.defs.rules import reads_window
 from revolt_pipeline.layers.checks import recommendation_checks
-from revolt_pipeline.layers.ml import cutoff_of
 from revolt_pipeline.layers.recommendations import RecommenderSettings, build_recommendations, load_recommendations
 from revolt_pipeline.layers.summaries import summarize_parquet
 from revolt_pipeline.reports import schema
-from revolt_pipeline.storage import ObjectStore
 from revolt_pipeline.storage.layout import recommendations_key
 from revolt_pipeline.transforms.rules import DayWindow
 
@@ -46,21 +42,9 @@ def through_partition(days: int) -> DayWindow:
     return DayWindow(before=days - 1, after=0)
 
 
-def partition_cutoffs(context: dg.AssetExecutionContext) -> list[date]:
-    """The cutoffs of the run's partitions: the midnight ending each day."""
-    return sorted(cutoff_of(date.fromisoformat(key)) for key in context.partition_keys)
-
-
-def partition_of(cutoff: date) -> str:
-    return (cutoff - timedelta(days=1)).isoformat()
-
-
-Load = Callable[[sa.Engine, ObjectStore, sa.Table, list[date]], pa.Table]
-
-
-def by_partition(load: Load) -> Load:
-    """A load of cutoffs as `load_report_table` calls it, with the partitions' days."""
-    return lambda engine, store, table, days: load(engine, store, table, [cutoff_of(day) for day in days])
+def partition_days(context: dg.AssetExecutionContext) -> list[date]:
+    """The run's days: the models are as of the end of each (their cutoff the midnight after it)."""
+    return sorted(date.fromisoformat(key) for key in context.partition_keys)
 
 
 def build_recommendation_assets(
@@ -90,23 +74,23 @@ def build_recommendation_assets(
         check_specs=[partition_check(name, "recommendation_model", text, partitions) for name, text in CHECKS.items()],
     )
     def recommendation_model(context: dg.AssetExecutionContext, lake: LakeResource) -> Iterator[Any]:
-        """Train, judge and suggest for each cutoff of the run."""
-        cutoffs = partition_cutoffs(context)
+        """Train, judge and suggest as of each day of the run."""
+        days = partition_days(context)
         outcomes = {}
         timings = Timings()
         with tempfile.TemporaryDirectory(prefix="revolt-recommendations-") as folder, lake.duckdb() as connection:
             with timings.step("recommendations"):
                 try:
-                    build = partial(build_recommendations, lake.store, connection, cutoffs, Path(folder), settings)
+                    build = partial(build_recommendations, lake.store, connection, days, Path(folder), settings)
                     built = lake.retrying(context, "training recommendation_model", build)
                 except FileNotFoundError as missing:
                     raise dg.Failure(str(missing)) from missing
             for day in built:
-                key = partition_of(day.cutoff)
+                key = day.as_of.isoformat()
                 outcomes[key] = recommendation_checks(day)
                 context.add_asset_metadata(
                     {
-                        **table_metadata(summarize_parquet(day.path), lake.store.uri(recommendations_key(day.cutoff))),
+                        **table_metadata(summarize_parquet(day.path), lake.store.uri(recommendations_key(day.as_of))),
                         **{f"metrics/{name}": value for name, value in day.evaluation.metrics().items()},
                         "model/items": day.items,
                         "model/people": day.people,
@@ -132,8 +116,7 @@ def build_recommendation_assets(
     def recommendations(
         context: dg.AssetExecutionContext, lake: LakeResource, reports: ReportDatabaseResource
     ) -> Iterator[Any]:
-        """Load the run's cutoffs of suggestions into the report database."""
-        load = by_partition(load_recommendations)
-        yield from load_report_table(context, lake, reports, schema.recommendations, load, period=cutoff_of)
+        """Load the run's days of suggestions into the report database."""
+        yield from load_report_table(context, lake, reports, schema.recommendations, load_recommendations)
 
     return [recommendation_model, recommendations]

@@ -17,13 +17,12 @@ import dagster as dg
 from revolt_pipeline.defs.checks import partition_check, report_checks
 from revolt_pipeline.defs.lake.resources import LakeResource
 from revolt_pipeline.defs.metadata import Timings, table_metadata
-from revolt_pipeline.defs.recommendations.assets import by_partition, partition_cutoffs, partition_of, through_partition
+from revolt_pipeline.defs.recommendations.assets import partition_days, through_partition
 from revolt_pipeline.defs.reports.assets import KINDS as REPORT_KINDS
 from revolt_pipeline.defs.reports.assets import LOADED_ROWS, load_report_table
 from revolt_pipeline.defs.reports.resources import ReportDatabaseResource
 from revolt_pipeline.defs.rules import reads_window
 from revolt_pipeline.layers.checks import segment_checks
-from revolt_pipeline.layers.ml import cutoff_of
 from revolt_pipeline.layers.segments import PROFILE_DAYS, SegmenterSettings, build_segments, load_segment_table
 from revolt_pipeline.layers.summaries import summarize_parquet
 from revolt_pipeline.reports import schema
@@ -69,26 +68,26 @@ def build_segment_assets(
         check_specs=[partition_check(name, "segment_model", text, partitions) for name, text in CHECKS.items()],
     )
     def segment_model(context: dg.AssetExecutionContext, lake: LakeResource) -> Iterator[Any]:
-        """Profile, cluster and describe for each cutoff of the run."""
-        cutoffs = partition_cutoffs(context)
+        """Profile, cluster and describe as of each day of the run."""
+        days = partition_days(context)
         outcomes = {}
         timings = Timings()
         with tempfile.TemporaryDirectory(prefix="revolt-segments-") as folder, lake.duckdb() as connection:
             with timings.step("segments"):
                 try:
-                    build = partial(build_segments, lake.store, connection, cutoffs, Path(folder), settings)
+                    build = partial(build_segments, lake.store, connection, days, Path(folder), settings)
                     built = lake.retrying(context, "training segment_model", build)
                 except FileNotFoundError as missing:
                     raise dg.Failure(str(missing)) from missing
             for day in built:
-                key = partition_of(day.cutoff)
+                key = day.as_of.isoformat()
                 outcomes[key] = segment_checks(day)
                 segments = day.segments
                 table = schema.person_segments.name
                 context.add_asset_metadata(
                     {
                         **table_metadata(
-                            summarize_parquet(day.paths[table]), lake.store.uri(segments_key(table, day.cutoff))
+                            summarize_parquet(day.paths[table]), lake.store.uri(segments_key(table, day.as_of))
                         ),
                         "metrics/people": day.people,
                         "metrics/segments": segments.count if segments else 0,
@@ -125,11 +124,9 @@ def build_segment_assets(
     def segment_tables(
         context: dg.AssetExecutionContext, lake: LakeResource, reports: ReportDatabaseResource
     ) -> Iterator[Any]:
-        """Load the run's cutoffs of both tables into the report database."""
+        """Load the run's days of both tables into the report database."""
         for table in schema.SEGMENT_TABLES:
-            yield from load_report_table(
-                context, lake, reports, table, by_partition(load_segment_table), period=cutoff_of
-            )
+            yield from load_report_table(context, lake, reports, table, load_segment_table)
 
     return [segment_model, segment_tables]
 
