@@ -167,6 +167,7 @@ def demo(seed: int, users: int | None, days: int | None, start: datetime | None,
         existing_demo_data,
         reset_demo_data,
         run_demo,
+        segments_and_recommendations_summary,
         summarize,
     )
 
@@ -204,6 +205,8 @@ def demo(seed: int, users: int | None, days: int | None, start: datetime | None,
         click.echo(line)
     if result.ml_as_of is not None:
         for line in churn_summary(settings, result.ml_as_of):
+            click.echo(line)
+        for line in segments_and_recommendations_summary(settings.store, result.ml_as_of, result.truth):
             click.echo(line)
     timings = ", ".join(f"{name} {value:.0f} s" for name, value in result.seconds.items())
     click.echo(f"took {timings}")

@@ -18,6 +18,7 @@ from revolt_pipeline.defs.recommendations.assets import build_recommendation_ass
 from revolt_pipeline.defs.reports.resources import ReportDatabaseResource
 from revolt_pipeline.defs.segments.assets import build_segment_assets
 from revolt_pipeline.demo.generator import persona_truth
+from revolt_pipeline.demo.pipeline import segments_and_recommendations_summary
 from revolt_pipeline.layers.days import DayBuilder
 from revolt_pipeline.reports import schema
 from revolt_pipeline.reports.loader import create_engine, ensure_tables, read_rows
@@ -118,3 +119,16 @@ def test_the_model_tables_on_postgresql_equal_the_lake(demo_lake: TrainedLake, p
         assert shares == pytest.approx(1.0)
     finally:
         engine.dispose()
+
+
+def test_the_demo_prints_the_models_next_to_popularity_and_the_planted_personas(demo_lake: TrainedLake) -> None:
+    truth = persona_truth(demo_lake.lake.traffic)
+    lines = segments_and_recommendations_summary(demo_lake.lake.store, demo_lake.lake.as_of, truth)
+    text = "\n".join(lines)
+    judged = demo_lake.recommendations.evaluation
+    assert f"item co-occurrence{judged.hit_rate:>20.3f}" in text and "popularity (baseline)" in text
+    assert "the model beats popularity" in text
+    assert f"segments as of {demo_lake.lake.as_of}: {demo_lake.segments.segments.count} of" in text
+    assert all(text.count(words) for words in demo_lake.segments.segments.descriptions.values())
+    agreement = float(lines[-1].rsplit(" ", 1)[1])
+    assert "planted personas" in lines[-1] and agreement >= ARI_FLOOR
