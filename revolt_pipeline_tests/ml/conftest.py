@@ -63,7 +63,7 @@ USERS = 250
 # Four weeks of traffic: three to learn from, the last to judge on (the model's default is four and one).
 SETTINGS = RecommenderSettings(training_days=DAYS - 7, holdout_days=7)
 # Seeds besides the demo's the floors are checked on (of the nine they were measured on).
-OTHER_SEEDS = (1, 4)  # 4: the lowest hit rate and adjusted Rand index of the nine
+OTHER_SEEDS = (4, 9)  # 9: the lowest adjusted Rand index and hit rate of the nine, 4 the next lowest
 
 
 @dataclass(frozen=True)

@@ -20,9 +20,9 @@ pytestmark = pytest.mark.xdist_group("ml_lake")
 
 # Measured on seeds 1 to 9 (four weeks of 250 users, profiles from the churn model's features): the adjusted Rand
 # index of the segments against the planted personas, over the customers who used a persona feature in the
-# profile's days, was 0.685 (seed 4) to 0.863 (seed 9); seed 7: 0.742. The floor leaves 0.085 of margin under the
+# profile's days, was 0.656 (seed 9) to 0.904 (seed 1); seed 7: 0.744. The floor leaves 0.1 of margin under the
 # lowest; a segmentation that ignored the personas scores about 0.
-ARI_FLOOR = 0.60
+ARI_FLOOR = 0.55
 
 
 def planted_agreement(trained: TrainedLake) -> float:
