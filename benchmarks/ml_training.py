@@ -6,7 +6,11 @@ of `--repeat`:
 
 - the floor: reading the examples the churn model learns from (features and labels of every cutoff it uses);
 - the churn model: the same reading, the Optuna search (`--trials`), training, the baselines, the metrics,
-  scoring everyone and versioning it all in the store (`layers/ml.build_churn_model`, what `churn_model` runs).
+  scoring everyone and versioning it all in the store (`layers/ml.build_churn_model`, what `churn_model` runs);
+- the recommendations: reading who used which item, fitting and judging item co-occurrence against popularity,
+  suggesting and storing (`layers/recommendations.build_recommendations`, what `recommendation_model` runs);
+- the segments: reading the features, k-means for 2 to 8 segments with their silhouettes, describing and storing
+  (`layers/segments.build_segments`, what `segment_model` runs).
 
     python -m benchmarks.ml_training [--users 250] [--days 56] [--seed 7] [--trials 20] [--repeat 2] [--keep]
 """
@@ -24,6 +28,8 @@ from revolt_pipeline.demo.generator import plan_traffic
 from revolt_pipeline.demo.ml_history import write_history
 from revolt_pipeline.layers.days import DayBuilder
 from revolt_pipeline.layers.ml import build_churn_model, churn_examples, cutoff_of
+from revolt_pipeline.layers.recommendations import build_recommendations
+from revolt_pipeline.layers.segments import build_segments
 from revolt_pipeline.ml.churn import BASELINES, MODEL, split_cutoffs
 from revolt_pipeline.ml.training import ChurnSettings
 from revolt_pipeline.storage import ObjectStore
@@ -75,6 +81,12 @@ def main() -> None:
             churn, built = best_of(
                 args.repeat, lambda: build_churn_model(store, connection, as_of, settings, folder / "work")
             )
+            recommending, (recommended,) = best_of(
+                args.repeat, lambda: build_recommendations(store, connection, [as_of], folder / "work")
+            )
+            segmenting, (segmented,) = best_of(
+                args.repeat, lambda: build_segments(store, connection, [as_of], folder / "work")
+            )
         print(f"floor: reading the examples ({examples.num_rows:,} rows, {len(training) + 1} cutoffs): {floor:.2f} s")
         print(f"churn model ({args.trials} trials, train, baselines, metrics, scores, stored): {churn:.2f} s")
         for name in (MODEL, *BASELINES):
@@ -83,7 +95,18 @@ def main() -> None:
                 f"  {name:<20} ROC AUC {metrics.roc_auc:.3f}  PR AUC {metrics.pr_auc:.3f}  Brier {metrics.brier:.3f}"
                 f"  lift@10% {metrics.top_decile_lift:.2f}"
             )
-        total = churn
+        judged = recommended.evaluation
+        print(
+            f"recommendations ({recommended.items} items, {recommended.people} people): {recommending:.2f} s"
+            f"  hit rate@{judged.k} {judged.hit_rate:.3f} (popularity {judged.popularity_hit_rate:.3f})"
+            f"  recall@{judged.k} {judged.recall:.3f} (popularity {judged.popularity_recall:.3f})"
+        )
+        chosen = segmented.segments
+        print(
+            f"segments ({segmented.people} people): {segmenting:.2f} s  "
+            + (f"{chosen.count} segments, silhouette {chosen.silhouette:.3f}" if chosen else "none")
+        )
+        total = churn + recommending + segmenting
         verdict = "PASS" if total <= BAR_SECONDS else "MISS"
         print(
             f"{verdict}  every model trained in {total:.1f} s (bar {BAR_SECONDS:.0f} s; {total / floor:.1f}x the floor)"

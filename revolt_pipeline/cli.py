@@ -167,6 +167,7 @@ def demo(seed: int, users: int | None, days: int | None, start: datetime | None,
         existing_demo_data,
         reset_demo_data,
         run_demo,
+        segments_and_recommendations_summary,
         summarize,
     )
 
@@ -205,6 +206,8 @@ def demo(seed: int, users: int | None, days: int | None, start: datetime | None,
     if result.ml_as_of is not None:
         lines, beats = churn_summary(settings, result.ml_as_of)
         for line in lines:
+            click.echo(line)
+        for line in segments_and_recommendations_summary(settings.store, result.ml_as_of, result.truth):
             click.echo(line)
         if not beats:
             raise click.ClickException(

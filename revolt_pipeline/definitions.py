@@ -20,11 +20,13 @@ from revolt_pipeline.defs.people.assets import build_people_assets
 from revolt_pipeline.defs.people.sensors import build_people_after_clean, build_people_after_restitch
 from revolt_pipeline.defs.raw.assets import build_raw_assets
 from revolt_pipeline.defs.raw.schedules import raw_job_schedule
+from revolt_pipeline.defs.recommendations.assets import build_recommendation_assets
 from revolt_pipeline.defs.reports.assets import build_report_assets
 from revolt_pipeline.defs.reports.sensors import build_catalog_after_raw, build_reports_after_clean
 from revolt_pipeline.defs.resources import build_resources
 from revolt_pipeline.defs.retention.assets import build_retention_assets
 from revolt_pipeline.defs.rules import pipeline_rules
+from revolt_pipeline.defs.segments.assets import build_segment_assets
 from revolt_pipeline.private_files import restrict_umask
 from revolt_pipeline.settings import Settings
 
@@ -41,6 +43,8 @@ def build_definitions(settings: Settings, *, collector: CollectorResource | None
             *build_people_assets(partitions, rules),
             *build_funnel_assets(partitions, rules),
             *build_retention_assets(partitions, rules),
+            *build_recommendation_assets(partitions),
+            *build_segment_assets(partitions),
             *build_churn_assets(partitions, settings.churn),
         ],
         jobs=[raw_job, clean_job, report_job, catalog_job, people_job, funnels_job, ml_job],

@@ -72,11 +72,21 @@ funnels_job = dg.define_asset_job(
     "step tables into the report database.",
 )
 
+# Recommendations and segments of cutoff days (issue 9), for `ml_job`'s selection.
+SEGMENT_RECOMMENDATION_ASSETS = (
+    "recommendation_model",
+    "recommendations",
+    "segment_model",
+    "person_segments",
+    "segment_sizes",
+)
+
 # Machine learning (group `ml`): features as of a day, the models trained for it, and their report tables.
 ML_ASSETS = ("person_features", "churn_model", "churn_scores")
 ml_job = dg.define_asset_job(
     "ml_job",
-    selection=dg.AssetSelection.assets(*ML_ASSETS),
+    selection=dg.AssetSelection.assets(*ML_ASSETS, *SEGMENT_RECOMMENDATION_ASSETS),
     description="Build each person's features as of the end of a day, train and judge the churn model for the day "
-    "against its baselines, and load churn_scores into the report database.",
+    "against its baselines, and load churn_scores into the report database; train the recommendations and the "
+    "segments of the day and load their tables.",
 )

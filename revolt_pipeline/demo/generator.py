@@ -17,13 +17,16 @@ from pathlib import Path
 from typing import Any
 
 from revolt_pipeline.demo.population import (
+    PERSONAS,
     PLATFORMS,
     REGION_COUNTRIES,
     Device,
     Person,
     build_population,
     device_ip,
+    habitual_features,
     plant_churn,
+    plant_personas,
     stable_uuid,
 )
 from revolt_pipeline.transforms.funnels import Funnel, parse_funnels
@@ -55,6 +58,7 @@ class PlannedMessage:
     group_id: str | None = None
     previous_id: str | None = None
     resend: bool = False
+    planted: bool = False  # a persona's habitual feature (`habitual_features`), drawn apart from the plan
 
     @property
     def too_late(self) -> bool:
@@ -115,7 +119,10 @@ class _Planner:
 
     def plan(self) -> None:
         for person in self.traffic.people:
+            # Where the last session ended without its planted habits (the plan's draws decide from it, as they
+            # did before habits were planted), and where it really ended.
             last_end: datetime | None = None
+            busy_until: datetime | None = None
             for day_number in range(self.traffic.days):
                 for start in self._session_starts(person, day_number):
                     if last_end is not None and start < last_end + SESSION_GAP:
@@ -123,7 +130,12 @@ class _Planner:
                     if (start.date() - self.traffic.start).days >= self.traffic.days:
                         break  # the window is over
                     planned = len(self.traffic.messages)
-                    last_end = self._session(person, day_number, _ms(start))
+                    # A session starting too soon after the habits that ended the one before is moved on, no draw.
+                    begins = _ms(start)
+                    if busy_until is not None and begins < busy_until + SESSION_GAP:
+                        begins = busy_until + SESSION_GAP
+                    own_end, busy_until = self._session(person, day_number, begins)
+                    last_end = _ms(start) + (own_end - begins)
                     if self._faded(person, day_number):
                         del self.traffic.messages[planned:]
         self._add_duplicates_and_malformed()
@@ -165,20 +177,29 @@ class _Planner:
             return person.devices[0]  # the web browser they found us with
         return self.rng.choices(person.devices, weights=person.device_weights)[0]
 
-    def _session(self, person: Person, day_number: int, start: datetime) -> datetime:
+    def _session(self, person: Person, day_number: int, start: datetime) -> tuple[datetime, datetime]:
+        """Plan one session from `start`; returns when its own steps end, and when it ends (planted habits too)."""
         signing_up = person.signup_day == day_number and not any(d.identified for d in person.devices)
         device = self._pick_device(person, signing_up)
         session = self.session_count
         self.session_count += 1
         steps = self._steps(person, device, signing_up)
+        # A persona's habitual features end the session: drawn from a generator of the session's own (their
+        # times and ids too), so every other draw of the plan is what it was without them.
+        habit = random.Random(f"habit:{self.traffic.seed}:{session}")
+        planted = [
+            ("track", feature, {"feature_area": person.persona}, {"planted": True})
+            for feature in habitual_features(person, device.platform, day_number, habit)
+        ]
+        steps += planted
         moment = start
         times = []
-        for _ in steps:
+        for number in range(len(steps)):
             times.append(moment)
-            moment = _ms(
-                moment + timedelta(seconds=min(MAX_EVENT_GAP_SECONDS, max(1.0, self.rng.expovariate(1 / 150))))
-            )
+            draws = habit if number >= len(steps) - len(planted) else self.rng
+            moment = _ms(moment + timedelta(seconds=min(MAX_EVENT_GAP_SECONDS, max(1.0, draws.expovariate(1 / 150)))))
         end = times[-1]
+        own_end = times[len(times) - len(planted) - 1] if len(planted) < len(times) else start
         offline_delay = None
         if device.platform in ("ios", "android") and self.rng.random() < 0.09:
             offline_delay = self.rng.choice(
@@ -196,7 +217,7 @@ class _Planner:
             send = _ceil_tick(end + offline_delay) if offline_delay is not None else _ceil_tick(when)
             self.traffic.messages.append(
                 PlannedMessage(
-                    message_id=stable_uuid(self.rng),
+                    message_id=stable_uuid(habit if extra.get("planted") else self.rng),
                     kind=kind,
                     device=device.index,
                     person_key=person.key,
@@ -213,7 +234,7 @@ class _Planner:
             )
         if person.user_id is not None:
             device.identified = True
-        return end
+        return own_end, end
 
     def _steps(self, person: Person, device: Device, signing_up: bool) -> list[tuple[str, str | None, Any, dict]]:
         rng = self.rng
@@ -323,29 +344,30 @@ class _Planner:
         return steps
 
     def _add_duplicates_and_malformed(self) -> None:
-        rng = self.rng
         extra: list[PlannedMessage] = []
         for message in self.traffic.messages:
+            # Planted messages draw from a generator of their own, so the others are duplicated as before.
+            rng = random.Random(f"habit-resent:{message.message_id}") if message.planted else self.rng
             if rng.random() < 0.012:
                 # The SDK sent this batch, the acknowledgement was lost, the SDK sent it again.
                 later = message.send_time + SEND_TICK * rng.randint(1, 3)
                 extra.append(PlannedMessage(**{**message.__dict__, "send_time": later, "resend": True}))
             if message.kind == "track" and rng.random() < 0.005:
-                self.traffic.malformed.append(self._malformed(message))
+                self.traffic.malformed.append(self._malformed(message, rng))
         self.traffic.messages.extend(extra)
 
-    def _malformed(self, message: PlannedMessage) -> MalformedMessage:
+    def _malformed(self, message: PlannedMessage, rng: random.Random) -> MalformedMessage:
         device = self.traffic.devices[message.device]
         base: dict[str, Any] = {
             "type": "track",
-            "messageId": stable_uuid(self.rng),
+            "messageId": stable_uuid(rng),
             "userId": message.user_id,
             "anonymousId": message.anonymous_id,
             "event": message.name,
             "originalTimestamp": message.event_time.isoformat(timespec="milliseconds"),
             "properties": message.properties,
         }
-        flaw = self.rng.randrange(4)
+        flaw = rng.randrange(4)
         if flaw == 0:
             del base["event"]
             reason = "missing_field"
@@ -366,6 +388,7 @@ def plan_traffic(*, seed: int = 7, users: int = 250, days: int = 7, start: date 
     rng = random.Random(seed)
     start = start or (datetime.now(UTC).date() - timedelta(days=days + 7))
     people = build_population(rng, users, days)
+    plant_personas(people, seed, days)
     plant_churn(people, seed, days)
     devices = [device for person in people for device in person.devices]
     traffic = Traffic(start=start, days=days, seed=seed, people=people, devices=devices)
@@ -499,6 +522,7 @@ def ground_truth(traffic: Traffic) -> dict[str, Any]:
         "paths": paths_ground_truth(traffic),
         "funnels": funnel_ground_truth(traffic, on_time, demo_funnels()),
         **lifecycle_retention_truth(traffic),
+        **persona_truth(traffic),
         **churn_truth(traffic),
     }
 
@@ -940,3 +964,19 @@ def lifecycle_retention_truth(
                         ),
                     }
     return {"lifecycle_daily": lifecycle_daily, "lifecycle_weekly": lifecycle_weekly, **cells}
+
+
+def persona_truth(traffic: Traffic) -> dict[str, Any]:
+    """What segments and recommendations should find: each customer's planted persona (`person_personas`, by the
+    person the pipeline should stitch, for those who sent a planted feature on time), and after each persona
+    feature the feature its persona habitually uses next (`habitual_next`, as path steps: `track: Rate Set`)."""
+    planted = {m.person_key for m in traffic.messages if m.planted and not m.resend and not m.too_late}
+    chains = {persona: [f"track: {feature}" for feature in chain] for persona, (_, chain) in PERSONAS.items()}
+    return {
+        "person_personas": {
+            person.key: person.persona for person in traffic.people if person.persona and person.key in planted
+        },
+        "habitual_next": {
+            step: chain[number + 1] for chain in chains.values() for number, step in enumerate(chain[:-1])
+        },
+    }

@@ -44,6 +44,7 @@ _EVENTS = pa.schema(
         ("library_name", pa.string()),
         ("library_version", pa.string()),
         ("traits", pa.string()),
+        ("properties", pa.string()),  # pages are named by their path when they have no name (paths, items)
         ("session_id", pa.string()),
     ]
 )
@@ -85,6 +86,7 @@ def _event_row(traffic: Traffic, message: PlannedMessage, locales: dict[int, str
         "library_name": PLATFORMS[device.platform][1],
         "library_version": "demo",
         "traits": json.dumps(message.traits) if message.traits is not None else None,
+        "properties": json.dumps(message.properties) if message.properties is not None else None,
         "session_id": f"session-{message.session}",
     }
 

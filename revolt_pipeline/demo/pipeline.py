@@ -45,6 +45,7 @@ from revolt_pipeline.reports.loader import (
 )
 from revolt_pipeline.retrying import Backoff, RetriesExhausted
 from revolt_pipeline.settings import REPORT_DB_URL_ENV, Settings, write_once
+from revolt_pipeline.storage import ObjectStore
 
 Say = Callable[[str], None]
 # Dagster's console logger shows only what the demo cannot say better itself.
@@ -385,6 +386,53 @@ def churn_summary(settings: Settings, as_of: date) -> tuple[list[str], bool]:
         f"the model {verdict} the best baseline ({names[description['best_baseline']]}); scores in churn_scores"
     )
     return lines, bool(description["beats_baseline"])
+
+
+def segments_and_recommendations_summary(store: ObjectStore, as_of: date, truth: dict[str, Any]) -> list[str]:
+    """The recommendations and segments as of `as_of`: the recommender's hit rate and recall next to popularity's,
+    and the segments, their sizes and words, and how well they recover the personas the demo planted."""
+    import json
+
+    from sklearn.metrics import adjusted_rand_score
+
+    from revolt_pipeline.storage.layout import model_key, segments_key
+
+    recommender = json.loads(store.get(model_key("recommendations", as_of)))
+    metrics = recommender["metrics"]
+    k = metrics["k"]
+    verdict = "beats" if recommender["beats_popularity"] else "does NOT beat"
+    lines = [
+        f"recommendations as of {as_of}: {recommender['items']} items; judged on the days from {metrics['split_date']} "
+        f"to the cutoff ({metrics['people_evaluated']} people used something new), fitted on the days before",
+        f"{'model':<26}{f'hit rate@{k}':>12}{f'recall@{k}':>11}",
+        f"{'item co-occurrence':<26}{metrics[f'hit_rate_at_{k}']:>12.3f}{metrics[f'recall_at_{k}']:>11.3f}",
+        f"{'popularity (baseline)':<26}{metrics[f'popularity_hit_rate_at_{k}']:>12.3f}"
+        f"{metrics[f'popularity_recall_at_{k}']:>11.3f}",
+        f"the model {verdict} popularity; {k} suggestions per person in recommendations",
+    ]
+    segmenter = json.loads(store.get(model_key("segments", as_of)))
+    if not segmenter["segments"]:
+        return [*lines, f"segments as of {as_of}: too few people to segment"]
+    lines.append(
+        f"segments as of {as_of}: {segmenter['segments']} of {segmenter['people']} people (k-means, silhouette "
+        f"{segmenter['silhouette']:.3f}, the best of {min(segmenter['silhouettes'], key=int)} to "
+        f"{max(segmenter['silhouettes'], key=int)} segments tried)"
+    )
+    lines += [f"  {k:>2}  {size:>6,} people  {segmenter['descriptions'][k]}" for k, size in segmenter["sizes"].items()]
+    personas = truth.get("person_personas", {})
+    rows = pq.read_table(store.path(segments_key("person_segments", as_of)), filesystem=store.filesystem)
+    columns = rows.to_pydict()
+    planted = [
+        (personas[person], segment)
+        for person, segment in zip(columns["person_id"], columns["segment"], strict=True)
+        if person in personas
+    ]
+    if planted:
+        agreement = adjusted_rand_score([persona for persona, _ in planted], [segment for _, segment in planted])
+        lines.append(
+            f"  the planted personas of {len(planted):,} customers recovered: adjusted Rand index {agreement:.3f}"
+        )
+    return lines
 
 
 def summarize(settings: Settings, result: DemoResult) -> list[str]:

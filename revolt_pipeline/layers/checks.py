@@ -15,7 +15,9 @@ from revolt_pipeline.layers.cleaned import AggregateDay, CleanDay, SessionDay
 from revolt_pipeline.layers.ml import ChurnModelDay, FeaturesDay
 from revolt_pipeline.layers.people import PeopleDay
 from revolt_pipeline.layers.raw import RawDay
+from revolt_pipeline.layers.recommendations import RecommendationsDay
 from revolt_pipeline.layers.retention import RetentionDay
+from revolt_pipeline.layers.segments import SegmentsDay
 from revolt_pipeline.ml.churn import MODEL
 from revolt_pipeline.transforms.features import FEATURE_WINDOW_DAYS
 
@@ -266,6 +268,47 @@ def retention_day_checks(day: RetentionDay) -> list[CheckOutcome]:
             active_users=day.lifecycle_daily["active_users"],
             week_active_users=weekly["active_users"],
         ),
+    ]
+
+
+def recommendation_checks(day: RecommendationsDay) -> list[CheckOutcome]:
+    """`beats_popularity`: on the held-out days before the cutoff, the model's hit rate beats the popularity
+    baseline's and its recall is no worse (with someone to judge on)."""
+    judged = day.evaluation
+    problems = []
+    if judged.people_evaluated == 0:
+        problems.append(f"no one used a new item from {judged.split_date} to {day.cutoff}: nothing to judge on")
+    elif not judged.beats_popularity:
+        problems.append(
+            f"hit rate at {judged.k} {judged.hit_rate:.3f} (popularity {judged.popularity_hit_rate:.3f}), recall "
+            f"{judged.recall:.3f} (popularity {judged.popularity_recall:.3f}): no better than suggesting the most "
+            "used items"
+        )
+    return [_outcome("beats_popularity", problems, people_evaluated=judged.people_evaluated)]
+
+
+def segment_checks(day: SegmentsDay) -> list[CheckOutcome]:
+    """`segments_separate`: the segments chosen are closer inside than to each other (silhouette above 0) and
+    none is empty; `every_person_one_segment`: one person_segments row per person profiled, and the sizes of
+    segment_sizes add up to them."""
+    rows = {table: pq.ParquetFile(path).metadata.num_rows for table, path in day.paths.items()}
+    people_rows = rows["person_segments"]
+    separate, counted = [], []
+    segments = day.segments
+    if segments is None:
+        separate.append(f"{day.people} people active before {day.cutoff}: too few to segment")
+    else:
+        if segments.silhouette <= 0:
+            separate.append(f"silhouette {segments.silhouette:.3f}: the segments are no better than chance")
+        separate += [f"segment {k} is empty" for k, size in segments.sizes().items() if size == 0]
+        sized = int(pq.read_table(day.paths["segment_sizes"], columns=["people"]).column("people").to_numpy().sum())
+        if sized != day.people:
+            counted.append(f"segment_sizes counts {sized:,} people, {day.people:,} were profiled")
+    if people_rows != (day.people if segments is not None else 0):
+        counted.append(f"person_segments has {people_rows:,} rows for {day.people:,} people profiled")
+    return [
+        _outcome("segments_separate", separate, segments=segments.count if segments else 0),
+        _outcome("every_person_one_segment", counted, people=day.people, rows=people_rows),
     ]
 
 

@@ -30,8 +30,15 @@ from revolt_pipeline.layers.people import (
     load_person_days,
 )
 from revolt_pipeline.layers.raw import RawDay, build_raw_day
+from revolt_pipeline.layers.recommendations import (
+    RecommendationsDay,
+    RecommenderSettings,
+    build_recommendations,
+    load_recommendations,
+)
 from revolt_pipeline.layers.report_tables import AGGREGATE_TABLES, load_aggregate, load_event_catalog
 from revolt_pipeline.layers.retention import RetentionDay, build_retention_days, load_retention_table
+from revolt_pipeline.layers.segments import SegmenterSettings, SegmentsDay, build_segments, load_segment_table
 from revolt_pipeline.reports import schema
 from revolt_pipeline.storage import ObjectStore
 from revolt_pipeline.transforms.engine import duckdb_connection
@@ -158,6 +165,31 @@ class DayBuilder:
         for table in schema.RETENTION_TABLES:
             with self.step(f"load_{table.name}"):
                 loaded[table.name] = load_retention_table(engine, self.store, table, days)
+        return loaded
+
+    def recommendations(
+        self, days: Iterable[date], settings: RecommenderSettings | None = None
+    ) -> list[RecommendationsDay]:
+        """The item model, its evaluation and the suggestions as of the end of each day (from the sessionized days
+        through it: models are trained on demand, `ml_job`, never by the cascade, so not by `every_layer` either)."""
+        with self.step("build_recommendations"), self.connect() as connection:
+            return build_recommendations(
+                self.store, connection, sorted(days), self.workdir, settings or RecommenderSettings()
+            )
+
+    def segments(self, days: Iterable[date], settings: SegmenterSettings | None = None) -> list[SegmentsDay]:
+        """The behavioural segments as of the end of each day (from the people's features as of it)."""
+        with self.step("build_segments"), self.connect() as connection:
+            return build_segments(self.store, connection, sorted(days), self.workdir, settings or SegmenterSettings())
+
+    def model_reports(self, engine: sa.Engine, days: list[date]) -> dict[str, pa.Table]:
+        """The recommendations and segments tables as of the days; rows loaded by table."""
+        loaded = {}
+        with self.step("load_recommendations"):
+            loaded[schema.recommendations.name] = load_recommendations(engine, self.store, schema.recommendations, days)
+        for table in schema.SEGMENT_TABLES:
+            with self.step(f"load_{table.name}"):
+                loaded[table.name] = load_segment_table(engine, self.store, table, days)
         return loaded
 
     def every_layer(self, received_days: Iterable[date], engine: sa.Engine | None = None) -> "BuiltDays":

@@ -812,3 +812,84 @@ churn_scores = sa.Table(
 )
 PARTITION_COLUMNS[churn_scores.name] = "as_of_date"
 __all__ += ["churn_scores"]
+
+
+# Recommendations and segments (issue 9): trained as of the end of a day, one partition per day, like
+# churn_scores (join them on as_of_date and person_id), so a BI user follows them over time
+# (`layers/recommendations.py`, `layers/segments.py`).
+_AS_OF = "The day (UTC) the model is as of: it learnt from events through its end, the cutoff the midnight after."
+recommendations = sa.Table(
+    "recommendations",
+    metadata,
+    _date_key("as_of_date", _AS_OF),
+    sa.Column("person_id", sa.Text, primary_key=True, comment=_PERSON_ID),
+    sa.Column("rank", sa.Integer, primary_key=True, comment="1 for the item to suggest first, then 2, 3, ..."),
+    sa.Column(
+        "item",
+        sa.String(REPORT_TEXT_CHARS["item"]),
+        nullable=False,
+        comment="A feature, screen or event the person has not used in the training window, named as paths name "
+        "steps (`track: Invoice Sent`, `screen: Timesheet`).",
+    ),
+    sa.Column(
+        "score",
+        sa.Float,
+        nullable=False,
+        comment="How strongly the person's items point to this one: the sum of the item's co-occurrence "
+        "similarities with them (0 when none does; ties then go to the more used item). Compare within a person; "
+        "does not sum.",
+    ),
+    sa.Index("ix_recommendations_person_id", "person_id"),
+    comment="Which features, screens or events to suggest to each person active in the training window, by "
+    "item-item co-occurrence. Grain: one row per day x person_id x rank.",
+)
+person_segments = sa.Table(
+    "person_segments",
+    metadata,
+    _date_key("as_of_date", _AS_OF),
+    sa.Column("person_id", sa.Text, primary_key=True, comment=_PERSON_ID),
+    sa.Column(
+        "segment",
+        sa.Integer,
+        nullable=False,
+        comment="The person's behavioural segment as of the day: 0 the largest, then by size. Numbers are "
+        "the day's own: follow a segment over time by its description.",
+    ),
+    sa.Column(
+        "description", sa.Text, nullable=False, comment="The segment in plain words, from its centre (segment_sizes)."
+    ),
+    sa.Index("ix_person_segments_person_id", "person_id"),
+    comment="Each person active in the 28 days through the day and the behavioural segment their usage "
+    "falls in. Grain: one row per day x person_id.",
+)
+segment_sizes = sa.Table(
+    "segment_sizes",
+    metadata,
+    _date_key("as_of_date", _AS_OF),
+    sa.Column("segment", sa.Integer, primary_key=True, comment="The segment (as in person_segments)."),
+    sa.Column(
+        "description",
+        sa.Text,
+        nullable=False,
+        comment="The segment in plain words from its centre: how often (daily, weekly, occasional), on what "
+        "platform, how intensely, and the features it uses far more than everyone.",
+    ),
+    _count(
+        "people",
+        "People in the segment. They add up across the segments of one day (each person is in one), but do not "
+        "add up across rows of different days (a person is segmented on each).",
+    ),
+    sa.Column(
+        "share",
+        sa.Float,
+        nullable=False,
+        comment="people / everyone segmented on the day. Sums to 1 across the segments of a day.",
+    ),
+    comment="The behavioural segments as of each day and their sizes: segment sizes over time. Grain: one row "
+    "per day x segment.",
+)
+RECOMMENDATION_TABLES = (recommendations,)
+SEGMENT_TABLES = (person_segments, segment_sizes)
+"""Models' outputs, each loaded from lake files of the same name (`layers/recommendations.py`, `layers/segments.py`)."""
+PARTITION_COLUMNS.update({table.name: "as_of_date" for table in (*RECOMMENDATION_TABLES, *SEGMENT_TABLES)})
+__all__ += ["RECOMMENDATION_TABLES", "SEGMENT_TABLES", *(t.name for t in (*RECOMMENDATION_TABLES, *SEGMENT_TABLES))]

@@ -114,6 +114,24 @@ def retention_weekly_key(cohort_week: date) -> str:
     return f"retention/retention_weekly/cohort_week={cohort_week:%Y-%m-%d}/retention_weekly.parquet"
 
 
+# Recommendations and segments (issue 9), as of the end of a day (their cutoff the midnight after it), like the
+# churn model's: their outputs, by day like the report tables they load, and each model's description and metrics
+# beside them (JSON, outside the Parquet folders).
+def recommendations_key(as_of: date) -> str:
+    """Each person's suggested items as of the end of a day (the `recommendations` report table's rows)."""
+    return f"recommendations/as_of_date={as_of:%Y-%m-%d}/recommendations.parquet"
+
+
+def segments_key(table: str, as_of: date) -> str:
+    """A segments table as of the end of a day: `person_segments` or `segment_sizes`."""
+    return f"segments/{table}/as_of_date={as_of:%Y-%m-%d}/{table}.parquet"
+
+
+def model_key(model: str, as_of: date) -> str:
+    """A model's description as of the end of a day (`recommendations`, `segments`): parameters and metrics, JSON."""
+    return f"models/{model}/as_of_date={as_of:%Y-%m-%d}/model.json"
+
+
 # Written last by the step that builds a lake day: the day's objects are complete (layers/commits.py).
 # The leading underscore keeps it out of what Spark, Athena and Glue read as data.
 COMMITS = "_commits"

@@ -45,6 +45,8 @@ REPORT_TEXT_CHARS: dict[str, int] = {
 }
 # A move between steps names two of them, each a step.
 REPORT_TEXT_CHARS.update(from_step=REPORT_TEXT_CHARS["step"], to_step=REPORT_TEXT_CHARS["step"])
+# A recommended item is a path step (transforms/recommendations.py).
+REPORT_TEXT_CHARS["item"] = REPORT_TEXT_CHARS["step"]
 # Anchored retention's events (settings, recorded on each retention row) are event names.
 REPORT_TEXT_CHARS["start_event"] = REPORT_TEXT_CHARS["return_event"] = REPORT_TEXT_CHARS["event_name"]
 REPLACEMENT = "\ufffd"

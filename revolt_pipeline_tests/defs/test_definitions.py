@@ -78,9 +78,10 @@ def test_every_asset_backfills_a_range_of_days_as_one_run(base: Settings) -> Non
     # The six lake assets (raw_events, events, events_quarantine, sessionized_events, sessions,
     # daily_aggregates), event_catalog, every aggregate report table, the people layer's (person_days,
     # people, the active-users tables, person_days_table, people_table), the funnels' four (funnel_progress,
-    # the three step tables), retention's five (cohort_activity, the four lifecycle and retention tables) and
-    # ml's three (person_features, churn_model, churn_scores).
-    assert len(policies) == 7 + len(AGGREGATE_TABLES) + 2 + len(ACTIVE_USERS_TABLES) + 2 + 4 + 5 + 3
+    # the three step tables), retention's five (cohort_activity, the four lifecycle and retention tables),
+    # churn's three (person_features, churn_model, churn_scores) and the other models' five (recommendation_model,
+    # recommendations, segment_model, person_segments, segment_sizes).
+    assert len(policies) == 7 + len(AGGREGATE_TABLES) + 2 + len(ACTIVE_USERS_TABLES) + 2 + 4 + 5 + 3 + 5
     assert {key: policy for key, policy in policies.items() if policy != dg.BackfillPolicy.single_run()} == {}
 
 
@@ -125,6 +126,6 @@ def test_an_asset_backfill_launched_as_the_ui_does_makes_one_run_for_three_days(
             runs = instance.get_runs(dg.RunsFilter(tags={BACKFILL_TAG: launched["backfillId"]}))
             one_run_each[asset] = tuple(tagged_days(run.tags) for run in runs)
     assert one_run_each == dict.fromkeys(one_run_each, ((BACKFILL_DAYS[0], BACKFILL_DAYS[-1]),))
-    # with funnel_progress, funnel_reports, cohort_activity, retention_tables, person_features, churn_model and
-    # churn_scores
-    assert len(one_run_each) == 16
+    # with funnel_progress, funnel_reports, cohort_activity, retention_tables, person_features, churn_model,
+    # churn_scores and the other models' four definitions
+    assert len(one_run_each) == 20

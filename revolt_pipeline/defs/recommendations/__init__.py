@@ -1,0 +1,1 @@
+"""Recommendations: the item model of each cutoff day, judged against popularity, and the recommendations table."""
