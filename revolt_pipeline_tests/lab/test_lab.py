@@ -223,8 +223,8 @@ def test_a_layer_or_table_that_is_not_there_is_refused_by_name_with_what_is(lab:
         lab.layer("evnts")
     with pytest.raises(KeyError, match=r"no lake layer 'evnts' in .*\(nor a table of this connection\)"):
         lab.sql("SELECT count(*) FROM evnts")
-    with pytest.raises(KeyError, match="no report table or view 'churn_scores'"):
-        lab.report("churn_scores")
+    with pytest.raises(KeyError, match="no report table or view 'churn_scorez'"):
+        lab.report("churn_scorez")
 
 
 def test_layers_and_tables_written_later_are_read_by_name_with_nothing_new_in_the_lab(lab: Lab, built: Built) -> None:
