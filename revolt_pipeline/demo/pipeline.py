@@ -504,7 +504,11 @@ def _report_totals(url: str) -> tuple[dict[str, int], dict[str, int]]:
 
 
 def _retention_row(url: str) -> list[str]:
-    """The first day cohort's retention (first_seen), day by day, as `retention_daily` holds it."""
+    """The largest day cohort's retention (first_seen), day by day, as `retention_daily` holds it.
+
+    The largest, not the first: the first cohort is often a handful of people whose skewed clocks put them on
+    the day before the traffic. Trailing days nobody came back on read as one range (the demo's traffic stops
+    while the partitions run on to today)."""
     table = schema.retention_daily
     engine = create_engine(url)
     try:
@@ -518,10 +522,16 @@ def _retention_row(url: str) -> list[str]:
         engine.dispose()
     if not rows:
         return ["retention: no cohort yet"]
-    cohort = [row for row in rows if row.cohort_date == rows[0].cohort_date]
+    largest = max(rows, key=lambda row: row.cohort_size).cohort_date  # the earliest of the largest: rows are sorted
+    cohort = [row for row in rows if row.cohort_date == largest]
     size = cohort[0].cohort_size
-    cells = "  ".join(f"d{row.period} {100 * row.retained / size:.0f}%" for row in cohort)
-    return [f"retention of the {rows[0].cohort_date} cohort ({size:,} people): {cells}"]
+    kept = len(cohort)
+    while kept > 2 and cohort[kept - 1].retained == 0:
+        kept -= 1
+    cells = [f"d{row.period} {100 * row.retained / size:.0f}%" for row in cohort[:kept]]
+    if kept < len(cohort):
+        cells.append(f"d{cohort[kept].period}-d{cohort[-1].period} 0%")
+    return [f"retention of the {largest} cohort ({size:,} people): {'  '.join(cells)}"]
 
 
 def _active_user_windows(url: str) -> dict[str, tuple[int, int]]:
