@@ -1,0 +1,1 @@
+"""The built-in analytics dashboard: pages over the report database, served by `revolt dashboard`."""
