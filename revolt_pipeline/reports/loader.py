@@ -143,27 +143,33 @@ class OutdatedReportTables(Exception):
     """Report tables exist with other columns than this version's: loading into them would fail or mislead."""
 
 
-def ensure_tables(engine: sa.Engine, attempts: int = 5) -> None:
+def ensure_tables(engine: sa.Engine) -> None:
     """Create the report tables that do not exist yet, safe from concurrent processes and reconnecting;
     raise OutdatedReportTables, changing nothing, if an existing one has other columns.
 
-    `create_all` checks, then creates: two steps of one run (report_tables and event_catalog run in
-    parallel) can both find a table missing on a fresh database, and one then fails with "already
-    exists" (SQLite) or a duplicate pg_type (PostgreSQL). Trying again sees the other's table.
+    Two steps of one run (report_tables and event_catalog run in parallel) open a fresh database at once.
+    `create_all` checks, then creates, so each holds the database's write lock (SQLite) or an advisory
+    lock (PostgreSQL) from its check to its last view: the second finds everything made.
     """
 
     def create() -> None:
-        for attempt in range(attempts):
-            try:
-                _refuse_outdated_tables(engine)
-                schema.metadata.create_all(engine)
-                ensure_views(engine)
-                return
-            except sa.exc.DBAPIError as error:
-                if is_connection_error(error) or attempt == attempts - 1:
-                    raise
+        with engine.begin() as connection:
+            _lock_schema(connection)
+            _refuse_outdated_tables(connection)
+            schema.metadata.create_all(connection)
+            _ensure_views(connection)
 
     with_reconnects(engine, create, "creating the report tables")
+
+
+def _lock_schema(connection: sa.Connection) -> None:
+    """Hold the report database's schema for the rest of `connection`'s transaction."""
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql("SELECT pg_advisory_xact_lock(hashtext('revolt report schema'))")
+    else:
+        # The driver starts no transaction before DDL; an immediate one takes the write lock now,
+        # waiting out the busy timeout, so the check and the creation are one step.
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 # How to fill a table again after dropping the older version's: the tables that mixed each day's totals with its
@@ -176,18 +182,17 @@ _REBUILD_AFTER_DROP = {
 }
 
 
-def _refuse_outdated_tables(engine: sa.Engine) -> None:
+def _refuse_outdated_tables(connection: sa.Connection) -> None:
     """Before totals and breakdowns were split, daily_active_users, sessions_daily and events_daily held
     both, with platform and app_version columns; `people` has gained columns since (its first values);
     `create_all` leaves an existing table as it is."""
-    with engine.connect() as connection:
-        inspector = sa.inspect(connection)
-        outdated = [
-            table.name
-            for table in schema.metadata.sorted_tables
-            if inspector.has_table(table.name)
-            and {column["name"] for column in inspector.get_columns(table.name)} != set(table.columns.keys())
-        ]
+    inspector = sa.inspect(connection)
+    outdated = [
+        table.name
+        for table in schema.metadata.sorted_tables
+        if inspector.has_table(table.name)
+        and {column["name"] for column in inspector.get_columns(table.name)} != set(table.columns.keys())
+    ]
     if outdated:
         names = ", ".join(outdated)
         rebuild = sorted(
@@ -202,22 +207,19 @@ def _refuse_outdated_tables(engine: sa.Engine) -> None:
         )
 
 
-def ensure_views(engine: sa.Engine) -> None:
-    """Create every view of `reports/views.py`, or replace one whose SELECT or COMMENTs changed, in one transaction.
+def _ensure_views(connection: sa.Connection) -> None:
+    """Create every view of `reports/views.py`, or replace one whose SELECT or COMMENTs changed.
 
     A view left as it is takes no lock: replacing one waits for the BI queries reading it, and the queries
     arriving meanwhile wait behind it. So PostgreSQL compares first, through a temporary view of the new
     SELECT (`pg_get_viewdef` writes both the same way); SQLite keeps each view's statement as it was given.
     """
-    with engine.begin() as connection:
-        if connection.dialect.name == "postgresql":
-            # Two processes opening the report database at once would race on the same catalog rows.
-            connection.exec_driver_sql("SELECT pg_advisory_xact_lock(hashtext('revolt report views'))")
-            for view in VIEWS:
-                _ensure_postgresql_view(connection, view.name, view.sql(Dialect("postgresql")), view)
-        else:
-            for view in VIEWS:
-                _ensure_sqlite_view(connection, view.name, view.sql(Dialect("sqlite")))
+    if connection.dialect.name == "postgresql":
+        for view in VIEWS:
+            _ensure_postgresql_view(connection, view.name, view.sql(Dialect("postgresql")), view)
+    else:
+        for view in VIEWS:
+            _ensure_sqlite_view(connection, view.name, view.sql(Dialect("sqlite")))
 
 
 def drop_views(engine: sa.Engine) -> None:

@@ -2,6 +2,7 @@
 
 import datetime
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -432,18 +433,59 @@ def test_bulk_load_of_200k_rows_into_postgresql(postgres_url: str) -> None:
         engine.dispose()
 
 
-def test_tables_are_created_safely_by_concurrent_processes(tmp_path: Path) -> None:
+# Each child imports the loader, says it is ready, then waits for the word to create the tables of each round's
+# fresh database: the three then check and create at the same instant, as two steps of one run do.
+_CREATE_WHEN_TOLD = """
+import sys, time
+from pathlib import Path
+from revolt_pipeline.reports.loader import create_engine, ensure_tables
+folder, urls = Path(sys.argv[1]), sys.argv[2:]
+for number, url in enumerate(urls):
+    (folder / f"ready-{number}-{time.monotonic_ns()}").touch()
+    while not (folder / f"go-{number}").exists():
+        time.sleep(0.001)
+    engine = create_engine(url)
+    ensure_tables(engine)
+    engine.dispose()
+"""
+
+
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgresql", marks=pytest.mark.services)])
+def test_tables_are_created_safely_by_concurrent_processes(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
     """Two steps of one run create the tables at the same moment on a fresh database."""
     import subprocess
     import sys
 
-    url = f"sqlite:///{tmp_path / 'fresh.sqlite'}"
-    script = (
-        "import sys; from revolt_pipeline.reports.loader import create_engine, ensure_tables; "
-        "ensure_tables(create_engine(sys.argv[1]))"
-    )
-    for _ in range(5):
-        (tmp_path / "fresh.sqlite").unlink(missing_ok=True)
-        children = [subprocess.Popen([sys.executable, "-c", script, url], stderr=subprocess.PIPE) for _ in range(3)]
-        errors = [child.communicate()[1].decode() for child in children]
-        assert [child.returncode for child in children] == [0, 0, 0], errors
+    rounds, creators = 4, 3
+    if backend == "sqlite":
+        urls = [f"sqlite:///{tmp_path / f'fresh-{number}.sqlite'}" for number in range(rounds)]
+    else:
+        server = request.getfixturevalue("postgres_server")
+        urls = [server.create_database(f"fresh_{uuid.uuid4().hex[:16]}") for _ in range(rounds)]
+    children = [
+        subprocess.Popen([sys.executable, "-c", _CREATE_WHEN_TOLD, str(tmp_path), *urls], stderr=subprocess.PIPE)
+        for _ in range(creators)
+    ]
+    try:
+        for number in range(rounds):
+            deadline = time.monotonic() + 120
+            while len(list(tmp_path.glob(f"ready-{number}-*"))) < creators:
+                exited = [child for child in children if child.poll() is not None]
+                assert not exited, [child.communicate()[1].decode() for child in exited]
+                assert time.monotonic() < deadline, f"the creators did not reach round {number}"
+                time.sleep(0.005)
+            (tmp_path / f"go-{number}").touch()
+        errors = [child.communicate(timeout=120)[1].decode() for child in children]
+    finally:
+        for child in children:
+            child.kill()
+    assert [child.returncode for child in children] == [0] * creators, errors
+    for url in urls:
+        engine = loader.create_engine(url)
+        try:
+            tables = set(sa.inspect(engine).get_table_names())
+        finally:
+            engine.dispose()
+        assert tables >= {table.name for table in schema.metadata.sorted_tables}
