@@ -1,0 +1,98 @@
+"""The models' notebooks (04_churn_model, 05_segments) run on the ML tests' long history, and the files they read
+are what the models hold: each validation person's label and scores, the segments' profiles.
+
+The home: the session's `ml_lake` (eight weeks of the demo's plan, people layer built) copied, with the churn
+model trained as of three weekly days and the segments as of four (so the notebooks have metrics and sizes over
+time), their report tables loaded into SQLite, and settings naming both: what `revolt demo --ml` and a few
+`ml_job` runs leave, in a fraction of the time.
+"""
+
+import shutil
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
+
+from revolt_pipeline.demo.generator import churn_labels_truth
+from revolt_pipeline.lab import Lab
+from revolt_pipeline.layers.days import DayBuilder
+from revolt_pipeline.layers.ml import VALIDATION_FILE, ChurnModelDay, build_churn_model, load_churn_scores
+from revolt_pipeline.layers.segments import PROFILES, SegmentsDay, load_segment_table
+from revolt_pipeline.ml.churn import BASELINES, MODEL
+from revolt_pipeline.ml.training import ChurnSettings
+from revolt_pipeline.reports import schema
+from revolt_pipeline.reports.loader import create_engine, ensure_tables
+from revolt_pipeline.settings import Settings
+from revolt_pipeline.storage import ObjectStore
+from revolt_pipeline.storage.layout import churn_model_folder, model_key, segments_key
+from revolt_pipeline.transforms.engine import duckdb_connection
+from revolt_pipeline.transforms.features import NUMERIC_FEATURES
+from revolt_pipeline.transforms.rules import PipelineRules
+from revolt_pipeline_tests.ml.conftest import MlLake
+from revolt_pipeline_tests.notebooks.execution import execute, kernel_path, outcome_problems
+from revolt_pipeline_tests.notebooks.pairs import ml_sources, read
+
+pytestmark = pytest.mark.xdist_group("ml_lake")
+
+# Five trials instead of twenty: the notebooks read whatever was searched, and three models must train quickly.
+CHURN = ChurnSettings(trials=5)
+CHURN_WEEKS_BACK = (2, 1, 0)  # models as of the last day and one and two weeks before: metrics across cutoffs
+SEGMENT_WEEKS_BACK = (3, 2, 1, 0)
+
+
+@dataclass
+class MlHome:
+    settings: Settings
+    churn: list[ChurnModelDay]
+    segments: list[SegmentsDay]
+
+    @property
+    def store(self) -> ObjectStore:
+        return self.settings.store
+
+
+def build_ml_home(source_store: Path, last: date, folder: Path) -> MlHome:
+    """A home under `folder` holding a copy of the store at `source_store` (its history through the day `last`)
+    with the models trained as of `last` and weeks before, and loaded."""
+    home = folder / "home"
+    shutil.copytree(source_store, home / "store")
+    settings = home_settings(home)
+    store = settings.store
+    workdir = folder / "work"
+    workdir.mkdir()
+    engine = create_engine(settings.report_db_url)
+    try:
+        ensure_tables(engine)
+        with duckdb_connection() as connection:
+            churn = [
+                build_churn_model(store, connection, last - timedelta(weeks=weeks), CHURN, workdir)
+                for weeks in CHURN_WEEKS_BACK
+            ]
+        segment_days = [last - timedelta(weeks=weeks) for weeks in SEGMENT_WEEKS_BACK]
+        segments = DayBuilder(store, PipelineRules(), workdir).segments(segment_days)
+        load_churn_scores(engine, store, schema.churn_scores, [day.as_of for day in churn])
+        for table in schema.SEGMENT_TABLES:
+            load_segment_table(engine, store, table, segment_days)
+    finally:
+        engine.dispose()
+    return MlHome(settings, churn, segments)
+
+
+def home_settings(home: Path) -> Settings:
+    """The settings of a home with its store and SQLite report database where the embedded default puts them."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name in ("REVOLT_STORAGE_URL", "REVOLT_REPORT_DB_URL", "REVOLT_S3_ENDPOINT_URL", "DAGSTER_HOME"):
+            patch.delenv(name, raising=False)
+        patch.setenv("REVOLT_HOME", str(home))
+        patch.setenv("REVOLT_PARTITIONS_START", "2026-09-01")
+        return Settings.from_env()
+
+
+@pytest.fixture(scope="module")
+def ml_home(ml_lake: MlLake, tmp_path_factory: pytest.TempPathFactory) -> MlHome:
+    return build_ml_home(ml_lake.folder / "store", ml_lake.last_day, tmp_path_factory.mktemp("ml_home"))
