@@ -9,7 +9,7 @@ time), their report tables loaded into SQLite, and settings naming both: what `r
 
 import json
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -33,6 +33,7 @@ from revolt_pipeline.storage.layout import churn_model_folder, model_key, segmen
 from revolt_pipeline.transforms.engine import duckdb_connection
 from revolt_pipeline.transforms.features import NUMERIC_FEATURES
 from revolt_pipeline.transforms.rules import PipelineRules
+from revolt_pipeline_tests.fixtures.s3 import S3Bucket
 from revolt_pipeline_tests.ml.conftest import MlLake
 from revolt_pipeline_tests.notebooks.execution import execute, kernel_path, outcome_problems
 from revolt_pipeline_tests.notebooks.pairs import ml_sources, read
@@ -158,3 +159,25 @@ def test_the_segments_store_each_persons_profile_and_segment(ml_home: MlHome) ->
 def test_the_models_notebook_runs_on_a_trained_lake(source: Path, ml_home: MlHome, tmp_path: Path) -> None:
     executed = execute(read(source), ml_home.settings, tmp_path)
     assert outcome_problems(executed, source.read_text()) == []
+
+
+# What the churn model reads of the ML lake: the sessionized days and the people layer, with their commits.
+CHURN_INPUTS = ("sessionized_events", "sessions", "person_days", "people", "_commits/sessionized", "_commits/people")
+
+
+def test_the_validation_file_is_written_and_read_on_s3(ml_lake: MlLake, s3_bucket: S3Bucket, tmp_path: Path) -> None:
+    """Through the storage layer like the model's other files: on S3, the lab reads it as the layer too."""
+    store = ObjectStore(s3_bucket.url("lake"), s3_endpoint_url=s3_bucket.endpoint_url)
+    source = ml_lake.folder / "store"
+    for prefix in CHURN_INPUTS:
+        for path in sorted(path for path in (source / prefix).rglob("*") if path.is_file()):
+            store.put_file(path.relative_to(source).as_posix(), path)
+    with duckdb_connection() as connection:
+        built = build_churn_model(store, connection, ml_lake.last_day, ChurnSettings(trials=0), tmp_path)
+    settings = replace(home_settings(tmp_path / "home"), storage_url=store.url, s3_endpoint_url=s3_bucket.endpoint_url)
+    with Lab(settings) as lab:
+        rows = lab.layer("models/churn").df()
+    expected = built.training.validation_scores
+    assert rows["person_id"].tolist() == expected["person_id"].tolist()
+    assert rows["churned"].tolist() == expected["churned"].tolist()
+    np.testing.assert_array_equal(rows[MODEL].to_numpy(), expected[MODEL].to_numpy())
