@@ -16,7 +16,10 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer
 
 from revolt_pipeline.demo.generator import churn_labels_truth
 from revolt_pipeline.lab import Lab
@@ -24,6 +27,7 @@ from revolt_pipeline.layers.days import DayBuilder
 from revolt_pipeline.layers.ml import VALIDATION_FILE, ChurnModelDay, build_churn_model, load_churn_scores
 from revolt_pipeline.layers.segments import PROFILES, SegmentsDay, load_segment_table
 from revolt_pipeline.ml.churn import BASELINES, MODEL
+from revolt_pipeline.ml.evaluation import permutation_importances
 from revolt_pipeline.ml.training import ChurnSettings
 from revolt_pipeline.reports import schema
 from revolt_pipeline.reports.loader import create_engine, ensure_tables
@@ -126,13 +130,28 @@ def test_the_churn_model_stores_each_validation_persons_label_and_scores(ml_home
         assert stored["people"] == len(rows) and stored["positives"] == rows["churned"].sum()
 
 
-def test_permutation_importances_are_stored_and_recency_matters_most(ml_home: MlHome) -> None:
-    """The planted churn is activity fading before it stops: shuffling recency costs the model most ROC AUC."""
+def test_permutation_importances_are_stored_for_every_feature(ml_home: MlHome) -> None:
+    """Churn is no activity after the cutoff: shuffling recency costs the model ROC AUC, whatever else it uses."""
     description = json.loads(ml_home.store.get(churn_model_folder(ml_home.churn[-1].as_of) + "model.json"))
     importances = description["permutation_importance"]
     assert set(importances) == set(NUMERIC_FEATURES)
-    assert max(importances, key=lambda name: importances[name]["mean"]) == "days_since_last_active"
+    assert importances["days_since_last_active"]["mean"] > 0.01
     assert all(value["std"] >= 0 for value in importances.values())
+
+
+def test_a_feature_the_model_ignores_has_no_permutation_importance() -> None:
+    """A model of the first column only: shuffling the second changes no score; shuffling the first costs AUC."""
+    random = np.random.default_rng(0)
+    matrix = random.normal(size=(400, 2))
+    labels = (matrix[:, 0] + random.normal(scale=0.5, size=400) > 0).astype(int)
+    model = LogisticRegression().fit(matrix[:, :1], labels)
+    first_only = FunctionTransformer(lambda rows: rows[:, :1])
+    found = permutation_importances(make_pipeline(first_only, model), matrix, labels, ["signal", "noise"], seed=3)
+    assert found["noise"] == {"mean": 0.0, "std": 0.0}
+    assert found["signal"]["mean"] > 0.3
+    again = permutation_importances(make_pipeline(first_only, model), matrix, labels, ["signal", "noise"], seed=3)
+    assert again == found
+    assert permutation_importances(model, matrix[:, :1], np.zeros(400), ["signal"]) == {}
 
 
 def test_a_history_starting_after_a_training_cutoff_trains_on_the_later_ones(ml_home: MlHome) -> None:
