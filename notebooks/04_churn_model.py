@@ -28,7 +28,7 @@ descriptions = {
 }
 as_of = max(descriptions)
 model = descriptions[as_of]
-print(f"{len(descriptions)} churn models, the latest as of {as_of}")
+print(f"churn models stored as of {len(descriptions)} day(s), the latest as of {as_of}")
 print(f"validation cutoff {model['validation_cutoff']}, trained on {', '.join(model['training_cutoffs'])}")
 print(f"label: no activity in the {model['horizon_days']} days after the cutoff")
 print(f"{model['trials']} tuning trials; parameters {model['params']}")

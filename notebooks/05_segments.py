@@ -27,7 +27,7 @@ models = {
 }
 as_of = max(day for day, model in models.items() if model["segments"])
 model = models[as_of]
-print(f"segments as of {len(models)} days, the latest as of {as_of} (cutoff {model['cutoff']})")
+print(f"segments stored as of {len(models)} day(s), the latest as of {as_of} (cutoff {model['cutoff']})")
 print(f"{model['people']} people profiled over {model['profile_days']} days, {model['segments']} segments")
 
 # %% [markdown]
