@@ -15,16 +15,19 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import sqlalchemy as sa
+from threadpoolctl import threadpool_limits
 
 from revolt_pipeline.layers.cleaned import committed_identity_links
 from revolt_pipeline.layers.commits import SESSIONIZED, Layer, committed, committed_days, committing, is_committed
 from revolt_pipeline.layers.people import PEOPLE
 from revolt_pipeline.layers.report_tables import load_lake_days
 from revolt_pipeline.layers.staging import local_copies
-from revolt_pipeline.ml.churn import ChurnTraining, score_people, split_cutoffs, train_churn
+from revolt_pipeline.ml.churn import ChurnTraining, features_matrix, score_people, split_cutoffs, train_churn
+from revolt_pipeline.ml.evaluation import permutation_importances
 from revolt_pipeline.ml.training import ChurnSettings
 from revolt_pipeline.storage import ObjectStore
 from revolt_pipeline.storage.layout import (
@@ -49,6 +52,10 @@ PERSON_FEATURES = Layer("person_features", "person_features")
 CHURN_MODEL = Layer("churn_model", "the churn model, its description and churn_scores")
 MODEL_FILE = "model.pkl"
 DESCRIPTION_FILE = "model.json"
+# Each validation person's label and every scorer's probability (`person_id`, `cutoff`, `churned`, a column per
+# model): Parquet, so the lab reads the models' validations as the layer `models/churn`.
+VALIDATION_FILE = "validation.parquet"
+IMPORTANCE_REPEATS = 5
 _NO_PERSON_DAYS = (
     "(SELECT NULL::VARCHAR AS person_id, NULL::DATE AS event_date WHERE false)"  # no day built: no one active
 )
@@ -161,8 +168,9 @@ def churn_examples(
     churn model learns from. Cutoffs whose horizon is not built yet, or with no one, are left out."""
     tables = []
     for cutoff in cutoffs:
-        if not labelled(store, cutoff, horizon_days):
-            continue
+        window = [cutoff - timedelta(days=n) for n in range(FEATURE_WINDOW_DAYS, 0, -1)]
+        if not labelled(store, cutoff, horizon_days) or not _built_person_days(store, window):
+            continue  # no label yet, or no one active before the cutoff (the history starts after it)
         features = person_features(store, connection, cutoff)
         if features.num_rows == 0:
             continue
@@ -207,7 +215,8 @@ def build_churn_model(
     trained = train_churn(examples, validation, list(NUMERIC_FEATURES), settings)
     people = _features_as_of(store, connection, cutoff).to_pandas()
     folder = churn_model_folder(as_of)
-    scored = score_people(trained.model, people, trained.features, trained.reference)
+    with threadpool_limits(limits=1, user_api="openmp"):  # as the training: small batches, a shared machine
+        scored = score_people(trained.model, people, trained.features, trained.reference)
     scores = pa.table(
         {
             "as_of_date": pa.array([as_of] * len(scored), pa.date32()),
@@ -221,12 +230,53 @@ def build_churn_model(
     )
     scores_path = workdir / f"churn_scores-{as_of}.parquet"
     pq.write_table(scores, scores_path, compression="zstd")
-    description = {**trained.description(), "as_of_date": as_of.isoformat(), "cutoff": cutoff.isoformat()}
+    validation_path = workdir / f"churn_validation-{as_of}.parquet"
+    pq.write_table(validation_table(trained), validation_path, compression="zstd")
+    description = {
+        **trained.description(),
+        "as_of_date": as_of.isoformat(),
+        "cutoff": cutoff.isoformat(),
+        "permutation_importance": validation_importances(trained, examples),
+    }
     with committing(store, CHURN_MODEL, as_of) as commit:
         commit.put(folder + MODEL_FILE, pickle.dumps(trained.model, protocol=pickle.HIGHEST_PROTOCOL))
         commit.put(folder + DESCRIPTION_FILE, json.dumps(description, indent=1, sort_keys=True).encode())
+        commit.put_file(folder + VALIDATION_FILE, str(validation_path))
         commit.put_file(churn_scores_key(as_of), scores_path)
     return ChurnModelDay(as_of, trained, scores, folder)
+
+
+def validation_table(trained: ChurnTraining) -> pa.Table:
+    """The validation cutoff's people: `person_id` (the lake's), `cutoff`, `churned` and each model's probability."""
+    frame = trained.validation_scores
+    scorers = [name for name in frame.columns if name not in ("person_id", "churned")]
+    return pa.table(
+        {
+            "person_id": pa.array(frame["person_id"], pa.string()),
+            "cutoff": pa.array([trained.validation_cutoff] * len(frame), pa.date32()),
+            "churned": pa.array(frame["churned"], pa.int32()),
+            **{name: pa.array(frame[name], pa.float64()) for name in scorers},
+        }
+    )
+
+
+def validation_importances(trained: ChurnTraining, examples: pd.DataFrame) -> dict[str, dict[str, float]]:
+    """Permutation importances of the model fitted on the training cutoffs, on the validation cutoff's people
+    (the refitted model has seen them)."""
+    if trained.validated_model is None:
+        return {}
+    validation = examples[examples["cutoff"] == trained.validation_cutoff]
+    matrix = features_matrix(validation, trained.features)
+    labels = validation["churned"].to_numpy()
+    with threadpool_limits(limits=1, user_api="openmp"):  # as the training: small batches, a shared machine
+        return permutation_importances(
+            trained.validated_model,
+            matrix,
+            labels,
+            trained.features,
+            repeats=IMPORTANCE_REPEATS,
+            seed=trained.settings.seed,
+        )
 
 
 def _features_as_of(store: ObjectStore, connection: duckdb.DuckDBPyConnection, cutoff: date) -> pa.Table:

@@ -6,7 +6,8 @@ days and the sessionized events of the 28 days before it, never later, re-stitch
 active in them (`ml/segments.py`). Its two tables, `person_segments` and `segment_sizes`, are lake objects of
 the day, and the segmentation's description (the numbers of segments tried and their silhouettes, the
 centres, the words) a JSON object beside them (`models/segments/`), committed together. Segment sizes over time
-are `segment_sizes` over the days built.
+are `segment_sizes` over the days built. Beside them, `segment_profiles`: each person's behaviour profile and
+segment, what the clustering saw, for reading the segments in notebooks (no report table).
 """
 
 import json
@@ -20,6 +21,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import sqlalchemy as sa
+from threadpoolctl import threadpool_limits
 
 from revolt_pipeline.layers.commits import Layer, committed_days, committing
 from revolt_pipeline.layers.ml import cutoff_of, person_features
@@ -40,6 +42,7 @@ from revolt_pipeline.storage import ObjectStore
 from revolt_pipeline.storage.layout import model_key, segments_key
 
 SEGMENTS = Layer("segments", "person_segments, segment_sizes and the segmentation's description (models/segments)")
+PROFILES = "segment_profiles"  # person_id, segment (null when too few people to segment), the profile's columns
 TABLES = {
     schema.person_segments.name: pa.schema(
         [
@@ -79,6 +82,7 @@ class SegmentsDay:
     segments: Segments | None  # None when too few people were active to segment
     paths: dict[str, str]  # table -> local Parquet file
     model: dict[str, Any]
+    profiles_path: str = ""  # the local Parquet file of `segment_profiles`
 
 
 def build_segments(
@@ -106,7 +110,10 @@ def _as_of(
     else:  # no person day before the cutoff: no one to profile
         profile = behaviour_profile(pd.DataFrame())
     tried = [k for k in settings.counts if 2 <= k < len(profile)]
-    segments = fit_segments(profile, counts=settings.counts, seed=settings.seed) if tried else None
+    # On one thread: k-means of a few thousand people gains nothing from more, and on a shared machine OpenMP's
+    # threads spin waiting for each other (ten times slower under load).
+    with threadpool_limits(limits=1):
+        segments = fit_segments(profile, counts=settings.counts, seed=settings.seed) if tried else None
     frames = {
         schema.person_segments.name: person_segments(segments, as_of) if segments else None,
         schema.segment_sizes.name: segment_sizes(segments, as_of) if segments else None,
@@ -116,12 +123,25 @@ def _as_of(
         paths[table] = str(workdir / f"{table}-{as_of}.parquet")
         rows = TABLES[table].empty_table() if frame is None else pa.Table.from_pandas(frame, schema=TABLES[table])
         pq.write_table(rows.replace_schema_metadata(None), paths[table])
+    profiles_path = str(workdir / f"{PROFILES}-{as_of}.parquet")
+    pq.write_table(profile_table(profile, segments), profiles_path)
     description = _description(as_of, settings, profile, segments)
     with committing(store, SEGMENTS, as_of) as commit:
         for table, path in paths.items():
             commit.put_file(segments_key(table, as_of), path)
+        commit.put_file(segments_key(PROFILES, as_of), profiles_path)
         commit.put(model_key("segments", as_of), json.dumps(description, indent=2).encode())
-    return SegmentsDay(as_of, cutoff, len(profile), segments, paths, description)
+    return SegmentsDay(as_of, cutoff, len(profile), segments, paths, description, profiles_path)
+
+
+def profile_table(profile: pd.DataFrame, segments: Segments | None) -> pa.Table:
+    """Each person profiled: `person_id`, `segment` (null without segments) and the profile's columns, in its units."""
+    if segments is None:
+        segment = pa.nulls(len(profile), pa.int32())
+    else:  # every person profiled was clustered
+        segment = pa.array(segments.labels.reindex(profile.index).to_numpy(dtype="int32"), pa.int32())
+    columns = {column: pa.array(profile[column].to_numpy(), pa.float64()) for column in profile.columns}
+    return pa.table({"person_id": pa.array(profile.index.astype(str), pa.string()), "segment": segment, **columns})
 
 
 def _description(

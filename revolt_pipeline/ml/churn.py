@@ -191,6 +191,11 @@ class ChurnTraining:
     training_examples: int
     refit_examples: int
     settings: ChurnSettings = field(default_factory=ChurnSettings)
+    # Each validation person (`person_id`, `churned`) and every scorer's probability (a column per name of
+    # `metrics`): the curves behind the metrics. `validated_model` is the model those scores come from, fitted on
+    # the training cutoffs only (`model` is refitted with the validation cutoff too).
+    validation_scores: pd.DataFrame = field(default_factory=pd.DataFrame)
+    validated_model: HistGradientBoostingClassifier | None = None
 
     @property
     def best_baseline(self) -> str:
@@ -254,11 +259,12 @@ def _train_churn(
     model = gradient_boosting(tuning.params, settings.seed).fit(x_train, y_train)
     logistic = logistic_regression(settings.seed).fit(x_train, y_train)
     rule = RecencyRule().fit(train[RECENCY].to_numpy(), y_train)
-    metrics = {
-        MODEL: evaluate(y_valid, model.predict_proba(x_valid)[:, 1]),
-        "logistic_regression": evaluate(y_valid, logistic.predict_proba(x_valid)[:, 1]),
-        "recency_rule": evaluate(y_valid, rule.predict(validation[RECENCY].to_numpy())),
+    scores = {
+        MODEL: model.predict_proba(x_valid)[:, 1],
+        "logistic_regression": logistic.predict_proba(x_valid)[:, 1],
+        "recency_rule": rule.predict(validation[RECENCY].to_numpy()),
     }
+    metrics = {name: evaluate(y_valid, values) for name, values in scores.items()}
     labelled = examples[examples["cutoff"] <= validation_cutoff]
     final = gradient_boosting(tuning.params, settings.seed).fit(
         features_matrix(labelled, features), labelled["churned"].to_numpy()
@@ -276,6 +282,8 @@ def _train_churn(
         training_examples=len(train),
         refit_examples=len(labelled),
         settings=settings,
+        validation_scores=pd.DataFrame({"person_id": validation["person_id"].to_numpy(), "churned": y_valid, **scores}),
+        validated_model=model,
     )
 
 

@@ -9,9 +9,24 @@ NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 SYNC = "run `jupytext --sync notebooks/*.py` (the .py is the source of truth)"
 
 
+# The notebooks of the models: they need a history long enough to train on (`revolt demo --ml`), so they run on
+# the ML tests' lake (revolt_pipeline_tests/ml/test_ml_notebooks.py), not on the default demo's week.
+ML_NOTEBOOKS = ("04_churn_model", "05_segments")
+
+
 def sources() -> list[Path]:
     """Every notebook's .py, in order."""
     return sorted(NOTEBOOKS.glob("*.py"))
+
+
+def demo_sources() -> list[Path]:
+    """The notebooks that read what `revolt demo` (its default week) writes."""
+    return [source for source in sources() if source.stem not in ML_NOTEBOOKS]
+
+
+def ml_sources() -> list[Path]:
+    """The notebooks of the models, which read what `ml_job` writes."""
+    return [source for source in sources() if source.stem in ML_NOTEBOOKS]
 
 
 def read(source: Path) -> nbformat.NotebookNode:

@@ -15,6 +15,8 @@ def test_there_are_notebooks_to_check() -> None:
         "01_events_sessions_people",
         "02_retention",
         "03_funnels",
+        "04_churn_model",
+        "05_segments",
     ], "a new notebook: add it here and to notebooks/README.md"
 
 

@@ -24,6 +24,7 @@ from revolt_pipeline.defs.reports.resources import ReportDatabaseResource
 from revolt_pipeline.defs.rules import reads_window
 from revolt_pipeline.layers.checks import churn_model_checks, person_features_checks
 from revolt_pipeline.layers.ml import (
+    VALIDATION_FILE,
     ChurnModelDay,
     build_churn_model,
     build_person_features,
@@ -163,6 +164,7 @@ def build_churn_assets(partitions: dg.PartitionsDefinition, churn: ChurnSettings
                         **_metrics_metadata(built),
                         **table_metadata(summarize_rows(built.scores)),
                         "model": lake.store.uri(churn_model_folder(day)),
+                        "validation": lake.store.uri(churn_model_folder(day) + VALIDATION_FILE),
                     },
                     partition_key=key,
                 )
