@@ -31,7 +31,7 @@ def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
     low, high = min(low, 0.0), max(high, 0.0)
     if high == low:
         high = low + 1
-    raw = (high - low) / max(count - 1, 1)
+    raw = (high - low) / count
     power = 10 ** math.floor(math.log10(raw))
     step = next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
     first = math.floor(low / step) * step
