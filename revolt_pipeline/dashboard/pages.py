@@ -139,14 +139,16 @@ def events(page: PageRequest) -> dict[str, Any]:
         return {"missing": "No events yet: report_job builds events_daily and its breakdowns."}
     labels = [day.isoformat() for day in result.days]
     breakdown_charts = {
-        name: charts.bar_chart(f"Events by {name}", [row["value"] for row in rows], [row["events"] for row in rows])
+        name: charts.horizontal_bar_chart(
+            f"Events by {name}", [row["value"] for row in rows], [row["events"] for row in rows]
+        )
         for name, rows in result.breakdowns.items()
     }
     return {
         "result": result,
         "charts": [
-            charts.bar_chart(
-                "Top events", [row["label"] for row in result.top[:12]], [row["events"] for row in result.top[:12]]
+            charts.horizontal_bar_chart(
+                "Top events", [row["label"] for row in result.top], [row["events"] for row in result.top]
             ),
             charts.line_chart("Events per day: all, and the top events", labels, result.trend),
         ],
