@@ -35,6 +35,10 @@ def _minutes(seconds: float | None) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
+def _in_minutes(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds / 60, 1)
+
+
 def _unit(page: PageRequest) -> str:
     return "week" if page.params.get("unit") == "week" else "day"
 
@@ -168,11 +172,11 @@ def sessions(page: PageRequest) -> dict[str, Any]:
         "charts": [
             charts.bar_chart("Sessions by length", result.buckets, result.counts),
             charts.line_chart(
-                "Session length per day: median and 90th percentile (seconds)",
+                "Session length per day: median and 90th percentile (minutes)",
                 labels,
                 {
-                    "median": [row["p50_duration_seconds"] for row in result.percentiles],
-                    "90th percentile": [row["p90_duration_seconds"] for row in result.percentiles],
+                    "median": [_in_minutes(row["p50_duration_seconds"]) for row in result.percentiles],
+                    "90th percentile": [_in_minutes(row["p90_duration_seconds"]) for row in result.percentiles],
                 },
             ),
         ],
