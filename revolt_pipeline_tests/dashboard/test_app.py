@@ -115,6 +115,9 @@ def test_without_a_token_it_refuses_to_listen_beyond_loopback(tmp_path: Path, mo
         assert server.is_loopback(host)
         server.check_exposure(host, None)
     server.check_exposure("0.0.0.0", TOKEN)  # with a token, any address
+    monkeypatch.setenv("REVOLT_DASHBOARD_TOKEN", "secret")
+    result = CliRunner().invoke(main, ["dashboard", "--host", "0.0.0.0", "--port", str(free_port())])
+    assert result.exit_code == 2 and "at least 16" in result.output  # a token one could guess is no token
 
 
 def test_the_command_defaults_to_loopback_and_port_3030() -> None:
