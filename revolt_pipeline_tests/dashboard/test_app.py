@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from revolt_pipeline.cli import main
-from revolt_pipeline.dashboard import server
+from revolt_pipeline.dashboard import pages, server
 from revolt_pipeline.dashboard.auth import COOKIE
 from revolt_pipeline.dashboard.urls import PAGES, page_url
 from revolt_pipeline.settings import Settings
@@ -160,3 +160,10 @@ def test_revolt_dashboard_serves_the_report_database_of_the_settings(report_db: 
     finally:
         process.terminate()
         process.wait(20)
+
+
+def test_every_page_of_urls_has_its_builder_and_template() -> None:
+    """A page added to urls.PAGES (the Dagster UI links to it) must be served, not 404."""
+    assert set(pages.BUILDERS) == set(PAGES)
+    templates = PACKAGE / "dashboard" / "templates"
+    assert [name for name in PAGES if not (templates / f"{name}.html").is_file()] == []
