@@ -78,6 +78,20 @@ def test_filters_that_cannot_be_read_are_reported_and_text_stays_text(report_db:
         assert "<script>" not in response.text and "&lt;script&gt;" in response.text
 
 
+def test_without_a_token_it_answers_only_requests_addressed_to_loopback(report_db: Callable[..., Settings]) -> None:
+    """DNS rebinding: a site re-pointing its own name at 127.0.0.1 must not read the dashboard in a browser."""
+    with dashboard_server(report_db()) as base, httpx.Client() as client:
+        port = base.rsplit(":", 1)[1]
+        for host in (f"127.0.0.1:{port}", f"localhost:{port}", "localhost", f"[::1]:{port}"):
+            assert client.get(base, headers={"host": host}).status_code == 200, host
+        for host in (f"evil.example:{port}", "evil.example", f"192.168.1.20:{port}", ""):
+            assert client.get(base, headers={"host": host}).status_code == 421, host
+    with dashboard_server(report_db(), token=TOKEN) as base, httpx.Client() as client:
+        # With a token, a proxy may name the dashboard as it likes: the token guards it.
+        answer = client.get(base, headers={"host": "dashboard.example", "authorization": f"Bearer {TOKEN}"})
+        assert answer.status_code == 200
+
+
 def test_with_a_token_nothing_is_served_without_it(report_db: Callable[..., Settings]) -> None:
     with dashboard_server(report_db(), token=TOKEN) as base, httpx.Client() as client:
         for url in [*every_page(base).values(), f"{base}/static/dashboard.css"]:
