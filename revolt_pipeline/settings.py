@@ -172,6 +172,8 @@ class Settings:
     churn_training_cutoffs: int = ChurnSettings.training_cutoffs
     churn_tuning_trials: int = ChurnSettings.trials
     ml_seed: int = ChurnSettings.seed
+    # The dashboard (`revolt dashboard`) as the Dagster UI's links to its pages reach it (dashboard/urls.py).
+    dashboard_url: str = "http://127.0.0.1:3030"
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -228,6 +230,7 @@ class Settings:
             churn_training_cutoffs=_env_int("REVOLT_CHURN_TRAINING_CUTOFFS", cls.churn_training_cutoffs),
             churn_tuning_trials=_env_int("REVOLT_CHURN_TUNING_TRIALS", cls.churn_tuning_trials),
             ml_seed=_env_int("REVOLT_ML_SEED", cls.ml_seed),
+            dashboard_url=_env("REVOLT_DASHBOARD_URL", cls.dashboard_url).rstrip("/"),
         )
 
     @property
