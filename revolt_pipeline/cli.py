@@ -533,5 +533,36 @@ def reports_grant_readonly(
         click.echo(f"note: {note}", err=True)
 
 
+@main.command("dashboard")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind (beyond loopback: a token).")
+@click.option("--port", type=int, default=3030, show_default=True, help="Port.")
+def dashboard(host: str, port: int) -> None:
+    """The dashboard's pages over the report database (REVOLT_REPORT_DB_URL), in a browser.
+
+    With REVOLT_DASHBOARD_TOKEN set, every page asks for it (a login form, or Authorization: Bearer);
+    without it the dashboard listens on loopback only and refuses any other address (exit status 2).
+    """
+    from revolt_pipeline.dashboard.server import DashboardRefused, check_exposure, serve
+
+    settings = Settings.from_env()
+    try:
+        check_exposure(host, settings.dashboard_token)
+    except DashboardRefused as exc:
+        click.echo(f"Error: {exc}", err=True)
+        raise SystemExit(2) from exc
+    click.echo(f"dashboard on http://{host}:{port}, reading {_safe_url(settings.report_db_url)}", err=True)
+    serve(settings, host, port)
+
+
+def _safe_url(url: str) -> str:
+    """A database URL with its password hidden."""
+    import sqlalchemy as sa
+
+    try:
+        return sa.make_url(url).render_as_string(hide_password=True)
+    except sa.exc.ArgumentError:
+        return "an unreadable URL"
+
+
 if __name__ == "__main__":
     main()

@@ -57,6 +57,7 @@ def _env_float(name: str, default: float) -> float:
 # shows the name and never the value.
 ADMIN_TOKEN_ENV = "REVOLT_ADMIN_TOKEN"
 REPORT_DB_URL_ENV = "REVOLT_REPORT_DB_URL"
+DASHBOARD_TOKEN_ENV = "REVOLT_DASHBOARD_TOKEN"
 
 
 # Unless REVOLT_PARTITIONS_START is set, the daily partitions start this many days before the day the data
@@ -172,6 +173,8 @@ class Settings:
     churn_training_cutoffs: int = ChurnSettings.training_cutoffs
     churn_tuning_trials: int = ChurnSettings.trials
     ml_seed: int = ChurnSettings.seed
+    # The dashboard (`revolt dashboard`): its token; without one it listens on loopback only.
+    dashboard_token: str | None = None
     # The dashboard (`revolt dashboard`) as the Dagster UI's links to its pages reach it (dashboard/urls.py).
     dashboard_url: str = "http://127.0.0.1:3030"
 
@@ -230,6 +233,7 @@ class Settings:
             churn_training_cutoffs=_env_int("REVOLT_CHURN_TRAINING_CUTOFFS", cls.churn_training_cutoffs),
             churn_tuning_trials=_env_int("REVOLT_CHURN_TUNING_TRIALS", cls.churn_tuning_trials),
             ml_seed=_env_int("REVOLT_ML_SEED", cls.ml_seed),
+            dashboard_token=os.environ.get(DASHBOARD_TOKEN_ENV, "").strip() or None,
             dashboard_url=_env("REVOLT_DASHBOARD_URL", cls.dashboard_url).rstrip("/"),
         )
 

@@ -1,0 +1,256 @@
+"""Each page's content from what `queries.py` read: the charts (inline SVG from `charts.py`) and the tables a
+template shows. One function per page of `urls.PAGES`, taking the request's reader, filters and period."""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from revolt_pipeline.dashboard import charts, queries
+from revolt_pipeline.dashboard.filters import Filters, Period
+from revolt_pipeline.dashboard.queries import Reader
+
+NOT_TRAINED = "Not trained yet: run ml_job (`revolt launch ml_job`, or `revolt demo --ml`) to score churn and segments."
+
+
+@dataclass(frozen=True)
+class PageRequest:
+    reader: Reader
+    filters: Filters
+    period: Period
+    params: dict[str, str]  # the page's own parameters besides the filters (unit, q, ...)
+    person_id: str | None = None
+
+
+def _percent(value: float) -> str:
+    return f"{value:.0f}%"
+
+
+def _minutes(seconds: float | None) -> str:
+    if seconds is None:
+        return "–"
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def _unit(page: PageRequest) -> str:
+    return "week" if page.params.get("unit") == "week" else "day"
+
+
+def overview(page: PageRequest) -> dict[str, Any]:
+    result = queries.overview(page.reader, page.filters, page.period)
+    labels = [day.isoformat() for day in result.days]
+    return {
+        "metrics": result.metrics,
+        "notes": result.notes,
+        "charts": [
+            charts.line_chart(
+                "Active users per day", labels, {"DAU": result.dau, "WAU": result.wau, "MAU": result.mau}
+            ),
+            charts.bar_chart("New users per day", labels, result.new_users),
+            charts.bar_chart("Sessions per day", labels, result.sessions),
+        ],
+        "empty": all(metric.value is None for metric in result.metrics),
+    }
+
+
+def retention(page: PageRequest) -> dict[str, Any]:
+    unit = _unit(page)
+    result = queries.retention(page.reader, page.period, unit, page.params.get("definition", "first_seen"))
+    if result is None:
+        return {"missing": "No retention yet: people_job builds retention_daily and retention_weekly."}
+    rows = [f"{cohort.isoformat()} ({size})" for cohort, size in zip(result.cohorts, result.sizes, strict=True)]
+    columns = [f"{unit[0]}{period}" for period in result.periods]
+    return {
+        "unit": unit,
+        "result": result,
+        "charts": [
+            charts.heatmap(
+                f"Retention by {unit} cohort ({result.definition}): percent of the cohort active {unit}s later",
+                rows,
+                columns,
+                result.percent,
+            )
+        ],
+        "notes": _all_platforms_note(page.filters, "Retention"),
+    }
+
+
+def _all_platforms_note(filters: Filters, what: str) -> list[str]:
+    if filters.platform or filters.app_version:
+        return [f"{what} is counted across every platform and app version: the platform filters do not apply."]
+    return []
+
+
+def lifecycle(page: PageRequest) -> dict[str, Any]:
+    unit = _unit(page)
+    result = queries.lifecycle(page.reader, page.period, unit)
+    if result is None:
+        return {"missing": "No lifecycle yet: people_job builds lifecycle_daily and lifecycle_weekly."}
+    return {
+        "unit": unit,
+        "result": result,
+        "charts": [
+            charts.stacked_bar_chart(
+                f"Lifecycle per {unit}: new, returning, resurrecting above the axis, dormant below",
+                result.labels,
+                result.states,
+            )
+        ],
+        "notes": _all_platforms_note(page.filters, "The lifecycle"),
+    }
+
+
+def funnels(page: PageRequest) -> dict[str, Any]:
+    result = queries.funnels(page.reader, page.filters, page.period)
+    if result is None:
+        return {
+            "missing": "No funnels yet: funnels_job builds the funnel tables from REVOLT_FUNNELS_FILE "
+            "(docs/pipeline.md says its format)."
+        }
+    notes = (
+        ["The app version filter does not apply: funnels are counted per platform."]
+        if (page.filters.app_version)
+        else []
+    )
+    return {
+        "funnels": [
+            {
+                "name": name,
+                "steps": steps,
+                "chart": charts.bar_chart(
+                    f"Funnel {name}: people who reached each step",
+                    [f"{step.step}. {step.name}" for step in steps],
+                    [step.reached for step in steps],
+                ),
+            }
+            for name, steps in result.items()
+        ],
+        "minutes": _minutes,
+        "notes": notes,
+    }
+
+
+def events(page: PageRequest) -> dict[str, Any]:
+    result = queries.events(page.reader, page.filters, page.period)
+    if result is None:
+        return {"missing": "No events yet: report_job builds events_daily and its breakdowns."}
+    labels = [day.isoformat() for day in result.days]
+    breakdown_charts = {
+        name: charts.bar_chart(f"Events by {name}", [row["value"] for row in rows], [row["events"] for row in rows])
+        for name, rows in result.breakdowns.items()
+    }
+    return {
+        "result": result,
+        "charts": [
+            charts.bar_chart(
+                "Top events", [row["label"] for row in result.top[:12]], [row["events"] for row in result.top[:12]]
+            ),
+            charts.line_chart("Events per day: all, and the top events", labels, result.trend),
+        ],
+        "breakdown_charts": breakdown_charts,
+        "notes": result.notes,
+    }
+
+
+def sessions(page: PageRequest) -> dict[str, Any]:
+    result = queries.sessions(page.reader, page.filters, page.period)
+    if result is None:
+        return {"missing": "No sessions yet: report_job builds the session tables."}
+    labels = [row["day"].isoformat() for row in result.percentiles]
+    return {
+        "result": result,
+        "minutes": _minutes,
+        "charts": [
+            charts.bar_chart("Sessions by length", result.buckets, result.counts),
+            charts.line_chart(
+                "Session length per day: median and 90th percentile (seconds)",
+                labels,
+                {
+                    "median": [row["p50_duration_seconds"] for row in result.percentiles],
+                    "90th percentile": [row["p90_duration_seconds"] for row in result.percentiles],
+                },
+            ),
+        ],
+        "notes": result.notes,
+    }
+
+
+def people(page: PageRequest) -> dict[str, Any]:
+    text = page.params.get("q", "").strip()[:200]
+    found = queries.search_people(page.reader, page.filters, page.period, text)
+    if found is None:
+        return {"missing": "No people yet: people_job builds the people and person_days tables.", "q": text}
+    return {"people": found, "q": text, "limit": queries.PEOPLE_PAGE}
+
+
+def person(page: PageRequest) -> dict[str, Any]:
+    assert page.person_id is not None
+    found = queries.person(page.reader, page.period, page.person_id)
+    if found is None:
+        return {"missing": f"No person {page.person_id!r} in the people table.", "status": 404}
+    timeline = sorted(found.days, key=lambda row: row["event_date"])
+    traits = found.profile.get("traits") or {}
+    return {
+        "person": found,
+        "traits": traits if isinstance(traits, dict) else {},
+        "minutes": _minutes,
+        "charts": [
+            charts.bar_chart(
+                "Sessions per active day",
+                [str(row["event_date"]) for row in timeline],
+                [row["sessions"] for row in timeline],
+            )
+        ],
+    }
+
+
+def churn(page: PageRequest) -> dict[str, Any]:
+    result = queries.churn(page.reader, page.filters, page.period)
+    if result is None:
+        return {"missing": NOT_TRAINED, "not_trained": True}
+    tenths = [f"{n / 10:.1f}-{(n + 1) / 10:.1f}" for n in range(queries.SCORE_BINS)]
+    return {
+        "result": result,
+        "charts": [
+            charts.bar_chart("People by churn risk band", list(result.bands), list(result.bands.values())),
+            charts.bar_chart("People by churn score", tenths, result.histogram),
+        ],
+        "notes": ["People filtered by their latest platform and app version."]
+        if page.filters.platform or page.filters.app_version
+        else [],
+    }
+
+
+def segments(page: PageRequest) -> dict[str, Any]:
+    result = queries.segments(page.reader, page.filters, page.period)
+    if result is None:
+        return {"missing": NOT_TRAINED, "not_trained": True}
+    return {
+        "result": result,
+        "charts": [
+            charts.bar_chart(
+                f"People per segment on {result.as_of}",
+                [f"segment {row['segment']}" for row in result.segments],
+                [row["people"] for row in result.segments],
+            ),
+            charts.stacked_bar_chart("Segment sizes over time", result.history_days, result.history),
+        ],
+        "notes": result.notes,
+    }
+
+
+BUILDERS: dict[str, Callable[[PageRequest], dict[str, Any]]] = {
+    "overview": overview,
+    "retention": retention,
+    "funnels": funnels,
+    "lifecycle": lifecycle,
+    "events": events,
+    "sessions": sessions,
+    "people": people,
+    "person": person,
+    "churn": churn,
+    "segments": segments,
+}

@@ -1,0 +1,699 @@
+"""What each dashboard page reads from the report database: SQLAlchemy Core over `reports/schema.py`, no SQL text.
+
+Every figure comes from the table of its grain: people counts (DAU, WAU, MAU, new users) from the table of the
+filters' grain (all platforms, one platform, one platform's app version), never summed across platforms or days;
+additive counts (events, sessions) may be summed over days and breakdown rows. A figure the tables cannot give
+for the filters (people of an app version across platforms) is None with a note saying why, never a wrong sum.
+A table that does not exist yet reads as empty: the page says what builds it.
+"""
+
+import statistics
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from revolt_pipeline.dashboard.filters import Filters, Period
+from revolt_pipeline.reports import schema
+
+TOP_EVENTS = 20
+TREND_EVENTS = 5
+PEOPLE_PAGE = 50
+TIMELINE_DAYS = 90
+AT_RISK = 25
+SCORE_BINS = 10
+APP_VERSION_ACROSS_PLATFORMS = (
+    "People counts exist per platform and app version, not per app version across platforms: choose a platform too."
+)
+
+
+class Reader:
+    """One request's reads: a connection and the report tables that exist in the database."""
+
+    def __init__(self, connection: sa.Connection) -> None:
+        self.connection = connection
+        self.tables = set(sa.inspect(connection).get_table_names())
+
+    def has(self, *tables: sa.Table) -> bool:
+        return all(table.name in self.tables for table in tables)
+
+    def has_rows(self, table: sa.Table) -> bool:
+        if not self.has(table):
+            return False
+        return self.connection.execute(sa.select(sa.literal(1)).select_from(table).limit(1)).first() is not None
+
+    def rows(self, statement: sa.Select) -> list[dict[str, Any]]:
+        return [dict(row) for row in self.connection.execute(statement).mappings()]
+
+    def scalar(self, statement: sa.Select) -> Any:
+        return self.connection.execute(statement).scalar()
+
+
+# ---- what the filters offer, and the data's latest day
+
+
+def latest_day(reader: Reader) -> date | None:
+    """The latest day the active-users table holds (else the events'): where the default period ends."""
+    for table in (schema.active_users_daily, schema.events_daily):
+        if reader.has(table):
+            day = reader.scalar(sa.select(sa.func.max(table.c[_date_column(table)])))
+            if day is not None:
+                return _as_date(day)
+    return None
+
+
+def platforms(reader: Reader) -> list[str]:
+    table = schema.events_daily_by_platform
+    if not reader.has(table):
+        return []
+    return [row["platform"] for row in reader.rows(sa.select(table.c.platform).distinct().order_by(table.c.platform))]
+
+
+def app_versions(reader: Reader, platform: str | None) -> list[str]:
+    table = schema.events_daily_by_app_version
+    if not reader.has(table):
+        return []
+    statement = sa.select(table.c.app_version).distinct().order_by(table.c.app_version)
+    if platform:
+        statement = statement.where(table.c.platform == platform)
+    return [row["app_version"] for row in reader.rows(statement)]
+
+
+def _date_column(table: sa.Table) -> str:
+    return table.columns[0].name
+
+
+def _as_date(value: Any) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
+
+
+def _between(table: sa.Table, period: Period) -> sa.ColumnElement[bool]:
+    column = table.c[_date_column(table)]
+    return column.between(period.first, period.last)
+
+
+def _grain_table(tables: dict[Any, sa.Table], filters: Filters, base: str) -> sa.Table:
+    """The table of the filters' grain: the total, per platform, or per platform and app version."""
+    if filters.app_version:
+        return tables[f"{base}_by_app_version"]
+    if filters.platform:
+        return tables[f"{base}_by_platform"]
+    return tables[base]
+
+
+def _where_filters(table: sa.Table, filters: Filters) -> list[sa.ColumnElement[bool]]:
+    conditions = []
+    if filters.platform and "platform" in table.c:
+        conditions.append(table.c.platform == filters.platform)
+    if filters.app_version and "app_version" in table.c:
+        conditions.append(table.c.app_version == filters.app_version)
+    return conditions
+
+
+def _by_name(*tables: sa.Table) -> dict[str, sa.Table]:
+    return {table.name: table for table in tables}
+
+
+_ACTIVE = _by_name(*schema.ACTIVE_USERS_TABLES.values())
+_AGGREGATES = schema.AGGREGATE_TABLES
+
+
+# ---- overview
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One figure of the overview over the period, and the same figure over the period before."""
+
+    key: str
+    label: str
+    value: float | None
+    previous: float | None
+    how: str
+    percent: bool = False  # a ratio shown in percent; its change is in percentage points
+
+    @property
+    def change(self) -> float | None:
+        """Relative change in percent (a ratio: the difference in percentage points); None without a base."""
+        if self.value is None or self.previous is None:
+            return None
+        if self.percent:
+            return round((self.value - self.previous) * 100, 1)
+        if self.previous == 0:
+            return None
+        return round((self.value - self.previous) / self.previous * 100, 1)
+
+
+@dataclass
+class Overview:
+    period: Period
+    metrics: list[Metric]
+    days: list[date]
+    dau: list[int | None]
+    wau: list[int | None]
+    mau: list[int | None]
+    new_users: list[int | None]
+    sessions: list[int | None]
+    notes: list[str] = field(default_factory=list)
+
+
+def _daily(reader: Reader, table: sa.Table, columns: Sequence[str], filters: Filters, period: Period) -> dict:
+    """`columns` per day over `period`, summed over the rows of the filters (callers pass additive columns, or a
+    table whose filters leave one row a day)."""
+    day = table.c[_date_column(table)]
+    statement = (
+        sa.select(day.label("day"), *(sa.func.sum(table.c[name]).label(name) for name in columns))
+        .where(_between(table, period), *_where_filters(table, filters))
+        .group_by(day)
+    )
+    return {_as_date(row["day"]): row for row in reader.rows(statement)}
+
+
+def _built_days(reader: Reader, period: Period) -> int:
+    """Days of `period` the pipeline built: the total active-users table has a row for each, zeros included."""
+    table = schema.active_users_daily
+    return reader.scalar(sa.select(sa.func.count()).select_from(table).where(_between(table, period))) or 0
+
+
+def active_users_summary(reader: Reader, filters: Filters, period: Period) -> dict[str, float | None]:
+    """DAU (average over the built days), WAU and MAU (on the period's last built day), new users (summed over
+    days: a person is new once), stickiness (average DAU / average MAU, recomputed, never averaged)."""
+    if filters.app_version and not filters.platform:
+        return dict.fromkeys(("dau", "wau", "mau", "new_users", "stickiness"))
+    table = _grain_table(_ACTIVE, filters, "active_users_daily")
+    if not reader.has(table, schema.active_users_daily):
+        return dict.fromkeys(("dau", "wau", "mau", "new_users", "stickiness"))
+    built = _built_days(reader, period)
+    if built == 0:
+        return dict.fromkeys(("dau", "wau", "mau", "new_users", "stickiness"))
+    daily = _daily(reader, table, ("dau", "wau", "mau", "new_users"), filters, period)
+    last_built = reader.scalar(
+        sa.select(sa.func.max(schema.active_users_daily.c.event_date)).where(
+            _between(schema.active_users_daily, period)
+        )
+    )
+    end = daily.get(_as_date(last_built)) if last_built is not None else None
+    dau_sum = sum(row["dau"] for row in daily.values())
+    mau_sum = sum(row["mau"] for row in daily.values())
+    return {
+        "dau": dau_sum / built,
+        "wau": end["wau"] if end else 0,
+        "mau": end["mau"] if end else 0,
+        "new_users": sum(row["new_users"] for row in daily.values()),
+        "stickiness": dau_sum / mau_sum if mau_sum else 0.0,
+    }
+
+
+def sessions_total(reader: Reader, filters: Filters, period: Period) -> int | None:
+    """Sessions started in the period: sessions add up over days and over platforms or app versions."""
+    table = _grain_table(_AGGREGATES, filters, "sessions_daily")
+    if not reader.has(table) or _built_days_any(reader, table, period) == 0:
+        return None
+    statement = sa.select(sa.func.coalesce(sa.func.sum(table.c.sessions), 0)).where(
+        _between(table, period), *_where_filters(table, filters)
+    )
+    return int(reader.scalar(statement))
+
+
+def _built_days_any(reader: Reader, table: sa.Table, period: Period) -> int:
+    if reader.has(schema.active_users_daily):
+        built = _built_days(reader, period)
+        if built:
+            return built
+    day = table.c[_date_column(table)]
+    return reader.scalar(sa.select(sa.func.count(sa.distinct(day))).where(_between(table, period))) or 0
+
+
+def overview(reader: Reader, filters: Filters, period: Period) -> Overview:
+    now = active_users_summary(reader, filters, period)
+    before = active_users_summary(reader, filters, period.previous)
+    sessions_now, sessions_before = (
+        sessions_total(reader, filters, period),
+        sessions_total(reader, filters, period.previous),
+    )
+    last = period.last.isoformat()
+    metrics = [
+        Metric("dau", "Daily active users", now["dau"], before["dau"], "average per day"),
+        Metric(
+            "wau", "Weekly active users", now["wau"], before["wau"], f"the 7 days to the period's last day ({last})"
+        ),
+        Metric("mau", "Monthly active users", now["mau"], before["mau"], "the MAU window to the period's last day"),
+        Metric("new_users", "New users", now["new_users"], before["new_users"], "first seen in the period"),
+        Metric("sessions", "Sessions", sessions_now, sessions_before, "started in the period"),
+        Metric("stickiness", "Stickiness", now["stickiness"], before["stickiness"], "average DAU / MAU", True),
+    ]
+    notes = []
+    if filters.app_version and not filters.platform:
+        notes.append(APP_VERSION_ACROSS_PLATFORMS)
+    days = period.each_day()
+    series: dict[str, list[int | None]] = {name: [None] * len(days) for name in ("dau", "wau", "mau", "new_users")}
+    if not (filters.app_version and not filters.platform):
+        table = _grain_table(_ACTIVE, filters, "active_users_daily")
+        if reader.has(table, schema.active_users_daily):
+            built = {
+                _as_date(row["day"])
+                for row in reader.rows(
+                    sa.select(schema.active_users_daily.c.event_date.label("day")).where(
+                        _between(schema.active_users_daily, period)
+                    )
+                )
+            }
+            daily = _daily(reader, table, ("dau", "wau", "mau", "new_users"), filters, period)
+            for index, day in enumerate(days):
+                if day in built:
+                    row = daily.get(day)
+                    for name in series:
+                        series[name][index] = int(row[name]) if row else 0
+    sessions: list[int | None] = [None] * len(days)
+    table = _grain_table(_AGGREGATES, filters, "sessions_daily")
+    if reader.has(table):
+        daily_sessions = _daily(reader, table, ("sessions",), filters, period)
+        sessions = [int(daily_sessions[day]["sessions"]) if day in daily_sessions else None for day in days]
+    return Overview(
+        period, metrics, days, series["dau"], series["wau"], series["mau"], series["new_users"], sessions, notes
+    )
+
+
+# ---- retention and lifecycle
+
+
+@dataclass
+class Retention:
+    unit: str
+    definition: str
+    definitions: list[str]
+    cohorts: list[date]
+    sizes: list[int]
+    periods: list[int]
+    percent: list[list[float | None]]  # cohort x period; None: not reached yet
+    retained: list[list[int | None]]
+
+
+def retention(reader: Reader, period: Period, unit: str, definition: str) -> Retention | None:
+    table = schema.retention_weekly if unit == "week" else schema.retention_daily
+    if not reader.has_rows(table):
+        return None
+    cohort = table.c[_date_column(table)]
+    first = period.first - timedelta(days=period.first.weekday()) if unit == "week" else period.first
+    definitions = [row["definition"] for row in reader.rows(sa.select(table.c.definition).distinct())]
+    if definition not in definitions:
+        definition = "first_seen" if "first_seen" in definitions else sorted(definitions)[0]
+    rows = reader.rows(
+        sa.select(cohort.label("cohort"), table.c.period, table.c.cohort_size, table.c.retained)
+        .where(cohort.between(first, period.last), table.c.definition == definition)
+        .order_by(cohort, table.c.period)
+    )
+    cohorts = sorted({_as_date(row["cohort"]) for row in rows})
+    periods = list(range(max((row["period"] for row in rows), default=-1) + 1))
+    sizes = {_as_date(row["cohort"]): row["cohort_size"] for row in rows}
+    percent: list[list[float | None]] = [[None] * len(periods) for _ in cohorts]
+    retained: list[list[int | None]] = [[None] * len(periods) for _ in cohorts]
+    index = {day: i for i, day in enumerate(cohorts)}
+    for row in rows:
+        i = index[_as_date(row["cohort"])]
+        retained[i][row["period"]] = row["retained"]
+        size = row["cohort_size"]
+        percent[i][row["period"]] = round(100.0 * row["retained"] / size, 1) if size else 0.0
+    return Retention(
+        unit, definition, sorted(definitions), cohorts, [sizes[c] for c in cohorts], periods, percent, retained
+    )
+
+
+@dataclass
+class Lifecycle:
+    unit: str
+    labels: list[str]
+    states: dict[str, list[int]]  # new, returning, resurrecting (positive), dormant (negative)
+    partial: list[str]  # weeks not over yet
+
+
+def lifecycle(reader: Reader, period: Period, unit: str) -> Lifecycle | None:
+    table = schema.lifecycle_weekly if unit == "week" else schema.lifecycle_daily
+    if not reader.has_rows(table):
+        return None
+    day = table.c[_date_column(table)]
+    first = period.first - timedelta(days=period.first.weekday()) if unit == "week" else period.first
+    rows = reader.rows(sa.select(table).where(day.between(first, period.last)).order_by(day))
+    labels = [_as_date(row[day.name]).isoformat() for row in rows]
+    states = {
+        "new": [row["new_users"] for row in rows],
+        "returning": [row["returning_users"] for row in rows],
+        "resurrecting": [row["resurrecting_users"] for row in rows],
+        "dormant": [-row["dormant_users"] for row in rows],
+    }
+    partial = [label for label, row in zip(labels, rows, strict=True) if unit == "week" and not row["final"]]
+    return Lifecycle(unit, labels, states, partial)
+
+
+# ---- funnels
+
+
+@dataclass
+class FunnelStep:
+    step: int
+    name: str
+    entered: int
+    reached: int
+    conversion_from_start: float | None
+    conversion_from_previous: float | None
+    median_seconds_from_previous: float | None
+
+
+def funnels(reader: Reader, filters: Filters, period: Period) -> dict[str, list[FunnelStep]] | None:
+    """Each funnel's steps over the period: attempts of each day summed (entered, reached), the rates recomputed
+    from the sums, and the median time from the previous step as the median of the days' exact medians."""
+    table = schema.funnel_steps_daily_by_platform if filters.platform else schema.funnel_steps_daily
+    if not reader.has_rows(schema.funnel_steps_daily):
+        return None
+    rows = reader.rows(
+        sa.select(table).where(_between(table, period), *_where_filters(table, filters.without("app_version")))
+    )
+    sums: dict[tuple[str, int], dict[str, Any]] = {}
+    medians: dict[tuple[str, int], list[float]] = defaultdict(list)
+    for row in rows:
+        key = (row["funnel"], row["step"])
+        total = sums.setdefault(key, {"name": row["step_name"], "entered": 0, "reached": 0})
+        total["entered"] += row["entered"]
+        total["reached"] += row["reached"]
+        if row["median_seconds_from_previous"] is not None:
+            medians[key].append(row["median_seconds_from_previous"])
+    result: dict[str, list[FunnelStep]] = {}
+    for funnel, step in sorted(sums):
+        total = sums[(funnel, step)]
+        steps = result.setdefault(funnel, [])
+        previous = steps[-1].reached if steps else total["entered"]
+        steps.append(
+            FunnelStep(
+                step,
+                total["name"],
+                total["entered"],
+                total["reached"],
+                total["reached"] / total["entered"] if total["entered"] else None,
+                total["reached"] / previous if previous else None,
+                statistics.median(medians[(funnel, step)]) if medians[(funnel, step)] else None,
+            )
+        )
+    return result
+
+
+# ---- events
+
+
+@dataclass
+class Events:
+    top: list[dict[str, Any]]
+    total: int
+    days: list[date]
+    trend: dict[str, list[int]]
+    breakdowns: dict[str, list[dict[str, Any]]]  # name -> rows of value, events
+    notes: list[str]
+
+
+def _event_label(row: dict[str, Any]) -> str:
+    return row["event_name"] if row["event_type"] in ("track",) else f"{row['event_type']}: {row['event_name']}"
+
+
+def events(reader: Reader, filters: Filters, period: Period) -> Events | None:
+    table = _grain_table(_AGGREGATES, filters, "events_daily")
+    if not reader.has_rows(schema.events_daily):
+        return None
+    where = [_between(table, period), *_where_filters(table, filters)]
+    summed = sa.func.sum(table.c.events)
+    top = reader.rows(
+        sa.select(table.c.event_type, table.c.event_name, summed.label("events"))
+        .where(*where)
+        .group_by(table.c.event_type, table.c.event_name)
+        .order_by(summed.desc(), table.c.event_type, table.c.event_name)
+        .limit(TOP_EVENTS)
+    )
+    total = int(reader.scalar(sa.select(sa.func.coalesce(summed, 0)).where(*where)))
+    for row in top:
+        row["label"] = _event_label(row)
+        row["percent"] = round(100.0 * row["events"] / total, 1) if total else 0.0
+    days = period.each_day()
+    trend: dict[str, list[int]] = {"all events": [0] * len(days)}
+    index = {day: i for i, day in enumerate(days)}
+    day = table.c.event_date
+    for row in reader.rows(sa.select(day.label("day"), summed.label("events")).where(*where).group_by(day)):
+        trend["all events"][index[_as_date(row["day"])]] = int(row["events"])
+    for event in top[:TREND_EVENTS]:
+        line = [0] * len(days)
+        statement = (
+            sa.select(day.label("day"), summed.label("events"))
+            .where(*where, table.c.event_type == event["event_type"], table.c.event_name == event["event_name"])
+            .group_by(day)
+        )
+        for row in reader.rows(statement):
+            line[index[_as_date(row["day"])]] = int(row["events"])
+        trend[event["label"]] = line
+    breakdowns: dict[str, list[dict[str, Any]]] = {}
+    notes: list[str] = []
+    dimension_tables = {
+        "platform": (schema.events_daily_by_platform, ("platform",)),
+        "app version": (schema.events_daily_by_app_version, ("platform", "app_version")),
+        "operating system": (schema.events_daily_by_os, ("os_name", "os_version")),
+        "country": (schema.events_daily_by_country, ("country",)),
+    }
+    for name, (breakdown, columns) in dimension_tables.items():
+        if not reader.has(breakdown):
+            continue
+        conditions = [_between(breakdown, period), *_where_filters(breakdown, filters)]
+        if (filters.platform or filters.app_version) and "platform" not in breakdown.c:
+            notes.append(f"Events by {name} count every platform and app version: the table has no platform.")
+            conditions = [_between(breakdown, period)]
+        total_events = sa.func.sum(breakdown.c.events)
+        rows = reader.rows(
+            sa.select(*(breakdown.c[c] for c in columns), total_events.label("events"))
+            .where(*conditions)
+            .group_by(*(breakdown.c[c] for c in columns))
+            .order_by(total_events.desc(), *(breakdown.c[c] for c in columns))
+            .limit(15)
+        )
+        breakdowns[name] = [{"value": " ".join(str(row[c]) for c in columns), "events": row["events"]} for row in rows]
+    return Events(top, total, days, trend, breakdowns, notes)
+
+
+# ---- sessions
+
+
+@dataclass
+class Sessions:
+    buckets: list[str]
+    counts: list[int]
+    total: int
+    percentiles: list[dict[str, Any]]  # a row per day
+    notes: list[str]
+
+
+def sessions(reader: Reader, filters: Filters, period: Period) -> Sessions | None:
+    if not reader.has_rows(schema.session_duration_histogram):
+        return None
+    table = _grain_table(_AGGREGATES, filters, "session_duration_histogram")
+    summed = sa.func.sum(table.c.sessions)
+    rows = reader.rows(
+        sa.select(table.c.bucket, table.c.bucket_order, summed.label("sessions"))
+        .where(_between(table, period), *_where_filters(table, filters))
+        .group_by(table.c.bucket, table.c.bucket_order)
+        .order_by(table.c.bucket_order)
+    )
+    notes = []
+    percentiles: list[dict[str, Any]] = []
+    if filters.app_version and not filters.platform:
+        notes.append("Percentiles exist per platform and app version: choose a platform too to see them.")
+    else:
+        p_table = _grain_table(_AGGREGATES, filters, "session_duration_percentiles")
+        percentiles = reader.rows(
+            sa.select(p_table)
+            .where(_between(p_table, period), *_where_filters(p_table, filters))
+            .order_by(p_table.c.session_date)
+        )
+        for row in percentiles:
+            row["day"] = _as_date(row.pop("session_date"))
+    counts = [int(row["sessions"]) for row in rows]
+    return Sessions([row["bucket"] for row in rows], counts, sum(counts), percentiles, notes)
+
+
+# ---- people
+
+
+def _like(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def search_people(reader: Reader, filters: Filters, period: Period, text: str) -> list[dict[str, Any]] | None:
+    """People whose person id, user id or a trait holds `text` (case-insensitive), active in the period (on the
+    platform, with the app version as their latest), most recently seen first."""
+    people = schema.people
+    if not reader.has_rows(people):
+        return None
+    days = schema.person_days
+    active = sa.select(days.c.person_id).where(_between(days, period))
+    if filters.platform:
+        active = active.where(
+            (sa.literal(",") + days.c.platforms + sa.literal(",")).like(
+                _like("," + filters.platform + ","), escape="\\"
+            )
+        )
+    statement = sa.select(
+        people.c.person_id,
+        people.c.user_id,
+        people.c.email,
+        people.c.name,
+        people.c.plan,
+        people.c.first_seen,
+        people.c.last_seen,
+        people.c.latest_platform,
+        people.c.latest_app_version,
+        people.c.sessions,
+        people.c.events,
+    ).where(people.c.person_id.in_(active))
+    if filters.app_version:
+        statement = statement.where(people.c.latest_app_version == filters.app_version)
+    if text:
+        pattern = _like(text.lower())
+        searched = [
+            people.c.person_id,
+            people.c.user_id,
+            people.c.email,
+            people.c.name,
+            people.c.plan,
+            people.c.team,
+            sa.cast(people.c.traits, sa.Text),
+        ]
+        statement = statement.where(sa.or_(*(sa.func.lower(c).like(pattern, escape="\\") for c in searched)))
+    statement = statement.order_by(people.c.last_seen.desc(), people.c.person_id).limit(PEOPLE_PAGE)
+    return reader.rows(statement)
+
+
+@dataclass
+class Person:
+    profile: dict[str, Any]
+    days: list[dict[str, Any]]
+    churn: dict[str, Any] | None
+    segment: dict[str, Any] | None
+    recommendations: list[dict[str, Any]]
+
+
+def person(reader: Reader, period: Period, person_id: str) -> Person | None:
+    people = schema.people
+    if not reader.has(people):
+        return None
+    profile = reader.rows(sa.select(people).where(people.c.person_id == person_id))
+    if not profile:
+        return None
+    days: list[dict[str, Any]] = []
+    if reader.has(schema.person_days):
+        table = schema.person_days
+        days = reader.rows(
+            sa.select(table)
+            .where(table.c.person_id == person_id, _between(table, period))
+            .order_by(table.c.event_date.desc())
+            .limit(TIMELINE_DAYS)
+        )
+
+    def latest(table: sa.Table) -> list[dict[str, Any]]:
+        if not reader.has(table):
+            return []
+        newest = sa.select(sa.func.max(table.c.as_of_date)).where(table.c.person_id == person_id).scalar_subquery()
+        return reader.rows(sa.select(table).where(table.c.person_id == person_id, table.c.as_of_date == newest))
+
+    churn = latest(schema.churn_scores)
+    segment = latest(schema.person_segments)
+    recommended = sorted(latest(schema.recommendations), key=lambda row: row["rank"])
+    return Person(profile[0], days, churn[0] if churn else None, segment[0] if segment else None, recommended)
+
+
+# ---- churn and segments (the ML tables)
+
+
+@dataclass
+class Churn:
+    as_of: date
+    bands: dict[str, int]
+    histogram: list[int]  # people per score tenth
+    at_risk: list[dict[str, Any]]
+    scored: int
+
+
+def _latest_as_of(reader: Reader, table: sa.Table, period: Period) -> date | None:
+    day = reader.scalar(sa.select(sa.func.max(table.c.as_of_date)).where(table.c.as_of_date <= period.last))
+    return _as_date(day) if day is not None else None
+
+
+def _people_filter(statement: sa.Select, table: sa.Table, filters: Filters) -> sa.Select:
+    """People of the filters by their latest platform and app version (the people table's)."""
+    if not (filters.platform or filters.app_version):
+        return statement
+    people = schema.people
+    statement = statement.join(people, people.c.person_id == table.c.person_id)
+    if filters.platform:
+        statement = statement.where(people.c.latest_platform == filters.platform)
+    if filters.app_version:
+        statement = statement.where(people.c.latest_app_version == filters.app_version)
+    return statement
+
+
+def churn(reader: Reader, filters: Filters, period: Period) -> Churn | None:
+    table = schema.churn_scores
+    if not reader.has_rows(table):
+        return None
+    as_of = _latest_as_of(reader, table, period)
+    if as_of is None:
+        return None
+    base = sa.select(table).where(table.c.as_of_date == as_of)
+    rows = reader.rows(_people_filter(base, table, filters).order_by(table.c.score.desc(), table.c.person_id))
+    bands = {band: 0 for band in ("high", "medium", "low")}
+    histogram = [0] * SCORE_BINS
+    for row in rows:
+        bands[row["risk_band"]] = bands.get(row["risk_band"], 0) + 1
+        histogram[min(int(row["score"] * SCORE_BINS), SCORE_BINS - 1)] += 1
+    return Churn(as_of, bands, histogram, rows[:AT_RISK], len(rows))
+
+
+@dataclass
+class Segments:
+    as_of: date
+    segments: list[dict[str, Any]]  # segment, description, people, share
+    history_days: list[str]
+    history: dict[str, list[int]]  # segment label -> people per day
+    notes: list[str]
+
+
+def segments(reader: Reader, filters: Filters, period: Period) -> Segments | None:
+    sizes, members = schema.segment_sizes, schema.person_segments
+    if not reader.has_rows(sizes):
+        return None
+    as_of = _latest_as_of(reader, sizes, period)
+    if as_of is None:
+        return None
+    notes = []
+    if filters.platform or filters.app_version:
+        count = sa.func.count()
+        statement = (
+            _people_filter(sa.select(members.c.segment, members.c.description, count.label("people")), members, filters)
+            .where(members.c.as_of_date == as_of)
+            .group_by(members.c.segment, members.c.description)
+            .order_by(members.c.segment)
+        )
+        rows = reader.rows(statement)
+        everyone = sum(row["people"] for row in rows)
+        for row in rows:
+            row["share"] = row["people"] / everyone if everyone else 0.0
+        notes.append("People counted by their latest platform and app version (the people table's).")
+    else:
+        rows = reader.rows(sa.select(sizes).where(sizes.c.as_of_date == as_of).order_by(sizes.c.segment))
+    history_rows = reader.rows(
+        sa.select(sizes.c.as_of_date, sizes.c.segment, sizes.c.people)
+        .where(sizes.c.as_of_date.between(period.first, period.last))
+        .order_by(sizes.c.as_of_date, sizes.c.segment)
+    )
+    history_days = sorted({_as_date(row["as_of_date"]).isoformat() for row in history_rows})
+    history: dict[str, list[int]] = {}
+    for row in history_rows:
+        line = history.setdefault(f"segment {row['segment']}", [0] * len(history_days))
+        line[history_days.index(_as_date(row["as_of_date"]).isoformat())] = row["people"]
+    return Segments(as_of, rows, history_days, history, notes)

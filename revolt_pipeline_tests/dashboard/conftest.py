@@ -1,0 +1,214 @@
+"""A small report database written by hand, so each figure a page shows can be checked against known rows."""
+
+import dataclasses
+import json
+import os
+import shutil
+from collections.abc import Callable
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from revolt_pipeline.reports import schema
+from revolt_pipeline.reports.loader import create_engine, ensure_tables
+from revolt_pipeline.settings import Settings
+
+FIRST = date(2026, 11, 2)  # a Monday
+DAYS = 14
+LAST = FIRST + timedelta(days=DAYS - 1)
+
+
+def _day(n: int) -> date:
+    return FIRST + timedelta(days=n)
+
+
+def report_rows() -> dict[sa.Table, list[dict[str, Any]]]:
+    """Two weeks of two platforms (web, ios; ios with two app versions), people counts that do not add up across
+    platforms (some people use both), and a week of churn scores and segments."""
+    rows: dict[sa.Table, list[dict[str, Any]]] = {}
+    total, web, ios, ios_new, ios_old = [], [], [], [], []
+    for n in range(DAYS):
+        d = _day(n)
+        w = {"dau": 10 + n, "wau": 20 + n, "mau": 40 + n, "new_users": 2 + n % 3}
+        i = {"dau": 5 + n % 4, "wau": 9 + n % 4, "mau": 15, "new_users": 1 + n % 2}
+        both = 3  # people active on both platforms that day
+        t = {
+            "dau": w["dau"] + i["dau"] - both,
+            "wau": w["wau"] + i["wau"] - 4,
+            "mau": w["mau"] + i["mau"] - 5,
+            "new_users": w["new_users"] + i["new_users"] - 1,
+        }
+        for target, values, extra in (
+            (total, t, {}),
+            (web, w, {"platform": "web"}),
+            (ios, i, {"platform": "ios"}),
+        ):
+            target.append({"event_date": d, **extra, **values, "stickiness": values["dau"] / values["mau"]})
+        ios_new.append(
+            {
+                "event_date": d,
+                "platform": "ios",
+                "app_version": "2.0",
+                "dau": 4,
+                "wau": 6,
+                "mau": 9,
+                "stickiness": 4 / 9,
+                "new_users": 1,
+            }
+        )
+        ios_old.append(
+            {
+                "event_date": d,
+                "platform": "ios",
+                "app_version": "1.9",
+                "dau": 2,
+                "wau": 4,
+                "mau": 8,
+                "stickiness": 2 / 8,
+                "new_users": 0,
+            }
+        )
+    rows[schema.active_users_daily] = total
+    rows[schema.active_users_daily_by_platform] = web + ios
+    rows[schema.active_users_daily_by_app_version] = ios_new + ios_old
+    sessions = lambda n, k: {  # noqa: E731
+        "sessions": k * (n + 1),
+        "users": k,
+        "events": 10 * k * (n + 1),
+        "total_duration_seconds": 60.0 * k,
+        "avg_duration_seconds": 60.0,
+        "median_duration_seconds": 50.0,
+        "p90_duration_seconds": 90.0,
+        "single_event_sessions": 0,
+        "split_sessions": 0,
+    }
+    rows[schema.sessions_daily] = [{"session_date": _day(n), **sessions(n, 5)} for n in range(DAYS)]
+    rows[schema.sessions_daily_by_platform] = [
+        {"session_date": _day(n), "platform": p, **sessions(n, k)}
+        for n in range(DAYS)
+        for p, k in (("web", 3), ("ios", 2))
+    ]
+    rows[schema.sessions_daily_by_app_version] = [
+        {"session_date": _day(n), "platform": "ios", "app_version": v, **sessions(n, 1)}
+        for n in range(DAYS)
+        for v in ("2.0", "1.9")
+    ]
+    events = [("track", "Signed Up", 3), ("page", "Home", 7), ("track", "Invoice Sent", 5)]
+    rows[schema.events_daily] = [
+        {"event_date": _day(n), "event_type": t, "event_name": e, "events": k * 2, "users": k}
+        for n in range(DAYS)
+        for t, e, k in events
+    ]
+    rows[schema.events_daily_by_platform] = [
+        {"event_date": _day(n), "platform": p, "event_type": t, "event_name": e, "events": k, "users": k}
+        for n in range(DAYS)
+        for t, e, k in events
+        for p in ("web", "ios")
+    ]
+    rows[schema.events_daily_by_country] = [
+        {"event_date": _day(n), "country": c, "event_type": t, "event_name": e, "events": k, "users": k}
+        for n in range(DAYS)
+        for t, e, k in events
+        for c in ("DE", "FR")
+    ]
+    rows[schema.people] = [
+        {
+            "person_id": f"user-{n}",
+            "user_id": f"user-{n}" if n % 2 == 0 else None,
+            "identified": n % 2 == 0,
+            "first_seen": _day(n % 5),
+            "last_seen": _day(DAYS - 1 - n % 3),
+            "latest_platform": "web" if n < 6 else "ios",
+            "latest_app_version": None if n < 6 else "2.0",
+            "email": f"person{n}@example.com",
+            "plan": "pro" if n % 3 == 0 else "free",
+            "traits": json.dumps({"company": "Acme" if n == 4 else "Other", "plan": "pro" if n % 3 == 0 else "free"}),
+            "sessions": n + 1,
+            "events": 10 * (n + 1),
+            "days_active": 2,
+            "snapshot_date": LAST,
+        }
+        for n in range(10)
+    ]
+    rows[schema.person_days] = [
+        {
+            "event_date": _day(n),
+            "person_id": f"user-{p}",
+            "user_id": None,
+            "identified": False,
+            "events": 5,
+            "sessions": 1 + n % 2,
+            "seconds": 120.0,
+            "platforms": "web" if p < 6 else "ios,web",
+        }
+        for p in range(10)
+        for n in (p % 5, DAYS - 1 - p % 3)
+    ]
+    rows[schema.churn_scores] = [
+        {
+            "as_of_date": day,
+            "person_id": f"user-{n}",
+            "score": n / 10 + 0.05,
+            "risk_band": "high" if n / 10 + 0.05 >= 0.5 else "medium" if n / 10 + 0.05 >= 0.2 else "low",
+            "days_since_last_active": n,
+            "top_factors": "days_since_last_active=3 (+0.10)",
+            "model_version": "models/churn/as_of_date=x",
+        }
+        for day in (_day(6), LAST)
+        for n in range(10)
+    ]
+    rows[schema.person_segments] = [
+        {"as_of_date": LAST, "person_id": f"user-{n}", "segment": n % 2, "description": f"segment {n % 2} people"}
+        for n in range(10)
+    ]
+    rows[schema.segment_sizes] = [
+        {"as_of_date": day, "segment": s, "description": f"segment {s} people", "people": 5, "share": 0.5}
+        for day in (_day(6), LAST)
+        for s in (0, 1)
+    ]
+    return rows
+
+
+def _build(path: Path, empty: bool) -> Path:
+    engine = create_engine(f"sqlite:///{path}")
+    try:
+        ensure_tables(engine)
+        if not empty:
+            with engine.begin() as connection:
+                for table, rows in report_rows().items():
+                    connection.execute(table.insert(), rows)
+    finally:
+        engine.dispose()
+    return path
+
+
+@pytest.fixture(scope="session")
+def report_db_files(tmp_path_factory: pytest.TempPathFactory) -> dict[bool, Path]:
+    """The filled and the empty report database, built once (creating every table and view takes a second)."""
+    folder = tmp_path_factory.mktemp("dashboard-reports")
+    return {
+        empty: _build(folder / f"reports-{'empty' if empty else 'filled'}.sqlite", empty) for empty in (False, True)
+    }
+
+
+@pytest.fixture
+def report_db(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, report_db_files: dict[bool, Path]
+) -> Callable[..., Settings]:
+    """Settings whose report database is a copy of the filled one (`report_rows()`), the empty one (`empty=True`,
+    every table, no rows), or no database at all (`tables=False`)."""
+
+    def make(empty: bool = False, tables: bool = True) -> Settings:
+        path = tmp_path / "reports.sqlite"
+        if tables:
+            shutil.copyfile(report_db_files[empty], path)
+        for name in [name for name in os.environ if name.startswith("REVOLT_")]:
+            monkeypatch.delenv(name)
+        monkeypatch.setenv("REVOLT_HOME", str(tmp_path))
+        monkeypatch.setenv("REVOLT_PARTITIONS_START", "2026-10-01")
+        return dataclasses.replace(Settings.from_env(), report_db_url=f"sqlite:///{path}")
+
+    return make

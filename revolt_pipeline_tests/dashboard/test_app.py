@@ -1,0 +1,126 @@
+"""The dashboard as a real HTTP server on 127.0.0.1: every page answers, with a message rather than an error when
+there is nothing to show or the database is down, and nothing is served without the token when one is set."""
+
+import dataclasses
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import pytest
+from click.testing import CliRunner
+
+from revolt_pipeline.cli import main
+from revolt_pipeline.dashboard import server
+from revolt_pipeline.dashboard.auth import COOKIE
+from revolt_pipeline.dashboard.urls import PAGES, page_url
+from revolt_pipeline.settings import Settings
+from revolt_pipeline_tests.architecture.test_sql_only_in_transforms import PACKAGE, sql_in
+from revolt_pipeline_tests.dashboard.harness import dashboard_server
+from revolt_pipeline_tests.fixtures.services import free_port
+
+TOKEN = "s3cret-dashboard-token"
+HTML = {"accept": "text/html"}
+
+
+def every_page(base: str, person_id: str = "user-4") -> dict[str, str]:
+    return {name: page_url(base, name, person_id=person_id if "{" in path else None) for name, path in PAGES.items()}
+
+
+def test_every_page_answers_over_the_report_tables(report_db: Callable[..., Settings]) -> None:
+    with dashboard_server(report_db()) as base, httpx.Client() as client:
+        for name, url in every_page(base).items():
+            response = client.get(url)
+            assert response.status_code == 200, (name, response.text[:500])
+            assert f'data-page="{name}"' in response.text
+            assert "Not trained yet" not in response.text
+            assert response.headers["cache-control"] == "no-store"
+            assert "script-src" not in response.headers["content-security-policy"]  # default-src 'none': no script
+        assert client.get(page_url(base, "person", person_id="nobody")).status_code == 404
+
+
+@pytest.mark.parametrize("empty", [True, False], ids=["empty-tables", "no-database"])
+def test_an_empty_or_missing_database_gets_a_message_never_an_error(
+    report_db: Callable[..., Settings], empty: bool
+) -> None:
+    settings = report_db(empty=True) if empty else report_db(tables=False)
+    with dashboard_server(settings) as base, httpx.Client() as client:
+        for name, url in every_page(base).items():
+            response = client.get(url)
+            assert response.status_code == (404 if name == "person" else 200), (name, response.text[:300])
+            assert 'class="missing"' in response.text, name
+        if not empty:
+            assert "no report tables yet" in client.get(base).text
+        else:
+            assert "Not trained yet: run ml_job" in client.get(page_url(base, "churn")).text
+            assert "Not trained yet: run ml_job" in client.get(page_url(base, "segments")).text
+
+
+def test_a_database_that_does_not_answer_gets_503_and_what_to_check(report_db: Callable[..., Settings]) -> None:
+    closed = f"postgresql+psycopg://reports@127.0.0.1:{free_port()}/reports?connect_timeout=2"
+    settings = dataclasses.replace(report_db(), report_db_url=closed)
+    with dashboard_server(settings) as base, httpx.Client() as client:
+        response = client.get(base)
+    assert response.status_code == 503
+    assert "cannot be read right now" in response.text and "REVOLT_REPORT_DB_URL" in response.text
+
+
+def test_filters_that_cannot_be_read_are_reported_and_text_stays_text(report_db: Callable[..., Settings]) -> None:
+    with dashboard_server(report_db()) as base, httpx.Client() as client:
+        response = client.get(base, params={"from": "yesterday", "to": "2026-11-15"})
+        assert response.status_code == 200
+        assert "`from` must be a day" in response.text
+        response = client.get(page_url(base, "people"), params={"q": '<script>alert("x")</script>'})
+        assert response.status_code == 200
+        assert "<script>" not in response.text and "&lt;script&gt;" in response.text
+
+
+def test_with_a_token_nothing_is_served_without_it(report_db: Callable[..., Settings]) -> None:
+    with dashboard_server(report_db(), token=TOKEN) as base, httpx.Client() as client:
+        for url in [*every_page(base).values(), f"{base}/static/dashboard.css"]:
+            assert client.get(url).status_code == 401, url
+            assert client.get(url, headers={"authorization": "Bearer wrong"}).status_code == 401, url
+            assert client.get(url, headers={"authorization": f"Bearer {TOKEN}"}).status_code in (200, 404), url
+        # A browser is sent to the login page, and back to where it was going once logged in.
+        page = client.get(f"{base}/events?platform=web", headers=HTML)
+        assert page.status_code == 303
+        assert page.headers["location"] == "/login?next=%2Fevents%3Fplatform%3Dweb"
+        assert client.get(f"{base}/login").status_code == 200
+        refused = client.post(f"{base}/login", data={"token": "guess", "next": "/events"})
+        assert refused.status_code == 401 and COOKIE not in refused.cookies
+        accepted = client.post(f"{base}/login", data={"token": TOKEN, "next": "/events?platform=web"})
+        assert accepted.status_code == 303 and accepted.headers["location"] == "/events?platform=web"
+        cookie = accepted.headers["set-cookie"]
+        assert "HttpOnly" in cookie and "SameSite=strict" in cookie and TOKEN not in cookie
+        assert client.get(f"{base}/events").status_code == 200  # the client keeps the cookie
+        assert client.get(f"{base}/static/dashboard.css").status_code == 200
+        # The login never sends anyone to another site.
+        elsewhere = client.post(f"{base}/login", data={"token": TOKEN, "next": "//evil.example/x"})
+        assert elsewhere.headers["location"] == "/"
+        client.post(f"{base}/logout")
+        assert client.get(f"{base}/events").status_code == 401
+
+
+def test_without_a_token_it_refuses_to_listen_beyond_loopback(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REVOLT_HOME", str(tmp_path))
+    monkeypatch.delenv("REVOLT_DASHBOARD_TOKEN", raising=False)
+    for host in ("0.0.0.0", "::", "192.168.1.20", "dashboard.example.com"):
+        result = CliRunner().invoke(main, ["dashboard", "--host", host, "--port", str(free_port())])
+        assert result.exit_code == 2, (host, result.output)
+        assert "without a token" in result.output and "REVOLT_DASHBOARD_TOKEN" in result.output
+    for host in ("127.0.0.1", "::1", "localhost", "127.0.0.2"):
+        assert server.is_loopback(host)
+        server.check_exposure(host, None)
+    server.check_exposure("0.0.0.0", TOKEN)  # with a token, any address
+
+
+def test_the_command_defaults_to_loopback_and_port_3030() -> None:
+    command = main.commands["dashboard"]
+    defaults = {param.name: param.default for param in command.params}
+    assert defaults == {"host": "127.0.0.1", "port": 3030}
+
+
+def test_the_dashboard_holds_no_sql_text() -> None:
+    """Its reads are SQLAlchemy Core over reports/schema.py: SQL text belongs in transforms/ and reports/loader.py."""
+    modules = sorted((PACKAGE / "dashboard").glob("*.py"))
+    assert len(modules) >= 7
+    assert {path.name: where for path in modules if (where := sql_in(path.read_text()))} == {}

@@ -1,0 +1,178 @@
+"""The figures the pages show equal the report tables' rows, each read from the table of its grain."""
+
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from statistics import mean
+from typing import Any
+
+import pytest
+
+from revolt_pipeline.dashboard import queries
+from revolt_pipeline.dashboard.filters import Filters, Period
+from revolt_pipeline.reports import schema
+from revolt_pipeline.reports.loader import create_engine
+from revolt_pipeline.settings import Settings
+from revolt_pipeline_tests.dashboard.conftest import FIRST, LAST, report_rows
+
+WEEK = Period(LAST - timedelta(days=6), LAST)
+
+
+@pytest.fixture
+def reader(report_db: Callable[..., Settings]) -> Iterator[queries.Reader]:
+    engine = create_engine(report_db().report_db_url)
+    try:
+        with engine.connect() as connection:
+            yield queries.Reader(connection)
+    finally:
+        engine.dispose()
+
+
+def in_period(rows: list[dict[str, Any]], period: Period, **match: str) -> list[dict[str, Any]]:
+    column = next(iter(rows[0]))
+    return [
+        row
+        for row in rows
+        if period.first <= row[column] <= period.last and all(row.get(k) == v for k, v in match.items())
+    ]
+
+
+def expected_overview(active: list[dict[str, Any]], sessions: list[dict[str, Any]]) -> dict[str, float]:
+    """The overview's definitions, from the rows: average DAU, WAU and MAU of the last day, new users and
+    sessions summed, stickiness as average DAU over average MAU."""
+    last = max(active, key=lambda row: row["event_date"])
+    return {
+        "dau": mean(row["dau"] for row in active),
+        "wau": last["wau"],
+        "mau": last["mau"],
+        "new_users": sum(row["new_users"] for row in active),
+        "sessions": sum(row["sessions"] for row in sessions),
+        "stickiness": sum(row["dau"] for row in active) / sum(row["mau"] for row in active),
+    }
+
+
+def shown(reader: queries.Reader, filters: Filters, period: Period) -> dict[str, float | None]:
+    return {metric.key: metric.value for metric in queries.overview(reader, filters, period).metrics}
+
+
+def test_the_overview_of_all_platforms_equals_the_total_tables(reader: queries.Reader) -> None:
+    rows = report_rows()
+    for period in (WEEK, WEEK.previous):
+        expected = expected_overview(
+            in_period(rows[schema.active_users_daily], period), in_period(rows[schema.sessions_daily], period)
+        )
+        assert shown(reader, Filters(), period) == pytest.approx(expected)
+    metrics = {m.key: m for m in queries.overview(reader, Filters(), WEEK).metrics}
+    assert metrics["dau"].previous == pytest.approx(
+        mean(r["dau"] for r in in_period(rows[schema.active_users_daily], WEEK.previous))
+    )
+    assert metrics["dau"].change == pytest.approx(
+        round((metrics["dau"].value - metrics["dau"].previous) / metrics["dau"].previous * 100, 1)
+    )
+
+
+def test_a_platform_reads_its_own_rows_never_a_sum_of_others(reader: queries.Reader) -> None:
+    rows = report_rows()
+    expected = expected_overview(
+        in_period(rows[schema.active_users_daily_by_platform], WEEK, platform="web"),
+        in_period(rows[schema.sessions_daily_by_platform], WEEK, platform="web"),
+    )
+    assert shown(reader, Filters(platform="web"), WEEK) == pytest.approx(expected)
+    # The total is not the platforms' sum: people on both platforms count once.
+    everyone = shown(reader, Filters(), WEEK)
+    ios = shown(reader, Filters(platform="ios"), WEEK)
+    assert everyone["mau"] < expected["mau"] + ios["mau"]
+
+
+def test_an_app_version_of_a_platform_reads_the_app_version_table(reader: queries.Reader) -> None:
+    rows = report_rows()
+    expected = expected_overview(
+        in_period(rows[schema.active_users_daily_by_app_version], WEEK, platform="ios", app_version="2.0"),
+        in_period(rows[schema.sessions_daily_by_app_version], WEEK, platform="ios", app_version="2.0"),
+    )
+    assert shown(reader, Filters(platform="ios", app_version="2.0"), WEEK) == pytest.approx(expected)
+
+
+def test_an_app_version_across_platforms_gives_no_people_count_but_sums_sessions(reader: queries.Reader) -> None:
+    """People of an app version exist per platform only: summing them would count a person twice."""
+    rows = report_rows()
+    result = queries.overview(reader, Filters(app_version="2.0"), WEEK)
+    values = {metric.key: metric.value for metric in result.metrics}
+    assert values["dau"] is None and values["wau"] is None and values["mau"] is None
+    assert values["sessions"] == sum(
+        row["sessions"] for row in in_period(rows[schema.sessions_daily_by_app_version], WEEK, app_version="2.0")
+    )
+    assert result.notes == [queries.APP_VERSION_ACROSS_PLATFORMS]
+
+
+def test_the_daily_series_are_the_tables_columns(reader: queries.Reader) -> None:
+    rows = report_rows()
+    result = queries.overview(reader, Filters(platform="ios"), WEEK)
+    ios = in_period(rows[schema.active_users_daily_by_platform], WEEK, platform="ios")
+    assert result.wau == [row["wau"] for row in ios]
+    assert result.mau == [row["mau"] for row in ios]
+
+
+def test_events_sum_over_days_and_breakdowns_say_what_they_cannot_filter(reader: queries.Reader) -> None:
+    rows = report_rows()
+    result = queries.events(reader, Filters(platform="web"), WEEK)
+    assert result is not None
+    web = in_period(rows[schema.events_daily_by_platform], WEEK, platform="web")
+    assert result.total == sum(row["events"] for row in web)
+    assert [(row["event_name"], row["events"]) for row in result.top] == [
+        ("Home", sum(r["events"] for r in web if r["event_name"] == "Home")),
+        ("Invoice Sent", sum(r["events"] for r in web if r["event_name"] == "Invoice Sent")),
+        ("Signed Up", sum(r["events"] for r in web if r["event_name"] == "Signed Up")),
+    ]
+    assert any("country" in note for note in result.notes)
+    everyone = queries.events(reader, Filters(), WEEK)
+    assert everyone is not None
+    assert sum(row["events"] for row in everyone.breakdowns["country"]) == everyone.total
+
+
+def test_people_search_finds_ids_and_traits_in_the_period(reader: queries.Reader) -> None:
+    found = queries.search_people(reader, Filters(), Period(FIRST, LAST), "acme")
+    assert [row["person_id"] for row in found or []] == ["user-4"]
+    assert {
+        row["person_id"] for row in queries.search_people(reader, Filters(), Period(FIRST, LAST), "user-1") or []
+    } == {"user-1"}
+    on_ios = queries.search_people(reader, Filters(platform="ios"), Period(FIRST, LAST), "")
+    assert {row["person_id"] for row in on_ios or []} == {f"user-{n}" for n in range(6, 10)}
+    # LIKE's wildcards in the search are plain text.
+    assert queries.search_people(reader, Filters(), Period(FIRST, LAST), "%") == []
+
+
+def test_a_persons_page_gathers_their_rows(reader: queries.Reader) -> None:
+    person = queries.person(reader, Period(FIRST, LAST), "user-7")
+    assert person is not None
+    assert person.profile["email"] == "person7@example.com"
+    assert [row["event_date"] for row in person.days] == [LAST - timedelta(days=1), FIRST + timedelta(days=2)]
+    assert person.churn is not None and person.churn["as_of_date"] == LAST
+    assert person.segment is not None and person.segment["segment"] == 1
+    assert queries.person(reader, Period(FIRST, LAST), "nobody") is None
+
+
+def test_churn_and_segments_read_the_latest_day_of_the_period(reader: queries.Reader) -> None:
+    result = queries.churn(reader, Filters(), Period(FIRST, LAST))
+    assert result is not None and result.as_of == LAST and result.scored == 10
+    assert result.bands == {"high": 5, "medium": 3, "low": 2}
+    assert sum(result.histogram) == 10
+    assert result.at_risk[0]["person_id"] == "user-9"
+    earlier = queries.churn(reader, Filters(), Period(FIRST, FIRST + timedelta(days=6)))
+    assert earlier is not None and earlier.as_of == FIRST + timedelta(days=6)
+    segments = queries.segments(reader, Filters(), Period(FIRST, LAST))
+    assert segments is not None and [row["people"] for row in segments.segments] == [5, 5]
+    on_web = queries.segments(reader, Filters(platform="web"), Period(FIRST, LAST))
+    assert on_web is not None and sum(row["people"] for row in on_web.segments) == 6
+
+
+def test_missing_or_empty_tables_read_as_nothing(report_db: Callable[..., Settings]) -> None:
+    engine = create_engine(report_db(empty=True).report_db_url)
+    try:
+        with engine.connect() as connection:
+            reader = queries.Reader(connection)
+            assert queries.latest_day(reader) is None
+            assert queries.churn(reader, Filters(), WEEK) is None
+            assert queries.retention(reader, WEEK, "day", "first_seen") is None
+            assert all(m.value is None for m in queries.overview(reader, Filters(), WEEK).metrics)
+    finally:
+        engine.dispose()
