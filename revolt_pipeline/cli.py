@@ -274,6 +274,58 @@ def _fast_demo(
         click.echo(line)
 
 
+# `revolt dashboard-screenshot`: the README's screenshot, from the demo's data by default (a fixed plan, so the
+# picture changes only when the dashboard or the demo does).
+SCREENSHOT_DEMO_START = "2026-09-07"
+
+
+@main.command("dashboard-screenshot")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="The PNG to write.")
+@click.option(
+    "--page",
+    type=click.Choice(["overview", "retention", "funnels", "lifecycle", "events", "sessions", "people", "churn"]),
+    default="overview",
+    show_default=True,
+)
+@click.option(
+    "--from-settings",
+    is_flag=True,
+    help="Show the report database the settings name (REVOLT_REPORT_DB_URL) instead of building the demo's data.",
+)
+@click.option("--days", type=click.IntRange(1, FAST_DEMO_MAX_DAYS), default=56, show_default=True)
+@click.option("--users", type=click.IntRange(1), default=250, show_default=True)
+@click.option("--full-page", is_flag=True, help="The whole page, not only the first 1280 x 900 pixels.")
+@click.option("--browser", default=None, help="Chromium to drive [/usr/bin/chromium, Debian's].")
+def dashboard_screenshot(
+    out: Path, page: str, from_settings: bool, days: int, users: int, full_page: bool, browser: str | None
+) -> None:
+    """Save a PNG of a dashboard page, taken in headless chromium from the dashboard served on 127.0.0.1.
+
+    By default over the demo's data, built by `revolt demo --fast` into a temporary folder (seed 7, from
+    2026-09-07): the README's screenshot is made so. Needs Playwright (pip install -e '.[test]') and chromium."""
+    import tempfile
+
+    from revolt_pipeline.dashboard.screenshot import CHROMIUM, ScreenshotError, screenshot_page
+
+    settings = Settings.from_env()
+    try:
+        with tempfile.TemporaryDirectory(prefix="revolt-screenshot-") as folder:
+            if not from_settings:
+                from revolt_pipeline.demo.fast import run_fast_demo, settings_in
+                from revolt_pipeline.demo.generator import plan_traffic
+
+                settings = settings_in(Path(folder), settings)
+                start = date.fromisoformat(SCREENSHOT_DEMO_START)
+                click.echo(f"building {days} days of the demo's {users} people from {start}", err=True)
+                run_fast_demo(settings, plan_traffic(seed=7, users=users, days=days, start=start))
+            shown, errors = screenshot_page(settings, out, page, browser=browser or CHROMIUM, full_page=full_page)
+    except ScreenshotError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if errors:
+        raise click.ClickException(f"the page {shown} logged errors in the browser: {'; '.join(errors)}")
+    click.echo(f"saved the {page} page ({shown}) as {out} ({out.stat().st_size:,} bytes)")
+
+
 @main.command("demo-traffic")
 @click.option("--seed", type=int, default=7, show_default=True, help="Same seed, same traffic.")
 @click.option("--users", type=click.IntRange(1), default=250, show_default=True, help="Scale the traffic.")

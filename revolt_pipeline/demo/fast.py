@@ -18,7 +18,7 @@ import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, timedelta
 from functools import partial
 from pathlib import Path
@@ -171,6 +171,82 @@ def write_cleaned_days(store: ObjectStore, traffic: Traffic, workdir: Path, rule
     return days
 
 
+@dataclass
+class FastLake:
+    """The days built in the lake: event days, the days of people, funnels and retention, the models' day."""
+
+    event_days: list[date]
+    people_days: list[date]
+    funnel_days: list[date]
+    retention_days: list[date]
+    models_as_of: date | None
+
+
+def fast_builder(store: ObjectStore, rules: PipelineRules, workdir: Path, memory_limit: str | None) -> DayBuilder:
+    return DayBuilder(store, rules, workdir, connect=partial(duckdb_connection, memory_limit=memory_limit))
+
+
+def build_fast_lake(
+    builder: DayBuilder, traffic: Traffic, churn: ChurnSettings | None = None, say: Say = lambda _: None
+) -> tuple[FastLake, dict[str, float]]:
+    """Write the plan into the cleaned layer of the builder's store, build every later layer of its days and train
+    the models for its last day (when the history is long enough); returns what was built and seconds per stage."""
+    store, rules, workdir = builder.store, builder.rules, builder.workdir
+    seconds: dict[str, float] = {}
+
+    def stage(name: str, started: float) -> None:
+        seconds[name] = round(time.monotonic() - started, 1)
+        say(f"{name}: {seconds[name]:.0f} s")
+
+    started = time.monotonic()
+    days = write_cleaned_days(store, traffic, workdir, rules)
+    stage(f"cleaned events of {len(days)} days", started)
+
+    started = time.monotonic()
+    with builder.connect() as connection:
+        for day in days:
+            sessionize_day(store, connection, day, rules, workdir)
+    with builder.connect() as connection:
+        for day in days:
+            aggregate_day(store, connection, day, workdir)
+    stage("sessions and daily aggregates", started)
+
+    started = time.monotonic()
+    people = [built.day for built in builder.people_days(days)]
+    stage("people and active users", started)
+    started = time.monotonic()
+    funnels = [built.day for built in builder.funnel_days(days).days]
+    stage("funnels", started)
+    started = time.monotonic()
+    retention = [built.day for built in builder.retention_days(people)]
+    stage("lifecycle and retention", started)
+
+    as_of = days[-1] if len(days) >= MODEL_MIN_DAYS else None
+    if as_of is not None:
+        started = time.monotonic()
+        with builder.connect() as connection:
+            build_churn_model(store, connection, as_of, churn or ChurnSettings(), workdir)
+        builder.recommendations([as_of])
+        builder.segments([as_of])
+        stage(f"models as of {as_of}", started)
+    return FastLake(days, people, funnels, retention, as_of), seconds
+
+
+def load_fast_reports(builder: DayBuilder, engine: sa.Engine, lake: FastLake) -> dict[str, int]:
+    """Load every report table of the lake's days into `engine` (its tables created); rows loaded by table."""
+    loaded = builder.report_days(engine, lake.event_days, [])
+    loaded.update(builder.active_user_reports(engine, lake.people_days))
+    loaded.update(builder.people_reports(engine, lake.people_days))
+    loaded.update(builder.funnel_reports(engine, lake.funnel_days))
+    loaded.update(builder.retention_reports(engine, lake.retention_days))
+    if lake.models_as_of is not None:
+        loaded.update(builder.model_reports(engine, [lake.models_as_of]))
+        loaded[schema.churn_scores.name] = load_churn_scores(
+            engine, builder.store, schema.churn_scores, [lake.models_as_of]
+        )
+    return {name: rows.num_rows for name, rows in loaded.items()}
+
+
 def build_fast_demo(
     store: ObjectStore,
     engine: sa.Engine,
@@ -184,57 +260,13 @@ def build_fast_demo(
 ) -> FastDemo:
     """Write the plan into the cleaned layer of `store`, build every later layer of its days, train the models for
     its last day (when the history is long enough) and load every report table into `engine` (tables created)."""
-    connect = partial(duckdb_connection, memory_limit=memory_limit)
-    builder = DayBuilder(store, rules, workdir, connect=connect)
-    seconds: dict[str, float] = {}
-
-    def stage(name: str, started: float) -> None:
-        seconds[name] = round(time.monotonic() - started, 1)
-        say(f"{name}: {seconds[name]:.0f} s")
-
+    builder = fast_builder(store, rules, workdir, memory_limit)
+    lake, seconds = build_fast_lake(builder, traffic, churn, say)
     started = time.monotonic()
-    days = write_cleaned_days(store, traffic, workdir, rules)
-    stage(f"cleaned events of {len(days)} days", started)
-
-    started = time.monotonic()
-    with connect() as connection:
-        for day in days:
-            sessionize_day(store, connection, day, rules, workdir)
-    with connect() as connection:
-        for day in days:
-            aggregate_day(store, connection, day, workdir)
-    stage("sessions and daily aggregates", started)
-
-    started = time.monotonic()
-    people = builder.people_days(days)
-    stage("people and active users", started)
-    started = time.monotonic()
-    funnels = builder.funnel_days(days)
-    stage("funnels", started)
-    started = time.monotonic()
-    retention = builder.retention_days([day.day for day in people])
-    stage("lifecycle and retention", started)
-
-    as_of = days[-1] if len(days) >= MODEL_MIN_DAYS else None
-    if as_of is not None:
-        started = time.monotonic()
-        with connect() as connection:
-            build_churn_model(store, connection, as_of, churn or ChurnSettings(), workdir)
-        builder.recommendations([as_of])
-        builder.segments([as_of])
-        stage(f"models as of {as_of}", started)
-
-    started = time.monotonic()
-    loaded = builder.report_days(engine, days, [])
-    loaded.update(builder.active_user_reports(engine, [day.day for day in people]))
-    loaded.update(builder.people_reports(engine, [day.day for day in people]))
-    loaded.update(builder.funnel_reports(engine, [day.day for day in funnels.days]))
-    loaded.update(builder.retention_reports(engine, [day.day for day in retention]))
-    if as_of is not None:
-        loaded.update(builder.model_reports(engine, [as_of]))
-        loaded[schema.churn_scores.name] = load_churn_scores(engine, store, schema.churn_scores, [as_of])
-    stage("report tables", started)
-    return FastDemo(days, as_of, {name: rows.num_rows for name, rows in loaded.items()}, seconds)
+    rows = load_fast_reports(builder, engine, lake)
+    seconds["report tables"] = round(time.monotonic() - started, 1)
+    say(f"report tables: {seconds['report tables']:.0f} s")
+    return FastDemo(lake.event_days, lake.models_as_of, rows, seconds)
 
 
 def run_fast_demo(settings: Settings, traffic: Traffic, say: Say = lambda _: None) -> FastDemo:
@@ -279,3 +311,16 @@ def summarize_fast_demo(built: FastDemo) -> list[str]:
         lines.append(f"models as of {built.models_as_of}: churn_scores, recommendations, person_segments loaded")
     lines.append("see them: revolt dashboard (no Dagster runs were made: the Dagster UI shows none of these days)")
     return lines
+
+
+def settings_in(folder: Path, settings: Settings) -> Settings:
+    """`settings` with everything a fast demo writes (the store, the report database, the funnels file) in
+    `folder`: a throwaway demo that leaves the configured locations alone."""
+    return replace(
+        settings,
+        home=folder,
+        storage_url=(folder / "store").as_uri(),
+        report_db_url=f"sqlite:///{folder / 'reports.sqlite'}",
+        funnels_file=folder / "funnels.toml",
+        report_db_url_from_env=False,
+    )
