@@ -2,6 +2,7 @@
 ground truth's numbers, and, loaded again by the Dagster jobs, each report asset's metadata links to its dashboard
 page (REVOLT_DASHBOARD_URL) showing the partition's day (a weekly funnel table: its week)."""
 
+import struct
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from revolt_pipeline.cli import main
+from revolt_pipeline.dashboard.screenshot import CHROMIUM
 from revolt_pipeline.dashboard.urls import REPORT_PAGES, page_url
 from revolt_pipeline.definitions import build_definitions
 from revolt_pipeline.defs.cascade import partition_range_tags
@@ -23,6 +25,7 @@ from revolt_pipeline.reports import schema
 from revolt_pipeline.reports.loader import create_engine, read_rows
 from revolt_pipeline.settings import Settings
 from revolt_pipeline_tests.defs.test_dashboard_links import report_assets
+from revolt_pipeline_tests.fixtures.services import unavailable
 
 DASHBOARD = "http://dashboard.test:8123/revolt"
 START = date(2026, 9, 7)  # a Monday
@@ -130,3 +133,24 @@ def test_more_than_sixty_days_need_fast(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "--days 61" in result.output and "add --fast" in result.output
     assert not any(tmp_path.iterdir())  # refused before anything was planned or written
+
+
+def test_the_screenshot_command_saves_the_overview_of_the_report_database(fast_lake: FastLake, tmp_path: Path) -> None:
+    if not Path(CHROMIUM).exists():
+        unavailable(f"{CHROMIUM} is missing (Debian: apt-get install chromium)")
+    out = tmp_path / "img" / "overview.png"
+    env = {"REVOLT_HOME": str(fast_lake.settings.home), "REVOLT_DASHBOARD_TOKEN": "a token the screenshot needs not"}
+    result = CliRunner().invoke(main, ["dashboard-screenshot", "--from-settings", "--out", str(out)], env=env)
+    assert result.exit_code == 0, result.output
+    assert f"saved the overview page (/) as {out}" in result.output
+    png = out.read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = struct.unpack(">II", png[16:24])  # the IHDR chunk: the first screenful
+    assert (width, height) == (1280, 900)
+
+    missing = CliRunner().invoke(
+        main,
+        ["dashboard-screenshot", "--from-settings", "--out", str(out), "--browser", str(tmp_path / "none")],
+        env=env,
+    )
+    assert missing.exit_code == 1 and "is missing (Debian: apt-get install chromium" in missing.output
