@@ -2,6 +2,10 @@
 there is nothing to show or the database is down, and nothing is served without the token when one is set."""
 
 import dataclasses
+import os
+import subprocess
+import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -124,3 +128,32 @@ def test_the_dashboard_holds_no_sql_text() -> None:
     modules = sorted((PACKAGE / "dashboard").glob("*.py"))
     assert len(modules) >= 7
     assert {path.name: where for path in modules if (where := sql_in(path.read_text()))} == {}
+
+
+def test_revolt_dashboard_serves_the_report_database_of_the_settings(report_db: Callable[..., Settings]) -> None:
+    """The command itself, as a process: the settings' database, the token, the port given."""
+    settings = report_db()
+    port = free_port()
+    env = {**os.environ, "REVOLT_REPORT_DB_URL": settings.report_db_url, "REVOLT_DASHBOARD_TOKEN": TOKEN}
+    process = subprocess.Popen(
+        [str(Path(sys.executable).with_name("revolt")), "dashboard", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                answer = httpx.get(base, headers={"authorization": f"Bearer {TOKEN}"}, params={"platform": "web"})
+                break
+            except httpx.TransportError:
+                assert process.poll() is None, process.stderr.read().decode() if process.stderr else ""
+                assert time.monotonic() < deadline, "revolt dashboard did not start"
+                time.sleep(0.1)
+        assert answer.status_code == 200 and 'data-metric="dau"' in answer.text
+        assert httpx.get(base).status_code == 401
+    finally:
+        process.terminate()
+        process.wait(20)

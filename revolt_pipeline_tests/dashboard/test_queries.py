@@ -3,7 +3,6 @@
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from statistics import mean
-from typing import Any
 
 import pytest
 
@@ -13,6 +12,7 @@ from revolt_pipeline.reports import schema
 from revolt_pipeline.reports.loader import create_engine
 from revolt_pipeline.settings import Settings
 from revolt_pipeline_tests.dashboard.conftest import FIRST, LAST, report_rows
+from revolt_pipeline_tests.dashboard.expected import expected_overview, in_period
 
 WEEK = Period(LAST - timedelta(days=6), LAST)
 
@@ -25,29 +25,6 @@ def reader(report_db: Callable[..., Settings]) -> Iterator[queries.Reader]:
             yield queries.Reader(connection)
     finally:
         engine.dispose()
-
-
-def in_period(rows: list[dict[str, Any]], period: Period, **match: str) -> list[dict[str, Any]]:
-    column = next(iter(rows[0]))
-    return [
-        row
-        for row in rows
-        if period.first <= row[column] <= period.last and all(row.get(k) == v for k, v in match.items())
-    ]
-
-
-def expected_overview(active: list[dict[str, Any]], sessions: list[dict[str, Any]]) -> dict[str, float]:
-    """The overview's definitions, from the rows: average DAU, WAU and MAU of the last day, new users and
-    sessions summed, stickiness as average DAU over average MAU."""
-    last = max(active, key=lambda row: row["event_date"])
-    return {
-        "dau": mean(row["dau"] for row in active),
-        "wau": last["wau"],
-        "mau": last["mau"],
-        "new_users": sum(row["new_users"] for row in active),
-        "sessions": sum(row["sessions"] for row in sessions),
-        "stickiness": sum(row["dau"] for row in active) / sum(row["mau"] for row in active),
-    }
 
 
 def shown(reader: queries.Reader, filters: Filters, period: Period) -> dict[str, float | None]:

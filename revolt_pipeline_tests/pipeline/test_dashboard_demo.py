@@ -1,0 +1,201 @@
+"""Acceptance of the dashboard in a real browser: headless Debian chromium under Playwright, against the dashboard
+served by uvicorn on 127.0.0.1 over the demo's report database, on SQLite (`embedded_demo`) and on PostgreSQL
+(`production_demo`). Every page loads with no console error and fetches nothing from elsewhere; the numbers
+shown equal the report tables and the demo's ground truth; the filter form changes them as the tables say; a
+screenshot of each page is kept (test-artifacts/dashboard/, or REVOLT_TEST_ARTIFACTS)."""
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from revolt_pipeline.dashboard.filters import Period
+from revolt_pipeline.dashboard.urls import PAGES, page_url
+from revolt_pipeline_tests.browser.conftest import chromium  # noqa: F401 (the module-scoped browser)
+from revolt_pipeline_tests.dashboard.expected import expected_overview, in_period
+from revolt_pipeline_tests.dashboard.harness import artifacts_dir, dashboard_server
+from revolt_pipeline_tests.pipeline.conftest import DemoRun
+from revolt_pipeline_tests.pipeline.test_demo_end_to_end import START
+
+pytestmark = pytest.mark.xdist_group("demo")
+
+WEEK = Period(START, START + timedelta(days=6))  # the demo's week of traffic
+FILTERS = {"from_": WEEK.first.isoformat(), "to": WEEK.last.isoformat()}
+
+
+@dataclass
+class Browsing:
+    """A browser tab on the dashboard, with what went wrong on it."""
+
+    base: str
+    page: Any
+    backend: str
+    console_errors: list[str] = field(default_factory=list)
+    outside: list[str] = field(default_factory=list)
+
+    def open(self, url: str) -> Any:
+        response = self.page.goto(url)
+        assert response is not None and response.status == 200, (url, response and response.status)
+        return response
+
+    def metric(self, key: str) -> float | None:
+        value = self.page.get_attribute(f'[data-metric="{key}"]', "data-value")
+        return float(value) if value else None
+
+    def screenshot(self, name: str) -> None:
+        self.page.screenshot(path=str(artifacts_dir() / f"{self.backend}-{name}.png"), full_page=True)
+
+
+@pytest.fixture(scope="module", params=["embedded_demo", "production_demo"])
+def demo_run(request: pytest.FixtureRequest) -> DemoRun:
+    return request.getfixturevalue(request.param)
+
+
+@pytest.fixture(scope="module")
+def browsing(demo_run: DemoRun, chromium: Any) -> Iterator[Browsing]:  # noqa: F811
+    backend = "sqlite" if demo_run.settings.report_db_url.startswith("sqlite") else "postgresql"
+    with dashboard_server(demo_run.settings) as base:
+        context = chromium.new_context(viewport={"width": 1280, "height": 900})
+        page = context.new_page()
+        browsing = Browsing(base, page, backend)
+        page.on("console", lambda m: m.type == "error" and browsing.console_errors.append(m.text))
+        page.on("pageerror", lambda error: browsing.console_errors.append(str(error)))
+        page.on(
+            "request", lambda r: urlsplit(r.url).hostname not in ("127.0.0.1", None) and browsing.outside.append(r.url)
+        )
+        try:
+            yield browsing
+        finally:
+            context.close()
+
+
+def test_every_page_loads_clean_and_is_kept_as_a_screenshot(browsing: Browsing, demo_run: DemoRun) -> None:
+    person = next(row["person_id"] for row in demo_run.rows["people"] if row["user_id"])
+    for name, path in PAGES.items():
+        browsing.open(page_url(browsing.base, name, person_id=person if "{" in path else None, **FILTERS))
+        assert browsing.page.get_attribute("body", "data-page") == name
+        assert browsing.page.locator(".error").count() == 0, name
+        browsing.screenshot(name)
+    assert browsing.console_errors == []
+    assert browsing.outside == []
+
+
+def test_the_overview_shows_the_report_tables_and_the_ground_truth(browsing: Browsing, demo_run: DemoRun) -> None:
+    browsing.open(page_url(browsing.base, "overview", **FILTERS))
+    rows = demo_run.rows
+    expected = expected_overview(in_period(rows["active_users_daily"], WEEK), in_period(rows["sessions_daily"], WEEK))
+    shown = {key: browsing.metric(key) for key in expected}
+    assert shown == pytest.approx(expected)
+    # ... which are the demo's ground truth (each day of the period built, so averaged over its 7 days).
+    truth = demo_run.result.truth["days"]
+    days = [day.isoformat() for day in WEEK.each_day()]
+    assert shown["dau"] == pytest.approx(sum(truth.get(d, {}).get("daily_active_users", 0) for d in days) / 7)
+    assert shown["wau"] == truth[days[-1]]["weekly_active_users"]
+    assert shown["mau"] == truth[days[-1]]["monthly_active_users"]
+    assert shown["new_users"] == sum(truth.get(d, {}).get("new_users", 0) for d in days)
+    assert shown["sessions"] == sum(truth.get(d, {}).get("sessions", 0) for d in days)
+    previous = expected_overview(
+        in_period(rows["active_users_daily"], WEEK.previous), in_period(rows["sessions_daily"], WEEK.previous)
+    )
+    change = browsing.page.get_attribute('[data-metric="sessions"] .change', "data-change")
+    if previous["sessions"]:
+        assert float(change) == round((expected["sessions"] - previous["sessions"]) / previous["sessions"] * 100, 1)
+
+
+def test_the_filter_form_changes_the_numbers_as_the_tables_say(browsing: Browsing, demo_run: DemoRun) -> None:
+    rows = demo_run.rows
+    browsing.open(page_url(browsing.base, "overview", **FILTERS))
+    platform = max(
+        {row["platform"] for row in in_period(rows["active_users_daily_by_platform"], WEEK)},
+        key=lambda p: sum(r["dau"] for r in in_period(rows["active_users_daily_by_platform"], WEEK, platform=p)),
+    )
+    browsing.page.select_option('select[name="platform"]', platform)
+    browsing.page.click('form.filters button[type="submit"]')
+    browsing.page.wait_for_load_state()
+    query = parse_qs(urlsplit(browsing.page.url).query)
+    assert query["platform"] == [platform] and query["from"] == [WEEK.first.isoformat()]
+    built = len(in_period(rows["active_users_daily"], WEEK))
+    expected = expected_overview(
+        in_period(rows["active_users_daily_by_platform"], WEEK, platform=platform),
+        in_period(rows["sessions_daily_by_platform"], WEEK, platform=platform),
+        built_days=built,
+    )
+    assert {key: browsing.metric(key) for key in expected} == pytest.approx(expected)
+    # The same URL reproduces the view: the events page of that platform, then of two days.
+    browsing.open(page_url(browsing.base, "events", platform=platform, **FILTERS))
+    events = in_period(rows["events_daily_by_platform"], WEEK, platform=platform)
+    assert browsing.metric("events") == sum(row["events"] for row in events)
+    two_days = Period(WEEK.first, WEEK.first + timedelta(days=1))
+    browsing.page.fill('input[name="to"]', two_days.last.isoformat())
+    browsing.page.click('form.filters button[type="submit"]')
+    browsing.page.wait_for_load_state()
+    events = in_period(rows["events_daily_by_platform"], two_days, platform=platform)
+    assert browsing.metric("events") == sum(row["events"] for row in events)
+
+
+def test_each_pages_numbers_equal_its_report_table(browsing: Browsing, demo_run: DemoRun) -> None:
+    rows = demo_run.rows
+    page = browsing.page
+    browsing.open(page_url(browsing.base, "sessions", **FILTERS))
+    assert browsing.metric("sessions") == sum(
+        r["sessions"] for r in in_period(rows["session_duration_histogram"], WEEK)
+    )
+
+    browsing.open(page_url(browsing.base, "funnels", **FILTERS))
+    funnel_rows = in_period(rows["funnel_steps_daily"], WEEK)
+    assert funnel_rows, "the demo has funnels"
+    for funnel in {row["funnel"] for row in funnel_rows}:
+        for step in {row["step"] for row in funnel_rows if row["funnel"] == funnel}:
+            reached = sum(r["reached"] for r in funnel_rows if r["funnel"] == funnel and r["step"] == step)
+            cell = page.get_attribute(f'[data-table="funnel-{funnel}"] tr[data-key="{step}"]', "data-reached")
+            assert int(cell) == reached, (funnel, step)
+
+    browsing.open(page_url(browsing.base, "lifecycle", **FILTERS))
+    for row in in_period(rows["lifecycle_daily"], WEEK):
+        cells = page.locator(f'[data-table="lifecycle"] tr[data-key="{row["event_date"]}"] td').all_inner_texts()
+        assert cells[1:] == [str(row[c]) for c in ("new_users", "returning_users", "resurrecting_users")] + [
+            str(-row["dormant_users"])
+        ]
+
+    browsing.open(f"{page_url(browsing.base, 'retention', **FILTERS)}&unit=day")
+    cohorts = [r for r in in_period(rows["retention_daily"], WEEK) if r["definition"] == "first_seen"]
+    assert cohorts, "the demo has cohorts"
+    for row in cohorts[:40]:
+        cell = page.locator(f'rect.cell[data-row^="{row["cohort_date"]} "][data-column="d{row["period"]}"]')
+        expected = round(100.0 * row["retained"] / row["cohort_size"], 1) if row["cohort_size"] else 0.0
+        assert float(cell.get_attribute("data-value")) == expected
+
+    browsing.open(f"{page_url(browsing.base, 'retention', **FILTERS)}&unit=week")
+    assert page.locator("rect.cell").count() == len(
+        [
+            r
+            for r in rows["retention_weekly"]
+            if r["definition"] == "first_seen"
+            and WEEK.first - timedelta(days=WEEK.first.weekday()) <= r["cohort_week"] <= WEEK.last
+        ]
+    )
+
+
+def test_people_are_found_and_their_timeline_is_their_person_days(browsing: Browsing, demo_run: DemoRun) -> None:
+    rows = demo_run.rows
+    person = max(rows["people"], key=lambda row: (row["sessions"], row["person_id"]))
+    browsing.open(
+        page_url(browsing.base, "people", from_=str(date(2026, 10, 1)), to=str(WEEK.last + timedelta(days=20)))
+    )
+    browsing.page.fill('input[name="q"]', person["person_id"])
+    browsing.page.click('form.filters button[type="submit"]')
+    browsing.page.wait_for_load_state()
+    browsing.page.click(f'[data-table="people"] tr[data-key="{person["person_id"]}"] a')
+    browsing.page.wait_for_load_state()
+    assert browsing.page.get_attribute("[data-person]", "data-person") == person["person_id"]
+    assert int(browsing.page.get_attribute("dd[data-sessions]", "data-sessions")) == person["sessions"]
+    days = [row for row in rows["person_days"] if row["person_id"] == person["person_id"]]
+    shown = browsing.page.locator('[data-table="timeline"] tbody tr')
+    assert shown.count() == len(days)
+    assert sum(int(s) for s in [shown.nth(i).get_attribute("data-sessions") for i in range(shown.count())]) == sum(
+        row["sessions"] for row in days
+    )
+    browsing.screenshot("person-found")
