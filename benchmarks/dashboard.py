@@ -273,7 +273,6 @@ def main() -> None:
     started = time.perf_counter()
     try:
         lake, sqlite_url = build(folder, args.users, args.days)
-        folder.chmod(0o755)  # the throwaway PostgreSQL cluster runs as the postgres user
         home = folder / "home"
         home.mkdir(exist_ok=True)
         results = bench_database("SQLite", sqlite_url, lake, home, args.repeat)
