@@ -26,6 +26,7 @@ from revolt_pipeline.reports.loader import create_engine, read_rows
 from revolt_pipeline.settings import Settings
 from revolt_pipeline_tests.defs.test_dashboard_links import report_assets
 from revolt_pipeline_tests.fixtures.services import unavailable
+from revolt_pipeline_tests.pipeline.harness import QUIET
 
 DASHBOARD = "http://dashboard.test:8123/revolt"
 START = date(2026, 9, 7)  # a Monday
@@ -102,7 +103,10 @@ def test_report_assets_link_to_their_page_for_the_partitions_days(fast_lake: Fas
     instance = dg.DagsterInstance.ephemeral()
     for job in ("report_job", "people_job", "funnels_job"):
         result = definitions.resolve_job_def(job).execute_in_process(
-            instance=instance, tags=partition_range_tags(DAY.isoformat(), DAY.isoformat()), raise_on_error=False
+            instance=instance,
+            tags=partition_range_tags(DAY.isoformat(), DAY.isoformat()),
+            run_config=QUIET,
+            raise_on_error=False,
         )
         assert result.success, f"{job} failed"
 
