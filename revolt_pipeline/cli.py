@@ -138,7 +138,7 @@ def collector_admin_token() -> None:
     click.echo(Settings.from_env().resolved_admin_token())
 
 
-# `revolt demo` sends its days through the collector and Dagster (about a minute a day); `--fast` builds them
+# `revolt demo` sends its days through the collector and Dagster, up to DEMO_MAX_DAYS; `--fast` builds them
 # straight through the layers (a year in minutes), by default a year.
 DEMO_MAX_DAYS = 60
 FAST_DEMO_DAYS = 365

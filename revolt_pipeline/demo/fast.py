@@ -1,16 +1,16 @@
 """`revolt demo --fast`: the demo's plan written straight into the cleaned layer, then every later layer and report
 table built by the layer library, without the collector or Dagster: a year of demo data in minutes.
 
-`revolt demo` sends its traffic through a collector and runs every job through Dagster, which takes about a minute
-a day of traffic (it is capped at 60 days). A year is what the dashboard's benchmark and a person trying the
-dashboard need, so this writes each delivered, on-time message of the plan (`demo/generator.plan_traffic`, the same
-plan) as the cleaned event the cleaning layer makes of it: stitched to the plan's person, at its true time, with
-the context the demo's SDK clients send (`demo/sender.py`) and the country cleaning finds from its address or time
-zone. Everything after cleaning is the real code, day by day in the jobs' order: sessions and the daily aggregates
-(`layers/cleaned.py`), people and active users, funnels, lifecycle and retention (`layers/days.DayBuilder`), the
-models of the last day (churn, recommendations, segments) and every report table their loaders fill. What it leaves
-out: the raw layer (so `event_catalog` stays empty), the quarantine (the plan's duplicates and too-late messages are
-simply not written) and the Dagster runs (the UI shows no materializations of these days).
+`revolt demo` sends its traffic through a collector and runs every job through Dagster, so it is capped at 60 days.
+A year is what the dashboard's benchmark and a person trying the dashboard need, so this writes each delivered,
+on-time message of the plan (`demo/generator.plan_traffic`, the same plan) as the cleaned event the cleaning layer
+makes of it: stitched to the plan's person, at its true time, with the context the demo's SDK clients send
+(`demo/sender.py`) and the country cleaning finds from its address or time zone. Everything after cleaning is the
+real code, day by day in the jobs' order: sessions and the daily aggregates (`layers/cleaned.py`), people and active
+users, funnels, lifecycle and retention (`layers/days.DayBuilder`), the models of the last day (churn,
+recommendations, segments) and every report table their loaders fill. What it leaves out: the raw layer (so
+`event_catalog` stays empty), the quarantine (the plan's duplicates and too-late messages are simply not written)
+and the Dagster runs (the UI shows no materializations of these days).
 """
 
 import json
