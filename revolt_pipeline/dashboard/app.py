@@ -23,7 +23,7 @@ from starlette.templating import Jinja2Templates
 
 from revolt_pipeline.dashboard import auth, pages, queries
 from revolt_pipeline.dashboard.charts import number_text
-from revolt_pipeline.dashboard.filters import Filters, Period
+from revolt_pipeline.dashboard.filters import MAX_DAYS, Filters, Period
 from revolt_pipeline.dashboard.urls import PAGES
 from revolt_pipeline.reports.loader import create_engine
 from revolt_pipeline.settings import Settings
@@ -96,6 +96,8 @@ def create_app(settings: Settings, token: str | None = None) -> Starlette:
                 with engine.connect() as connection:
                     reader = queries.Reader(connection)
                     period = Period.resolve(filters, queries.latest_day(reader))
+                    if filters.first and period.first > filters.first:
+                        context["errors"].append(f"at most {MAX_DAYS} days are shown: from {period.first} on")
                     context.update(
                         period=period,
                         platforms=queries.platforms(reader),

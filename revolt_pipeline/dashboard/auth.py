@@ -8,6 +8,7 @@ server listens on loopback only (`server.py` refuses anything else), where this 
 
 import hashlib
 import hmac
+import ipaddress
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 from urllib.parse import quote
@@ -51,19 +52,48 @@ def authorized(token: str, headers: dict[str, str]) -> bool:
     return bool(cookie) and hmac.compare_digest(cookie.encode(), session_value(token).encode())
 
 
+def is_loopback_host(host: str) -> bool:
+    """`host` (a Host header: name or address, maybe a port) names this machine only: 127.0.0.0/8, ::1, localhost."""
+    name = host.strip().lower()
+    if name.startswith("["):  # [::1]:3030
+        name = name[1 : name.find("]")] if "]" in name else name
+    elif name.count(":") == 1:
+        name = name.split(":")[0]
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
 class TokenMiddleware:
     """Refuses every request but the login page's without the token: a browser asking for a page is sent to
-    `/login?next=...`, anything else gets 401."""
+    `/login?next=...`, anything else gets 401.
+
+    Without a token (loopback only), it answers only requests addressed to a loopback name: a web page whose own
+    domain an attacker re-points at 127.0.0.1 (DNS rebinding) would otherwise read the dashboard from a visitor's
+    browser."""
 
     def __init__(self, app: ASGIApp, token: str | None) -> None:
         self.app = app
         self.token = token
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not self.token or scope["path"] in (LOGIN_PATH, LOGOUT_PATH):
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         headers = {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope["headers"]}
+        if not self.token:
+            if is_loopback_host(headers.get("host", "")):
+                await self.app(scope, receive, send)
+            else:
+                body = b"without a token the dashboard answers only to 127.0.0.1, ::1 and localhost\n"
+                await _respond(send, 421, body, [(b"content-type", b"text/plain")])
+            return
+        if scope["path"] in (LOGIN_PATH, LOGOUT_PATH):
+            await self.app(scope, receive, send)
+            return
         if authorized(self.token, headers):
             await self.app(scope, receive, send)
             return

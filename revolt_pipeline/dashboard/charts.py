@@ -12,7 +12,8 @@ from html import escape
 # Colour-blind-safe (Okabe-Ito), in the order series are drawn.
 PALETTE = ("#0072b2", "#e69f00", "#009e73", "#cc79a7", "#56b4e9", "#d55e00", "#f0e442", "#000000")
 WIDTH, HEIGHT = 720, 260
-MARGIN_LEFT, MARGIN_RIGHT, MARGIN_TOP, MARGIN_BOTTOM = 56, 16, 28, 44
+MARGIN_LEFT, MARGIN_RIGHT, MARGIN_TOP, MARGIN_BOTTOM = 56, 16, 48, 44
+DASHES = ("", "7 4", "2 3", "10 3 2 3")  # a line's dash by series: lines that coincide stay visible
 
 Number = float | int
 
@@ -26,28 +27,29 @@ def number_text(value: Number | None, digits: int = 1) -> str:
     return f"{value:,.{digits}f}"
 
 
-def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
-    """Round tick values covering [low, high]: 0 included, steps of 1, 2 or 5 times a power of ten."""
+def nice_ticks(low: float, high: float, count: int = 5, integer: bool = False) -> list[float]:
+    """Round tick values covering [low, high]: 0 included, steps of 1, 2 or 5 times a power of ten (whole steps
+    when `integer`: counts of people have no tenths)."""
     low, high = min(low, 0.0), max(high, 0.0)
     if high == low:
         high = low + 1
     raw = (high - low) / count
     power = 10 ** math.floor(math.log10(raw))
     step = next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
-    first = math.floor(low / step) * step
-    ticks = []
-    value = first
-    while value < high + step / 2:
-        ticks.append(round(value, 10))
-        value += step
+    if integer:
+        step = max(step, 1)
+    ticks = [math.floor(low / step) * step]
+    while ticks[-1] < high - step * 1e-9:
+        ticks.append(round(ticks[-1] + step, 10))
     return ticks
 
 
 def _svg(title: str, body: list[str], kind: str, height: int = HEIGHT, width: int = WIDTH) -> str:
+    caption = f'<text class="chart-title" x="4" y="15" font-size="13" font-weight="600">{escape(title)}</text>'
     return (
         f'<svg class="chart chart-{kind}" role="img" aria-label="{escape(title)}" viewBox="0 0 {width} {height}" '
         f'xmlns="http://www.w3.org/2000/svg" preserveAspectRatio="xMinYMin meet">'
-        f"<title>{escape(title)}</title>{''.join(body)}</svg>"
+        f"<title>{escape(title)}</title>{caption}{''.join(body)}</svg>"
     )
 
 
@@ -61,7 +63,8 @@ class _Axis:
     """A vertical value axis: maps values to y pixels over the plot's height."""
 
     def __init__(self, values: Sequence[float], height: int) -> None:
-        self.ticks = nice_ticks(min(values, default=0.0), max(values, default=0.0))
+        integer = all(float(value).is_integer() for value in values)
+        self.ticks = nice_ticks(min(values, default=0.0), max(values, default=0.0), integer=integer)
         self.low, self.high = self.ticks[0], self.ticks[-1]
         self.top, self.bottom = MARGIN_TOP, height - MARGIN_BOTTOM
 
@@ -97,8 +100,8 @@ def _legend(names: Sequence[str]) -> list[str]:
     for index, name in enumerate(names):
         colour = PALETTE[index % len(PALETTE)]
         marks.append(
-            f'<rect x="{x}" y="8" width="10" height="10" fill="{colour}"/>'
-            f'<text class="legend" x="{x + 14}" y="17" font-size="11">{escape(name)}</text>'
+            f'<rect x="{x}" y="24" width="10" height="10" fill="{colour}"/>'
+            f'<text class="legend" x="{x + 14}" y="33" font-size="11">{escape(name)}</text>'
         )
         x += 24 + 7 * len(name)
     return marks
@@ -139,7 +142,9 @@ def line_chart(
                 f"{escape(format_value(float(value)))}</title></circle>"
             )
         body += [
-            f'<polyline fill="none" stroke="{colour}" stroke-width="2" points="{" ".join(run)}"/>'
+            f'<polyline fill="none" stroke="{colour}" stroke-width="2" '
+            f'stroke-dasharray="{DASHES[index % len(DASHES)]}" '
+            f'points="{" ".join(run)}"/>'
             for run in runs
             if len(run) > 1
         ]
@@ -238,11 +243,11 @@ def heatmap(
     cell not reached yet, left blank."""
     if not rows or not columns:
         return empty_chart(title)
-    label_width, cell_width, cell_height, header = 96, max(24.0, min(56.0, 600 / len(columns))), 22, 24
-    width = round(label_width + cell_width * len(columns) + 8)
+    label_width, cell_width, cell_height, header = 110, max(26.0, min(56.0, 600 / len(columns))), 22, 44
+    width = max(round(label_width + cell_width * len(columns) + 8), 7 * len(title) + 8)
     height = header + cell_height * len(rows) + 8
     body = [
-        f'<text class="x-label" x="{round(label_width + cell_width * (j + 0.5), 2)}" y="16" text-anchor="middle" '
+        f'<text class="x-label" x="{round(label_width + cell_width * (j + 0.5), 2)}" y="38" text-anchor="middle" '
         f'font-size="11">{escape(column)}</text>'
         for j, column in enumerate(columns)
     ]
@@ -264,3 +269,34 @@ def heatmap(
                 f'fill="{ink}">{escape(format_value(float(value)))}</text>'
             )
     return _svg(title, body, "heatmap", height=height, width=width)
+
+
+def horizontal_bar_chart(
+    title: str,
+    labels: Sequence[str],
+    values: Sequence[Number],
+    format_value: Callable[[float], str] = number_text,
+) -> str:
+    """A bar per label, one under the other, longest first as given: for names too long to stand under a bar
+    (events, app versions, countries)."""
+    if not labels or not any(values):
+        return empty_chart(title)
+    label_width, row, top = 200, 20, 30
+    plot = WIDTH - label_width - MARGIN_RIGHT - 48
+    height = top + row * len(labels) + 8
+    largest = max(float(v) for v in values) or 1.0
+    body = []
+    for index, (label, value) in enumerate(zip(labels, values, strict=True)):
+        y = top + row * index
+        shown = label if len(label) <= 30 else label[:29] + "…"
+        width = round(plot * float(value) / largest, 2)
+        body.append(
+            f'<text class="y-label" x="{label_width - 6}" y="{y + 14}" text-anchor="end" font-size="11">'
+            f"{escape(shown)}</text>"
+            f'<rect class="bar" x="{label_width}" y="{y + 3}" width="{width}" height="{row - 6}" fill="{PALETTE[0]}" '
+            f'data-label="{escape(label)}" data-value="{value}"><title>{escape(label)}: '
+            f"{escape(format_value(float(value)))}</title></rect>"
+            f'<text class="bar-value" x="{label_width + width + 4}" y="{y + 14}" font-size="11">'
+            f"{escape(format_value(float(value)))}</text>"
+        )
+    return _svg(title, body, "hbar", height=height)

@@ -12,6 +12,8 @@ from revolt_pipeline.dashboard.urls import FILTERS
 
 DEFAULT_DAYS = 28  # four whole weeks: weekday effects cancel out in the change against the period before
 MAX_TEXT = 200  # longer than any platform or app version the report tables hold (report_text.py)
+MAX_DAYS = 3 * 366  # a page shows at most this many days: a wider range is cut to its last days
+EARLIEST, LATEST = date(1970, 1, 1), date(2999, 12, 31)  # days outside are typing errors, not analytics
 
 
 @dataclass(frozen=True)
@@ -33,10 +35,14 @@ class Filters:
             if not text:
                 return None
             try:
-                return date.fromisoformat(text)
+                value = date.fromisoformat(text)
             except ValueError:
                 errors.append(f"`{name}` must be a day such as 2026-11-02, not {text[:40]!r}: left out")
                 return None
+            if not EARLIEST <= value <= LATEST:
+                errors.append(f"`{name}` ({value}) is not between {EARLIEST} and {LATEST}: left out")
+                return None
+            return value
 
         def text(name: str) -> str | None:
             value = query.get(name, "").strip()
@@ -94,4 +100,4 @@ class Period:
         first = filters.first or last - timedelta(days=DEFAULT_DAYS - 1)
         if first > last:  # `from` alone, after the data's latest day
             last = first + timedelta(days=DEFAULT_DAYS - 1)
-        return cls(first, last)
+        return cls(max(first, last - timedelta(days=MAX_DAYS - 1)), last)

@@ -35,6 +35,10 @@ def _minutes(seconds: float | None) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
+def _in_minutes(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds / 60, 1)
+
+
 def _unit(page: PageRequest) -> str:
     return "week" if page.params.get("unit") == "week" else "day"
 
@@ -139,14 +143,16 @@ def events(page: PageRequest) -> dict[str, Any]:
         return {"missing": "No events yet: report_job builds events_daily and its breakdowns."}
     labels = [day.isoformat() for day in result.days]
     breakdown_charts = {
-        name: charts.bar_chart(f"Events by {name}", [row["value"] for row in rows], [row["events"] for row in rows])
+        name: charts.horizontal_bar_chart(
+            f"Events by {name}", [row["value"] for row in rows], [row["events"] for row in rows]
+        )
         for name, rows in result.breakdowns.items()
     }
     return {
         "result": result,
         "charts": [
-            charts.bar_chart(
-                "Top events", [row["label"] for row in result.top[:12]], [row["events"] for row in result.top[:12]]
+            charts.horizontal_bar_chart(
+                "Top events", [row["label"] for row in result.top], [row["events"] for row in result.top]
             ),
             charts.line_chart("Events per day: all, and the top events", labels, result.trend),
         ],
@@ -166,11 +172,11 @@ def sessions(page: PageRequest) -> dict[str, Any]:
         "charts": [
             charts.bar_chart("Sessions by length", result.buckets, result.counts),
             charts.line_chart(
-                "Session length per day: median and 90th percentile (seconds)",
+                "Session length per day: median and 90th percentile (minutes)",
                 labels,
                 {
-                    "median": [row["p50_duration_seconds"] for row in result.percentiles],
-                    "90th percentile": [row["p90_duration_seconds"] for row in result.percentiles],
+                    "median": [_in_minutes(row["p50_duration_seconds"]) for row in result.percentiles],
+                    "90th percentile": [_in_minutes(row["p90_duration_seconds"]) for row in result.percentiles],
                 },
             ),
         ],

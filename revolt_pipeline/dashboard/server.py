@@ -7,6 +7,7 @@ from revolt_pipeline.settings import Settings
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 3030
 LOOPBACK_NAMES = {"localhost"}
+MIN_TOKEN_CHARS = 16  # guessing is then hopeless even without a limit on login attempts
 
 
 class DashboardRefused(Exception):
@@ -24,7 +25,13 @@ def is_loopback(host: str) -> bool:
 
 
 def check_exposure(host: str, token: str | None) -> None:
-    """Refuse a host beyond loopback without a token: analytics data is personal."""
+    """Refuse a host beyond loopback without a token (analytics data is personal), and a token short enough to
+    guess."""
+    if token is not None and len(token) < MIN_TOKEN_CHARS:
+        raise DashboardRefused(
+            f"REVOLT_DASHBOARD_TOKEN is {len(token)} characters long: use at least {MIN_TOKEN_CHARS} random ones "
+            "(`python -c 'import secrets; print(secrets.token_urlsafe(32))'`)"
+        )
     if not token and not is_loopback(host):
         raise DashboardRefused(
             f"refusing to serve the dashboard on {host} without a token: analytics data is personal. "

@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from revolt_pipeline.cli import main
-from revolt_pipeline.dashboard import server
+from revolt_pipeline.dashboard import pages, server
 from revolt_pipeline.dashboard.auth import COOKIE
 from revolt_pipeline.dashboard.urls import PAGES, page_url
 from revolt_pipeline.settings import Settings
@@ -78,6 +78,20 @@ def test_filters_that_cannot_be_read_are_reported_and_text_stays_text(report_db:
         assert "<script>" not in response.text and "&lt;script&gt;" in response.text
 
 
+def test_without_a_token_it_answers_only_requests_addressed_to_loopback(report_db: Callable[..., Settings]) -> None:
+    """DNS rebinding: a site re-pointing its own name at 127.0.0.1 must not read the dashboard in a browser."""
+    with dashboard_server(report_db()) as base, httpx.Client() as client:
+        port = base.rsplit(":", 1)[1]
+        for host in (f"127.0.0.1:{port}", f"localhost:{port}", "localhost", f"[::1]:{port}"):
+            assert client.get(base, headers={"host": host}).status_code == 200, host
+        for host in (f"evil.example:{port}", "evil.example", f"192.168.1.20:{port}", ""):
+            assert client.get(base, headers={"host": host}).status_code == 421, host
+    with dashboard_server(report_db(), token=TOKEN) as base, httpx.Client() as client:
+        # With a token, a proxy may name the dashboard as it likes: the token guards it.
+        answer = client.get(base, headers={"host": "dashboard.example", "authorization": f"Bearer {TOKEN}"})
+        assert answer.status_code == 200
+
+
 def test_with_a_token_nothing_is_served_without_it(report_db: Callable[..., Settings]) -> None:
     with dashboard_server(report_db(), token=TOKEN) as base, httpx.Client() as client:
         for url in [*every_page(base).values(), f"{base}/static/dashboard.css"]:
@@ -115,6 +129,9 @@ def test_without_a_token_it_refuses_to_listen_beyond_loopback(tmp_path: Path, mo
         assert server.is_loopback(host)
         server.check_exposure(host, None)
     server.check_exposure("0.0.0.0", TOKEN)  # with a token, any address
+    monkeypatch.setenv("REVOLT_DASHBOARD_TOKEN", "secret")
+    result = CliRunner().invoke(main, ["dashboard", "--host", "0.0.0.0", "--port", str(free_port())])
+    assert result.exit_code == 2 and "at least 16" in result.output  # a token one could guess is no token
 
 
 def test_the_command_defaults_to_loopback_and_port_3030() -> None:
@@ -157,3 +174,10 @@ def test_revolt_dashboard_serves_the_report_database_of_the_settings(report_db: 
     finally:
         process.terminate()
         process.wait(20)
+
+
+def test_every_page_of_urls_has_its_builder_and_template() -> None:
+    """A page added to urls.PAGES (the Dagster UI links to it) must be served, not 404."""
+    assert set(pages.BUILDERS) == set(PAGES)
+    templates = PACKAGE / "dashboard" / "templates"
+    assert [name for name in PAGES if not (templates / f"{name}.html").is_file()] == []

@@ -101,3 +101,16 @@ def test_numbers_are_written_for_people() -> None:
     assert charts.number_text(12.345) == "12.3"
     assert charts.number_text(None) == "–"
     assert charts.number_text(3.0) == "3"
+
+
+def test_horizontal_bars_are_as_long_as_their_values() -> None:
+    long_name = "track: " + "Very Long Event Name " * 3
+    markup = charts.horizontal_bar_chart("Top events", [long_name, "page: Home"], [30, 15])
+    bars = marks(markup, "rect", "bar")
+    assert [b.get("data-label") for b in bars] == [long_name, "page: Home"]  # the whole name, though shown cut
+    assert float(bars[0].get("width")) == 2 * float(bars[1].get("width"))
+
+
+def test_counts_get_whole_ticks() -> None:
+    assert charts.nice_ticks(0, 2, integer=True) == [0, 1, 2]
+    assert "0.2" not in charts.bar_chart("People", ["a", "b"], [1, 2])
