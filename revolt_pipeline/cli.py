@@ -138,10 +138,22 @@ def collector_admin_token() -> None:
     click.echo(Settings.from_env().resolved_admin_token())
 
 
+# `revolt demo` sends its days through the collector and Dagster, up to DEMO_MAX_DAYS; `--fast` builds them
+# straight through the layers (a year in minutes), by default a year.
+DEMO_MAX_DAYS = 60
+FAST_DEMO_DAYS = 365
+FAST_DEMO_MAX_DAYS = 3660
+
+
 @main.command("demo")
 @click.option("--seed", type=int, default=7, show_default=True, help="Same seed, same traffic.")
 @click.option("--users", type=click.IntRange(1), default=None, help="Scale the traffic up [250; 500 with --ml].")
-@click.option("--days", type=click.IntRange(1, 60), default=None, help="Days of traffic [7; 56 with --ml].")
+@click.option(
+    "--days",
+    type=click.IntRange(1, FAST_DEMO_MAX_DAYS),
+    default=None,
+    help=f"Days of traffic, at most {DEMO_MAX_DAYS} but with --fast [7; 56 with --ml; 365 with --fast].",
+)
 @click.option("--start", type=click.DateTime(["%Y-%m-%d"]), default=None, help="First day [two weeks ago].")
 @click.option(
     "--ml",
@@ -155,7 +167,16 @@ def collector_admin_token() -> None:
     help="First empty what a previous demo left where the settings point: REVOLT_STORAGE_URL, the spool, "
     "the report tables in REVOLT_REPORT_DB_URL, the Dagster runs in DAGSTER_HOME [REVOLT_HOME/dagster].",
 )
-def demo(seed: int, users: int | None, days: int | None, start: datetime | None, ml: bool, reset: bool) -> None:
+@click.option(
+    "--fast",
+    is_flag=True,
+    help="Write the plan straight into the cleaned layer and build every later layer, the models and the report "
+    "tables with the layer library, without the collector or Dagster runs: a year (the default with --fast) in "
+    "minutes, to try the dashboard on.",
+)
+def demo(
+    seed: int, users: int | None, days: int | None, start: datetime | None, ml: bool, reset: bool, fast: bool
+) -> None:
     """Run everything on the embedded default: demo traffic, then raw, cleaned and report layers."""
     from revolt_pipeline.demo.generator import plan_traffic
     from revolt_pipeline.demo.pipeline import (
@@ -173,8 +194,16 @@ def demo(seed: int, users: int | None, days: int | None, start: datetime | None,
 
     settings = Settings.from_env()
     console = Console()
-    days = days or (ML_DAYS if ml else 7)
+    if days is not None and days > DEMO_MAX_DAYS and not fast:
+        raise click.UsageError(
+            f"--days {days}: the demo sends at most {DEMO_MAX_DAYS} days through the collector and Dagster; "
+            "add --fast to build more straight through the layers"
+        )
+    days = days or (FAST_DEMO_DAYS if fast else ML_DAYS if ml else 7)
     users = users or (ML_USERS if ml else 250)
+    if fast:
+        _fast_demo(settings, console, seed=seed, users=users, days=days, start=start, reset=reset)
+        return
     try:
         traffic = plan_traffic(seed=seed, users=users, days=days, start=start.date() if start else None)
         check_prerequisites(settings, traffic)
@@ -216,6 +245,85 @@ def demo(seed: int, users: int | None, days: int | None, start: datetime | None,
             )
     timings = ", ".join(f"{name} {value:.0f} s" for name, value in result.seconds.items())
     click.echo(f"took {timings}")
+
+
+def _fast_demo(
+    settings: Settings, console: Console, *, seed: int, users: int, days: int, start: datetime | None, reset: bool
+) -> None:
+    """`revolt demo --fast`: the plan straight into the lake, every later layer by the layer library."""
+    from revolt_pipeline.demo.fast import run_fast_demo, summarize_fast_demo
+    from revolt_pipeline.demo.generator import plan_traffic
+    from revolt_pipeline.demo.pipeline import DemoError, existing_demo_data, reset_demo_data
+
+    try:
+        if reset:
+            for location in reset_demo_data(settings):
+                console.say(f"emptied {location}")
+        elif leftovers := existing_demo_data(settings):
+            raise DemoError(
+                f"a previous demo's data is still there ({'; '.join(leftovers)}): run `revolt demo --fast --reset` "
+                "to start over, or point REVOLT_HOME elsewhere"
+            )
+        console.say(f"planning {days} days of {users} people")
+        traffic = plan_traffic(seed=seed, users=users, days=days, start=start.date() if start else None)
+        console.say(f"writing {len(traffic.messages):,} planned messages from {traffic.start} into the lake")
+        built = run_fast_demo(settings, traffic, say=console.say)
+    except (DemoError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    for line in summarize_fast_demo(built):
+        click.echo(line)
+
+
+# `revolt dashboard-screenshot`: the README's screenshot, from the demo's data by default (a fixed plan, so the
+# picture changes only when the dashboard or the demo does).
+SCREENSHOT_DEMO_START = "2026-09-07"
+
+
+@main.command("dashboard-screenshot")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="The PNG to write.")
+@click.option(
+    "--page",
+    type=click.Choice(["overview", "retention", "funnels", "lifecycle", "events", "sessions", "people", "churn"]),
+    default="overview",
+    show_default=True,
+)
+@click.option(
+    "--from-settings",
+    is_flag=True,
+    help="Show the report database the settings name (REVOLT_REPORT_DB_URL) instead of building the demo's data.",
+)
+@click.option("--days", type=click.IntRange(1, FAST_DEMO_MAX_DAYS), default=56, show_default=True)
+@click.option("--users", type=click.IntRange(1), default=250, show_default=True)
+@click.option("--full-page", is_flag=True, help="The whole page, not only the first 1280 x 900 pixels.")
+@click.option("--browser", default=None, help="Chromium to drive [/usr/bin/chromium, Debian's].")
+def dashboard_screenshot(
+    out: Path, page: str, from_settings: bool, days: int, users: int, full_page: bool, browser: str | None
+) -> None:
+    """Save a PNG of a dashboard page, taken in headless chromium from the dashboard served on 127.0.0.1.
+
+    By default over the demo's data, built by `revolt demo --fast` into a temporary folder (seed 7, from
+    2026-09-07): the README's screenshot is made so. Needs Playwright (pip install -e '.[test]') and chromium."""
+    import tempfile
+
+    from revolt_pipeline.dashboard.screenshot import CHROMIUM, ScreenshotError, screenshot_page
+
+    settings = Settings.from_env()
+    try:
+        with tempfile.TemporaryDirectory(prefix="revolt-screenshot-") as folder:
+            if not from_settings:
+                from revolt_pipeline.demo.fast import run_fast_demo, settings_in
+                from revolt_pipeline.demo.generator import plan_traffic
+
+                settings = settings_in(Path(folder), settings)
+                start = date.fromisoformat(SCREENSHOT_DEMO_START)
+                click.echo(f"building {days} days of the demo's {users} people from {start}", err=True)
+                run_fast_demo(settings, plan_traffic(seed=7, users=users, days=days, start=start))
+            shown, errors = screenshot_page(settings, out, page, browser=browser or CHROMIUM, full_page=full_page)
+    except ScreenshotError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if errors:
+        raise click.ClickException(f"the page {shown} logged errors in the browser: {'; '.join(errors)}")
+    click.echo(f"saved the {page} page ({shown}) as {out} ({out.stat().st_size:,} bytes)")
 
 
 @main.command("demo-traffic")

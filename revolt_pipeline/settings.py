@@ -175,6 +175,8 @@ class Settings:
     ml_seed: int = ChurnSettings.seed
     # The dashboard (`revolt dashboard`): its token; without one it listens on loopback only.
     dashboard_token: str | None = None
+    # The dashboard (`revolt dashboard`) as the Dagster UI's links to its pages reach it (dashboard/urls.py).
+    dashboard_url: str = "http://127.0.0.1:3030"
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -232,6 +234,7 @@ class Settings:
             churn_tuning_trials=_env_int("REVOLT_CHURN_TUNING_TRIALS", cls.churn_tuning_trials),
             ml_seed=_env_int("REVOLT_ML_SEED", cls.ml_seed),
             dashboard_token=os.environ.get(DASHBOARD_TOKEN_ENV, "").strip() or None,
+            dashboard_url=_env("REVOLT_DASHBOARD_URL", cls.dashboard_url).rstrip("/"),
         )
 
     @property

@@ -34,6 +34,7 @@ def build_resources(settings: Settings, *, collector: CollectorResource | None =
             url=dg.EnvVar(REPORT_DB_URL_ENV) if settings.report_db_url_from_env else settings.report_db_url,
             retries=settings.pipeline_retries,
             retry_seconds=settings.pipeline_retry_seconds,
+            dashboard_url=settings.dashboard_url,
         ),
     }
 

@@ -19,7 +19,7 @@ from revolt_pipeline.defs.checks import partition_check, report_checks
 from revolt_pipeline.defs.lake.resources import LakeResource
 from revolt_pipeline.defs.metadata import Timings, table_metadata
 from revolt_pipeline.defs.reports.assets import KINDS as REPORT_KINDS
-from revolt_pipeline.defs.reports.assets import LOADED_ROWS, _column_schema, load_report_table
+from revolt_pipeline.defs.reports.assets import LOADED_ROWS, _column_schema, dashboard_link, load_report_table
 from revolt_pipeline.defs.reports.resources import ReportDatabaseResource
 from revolt_pipeline.defs.rules import reads_window, rules_metadata
 from revolt_pipeline.layers.checks import loaded_rows_check, people_day_checks
@@ -238,6 +238,7 @@ def build_people_assets(partitions: dg.PartitionsDefinition, rules: PipelineRule
             **table_metadata(summarize_rows(loaded.rows)),
             "snapshot_date": (held or loaded.loaded).isoformat(),
             "loaded_snapshot_date": loaded.loaded.isoformat(),
+            "dashboard": dashboard_link(reports.dashboard_url, schema.people),  # the latest snapshot: no days
         }
         for key in context.partition_keys:
             context.add_asset_metadata(metadata, asset_key="people_table", partition_key=key)

@@ -9,7 +9,7 @@ partition, and a BI user looks a table up by its own name.
 
 import time
 from collections.abc import Callable, Iterator
-from datetime import date
+from datetime import date, timedelta
 from functools import partial
 from typing import Any
 
@@ -17,6 +17,7 @@ import dagster as dg
 import pyarrow as pa
 import sqlalchemy as sa
 
+from revolt_pipeline.dashboard.urls import REPORT_PAGES, page_url
 from revolt_pipeline.defs.checks import partition_check, report_checks
 from revolt_pipeline.defs.lake.resources import LakeResource
 from revolt_pipeline.defs.metadata import table_metadata
@@ -61,6 +62,23 @@ def _same_day(day: date) -> date:
     return day
 
 
+def _period_days(period: Callable[[date], date], day: date) -> tuple[date, date]:
+    """The first and last day of the period a partition's day belongs to (itself, or its week)."""
+    first = last = period(day)
+    while period(last + timedelta(days=1)) == first:
+        last += timedelta(days=1)
+    return first, last
+
+
+def dashboard_link(
+    dashboard_url: str, table: sa.Table, first: date | None = None, last: date | None = None
+) -> dg.MetadataValue:
+    """The table's page on the dashboard at `dashboard_url` (REVOLT_DASHBOARD_URL), showing the days first to last
+    (all of them when not given)."""
+    days = {"from_": first.isoformat(), "to": last.isoformat()} if first and last else {}
+    return dg.MetadataValue.url(page_url(dashboard_url, REPORT_PAGES[table.name], **days))
+
+
 def describe_loaded_days(
     context: dg.AssetExecutionContext,
     engine: sa.Engine,
@@ -71,23 +89,24 @@ def describe_loaded_days(
     asset: str | None = None,
     more_checks: MoreChecks | None = None,
     period: Callable[[date], date] = _same_day,
+    dashboard_url: str | None = None,
 ) -> dict[str, list[Any]]:
     """Each day's rows, as that partition's metadata, and each day's check that the database holds them.
 
     `asset` is the table's asset, when it is not named after the table; `period` maps a partition's day to
     the value of the table's date column its rows carry (a weekly table: the week's Monday); `more_checks`
-    judges a day's rows further."""
+    judges a day's rows further; `dashboard_url` adds a link to the day's page on the dashboard (a weekly
+    table's: the week's)."""
     periods = sorted({period(day) for day in days})
     loaded = rows_by_day(table, rows, periods)
     in_database = rows_in_database_per_day(engine, table, periods)
     outcomes = {}
     for day in days:
         day_rows = loaded[period(day)]
-        context.add_asset_metadata(
-            {**table_metadata(summarize_rows(day_rows)), "dagster/column_schema": _column_schema(table)},
-            asset_key=asset or table.name,
-            partition_key=day.isoformat(),
-        )
+        metadata = {**table_metadata(summarize_rows(day_rows)), "dagster/column_schema": _column_schema(table)}
+        if dashboard_url is not None:
+            metadata["dashboard"] = dashboard_link(dashboard_url, table, *_period_days(period, day))
+        context.add_asset_metadata(metadata, asset_key=asset or table.name, partition_key=day.isoformat())
         checks = [loaded_rows_check(day_rows.num_rows, in_database[period(day)])]
         outcomes[day.isoformat()] = checks + (more_checks(day_rows) if more_checks else [])
     return outcomes
@@ -115,7 +134,15 @@ def load_report_table(
     except FileNotFoundError as missing:
         raise dg.Failure(str(missing)) from missing
     outcomes = describe_loaded_days(
-        context, reports.engine, table, days, rows, asset=asset, more_checks=more_checks, period=period
+        context,
+        reports.engine,
+        table,
+        days,
+        rows,
+        asset=asset,
+        more_checks=more_checks,
+        period=period,
+        dashboard_url=reports.dashboard_url,
     )
     yield dg.MaterializeResult(
         asset_key=asset or table.name, metadata={"run_seconds/load": round(time.perf_counter() - started, 3)}
@@ -177,7 +204,9 @@ def build_report_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDe
         started = time.perf_counter()
         load = partial(load_event_catalog, reports.engine, lake.store, days)
         rows = lake.retrying(context, "loading event_catalog", load)
-        outcomes = describe_loaded_days(context, reports.engine, schema.event_catalog, days, rows)
+        outcomes = describe_loaded_days(
+            context, reports.engine, schema.event_catalog, days, rows, dashboard_url=reports.dashboard_url
+        )
         yield dg.MaterializeResult(metadata={"run_seconds/load": round(time.perf_counter() - started, 3)})
         yield from report_checks(context, "event_catalog", outcomes)
 

@@ -9,7 +9,7 @@ from pydantic import Field, PrivateAttr
 from revolt_pipeline.private_files import create_private_file
 from revolt_pipeline.reports.loader import OutdatedReportTables, create_engine, ensure_tables, is_connection_error
 from revolt_pipeline.retrying import Backoff, RetriesExhausted
-from revolt_pipeline.settings import REPORT_DB_URL_ENV
+from revolt_pipeline.settings import REPORT_DB_URL_ENV, Settings
 
 
 class ReportDatabaseUnavailable(dg.Failure):
@@ -23,6 +23,8 @@ class ReportDatabaseResource(dg.ConfigurableResource):
     # A load whose connection is lost is retried whole, this many times, after this first wait (doubling).
     retries: int = Backoff.retries
     retry_seconds: float = Backoff.first_delay
+    # Where `revolt dashboard` serves these tables: each report asset's metadata links to its page there.
+    dashboard_url: str = Field(default=Settings.dashboard_url, description="REVOLT_DASHBOARD_URL")
     _engine: sa.Engine | None = PrivateAttr(default=None)
 
     @property
