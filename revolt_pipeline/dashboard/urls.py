@@ -1,6 +1,6 @@
 """Every dashboard page's address and filters: the app's routes and the Dagster UI's links both read them here."""
 
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 # Page name -> path. A path with `{person_id}` takes that argument.
 PAGES: dict[str, str] = {
@@ -31,7 +31,7 @@ def page_url(base: str, page: str, person_id: str | None = None, **filters: str 
     if "{person_id}" in path:
         if not person_id:
             raise ValueError(f"the dashboard page {page!r} needs a person_id")
-        path = path.format(person_id=person_id)
+        path = path.format(person_id=quote(person_id, safe=""))  # an id may hold "/", "?" or "#"
     query = {name.rstrip("_"): value for name, value in filters.items() if value}
     unknown = set(query) - set(FILTERS)
     if unknown:
