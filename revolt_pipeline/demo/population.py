@@ -330,7 +330,9 @@ def plant_churn(people: list[Person], seed: int, days: int) -> None:
     """Churn with a warning sign, for the churn model to learn: in a window of PLANTED_CHURN_MIN_DAYS or more,
     a share of customers (neither visitors nor new sign-ups) leave on a day from PLANTED_CHURN_FIRST_DAY on, their
     activity decaying before they go or bursting after little use, and a share of those who stay take a break
-    of a week or two without any activity (`Person.churn_keep_rate`); light users churn, heavy ones take breaks.
+    of a week or two without any activity (`Person.churn_keep_rate`); who leaves and who takes a break depends on
+    their usage and the apps they hold together (`churn_kind`), and most leavers who hold several take their data
+    out in a burst (twice their usual use) where the others' use decays.
 
     Decided by a generator of each person's own, seeded from the seed and the person, so the draws of the
     plan are the ones they were; shorter windows (the default demo) are left exactly as they were."""
