@@ -95,6 +95,9 @@ def main() -> None:
                 f"  {name:<20} ROC AUC {metrics.roc_auc:.3f}  PR AUC {metrics.pr_auc:.3f}  Brier {metrics.brier:.3f}"
                 f"  lift@10% {metrics.top_decile_lift:.2f}"
             )
+        best = built.training.best_baseline
+        margin = built.training.metrics[MODEL].roc_auc - built.training.metrics[best].roc_auc
+        print(f"  margin over the best baseline ({best}): {margin:+.3f} ROC AUC")
         judged = recommended.evaluation
         print(
             f"recommendations ({recommended.items} items, {recommended.people} people): {recommending:.2f} s"

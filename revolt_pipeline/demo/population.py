@@ -85,22 +85,35 @@ FADE_PER_DAY = 0.45
 # PLANTED_CHURN_FIRST_DAY on, their activity decaying by CHURN_DECAY_PER_DAY over CHURN_DECAY_DAYS before (or
 # bursting, below).
 PLANTED_CHURN_MIN_DAYS = 42
-# Churn and breaks depend on how much a customer uses the product, as they do: of the light users (fewer than
-# HEAVY_ACTIVITY sessions per working day) many leave and few take a break; of the heavy ones few leave and
-# many take a break (of BREAK_DAYS, inclusive, anywhere in the window) and come back. A long silence then means
-# churn for a light user and a holiday for a heavy one.
+# Churn and breaks depend on how much a customer uses the product and on how many of its apps they hold, together
+# (not one after the other, as in a sum): HEAVY_ACTIVITY sessions per working day or more is heavy use; two or more
+# of the platforms with views (web, desktop, phones) is anchored. A light user on one platform leaves easily and
+# rarely takes a break; an anchored one takes breaks (of BREAK_DAYS, inclusive, anywhere in the window) and comes
+# back. A long silence then means churn for one and a holiday for the other.
 HEAVY_ACTIVITY = 1.6
-PLANTED_CHURN_SHARE = {"light": 0.55, "heavy": 0.12}
-PLANTED_BREAK_SHARE = {"light": 0.05, "heavy": 0.8}
-BREAK_DAYS = (7, 13)
+VIEW_PLATFORMS = ("web", "desktop", "ios", "android")
+PLANTED_CHURN_SHARE = {
+    ("light", "single"): 0.7,
+    ("light", "anchored"): 0.25,
+    ("heavy", "single"): 0.4,
+    ("heavy", "anchored"): 0.1,
+}
+PLANTED_BREAK_SHARE = {
+    ("light", "single"): 0.05,
+    ("light", "anchored"): 0.6,
+    ("heavy", "single"): 0.1,
+    ("heavy", "anchored"): 0.9,
+}
+BREAK_DAYS = (5, 13)
 PLANTED_CHURN_FIRST_DAY = 8
 CHURN_DECAY_DAYS = 14
 CHURN_DECAY_PER_DAY = 0.82
 # Other churners use the product little (this share of their sessions), then in their last days all of it (taking
 # their data out), then leave: a rising trend before churn, where the others' falls.
-EXPORTING_CHURNERS = 0.5
-EXPORT_USUAL_SHARE = 0.25
-EXPORT_BURST_DAYS = 8
+EXPORTING_CHURNERS = {"single": 0.5, "anchored": 0.8}
+EXPORT_USUAL_SHARE = 0.1
+EXPORT_BURST_ACTIVITY = 2.0  # times their usual sessions per day, during the burst
+EXPORT_BURST_DAYS = 6
 
 
 def device_ip(device: "Device", region: tuple[str, float, str]) -> str | None:
@@ -317,7 +330,9 @@ def plant_churn(people: list[Person], seed: int, days: int) -> None:
     """Churn with a warning sign, for the churn model to learn: in a window of PLANTED_CHURN_MIN_DAYS or more,
     a share of customers (neither visitors nor new sign-ups) leave on a day from PLANTED_CHURN_FIRST_DAY on, their
     activity decaying before they go or bursting after little use, and a share of those who stay take a break
-    of a week or two without any activity (`Person.churn_keep_rate`); light users churn, heavy ones take breaks.
+    of a week or two without any activity (`Person.churn_keep_rate`); who leaves and who takes a break depends on
+    their usage and the apps they hold together (`churn_kind`), and most leavers who hold several take their data
+    out in a burst (twice their usual use) where the others' use decays.
 
     Decided by a generator of each person's own, seeded from the seed and the person, so the draws of the
     plan are the ones they were; shorter windows (the default demo) are left exactly as they were."""
@@ -326,11 +341,21 @@ def plant_churn(people: list[Person], seed: int, days: int) -> None:
     for person in people:
         draws = random.Random(f"churn:{seed}:{person.index}")
         customer = person.user_id is not None and person.signup_day is None
-        usage = "heavy" if person.activity >= HEAVY_ACTIVITY else "light"
-        if customer and person.churn_day is None and draws.random() < PLANTED_CHURN_SHARE[usage]:
+        kind = churn_kind(person)
+        if customer and person.churn_day is None and draws.random() < PLANTED_CHURN_SHARE[kind]:
             person.churn_day = draws.randrange(PLANTED_CHURN_FIRST_DAY, days)
         if person.churn_day is not None:
-            person.churn_style = "export" if draws.random() < EXPORTING_CHURNERS else "decay"
-        if customer and person.churn_day is None and draws.random() < PLANTED_BREAK_SHARE[usage]:
+            person.churn_style = "export" if draws.random() < EXPORTING_CHURNERS[kind[1]] else "decay"
+            if person.churn_style == "export":
+                person.activity *= EXPORT_BURST_ACTIVITY
+        if customer and person.churn_day is None and draws.random() < PLANTED_BREAK_SHARE[kind]:
             first = draws.randrange(0, days)
             person.break_days = (first, first + draws.randint(*BREAK_DAYS))
+
+
+def churn_kind(person: Person) -> tuple[str, str]:
+    """How much a person uses the product ("light" or "heavy") and how many of its apps they hold ("single" or
+    "anchored"): the two together decide how likely they leave or take a break."""
+    usage = "heavy" if person.activity >= HEAVY_ACTIVITY else "light"
+    views = {device.platform for device in person.devices} & set(VIEW_PLATFORMS)
+    return usage, "anchored" if len(views) >= 2 else "single"

@@ -33,6 +33,19 @@ NUMERIC_FEATURES = (
     "distinct_features_28d",
     "on_latest_app_version",
     "identified",
+    # Rhythm and shape, as a data scientist would derive them: scale-free trends (the last week's share of the four
+    # weeks), the gaps between active days (is the current silence longer than the person's usual ones?), on how
+    # many weekdays they come (a weekly habit), and whether their sessions got shorter.
+    "sessions_share_7d",
+    "active_days_share_7d",
+    "longest_gap_days_28d",
+    "mean_gap_days_28d",
+    "silence_beyond_longest_gap",
+    "active_weekdays_28d",
+    "session_seconds_trend",
+    "sessions_before_silence_7d",
+    "trend_before_silence",
+    "burst_before_silence",
 )
 # Descriptive columns, kept for people reading the table (and for segments), not fed to the churn model.
 TEXT_FEATURES = ("primary_platform", "app_platform", "app_version")
@@ -103,8 +116,27 @@ def person_features_query(person_days: str, people: str, events: str, cutoff: da
                mode(last_platform ORDER BY last_platform) AS primary_platform,
                arg_max(last_platform, {latest}) FILTER (WHERE last_app_version IS NOT NULL) AS app_platform,
                arg_max(last_app_version, {latest}) FILTER (WHERE last_app_version IS NOT NULL) AS app_version,
-               bool_or(identified) AS identified
+               bool_or(identified) AS identified,
+               count(DISTINCT dayofweek(event_date)) AS active_weekdays_28d
         FROM days GROUP BY person_id
+    ),
+    before_silence AS (
+        -- Sessions of the week up to the person's last active day, and of the week before it.
+        SELECT days.person_id,
+               coalesce(sum(sessions) FILTER (WHERE event_date > last_day - 7), 0) AS last_week,
+               coalesce(sum(sessions) FILTER (WHERE event_date <= last_day - 7 AND event_date > last_day - 14), 0)
+                   AS week_before
+        FROM days JOIN (SELECT person_id, max(event_date) AS last_day FROM days GROUP BY person_id) USING (person_id)
+        GROUP BY days.person_id
+    ),
+    gaps AS (
+        -- Days from each active day to the next one of the same person (1: the next day).
+        SELECT person_id, max(gap) AS longest_gap, avg(gap) AS mean_gap
+        FROM (SELECT person_id,
+                     event_date - lag(event_date) OVER (PARTITION BY person_id ORDER BY event_date) AS gap
+              FROM days)
+        WHERE gap IS NOT NULL
+        GROUP BY person_id
     ),
     usage_counts AS (
         SELECT person_id, event_name, count(*) AS uses
@@ -138,11 +170,25 @@ def person_features_query(person_days: str, people: str, events: str, cutoff: da
            CASE WHEN app_version IS NULL THEN NULL
                 WHEN app_version = versions.newest THEN 1 ELSE 0 END AS on_latest_app_version,
            CAST(identified AS INTEGER) AS identified,
+           coalesce(sessions_7d / nullif(sessions_28d, 0), 0.0) AS sessions_share_7d,
+           active_days_7d / active_days_28d AS active_days_share_7d,
+           CAST(coalesce(gaps.longest_gap - 1, 0) AS INTEGER) AS longest_gap_days_28d,
+           CAST(gaps.mean_gap AS DOUBLE) AS mean_gap_days_28d,
+           CAST(days_since_last_active - 1 - coalesce(gaps.longest_gap - 1, 0) AS INTEGER)
+               AS silence_beyond_longest_gap,
+           CAST(active_weekdays_28d AS INTEGER) AS active_weekdays_28d,
+           mean_session_seconds_7d / nullif(mean_session_seconds_28d, 0) AS session_seconds_trend,
+           CAST(before_silence.last_week AS BIGINT) AS sessions_before_silence_7d,
+           coalesce((before_silence.last_week - before_silence.week_before)
+                    / nullif(before_silence.last_week + before_silence.week_before, 0), 0.0) AS trend_before_silence,
+           coalesce(before_silence.last_week / nullif(sessions_28d / 4.0, 0), 0.0) AS burst_before_silence,
            primary_platform, app_platform, app_version,
            coalesce(usage.feature_usage_28d, MAP {{}}::MAP(VARCHAR, BIGINT)) AS feature_usage_28d
     FROM by_days
     LEFT JOIN usage USING (person_id)
     LEFT JOIN first_seen USING (person_id)
+    LEFT JOIN gaps USING (person_id)
+    LEFT JOIN before_silence USING (person_id)
     LEFT JOIN versions ON versions.platform = by_days.app_platform
     ORDER BY by_days.person_id
     """

@@ -121,6 +121,22 @@ def test_features_count_the_windows_before_the_cutoff(lake: FeatureLake) -> None
     assert (u2["days_since_last_active"], u2["active_days_7d"], u2["active_days_28d"]) == (2, 1, 3)
     assert (u2["days_since_first_seen"], u2["primary_platform"], u2["app_version"]) == (20, "ios", "2.0")
     assert u2["on_latest_app_version"] == 1
+    # Rhythm and shape: u1 came every day (the last week 10 of 17 sessions, 7 in the week before); u2 came 20, 9 and
+    # 2 days before, Saturday then twice a Wednesday (gaps of 11 and 7 days, the silence now 1 day).
+    shape = (
+        "sessions_share_7d",
+        "active_days_share_7d",
+        "longest_gap_days_28d",
+        "mean_gap_days_28d",
+        "silence_beyond_longest_gap",
+        "active_weekdays_28d",
+        "sessions_before_silence_7d",
+        "trend_before_silence",
+        "burst_before_silence",
+    )
+    assert [u1[name] for name in shape] == pytest.approx([10 / 17, 0.5, 0, 1.0, 0, 7, 10, 3 / 17, 10 / (17 / 4)])
+    assert [u2[name] for name in shape] == pytest.approx([1 / 3, 1 / 3, 10, 9.0, -9, 2, 1, 0.0, 4 / 3])
+    assert u1["session_seconds_trend"] is None  # one-event sessions last no time: no change to measure
     assert set(NUMERIC_FEATURES) <= set(u1)
 
 
