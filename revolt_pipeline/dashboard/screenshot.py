@@ -73,7 +73,7 @@ def take_screenshot(
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
-        raise ScreenshotError("playwright is not installed: pip install -e '.[test]'") from None
+        raise ScreenshotError("playwright is not installed: pip install -e '.[screenshot]'") from None
     out.parent.mkdir(parents=True, exist_ok=True)
     errors: list[str] = []
     with sync_playwright() as playwright:

@@ -37,15 +37,26 @@ def runtime_requirements() -> list[Requirement]:
     return [requirement for requirement in requirements(DISTRIBUTION) if needed(requirement)]
 
 
-def only_for_tests() -> set[str]:
-    """The packages the `test` extra adds to a plain install."""
+def added_by(extra: str) -> set[str]:
+    """The packages `extra` adds to a plain install."""
     runtime = {canonicalize_name(requirement.name) for requirement in runtime_requirements()}
-    extra = {
+    adds = {
         canonicalize_name(requirement.name)
         for requirement in requirements(DISTRIBUTION)
-        if needed(requirement, frozenset({TEST_EXTRA}))
+        if needed(requirement, frozenset({extra}))
     }
-    return extra - runtime
+    return adds - runtime
+
+
+def feature_extras() -> list[str]:
+    """Extras of a feature (`notebooks`, `screenshot`): its module imports them lazily, naming the extra if missing."""
+    extras = importlib.metadata.metadata(DISTRIBUTION).get_all("Provides-Extra") or []
+    return [extra for extra in extras if extra != TEST_EXTRA]
+
+
+def only_for_tests() -> set[str]:
+    """The packages only the `test` extra adds to a plain install."""
+    return added_by(TEST_EXTRA) - set().union(*(added_by(extra) for extra in feature_extras()))
 
 
 def runtime_closure() -> set[str]:
@@ -89,13 +100,14 @@ def test_the_installed_distribution_is_the_checkouts() -> None:
 def test_pytest_is_required_by_the_test_extra_only() -> None:
     pytest_requirements = [r for r in requirements(DISTRIBUTION) if canonicalize_name(r.name) == "pytest"]
     assert [str(requirement.marker) for requirement in pytest_requirements] == [f'extra == "{TEST_EXTRA}"']
-    assert {"pytest", "pytest-timeout", "moto", "hypothesis", "playwright", "ruff"} <= only_for_tests()
+    assert {"pytest", "pytest-timeout", "moto", "hypothesis", "ruff"} <= only_for_tests()
+    assert "playwright" in added_by("screenshot") and "jupyterlab" in added_by("notebooks")
 
 
 def test_nothing_a_plain_install_pulls_in_is_test_only() -> None:
     closure = runtime_closure()
     assert "dagster" in closure and "duckdb" in closure  # the walk follows the requirements
-    assert closure & only_for_tests() == set()
+    assert closure & set().union(*(added_by(extra) for extra in [TEST_EXTRA, *feature_extras()])) == set()
 
 
 def imported_modules(path: Path) -> Iterator[tuple[int, str]]:
