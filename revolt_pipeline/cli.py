@@ -12,7 +12,7 @@ from urllib.parse import urlparse
 import click
 
 from revolt_pipeline.private_files import restrict_umask
-from revolt_pipeline.settings import Settings
+from revolt_pipeline.settings import Settings, SettingsError
 from revolt_pipeline.sources import PLATFORMS, WRITE_KEY_RULE, SourcesError, add_source, load_sources
 
 
@@ -88,7 +88,17 @@ def _duration(seconds: float) -> str:
     return f"{seconds // 3600:.0f} h {seconds % 3600 // 60:.0f} min"
 
 
-@click.group()
+class _Commands(click.Group):
+    """The `revolt` group: a setting the environment gets wrong is one line naming it, never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except SettingsError as exc:
+            raise click.ClickException(str(exc)) from exc
+
+
+@click.group(cls=_Commands)
 @click.version_option(package_name="revolt-pipeline")
 def main() -> None:
     """revolt: self-hosted product analytics. Settings come from REVOLT_* environment variables."""

@@ -9,6 +9,7 @@ The settings are read here, once; everything below receives them.
 import dagster as dg
 
 from revolt_pipeline.defs.churn.assets import build_churn_assets
+from revolt_pipeline.defs.churn.sensors import build_ml_after_people
 from revolt_pipeline.defs.cleaned.assets import build_cleaned_assets
 from revolt_pipeline.defs.cleaned.sensors import build_clean_after_raw, build_clean_after_restitch
 from revolt_pipeline.defs.funnels.assets import build_funnel_assets
@@ -58,6 +59,7 @@ def build_definitions(settings: Settings, *, collector: CollectorResource | None
             build_funnels_after_clean(partitions, rules),
             build_funnels_after_restitch(partitions),
             build_clean_after_restitch(partitions, rules),
+            build_ml_after_people(partitions, settings.churn, settings.ml_retrain_days),
         ],
         resources=build_resources(settings, collector=collector),
     )

@@ -8,6 +8,7 @@ these fields.
 """
 
 import os
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -51,6 +52,55 @@ def _env_float(name: str, default: float) -> float:
         return float(raw)
     except ValueError as exc:
         raise ValueError(f"{name} must be a number, got {raw!r}") from exc
+
+
+class SettingsError(ValueError):
+    """A setting the environment gives a value it cannot take: the message names the variable and what it accepts."""
+
+
+@dataclass(frozen=True)
+class IntegerSetting:
+    """A whole-number setting, its variable and the range it accepts (with what the range means, for the error)."""
+
+    variable: str
+    low: int
+    high: int
+    unit: str = ""
+
+    def read(self, default: int) -> int:
+        """The variable's value, or `default` when it is unset or blank; SettingsError outside the range."""
+        raw = os.environ.get(self.variable, "").strip()
+        if not raw:
+            return default
+        # ASCII digits only: int() would also take "1_000" and other scripts' digits.
+        if not re.fullmatch(r"[+-]?[0-9]+", raw):
+            raise SettingsError(f"{self.variable} must be a whole number {self.accepted}, got {raw!r}")
+        return self.check(int(raw))
+
+    def check(self, value: int) -> int:
+        if not self.low <= value <= self.high:
+            raise SettingsError(f"{self.variable} must be a whole number {self.accepted}, got {value}")
+        return value
+
+    @property
+    def accepted(self) -> str:
+        return f"from {self.low} to {self.high}{' ' + self.unit if self.unit else ''}"
+
+
+# The models' settings (the fields of `Settings` they fill), each refused outside a range where a value is a typo
+# or a model nobody would wait for: checked when the settings load, never deep in a training run.
+ML_INTEGER_SETTINGS = {
+    # The label's horizon; the models need two horizons and the 28 days of features of history.
+    "churn_horizon_days": IntegerSetting("REVOLT_CHURN_HORIZON_DAYS", 1, 365, "days"),
+    # Weekly cutoffs back from the validation cutoff: a year of them at most.
+    "churn_training_cutoffs": IntegerSetting("REVOLT_CHURN_TRAINING_CUTOFFS", 1, 52, "weekly cutoffs"),
+    # 0: the model's default hyperparameters, no search; each trial fits a model per time fold.
+    "churn_tuning_trials": IntegerSetting("REVOLT_CHURN_TUNING_TRIALS", 0, 1000, "trials (0: no search)"),
+    # numpy's and Optuna's seeds are unsigned 32-bit integers.
+    "ml_seed": IntegerSetting("REVOLT_ML_SEED", 0, 2**32 - 1),
+    # ml_job by itself (`ml_after_people`): at most once per this many days of data; 0 turns it off.
+    "ml_retrain_days": IntegerSetting("REVOLT_ML_RETRAIN_DAYS", 0, 365, "days (0: off)"),
+}
 
 
 # Variables that hold secrets: Dagster resources take them as `EnvVar`s by these names, so the UI
@@ -173,6 +223,8 @@ class Settings:
     churn_training_cutoffs: int = ChurnSettings.training_cutoffs
     churn_tuning_trials: int = ChurnSettings.trials
     ml_seed: int = ChurnSettings.seed
+    # How often ml_job trains by itself, in days of data (the sensor `ml_after_people`); 0: only when launched.
+    ml_retrain_days: int = 7
     # The dashboard (`revolt dashboard`): its token; without one it listens on loopback only.
     dashboard_token: str | None = None
     # The dashboard (`revolt dashboard`) as the Dagster UI's links to its pages reach it (dashboard/urls.py).
@@ -229,13 +281,15 @@ class Settings:
             funnels_file=Path(_env("REVOLT_FUNNELS_FILE", str(home / "funnels.toml"))).expanduser(),
             retention_start_event=os.environ.get("REVOLT_RETENTION_START_EVENT", "").strip() or None,
             retention_return_event=os.environ.get("REVOLT_RETENTION_RETURN_EVENT", "").strip() or None,
-            churn_horizon_days=_env_int("REVOLT_CHURN_HORIZON_DAYS", cls.churn_horizon_days),
-            churn_training_cutoffs=_env_int("REVOLT_CHURN_TRAINING_CUTOFFS", cls.churn_training_cutoffs),
-            churn_tuning_trials=_env_int("REVOLT_CHURN_TUNING_TRIALS", cls.churn_tuning_trials),
-            ml_seed=_env_int("REVOLT_ML_SEED", cls.ml_seed),
+            **{name: setting.read(getattr(cls, name)) for name, setting in ML_INTEGER_SETTINGS.items()},
             dashboard_token=os.environ.get(DASHBOARD_TOKEN_ENV, "").strip() or None,
             dashboard_url=_env("REVOLT_DASHBOARD_URL", cls.dashboard_url).rstrip("/"),
         )
+
+    def __post_init__(self) -> None:
+        # Settings made in code (tests, `dataclasses.replace`) are held to the same ranges as the environment's.
+        for name, setting in ML_INTEGER_SETTINGS.items():
+            setting.check(getattr(self, name))
 
     @property
     def churn(self) -> ChurnSettings:

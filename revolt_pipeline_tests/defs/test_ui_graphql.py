@@ -175,7 +175,7 @@ def test_the_ui_shows_every_definition_and_each_partitions_own_figures(
     assert sorted(sensor["name"] for sensor in repository["sensors"]) == sorted(
         sensor.name for sensor in definitions.sensors or []
     )
-    # ... which are the steps of the cascade, its sensors and the raw layer's schedule.
+    # ... which are the steps of the cascade, its sensors (and the models' retraining) and the raw layer's schedule.
     assert {job.name for job in definitions.jobs or []} == {
         "raw_job",
         "clean_job",
@@ -185,7 +185,7 @@ def test_the_ui_shows_every_definition_and_each_partitions_own_figures(
         "funnels_job",
         "ml_job",
     }
-    assert {sensor.name for sensor in definitions.sensors or []} == set(CASCADE_ORDER)
+    assert {sensor.name for sensor in definitions.sensors or []} == {*CASCADE_ORDER, "ml_after_people"}
     assert {schedule.name for schedule in definitions.schedules or []} == {"raw_job_schedule"}
 
     shown_assets = sorted("/".join(node["assetKey"]["path"]) for node in repository["assetNodes"])

@@ -23,8 +23,7 @@ from revolt_pipeline.layers.days import DayBuilder
 from revolt_pipeline.reports import schema
 from revolt_pipeline.reports.loader import create_engine, ensure_tables, read_rows
 from revolt_pipeline.transforms.rules import PipelineRules
-from revolt_pipeline_tests.ml.conftest import TrainedLake
-from revolt_pipeline_tests.ml.planned_lake import START
+from revolt_pipeline_tests.ml.conftest import PLANNED_START, TrainedLake
 from revolt_pipeline_tests.ml.test_segments import ARI_FLOOR
 
 pytestmark = pytest.mark.xdist_group("ml_lake")
@@ -43,7 +42,7 @@ def test_the_models_materialize_with_their_metrics_and_checks(demo_lake: Trained
     lake = demo_lake.lake
     copy = tmp_path / "store"  # the session's lake, copied: the assets write their outputs into it
     shutil.copytree(lake.store.root, copy)
-    partitions = daily_partitions(START.isoformat())
+    partitions = daily_partitions(PLANNED_START.isoformat())
     last_day = lake.as_of  # the partition of a day: the models as of its end
     assets = [*build_recommendation_assets(partitions), *build_segment_assets(partitions)]
     url = f"sqlite:///{tmp_path / 'reports.sqlite'}"
