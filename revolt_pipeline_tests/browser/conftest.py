@@ -15,21 +15,12 @@ from urllib.parse import urlsplit
 
 import pytest
 
+# The command that takes the README's screenshot launches chromium the same way: offline, quiet, sandbox off.
+from revolt_pipeline.dashboard.screenshot import CHROMIUM, CHROMIUM_ARGS
 from revolt_pipeline_tests.fixtures.services import free_port, unavailable
 
 HERE = Path(__file__).parent
 PACKAGE = "@segment/analytics-next"
-CHROMIUM = "/usr/bin/chromium"
-# Quiet and offline: no update checks, sync, or first-run pages that would reach for Google's servers, and no
-# name resolution for any host but 127.0.0.1.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
-]
 
 
 def pinned_version() -> str:
