@@ -8,13 +8,19 @@ from typing import Any
 import dagster as dg
 import pyarrow as pa
 
+from revolt_pipeline.layers.columns import describe
 from revolt_pipeline.layers.summaries import TableSummary
 
 PREVIEW_CELL_CHARS = 60
 
 
-def column_schema(schema: pa.Schema) -> dg.TableSchema:
-    return dg.TableSchema(columns=[dg.TableColumn(field.name, str(field.type)) for field in schema])
+def column_schema(schema: pa.Schema, dataset: str) -> dg.TableSchema:
+    """The columns with what each means (layers/columns.py), so the UI's catalog explains the lake too."""
+    return dg.TableSchema(
+        columns=[
+            dg.TableColumn(field.name, str(field.type), description=describe(dataset, field.name)) for field in schema
+        ]
+    )
 
 
 def markdown_preview(table: pa.Table) -> str:
@@ -33,11 +39,12 @@ def markdown_preview(table: pa.Table) -> str:
     return "\n".join(lines)
 
 
-def table_metadata(summary: TableSummary, uri: str | None = None) -> dict[str, Any]:
-    """A day's output as the UI shows it: its own row count, its columns, where it is, its first rows."""
+def table_metadata(summary: TableSummary, uri: str | None = None, *, dataset: str) -> dict[str, Any]:
+    """A day's output of the lake dataset `dataset` as the UI shows it: its own row count, its columns and what
+    they mean, where it is, its first rows."""
     metadata: dict[str, Any] = {
         "dagster/row_count": summary.rows,
-        "dagster/column_schema": column_schema(summary.schema),
+        "dagster/column_schema": column_schema(summary.schema, dataset),
         "preview": dg.MetadataValue.md(markdown_preview(summary.preview)),
     }
     if uri is not None:

@@ -123,7 +123,9 @@ def build_churn_assets(partitions: dg.PartitionsDefinition, churn: ChurnSettings
                 context.add_asset_metadata(
                     {
                         **table_metadata(
-                            summarize_parquet(built.path, FEATURES_PREVIEW), lake.store.uri(person_features_key(cutoff))
+                            summarize_parquet(built.path, FEATURES_PREVIEW),
+                            lake.store.uri(person_features_key(cutoff)),
+                            dataset="person_features",
                         ),
                         "cutoff": cutoff.isoformat(),
                     },
@@ -162,7 +164,7 @@ def build_churn_assets(partitions: dg.PartitionsDefinition, churn: ChurnSettings
                 context.add_asset_metadata(
                     {
                         **_metrics_metadata(built),
-                        **table_metadata(summarize_rows(built.scores)),
+                        **table_metadata(summarize_rows(built.scores), dataset="churn_scores"),
                         "model": lake.store.uri(churn_model_folder(day)),
                         "validation": lake.store.uri(churn_model_folder(day) + VALIDATION_FILE),
                     },

@@ -111,7 +111,9 @@ def build_cleaned_assets(partitions: dg.PartitionsDefinition, rules: PipelineRul
                 context.add_asset_metadata(
                     {
                         **table_metadata(
-                            summarize_parquet(day.events_path, EVENTS_PREVIEW), lake.store.uri(events_key(day.day))
+                            summarize_parquet(day.events_path, EVENTS_PREVIEW),
+                            lake.store.uri(events_key(day.day)),
+                            dataset="events",
                         ),
                         "raw_rows": day.assigned_rows,
                     },
@@ -123,6 +125,7 @@ def build_cleaned_assets(partitions: dg.PartitionsDefinition, rules: PipelineRul
                         **table_metadata(
                             summarize_parquet(day.quarantine_path, QUARANTINE_PREVIEW),
                             lake.store.uri(events_quarantine_key(day.day)),
+                            dataset="events_quarantine",
                         ),
                         **{f"quarantined/{reason}": count for reason, count in day.quarantined.items()},
                     },
@@ -188,6 +191,7 @@ def build_cleaned_assets(partitions: dg.PartitionsDefinition, rules: PipelineRul
                         **table_metadata(
                             summarize_parquet(built.events_path, SESSIONIZED_PREVIEW),
                             lake.store.uri(sessionized_events_key(day)),
+                            dataset="sessionized_events",
                         ),
                         **timings.metadata(),
                     },
@@ -197,7 +201,9 @@ def build_cleaned_assets(partitions: dg.PartitionsDefinition, rules: PipelineRul
                 context.add_asset_metadata(
                     {
                         **table_metadata(
-                            summarize_parquet(built.sessions_path, SESSIONS_PREVIEW), lake.store.uri(sessions_key(day))
+                            summarize_parquet(built.sessions_path, SESSIONS_PREVIEW),
+                            lake.store.uri(sessions_key(day)),
+                            dataset="sessions",
                         ),
                         **timings.metadata(),
                     },
@@ -254,7 +260,7 @@ def build_cleaned_assets(partitions: dg.PartitionsDefinition, rules: PipelineRul
                     )
                 context.add_asset_metadata(
                     {
-                        **table_metadata(summaries["daily_active_users"]),
+                        **table_metadata(summaries["daily_active_users"], dataset="daily_active_users"),
                         # The row count is every aggregate table's rows of the day; each one's follows.
                         "dagster/row_count": sum(summary.rows for summary in summaries.values()),
                         **{f"rows/{name}": summaries[name].rows for name in sorted(AGGREGATES)},

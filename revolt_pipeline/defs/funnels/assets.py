@@ -94,6 +94,7 @@ def build_funnel_assets(partitions: dg.PartitionsDefinition, rules: PipelineRule
                         **table_metadata(
                             summarize_parquet(day.progress_path, PROGRESS_PREVIEW),
                             lake.store.uri(funnel_progress_key(day.day)),
+                            dataset="funnel_progress",
                         ),
                         "entered": dg.MetadataValue.json({f.name: day.entered.get(f.name, 0) for f in rules.funnels}),
                         "event_days_read": ", ".join(d.isoformat() for d in day.events_days) or "none built",

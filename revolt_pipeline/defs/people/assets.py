@@ -129,6 +129,7 @@ def build_people_assets(partitions: dg.PartitionsDefinition, rules: PipelineRule
                         **table_metadata(
                             summarize_parquet(day.person_days_path, PERSON_DAYS_PREVIEW),
                             lake.store.uri(person_days_key(day.day)),
+                            dataset="person_days",
                         ),
                         **({RESTITCHED_EVENTS: restitched_events} if restitched_events else {}),
                     },
@@ -144,7 +145,9 @@ def build_people_assets(partitions: dg.PartitionsDefinition, rules: PipelineRule
                 context.add_asset_metadata(
                     {
                         **table_metadata(
-                            summarize_parquet(day.people_path, PEOPLE_PREVIEW), lake.store.uri(people_key(day.day))
+                            summarize_parquet(day.people_path, PEOPLE_PREVIEW),
+                            lake.store.uri(people_key(day.day)),
+                            dataset="people",
                         ),
                         "new_people": day.counts.new_people,
                         "identified_people": day.counts.identified,
@@ -235,7 +238,7 @@ def build_people_assets(partitions: dg.PartitionsDefinition, rules: PipelineRule
         held, in_database = rows_in_snapshot(reports.engine, schema.people)
         outcome = loaded_rows_check(loaded.rows.num_rows if held == loaded.loaded else in_database, in_database)
         metadata = {
-            **table_metadata(summarize_rows(loaded.rows)),
+            **table_metadata(summarize_rows(loaded.rows), dataset=schema.people.name),
             "snapshot_date": (held or loaded.loaded).isoformat(),
             "loaded_snapshot_date": loaded.loaded.isoformat(),
             "dashboard": dashboard_link(reports.dashboard_url, schema.people),  # the latest snapshot: no days

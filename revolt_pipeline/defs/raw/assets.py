@@ -109,7 +109,7 @@ def _day_metadata(built: RawDay, lake: LakeResource) -> dict[str, Any]:
     """What one received day holds, for its partition in the UI and for the cascade."""
     summary = summarize_parquet(built.raw_path, RAW_PREVIEW)
     return {
-        **table_metadata(summary, lake.store.uri(raw_events_key(built.day))),
+        **table_metadata(summary, lake.store.uri(raw_events_key(built.day)), dataset="raw_events"),
         "landed_objects": built.landed_objects,
         EVENT_DATES: dg.MetadataValue.json(built.profile.assigned_dates),
         "inferred_properties": _property_schema(built.profile.catalog),

@@ -90,7 +90,11 @@ def build_recommendation_assets(
                 outcomes[key] = recommendation_checks(day)
                 context.add_asset_metadata(
                     {
-                        **table_metadata(summarize_parquet(day.path), lake.store.uri(recommendations_key(day.as_of))),
+                        **table_metadata(
+                            summarize_parquet(day.path),
+                            lake.store.uri(recommendations_key(day.as_of)),
+                            dataset="recommendations",
+                        ),
                         **{f"metrics/{name}": value for name, value in day.evaluation.metrics().items()},
                         "model/items": day.items,
                         "model/people": day.people,

@@ -103,7 +103,10 @@ def describe_loaded_days(
     outcomes = {}
     for day in days:
         day_rows = loaded[period(day)]
-        metadata = {**table_metadata(summarize_rows(day_rows)), "dagster/column_schema": _column_schema(table)}
+        metadata = {
+            **table_metadata(summarize_rows(day_rows), dataset=table.name),
+            "dagster/column_schema": _column_schema(table),
+        }
         if dashboard_url is not None:
             metadata["dashboard"] = dashboard_link(dashboard_url, table, *_period_days(period, day))
         context.add_asset_metadata(metadata, asset_key=asset or table.name, partition_key=day.isoformat())

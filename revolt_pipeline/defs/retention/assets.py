@@ -100,6 +100,7 @@ def build_retention_assets(partitions: dg.PartitionsDefinition, rules: PipelineR
                         **table_metadata(
                             summarize_parquet(day.cohort_activity_path, COHORT_ACTIVITY_PREVIEW),
                             lake.store.uri(cohort_activity_key(day.day)),
+                            dataset="cohort_activity",
                         ),
                         **{
                             f"lifecycle/{name}": value

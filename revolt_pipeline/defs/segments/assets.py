@@ -87,7 +87,9 @@ def build_segment_assets(
                 context.add_asset_metadata(
                     {
                         **table_metadata(
-                            summarize_parquet(day.paths[table]), lake.store.uri(segments_key(table, day.as_of))
+                            summarize_parquet(day.paths[table]),
+                            lake.store.uri(segments_key(table, day.as_of)),
+                            dataset=table,
                         ),
                         "metrics/people": day.people,
                         "metrics/segments": segments.count if segments else 0,
