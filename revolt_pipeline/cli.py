@@ -196,6 +196,7 @@ def demo(
         check_prerequisites,
         churn_summary,
         existing_demo_data,
+        partitions_for,
         reset_demo_data,
         run_demo,
         segments_and_recommendations_summary,
@@ -216,6 +217,10 @@ def demo(
         return
     try:
         traffic = plan_traffic(seed=seed, users=users, days=days, start=start.date() if start else None)
+        moved = partitions_for(settings, traffic, reset=reset)
+        if moved.partitions_start != settings.partitions_start:
+            console.say(f"the daily partitions now begin on {moved.partitions_start}, the demo's first day")
+        settings = moved
         check_prerequisites(settings, traffic)
         if reset:
             for location in reset_demo_data(settings):

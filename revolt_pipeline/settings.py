@@ -139,6 +139,17 @@ def recorded_partitions_start(home: Path) -> str:
     return recorded
 
 
+def record_partitions_start(home: Path, day: date) -> None:
+    """Move the first partition day recorded in `home` to `day`: for a home that holds nothing built yet (a demo
+    whose traffic starts before the recorded default), never one whose partitions already hold runs."""
+    path = home / "partitions-start"
+    make_private_dirs(home)
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    temporary.write_text(day.isoformat() + "\n")
+    temporary.chmod(0o600)
+    os.replace(temporary, path)
+
+
 def write_once(path: Path, text: str) -> None:
     """Create `path` (owner-only) holding `text` unless it exists: concurrent first callers agree on one."""
     if path.exists():
@@ -174,6 +185,7 @@ class Settings:
     dagster_ui_url: str
     partitions_start: str
     # Everything else, each with its one default.
+    partitions_start_recorded: bool = False  # True: the recorded default, REVOLT_PARTITIONS_START unset
     s3_endpoint_url: str | None = None
     s3_region: str = "us-east-1"
     collector_host: str = "127.0.0.1"
@@ -268,6 +280,7 @@ class Settings:
             dagster_home=Path(_env("DAGSTER_HOME", str(home / "dagster"))).expanduser().resolve(),
             dagster_ui_url=_env("REVOLT_DAGSTER_UI_URL", "http://127.0.0.1:3000").rstrip("/"),
             partitions_start=_env("REVOLT_PARTITIONS_START", "") or recorded_partitions_start(home),
+            partitions_start_recorded=not _env("REVOLT_PARTITIONS_START", ""),
             lateness_days=_env_float("REVOLT_LATENESS_DAYS", cls.lateness_days),
             session_timeout_minutes=_env_float("REVOLT_SESSION_TIMEOUT_MINUTES", cls.session_timeout_minutes),
             max_session_hours=_env_float("REVOLT_MAX_SESSION_HOURS", cls.max_session_hours),

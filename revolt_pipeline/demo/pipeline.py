@@ -9,6 +9,7 @@ Everything the demo needs is checked before it sends anything (the report databa
 store, the partitions), so a missing piece costs one sentence and leaves nothing to clean up.
 """
 
+import dataclasses
 import shutil
 import time
 from collections import Counter
@@ -44,7 +45,7 @@ from revolt_pipeline.reports.loader import (
     is_connection_error,
 )
 from revolt_pipeline.retrying import Backoff, RetriesExhausted
-from revolt_pipeline.settings import REPORT_DB_URL_ENV, Settings, write_once
+from revolt_pipeline.settings import REPORT_DB_URL_ENV, Settings, record_partitions_start, write_once
 from revolt_pipeline.storage import ObjectStore
 
 Say = Callable[[str], None]
@@ -117,6 +118,20 @@ def _sqlite_file(url: str) -> Path:
 
 def _shown(url: str) -> str:
     return sa.make_url(url).render_as_string(hide_password=True)
+
+
+def partitions_for(settings: Settings, traffic: Traffic, *, reset: bool) -> Settings:
+    """Settings whose daily partitions begin by the traffic's first day. A home's recorded default (15 days back)
+    is moved back to it when nothing was built on it yet (a new home, or one being reset), so `revolt demo --ml`
+    works on a new home as it is; a configured REVOLT_PARTITIONS_START, or a home holding data, stays as it is
+    for `check_prerequisites` to refuse."""
+    first = traffic.messages[0].send_time.date()
+    if not settings.partitions_start_recorded or first.isoformat() >= settings.partitions_start:
+        return settings
+    if not reset and existing_demo_data(settings):
+        return settings
+    record_partitions_start(settings.home, first)
+    return dataclasses.replace(settings, partitions_start=first.isoformat())
 
 
 def check_prerequisites(settings: Settings, traffic: Traffic) -> None:

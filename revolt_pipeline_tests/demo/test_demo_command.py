@@ -5,6 +5,7 @@ import json
 import re
 import shutil
 import subprocess
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,9 @@ import dagster as dg
 from click.testing import CliRunner
 
 from revolt_pipeline.cli import Console, main
-from revolt_pipeline.settings import PARTITIONS_DEFAULT_DAYS
+from revolt_pipeline.demo.generator import plan_traffic
+from revolt_pipeline.demo.pipeline import check_prerequisites, partitions_for
+from revolt_pipeline.settings import PARTITIONS_DEFAULT_DAYS, Settings
 from revolt_pipeline_tests.deployment.processes import (
     BIN,
     REPOSITORY,
@@ -113,11 +116,36 @@ def test_the_demo_checks_the_report_database_before_it_sends_anything(tmp_path: 
 
 
 def test_the_demo_says_when_its_days_are_not_partitions(tmp_path: Path) -> None:
-    env = {"REVOLT_HOME": str(tmp_path), "REVOLT_PARTITIONS_START": None}  # the default: fifteen days
+    fifteen_days_back = (datetime.now(UTC).date() - timedelta(days=PARTITIONS_DEFAULT_DAYS)).isoformat()
+    env = {"REVOLT_HOME": str(tmp_path), "REVOLT_PARTITIONS_START": fifteen_days_back}  # configured: it stands
     result = CliRunner().invoke(main, ["demo", "--days", "30"], env=env)
     assert result.exit_code == 1
     assert "before the first daily partition" in result.output and "REVOLT_PARTITIONS_START=" in result.output
     assert not (tmp_path / "store").exists()
+
+
+def test_a_new_home_begins_its_partitions_on_the_demos_first_day(tmp_path: Path, monkeypatch: Any) -> None:
+    """`revolt demo --ml` (eight weeks back) works on a new home: the recorded default (15 days back) moves to the
+    demo's first day while nothing is built on it, and stays once something is, unless the demo resets."""
+    monkeypatch.setenv("REVOLT_HOME", str(tmp_path))
+    monkeypatch.delenv("REVOLT_PARTITIONS_START", raising=False)
+    settings = Settings.from_env()
+    traffic = plan_traffic(seed=3, users=4, days=30)
+    first = traffic.messages[0].send_time.date().isoformat()
+    assert first < settings.partitions_start and settings.partitions_start_recorded
+
+    moved = partitions_for(settings, traffic, reset=False)
+    assert moved.partitions_start == first == Settings.from_env().partitions_start  # recorded for every process
+    check_prerequisites(moved, traffic)
+
+    (tmp_path / "partitions-start").write_text(settings.partitions_start + "\n")
+    settings.store.put("landing/a-previous-demo.jsonl.gz", b"")
+    assert partitions_for(settings, traffic, reset=False) == settings  # its runs' partitions stay
+    assert partitions_for(settings, traffic, reset=True).partitions_start == first
+
+    monkeypatch.setenv("REVOLT_PARTITIONS_START", settings.partitions_start)
+    configured = Settings.from_env()
+    assert partitions_for(configured, traffic, reset=True) == configured
 
 
 def test_reset_empties_the_configured_locations_and_nothing_else(tmp_path: Path) -> None:
