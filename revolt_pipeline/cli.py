@@ -600,6 +600,60 @@ def reports_grant_readonly(
         click.echo(f"note: {note}", err=True)
 
 
+@main.group()
+def privacy() -> None:
+    """Access requests: everything held about a person, by any of their ids (docs/privacy.md)."""
+
+
+@privacy.command("export")
+@click.option("--user-id", "user_ids", multiple=True, metavar="ID", help="A user id of the person (repeatable).")
+@click.option(
+    "--anonymous-id", "anonymous_ids", multiple=True, metavar="ID", help="An anonymous id of the person (repeatable)."
+)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, writable=True, allow_dash=True, path_type=Path),
+    default="-",
+    show_default=True,
+    help="Where to write the JSON document ('-': standard output); a file is created readable by its owner only.",
+)
+def privacy_export(user_ids: tuple[str, ...], anonymous_ids: tuple[str, ...], output: Path) -> None:
+    """Write everything the lake (REVOLT_STORAGE_URL) and the report database hold about a person as JSON.
+
+    Any one id of theirs is enough: every id stitched to it (their devices' anonymous ids, older user ids) is
+    included. It reads every object of the store, so it takes as long as reading the whole lake once.
+    """
+    import json
+
+    from revolt_pipeline.layers.privacy import export_person, json_value
+    from revolt_pipeline.private_files import create_private_file
+    from revolt_pipeline.reports.loader import create_engine
+    from revolt_pipeline.transforms.engine import duckdb_connection
+
+    requested = [*user_ids, *anonymous_ids]
+    if not requested or any(not value.strip() for value in requested):
+        raise click.UsageError("name the person: --user-id ID or --anonymous-id ID (not empty)")
+    settings = Settings.from_env()
+    engine = create_engine(settings.report_db_url)
+    try:
+        with duckdb_connection(memory_limit=settings.duckdb_memory_limit) as connection:
+            found = export_person(settings.store, connection, engine, requested)
+    finally:
+        engine.dispose()
+    text = json.dumps(found.document(datetime.now(UTC)), default=json_value, indent=1, ensure_ascii=False) + "\n"
+    if str(output) == "-":
+        click.echo(text, nl=False)
+    else:
+        create_private_file(output)
+        output.write_text(text)
+    click.echo(
+        f"{found.rows()} rows and records in {len(found.objects)} objects and {len(found.report_tables)} report "
+        f"tables, for the ids {', '.join(found.ids)}",
+        err=True,
+    )
+
+
 @main.command("dashboard")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind (beyond loopback: a token).")
 @click.option("--port", type=int, default=3030, show_default=True, help="Port.")

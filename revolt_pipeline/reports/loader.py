@@ -26,6 +26,7 @@ import sqlalchemy as sa
 from revolt_pipeline.reports import schema
 from revolt_pipeline.reports.views import VIEWS, Dialect, View
 from revolt_pipeline.retrying import Backoff, call_with_retries
+from revolt_pipeline.transforms.privacy import ID_COLUMNS
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -643,3 +644,24 @@ def read_rows(
     # (is not None, value) keeps None sortable in tables without a primary key.
     result.sort(key=lambda row: tuple((row[name] is not None, row[name]) for name in key_columns))
     return result
+
+
+def rows_naming(engine: sa.Engine, ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+    """Each report table's rows whose id columns (`transforms/privacy.ID_COLUMNS`) hold one of `ids`: what the
+    report database holds about a person, for an export. Tables not created yet hold nothing."""
+
+    def read() -> dict[str, list[dict[str, Any]]]:
+        found: dict[str, list[dict[str, Any]]] = {}
+        existing = set(sa.inspect(engine).get_table_names())
+        with engine.connect() as connection:
+            for table in schema.metadata.sorted_tables:
+                columns = [table.c[name] for name in ID_COLUMNS if name in table.c]
+                if table.name not in existing or not columns:
+                    continue
+                statement = sa.select(table).where(sa.or_(*(column.in_(list(ids)) for column in columns)))
+                rows = [dict(row._mapping) for row in connection.execute(statement)]
+                if rows:
+                    found[table.name] = rows
+        return found
+
+    return with_reconnects(engine, read, "reading a person's rows")
