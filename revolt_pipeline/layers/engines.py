@@ -13,7 +13,6 @@ from typing import Any
 
 from revolt_pipeline.transforms.engine import duckdb_connection
 
-ENGINES = ("duckdb", "spark")
 Connect = Callable[[], AbstractContextManager[Any]]
 
 
@@ -46,4 +45,4 @@ def engine_connections(
         with start_session(spark_master) as session:
             yield EngineConnections(engine, partial(spark_connection, session), duckdb)
     else:
-        raise ValueError(f"unknown engine {engine!r}: one of {', '.join(ENGINES)}")
+        raise ValueError(f"unknown engine {engine!r}: duckdb or spark (REVOLT_ENGINE)")

@@ -22,7 +22,7 @@ import shutil
 import sys
 import tempfile
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -51,12 +51,22 @@ LOCAL_CONF = {
     # A day is small next to Spark's default of 200 shuffle partitions, each a task.
     "spark.sql.shuffle.partitions": "4",
 }
+# For days of a few thousand rows (tests, demos): compiling each query's code costs more than running it, and one
+# shuffle partition is plenty. Results are the same either way.
+SMALL_DATA_CONF = {
+    "spark.sql.codegen.wholeStage": "false",
+    "spark.sql.codegen.factoryMode": "NO_CODEGEN",
+    "spark.sql.shuffle.partitions": "1",
+}
 
 
 @contextmanager
-def spark_session(master: str = "local[2]", *, driver_memory: str | None = None) -> Iterator[SparkSession]:
+def spark_session(
+    master: str = "local[2]", *, driver_memory: str | None = None, conf: Mapping[str, str] | None = None
+) -> Iterator[SparkSession]:
     """A SparkSession for the transforms, stopped on exit. `master` `local[N]` runs in this process's JVM on
-    127.0.0.1 with a throwaway warehouse; any other master is a cluster's, configured by its own job."""
+    127.0.0.1 with a throwaway warehouse; any other master is a cluster's, configured by its own job. `conf`
+    adds to or overrides the settings (`SMALL_DATA_CONF`)."""
     with tempfile.TemporaryDirectory(prefix="revolt-spark-") as warehouse:
         builder = SparkSession.builder.master(master).appName("revolt_pipeline")
         settings = {**SPARK_CONF, "spark.sql.warehouse.dir": warehouse}
@@ -64,6 +74,7 @@ def spark_session(master: str = "local[2]", *, driver_memory: str | None = None)
             settings |= LOCAL_CONF | {"spark.local.dir": warehouse}
         if driver_memory:
             settings["spark.driver.memory"] = driver_memory
+        settings |= dict(conf or {})
         for key, value in settings.items():
             builder = builder.config(key, value)
         session = builder.getOrCreate()

@@ -20,9 +20,9 @@ def spark() -> Iterator[Any]:
         unavailable("Spark needs a Java runtime (17): apt-get install openjdk-17-jre-headless")
     if importlib.util.find_spec("pyspark") is None:
         unavailable("PySpark is not installed: pip install -e '.[test,spark]'")
-    from revolt_pipeline.transforms.spark import spark_session
+    from revolt_pipeline.transforms.spark import SMALL_DATA_CONF, spark_session
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("SPARK_LOCAL_IP", "127.0.0.1")
-        with spark_session("local[2]") as session:
+        with spark_session("local[2]", conf=SMALL_DATA_CONF) as session:
             yield session
