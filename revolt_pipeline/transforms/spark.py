@@ -172,7 +172,33 @@ class SparkConnection:
                 table.set("this", exp.to_identifier(self._parquet_view(table.this)))
             elif isinstance(table.this, exp.Anonymous) and table.this.name.lower() == "duckdb_functions":
                 table.set("this", exp.to_identifier(self._functions_view()))
+        for star in list(tree.find_all(exp.Star)):
+            if star.args.get("replace"):
+                self._expand_star_replace(star)
         return self.session.sql(spark_sql(tree), args=parameters or None)
+
+    def _expand_star_replace(self, star: exp.Star) -> None:
+        """`t.* REPLACE (expr AS c)` as every column of `t` in its place, `c` computed: Spark has no REPLACE, and
+        `* EXCEPT (c), expr AS c` would move `c` to the end. The columns are asked of Spark (analysis, no job)."""
+        item = star.parent if isinstance(star.parent, exp.Column) else star
+        select = item.parent
+        if not isinstance(select, exp.Select):
+            raise NotImplementedError("* REPLACE has a Spark mapping in a select list only")
+        replaced = {alias.alias: alias for alias in star.args["replace"]}
+        bare = item.copy()
+        (bare.this if isinstance(bare, exp.Column) else bare).set("replace", None)
+        probe = select.copy()
+        probe.set("expressions", [bare])
+        for clause in ("where", "group", "having", "order", "limit", "qualify"):
+            probe.set(clause, None)
+        columns = self.session.sql(spark_sql(probe)).columns
+        table = item.args.get("table") if isinstance(item, exp.Column) else None
+        expanded = [
+            replaced[name].copy() if name in replaced else exp.column(name, table=table.copy() if table else None)
+            for name in columns
+        ]
+        position = select.expressions.index(item)
+        select.set("expressions", [*select.expressions[:position], *expanded, *select.expressions[position + 1 :]])
 
     def _union_by_name(self, union: exp.Union) -> DataFrame:
         if union.args.get("distinct"):
