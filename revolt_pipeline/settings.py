@@ -170,6 +170,10 @@ def write_once(path: Path, text: str) -> None:
         temporary.unlink(missing_ok=True)
 
 
+# The engines the layers' transforms run on (`REVOLT_ENGINE`; layers/engines.py opens their connections).
+ENGINES = ("duckdb", "spark")
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything configurable, with the embedded default (a local folder) when nothing is set."""
@@ -241,6 +245,10 @@ class Settings:
     dashboard_token: str | None = None
     # The dashboard (`revolt dashboard`) as the Dagster UI's links to its pages reach it (dashboard/urls.py).
     dashboard_url: str = "http://127.0.0.1:3030"
+    # The engine the layers' transforms run on (layers/engines.py): `duckdb`, or `spark` (the `spark` extra, Java 17).
+    engine: str = "duckdb"
+    # Spark's master when the engine is spark: `local[N]` runs in the process; a cluster's job sets its own.
+    spark_master: str = "local[2]"
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -297,12 +305,16 @@ class Settings:
             **{name: setting.read(getattr(cls, name)) for name, setting in ML_INTEGER_SETTINGS.items()},
             dashboard_token=os.environ.get(DASHBOARD_TOKEN_ENV, "").strip() or None,
             dashboard_url=_env("REVOLT_DASHBOARD_URL", cls.dashboard_url).rstrip("/"),
+            engine=_env("REVOLT_ENGINE", cls.engine).strip().lower(),
+            spark_master=_env("REVOLT_SPARK_MASTER", cls.spark_master).strip(),
         )
 
     def __post_init__(self) -> None:
         # Settings made in code (tests, `dataclasses.replace`) are held to the same ranges as the environment's.
         for name, setting in ML_INTEGER_SETTINGS.items():
             setting.check(getattr(self, name))
+        if self.engine not in ENGINES:
+            raise SettingsError(f"REVOLT_ENGINE must be one of {', '.join(ENGINES)}, got {self.engine!r}")
 
     @property
     def churn(self) -> ChurnSettings:

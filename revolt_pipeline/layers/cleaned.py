@@ -83,13 +83,15 @@ def clean_days(
     identity links would be read as they were left by a failed run.
     """
     empty_raw = str(workdir / "empty-raw.parquet")
-    consolidate_landed(connection, [], empty_raw)
     link_keys = committed_identity_links(store)
     with local_copies(store, link_keys) as link_files:
         for day in days:
             window = [d for d in raw_window(day, rules) if committed(store, RAW_EVENTS, d, [raw_events_key(d)])]
             with local_copies(store, [raw_events_key(d) for d in window]) as raw_paths:
-                raw_files = dict(zip(window, raw_paths, strict=True)) or {day: empty_raw}
+                raw_files = dict(zip(window, raw_paths, strict=True))
+                if not raw_files:  # made only when needed: the raw layer's SQL is DuckDB's alone so far
+                    consolidate_landed(connection, [], empty_raw)
+                    raw_files = {day: empty_raw}
                 result = clean_events(
                     connection, event_date=day, raw_files=raw_files, link_files=link_files, rules=rules
                 )

@@ -68,10 +68,12 @@ class DayBuilder:
     workdir: Path
     connect: Connect = duckdb_connection
     step: Step = _untimed
+    # The raw layer's connection when it is not `connect`'s engine (`layers/engines.py`: Spark's raw is DuckDB's).
+    raw_connect: Connect | None = None
 
     def raw_days(self, days: Iterable[date]) -> list[RawDay]:
         """`raw_events` of each received day."""
-        with self.step("build_raw_day"), self.connect() as connection:
+        with self.step("build_raw_day"), (self.raw_connect or self.connect)() as connection:
             return [build_raw_day(self.store, connection, day, self.rules, self.workdir) for day in days]
 
     def event_days(self, days: Iterable[date]) -> "EventDays":

@@ -1,0 +1,286 @@
+"""The transforms on Spark: a connection that runs their DuckDB SQL on a SparkSession, for the layers unchanged.
+
+The layer library hands the transforms a connection and they run SQL on it (`execute`, `fetchone`,
+`fetchall`, `description`, `create_function`, `register`). `SparkConnection` answers that same part of
+DuckDB's connection, so every transform is one definition, in DuckDB's SQL: each statement is translated by
+`dialect.py` (sqlglot, and the one mapping of what differs), and what Spark SQL has no statement for runs
+through DataFrames:
+
+- `read_parquet(files, file_row_number = true)`: a Spark read registered as a temporary view (the row number
+  is Spark's `_metadata.row_index`, the row's place in its file, as DuckDB's);
+- `COPY (query) TO 'file.parquet'`: the query written as one zstd Parquet file at that path (local paths: the
+  layer library stages the lake's files locally for either engine);
+- `CREATE TEMP TABLE name AS query`: the query's rows cached and named, as DuckDB materializes them;
+- `a UNION ALL BY NAME b`: `DataFrame.unionByName` with missing columns as NULL;
+- DuckDB's Python functions (`create_function`, type "arrow") become Spark Arrow UDFs.
+
+Spark runs in UTC, without ANSI mode (a division by zero or an index beyond a list is NULL, as in DuckDB), and
+writes timestamps as Parquet's microsecond timestamps, as DuckDB does.
+"""
+
+import shutil
+import sys
+import tempfile
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+from pyspark.sql import DataFrame, SparkSession
+from sqlglot import exp
+
+from revolt_pipeline.transforms.dialect import parse, spark_sql
+
+# What a local session needs to behave like DuckDB here; a cluster's session gets them from the job (scale-out.md).
+SPARK_CONF = {
+    "spark.sql.session.timeZone": "UTC",
+    "spark.sql.ansi.enabled": "false",
+    "spark.sql.legacy.sizeOfNull": "false",
+    "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
+    "spark.sql.parquet.compression.codec": "zstd",
+    "spark.sql.sources.partitionColumnTypeInference.enabled": "false",
+    "spark.ui.enabled": "false",
+    "spark.ui.showConsoleProgress": "false",
+}
+LOCAL_CONF = {
+    # Loopback only: Spark would otherwise bind to the machine's first non-loopback address.
+    "spark.driver.host": "127.0.0.1",
+    "spark.driver.bindAddress": "127.0.0.1",
+    # A day is small next to Spark's default of 200 shuffle partitions, each a task.
+    "spark.sql.shuffle.partitions": "4",
+}
+# For days of a few thousand rows (tests, demos): compiling each query's code costs more than running it, and one
+# shuffle partition is plenty. Results are the same either way.
+SMALL_DATA_CONF = {
+    "spark.sql.codegen.wholeStage": "false",
+    "spark.sql.codegen.factoryMode": "NO_CODEGEN",
+    "spark.sql.shuffle.partitions": "1",
+}
+
+
+@contextmanager
+def spark_session(
+    master: str = "local[2]", *, driver_memory: str | None = None, conf: Mapping[str, str] | None = None
+) -> Iterator[SparkSession]:
+    """A SparkSession for the transforms, stopped on exit. `master` `local[N]` runs in this process's JVM on
+    127.0.0.1 with a throwaway warehouse; any other master is a cluster's, configured by its own job. `conf`
+    adds to or overrides the settings (`SMALL_DATA_CONF`)."""
+    with tempfile.TemporaryDirectory(prefix="revolt-spark-") as warehouse:
+        builder = SparkSession.builder.master(master).appName("revolt_pipeline")
+        settings = {**SPARK_CONF, "spark.sql.warehouse.dir": warehouse}
+        if master.startswith("local"):
+            settings |= LOCAL_CONF | {"spark.local.dir": warehouse}
+        if driver_memory:
+            settings["spark.driver.memory"] = driver_memory
+        settings |= dict(conf or {})
+        for key, value in settings.items():
+            builder = builder.config(key, value)
+        session = builder.getOrCreate()
+        session.sparkContext.setLogLevel("ERROR")
+        if master.startswith("local"):
+            # Python UDFs run in workers of this interpreter, whose packages they import (PySpark would take
+            # PYSPARK_PYTHON, else the first `python3` on the PATH).
+            session.sparkContext.pythonExec = sys.executable
+        try:
+            yield session
+        finally:
+            session.stop()
+
+
+class SparkConnection:
+    """The part of a DuckDB connection the transforms use, on a SparkSession. One per step, like DuckDB's:
+    `close` drops the views and cached tables it made."""
+
+    def __init__(self, session: SparkSession) -> None:
+        self.session = session
+        self._prefix = f"revolt_{uuid.uuid4().hex[:8]}"
+        self._views: list[str] = []
+        self._tables: dict[str, DataFrame] = {}
+        self._parquet_views: dict[tuple[tuple[str, ...], bool], str] = {}
+        self._functions: set[str] = set()
+        self._result: DataFrame | None = None
+
+    # DuckDB's connection API, as the transforms call it.
+
+    def execute(self, sql: str, parameters: list[Any] | None = None) -> "SparkConnection":
+        tree = parse(sql)
+        self._result = None
+        if isinstance(tree, exp.Copy):
+            self._copy(tree)
+        elif isinstance(tree, exp.Create) and _is_temporary_table(tree):
+            self._create_temporary_table(tree)
+        else:
+            self._result = self._frame(tree, parameters)
+        return self
+
+    def fetchall(self) -> list[tuple[Any, ...]]:
+        return [tuple(row) for row in self._result.collect()] if self._result is not None else []
+
+    def fetchone(self) -> tuple[Any, ...] | None:
+        rows = self._result.limit(1).collect() if self._result is not None else []
+        return tuple(rows[0]) if rows else None
+
+    @property
+    def description(self) -> list[tuple[str, str, None, None, None, None, None]] | None:
+        if self._result is None:
+            return None
+        return [
+            (field.name, field.dataType.simpleString(), None, None, None, None, None) for field in self._result.schema
+        ]
+
+    def create_function(
+        self, name: str, function: Callable[[pa.Array], pa.Array], parameters: Any, return_type: Any, **_: Any
+    ) -> None:
+        """A DuckDB Arrow function (`type="arrow"`) of text, as a Spark Arrow UDF of the same name."""
+        from pyspark.sql.functions import arrow_udf
+
+        if str(return_type) != "VARCHAR":
+            raise NotImplementedError(f"{name}: only functions returning VARCHAR are mapped to Spark yet")
+        self.session.udf.register(name, arrow_udf(function, "string"))
+        self._functions.add(name)
+
+    def register(self, name: str, table: pa.Table) -> None:
+        self._view(self.session.createDataFrame(table), name)
+
+    def unregister(self, name: str) -> None:
+        self.session.catalog.dropTempView(name)
+
+    def close(self) -> None:
+        for table in self._tables.values():
+            table.unpersist()
+        for name in self._views:
+            self.session.catalog.dropTempView(name)
+        self._tables.clear()
+        self._views.clear()
+
+    # Statements with no Spark SQL of their own.
+
+    def _frame(self, tree: exp.Expression, parameters: list[Any] | None = None) -> DataFrame:
+        """The DataFrame of a query: its table functions and unions by name replaced by views first."""
+        tree = tree.copy()
+        while isinstance(tree, exp.Subquery) and not tree.alias:
+            tree = tree.this
+        if isinstance(tree, exp.Union) and tree.args.get("by_name"):
+            return self._union_by_name(tree)
+        for union in list(tree.find_all(exp.Union)):
+            if union.args.get("by_name") and union.root() is tree:
+                union.replace(exp.select("*").from_(self._union_by_name_view(union)))
+        for table in list(tree.find_all(exp.Table)):
+            if isinstance(table.this, exp.ReadParquet):
+                table.set("this", exp.to_identifier(self._parquet_view(table.this)))
+            elif isinstance(table.this, exp.Anonymous) and table.this.name.lower() == "duckdb_functions":
+                table.set("this", exp.to_identifier(self._functions_view()))
+        for star in list(tree.find_all(exp.Star)):
+            if star.args.get("replace"):
+                self._expand_star_replace(star)
+        return self.session.sql(spark_sql(tree), args=parameters or None)
+
+    def _expand_star_replace(self, star: exp.Star) -> None:
+        """`t.* REPLACE (expr AS c)` as every column of `t` in its place, `c` computed: Spark has no REPLACE, and
+        `* EXCEPT (c), expr AS c` would move `c` to the end. The columns are asked of Spark (analysis, no job)."""
+        item = star.parent if isinstance(star.parent, exp.Column) else star
+        select = item.parent
+        if not isinstance(select, exp.Select):
+            raise NotImplementedError("* REPLACE has a Spark mapping in a select list only")
+        replaced = {alias.alias: alias for alias in star.args["replace"]}
+        bare = item.copy()
+        (bare.this if isinstance(bare, exp.Column) else bare).set("replace", None)
+        probe = select.copy()
+        probe.set("expressions", [bare])
+        for clause in ("where", "group", "having", "order", "limit", "qualify"):
+            probe.set(clause, None)
+        columns = self.session.sql(spark_sql(probe)).columns
+        table = item.args.get("table") if isinstance(item, exp.Column) else None
+        expanded = [
+            replaced[name].copy() if name in replaced else exp.column(name, table=table.copy() if table else None)
+            for name in columns
+        ]
+        position = select.expressions.index(item)
+        select.set("expressions", [*select.expressions[:position], *expanded, *select.expressions[position + 1 :]])
+
+    def _union_by_name(self, union: exp.Union) -> DataFrame:
+        if union.args.get("distinct"):
+            raise NotImplementedError("UNION BY NAME (distinct) has no Spark mapping yet; UNION ALL BY NAME does")
+        return self._frame(union.left).unionByName(self._frame(union.right), allowMissingColumns=True)
+
+    def _union_by_name_view(self, union: exp.Union) -> str:
+        name = self._new_name("union")
+        self._view(self._union_by_name(union), name)
+        return name
+
+    def _parquet_view(self, function: exp.ReadParquet) -> str:
+        files, options = function.expressions[0], function.expressions[1:]
+        paths = [item.name for item in files.expressions] if isinstance(files, exp.Array) else [files.name]
+        flags = {option.this.name.lower(): option.expression for option in options if isinstance(option, exp.EQ)}
+        row_numbers = isinstance(flags.get("file_row_number"), exp.Boolean) and flags["file_row_number"].this
+        key = (tuple(paths), bool(row_numbers))
+        if key not in self._parquet_views:
+            frame = self.session.read.parquet(*paths)
+            if row_numbers:
+                frame = frame.select("*", frame["_metadata.row_index"].alias("file_row_number"))
+            self._parquet_views[key] = self._new_name("parquet")
+            self._view(frame, self._parquet_views[key])
+        return self._parquet_views[key]
+
+    def _functions_view(self) -> str:
+        """`duckdb_functions()`: the functions this connection registered, by name."""
+        name = self._new_name("functions")
+        rows = [(function,) for function in sorted(self._functions)]
+        self._view(self.session.createDataFrame(rows, "function_name string"), name)
+        return name
+
+    def _create_temporary_table(self, tree: exp.Create) -> None:
+        name = tree.this.name
+        frame = self._frame(tree.expression).persist()
+        frame.count()  # materialized now, as DuckDB's CREATE TABLE is
+        if name in self._tables:
+            self._tables.pop(name).unpersist()
+        self._tables[name] = frame
+        self._view(frame, name)
+
+    def _copy(self, tree: exp.Copy) -> None:
+        formats = {param.this.name.upper(): param.expression.name.lower() for param in tree.args.get("params") or []}
+        if formats.get("FORMAT", "parquet") != "parquet" or len(tree.args["files"]) != 1:
+            raise NotImplementedError("COPY has a Spark mapping to one Parquet file only")
+        query = tree.this.this if isinstance(tree.this, exp.Subquery) else tree.this
+        write_parquet(self._frame(query), tree.args["files"][0].name)
+
+    def _view(self, frame: DataFrame, name: str) -> None:
+        frame.createOrReplaceTempView(name)
+        if name not in self._views:
+            self._views.append(name)
+
+    def _new_name(self, kind: str) -> str:
+        return f"{self._prefix}_{kind}_{len(self._views)}"
+
+
+def _is_temporary_table(tree: exp.Create) -> bool:
+    properties = tree.args.get("properties")
+    temporary = properties is not None and any(isinstance(p, exp.TemporaryProperty) for p in properties.expressions)
+    return tree.kind == "TABLE" and temporary and tree.expression is not None
+
+
+def write_parquet(frame: DataFrame, path: str) -> None:
+    """The rows of `frame`, in its order, as one zstd Parquet file at the local `path` (what COPY writes)."""
+    target = Path(path)
+    staging = target.with_name(f".{target.name}.spark-{uuid.uuid4().hex[:8]}")
+    try:
+        frame.coalesce(1).write.mode("overwrite").option("compression", "zstd").parquet(str(staging))
+        parts = sorted(staging.glob("part-*.parquet"))
+        if len(parts) != 1:
+            raise RuntimeError(f"Spark wrote {len(parts)} files for {path}, not one")
+        parts[0].replace(target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+@contextmanager
+def spark_connection(session: SparkSession) -> Iterator[SparkConnection]:
+    """A connection on `session` for one step, closed after it (as `duckdb_connection` is)."""
+    connection = SparkConnection(session)
+    try:
+        yield connection
+    finally:
+        connection.close()

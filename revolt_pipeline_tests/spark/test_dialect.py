@@ -1,0 +1,69 @@
+"""The transforms' DuckDB SQL as Spark SQL: each rule of the one mapping (`transforms/dialect.py`), without Spark.
+
+Where DuckDB and Spark differ in meaning, not only in spelling, the translation must carry the meaning: these
+tests pin what each rule writes. That Spark then computes what DuckDB does is `test_engines_agree.py`'s part.
+"""
+
+import pytest
+
+from revolt_pipeline.transforms.dialect import to_spark
+from revolt_pipeline.transforms.engine import duckdb_connection
+
+
+def spark(sql: str) -> str:
+    """The select list of `SELECT <sql>` in Spark SQL."""
+    return to_spark(f"SELECT {sql}").removeprefix("SELECT ")
+
+
+def test_epoch_ms_of_a_timestamp_and_of_an_interval_are_milliseconds_since_the_epoch() -> None:
+    assert spark("epoch_ms(event_time)") == "UNIX_MILLIS(event_time)"
+    assert spark("epoch_ms(max(t) - min(t)) / 1000.0") == (
+        "(UNIX_MILLIS(MAX(t)) - UNIX_MILLIS(MIN(t))) / CAST(1000.0 AS DOUBLE)"
+    )
+
+
+def test_list_indices_and_lambda_indices_count_from_one_as_in_duckdb() -> None:
+    assert spark("ids[1], path[position + 1], len(path)") == "GET(ids, 0), GET(path, position + 1 - 1), SIZE(path)"
+    assert spark("list_filter(xs, lambda x, i: i = 1 OR x <> xs[i - 1])") == (
+        "FILTER(xs, (x, i_from_zero) -> (i_from_zero + 1) = 1 OR x <> GET(xs, (i_from_zero + 1) - 1 - 1))"
+    )
+
+
+def test_a_struct_field_by_name_is_left_alone() -> None:
+    assert spark("s['name'], firsts.first.received_date") == "s['name'], firsts.first.received_date"
+
+
+def test_an_ordered_list_aggregate_sorts_by_its_keys_before_dropping_them() -> None:
+    assert spark("list(step ORDER BY t, m) FILTER (WHERE step IS NOT NULL)") == (
+        "TRANSFORM(ARRAY_SORT(COLLECT_LIST(NAMED_STRUCT('k0', t, 'k1', m, 'v', step)) FILTER(WHERE NOT step IS NULL)), "
+        "e -> e.v)"
+    )
+    with pytest.raises(NotImplementedError):
+        spark("list(step ORDER BY t DESC)")
+
+
+def test_arg_min_skips_rows_whose_value_is_null_as_duckdb_does() -> None:
+    assert spark("arg_min(app_version, t)") == "MIN_BY(app_version, IF(app_version IS NULL, NULL, t))"
+    assert spark("arg_max(app_version, t)") == "MAX_BY(app_version, IF(app_version IS NULL, NULL, t))"
+    with duckdb_connection(threads=1) as connection:  # the behaviour the rule carries over, DuckDB's
+        rows = "(VALUES (NULL, 1), ('2.0', 2)) AS v(app_version, t)"
+        assert connection.execute(f"SELECT arg_min(app_version, t) FROM {rows}").fetchone() == ("2.0",)
+
+
+def test_a_list_of_json_paths_is_a_list_of_extractions() -> None:
+    assert spark("json_extract_string(context, ['$.a', '$.b'])[2]") == (
+        "GET(ARRAY(GET_JSON_OBJECT(context, '$.a'), GET_JSON_OBJECT(context, '$.b')), 1)"
+    )
+
+
+def test_quantiles_and_regular_expressions_keep_their_meaning() -> None:
+    assert spark("quantile_cont(d, 0.9)") == "PERCENTILE(d, 0.9)"
+    assert spark(r"regexp_replace(ip, '^::ffff:([0-9.]+)$', '\1', 'i')") == (
+        "REGEXP_REPLACE(ip, '(?i)^::ffff:([0-9.]+)$', '$1')"
+    )
+
+
+def test_duckdb_spellings_become_sparks() -> None:
+    assert to_spark("SELECT * EXCLUDE (a), NULL::TIMESTAMPTZ AS t, struct_pack(x := 1) AS s FROM v GROUP BY ALL") == (
+        "SELECT * EXCEPT (a), CAST(NULL AS TIMESTAMP) AS t, STRUCT(1 AS x) AS s FROM v GROUP BY ALL"
+    )

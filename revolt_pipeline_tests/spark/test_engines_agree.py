@@ -1,0 +1,177 @@
+"""The same transforms on DuckDB and on Spark (`REVOLT_ENGINE`) write the same rows and values, layer by layer.
+
+Landed records written by hand (every quarantine reason, a duplicate delivered a day later, identities stitched,
+countries by address and by time zone, a session across midnight, one cut at the maximum length, two events of one
+millisecond, repeated steps, names the report database cannot hold) go through the raw layer once (DuckDB's, on
+either engine so far), then the cleaned, sessions and aggregates layers on each engine from copies of that lake.
+"""
+
+import gzip
+import shutil
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from revolt_pipeline.layers.cleaned import AggregateDay, CleanDay, SessionDay, aggregate_day, clean_days, sessionize_day
+from revolt_pipeline.layers.engines import engine_connections
+from revolt_pipeline.layers.raw import build_raw_day
+from revolt_pipeline.storage import ObjectStore
+from revolt_pipeline.storage.layout import LANDING, landed_object_key
+from revolt_pipeline.transforms.aggregates import AGGREGATES
+from revolt_pipeline.transforms.engine import duckdb_connection
+from revolt_pipeline.transforms.rules import PipelineRules
+from revolt_pipeline_tests.spark.compare import differences
+from revolt_pipeline_tests.transforms.harness import at, landed
+
+pytestmark = pytest.mark.xdist_group("spark")
+
+RULES = PipelineRules(max_session_length=timedelta(hours=1))
+DAYS = [date(2026, 11, 20), date(2026, 11, 21)]
+AGGREGATE_DAY = DAYS[0]  # every aggregate of the busier day: each costs Spark a job, and CI's time is bounded
+LONG_NAME = "Report " + "x" * 300
+
+
+def records() -> list[dict[str, Any]]:
+    ten = at("2026-11-20 10:00")
+    minutes = [ten + timedelta(minutes=n) for n in range(200)]
+    return [
+        # Anonymous, then identified: stitched; country by address (the message's), and by time zone.
+        landed(
+            "a-1",
+            minutes[0],
+            kind="page",
+            user_id=None,
+            anonymous_id="anon-1",
+            event="Home",
+            context={"ip": "8.8.8.8", "timezone": "Europe/Paris", "app": {}},
+        ),
+        landed("a-2", minutes[1], kind="page", user_id=None, anonymous_id="anon-1", event="Home"),
+        landed(
+            "a-3",
+            minutes[2],
+            kind="page",
+            user_id=None,
+            anonymous_id="anon-1",
+            event="Pricing",
+            context={"timezone": "Asia/Calcutta"},
+        ),
+        landed(
+            "a-4", minutes[5], kind="identify", user_id="ada", anonymous_id="anon-1", event=None, traits={"plan": "pro"}
+        ),
+        landed("a-5", minutes[6], user_id="ada", event="Timer Started", properties={"project": "x", "n": 1.10}),
+        # The same message delivered again the next day: a duplicate.
+        landed("a-5", minutes[6], user_id="ada", event="Timer Started", received=at("2026-11-21 01:00")),
+        landed("a-6", minutes[7], kind="page", user_id="ada", event=None, properties={"path": "/pricing"}),
+        landed("a-7", minutes[8], user_id="ada", event=LONG_NAME, platform="ios", app_version="2.0"),
+        landed("a-8", minutes[9], user_id="ada", event="Nul\u0000Name"),
+        # Address from the collector (an IPv4-mapped IPv6 address, in capitals); a session across midnight.
+        landed(
+            "b-1",
+            at("2026-11-20 23:50"),
+            kind="screen",
+            user_id="bob",
+            event="Timesheet",
+            platform="android",
+            client_ip="::FFFF:1.1.1.1",
+        ),
+        landed("b-2", at("2026-11-21 00:10"), kind="screen", user_id="bob", event="Timesheet", platform="android"),
+        landed("b-3", at("2026-11-21 00:11"), kind="screen", user_id="bob", event=None, platform="android"),
+        # Two events of one millisecond, of two platforms: the first by messageId names the session's platform.
+        landed("c-2", minutes[30], user_id="cy", event="Tie", platform="web"),
+        landed("c-1", minutes[30], user_id="cy", event="Tie", platform="ios"),
+        # Every 20 minutes for 100 minutes: cut at the maximum length (an hour here).
+        *[landed(f"d-{n}", minutes[20 * n], user_id="dee", event="Tick") for n in range(6)],
+        # Quarantined: no identity, an unknown type, a track without a name, and one received too late.
+        landed("q-1", minutes[40], user_id=None, anonymous_id=None),
+        landed("q-2", minutes[41], kind="launch", user_id="eve"),
+        landed("q-3", minutes[42], user_id="eve", event="  "),
+        landed("q-4", at("2026-11-17 09:00"), user_id="eve", event="Late", received=at("2026-11-21 09:00")),
+        # Alias: an old user id now known by a new one.
+        landed("e-1", minutes[50], user_id="old-fay", event="Before Alias"),
+        landed("e-2", minutes[51], kind="alias", user_id="fay", previous_id="old-fay", event=None),
+        landed("e-3", minutes[52], user_id="fay", event="After Alias", batch_context={"locale": "fr-FR"}),
+    ]
+
+
+@dataclass
+class Built:
+    cleaned: list[CleanDay]
+    sessions: list[SessionDay]
+    aggregates: list[AggregateDay]
+
+
+def land(store: ObjectStore, landed_records: list[dict[str, Any]]) -> list[date]:
+    by_hour: dict[datetime, list[dict[str, Any]]] = {}
+    for record in landed_records:
+        received = datetime.fromtimestamp(record["receivedAt"] / 1000, UTC)
+        by_hour.setdefault(received.replace(minute=0, second=0, microsecond=0), []).append(record)
+    for hour, hour_records in sorted(by_hour.items()):
+        store.put(
+            landed_object_key(LANDING, hour, "c1", "000001"),
+            gzip.compress(b"".join(orjson.dumps(record) + b"\n" for record in hour_records)),
+        )
+    return sorted({hour.date() for hour in by_hour})
+
+
+def build(folder: Path, engine: str, spark: Any) -> Built:
+    store = ObjectStore((folder / "store").as_uri())
+    work = folder / "work"
+    work.mkdir()
+    with engine_connections(engine, spark_session=spark) as engines:
+        with engines.connect() as connection:
+            cleaned = list(clean_days(store, connection, DAYS, RULES, work))
+        with engines.connect() as connection:
+            sessions = [sessionize_day(store, connection, day, RULES, work) for day in DAYS]
+        with engines.connect() as connection:
+            aggregates = [aggregate_day(store, connection, AGGREGATE_DAY, work)]
+    return Built(cleaned, sessions, aggregates)
+
+
+@pytest.fixture(scope="module")
+def built(spark: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Built]:
+    """The raw days landed and built once (DuckDB), then the later layers on each engine from a copy."""
+    raw = tmp_path_factory.mktemp("raw")
+    store = ObjectStore((raw / "store").as_uri())
+    (raw / "work").mkdir()
+    with duckdb_connection() as connection:
+        for day in land(store, records()):
+            build_raw_day(store, connection, day, RULES, raw / "work")
+    lakes = {}
+    for engine in ("duckdb", "spark"):
+        folder = tmp_path_factory.mktemp(engine)
+        shutil.copytree(raw / "store", folder / "store")
+        lakes[engine] = build(folder, engine, spark)
+    return lakes
+
+
+def test_cleaned_events_and_quarantine_are_the_same(built: dict[str, Built]) -> None:
+    for duck, spark in zip(built["duckdb"].cleaned, built["spark"].cleaned, strict=True):
+        assert (duck.assigned_rows, duck.events, duck.quarantined) == (
+            spark.assigned_rows,
+            spark.events,
+            spark.quarantined,
+        )
+        assert differences(duck.events_path, spark.events_path, ordered=False) == [], duck.day
+        assert differences(duck.quarantine_path, spark.quarantine_path, ordered=True) == [], duck.day
+    quarantined = {reason for day in built["spark"].cleaned for reason in day.quarantined}
+    assert quarantined == {"duplicate", "missing_identity", "unknown_type", "missing_event_name", "too_late"}
+
+
+def test_sessionized_events_and_sessions_are_the_same(built: dict[str, Built]) -> None:
+    for duck, spark in zip(built["duckdb"].sessions, built["spark"].sessions, strict=True):
+        assert (duck.sessions, duck.inconsistent_sessions) == (spark.sessions, spark.inconsistent_sessions)
+        assert differences(duck.events_path, spark.events_path, ordered=False) == [], duck.day
+        assert differences(duck.sessions_path, spark.sessions_path, ordered=True) == [], duck.day
+    assert sum(day.sessions for day in built["spark"].sessions) >= 6
+
+
+def test_every_daily_aggregate_is_the_same(built: dict[str, Built]) -> None:
+    for duck, spark in zip(built["duckdb"].aggregates, built["spark"].aggregates, strict=True):
+        assert set(duck.outputs) == set(spark.outputs) == set(AGGREGATES)
+        for name in AGGREGATES:
+            assert differences(duck.outputs[name], spark.outputs[name], ordered=True) == [], (name, duck.day)
+        assert (duck.made_safe, duck.paths) == (spark.made_safe, spark.paths)
