@@ -38,12 +38,13 @@ class Reader:
 
     def __init__(self, connection: sa.Connection) -> None:
         self.connection = connection
-        self.tables = set(sa.inspect(connection).get_table_names())
+        inspector = sa.inspect(connection)
+        self.tables = set(inspector.get_table_names()) | set(inspector.get_view_names())
 
-    def has(self, *tables: sa.Table) -> bool:
+    def has(self, *tables: sa.TableClause) -> bool:
         return all(table.name in self.tables for table in tables)
 
-    def has_rows(self, table: sa.Table) -> bool:
+    def has_rows(self, table: sa.TableClause) -> bool:
         if not self.has(table):
             return False
         return self.connection.execute(sa.select(sa.literal(1)).select_from(table).limit(1)).first() is not None
@@ -292,7 +293,43 @@ def overview(reader: Reader, filters: Filters, period: Period) -> Overview:
     )
 
 
-# ---- retention and lifecycle
+# ---- retention and lifecycle: read through the friendly views of reports/views.py, as a BI user would
+
+
+def _view(name: str, *columns: tuple[str, Any]) -> sa.TableClause:
+    """A view of `reports/views.py` as SQLAlchemy Core sees it: its name and the columns a page reads, typed so
+    dates bind and read back as dates on SQLite too."""
+    return sa.table(name, *(sa.column(column, kind) for column, kind in columns))
+
+
+_RETENTION_COLUMNS = (
+    ("definition", sa.Text()),
+    ("cohort_size", sa.Integer()),
+    ("retained", sa.Integer()),
+    ("retained_percent", sa.Float()),
+)
+RETENTION_VIEWS = {
+    "day": (
+        _view("daily_retention_heatmap", ("cohort_day", sa.Date()), ("day_number", sa.Integer()), *_RETENTION_COLUMNS),
+        "cohort_day",
+        "day_number",
+    ),
+    "week": (
+        _view(
+            "weekly_retention_heatmap", ("cohort_week", sa.Date()), ("week_number", sa.Integer()), *_RETENTION_COLUMNS
+        ),
+        "cohort_week",
+        "week_number",
+    ),
+}
+_STATE_COLUMNS = (("state", sa.Text()), ("state_order", sa.Integer()), ("people", sa.Integer()))
+LIFECYCLE_VIEWS = {
+    "day": (_view("daily_lifecycle", ("day", sa.Date()), *_STATE_COLUMNS), "day"),
+    "week": (
+        _view("weekly_lifecycle", ("week_start", sa.Date()), ("final", sa.Boolean()), *_STATE_COLUMNS),
+        "week_start",
+    ),
+}
 
 
 @dataclass
@@ -308,18 +345,26 @@ class Retention:
 
 
 def retention(reader: Reader, period: Period, unit: str, definition: str) -> Retention | None:
-    table = schema.retention_weekly if unit == "week" else schema.retention_daily
-    if not reader.has_rows(table):
+    """The heatmap's cells of the cohorts that started in the period (by the week: from the week holding its
+    first day), from the retention view: retained_percent is the view's, rounded as a BI user reads it."""
+    view, cohort_name, period_name = RETENTION_VIEWS[unit]
+    if not reader.has_rows(view):
         return None
-    cohort = table.c[_date_column(table)]
+    cohort, number = view.c[cohort_name], view.c[period_name]
     first = period.first - timedelta(days=period.first.weekday()) if unit == "week" else period.first
-    definitions = [row["definition"] for row in reader.rows(sa.select(table.c.definition).distinct())]
+    definitions = [row["definition"] for row in reader.rows(sa.select(view.c.definition).distinct())]
     if definition not in definitions:
         definition = "first_seen" if "first_seen" in definitions else sorted(definitions)[0]
     rows = reader.rows(
-        sa.select(cohort.label("cohort"), table.c.period, table.c.cohort_size, table.c.retained)
-        .where(cohort.between(first, period.last), table.c.definition == definition)
-        .order_by(cohort, table.c.period)
+        sa.select(
+            cohort.label("cohort"),
+            number.label("period"),
+            view.c.cohort_size,
+            view.c.retained,
+            view.c.retained_percent,
+        )
+        .where(cohort.between(first, period.last), view.c.definition == definition)
+        .order_by(cohort, number)
     )
     cohorts = sorted({_as_date(row["cohort"]) for row in rows})
     periods = list(range(max((row["period"] for row in rows), default=-1) + 1))
@@ -330,8 +375,8 @@ def retention(reader: Reader, period: Period, unit: str, definition: str) -> Ret
     for row in rows:
         i = index[_as_date(row["cohort"])]
         retained[i][row["period"]] = row["retained"]
-        size = row["cohort_size"]
-        percent[i][row["period"]] = round(100.0 * row["retained"] / size, 1) if size else 0.0
+        # NULL for a cohort of nobody (the view divides by nullif(cohort_size, 0)): shown as 0%.
+        percent[i][row["period"]] = float(row["retained_percent"] or 0)
     return Retention(
         unit, definition, sorted(definitions), cohorts, [sizes[c] for c in cohorts], periods, percent, retained
     )
@@ -346,21 +391,30 @@ class Lifecycle:
 
 
 def lifecycle(reader: Reader, period: Period, unit: str) -> Lifecycle | None:
-    table = schema.lifecycle_weekly if unit == "week" else schema.lifecycle_daily
-    if not reader.has_rows(table):
+    """Each day's or week's people by state, from the lifecycle view (one row per state, dormant negative)."""
+    view, period_name = LIFECYCLE_VIEWS[unit]
+    if not reader.has_rows(view):
         return None
-    day = table.c[_date_column(table)]
+    day = view.c[period_name]
     first = period.first - timedelta(days=period.first.weekday()) if unit == "week" else period.first
-    rows = reader.rows(sa.select(table).where(day.between(first, period.last)).order_by(day))
-    labels = [_as_date(row[day.name]).isoformat() for row in rows]
-    states = {
-        "new": [row["new_users"] for row in rows],
-        "returning": [row["returning_users"] for row in rows],
-        "resurrecting": [row["resurrecting_users"] for row in rows],
-        "dormant": [-row["dormant_users"] for row in rows],
+    final = [view.c.final] if unit == "week" else []
+    rows = reader.rows(
+        sa.select(day.label("day"), view.c.state, view.c.people, *final)
+        .where(day.between(first, period.last))
+        .order_by(day, view.c.state_order)
+    )
+    labels = sorted({_as_date(row["day"]).isoformat() for row in rows})
+    index = {label: i for i, label in enumerate(labels)}
+    states: dict[str, list[int]] = {
+        state: [0] * len(labels) for state in ("new", "returning", "resurrecting", "dormant")
     }
-    partial = [label for label, row in zip(labels, rows, strict=True) if unit == "week" and not row["final"]]
-    return Lifecycle(unit, labels, states, partial)
+    partial = set()
+    for row in rows:
+        label = _as_date(row["day"]).isoformat()
+        states[row["state"]][index[label]] = int(row["people"])
+        if unit == "week" and not row["final"]:
+            partial.add(label)
+    return Lifecycle(unit, labels, states, sorted(partial))
 
 
 # ---- funnels
