@@ -102,7 +102,11 @@ NO_PERSON_SESSIONS = (
 def person_sessions_report_query(sessions: str, session_date: date) -> str:
     """A day's sessions as `person_sessions` report rows. `sessions` is the day's sessions relation with its
     `person_id` already re-stitched (`people.restitched_sql`), as `person_days` counts them; platform and app
-    version as the breakdowns write them, so a timeline's values join with theirs."""
+    version as the breakdowns write them, so a timeline's values join with theirs.
+
+    A sessions file without the descriptive columns (the ML history's shortcut, `demo/ml_history.py`, writes only
+    ids, times and counts) reads them as NULL: platform and app version `unknown`."""
+    sessions = f"({NO_PERSON_SESSIONS} UNION ALL BY NAME SELECT * FROM {sessions})"
     return f"""
     SELECT DATE {sql_string(session_date.isoformat())} AS session_date, session_id, {_id("person_id")} AS person_id,
            session_start, session_end, CAST(duration_seconds AS DOUBLE) AS duration_seconds,
