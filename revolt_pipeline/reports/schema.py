@@ -928,6 +928,7 @@ person_sessions = sa.Table(
     _text("entry_event", "The session's first event: its name, or its type for a call without one."),
     _text("exit_event", "The session's last event: its name, or its type for a call without one."),
     sa.Index("ix_person_sessions_person_id_session_start", "person_id", "session_start"),
+    sa.Index("ix_person_sessions_platform", "platform", "session_date"),  # the platform filter, on any day
     comment="Every session with its person after identity stitching: a person's timeline of sessions. Grain: "
     "one row per day x session_id.",
 )

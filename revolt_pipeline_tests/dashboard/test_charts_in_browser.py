@@ -8,19 +8,7 @@ import pytest
 
 from revolt_pipeline.dashboard import charts
 from revolt_pipeline_tests.browser.conftest import chromium  # noqa: F401 (the module-scoped browser)
-
-# Every text of a chart that falls outside its viewBox, and every pair of x-axis labels that overlap.
-MEASURE = """() => [...document.querySelectorAll('svg.chart')].map(svg => {
-    const box = svg.viewBox.baseVal;
-    const outside = [...svg.querySelectorAll('text')].filter(t => {
-        const b = t.getBBox();
-        return b.x < box.x - 0.5 || b.y < box.y - 0.5 || b.x + b.width > box.x + box.width + 0.5
-            || b.y + b.height > box.y + box.height + 0.5;
-    }).map(t => t.textContent);
-    const labels = [...svg.querySelectorAll('text.x-label')].map(t => t.getBBox()).sort((a, b) => a.x - b.x);
-    const overlaps = labels.slice(1).filter((b, i) => b.x < labels[i].x + labels[i].width).length;
-    return {title: svg.getAttribute('aria-label'), outside, overlaps, labels: labels.length};
-})"""
+from revolt_pipeline_tests.dashboard.harness import MEASURE
 
 
 def _days(count: int) -> list[str]:
