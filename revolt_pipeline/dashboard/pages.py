@@ -40,8 +40,9 @@ def _in_minutes(seconds: float | None) -> float | None:
 
 
 def _page_number(text: str | None) -> int:
-    """A page number from the URL; anything else (text, zero, a negative or huge number) reads as page 1."""
-    return int(text) if text and text.isdigit() and 0 < len(text) < 7 else 1
+    """A page number from the URL; anything else (text, zero, a negative or huge number, digits of other scripts,
+    which Python's int() would read) reads as page 1."""
+    return int(text) if text and text.isascii() and text.isdigit() and 0 < len(text) < 7 and int(text) > 0 else 1
 
 
 def _unit(page: PageRequest) -> str:
