@@ -31,7 +31,7 @@ from revolt_pipeline.settings import Settings
 log = logging.getLogger(__name__)
 HERE = Path(__file__).parent
 # Page parameters besides the filters, kept in the page's links and form so its URL reproduces it.
-PAGE_PARAMS = {"retention": ("unit", "definition"), "lifecycle": ("unit",), "people": ("q",)}
+PAGE_PARAMS = {"retention": ("unit", "definition"), "lifecycle": ("unit",), "people": ("q",), "person": ("page",)}
 TITLES = {
     "overview": "Overview",
     "retention": "Retention",
@@ -95,7 +95,7 @@ def create_app(settings: Settings, token: str | None = None) -> Starlette:
             try:
                 with engine.connect() as connection:
                     reader = queries.Reader(connection)
-                    period = Period.resolve(filters, queries.latest_day(reader))
+                    period = Period.resolve(filters, queries.last_complete_day(reader))
                     if filters.first and period.first > filters.first:
                         context["errors"].append(f"at most {MAX_DAYS} days are shown: from {period.first} on")
                     context.update(

@@ -62,11 +62,11 @@ def empty_chart(title: str, message: str = "No data for these filters.") -> str:
 class _Axis:
     """A vertical value axis: maps values to y pixels over the plot's height."""
 
-    def __init__(self, values: Sequence[float], height: int) -> None:
+    def __init__(self, values: Sequence[float], height: int, top: float = MARGIN_TOP) -> None:
         integer = all(float(value).is_integer() for value in values)
         self.ticks = nice_ticks(min(values, default=0.0), max(values, default=0.0), integer=integer)
         self.low, self.high = self.ticks[0], self.ticks[-1]
-        self.top, self.bottom = MARGIN_TOP, height - MARGIN_BOTTOM
+        self.top, self.bottom = top, height - MARGIN_BOTTOM
 
     def y(self, value: float) -> float:
         span = self.high - self.low or 1.0
@@ -84,27 +84,63 @@ class _Axis:
         return marks
 
 
-def _x_labels(labels: Sequence[str], centres: Sequence[float], height: int) -> list[str]:
-    """Category labels under the plot, thinned so they never overlap."""
-    every = max(1, math.ceil(len(labels) / 12))
+CHAR_WIDTH = 0.62  # a label's character, in font sizes: generous for the sans-serif digits and letters shown
+LABEL_FONT = 11
+
+
+def text_width(text: str, font_size: float = LABEL_FONT) -> float:
+    """The width a label's text takes at most, in pixels: what keeps labels apart and inside the chart."""
+    return len(text) * font_size * CHAR_WIDTH
+
+
+def _x_labels(labels: Sequence[str], centres: Sequence[float], height: int, width: int = WIDTH) -> list[str]:
+    """Category labels under the plot, thinned so they never overlap, the last one always shown, and each kept
+    inside the chart (the first and last are anchored to their edge when centring would cut them off)."""
+    if not labels:
+        return []
+    slot = centres[1] - centres[0] if len(centres) > 1 else float(width)
+    every = max(1, math.ceil((max(text_width(label) for label in labels) + 8) / slot))
+    shown = list(range(0, len(labels), every))
+    if shown[-1] != len(labels) - 1:
+        shown.append(len(labels) - 1)
+    placed = [_placed(labels[index], centres[index], width) for index in shown]
+    while len(placed) > 2 and placed[-1][3] < placed[-2][4] + 4:  # the last overlaps the one before: drop that
+        del placed[-2]
     return [
-        f'<text class="x-label" x="{x}" y="{height - MARGIN_BOTTOM + 16}" text-anchor="middle" font-size="11">'
-        f"{escape(label)}</text>"
-        for index, (label, x) in enumerate(zip(labels, centres, strict=True))
-        if index % every == 0 or index == len(labels) - 1
+        f'<text class="x-label" x="{x}" y="{height - MARGIN_BOTTOM + 16}" text-anchor="{anchor}" '
+        f'font-size="{LABEL_FONT}">{escape(label)}</text>'
+        for label, x, anchor, _, _ in placed
     ]
 
 
-def _legend(names: Sequence[str]) -> list[str]:
-    marks, x = [], MARGIN_LEFT
+def _placed(label: str, x: float, width: int) -> tuple[str, float, str, float, float]:
+    """A label, its x and anchor, and its left and right extent: kept 2 px inside each edge of the chart."""
+    size = text_width(label)
+    if x + size / 2 > width - 2:
+        return label, width - 2, "end", width - 2 - size, width - 2
+    if x - size / 2 < 2:
+        return label, 2, "start", 2, 2 + size
+    return label, x, "middle", x - size / 2, x + size / 2
+
+
+LEGEND_ROW = 16
+
+
+def _legend(names: Sequence[str]) -> tuple[list[str], float]:
+    """A swatch and name per series, wrapped onto more rows where they would pass the chart's right edge; the
+    marks, and the top the plot needs below them (at least MARGIN_TOP)."""
+    marks, x, y = [], float(MARGIN_LEFT), 24.0
     for index, name in enumerate(names):
         colour = PALETTE[index % len(PALETTE)]
+        size = 24 + text_width(name)
+        if x > MARGIN_LEFT and x + size > WIDTH - MARGIN_RIGHT:
+            x, y = float(MARGIN_LEFT), y + LEGEND_ROW
         marks.append(
-            f'<rect x="{x}" y="24" width="10" height="10" fill="{colour}"/>'
-            f'<text class="legend" x="{x + 14}" y="33" font-size="11">{escape(name)}</text>'
+            f'<rect x="{x}" y="{y}" width="10" height="10" fill="{colour}"/>'
+            f'<text class="legend" x="{x + 14}" y="{y + 9}" font-size="{LABEL_FONT}">{escape(name)}</text>'
         )
-        x += 24 + 7 * len(name)
-    return marks
+        x += size
+    return marks, max(float(MARGIN_TOP), y + LEGEND_ROW + 8)
 
 
 def _slots(count: int) -> tuple[list[float], float]:
@@ -124,9 +160,11 @@ def line_chart(
     values = [float(v) for points in series.values() for v in points if v is not None]
     if not labels or not values:
         return empty_chart(title)
-    axis = _Axis(values, HEIGHT)
+    legend, top = _legend(list(series))
+    height = HEIGHT + round(top - MARGIN_TOP)
+    axis = _Axis(values, height, top)
     centres, _ = _slots(len(labels))
-    body = axis.draw(format_value) + _x_labels(labels, centres, HEIGHT) + _legend(list(series))
+    body = axis.draw(format_value) + _x_labels(labels, centres, height) + legend
     for index, (name, points) in enumerate(series.items()):
         colour = PALETTE[index % len(PALETTE)]
         runs: list[list[str]] = [[]]
@@ -148,7 +186,7 @@ def line_chart(
             for run in runs
             if len(run) > 1
         ]
-    return _svg(title, body, "line")
+    return _svg(title, body, "line", height=height)
 
 
 def bar_chart(
@@ -197,9 +235,11 @@ def stacked_bar_chart(
     downs = [sum(min(float(points[i]), 0.0) for points in series.values()) for i in range(len(labels))]
     if not any(ups) and not any(downs):
         return empty_chart(title)
-    axis = _Axis(ups + downs, HEIGHT)
+    legend, top = _legend(list(series))
+    height = HEIGHT + round(top - MARGIN_TOP)
+    axis = _Axis(ups + downs, height, top)
     centres, slot = _slots(len(labels))
-    body = axis.draw(format_value) + _x_labels(labels, centres, HEIGHT) + _legend(list(series))
+    body = axis.draw(format_value) + _x_labels(labels, centres, height) + legend
     width = round(min(slot * 0.7, 60), 2)
     above, below = [0.0] * len(labels), [0.0] * len(labels)
     for index, (name, points) in enumerate(series.items()):
@@ -220,7 +260,7 @@ def stacked_bar_chart(
             )
     zero = axis.y(0.0)
     body.append(f'<line x1="{MARGIN_LEFT}" x2="{WIDTH - MARGIN_RIGHT}" y1="{zero}" y2="{zero}" stroke="#333"/>')
-    return _svg(title, body, "stacked")
+    return _svg(title, body, "stacked", height=height)
 
 
 def _shade(fraction: float) -> str:
@@ -276,27 +316,35 @@ def horizontal_bar_chart(
     labels: Sequence[str],
     values: Sequence[Number],
     format_value: Callable[[float], str] = number_text,
+    labels_above: bool = False,
 ) -> str:
     """A bar per label, one under the other, longest first as given: for names too long to stand under a bar
-    (events, app versions, countries)."""
+    (events, app versions, countries). With `labels_above`, each label is written across the chart above its bar,
+    for names of a sentence (segments' descriptions)."""
     if not labels or not any(values):
         return empty_chart(title)
-    label_width, row, top = 200, 20, 30
+    label_width, row, top = (4, 34, 28) if labels_above else (200, 20, 30)
     plot = WIDTH - label_width - MARGIN_RIGHT - 48
+    chars = int((WIDTH - 8) / text_width("x")) if labels_above else 30
     height = top + row * len(labels) + 8
     largest = max(float(v) for v in values) or 1.0
     body = []
     for index, (label, value) in enumerate(zip(labels, values, strict=True)):
         y = top + row * index
-        shown = label if len(label) <= 30 else label[:29] + "…"
+        shown = label if len(label) <= chars else label[: chars - 1] + "…"
         width = round(plot * float(value) / largest, 2)
+        bar_y = y + 17 if labels_above else y + 3
         body.append(
-            f'<text class="y-label" x="{label_width - 6}" y="{y + 14}" text-anchor="end" font-size="11">'
-            f"{escape(shown)}</text>"
-            f'<rect class="bar" x="{label_width}" y="{y + 3}" width="{width}" height="{row - 6}" fill="{PALETTE[0]}" '
+            (
+                f'<text class="y-label" x="{label_width}" y="{y + 12}" font-size="11">{escape(shown)}</text>'
+                if labels_above
+                else f'<text class="y-label" x="{label_width - 6}" y="{y + 14}" text-anchor="end" font-size="11">'
+                f"{escape(shown)}</text>"
+            )
+            + f'<rect class="bar" x="{label_width}" y="{bar_y}" width="{width}" height="14" fill="{PALETTE[0]}" '
             f'data-label="{escape(label)}" data-value="{value}"><title>{escape(label)}: '
             f"{escape(format_value(float(value)))}</title></rect>"
-            f'<text class="bar-value" x="{label_width + width + 4}" y="{y + 14}" font-size="11">'
+            f'<text class="bar-value" x="{label_width + width + 4}" y="{bar_y + 11}" font-size="11">'
             f"{escape(format_value(float(value)))}</text>"
         )
     return _svg(title, body, "hbar", height=height)

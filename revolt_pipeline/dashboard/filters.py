@@ -94,8 +94,9 @@ class Period:
 
     @classmethod
     def resolve(cls, filters: Filters, latest: date | None) -> "Period":
-        """The filters' days; where one end is missing, the default: the DEFAULT_DAYS ending on the latest day the
-        report tables hold (not today: a dashboard over last month's data opens on last month)."""
+        """The filters' days; where one end is missing, the default: the DEFAULT_DAYS ending on `latest`, the last
+        complete day of the report tables (`queries.last_complete_day`; not today: a dashboard over last month's
+        data opens on last month)."""
         last = filters.last or latest or date.today()
         first = filters.first or last - timedelta(days=DEFAULT_DAYS - 1)
         if first > last:  # `from` alone, after the data's latest day

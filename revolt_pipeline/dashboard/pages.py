@@ -39,6 +39,12 @@ def _in_minutes(seconds: float | None) -> float | None:
     return None if seconds is None else round(seconds / 60, 1)
 
 
+def _page_number(text: str | None) -> int:
+    """A page number from the URL; anything else (text, zero, a negative or huge number, digits of other scripts,
+    which Python's int() would read) reads as page 1."""
+    return int(text) if text and text.isascii() and text.isdigit() and 0 < len(text) < 7 and int(text) > 0 else 1
+
+
 def _unit(page: PageRequest) -> str:
     return "week" if page.params.get("unit") == "week" else "day"
 
@@ -194,7 +200,7 @@ def people(page: PageRequest) -> dict[str, Any]:
 
 def person(page: PageRequest) -> dict[str, Any]:
     assert page.person_id is not None
-    found = queries.person(page.reader, page.period, page.person_id)
+    found = queries.person(page.reader, page.period, page.person_id, _page_number(page.params.get("page")))
     if found is None:
         return {"missing": f"No person {page.person_id!r} in the people table.", "status": 404}
     timeline = sorted(found.days, key=lambda row: row["event_date"])
@@ -203,6 +209,7 @@ def person(page: PageRequest) -> dict[str, Any]:
         "person": found,
         "traits": traits if isinstance(traits, dict) else {},
         "minutes": _minutes,
+        "page_size": queries.SESSIONS_PAGE,
         "charts": [
             charts.bar_chart(
                 "Sessions per active day",
@@ -234,17 +241,30 @@ def segments(page: PageRequest) -> dict[str, Any]:
     result = queries.segments(page.reader, page.filters, page.period)
     if result is None:
         return {"missing": NOT_TRAINED, "not_trained": True}
+    over_time = (
+        [
+            charts.stacked_bar_chart(
+                "Segment sizes over time (segments followed by their description)",
+                result.history_days,
+                result.history,
+            )
+        ]
+        if len(result.history_days) > 1
+        else []
+    )
     return {
         "result": result,
         "charts": [
-            charts.bar_chart(
+            charts.horizontal_bar_chart(
                 f"People per segment on {result.as_of}",
-                [f"segment {row['segment']}" for row in result.segments],
+                [row["description"] for row in result.segments],
                 [row["people"] for row in result.segments],
+                labels_above=True,
             ),
-            charts.stacked_bar_chart("Segment sizes over time", result.history_days, result.history),
+            *over_time,
         ],
-        "notes": result.notes,
+        "notes": result.notes
+        + ([] if over_time else ["Segment sizes over time: the models were trained for one day of these so far."]),
     }
 
 

@@ -23,8 +23,11 @@ TOP_EVENTS = 20
 TREND_EVENTS = 5
 PEOPLE_PAGE = 50
 TIMELINE_DAYS = 90
+SESSIONS_PAGE = 50  # a person's sessions per page of their timeline, newest first
 AT_RISK = 25
 SCORE_BINS = 10
+HISTORY_SEGMENTS = 7  # segments with a colour of their own in the sizes over time; the rest are OTHER_SEGMENTS
+OTHER_SEGMENTS = "other segments"
 APP_VERSION_ACROSS_PLATFORMS = (
     "People counts exist per platform and app version, not per app version across platforms: choose a platform too."
 )
@@ -35,12 +38,13 @@ class Reader:
 
     def __init__(self, connection: sa.Connection) -> None:
         self.connection = connection
-        self.tables = set(sa.inspect(connection).get_table_names())
+        inspector = sa.inspect(connection)
+        self.tables = set(inspector.get_table_names()) | set(inspector.get_view_names())
 
-    def has(self, *tables: sa.Table) -> bool:
+    def has(self, *tables: sa.TableClause) -> bool:
         return all(table.name in self.tables for table in tables)
 
-    def has_rows(self, table: sa.Table) -> bool:
+    def has_rows(self, table: sa.TableClause) -> bool:
         if not self.has(table):
             return False
         return self.connection.execute(sa.select(sa.literal(1)).select_from(table).limit(1)).first() is not None
@@ -55,13 +59,25 @@ class Reader:
 # ---- what the filters offer, and the data's latest day
 
 
-def latest_day(reader: Reader) -> date | None:
-    """The latest day the active-users table holds (else the events'): where the default period ends."""
-    for table in (schema.active_users_daily, schema.events_daily):
+def last_complete_day(reader: Reader) -> date | None:
+    """Where the default period ends: the last complete day, the day before the latest day with events.
+
+    The latest day with events is rarely whole: it is today (UTC) while events still arrive, or the day after the
+    traffic, holding only what ran past midnight (a session's tail, a clock set late). Its numbers would read as a
+    collapse (DAU of 1 after days of hundreds), so the default ends the day before; a URL naming its days shows
+    exactly those. Days built after the latest day with events (with zero counts) do not move it. With a single
+    day of events, that day."""
+    candidates = [
+        (schema.events_daily, None),
+        (schema.active_users_daily, schema.active_users_daily.c.dau > 0),
+    ]
+    for table, active in candidates:
         if reader.has(table):
-            day = reader.scalar(sa.select(sa.func.max(table.c[_date_column(table)])))
-            if day is not None:
-                return _as_date(day)
+            day = table.c[_date_column(table)]
+            statement = sa.select(day.label("day")).distinct().order_by(day.desc()).limit(2)
+            days = reader.rows(statement if active is None else statement.where(active))
+            if days:
+                return _as_date(days[-1]["day"])
     return None
 
 
@@ -277,7 +293,43 @@ def overview(reader: Reader, filters: Filters, period: Period) -> Overview:
     )
 
 
-# ---- retention and lifecycle
+# ---- retention and lifecycle: read through the friendly views of reports/views.py, as a BI user would
+
+
+def _view(name: str, *columns: tuple[str, Any]) -> sa.TableClause:
+    """A view of `reports/views.py` as SQLAlchemy Core sees it: its name and the columns a page reads, typed so
+    dates bind and read back as dates on SQLite too."""
+    return sa.table(name, *(sa.column(column, kind) for column, kind in columns))
+
+
+_RETENTION_COLUMNS = (
+    ("definition", sa.Text()),
+    ("cohort_size", sa.Integer()),
+    ("retained", sa.Integer()),
+    ("retained_percent", sa.Float()),
+)
+RETENTION_VIEWS = {
+    "day": (
+        _view("daily_retention_heatmap", ("cohort_day", sa.Date()), ("day_number", sa.Integer()), *_RETENTION_COLUMNS),
+        "cohort_day",
+        "day_number",
+    ),
+    "week": (
+        _view(
+            "weekly_retention_heatmap", ("cohort_week", sa.Date()), ("week_number", sa.Integer()), *_RETENTION_COLUMNS
+        ),
+        "cohort_week",
+        "week_number",
+    ),
+}
+_STATE_COLUMNS = (("state", sa.Text()), ("state_order", sa.Integer()), ("people", sa.Integer()))
+LIFECYCLE_VIEWS = {
+    "day": (_view("daily_lifecycle", ("day", sa.Date()), *_STATE_COLUMNS), "day"),
+    "week": (
+        _view("weekly_lifecycle", ("week_start", sa.Date()), ("final", sa.Boolean()), *_STATE_COLUMNS),
+        "week_start",
+    ),
+}
 
 
 @dataclass
@@ -293,18 +345,26 @@ class Retention:
 
 
 def retention(reader: Reader, period: Period, unit: str, definition: str) -> Retention | None:
-    table = schema.retention_weekly if unit == "week" else schema.retention_daily
-    if not reader.has_rows(table):
+    """The heatmap's cells of the cohorts that started in the period (by the week: from the week holding its
+    first day), from the retention view: retained_percent is the view's, rounded as a BI user reads it."""
+    view, cohort_name, period_name = RETENTION_VIEWS[unit]
+    if not reader.has_rows(view):
         return None
-    cohort = table.c[_date_column(table)]
+    cohort, number = view.c[cohort_name], view.c[period_name]
     first = period.first - timedelta(days=period.first.weekday()) if unit == "week" else period.first
-    definitions = [row["definition"] for row in reader.rows(sa.select(table.c.definition).distinct())]
+    definitions = [row["definition"] for row in reader.rows(sa.select(view.c.definition).distinct())]
     if definition not in definitions:
         definition = "first_seen" if "first_seen" in definitions else sorted(definitions)[0]
     rows = reader.rows(
-        sa.select(cohort.label("cohort"), table.c.period, table.c.cohort_size, table.c.retained)
-        .where(cohort.between(first, period.last), table.c.definition == definition)
-        .order_by(cohort, table.c.period)
+        sa.select(
+            cohort.label("cohort"),
+            number.label("period"),
+            view.c.cohort_size,
+            view.c.retained,
+            view.c.retained_percent,
+        )
+        .where(cohort.between(first, period.last), view.c.definition == definition)
+        .order_by(cohort, number)
     )
     cohorts = sorted({_as_date(row["cohort"]) for row in rows})
     periods = list(range(max((row["period"] for row in rows), default=-1) + 1))
@@ -315,8 +375,8 @@ def retention(reader: Reader, period: Period, unit: str, definition: str) -> Ret
     for row in rows:
         i = index[_as_date(row["cohort"])]
         retained[i][row["period"]] = row["retained"]
-        size = row["cohort_size"]
-        percent[i][row["period"]] = round(100.0 * row["retained"] / size, 1) if size else 0.0
+        # NULL for a cohort of nobody (the view divides by nullif(cohort_size, 0)): shown as 0%.
+        percent[i][row["period"]] = float(row["retained_percent"] or 0)
     return Retention(
         unit, definition, sorted(definitions), cohorts, [sizes[c] for c in cohorts], periods, percent, retained
     )
@@ -331,21 +391,30 @@ class Lifecycle:
 
 
 def lifecycle(reader: Reader, period: Period, unit: str) -> Lifecycle | None:
-    table = schema.lifecycle_weekly if unit == "week" else schema.lifecycle_daily
-    if not reader.has_rows(table):
+    """Each day's or week's people by state, from the lifecycle view (one row per state, dormant negative)."""
+    view, period_name = LIFECYCLE_VIEWS[unit]
+    if not reader.has_rows(view):
         return None
-    day = table.c[_date_column(table)]
+    day = view.c[period_name]
     first = period.first - timedelta(days=period.first.weekday()) if unit == "week" else period.first
-    rows = reader.rows(sa.select(table).where(day.between(first, period.last)).order_by(day))
-    labels = [_as_date(row[day.name]).isoformat() for row in rows]
-    states = {
-        "new": [row["new_users"] for row in rows],
-        "returning": [row["returning_users"] for row in rows],
-        "resurrecting": [row["resurrecting_users"] for row in rows],
-        "dormant": [-row["dormant_users"] for row in rows],
+    final = [view.c.final] if unit == "week" else []
+    rows = reader.rows(
+        sa.select(day.label("day"), view.c.state, view.c.people, *final)
+        .where(day.between(first, period.last))
+        .order_by(day, view.c.state_order)
+    )
+    labels = sorted({_as_date(row["day"]).isoformat() for row in rows})
+    index = {label: i for i, label in enumerate(labels)}
+    states: dict[str, list[int]] = {
+        state: [0] * len(labels) for state in ("new", "returning", "resurrecting", "dormant")
     }
-    partial = [label for label, row in zip(labels, rows, strict=True) if unit == "week" and not row["final"]]
-    return Lifecycle(unit, labels, states, partial)
+    partial = set()
+    for row in rows:
+        label = _as_date(row["day"]).isoformat()
+        states[row["state"]][index[label]] = int(row["people"])
+        if unit == "week" and not row["final"]:
+            partial.add(label)
+    return Lifecycle(unit, labels, states, sorted(partial))
 
 
 # ---- funnels
@@ -570,15 +639,46 @@ def search_people(reader: Reader, filters: Filters, period: Period, text: str) -
 
 
 @dataclass
+class PersonSessions:
+    """One page of a person's sessions in the period, newest first, and how many there are in all."""
+
+    rows: list[dict[str, Any]]
+    total: int
+    page: int  # 1 for the newest SESSIONS_PAGE
+    pages: int
+
+
+@dataclass
 class Person:
     profile: dict[str, Any]
     days: list[dict[str, Any]]
     churn: dict[str, Any] | None
     segment: dict[str, Any] | None
     recommendations: list[dict[str, Any]]
+    sessions: PersonSessions | None = None  # None: no person_sessions table yet
 
 
-def person(reader: Reader, period: Period, person_id: str) -> Person | None:
+def person_sessions(reader: Reader, period: Period, person_id: str, page: int = 1) -> PersonSessions | None:
+    """The person's sessions started in the period, SESSIONS_PAGE a page, newest first (a page past the last
+    shows the last): a heavy user's year is thousands of sessions, a page is read at a glance."""
+    table = schema.person_sessions
+    if not reader.has(table):
+        return None
+    where = [table.c.person_id == person_id, _between(table, period)]
+    total = reader.scalar(sa.select(sa.func.count()).select_from(table).where(*where)) or 0
+    pages = max(1, -(-total // SESSIONS_PAGE))
+    page = min(max(page, 1), pages)
+    rows = reader.rows(
+        sa.select(table)
+        .where(*where)
+        .order_by(table.c.session_start.desc(), table.c.session_id)
+        .limit(SESSIONS_PAGE)
+        .offset((page - 1) * SESSIONS_PAGE)
+    )
+    return PersonSessions(rows, total, page, pages)
+
+
+def person(reader: Reader, period: Period, person_id: str, sessions_page: int = 1) -> Person | None:
     people = schema.people
     if not reader.has(people):
         return None
@@ -604,7 +704,14 @@ def person(reader: Reader, period: Period, person_id: str) -> Person | None:
     churn = latest(schema.churn_scores)
     segment = latest(schema.person_segments)
     recommended = sorted(latest(schema.recommendations), key=lambda row: row["rank"])
-    return Person(profile[0], days, churn[0] if churn else None, segment[0] if segment else None, recommended)
+    return Person(
+        profile[0],
+        days,
+        churn[0] if churn else None,
+        segment[0] if segment else None,
+        recommended,
+        person_sessions(reader, period, person_id, sessions_page),
+    )
 
 
 # ---- churn and segments (the ML tables)
@@ -619,8 +726,11 @@ class Churn:
     scored: int
 
 
-def _latest_as_of(reader: Reader, table: sa.Table, period: Period) -> date | None:
-    day = reader.scalar(sa.select(sa.func.max(table.c.as_of_date)).where(table.c.as_of_date <= period.last))
+def _latest_as_of(reader: Reader, table: sa.Table, last: date | None) -> date | None:
+    """The latest day a model is as of, up to `last` (the URL's `to`). Without one, the latest of all: a model
+    trained as of the latest day is shown although the default period ends on the last complete day."""
+    statement = sa.select(sa.func.max(table.c.as_of_date))
+    day = reader.scalar(statement if last is None else statement.where(table.c.as_of_date <= last))
     return _as_date(day) if day is not None else None
 
 
@@ -641,7 +751,7 @@ def churn(reader: Reader, filters: Filters, period: Period) -> Churn | None:
     table = schema.churn_scores
     if not reader.has_rows(table):
         return None
-    as_of = _latest_as_of(reader, table, period)
+    as_of = _latest_as_of(reader, table, filters.last)
     if as_of is None:
         return None
     base = sa.select(table).where(table.c.as_of_date == as_of)
@@ -659,7 +769,7 @@ class Segments:
     as_of: date
     segments: list[dict[str, Any]]  # segment, description, people, share
     history_days: list[str]
-    history: dict[str, list[int]]  # segment label -> people per day
+    history: dict[str, list[int]]  # segment description -> people per day
     notes: list[str]
 
 
@@ -667,7 +777,7 @@ def segments(reader: Reader, filters: Filters, period: Period) -> Segments | Non
     sizes, members = schema.segment_sizes, schema.person_segments
     if not reader.has_rows(sizes):
         return None
-    as_of = _latest_as_of(reader, sizes, period)
+    as_of = _latest_as_of(reader, sizes, filters.last)
     if as_of is None:
         return None
     notes = []
@@ -687,13 +797,26 @@ def segments(reader: Reader, filters: Filters, period: Period) -> Segments | Non
     else:
         rows = reader.rows(sa.select(sizes).where(sizes.c.as_of_date == as_of).order_by(sizes.c.segment))
     history_rows = reader.rows(
-        sa.select(sizes.c.as_of_date, sizes.c.segment, sizes.c.people)
-        .where(sizes.c.as_of_date.between(period.first, period.last))
+        sa.select(sizes.c.as_of_date, sizes.c.description, sizes.c.people)
+        .where(sizes.c.as_of_date.between(period.first, max(period.last, as_of)))  # through the day shown
         .order_by(sizes.c.as_of_date, sizes.c.segment)
     )
-    history_days = sorted({_as_date(row["as_of_date"]).isoformat() for row in history_rows})
-    history: dict[str, list[int]] = {}
-    for row in history_rows:
-        line = history.setdefault(f"segment {row['segment']}", [0] * len(history_days))
-        line[history_days.index(_as_date(row["as_of_date"]).isoformat())] = row["people"]
-    return Segments(as_of, rows, history_days, history, notes)
+    return Segments(as_of, rows, *_segment_history(history_rows), notes)
+
+
+def _segment_history(rows: list[dict[str, Any]]) -> tuple[list[str], dict[str, list[int]]]:
+    """People per segment and day, each segment named by its description: segment numbers are each day's own
+    (0 the largest), so a segment is followed over time by what it is. The HISTORY_SEGMENTS largest descriptions
+    over the days get a series each; the others add up in OTHER_SEGMENTS."""
+    days = sorted({_as_date(row["as_of_date"]).isoformat() for row in rows})
+    index = {day: i for i, day in enumerate(days)}
+    totals: dict[str, int] = defaultdict(int)
+    for row in rows:
+        totals[row["description"]] += row["people"]
+    kept = sorted(totals, key=lambda name: (-totals[name], name))[:HISTORY_SEGMENTS]
+    history: dict[str, list[int]] = {name: [0] * len(days) for name in kept}
+    for row in rows:
+        name = row["description"] if row["description"] in history else OTHER_SEGMENTS
+        line = history.setdefault(name, [0] * len(days))
+        line[index[_as_date(row["as_of_date"]).isoformat()]] += row["people"]
+    return days, history

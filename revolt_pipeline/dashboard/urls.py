@@ -94,7 +94,7 @@ REPORT_PAGES: dict[str, str] = {
         ),
         "sessions",
     ),
-    **dict.fromkeys(("person_days", "people", "recommendations"), "people"),
+    **dict.fromkeys(("person_days", "people", "recommendations", "person_sessions"), "people"),
     **dict.fromkeys(("funnel_steps_daily", "funnel_steps_daily_by_platform", "funnel_steps_weekly"), "funnels"),
     **dict.fromkeys(("lifecycle_daily", "lifecycle_weekly"), "lifecycle"),
     **dict.fromkeys(("retention_daily", "retention_weekly"), "retention"),

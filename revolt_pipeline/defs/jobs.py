@@ -42,6 +42,7 @@ PEOPLE_ASSETS = (
     "active_users_daily_by_library",
     "person_days_table",
     "people_table",
+    "person_sessions_table",
 )
 # Lifecycle and retention read the people layer's days: built by the same runs, after it.
 RETENTION_ASSETS = (

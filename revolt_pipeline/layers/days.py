@@ -134,9 +134,12 @@ class DayBuilder:
         return loaded
 
     def people_reports(self, engine: sa.Engine, days: list[date]) -> dict[str, pa.Table]:
-        """`person_days` of the days, and `people` from the latest snapshot built; rows loaded by table."""
+        """`person_days` and `person_sessions` of the days, and `people` from the latest snapshot built; rows loaded
+        by table."""
         with self.step("load_person_days"):
             loaded = {schema.person_days.name: load_person_days(engine, self.store, schema.person_days, days)}
+        with self.step("load_person_sessions"):
+            loaded[schema.person_sessions.name] = load_person_days(engine, self.store, schema.person_sessions, days)
         with self.step("load_people"):
             loaded[schema.people.name] = load_people(engine, self.store).rows
         return loaded

@@ -40,9 +40,15 @@ from revolt_pipeline.transforms.people import (
     count_person_days,
     people_query,
     person_days_query,
+    restitched_sql,
     stitch_people,
 )
-from revolt_pipeline.transforms.people_reports import people_report_query, person_days_report_query
+from revolt_pipeline.transforms.people_reports import (
+    NO_PERSON_SESSIONS,
+    people_report_query,
+    person_days_report_query,
+    person_sessions_report_query,
+)
 from revolt_pipeline.transforms.rules import PipelineRules
 
 PEOPLE = Layer("people", "person_days, people and active_users")
@@ -129,6 +135,12 @@ def _people_day(
             copy_to_parquet(connection, query, path)
             actives[table.name] = path
         reports = _report_rows(connection, person_days_path, people_path, day, workdir)
+        # The day's sessions, each with its person as person_days stitches them: a person's timeline of sessions.
+        day_sessions = restitched_sql(sessions, person_map) if day_files else NO_PERSON_SESSIONS
+        reports[schema.person_sessions.name] = str(workdir / f"report-person_sessions-{day}.parquet")
+        copy_to_parquet(
+            connection, person_sessions_report_query(day_sessions, day), reports[schema.person_sessions.name]
+        )
     with committing(store, PEOPLE, day) as commit:
         commit.put_file(person_days_key(day), person_days_path)
         commit.put_file(people_key(day), people_path)
@@ -161,7 +173,8 @@ def _report_rows(
 
 
 def load_person_days(engine: sa.Engine, store: ObjectStore, table: sa.Table, days: list[date]) -> pa.Table:
-    """Replace the days' rows of the `person_days` report table with the lake's; returns the rows."""
+    """Replace the days' rows of a report table the people layer writes per day (`person_days`,
+    `person_sessions`) with the lake's; returns the rows."""
     keys = {day: people_report_key(table.name, day) for day in days}
     return load_lake_days(engine, store, table, keys, PEOPLE, "people")
 

@@ -893,3 +893,44 @@ SEGMENT_TABLES = (person_segments, segment_sizes)
 """Models' outputs, each loaded from lake files of the same name (`layers/recommendations.py`, `layers/segments.py`)."""
 PARTITION_COLUMNS.update({table.name: "as_of_date" for table in (*RECOMMENDATION_TABLES, *SEGMENT_TABLES)})
 __all__ += ["RECOMMENDATION_TABLES", "SEGMENT_TABLES", *(t.name for t in (*RECOMMENDATION_TABLES, *SEGMENT_TABLES))]
+
+
+# A person's sessions (issue 10: the dashboard's timeline of a person's sessions), from the people layer: the
+# day's sessions with their person re-stitched as `person_days` is (`transforms/people_reports.py`).
+person_sessions = sa.Table(
+    "person_sessions",
+    metadata,
+    _date_key("session_date", "The day (UTC) the session started: a session crossing midnight is on its first day."),
+    sa.Column(
+        "session_id",
+        sa.Text,
+        primary_key=True,
+        comment="The session, as the sessions layer names it (unique within its day).",
+    ),
+    sa.Column("person_id", sa.Text, nullable=False, comment=_PERSON_ID),
+    _timestamp("session_start", "The session's first event (UTC)."),
+    _timestamp("session_end", "The session's last event (UTC)."),
+    _seconds("duration_seconds", "Seconds from the first to the last event (0 for one event). Sums across rows."),
+    _count("events", "The session's events (duplicates once). Sums across rows."),
+    sa.Column(
+        "platform",
+        sa.String(REPORT_TEXT_CHARS["platform"]),
+        nullable=False,
+        comment="The platform of the session's first event (as in the breakdown tables; `unknown` where unsent).",
+    ),
+    sa.Column(
+        "app_version",
+        sa.String(REPORT_TEXT_CHARS["app_version"]),
+        nullable=False,
+        comment="The app version of the session's first event (as in the breakdown tables; `unknown` where unsent).",
+    ),
+    _text("os_name", "The OS of the session's first event (context.os.name); NULL where unsent."),
+    _text("entry_event", "The session's first event: its name, or its type for a call without one."),
+    _text("exit_event", "The session's last event: its name, or its type for a call without one."),
+    sa.Index("ix_person_sessions_person_id_session_start", "person_id", "session_start"),
+    sa.Index("ix_person_sessions_platform", "platform", "session_date"),  # the platform filter, on any day
+    comment="Every session with its person after identity stitching: a person's timeline of sessions. Grain: "
+    "one row per day x session_id.",
+)
+PARTITION_COLUMNS[person_sessions.name] = "session_date"
+__all__ += ["person_sessions"]

@@ -12,8 +12,10 @@ Platforms and app versions follow the aggregates' rule (`aggregates.PLATFORM`, `
 join with the breakdown tables' values.
 """
 
+from datetime import date
+
 from revolt_pipeline.transforms.aggregates import APP_VERSION, PLATFORM
-from revolt_pipeline.transforms.engine import parquet
+from revolt_pipeline.transforms.engine import parquet, sql_string
 from revolt_pipeline.transforms.report_text import DIGEST_CHARS, MARKER, REPLACEMENT, ReportText
 
 # Separates the platforms of a person day in `person_days.platforms` (sorted): `android,web`.
@@ -85,4 +87,31 @@ def people_report_query(people_file: str) -> str:
            CAST(days_active AS INTEGER) AS days_active, snapshot_date
     FROM {parquet(people_file)}
     ORDER BY person_id
+    """
+
+
+# A day with no sessions layer built (nothing received): no session, in the columns the query below reads.
+NO_PERSON_SESSIONS = (
+    "(SELECT NULL::VARCHAR AS session_id, NULL::VARCHAR AS person_id, NULL::TIMESTAMPTZ AS session_start, "
+    "NULL::TIMESTAMPTZ AS session_end, NULL::DOUBLE AS duration_seconds, NULL::BIGINT AS events, "
+    "NULL::VARCHAR AS platform, NULL::VARCHAR AS app_version, NULL::VARCHAR AS os_name, "
+    "NULL::VARCHAR AS entry_event, NULL::VARCHAR AS exit_event WHERE false)"
+)
+
+
+def person_sessions_report_query(sessions: str, session_date: date) -> str:
+    """A day's sessions as `person_sessions` report rows. `sessions` is the day's sessions relation with its
+    `person_id` already re-stitched (`people.restitched_sql`), as `person_days` counts them; platform and app
+    version as the breakdowns write them, so a timeline's values join with theirs.
+
+    A sessions file without the descriptive columns (the ML history's shortcut, `demo/ml_history.py`, writes only
+    ids, times and counts) reads them as NULL: platform and app version `unknown`."""
+    sessions = f"({NO_PERSON_SESSIONS} UNION ALL BY NAME SELECT * FROM {sessions})"
+    return f"""
+    SELECT DATE {sql_string(session_date.isoformat())} AS session_date, session_id, {_id("person_id")} AS person_id,
+           session_start, session_end, CAST(duration_seconds AS DOUBLE) AS duration_seconds,
+           CAST(events AS INTEGER) AS events, {PLATFORM.sql} AS platform, {APP_VERSION.sql} AS app_version,
+           {_text("os_name")} AS os_name, {_text("entry_event")} AS entry_event, {_text("exit_event")} AS exit_event
+    FROM {sessions}
+    ORDER BY session_start, session_id
     """

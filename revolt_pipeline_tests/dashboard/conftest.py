@@ -5,7 +5,7 @@ import json
 import os
 import shutil
 from collections.abc import Callable
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,8 @@ from revolt_pipeline.settings import Settings
 FIRST = date(2026, 11, 2)  # a Monday
 DAYS = 14
 LAST = FIRST + timedelta(days=DAYS - 1)
+SEGMENTS = ("daily web power users of Invoice Sent", "weekly ios light users")
+SESSIONS = 120  # user-7's sessions over the two weeks
 
 
 def _day(n: int) -> date:
@@ -161,13 +163,73 @@ def report_rows() -> dict[sa.Table, list[dict[str, Any]]]:
         for n in range(10)
     ]
     rows[schema.person_segments] = [
-        {"as_of_date": LAST, "person_id": f"user-{n}", "segment": n % 2, "description": f"segment {n % 2} people"}
+        {"as_of_date": LAST, "person_id": f"user-{n}", "segment": n % 2, "description": SEGMENTS[n % 2]}
         for n in range(10)
     ]
+    # Segment numbers are each day's own (0 the largest): the same segments swap numbers between the two days.
     rows[schema.segment_sizes] = [
-        {"as_of_date": day, "segment": s, "description": f"segment {s} people", "people": 5, "share": 0.5}
-        for day in (_day(6), LAST)
-        for s in (0, 1)
+        {"as_of_date": _day(6), "segment": 0, "description": SEGMENTS[1], "people": 6, "share": 0.6},
+        {"as_of_date": _day(6), "segment": 1, "description": SEGMENTS[0], "people": 4, "share": 0.4},
+        *({"as_of_date": LAST, "segment": s, "description": SEGMENTS[s], "people": 5, "share": 0.5} for s in (0, 1)),
+    ]
+    # Lifecycle and retention of the two weeks: a cohort of 8 a day, 3 of them back one day later (37.5%).
+    rows[schema.lifecycle_daily] = [
+        {
+            "event_date": _day(n),
+            "active_users": 10 + n,
+            "new_users": 2,
+            "returning_users": 6 + n,
+            "resurrecting_users": 2,
+            "dormant_users": 3,
+            "previous_active_users": 9 + n,
+        }
+        for n in range(DAYS)
+    ]
+    rows[schema.lifecycle_weekly] = [
+        {
+            "week_start": _day(7 * w),
+            "as_of": _day(7 * w + 6),
+            "days_built": 7,
+            "final": w == 0,
+            "active_users": 30,
+            "new_users": 10 + w,
+            "returning_users": 15,
+            "resurrecting_users": 5 - w,
+            "dormant_users": 4,
+            "previous_active_users": 19,
+        }
+        for w in (0, 1)
+    ]
+    retained = {"as_of": LAST, "start_event": None, "return_event": None, "cohort_size": 8, "final": False}
+    rows[schema.retention_daily] = [
+        {"cohort_date": _day(n), "definition": "first_seen", "period": p, **retained, "retained": 8 if p == 0 else 3,
+         "retained_or_later": 8 if p == 0 else 3}
+        for n in range(DAYS)
+        for p in range(min(2, DAYS - n))
+    ]  # fmt: skip
+    rows[schema.retention_weekly] = [
+        {"cohort_week": _day(7 * w), "definition": "first_seen", "period": p, **retained, "period_complete": True,
+         "retained": 8 if p == 0 else 3, "retained_or_later": 8 if p == 0 else 3}
+        for w in (0, 1)
+        for p in range(2 - w)
+    ]  # fmt: skip
+    # user-7's sessions: two a day on the days of their person days, and 120 more over the two weeks (paging).
+    rows[schema.person_sessions] = [
+        {
+            "session_date": _day(n % DAYS),
+            "session_id": f"s-{n:03d}",
+            "person_id": "user-7",
+            "session_start": datetime(2026, 11, 2, 8, tzinfo=UTC) + timedelta(days=n % DAYS, minutes=n),
+            "session_end": datetime(2026, 11, 2, 8, tzinfo=UTC) + timedelta(days=n % DAYS, minutes=n + 5),
+            "duration_seconds": 300.0,
+            "events": 1 + n % 9,
+            "platform": "ios" if n % 3 else "web",
+            "app_version": "2.0" if n % 3 else "5.1",
+            "os_name": "iOS" if n % 3 else None,
+            "entry_event": "Signed In",
+            "exit_event": "Invoice Sent",
+        }
+        for n in range(SESSIONS)
     ]
     return rows
 

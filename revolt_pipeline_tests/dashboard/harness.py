@@ -16,6 +16,20 @@ from revolt_pipeline_tests.fixtures.services import free_port
 
 ARTIFACTS_ENV = "REVOLT_TEST_ARTIFACTS"
 
+# A script for the browser: per chart on the page, its texts laid out outside its viewBox and how many pairs of
+# x-axis labels overlap, by chromium's own text layout (`getBBox`).
+MEASURE = """() => [...document.querySelectorAll('svg.chart')].map(svg => {
+    const box = svg.viewBox.baseVal;
+    const outside = [...svg.querySelectorAll('text')].filter(t => {
+        const b = t.getBBox();
+        return b.x < box.x - 0.5 || b.y < box.y - 0.5 || b.x + b.width > box.x + box.width + 0.5
+            || b.y + b.height > box.y + box.height + 0.5;
+    }).map(t => t.textContent);
+    const labels = [...svg.querySelectorAll('text.x-label')].map(t => t.getBBox()).sort((a, b) => a.x - b.x);
+    const overlaps = labels.slice(1).filter((b, i) => b.x < labels[i].x + labels[i].width).length;
+    return {title: svg.getAttribute('aria-label'), outside, overlaps, labels: labels.length};
+})"""
+
 
 @contextmanager
 def dashboard_server(settings: Settings, token: str | None = None) -> Iterator[str]:

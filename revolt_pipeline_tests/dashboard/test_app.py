@@ -181,3 +181,20 @@ def test_every_page_of_urls_has_its_builder_and_template() -> None:
     assert set(pages.BUILDERS) == set(PAGES)
     templates = PACKAGE / "dashboard" / "templates"
     assert [name for name in PAGES if not (templates / f"{name}.html").is_file()] == []
+
+
+def test_a_persons_sessions_page_number_cannot_break_the_page(report_db: Callable[..., Settings]) -> None:
+    with dashboard_server(report_db()) as base, httpx.Client() as client:
+        person = page_url(base, "person", person_id="user-7", from_="2026-11-02", to="2026-11-15")
+        pages = {}
+        for number in ("", "2", "3", "4", "999999999999", "0", "-1", "x", "1e3", "٣"):
+            response = client.get(f"{person}&page={number}")
+            assert response.status_code == 200, number
+            pages[number] = response.text.split('data-table="sessions"')[1].split("</table>")[0]
+        assert pages["2"] != pages[""] and pages["3"] != pages["2"]
+        assert pages["4"] == pages["3"]  # past the last: the last
+        # Not a page number (Python's int() would read "٣", Arabic-Indic three, as 3): the first page.
+        first = {pages[n] for n in ("0", "-1", "x", "1e3", "٣", "999999999999")}
+        assert first == {pages[""]}
+        older = client.get(f"{person}&page=2").text
+        assert 'rel="prev"' in older and 'rel="next"' in older and "page 2 of 3" in older

@@ -5,13 +5,14 @@ from datetime import timedelta
 from statistics import mean
 
 import pytest
+import sqlalchemy as sa
 
 from revolt_pipeline.dashboard import queries
 from revolt_pipeline.dashboard.filters import Filters, Period
 from revolt_pipeline.reports import schema
 from revolt_pipeline.reports.loader import create_engine
 from revolt_pipeline.settings import Settings
-from revolt_pipeline_tests.dashboard.conftest import FIRST, LAST, report_rows
+from revolt_pipeline_tests.dashboard.conftest import FIRST, LAST, SEGMENTS, SESSIONS, report_rows
 from revolt_pipeline_tests.dashboard.expected import expected_overview, in_period
 
 WEEK = Period(LAST - timedelta(days=6), LAST)
@@ -134,7 +135,8 @@ def test_churn_and_segments_read_the_latest_day_of_the_period(reader: queries.Re
     assert result.bands == {"high": 5, "medium": 3, "low": 2}
     assert sum(result.histogram) == 10
     assert result.at_risk[0]["person_id"] == "user-9"
-    earlier = queries.churn(reader, Filters(), Period(FIRST, FIRST + timedelta(days=6)))
+    # A URL's `to` bounds the model's day; without one, the latest model shows whatever the period.
+    earlier = queries.churn(reader, Filters(last=FIRST + timedelta(days=6)), Period(FIRST, FIRST + timedelta(days=6)))
     assert earlier is not None and earlier.as_of == FIRST + timedelta(days=6)
     segments = queries.segments(reader, Filters(), Period(FIRST, LAST))
     assert segments is not None and [row["people"] for row in segments.segments] == [5, 5]
@@ -147,9 +149,56 @@ def test_missing_or_empty_tables_read_as_nothing(report_db: Callable[..., Settin
     try:
         with engine.connect() as connection:
             reader = queries.Reader(connection)
-            assert queries.latest_day(reader) is None
+            assert queries.last_complete_day(reader) is None
             assert queries.churn(reader, Filters(), WEEK) is None
             assert queries.retention(reader, WEEK, "day", "first_seen") is None
             assert all(m.value is None for m in queries.overview(reader, Filters(), WEEK).metrics)
     finally:
         engine.dispose()
+
+
+def test_the_default_period_ends_on_the_last_complete_day(reader: queries.Reader) -> None:
+    # Events on every day through LAST: LAST may still be receiving them (or hold only what ran past midnight).
+    assert queries.last_complete_day(reader) == LAST - timedelta(days=1)
+    default = Period.resolve(Filters(), queries.last_complete_day(reader))
+    assert default.last == LAST - timedelta(days=1)
+    # Explicit dates are shown exactly, the latest day included.
+    assert Period.resolve(Filters(first=FIRST, last=LAST), queries.last_complete_day(reader)) == Period(FIRST, LAST)
+
+
+def test_segments_are_named_by_their_description_and_followed_by_it_over_time(reader: queries.Reader) -> None:
+    segments = queries.segments(reader, Filters(), Period(FIRST, LAST))
+    assert segments is not None
+    assert [row["description"] for row in segments.segments] == list(SEGMENTS)
+    # Segment 0 of the first day is segment 1 of the last: the history follows the description, not the number.
+    assert segments.history_days == [str(FIRST + timedelta(days=6)), str(LAST)]
+    assert segments.history == {SEGMENTS[1]: [6, 5], SEGMENTS[0]: [4, 5]}
+
+
+def test_a_persons_sessions_are_paged_newest_first(reader: queries.Reader) -> None:
+    person = queries.person(reader, Period(FIRST, LAST), "user-7")
+    assert person is not None and person.sessions is not None
+    rows = report_rows()[schema.person_sessions]
+    newest = sorted(rows, key=lambda row: row["session_start"], reverse=True)
+    assert person.sessions.total == SESSIONS and person.sessions.pages == 3 and person.sessions.page == 1
+    assert [row["session_id"] for row in person.sessions.rows] == [row["session_id"] for row in newest[:50]]
+    last_page = queries.person_sessions(reader, Period(FIRST, LAST), "user-7", page=99)
+    assert last_page is not None and last_page.page == 3
+    assert [row["session_id"] for row in last_page.rows] == [row["session_id"] for row in newest[100:]]
+    week = queries.person_sessions(reader, WEEK, "user-7")
+    assert week is not None and week.total == len(in_period(rows, WEEK))
+    assert queries.person_sessions(reader, WEEK, "nobody") == queries.PersonSessions([], 0, 1, 1)
+
+
+def test_retention_and_lifecycle_read_their_views(reader: queries.Reader) -> None:
+    statements: list[str] = []
+    sa.event.listen(reader.connection, "before_cursor_execute", lambda *args: statements.append(args[2]))
+    assert queries.retention(reader, WEEK, "day", "first_seen") is not None
+    assert queries.retention(reader, WEEK, "week", "first_seen") is not None
+    assert queries.lifecycle(reader, WEEK, "day") is not None
+    assert queries.lifecycle(reader, WEEK, "week") is not None
+    read = " ".join(statements)
+    for view in ("daily_retention_heatmap", "weekly_retention_heatmap", "daily_lifecycle", "weekly_lifecycle"):
+        assert f"FROM {view}" in read
+    for table in ("retention_daily", "retention_weekly", "lifecycle_daily", "lifecycle_weekly"):
+        assert f"FROM {table}" not in read

@@ -7,6 +7,7 @@ screenshot of each page is kept (test-artifacts/dashboard/, or REVOLT_TEST_ARTIF
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -16,7 +17,7 @@ from revolt_pipeline.dashboard.filters import Period
 from revolt_pipeline.dashboard.urls import PAGES, page_url
 from revolt_pipeline_tests.browser.conftest import chromium  # noqa: F401 (the module-scoped browser)
 from revolt_pipeline_tests.dashboard.expected import expected_overview, in_period
-from revolt_pipeline_tests.dashboard.harness import artifacts_dir, dashboard_server
+from revolt_pipeline_tests.dashboard.harness import MEASURE, artifacts_dir, dashboard_server
 from revolt_pipeline_tests.pipeline.conftest import DemoRun
 from revolt_pipeline_tests.pipeline.test_demo_end_to_end import START
 
@@ -78,9 +79,22 @@ def test_every_page_loads_clean_and_is_kept_as_a_screenshot(browsing: Browsing, 
         browsing.open(page_url(browsing.base, name, person_id=person if "{" in path else None, **FILTERS))
         assert browsing.page.get_attribute("body", "data-page") == name
         assert browsing.page.locator(".error").count() == 0, name
+        # Every chart's text inside its viewBox (the last x-axis label was once cut off), labels apart.
+        charts = browsing.page.evaluate(MEASURE)
+        assert [(name, c["title"], c["outside"], c["overlaps"]) for c in charts if c["outside"] or c["overlaps"]] == []
         browsing.screenshot(name)
     assert browsing.console_errors == []
     assert browsing.outside == []
+
+
+def test_the_default_period_ends_on_the_last_complete_day(browsing: Browsing, demo_run: DemoRun) -> None:
+    days = sorted({row["event_date"] for row in demo_run.rows["events_daily"]})
+    browsing.open(page_url(browsing.base, "overview"))
+    first, last = browsing.page.get_attribute("[data-period]", "data-period").split("/")
+    assert last == days[-2].isoformat()  # the day before the latest day with events
+    assert date.fromisoformat(last) - date.fromisoformat(first) == timedelta(days=27)
+    browsing.open(page_url(browsing.base, "overview", from_=str(days[0]), to=str(days[-1])))
+    assert browsing.page.get_attribute("[data-period]", "data-period") == f"{days[0]}/{days[-1]}"
 
 
 def test_the_overview_shows_the_report_tables_and_the_ground_truth(browsing: Browsing, demo_run: DemoRun) -> None:
@@ -165,7 +179,9 @@ def test_each_pages_numbers_equal_its_report_table(browsing: Browsing, demo_run:
     assert cohorts, "the demo has cohorts"
     for row in cohorts[:40]:
         cell = page.locator(f'rect.cell[data-row^="{row["cohort_date"]} "][data-column="d{row["period"]}"]')
-        expected = round(100.0 * row["retained"] / row["cohort_size"], 1) if row["cohort_size"] else 0.0
+        # The retention view's percent: rounded half away from zero, as both databases round a NUMERIC.
+        exact = Decimal(100 * row["retained"]) / Decimal(row["cohort_size"]) if row["cohort_size"] else Decimal(0)
+        expected = float(exact.quantize(Decimal("0.1"), rounding=ROUND_HALF_UP))
         assert float(cell.get_attribute("data-value")) == expected
 
     browsing.open(f"{page_url(browsing.base, 'retention', **FILTERS)}&unit=week")
@@ -198,4 +214,19 @@ def test_people_are_found_and_their_timeline_is_their_person_days(browsing: Brow
     assert sum(int(s) for s in [shown.nth(i).get_attribute("data-sessions") for i in range(shown.count())]) == sum(
         row["sessions"] for row in days
     )
+    # ... and their sessions, newest first, are their rows of person_sessions.
+    sessions = sorted(
+        (row for row in rows["person_sessions"] if row["person_id"] == person["person_id"]),
+        key=lambda row: (row["session_start"], row["session_id"]),
+        reverse=True,
+    )
+    assert len(sessions) == person["sessions"]
+    assert int(browsing.page.get_attribute("[data-sessions-total]", "data-sessions-total")) == len(sessions)
+    listed = browsing.page.locator('[data-table="sessions"] tbody tr')
+    assert [listed.nth(i).get_attribute("data-key") for i in range(listed.count())] == [
+        row["session_id"] for row in sessions[:50]
+    ]
+    assert [int(listed.nth(i).get_attribute("data-events")) for i in range(listed.count())] == [
+        row["events"] for row in sessions[:50]
+    ]
     browsing.screenshot("person-found")

@@ -50,7 +50,14 @@ PEOPLE_ASSETS = ("person_days", "people")
 ACTIVE_USERS_REPORTS = tuple(table.name for table, _ in ACTIVE_USERS_TABLES)
 # The report tables `person_days` and `people` share their names with the lake assets they load: their assets
 # are named after the table with `_table`, and say the table's name in `dagster/table_name`.
-PEOPLE_TABLE_ASSETS = {"person_days_table": schema.person_days, "people_table": schema.people}
+PEOPLE_TABLE_ASSETS = {
+    "person_days_table": schema.person_days,
+    "people_table": schema.people,
+    "person_sessions_table": schema.person_sessions,
+}
+# The lake asset whose days hold a report table's rows, where not named after it: a person's sessions are written
+# with the day's person days.
+LAKE_ROWS = {schema.person_sessions.name: "person_days"}
 
 
 def build_people_assets(partitions: dg.PartitionsDefinition, rules: PipelineRules) -> list[dg.AssetsDefinition]:
@@ -204,7 +211,7 @@ def build_people_assets(partitions: dg.PartitionsDefinition, rules: PipelineRule
                 asset,
                 group_name="people",
                 description=f"The report table `{table.name}`. {table.comment}",
-                deps=[reads_window(table.name, same_day)],
+                deps=[reads_window(LAKE_ROWS.get(table.name, table.name), same_day)],
                 kinds=REPORT_KINDS,
                 owners=OWNERS,
                 tags={"layer": "reports"},
@@ -216,6 +223,7 @@ def build_people_assets(partitions: dg.PartitionsDefinition, rules: PipelineRule
         backfill_policy=dg.BackfillPolicy.single_run(),
         check_specs=[
             partition_check("loaded_rows_match_lake", "person_days_table", LOADED_ROWS, partitions),
+            partition_check("loaded_rows_match_lake", "person_sessions_table", LOADED_ROWS, partitions),
             partition_check(
                 "loaded_rows_match_lake",
                 "people_table",
@@ -227,9 +235,13 @@ def build_people_assets(partitions: dg.PartitionsDefinition, rules: PipelineRule
     def people_tables(
         context: dg.AssetExecutionContext, lake: LakeResource, reports: ReportDatabaseResource
     ) -> Iterator[Any]:
-        """Load the run's days of person days, then the latest people snapshot (whatever the run's days)."""
+        """Load the run's days of person days and person sessions, then the latest people snapshot (whatever the
+        run's days)."""
         yield from load_report_table(
             context, lake, reports, schema.person_days, load_person_days, asset="person_days_table"
+        )
+        yield from load_report_table(
+            context, lake, reports, schema.person_sessions, load_person_days, asset="person_sessions_table"
         )
         try:
             loaded = lake.retrying(context, "loading people", partial(load_people, reports.engine, lake.store))
