@@ -42,6 +42,7 @@ from revolt_pipeline.transforms.engine import copy_to_parquet, parquet
 from revolt_pipeline.transforms.features import (
     FEATURE_WINDOW_DAYS,
     NUMERIC_FEATURES,
+    WINDOWS,
     churn_labels_query,
     person_features_query,
 )
@@ -56,6 +57,9 @@ DESCRIPTION_FILE = "model.json"
 # model): Parquet, so the lab reads the models' validations as the layer `models/churn`.
 VALIDATION_FILE = "validation.parquet"
 IMPORTANCE_REPEATS = 5
+# The least days of people built before a cutoff for its examples to be learned from or judged on: a week, the
+# shortest feature window (a cutoff a day into the history describes everyone as new, active yesterday).
+MIN_HISTORY_DAYS = WINDOWS[0]
 _NO_PERSON_DAYS = (
     "(SELECT NULL::VARCHAR AS person_id, NULL::DATE AS event_date WHERE false)"  # no day built: no one active
 )
@@ -165,12 +169,14 @@ def churn_examples(
     store: ObjectStore, connection: duckdb.DuckDBPyConnection, cutoffs: list[date], horizon_days: int
 ) -> pa.Table:
     """The features of each person as of each cutoff, with the cutoff and the churn label after it: the rows the
-    churn model learns from. Cutoffs whose horizon is not built yet, or with no one, are left out."""
+    churn model learns from. Cutoffs whose horizon is not built yet, with less than a week of people built before
+    them (MIN_HISTORY_DAYS: everyone would look new, and no weekly feature would be whole), or with no one, are left
+    out."""
     tables = []
     for cutoff in cutoffs:
         window = [cutoff - timedelta(days=n) for n in range(FEATURE_WINDOW_DAYS, 0, -1)]
-        if not labelled(store, cutoff, horizon_days) or not _built_person_days(store, window):
-            continue  # no label yet, or no one active before the cutoff (the history starts after it)
+        if not labelled(store, cutoff, horizon_days) or len(_built_person_days(store, window)) < MIN_HISTORY_DAYS:
+            continue  # no label yet, or the history starts too shortly before the cutoff
         features = person_features(store, connection, cutoff)
         if features.num_rows == 0:
             continue
@@ -203,14 +209,15 @@ def build_churn_model(
     FileNotFoundError when the lake's history is too short for the validation cutoff or for any training one."""
     cutoff = cutoff_of(as_of)
     validation, training_cutoffs = split_cutoffs(cutoff, settings)
-    examples = churn_examples(store, connection, [*training_cutoffs, validation], settings.horizon_days).to_pandas()
+    examples = churn_examples(store, connection, [*training_cutoffs, *validation], settings.horizon_days).to_pandas()
     have = set(examples["cutoff"]) if len(examples) else set()
-    if validation not in have or not any(c in have for c in training_cutoffs):
+    if not all(c in have for c in validation) or not any(c in have for c in training_cutoffs):
         needed = (cutoff - min(training_cutoffs)).days
         raise FileNotFoundError(
             f"too little history for a churn model as of {as_of}: the people layer must hold the days of the "
-            f"training cutoffs ({', '.join(map(str, training_cutoffs))}) and the validation cutoff ({validation}) "
-            f"with their {settings.horizon_days}-day horizons, about {needed} days before {cutoff}"
+            f"training cutoffs ({', '.join(map(str, training_cutoffs))}) and the validation cutoffs "
+            f"({validation[0]} to {validation[-1]}) with their {settings.horizon_days}-day horizons, about {needed} "
+            f"days before {cutoff}"
         )
     trained = train_churn(examples, validation, list(NUMERIC_FEATURES), settings)
     people = _features_as_of(store, connection, cutoff).to_pandas()
@@ -247,13 +254,13 @@ def build_churn_model(
 
 
 def validation_table(trained: ChurnTraining) -> pa.Table:
-    """The validation cutoff's people: `person_id` (the lake's), `cutoff`, `churned` and each model's probability."""
+    """The validation cutoffs' people: `person_id` (the lake's), `cutoff`, `churned` and each model's probability."""
     frame = trained.validation_scores
-    scorers = [name for name in frame.columns if name not in ("person_id", "churned")]
+    scorers = [name for name in frame.columns if name not in ("person_id", "cutoff", "churned")]
     return pa.table(
         {
             "person_id": pa.array(frame["person_id"], pa.string()),
-            "cutoff": pa.array([trained.validation_cutoff] * len(frame), pa.date32()),
+            "cutoff": pa.array(frame["cutoff"], pa.date32()),
             "churned": pa.array(frame["churned"], pa.int32()),
             **{name: pa.array(frame[name], pa.float64()) for name in scorers},
         }
@@ -261,8 +268,8 @@ def validation_table(trained: ChurnTraining) -> pa.Table:
 
 
 def validation_importances(trained: ChurnTraining, examples: pd.DataFrame) -> dict[str, dict[str, float]]:
-    """Permutation importances of the model fitted on the training cutoffs, on the validation cutoff's people
-    (the refitted model has seen them)."""
+    """Permutation importances of the model fitted on the training cutoffs, on the latest validation cutoff's people
+    (the refitted model has seen them; the week's other days are much the same people, at seven times the cost)."""
     if trained.validated_model is None:
         return {}
     validation = examples[examples["cutoff"] == trained.validation_cutoff]

@@ -109,7 +109,7 @@ def this_interpreters_kernel(tmp_path_factory: pytest.TempPathFactory, monkeypat
 
 
 def test_the_churn_model_stores_each_validation_persons_label_and_scores(ml_home: MlHome, ml_lake: MlLake) -> None:
-    """validation.parquet, read as the lab reads it: the people of the validation cutoff, labelled as the plan
+    """validation.parquet, read as the lab reads it: the people of each validation cutoff, labelled as the plan
     says they churn, and scores that give the stored metrics again."""
     trained = ml_home.churn[-1]
     training = trained.training
@@ -119,9 +119,12 @@ def test_the_churn_model_stores_each_validation_persons_label_and_scores(ml_home
         rows = lab.layer("models/churn", since=as_of, until=as_of).df()
         description = lab.get_json(churn_model_folder(trained.as_of) + "model.json")
     assert list(rows.columns) == ["person_id", "cutoff", "churned", MODEL, *BASELINES, "as_of_date"]
-    assert set(rows["cutoff"].dt.date) == {training.validation_cutoff} and rows["person_id"].is_unique
-    truth = churn_labels_truth(ml_lake.traffic, training.validation_cutoff, CHURN.horizon_days)
-    assert dict(zip(rows["person_id"], rows["churned"], strict=True)) == truth
+    assert sorted(set(rows["cutoff"].dt.date)) == training.validation_cutoffs
+    assert len(training.validation_cutoffs) == CHURN.validation_cutoffs
+    for cutoff, people in rows.groupby(rows["cutoff"].dt.date):
+        assert people["person_id"].is_unique
+        truth = churn_labels_truth(ml_lake.traffic, cutoff, CHURN.horizon_days)
+        assert dict(zip(people["person_id"], people["churned"], strict=True)) == truth
     for name in (MODEL, *BASELINES):
         stored = description["metrics"][name]
         assert roc_auc_score(rows["churned"], rows[name]) == pytest.approx(stored["roc_auc"], abs=1e-12)
