@@ -41,12 +41,15 @@ from revolt_pipeline.storage.layout import (
 from revolt_pipeline.transforms.engine import copy_to_parquet, parquet
 from revolt_pipeline.transforms.features import (
     FEATURE_WINDOW_DAYS,
+    NO_EVENTS,
+    NO_PEOPLE,
+    NO_PERSON_DAYS,
     NUMERIC_FEATURES,
     WINDOWS,
     churn_labels_query,
     person_features_query,
 )
-from revolt_pipeline.transforms.people import NO_EVENTS, restitched_sql, stitch_people
+from revolt_pipeline.transforms.people import restitched_sql, stitch_people
 from revolt_pipeline.transforms.report_text import DIGEST_CHARS, MARKER, REPLACEMENT
 
 PERSON_FEATURES = Layer("person_features", "person_features")
@@ -60,10 +63,6 @@ IMPORTANCE_REPEATS = 5
 # The least days of people built before a cutoff for its examples to be learned from or judged on: a week, the
 # shortest feature window (a cutoff a day into the history describes everyone as new, active yesterday).
 MIN_HISTORY_DAYS = WINDOWS[0]
-_NO_PERSON_DAYS = (
-    "(SELECT NULL::VARCHAR AS person_id, NULL::DATE AS event_date WHERE false)"  # no day built: no one active
-)
-_NO_PEOPLE = "(SELECT NULL::VARCHAR AS person_id, NULL::DATE AS first_seen WHERE false)"
 
 
 def cutoff_of(partition_day: date) -> date:
@@ -79,7 +78,8 @@ def person_features(
     store: ObjectStore, connection: duckdb.DuckDBPyConnection, cutoff: date, workdir: Path | None = None
 ) -> pa.Table:
     """Each person's features as of `cutoff` (one row per person active in the 28 days before it), read from
-    the lake's people layer and sessionized events of those days; written to `workdir` when given.
+    the lake's people layer and sessionized events of those days; written to `workdir` when given. With no person
+    day built in those days (a cutoff before the history), no one: an empty table of the same columns.
 
     The people snapshot is the one of the day before the cutoff, else the latest before it (a person first
     seen earlier is in every later snapshot). Event ids are re-stitched with every identity link built, as
@@ -102,8 +102,8 @@ def person_features(
         person_map = stitch_people(connection, link_files)
         events = restitched_sql(parquet(event_files), person_map) if event_files else NO_EVENTS
         query = person_features_query(
-            parquet(person_day_files) if person_day_files else _NO_PERSON_DAYS,
-            parquet(snapshot_files) if snapshot_files else _NO_PEOPLE,
+            parquet(person_day_files) if person_day_files else NO_PERSON_DAYS,
+            parquet(snapshot_files) if snapshot_files else NO_PEOPLE,
             events,
             cutoff,
         )
