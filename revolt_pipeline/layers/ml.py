@@ -200,24 +200,49 @@ class ChurnModelDay:
     folder: str
 
 
+def churn_history_days(settings: ChurnSettings) -> int:
+    """The days of people up to a day (that day included) the churn model of the day needs: each validation
+    cutoff's FEATURE_WINDOW_DAYS of features and its label (the model is judged on people described as fully as
+    the ones it scores), and the latest training cutoff's MIN_HISTORY_DAYS (it learns from a week at least). The
+    one definition `ml_after_people` waits for, `build_churn_model` refuses without, and `revolt demo --ml` plans
+    for: 48 days by default."""
+    scoring = date(2000, 1, 1)  # any: the count is relative to the scoring cutoff
+    validation, training = split_cutoffs(scoring, settings)
+    earliest = min(
+        min(validation) - timedelta(days=FEATURE_WINDOW_DAYS), max(training) - timedelta(days=MIN_HISTORY_DAYS)
+    )
+    return (scoring - earliest).days
+
+
 def build_churn_model(
     store: ObjectStore, connection: duckdb.DuckDBPyConnection, as_of: date, settings: ChurnSettings, workdir: Path
 ) -> ChurnModelDay:
     """Train the churn model for the day `as_of` on labelled cutoffs before it (`ml/churn.split_cutoffs`), score
     everyone active in the 28 days before its cutoff, and version the model, its description and the scores.
 
-    FileNotFoundError when the lake's history is too short for the validation cutoff or for any training one."""
+    FileNotFoundError when the people layer does not hold the `churn_history_days` up to `as_of` (the ones
+    `ml_after_people` waits for), or the lake has no one to validate or train on."""
     cutoff = cutoff_of(as_of)
     validation, training_cutoffs = split_cutoffs(cutoff, settings)
+    needed = churn_history_days(settings)
+    history = [cutoff - timedelta(days=n) for n in range(needed, 0, -1)]
+    built = committed_days(store, PEOPLE)
+    missing = [day for day in history if day not in built]
+    if missing:
+        raise FileNotFoundError(
+            f"too little history for a churn model as of {as_of}: it needs the people layer's {needed} days from "
+            f"{history[0]} to {as_of} (the validation cutoffs {validation[0]} to {validation[-1]} with their "
+            f"{FEATURE_WINDOW_DAYS} days of features and {settings.horizon_days}-day labels, and a training cutoff "
+            f"with {MIN_HISTORY_DAYS} days before it), and {len(missing)} of them are not built "
+            f"({missing[0]} to {missing[-1]})"
+        )
     examples = churn_examples(store, connection, [*training_cutoffs, *validation], settings.horizon_days).to_pandas()
     have = set(examples["cutoff"]) if len(examples) else set()
     if not all(c in have for c in validation) or not any(c in have for c in training_cutoffs):
-        needed = (cutoff - min(training_cutoffs)).days
         raise FileNotFoundError(
-            f"too little history for a churn model as of {as_of}: the people layer must hold the days of the "
-            f"training cutoffs ({', '.join(map(str, training_cutoffs))}) and the validation cutoffs "
-            f"({validation[0]} to {validation[-1]}) with their {settings.horizon_days}-day horizons, about {needed} "
-            f"days before {cutoff}"
+            f"no one to train or validate a churn model on as of {as_of}: the people layer's days before the "
+            f"training cutoffs ({', '.join(map(str, training_cutoffs))}) or the validation cutoffs "
+            f"({validation[0]} to {validation[-1]}) hold no active person"
         )
     trained = train_churn(examples, validation, list(NUMERIC_FEATURES), settings)
     people = _features_as_of(store, connection, cutoff).to_pandas()
