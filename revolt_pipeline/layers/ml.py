@@ -214,6 +214,13 @@ def churn_history_days(settings: ChurnSettings) -> int:
     return (scoring - earliest).days
 
 
+def earliest_training_cutoff_days(settings: ChurnSettings) -> int:
+    """How many days before the scoring cutoff the churn model's earliest training cutoff is (`split_cutoffs`): with
+    its features' 28 days before it, the farthest back the model of a day reads."""
+    scoring = date(2000, 1, 1)  # any: the count is relative to the scoring cutoff
+    return (scoring - min(split_cutoffs(scoring, settings)[1])).days
+
+
 def build_churn_model(
     store: ObjectStore, connection: duckdb.DuckDBPyConnection, as_of: date, settings: ChurnSettings, workdir: Path
 ) -> ChurnModelDay:

@@ -29,10 +29,10 @@ from revolt_pipeline.layers.ml import (
     build_churn_model,
     build_person_features,
     cutoff_of,
+    earliest_training_cutoff_days,
     load_churn_scores,
 )
 from revolt_pipeline.layers.summaries import summarize_parquet, summarize_rows
-from revolt_pipeline.ml.churn import split_cutoffs
 from revolt_pipeline.ml.training import ChurnSettings
 from revolt_pipeline.reports import schema
 from revolt_pipeline.storage.layout import churn_model_folder, person_features_key
@@ -84,8 +84,7 @@ def build_churn_assets(partitions: dg.PartitionsDefinition, churn: ChurnSettings
     """`person_features`, `churn_model` and `churn_scores` (the report table)."""
     feature_days = DayWindow(before=FEATURE_WINDOW_DAYS - 1, after=0)
     # The model reads the features of its earliest training cutoff, the 28 days before that, and everything since.
-    any_cutoff = date(2000, 1, 1)
-    earliest = (any_cutoff - min(split_cutoffs(any_cutoff, churn)[1])).days
+    earliest = earliest_training_cutoff_days(churn)
     model_days = DayWindow(before=earliest + FEATURE_WINDOW_DAYS - 1, after=0)
     described = {
         "churn/horizon_days": churn.horizon_days,
