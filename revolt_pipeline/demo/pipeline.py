@@ -376,8 +376,9 @@ def churn_summary(settings: Settings, as_of: date) -> tuple[list[str], bool]:
     model = metrics["gradient_boosting"]
     lines = [
         f"churn model as of {as_of} (horizon {description['horizon_days']} days): trained on the cutoffs "
-        f"{', '.join(description['training_cutoffs'])}, validated on {description['validation_cutoff']} "
-        f"({model['people']} people, {model['positives']} churned); {description['trials']} tuning trials",
+        f"{', '.join(description['training_cutoffs'])}, validated on the cutoffs "
+        f"{description['validation_cutoffs'][0]} to {description['validation_cutoff']} "
+        f"({model['people']} examples, {model['positives']} churned); {description['trials']} tuning trials",
         f"{'model':<26}{'ROC AUC':>9}{'PR AUC':>9}{'Brier':>8}{'lift@10%':>10}{'cal. error':>12}",
     ]
     names = {

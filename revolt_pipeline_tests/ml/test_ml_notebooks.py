@@ -22,6 +22,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 
 from revolt_pipeline.demo.generator import churn_labels_truth
+from revolt_pipeline.demo.pipeline import churn_summary
 from revolt_pipeline.lab import Lab
 from revolt_pipeline.layers.days import DayBuilder
 from revolt_pipeline.layers.ml import VALIDATION_FILE, ChurnModelDay, build_churn_model, load_churn_scores
@@ -205,3 +206,10 @@ def test_the_validation_file_is_written_and_read_on_s3(ml_lake: MlLake, s3_bucke
     assert rows["person_id"].tolist() == expected["person_id"].tolist()
     assert rows["churned"].tolist() == expected["churned"].tolist()
     np.testing.assert_array_equal(rows[MODEL].to_numpy(), expected[MODEL].to_numpy())
+
+
+def test_the_demo_prints_the_churn_models_week_of_validation_cutoffs(ml_home: MlHome) -> None:
+    training = ml_home.churn[-1].training
+    lines, beats = churn_summary(ml_home.settings, ml_home.churn[-1].as_of)
+    assert f"validated on the cutoffs {training.validation_cutoffs[0]} to {training.validation_cutoff} (" in lines[0]
+    assert beats is training.beats_baseline
