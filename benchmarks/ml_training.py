@@ -76,7 +76,7 @@ def main() -> None:
         with duckdb_connection() as connection:
             floor, examples = best_of(
                 args.repeat,
-                lambda: churn_examples(store, connection, [*training, validation], settings.horizon_days),
+                lambda: churn_examples(store, connection, [*training, *validation], settings.horizon_days),
             )
             churn, built = best_of(
                 args.repeat, lambda: build_churn_model(store, connection, as_of, settings, folder / "work")
@@ -87,7 +87,8 @@ def main() -> None:
             segmenting, (segmented,) = best_of(
                 args.repeat, lambda: build_segments(store, connection, [as_of], folder / "work")
             )
-        print(f"floor: reading the examples ({examples.num_rows:,} rows, {len(training) + 1} cutoffs): {floor:.2f} s")
+        cutoffs = len(training) + len(validation)
+        print(f"floor: reading the examples ({examples.num_rows:,} rows, {cutoffs} cutoffs): {floor:.2f} s")
         print(f"churn model ({args.trials} trials, train, baselines, metrics, scores, stored): {churn:.2f} s")
         for name in (MODEL, *BASELINES):
             metrics = built.training.metrics[name]

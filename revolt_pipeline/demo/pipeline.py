@@ -65,6 +65,14 @@ ML_MIN_DAYS = PLANTED_CHURN_MIN_DAYS
 DAGSTER_HOME_DATA = ("history", "storage", "schedules", "logs", ".logs_queue", ".nux", ".telemetry")
 
 
+def ml_min_days(settings: Settings) -> int:
+    """The least days `--ml` plans: the planted churn's window, and the churn model's history with these settings
+    (`layers/ml.churn_history_days`, the days its asset refuses to train without)."""
+    from revolt_pipeline.layers.ml import churn_history_days  # scikit-learn: only when the models are asked for
+
+    return max(ML_MIN_DAYS, churn_history_days(settings.churn))
+
+
 class DemoError(RuntimeError):
     """Why the demo cannot run or did not finish, in a sentence that says what to do."""
 
@@ -281,15 +289,17 @@ def run_demo(
 ) -> DemoResult:
     """Send the traffic, then build every layer through Dagster; DemoError says what went wrong.
 
-    `ml`: then run `ml_job` for the traffic's last day (its models need ML_MIN_DAYS of history)."""
+    `ml`: then run `ml_job` for the traffic's last day (its models need ml_min_days of history)."""
     from revolt_pipeline.definitions import build_definitions
 
     seconds: dict[str, float] = {}
     began = time.monotonic()
     traffic = traffic or plan_traffic(seed=seed, users=users, days=days, start=start)
     check_prerequisites(settings, traffic)
-    if ml and traffic.days < ML_MIN_DAYS:
-        raise DemoError(f"the models need at least {ML_MIN_DAYS} days of history: run the demo with --days {ML_DAYS}")
+    if ml and traffic.days < ml_min_days(settings):
+        raise DemoError(
+            f"the models need at least {ml_min_days(settings)} days of history: run the demo with --days {ML_DAYS}"
+        )
     write_keys = ensure_demo_sources(settings.sources_file)
     instance_home = ensure_dagster_home(settings.dagster_home)
     if settings.funnels_file is not None:  # the demo's funnels, unless the user wrote their own
@@ -381,8 +391,9 @@ def churn_summary(settings: Settings, as_of: date) -> tuple[list[str], bool]:
     model = metrics["gradient_boosting"]
     lines = [
         f"churn model as of {as_of} (horizon {description['horizon_days']} days): trained on the cutoffs "
-        f"{', '.join(description['training_cutoffs'])}, validated on {description['validation_cutoff']} "
-        f"({model['people']} people, {model['positives']} churned); {description['trials']} tuning trials",
+        f"{', '.join(description['training_cutoffs'])}, validated on the cutoffs "
+        f"{description['validation_cutoffs'][0]} to {description['validation_cutoff']} "
+        f"({model['people']} examples, {model['positives']} churned); {description['trials']} tuning trials",
         f"{'model':<26}{'ROC AUC':>9}{'PR AUC':>9}{'Brier':>8}{'lift@10%':>10}{'cal. error':>12}",
     ]
     names = {

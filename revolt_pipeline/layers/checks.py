@@ -328,15 +328,16 @@ def person_features_checks(day: FeaturesDay) -> list[CheckOutcome]:
 
 
 def churn_model_checks(day: ChurnModelDay) -> list[CheckOutcome]:
-    """`beats_best_baseline`: the model's validation ROC AUC above the best baseline's (NaN, for a validation
-    cutoff with one class only, never beats anything)."""
+    """`beats_best_baseline`: the model's validation ROC AUC above the best baseline's (NaN, for validation
+    cutoffs with one class only, never beats anything)."""
     training = day.training
     model, best = training.metrics[MODEL], training.metrics[training.best_baseline]
     problems = []
     if not training.beats_baseline:
         problems.append(
             f"the model's validation ROC AUC {model.roc_auc:.4f} does not beat {training.best_baseline}'s "
-            f"{best.roc_auc:.4f} on the cutoff {training.validation_cutoff}"
+            f"{best.roc_auc:.4f} on the validation cutoffs {min(training.validation_cutoffs)} to "
+            f"{training.validation_cutoff}"
         )
     return [
         _outcome(

@@ -41,11 +41,15 @@ from revolt_pipeline.storage.layout import (
 from revolt_pipeline.transforms.engine import copy_to_parquet, parquet
 from revolt_pipeline.transforms.features import (
     FEATURE_WINDOW_DAYS,
+    NO_EVENTS,
+    NO_PEOPLE,
+    NO_PERSON_DAYS,
     NUMERIC_FEATURES,
+    WINDOWS,
     churn_labels_query,
     person_features_query,
 )
-from revolt_pipeline.transforms.people import NO_EVENTS, restitched_sql, stitch_people
+from revolt_pipeline.transforms.people import restitched_sql, stitch_people
 from revolt_pipeline.transforms.report_text import DIGEST_CHARS, MARKER, REPLACEMENT
 
 PERSON_FEATURES = Layer("person_features", "person_features")
@@ -56,10 +60,9 @@ DESCRIPTION_FILE = "model.json"
 # model): Parquet, so the lab reads the models' validations as the layer `models/churn`.
 VALIDATION_FILE = "validation.parquet"
 IMPORTANCE_REPEATS = 5
-_NO_PERSON_DAYS = (
-    "(SELECT NULL::VARCHAR AS person_id, NULL::DATE AS event_date WHERE false)"  # no day built: no one active
-)
-_NO_PEOPLE = "(SELECT NULL::VARCHAR AS person_id, NULL::DATE AS first_seen WHERE false)"
+# The least days of people built before a cutoff for its examples to be learned from or judged on: a week, the
+# shortest feature window (a cutoff a day into the history describes everyone as new, active yesterday).
+MIN_HISTORY_DAYS = WINDOWS[0]
 
 
 def cutoff_of(partition_day: date) -> date:
@@ -75,7 +78,8 @@ def person_features(
     store: ObjectStore, connection: duckdb.DuckDBPyConnection, cutoff: date, workdir: Path | None = None
 ) -> pa.Table:
     """Each person's features as of `cutoff` (one row per person active in the 28 days before it), read from
-    the lake's people layer and sessionized events of those days; written to `workdir` when given.
+    the lake's people layer and sessionized events of those days; written to `workdir` when given. With no person
+    day built in those days (a cutoff before the history), no one: an empty table of the same columns.
 
     The people snapshot is the one of the day before the cutoff, else the latest before it (a person first
     seen earlier is in every later snapshot). Event ids are re-stitched with every identity link built, as
@@ -98,8 +102,8 @@ def person_features(
         person_map = stitch_people(connection, link_files)
         events = restitched_sql(parquet(event_files), person_map) if event_files else NO_EVENTS
         query = person_features_query(
-            parquet(person_day_files) if person_day_files else _NO_PERSON_DAYS,
-            parquet(snapshot_files) if snapshot_files else _NO_PEOPLE,
+            parquet(person_day_files) if person_day_files else NO_PERSON_DAYS,
+            parquet(snapshot_files) if snapshot_files else NO_PEOPLE,
             events,
             cutoff,
         )
@@ -165,12 +169,14 @@ def churn_examples(
     store: ObjectStore, connection: duckdb.DuckDBPyConnection, cutoffs: list[date], horizon_days: int
 ) -> pa.Table:
     """The features of each person as of each cutoff, with the cutoff and the churn label after it: the rows the
-    churn model learns from. Cutoffs whose horizon is not built yet, or with no one, are left out."""
+    churn model learns from. Cutoffs whose horizon is not built yet, with less than a week of people built before
+    them (MIN_HISTORY_DAYS: everyone would look new, and no weekly feature would be whole), or with no one, are left
+    out."""
     tables = []
     for cutoff in cutoffs:
         window = [cutoff - timedelta(days=n) for n in range(FEATURE_WINDOW_DAYS, 0, -1)]
-        if not labelled(store, cutoff, horizon_days) or not _built_person_days(store, window):
-            continue  # no label yet, or no one active before the cutoff (the history starts after it)
+        if not labelled(store, cutoff, horizon_days) or len(_built_person_days(store, window)) < MIN_HISTORY_DAYS:
+            continue  # no label yet, or the history starts too shortly before the cutoff
         features = person_features(store, connection, cutoff)
         if features.num_rows == 0:
             continue
@@ -194,23 +200,56 @@ class ChurnModelDay:
     folder: str
 
 
+def churn_history_days(settings: ChurnSettings) -> int:
+    """The days of people up to a day (that day included) the churn model of the day needs: each validation
+    cutoff's FEATURE_WINDOW_DAYS of features and its label (the model is judged on people described as fully as
+    the ones it scores), and the latest training cutoff's MIN_HISTORY_DAYS (it learns from a week at least). The
+    one definition `ml_after_people` waits for, `build_churn_model` refuses without, and `revolt demo --ml` plans
+    for: 48 days by default."""
+    scoring = date(2000, 1, 1)  # any: the count is relative to the scoring cutoff
+    validation, training = split_cutoffs(scoring, settings)
+    earliest = min(
+        min(validation) - timedelta(days=FEATURE_WINDOW_DAYS), max(training) - timedelta(days=MIN_HISTORY_DAYS)
+    )
+    return (scoring - earliest).days
+
+
+def earliest_training_cutoff_days(settings: ChurnSettings) -> int:
+    """How many days before the scoring cutoff the churn model's earliest training cutoff is (`split_cutoffs`): with
+    its features' 28 days before it, the farthest back the model of a day reads."""
+    scoring = date(2000, 1, 1)  # any: the count is relative to the scoring cutoff
+    return (scoring - min(split_cutoffs(scoring, settings)[1])).days
+
+
 def build_churn_model(
     store: ObjectStore, connection: duckdb.DuckDBPyConnection, as_of: date, settings: ChurnSettings, workdir: Path
 ) -> ChurnModelDay:
     """Train the churn model for the day `as_of` on labelled cutoffs before it (`ml/churn.split_cutoffs`), score
     everyone active in the 28 days before its cutoff, and version the model, its description and the scores.
 
-    FileNotFoundError when the lake's history is too short for the validation cutoff or for any training one."""
+    FileNotFoundError when the people layer does not hold the `churn_history_days` up to `as_of` (the ones
+    `ml_after_people` waits for), or the lake has no one to validate or train on."""
     cutoff = cutoff_of(as_of)
     validation, training_cutoffs = split_cutoffs(cutoff, settings)
-    examples = churn_examples(store, connection, [*training_cutoffs, validation], settings.horizon_days).to_pandas()
-    have = set(examples["cutoff"]) if len(examples) else set()
-    if validation not in have or not any(c in have for c in training_cutoffs):
-        needed = (cutoff - min(training_cutoffs)).days
+    needed = churn_history_days(settings)
+    history = [cutoff - timedelta(days=n) for n in range(needed, 0, -1)]
+    built = committed_days(store, PEOPLE)
+    missing = [day for day in history if day not in built]
+    if missing:
         raise FileNotFoundError(
-            f"too little history for a churn model as of {as_of}: the people layer must hold the days of the "
-            f"training cutoffs ({', '.join(map(str, training_cutoffs))}) and the validation cutoff ({validation}) "
-            f"with their {settings.horizon_days}-day horizons, about {needed} days before {cutoff}"
+            f"too little history for a churn model as of {as_of}: it needs the people layer's {needed} days from "
+            f"{history[0]} to {as_of} (the validation cutoffs {validation[0]} to {validation[-1]} with their "
+            f"{FEATURE_WINDOW_DAYS} days of features and {settings.horizon_days}-day labels, and a training cutoff "
+            f"with {MIN_HISTORY_DAYS} days before it), and {len(missing)} of them are not built "
+            f"({missing[0]} to {missing[-1]})"
+        )
+    examples = churn_examples(store, connection, [*training_cutoffs, *validation], settings.horizon_days).to_pandas()
+    have = set(examples["cutoff"]) if len(examples) else set()
+    if not all(c in have for c in validation) or not any(c in have for c in training_cutoffs):
+        raise FileNotFoundError(
+            f"no one to train or validate a churn model on as of {as_of}: the people layer's days before the "
+            f"training cutoffs ({', '.join(map(str, training_cutoffs))}) or the validation cutoffs "
+            f"({validation[0]} to {validation[-1]}) hold no active person"
         )
     trained = train_churn(examples, validation, list(NUMERIC_FEATURES), settings)
     people = _features_as_of(store, connection, cutoff).to_pandas()
@@ -247,13 +286,13 @@ def build_churn_model(
 
 
 def validation_table(trained: ChurnTraining) -> pa.Table:
-    """The validation cutoff's people: `person_id` (the lake's), `cutoff`, `churned` and each model's probability."""
+    """The validation cutoffs' people: `person_id` (the lake's), `cutoff`, `churned` and each model's probability."""
     frame = trained.validation_scores
-    scorers = [name for name in frame.columns if name not in ("person_id", "churned")]
+    scorers = [name for name in frame.columns if name not in ("person_id", "cutoff", "churned")]
     return pa.table(
         {
             "person_id": pa.array(frame["person_id"], pa.string()),
-            "cutoff": pa.array([trained.validation_cutoff] * len(frame), pa.date32()),
+            "cutoff": pa.array(frame["cutoff"], pa.date32()),
             "churned": pa.array(frame["churned"], pa.int32()),
             **{name: pa.array(frame[name], pa.float64()) for name in scorers},
         }
@@ -261,8 +300,8 @@ def validation_table(trained: ChurnTraining) -> pa.Table:
 
 
 def validation_importances(trained: ChurnTraining, examples: pd.DataFrame) -> dict[str, dict[str, float]]:
-    """Permutation importances of the model fitted on the training cutoffs, on the validation cutoff's people
-    (the refitted model has seen them)."""
+    """Permutation importances of the model fitted on the training cutoffs, on the latest validation cutoff's people
+    (the refitted model has seen them; the week's other days are much the same people, at seven times the cost)."""
     if trained.validated_model is None:
         return {}
     validation = examples[examples["cutoff"] == trained.validation_cutoff]

@@ -51,6 +51,18 @@ NUMERIC_FEATURES = (
 TEXT_FEATURES = ("primary_platform", "app_platform", "app_version")
 
 
+# No person day built in the window: no one active, as a relation with every column the features read, typed as
+# the people layer writes them (so the features of such a cutoff are an empty table of the usual schema).
+NO_PERSON_DAYS = """(SELECT NULL::VARCHAR AS person_id, NULL::DATE AS event_date, NULL::BOOLEAN AS identified,
+    NULL::BIGINT AS events, NULL::BIGINT AS sessions, NULL::DOUBLE AS seconds, NULL::VARCHAR[] AS platforms,
+    NULL::STRUCT(platform VARCHAR, app_version VARCHAR)[] AS platform_versions,
+    NULL::TIMESTAMPTZ AS last_event_time, NULL::VARCHAR AS last_platform, NULL::VARCHAR AS last_app_version
+    WHERE false)"""
+NO_PEOPLE = "(SELECT NULL::VARCHAR AS person_id, NULL::DATE AS first_seen WHERE false)"
+NO_EVENTS = """(SELECT NULL::VARCHAR AS person_id, NULL::TIMESTAMPTZ AS event_time, NULL::VARCHAR AS type,
+    NULL::VARCHAR AS event_name WHERE false)"""
+
+
 def _date(day: date) -> str:
     return f"DATE {sql_string(day.isoformat())}"
 

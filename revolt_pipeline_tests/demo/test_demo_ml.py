@@ -11,5 +11,5 @@ def test_the_ml_demo_refuses_a_history_too_short_for_the_models(tmp_path: Path) 
     env = {"REVOLT_HOME": str(tmp_path), "REVOLT_PARTITIONS_START": "2026-01-01"}
     result = CliRunner().invoke(main, ["demo", "--ml", "--days", "30", "--users", "5"], env=env)
     assert result.exit_code == 1
-    assert "the models need at least 42 days of history: run the demo with --days 56" in result.output
+    assert "the models need at least 48 days of history: run the demo with --days 56" in result.output
     assert not (tmp_path / "store").exists() and not (tmp_path / "spool").exists()

@@ -6,8 +6,9 @@ gets through every layer, in about a minute instead of several. Modules using th
 `xdist_group("ml_lake")` to share them.
 
 - `ml_lake`: the plan as `revolt demo --ml` makes it (ML_USERS people, ML_DAYS days): the churn model's history.
-- `demo_lake` and `trained_on_seed`: four weeks of 250 users of a seed (the demo's and others), with the
-  recommendations and segments trained on them once per session.
+- `persona_lake` and `trained_on_seed`: four weeks of 250 users of a seed (the demo's and others), with the
+  recommendations and segments trained on them once per session (not `demo_lake`: that is the pipeline tests'
+  lake of the default demo run through every layer).
 """
 
 from collections.abc import Callable, Iterator
@@ -111,7 +112,7 @@ def train(lake: PlannedLake) -> TrainedLake:
 
 
 @pytest.fixture(scope="session")
-def demo_lake(tmp_path_factory: pytest.TempPathFactory) -> TrainedLake:
+def persona_lake(tmp_path_factory: pytest.TempPathFactory) -> TrainedLake:
     lake = write_planned_lake(tmp_path_factory.mktemp("ml-lake"), seed=7, users=USERS, days=DAYS)
     assert lake.cutoff - lake.traffic.start == timedelta(days=DAYS)
     return train(lake)

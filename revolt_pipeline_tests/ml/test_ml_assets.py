@@ -38,8 +38,8 @@ def _metadata(result: dg.ExecuteInProcessResult, asset: str) -> dict[str, Any]:
     return {name: value.value for name, value in materialization.metadata.items()}
 
 
-def test_the_models_materialize_with_their_metrics_and_checks(demo_lake: TrainedLake, tmp_path: Path) -> None:
-    lake = demo_lake.lake
+def test_the_models_materialize_with_their_metrics_and_checks(persona_lake: TrainedLake, tmp_path: Path) -> None:
+    lake = persona_lake.lake
     copy = tmp_path / "store"  # the session's lake, copied: the assets write their outputs into it
     shutil.copytree(lake.store.root, copy)
     partitions = daily_partitions(PLANNED_START.isoformat())
@@ -94,16 +94,16 @@ def _sorted(rows: list[dict[str, Any]], key: list[str]) -> list[dict[str, Any]]:
 
 
 @pytest.mark.services
-def test_the_model_tables_on_postgresql_equal_the_lake(demo_lake: TrainedLake, postgres_url: str) -> None:
+def test_the_model_tables_on_postgresql_equal_the_lake(persona_lake: TrainedLake, postgres_url: str) -> None:
     engine = create_engine(postgres_url)
     try:
         ensure_tables(engine)
-        builder = DayBuilder(demo_lake.lake.store, PipelineRules(), demo_lake.lake.workdir("postgres"))
-        builder.model_reports(engine, [demo_lake.lake.as_of])
+        builder = DayBuilder(persona_lake.lake.store, PipelineRules(), persona_lake.lake.workdir("postgres"))
+        builder.model_reports(engine, [persona_lake.lake.as_of])
         tables = {
-            schema.recommendations: demo_lake.recommendations.path,
-            schema.person_segments: demo_lake.segments.paths["person_segments"],
-            schema.segment_sizes: demo_lake.segments.paths["segment_sizes"],
+            schema.recommendations: persona_lake.recommendations.path,
+            schema.person_segments: persona_lake.segments.paths["person_segments"],
+            schema.segment_sizes: persona_lake.segments.paths["segment_sizes"],
         }
         for table, path in tables.items():
             key = [column.name for column in table.primary_key.columns]
@@ -112,7 +112,7 @@ def test_the_model_tables_on_postgresql_equal_the_lake(demo_lake: TrainedLake, p
             assert len(got) == len(expected) > 0, table.name
             frame = pd.DataFrame(got)[list(expected[0])]
             pd.testing.assert_frame_equal(frame, pd.DataFrame(expected), check_dtype=False, obj=table.name)
-        assert _agreement(demo_lake.lake.traffic, read_rows(engine, schema.person_segments)) >= ARI_FLOOR
+        assert _agreement(persona_lake.lake.traffic, read_rows(engine, schema.person_segments)) >= ARI_FLOOR
         with engine.connect() as connection:
             shares = connection.execute(sa.text("SELECT sum(share) FROM segment_sizes")).scalar_one()
         assert shares == pytest.approx(1.0)
@@ -120,14 +120,14 @@ def test_the_model_tables_on_postgresql_equal_the_lake(demo_lake: TrainedLake, p
         engine.dispose()
 
 
-def test_the_demo_prints_the_models_next_to_popularity_and_the_planted_personas(demo_lake: TrainedLake) -> None:
-    truth = persona_truth(demo_lake.lake.traffic)
-    lines = segments_and_recommendations_summary(demo_lake.lake.store, demo_lake.lake.as_of, truth)
+def test_the_demo_prints_the_models_next_to_popularity_and_the_planted_personas(persona_lake: TrainedLake) -> None:
+    truth = persona_truth(persona_lake.lake.traffic)
+    lines = segments_and_recommendations_summary(persona_lake.lake.store, persona_lake.lake.as_of, truth)
     text = "\n".join(lines)
-    judged = demo_lake.recommendations.evaluation
+    judged = persona_lake.recommendations.evaluation
     assert f"item co-occurrence{judged.hit_rate:>20.3f}" in text and "popularity (baseline)" in text
     assert "the model beats popularity" in text
-    assert f"segments as of {demo_lake.lake.as_of}: {demo_lake.segments.segments.count} of" in text
-    assert all(text.count(words) for words in demo_lake.segments.segments.descriptions.values())
+    assert f"segments as of {persona_lake.lake.as_of}: {persona_lake.segments.segments.count} of" in text
+    assert all(text.count(words) for words in persona_lake.segments.segments.descriptions.values())
     agreement = float(lines[-1].rsplit(" ", 1)[1])
     assert "planted personas" in lines[-1] and agreement >= ARI_FLOOR

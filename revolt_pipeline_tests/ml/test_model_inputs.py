@@ -7,10 +7,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from revolt_pipeline.layers.checks import recommendation_checks, segment_checks
+from revolt_pipeline.layers.checks import person_features_checks, recommendation_checks, segment_checks
 from revolt_pipeline.layers.days import DayBuilder
+from revolt_pipeline.layers.ml import build_person_features, read_person_features
 from revolt_pipeline.storage import ObjectStore
 from revolt_pipeline.transforms.engine import duckdb_connection
+from revolt_pipeline.transforms.features import NUMERIC_FEATURES, TEXT_FEATURES
 from revolt_pipeline.transforms.recommendations import person_item_days_query
 from revolt_pipeline.transforms.report_text import MARKER, REPORT_TEXT_CHARS
 from revolt_pipeline.transforms.rules import PipelineRules
@@ -64,3 +66,15 @@ def test_a_cutoff_with_nothing_before_it_is_built_empty_and_fails_its_checks(tmp
     assert segmented.people == 0 and segmented.segments is None
     outcomes = {outcome.name: outcome for outcome in segment_checks(segmented)}
     assert not outcomes["segments_separate"].passed and outcomes["every_person_one_segment"].passed
+
+
+def test_the_features_of_a_cutoff_with_no_person_day_before_it_are_an_empty_table(tmp_path: Path) -> None:
+    """A partition before the history (or a lake with no people yet): no one was active, not a query error."""
+    store = ObjectStore((tmp_path / "store").as_uri())
+    with duckdb_connection() as connection:
+        built = build_person_features(store, connection, date(2026, 9, 1), tmp_path)
+    assert built.people == 0
+    table = read_person_features(store, date(2026, 9, 1))
+    assert table.num_rows == 0
+    assert {*NUMERIC_FEATURES, *TEXT_FEATURES, "person_id", "cutoff"} <= set(table.column_names)
+    assert person_features_checks(built)[0].passed

@@ -107,8 +107,8 @@ def _position(habitual_next: dict[str, str], step: str) -> int:
     return position
 
 
-def test_the_demo_lake_recommendations_find_the_habits_and_beat_popularity(demo_lake: TrainedLake) -> None:
-    built = demo_lake.recommendations
+def test_the_persona_lake_recommendations_find_the_habits_and_beat_popularity(persona_lake: TrainedLake) -> None:
+    built = persona_lake.recommendations
     judged = built.evaluation
     # Seed 7 (the demo's): hit rate at 5 0.69 against popularity's 0.12, recall 0.60 against 0.08.
     assert judged.people_evaluated >= 80
@@ -116,16 +116,16 @@ def test_the_demo_lake_recommendations_find_the_habits_and_beat_popularity(demo_
     assert judged.beats_popularity and judged.hit_rate >= 2 * judged.popularity_hit_rate
     assert [outcome.passed for outcome in recommendation_checks(built)] == [True]
     rows = pq.read_table(built.path).to_pandas()
-    assert set(rows["as_of_date"]) == {demo_lake.lake.as_of}
+    assert set(rows["as_of_date"]) == {persona_lake.lake.as_of}
     assert (
         rows.groupby("person_id")["rank"].apply(list).map(lambda ranks: ranks == list(range(1, len(ranks) + 1))).all()
     )
     # The people are the plan's, stitched: anonymous visits before signing up belong to the user.
-    planned = {person.key for person in demo_lake.lake.traffic.people}
+    planned = {person.key for person in persona_lake.lake.traffic.people}
     assert set(rows["person_id"]) <= planned
     # The habitual next feature is the first suggestion of many people part way along a chain (seed 7: 0.457;
     # popularity suggests everyone the same first item: the next feature of one step of one persona's chain).
-    assert _next_feature_share(demo_lake) >= 0.35
+    assert _next_feature_share(persona_lake) >= 0.35
 
 
 # Measured on seeds 1 to 9 (four weeks of 250 users, judged on the last): hit rate at 5 0.579 to 0.690 (popularity

@@ -39,28 +39,28 @@ def planted_agreement(trained: TrainedLake) -> float:
     return adjusted_rand_score([personas[person] for person in rows["person_id"]], rows["segment"])
 
 
-def test_the_demo_lake_segments_recover_the_personas(demo_lake: TrainedLake) -> None:
-    assert planted_agreement(demo_lake) >= ARI_FLOOR
-    built = demo_lake.segments
+def test_the_persona_lake_segments_recover_the_personas(persona_lake: TrainedLake) -> None:
+    assert planted_agreement(persona_lake) >= ARI_FLOOR
+    built = persona_lake.segments
     assert built.segments is not None and 4 <= built.segments.count <= 8
     assert all(outcome.passed for outcome in segment_checks(built)), segment_checks(built)
 
 
-def test_each_persona_segment_is_described_by_its_own_features(demo_lake: TrainedLake) -> None:
-    personas = persona_truth(demo_lake.lake.traffic)["person_personas"]
-    rows = pq.read_table(demo_lake.segments.paths["person_segments"]).to_pandas()
+def test_each_persona_segment_is_described_by_its_own_features(persona_lake: TrainedLake) -> None:
+    personas = persona_truth(persona_lake.lake.traffic)["person_personas"]
+    rows = pq.read_table(persona_lake.segments.paths["person_segments"]).to_pandas()
     for persona, (_, features) in PERSONAS.items():
         members = rows[rows["person_id"].map(personas.get) == persona]
         segment, size = Counter(members["segment"]).most_common(1)[0]
         assert size >= 0.7 * len(members), (persona, Counter(members["segment"]))
-        description = demo_lake.segments.segments.descriptions[segment]
+        description = persona_lake.segments.segments.descriptions[segment]
         assert any(feature in description for feature in features), (persona, description)
         # Plain words: how often, on what, who, of which features.
         assert description.split()[0] in {"daily", "weekly", "occasional"}, description
 
 
-def test_sizes_add_up_to_everyone_profiled(demo_lake: TrainedLake) -> None:
-    built = demo_lake.segments
+def test_sizes_add_up_to_everyone_profiled(persona_lake: TrainedLake) -> None:
+    built = persona_lake.segments
     sizes = pq.read_table(built.paths["segment_sizes"]).to_pandas()
     people = pq.read_table(built.paths["person_segments"]).to_pandas()
     assert sizes["people"].sum() == len(people) == built.people == people["person_id"].nunique()

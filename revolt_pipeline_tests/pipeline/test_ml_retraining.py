@@ -17,7 +17,9 @@ from revolt_pipeline.settings import Settings
 
 SENSOR = "ml_after_people"
 FIRST = date(2026, 8, 3)  # the first day of people, a Monday
-NEEDED = 2 * 14 + 28  # two 14-day label horizons and the features' 28 days
+# The churn model's history (layers/ml.churn_history_days): a 14-day label, a week of validation cutoffs and their
+# features' 28 days.
+NEEDED = 14 + 6 + 28
 
 
 @pytest.fixture(scope="module")
@@ -81,9 +83,10 @@ def test_the_latest_day_of_people_is_trained_once_the_history_is_long_enough(ins
     waiting = instance.tick()
     assert not waiting.run_requests
     assert waiting.skip_message == (
-        f"too little history to train the models as of {day(30)}: the churn model needs the people layer's 56 days "
-        f"from {day(-25)} (the features' 28 days and two label horizons of REVOLT_CHURN_HORIZON_DAYS=14), and 26 of "
-        f"them are not built: {day(-25)} to {day(0)}"
+        f"too little history to train the models as of {day(30)}: the churn model needs the people layer's 48 days "
+        f"from {day(-17)} (a week of validation cutoffs with their features' 28 days and labels of "
+        f"REVOLT_CHURN_HORIZON_DAYS=14, and a training cutoff before them), and 18 of them are not built: "
+        f"{day(-17)} to {day(0)}"
     )
     instance.materialized("people", day(31), day(NEEDED))
     assert instance.requested() == [("ml_job", day(NEEDED).isoformat())]

@@ -2,8 +2,8 @@
 
 Partitioned like every layer, by day: the partition of day D is the cutoff at the end of D (`layers/ml.cutoff_of`),
 so features count D's own events and nothing later. The model of D is trained on labelled cutoffs before it
-(`ml/churn.split_cutoffs`), judged against its baselines on the latest of them, and versioned in the store with
-its description; its check fails when it does not beat the best baseline.
+(`ml/churn.split_cutoffs`), judged against its baselines on the latest week of them, and versioned in the store
+with its description; its check fails when it does not beat the best baseline.
 """
 
 import tempfile
@@ -29,6 +29,7 @@ from revolt_pipeline.layers.ml import (
     build_churn_model,
     build_person_features,
     cutoff_of,
+    earliest_training_cutoff_days,
     load_churn_scores,
 )
 from revolt_pipeline.layers.summaries import summarize_parquet, summarize_rows
@@ -67,6 +68,8 @@ def _metrics_metadata(day: ChurnModelDay) -> dict[str, Any]:
         "params": dg.MetadataValue.json(training.tuning.params),
         "trials": training.tuning.trials,
         "validation_cutoff": training.validation_cutoff.isoformat(),
+        "validation_cutoffs": ", ".join(str(cutoff) for cutoff in training.validation_cutoffs),
+        "lead_over_best_baseline": round(training.lead, 4),
         "training_cutoffs": ", ".join(str(cutoff) for cutoff in training.training_cutoffs),
         "training_examples": training.training_examples,
         "features": dg.MetadataValue.json(training.features),
@@ -81,12 +84,13 @@ def build_churn_assets(partitions: dg.PartitionsDefinition, churn: ChurnSettings
     """`person_features`, `churn_model` and `churn_scores` (the report table)."""
     feature_days = DayWindow(before=FEATURE_WINDOW_DAYS - 1, after=0)
     # The model reads the features of its earliest training cutoff, the 28 days before that, and everything since.
-    earliest = 2 * churn.horizon_days + churn.cutoff_spacing_days * (churn.training_cutoffs - 1)
+    earliest = earliest_training_cutoff_days(churn)
     model_days = DayWindow(before=earliest + FEATURE_WINDOW_DAYS - 1, after=0)
     described = {
         "churn/horizon_days": churn.horizon_days,
         "churn/training_cutoffs": churn.training_cutoffs,
         "churn/cutoff_spacing_days": churn.cutoff_spacing_days,
+        "churn/validation_cutoffs": churn.validation_cutoffs,
         "churn/tuning_trials": churn.trials,
         "churn/seed": churn.seed,
     }

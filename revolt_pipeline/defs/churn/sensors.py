@@ -8,7 +8,7 @@ and the churn model's labels move by days. So it trains the latest day of `peopl
 REVOLT_ML_RETRAIN_DAYS after the last day the models were trained for (by this sensor, by hand or a backfill),
 counted in days of data: a backfill of two months of people trains once, its last day; a re-stitch rebuilding
 earlier days trains nothing. It skips, saying why, while people or the models are being written, and while the
-people layer is shorter than the churn model's history (two label horizons and the features' 28 days before them).
+people layer is shorter than the churn model's history (`layers/ml.churn_history_days`: the model refuses less).
 """
 
 from collections.abc import Iterable
@@ -18,8 +18,8 @@ import dagster as dg
 
 from revolt_pipeline.defs.cascade import BACKFILL_IN_PROGRESS, IN_PROGRESS, day_ranges
 from revolt_pipeline.defs.jobs import ML_ASSETS, PEOPLE_ASSETS, SEGMENT_RECOMMENDATION_ASSETS, ml_job, people_job
+from revolt_pipeline.layers.ml import churn_history_days
 from revolt_pipeline.ml.training import ChurnSettings
-from revolt_pipeline.transforms.features import FEATURE_WINDOW_DAYS
 
 TICK_SECONDS = 60
 RECENT_BACKFILLS = 50  # backfills looked at for one still launching runs: the newest
@@ -28,10 +28,10 @@ WRITERS = {people_job.name: PEOPLE_ASSETS, ml_job.name: TRAINED}
 
 
 def history_days(churn: ChurnSettings) -> int:
-    """The days of people the churn model of a day needs before it can be trained as the sensor wants it: the
-    validation cutoff is a horizon before the day's cutoff, the latest training cutoff a horizon before that
-    (`ml/churn.split_cutoffs`), and that one's features read the 28 days before it."""
-    return 2 * churn.horizon_days + FEATURE_WINDOW_DAYS
+    """The days of people the churn model of a day needs (`layers/ml.churn_history_days`, which the model's asset
+    refuses without): a week of validation cutoffs a horizon back with their 28 days of features, and a training
+    cutoff a horizon before them with a week of people before it."""
+    return churn_history_days(churn)
 
 
 def build_ml_after_people(
@@ -89,8 +89,9 @@ def plan_training(
         missing = [first + timedelta(days=n) for n in range(needed) if first + timedelta(days=n) not in have]
         return dg.SkipReason(
             f"too little history to train the models as of {latest}: the churn model needs the people layer's "
-            f"{needed} days from {first} (the features' {FEATURE_WINDOW_DAYS} days and two label horizons of "
-            f"REVOLT_CHURN_HORIZON_DAYS={churn.horizon_days}), and {len(missing)} of them are not built: "
+            f"{needed} days from {first} (a week of validation cutoffs with their features' 28 days and labels of "
+            f"REVOLT_CHURN_HORIZON_DAYS={churn.horizon_days}, and a training cutoff before them), and "
+            f"{len(missing)} of them are not built: "
             + ", ".join(str(a) if a == b else f"{a} to {b}" for a, b in day_ranges(missing))
         )
     return dg.SensorResult(
