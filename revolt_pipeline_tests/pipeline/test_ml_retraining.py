@@ -47,10 +47,11 @@ class Instance:
         self.instance = dg.DagsterInstance.ephemeral()
         self.cursor: str | None = None
 
-    def materialized(self, asset: str, first: date, last: date) -> None:
+    def materialized(self, asset: str, first: date, last: date, **metadata: Any) -> None:
         for n in range((last - first).days + 1):
             partition = (first + timedelta(days=n)).isoformat()
-            self.instance.report_runless_asset_event(dg.AssetMaterialization(asset, partition=partition))
+            event = dg.AssetMaterialization(asset, partition=partition, metadata=metadata)
+            self.instance.report_runless_asset_event(event)
 
     def tick(self) -> Any:
         """One evaluation, as the daemon's; the cursor moves as the daemon's would."""
@@ -117,6 +118,29 @@ def test_the_models_are_trained_again_once_a_week_of_data_has_come(instance: Ins
     # People rebuilt over earlier days (a late identify's re-stitch): the latest day is trained already.
     instance.materialized("people", day(NEEDED - 3), day(NEEDED + 7))
     assert instance.requested() == []
+
+
+def test_days_no_one_was_active_on_are_not_trained(instance: Instance) -> None:
+    """The demo's traffic ends days before the partitions do: the sensor trains its last active day, not the
+    quiet days after it, and a week of quiet days is no reason to train again."""
+    instance.materialized("people", day(1), day(NEEDED + 2), active_people=40)
+    instance.materialized("people", day(NEEDED + 3), day(NEEDED + 9), active_people=0)
+    assert instance.requested() == [("ml_job", day(NEEDED + 2).isoformat())]
+    instance.materialized("people", day(NEEDED + 10), day(NEEDED + 12), active_people=0)
+    waiting = instance.tick()
+    assert not waiting.run_requests
+    assert waiting.skip_message.endswith(
+        f"people is built through {day(NEEDED + 12)}, with anyone active through {day(NEEDED + 2)}"
+    )
+    instance.materialized("people", day(NEEDED + 13), day(NEEDED + 13), active_people=3)
+    assert instance.requested() == [("ml_job", day(NEEDED + 13).isoformat())]
+
+
+def test_no_one_active_at_all_is_said(instance: Instance) -> None:
+    instance.materialized("people", day(1), day(NEEDED), active_people=0)
+    assert instance.tick().skip_message == (
+        f"no one is active in the latest {NEEDED} days of people (through {day(NEEDED)}): nothing new to train on"
+    )
 
 
 def test_a_backfill_of_people_is_trained_once_for_its_last_day(instance: Instance) -> None:

@@ -69,3 +69,19 @@ def test_people_first_and_latest_values_equal_the_ground_truth(backend: str, req
     # The demo's traffic tells first from latest: people whose app was upgraded, or who moved to another device.
     assert any(values["first_app_version"] != values["latest_app_version"] for values in truth.values())
     assert any(values["first_os_name"] != values["latest_os_name"] for values in truth.values())
+
+
+def test_each_day_of_people_says_how_many_were_active(embedded_demo: DemoRun) -> None:
+    """`active_people` (what ml_after_people reads to skip days no one was active on) is the day's DAU."""
+    import dagster as dg
+
+    from revolt_pipeline.defs.people.assets import ACTIVE_PEOPLE
+
+    dau = {row["event_date"].isoformat(): row["dau"] for row in embedded_demo.rows[schema.active_users_daily.name]}
+    with dg.DagsterInstance.from_config(str(embedded_demo.result.instance_home)) as instance:
+        for day, expected in dau.items():
+            records = instance.fetch_materializations(
+                dg.AssetRecordsFilter(asset_key=dg.AssetKey("people"), asset_partitions=[day]), limit=1
+            ).records
+            assert records[0].asset_materialization.metadata[ACTIVE_PEOPLE].value == expected, day
+    assert 0 in dau.values() and max(dau.values()) > 0  # quiet days after the traffic, and busy ones

@@ -4,11 +4,12 @@ The models of day D read the people layer of the days before the end of D (`defs
 `people` rather than a clock: a schedule at a fixed hour would either train before the day's people are built (the
 cascade from raw_job at 00:15 takes its time, longer after a late identify) or wait a day more than needed. Unlike
 the cascade, this sensor does not train every day it sees change: a model a day is rarely worth its training time,
-and the churn model's labels move by days. So it trains the latest day of `people` once that day is at least
-REVOLT_ML_RETRAIN_DAYS after the last day the models were trained for (by this sensor, by hand or a backfill),
-counted in days of data: a backfill of two months of people trains once, its last day; a re-stitch rebuilding
-earlier days trains nothing. It skips, saying why, while people or the models are being written, and while the
-people layer is shorter than the churn model's history (`layers/ml.churn_history_days`: the model refuses less).
+and the churn model's labels move by days. So it trains the latest day of `people` on which anyone was active once
+that day is at least REVOLT_ML_RETRAIN_DAYS after the last day the models were trained for (by this sensor, by hand
+or a backfill), counted in days of data: a backfill of two months of people trains once, its last day; a re-stitch
+rebuilding earlier days trains nothing; days built after the traffic stopped train nothing. It skips, saying why,
+while people or the models are being written, and while the people layer is shorter than the churn model's history
+(`layers/ml.churn_history_days`: the model refuses less).
 """
 
 from collections.abc import Iterable
@@ -18,11 +19,13 @@ import dagster as dg
 
 from revolt_pipeline.defs.cascade import BACKFILL_IN_PROGRESS, IN_PROGRESS, day_ranges
 from revolt_pipeline.defs.jobs import ML_ASSETS, PEOPLE_ASSETS, SEGMENT_RECOMMENDATION_ASSETS, ml_job, people_job
+from revolt_pipeline.defs.people.assets import ACTIVE_PEOPLE
 from revolt_pipeline.layers.ml import churn_history_days
 from revolt_pipeline.ml.training import ChurnSettings
 
 TICK_SECONDS = 60
 RECENT_BACKFILLS = 50  # backfills looked at for one still launching runs: the newest
+QUIET_DAYS_LOOKED_AT = 92  # days of people without anyone active looked through for the latest active one
 TRAINED = (*ML_ASSETS, *SEGMENT_RECOMMENDATION_ASSETS)
 WRITERS = {people_job.name: PEOPLE_ASSETS, ml_job.name: TRAINED}
 
@@ -75,12 +78,18 @@ def plan_training(
     )
     if not built:
         return dg.SkipReason("no day of people is built yet")
-    latest = built[-1]
+    latest = _latest_active(instance, built)
+    if latest is None:
+        return dg.SkipReason(
+            f"no one is active in the latest {min(len(built), QUIET_DAYS_LOOKED_AT)} days of people (through "
+            f"{built[-1]}): nothing new to train on"
+        )
     trained = _last_trained(instance, existing, cursor)
     if trained is not None and latest < trained + timedelta(days=retrain_days):
         return dg.SkipReason(
             f"the models were trained for {trained}; the next training is for {trained + timedelta(days=retrain_days)} "
-            f"or later (REVOLT_ML_RETRAIN_DAYS={retrain_days}), and people is built through {latest}"
+            f"or later (REVOLT_ML_RETRAIN_DAYS={retrain_days}), and people is built through {built[-1]}"
+            + ("" if latest == built[-1] else f", with anyone active through {latest}")
         )
     needed = history_days(churn)
     first = latest - timedelta(days=needed - 1)
@@ -100,6 +109,21 @@ def plan_training(
         ],
         cursor=latest.isoformat(),
     )
+
+
+def _latest_active(instance: dg.DagsterInstance, built: list[date]) -> date | None:
+    """The latest built day of people on which anyone was active. Days built after the traffic stopped (a demo's
+    last day, an app retired) hold no one: a model as of them would learn nothing new and be judged on no one.
+    A day whose materialization does not say (built before the count was recorded) counts as active."""
+    for day in reversed(built[-QUIET_DAYS_LOOKED_AT:]):
+        records = instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=dg.AssetKey("people"), asset_partitions=[day.isoformat()]), limit=1
+        ).records
+        materialization = records[0].asset_materialization if records else None
+        active = materialization.metadata.get(ACTIVE_PEOPLE) if materialization else None
+        if active is None or active.value:
+            return day
+    return None
 
 
 def _last_trained(instance: dg.DagsterInstance, existing: set[str], cursor: str | None) -> date | None:

@@ -44,6 +44,9 @@ RESTITCHED_SINCE = "restitched_since"
 # Metadata of a `person_days` day: its cleaned events the identity links now stitch to another person (the cascade
 # cleans the day again).
 RESTITCHED_EVENTS = "restitched_events"
+# In each day's `people` metadata: the people active that day (its person days). ml_after_people trains the latest
+# day anyone was active, not days built after the traffic stopped.
+ACTIVE_PEOPLE = "active_people"
 PERSON_DAYS_PREVIEW = ["person_id", "identified", "events", "sessions", "seconds", "platforms"]
 PEOPLE_PREVIEW = ["person_id", "user_id", "first_seen", "last_seen", "first_platform", "sessions", "events"]
 PEOPLE_ASSETS = ("person_days", "people")
@@ -131,10 +134,11 @@ def build_people_assets(partitions: dg.PartitionsDefinition, rules: PipelineRule
                 reconciled, unique = people_day_checks(day)
                 outcomes["person_days"][key], outcomes["people"][key] = [reconciled], [unique]
                 restitched_events = day.person_day_counts.restitched_events
+                person_days = summarize_parquet(day.person_days_path, PERSON_DAYS_PREVIEW)
                 context.add_asset_metadata(
                     {
                         **table_metadata(
-                            summarize_parquet(day.person_days_path, PERSON_DAYS_PREVIEW),
+                            person_days,
                             lake.store.uri(person_days_key(day.day)),
                             dataset="person_days",
                         ),
@@ -156,6 +160,7 @@ def build_people_assets(partitions: dg.PartitionsDefinition, rules: PipelineRule
                             lake.store.uri(people_key(day.day)),
                             dataset="people",
                         ),
+                        ACTIVE_PEOPLE: person_days.rows,
                         "new_people": day.counts.new_people,
                         "identified_people": day.counts.identified,
                         "restitched_people": day.counts.restitched,
