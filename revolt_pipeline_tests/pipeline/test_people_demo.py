@@ -84,4 +84,4 @@ def test_each_day_of_people_says_how_many_were_active(embedded_demo: DemoRun) ->
                 dg.AssetRecordsFilter(asset_key=dg.AssetKey("people"), asset_partitions=[day]), limit=1
             ).records
             assert records[0].asset_materialization.metadata[ACTIVE_PEOPLE].value == expected, day
-    assert 0 in dau.values() and max(dau.values()) > 0  # quiet days after the traffic, and busy ones
+    assert max(dau.values()) > 0
