@@ -32,6 +32,11 @@ SESSION_COLUMNS = (
 )
 
 
+def session_id_sql(person_id: str, session_start: str) -> str:
+    """A session's id: a digest of its person and its start, the same whichever day's run finds it."""
+    return f"md5({person_id} || '|' || CAST(epoch_ms({session_start}) AS VARCHAR))"
+
+
 def session_pieces_query(event_files: dict[date, str], rules: PipelineRules) -> str:
     """Every event of the window, narrowed to what sessions need, with the start of its run of activity and the
     piece of that run it falls in (`piece` > 0 only in runs longer than the maximum session length).
@@ -87,7 +92,7 @@ def sessions_of_pieces_query(pieces: str) -> str:
               AND later_pieces.piece = pieces.piece
         LEFT JOIN split_runs ON split_runs.person_id = pieces.person_id AND split_runs.run_start = pieces.run_start
     )
-    SELECT *, md5(person_id || '|' || CAST(epoch_ms(session_start) AS VARCHAR)) AS session_id
+    SELECT *, {session_id_sql("person_id", "session_start")} AS session_id
     FROM sessioned
     """
 
@@ -100,10 +105,12 @@ def sessionize_query(event_files: dict[date, str], rules: PipelineRules) -> str:
 
 
 def sessionize(connection: duckdb.DuckDBPyConnection, event_files: dict[date, str], rules: PipelineRules) -> str:
-    """Sessionize the window's events into a temporary table; returns its name, for the two queries below."""
+    """Sessionize the window's events; returns the name of the relation, for the two queries below.
+
+    The windows run once, into a temporary table; each event's session is a view over it, so that the window's
+    events are held in memory once (a second table of them would double the peak at 5 M events)."""
     connection.execute(f"CREATE OR REPLACE TEMP TABLE session_pieces AS {session_pieces_query(event_files, rules)}")
-    connection.execute(f"CREATE OR REPLACE TEMP TABLE sessionized AS {sessions_of_pieces_query('session_pieces')}")
-    connection.execute("DROP TABLE session_pieces")
+    connection.execute(f"CREATE OR REPLACE TEMP VIEW sessionized AS {sessions_of_pieces_query('session_pieces')}")
     return "sessionized"
 
 
@@ -122,7 +129,7 @@ def sessions_query(sessionized: str, session_date: date) -> str:
     """One row per session starting on `session_date`, described by its first and last events."""
     first = "struct_pack(t := event_time, m := message_id)"
     return f"""
-    SELECT session_id, person_id,
+    SELECT {session_id_sql("person_id", "session_key")} AS session_id, person_id,
            bool_or(user_id IS NOT NULL) AS identified,
            min(event_time) AS session_start,
            max(event_time) AS session_end,
@@ -139,8 +146,8 @@ def sessions_query(sessionized: str, session_date: date) -> str:
            arg_min(os_name, {first}) AS os_name,
            arg_min(os_version, {first}) AS os_version,
            bool_or(session_split) AS split
-    FROM {sessionized}
-    GROUP BY session_id, person_id
+    FROM (SELECT * EXCLUDE (session_id, session_start), session_start AS session_key FROM {sessionized})
+    GROUP BY person_id, session_key
     HAVING CAST(min(event_time) AS DATE) = DATE {sql_string(session_date.isoformat())}
     ORDER BY session_start, session_id
     """
