@@ -280,9 +280,17 @@ def child(stage: str, root: Path, options: argparse.Namespace) -> None:
 # --------------------------------------------------------------------------------------------------
 
 
-def run_stage(stage: str, root: Path, memory_limit: str, url: str | None = None) -> dict[str, Any]:
-    command = [sys.executable, "-m", "benchmarks.pipeline_day", "--child", stage, "--root", str(root)]
-    command += ["--memory-limit", memory_limit]
+_RUN_AS_MAIN = "runpy.run_module('benchmarks.pipeline_day', run_name='__main__', alter_sys=True)"
+
+
+def run_stage_of(
+    stage: str, root: Path, memory_limit: str, url: str | None = None, library: str | None = None
+) -> dict[str, Any]:
+    """One stage in a child process (with `library`'s revolt_pipeline if given); its figures."""
+    command = [sys.executable, "-m", "benchmarks.pipeline_day"]
+    if library:  # another checkout's revolt_pipeline first on the path, this benchmark's code around it
+        command[1:] = ["-c", f"import runpy, sys; sys.path.insert(0, {library!r}); {_RUN_AS_MAIN}"]
+    command += ["--child", stage, "--root", str(root), "--memory-limit", memory_limit]
     if url:
         command += ["--url", url]
     # Temporary files (DuckDB's spill folder, the assets' work folders) go under the benchmark's folder.
@@ -380,6 +388,11 @@ def measure_day(
     # stages and the others after them, so that it samples the machine's load over the run (a floor run takes
     # about 1.5 s a million events on two cores; no more than a minute of them).
     limit = args.memory_limit
+    library = str(args.library.resolve()) if args.library else None
+
+    def run_stage(stage: str, root: Path, memory_limit: str, url: str | None = None) -> dict[str, Any]:
+        return run_stage_of(stage, root, memory_limit, url, library)
+
     floors = [run_stage("floor", root, limit)]
     parse = run_stage("parse", root, limit)
     raw = run_stage("raw", root, limit)
@@ -482,6 +495,11 @@ def main() -> None:
     parser.add_argument("--files-per-hour", type=int, default=4)
     parser.add_argument("--floor-runs", type=int, default=FLOOR_RUNS, help="at most, as many as fit in a minute")
     parser.add_argument("--repeat", type=int, default=1, help="measure each day this many times (the spread)")
+    parser.add_argument(
+        "--library",
+        type=Path,
+        help="time the revolt_pipeline package in this folder (e.g. `git archive` of an older commit) instead",
+    )
     parser.add_argument("--no-postgres", action="store_true", help="load the report tables into SQLite only")
     parser.add_argument("--child", choices=sorted(STAGES), help=argparse.SUPPRESS)
     parser.add_argument("--root", type=Path, help=argparse.SUPPRESS)
