@@ -265,23 +265,41 @@ def session_paths(connection: duckdb.DuckDBPyConnection, sessions_file: str) -> 
     return "session_paths"
 
 
+def _per_session(rows: str, grain: Grain, *keys: str, **aggregates: str) -> str:
+    """`rows` (steps or moves of paths) grouped per session and `keys`, with `aggregates` (name -> SQL): a
+    session's person and dimensions are its own, so counting these rows counts distinct sessions, and the
+    distinct people of each group are counted over far fewer rows than the paths' steps."""
+    group = ", ".join([*(f"{name}_" for name in grain.dimensions), "session_id", "person_id", *keys])
+    measures = ", ".join(f"{sql} AS {name}" for name, sql in aggregates.items())
+    return f"(SELECT {group}, {measures} FROM {rows} GROUP BY {group})"
+
+
 def path_steps_query(paths: str, session_date: date, grain: Grain = TOTAL) -> str:
     """Each step of the paths of sessions started on the day: how often, by how many sessions and people,
     and how often it started or ended a session (immediate repeats are one occurrence, counted in `events`).
 
     `paths`: the day's sessions with their paths (`session_paths`)."""
     events = f"(SELECT *, unnest(all_steps) AS step FROM {paths})"
+    # A path starts and ends once: `entered` and `exited` hold for one step of each session at most.
+    steps = _per_session(
+        path_positions_sql(paths),
+        grain,
+        "step",
+        occurrences="count(*)",
+        entered="bool_or(position = 1)",
+        exited="bool_or(position = length)",
+    )
     return f"""
     WITH occurrences AS (
         SELECT {_group_columns(grain)} step,
-               count(*) AS occurrences,
-               count(DISTINCT session_id) AS sessions_with_step,
+               CAST(sum(occurrences) AS BIGINT) AS occurrences,
+               count(*) AS sessions_with_step,
                count(DISTINCT person_id) AS people,
-               count(*) FILTER (WHERE position = 1) AS entries,
-               count(DISTINCT person_id) FILTER (WHERE position = 1) AS entry_people,
-               count(*) FILTER (WHERE position = length) AS exits,
-               count(DISTINCT person_id) FILTER (WHERE position = length) AS exit_people
-        FROM {path_positions_sql(paths)}
+               count(*) FILTER (WHERE entered) AS entries,
+               count(DISTINCT person_id) FILTER (WHERE entered) AS entry_people,
+               count(*) FILTER (WHERE exited) AS exits,
+               count(DISTINCT person_id) FILTER (WHERE exited) AS exit_people
+        FROM {steps}
         {_group_by(grain, "step")}
     ),
     events AS (
@@ -297,12 +315,13 @@ def path_steps_query(paths: str, session_date: date, grain: Grain = TOTAL) -> st
 def path_transitions_query(paths: str, session_date: date, grain: Grain = TOTAL) -> str:
     """Each move from one step straight to another in the paths of sessions started on the day (`paths`, as
     `path_steps_query`'s)."""
+    moves = _per_session(path_moves_sql(paths), grain, "from_step", "to_step", transitions="count(*)")
     return f"""
     SELECT {_day(session_date)} AS session_date, {_group_columns(grain)} from_step, to_step,
-           count(*) AS transitions,
-           count(DISTINCT session_id) AS sessions_with_transition,
+           CAST(sum(transitions) AS BIGINT) AS transitions,
+           count(*) AS sessions_with_transition,
            count(DISTINCT person_id) AS people
-    FROM {path_moves_sql(paths)}
+    FROM {moves}
     {_group_by(grain, "from_step", "to_step")}
     ORDER BY ALL
     """
