@@ -1,30 +1,42 @@
-"""Collector throughput with durable acknowledgements, and the SDK's own cost per call.
+"""Collector throughput with durable acknowledgements, against a bare endpoint, and the SDK's own cost per call.
 
 A closed-loop load generator (a fixed number of keep-alive connections, each waiting for its
-answer before sending again) posts pre-built batches of 100 events to `revolt collector serve`
-over 127.0.0.1. Every 200 means the events were fsynced. Prints accepted events/s, p50/p99
-latency, the collector's peak RSS, and then the per-call cost of the SDK's `track()`.
+answer before sending again) posts pre-built batches of 100 events over 127.0.0.1, in rounds: first to a
+bare endpoint (`benchmarks/_bare_endpoint.py`: the body appended to a file and fsynced with the collector's
+group commit, no validation), then to `revolt collector serve`. Every 200 means the events were fsynced.
+Prints acknowledged events/s, p50/p99 latency and server CPU per event for both, the collector's rate as a
+ratio of the bare one (bar: 0.6x), the collector's peak RSS and whether everything acknowledged landed, then
+the per-call cost of the SDK's `track()`.
 
-    python -m benchmarks.collector_throughput [--seconds 15] [--connections 16]
+    python -m benchmarks.collector_throughput [--seconds 15] [--connections 16] [--rounds 2] [--no-sdk]
 """
 
 import argparse
 import asyncio
 import base64
+import os
+import shutil
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
 import uuid
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+import httpx
 import orjson
 
-from benchmarks._collector_process import WRITE_KEY, CollectorProcess
+from benchmarks._collector_process import WRITE_KEY, CollectorProcess, free_port
 
 if TYPE_CHECKING:
     from revolt_pipeline.sdk import Client
 
 EVENTS_PER_BATCH = 100
+RATIO_BAR = 0.6  # the collector's acknowledged events/s, at least this share of the bare endpoint's (issue 11)
+BARE_MODES = {"parse": "json.loads, a line per event, fsync", "spool": "the body's bytes, fsync"}
 
 
 def build_requests(count: int, port: int) -> list[bytes]:
@@ -104,31 +116,139 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
-def collector_figures(seconds: float, connections: int) -> None:
-    collector = CollectorProcess().start()
+def process_cpu_seconds(pid: int) -> float:
+    """User and system CPU seconds of a process (all its threads) so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def load_figures(port: int, pid: int, seconds: float, connections: int) -> dict[str, Any]:
+    """Drive an endpoint (after a warm-up) and measure it: events acknowledged with a 200 per second, latencies,
+    and the server's CPU seconds per 1,000 events (steadier than the rate on a shared machine)."""
+    requests = build_requests(400, port)
+    asyncio.run(drive(port, requests, 2.0, connections))  # warm-up, not counted
+    cpu = process_cpu_seconds(pid)
+    started = time.perf_counter()
+    latencies, statuses = asyncio.run(drive(port, requests, seconds, connections))
+    elapsed = time.perf_counter() - started
+    cpu = process_cpu_seconds(pid) - cpu
+    acknowledged = statuses.get(200, 0) * EVENTS_PER_BATCH
+    return {
+        "elapsed": elapsed,
+        "rate": acknowledged / elapsed,
+        "acknowledged": acknowledged,
+        "statuses": statuses,
+        "latencies": latencies,
+        "cpu_ms_per_1000": 1e6 * cpu / max(acknowledged, 1),
+    }
+
+
+def print_load(label: str, figures: dict[str, Any]) -> None:
+    latencies = figures["latencies"]
+    print(
+        f"  {label}: {figures['rate']:,.0f} events/s acknowledged (fsynced before 200), "
+        f"{figures['cpu_ms_per_1000']:.1f} server CPU ms per 1,000 events; "
+        f"latency p50 {statistics.median(latencies) * 1000:.1f} ms, p99 {percentile(latencies, 0.99) * 1000:.1f} ms, "
+        f"max {max(latencies) * 1000:.1f} ms; statuses {figures['statuses']}",
+        flush=True,
+    )
+
+
+def bare_figures(seconds: float, connections: int, mode: str) -> dict[str, Any]:
+    """The bare endpoint (`benchmarks/_bare_endpoint.py`, in `mode`) under the same load."""
+    folder = Path(tempfile.mkdtemp(prefix="revolt-bare-"))
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks._bare_endpoint",
+            "--port",
+            str(port),
+            "--folder",
+            str(folder),
+            "--mode",
+            mode,
+        ],
+        cwd=Path(__file__).resolve().parent.parent,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
-        requests = build_requests(400, collector.port)
-        asyncio.run(drive(collector.port, requests, 2.0, connections))  # warm-up, not counted
-        warm = collector.admin("GET", "/admin/stats")["acceptedBySource"].get("bench", 0)
-        started = time.perf_counter()
-        latencies, statuses = asyncio.run(drive(collector.port, requests, seconds, connections))
-        elapsed = time.perf_counter() - started
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise RuntimeError("the bare endpoint did not start") from None
+                time.sleep(0.1)
+        figures = load_figures(port, process.pid, seconds, connections)
+        print_load(f"bare endpoint ({BARE_MODES[mode]})", figures)
+        return figures
+    finally:
+        process.terminate()
+        process.wait(30)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def collector_figures(seconds: float, connections: int, env: dict[str, str]) -> dict[str, Any]:
+    collector = CollectorProcess(**env).start()
+    try:
+        figures = load_figures(collector.port, collector.process.pid, seconds, connections)  # type: ignore[union-attr]
         stats = collector.admin("GET", "/admin/stats")
-        accepted = stats["acceptedBySource"].get("bench", 0) - warm
+        accepted = stats["acceptedBySource"].get("bench", 0)
         collector.admin("POST", "/admin/flush")
         today = datetime.now(UTC).date().isoformat()
         landed = collector.admin("GET", f"/admin/landed?received_date={today}")["landed"]["events"]
-        print(f"collector: {connections} connections, batches of {EVENTS_PER_BATCH}, {elapsed:.1f} s")
-        print(f"  accepted events/s (fsynced before 200): {accepted / elapsed:,.0f}")
-        print(f"  requests: {sum(statuses.values()):,} statuses {statuses}")
+        workers = f", {env['REVOLT_COLLECTOR_WORKERS']} workers" if "REVOLT_COLLECTOR_WORKERS" in env else ""
+        print_load(f"collector{workers}", figures)
         print(
-            f"  latency p50 {statistics.median(latencies) * 1000:.1f} ms, "
-            f"p99 {percentile(latencies, 0.99) * 1000:.1f} ms, max {max(latencies) * 1000:.1f} ms"
+            f"    peak RSS {collector.peak_rss_mb():.0f} MB; landed after flush: {landed:,} of {accepted:,} "
+            f"acknowledged (warm-up included){'' if landed == accepted else ': LOST EVENTS'}",
+            flush=True,
         )
-        print(f"  collector peak RSS: {collector.peak_rss_mb():.0f} MB")
-        print(f"  landed after flush: {landed:,} of {accepted + warm:,} acknowledged (warm-up included)")
+        figures["landed_all"] = landed == accepted
+        return figures
     finally:
         collector.stop()
+
+
+def compare_with_bare(seconds: float, connections: int, rounds: int, env: dict[str, str]) -> None:
+    """Rounds of the bare endpoint (parsing, then spooling the bytes alone) and the collector, under the same
+    load: the collector as a ratio of each bare rate, per round (only ratios taken in one run compare)."""
+    print(f"collector against a bare endpoint: {connections} connections, batches of {EVENTS_PER_BATCH}, {seconds:g} s")
+    ratios: dict[str, list[float]] = {mode: [] for mode in BARE_MODES}
+    cpu_ratios: dict[str, list[float]] = {mode: [] for mode in BARE_MODES}
+    landed = True
+    for round_number in range(1, rounds + 1):
+        print(f"round {round_number} of {rounds} (load average {load_average()})", flush=True)
+        bare = {mode: bare_figures(seconds, connections, mode) for mode in BARE_MODES}
+        collector = collector_figures(seconds, connections, env)
+        landed &= collector["landed_all"]
+        for mode, figures in bare.items():
+            ratios[mode].append(collector["rate"] / figures["rate"])
+            cpu_ratios[mode].append(figures["cpu_ms_per_1000"] / collector["cpu_ms_per_1000"])
+            print(
+                f"  collector / bare ({mode}): {ratios[mode][-1]:.2f}x the rate, "
+                f"{cpu_ratios[mode][-1]:.2f}x the events per server CPU second"
+            )
+    for mode in BARE_MODES:
+        median = statistics.median(ratios[mode])
+        figures = f"median {median:.2f}x (rounds {', '.join(f'{ratio:.2f}' for ratio in ratios[mode])})"
+        per_cpu = ", ".join(f"{ratio:.2f}" for ratio in cpu_ratios[mode])
+        if mode == "parse":
+            verdict = "PASS" if median >= RATIO_BAR and landed else "MISS"
+            print(f"{verdict}  collector / bare endpoint ({BARE_MODES[mode]}) >= {RATIO_BAR}x: {figures}; ", end="")
+        else:
+            print(f"      collector / bare endpoint ({BARE_MODES[mode]}): {figures}; ", end="")
+        print(f"per server CPU second {per_cpu}x")
+    print(f"every acknowledged event landed: {landed}; load average {load_average()}")
+
+
+def load_average() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
 def time_track_calls(client: "Client", calls: int) -> float:
@@ -173,9 +293,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--sdk-calls", type=int, default=50_000)
+    parser.add_argument("--rounds", type=int, default=2, help="bare endpoint then collector, this many times")
+    parser.add_argument("--no-sdk", action="store_true", help="skip the SDK's track() figures")
     arguments = parser.parse_args()
-    collector_figures(arguments.seconds, arguments.connections)
-    sdk_figures(arguments.sdk_calls)
+    compare_with_bare(arguments.seconds, arguments.connections, arguments.rounds, {})
+    if not arguments.no_sdk:
+        sdk_figures(arguments.sdk_calls)
 
 
 if __name__ == "__main__":

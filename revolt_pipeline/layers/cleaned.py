@@ -37,6 +37,7 @@ from revolt_pipeline.transforms.aggregates import (
     count_made_safe,
     count_path_balance,
     session_paths,
+    stage_event_groups,
 )
 from revolt_pipeline.transforms.cleaning import clean_events, count_cleaned, raw_window
 from revolt_pipeline.transforms.engine import copy_to_parquet
@@ -192,9 +193,10 @@ def aggregate_day(store: ObjectStore, connection: duckdb.DuckDBPyConnection, day
                 "sessionized_events and sessions for the day again (clean_job)"
             )
         paths = session_paths(connection, sessions_path)
+        groups = stage_event_groups(connection, events_path)
         for name in AGGREGATES:
             path = str(workdir / f"{name}-{day}.parquet")
-            copy_to_parquet(connection, aggregate_query(name, events_path, sessions_path, day, paths), path)
+            copy_to_parquet(connection, aggregate_query(name, events_path, sessions_path, day, paths, groups), path)
             outputs[name] = path
         made_safe = count_made_safe(connection, events_path)
         balance = count_path_balance(connection, outputs, sessions_path)

@@ -131,14 +131,37 @@ def _day(value: date) -> str:
     return f"DATE {sql_string(value.isoformat())}"
 
 
-def daily_active_users_query(events: str, event_date: date, grain: Grain = TOTAL) -> str:
+def event_groups_query(events: str) -> str:
+    """The day's events (`events`, sessionized) counted per person, identified or not, and every value of the
+    report dimensions and event names, each as its report column holds it (`name_`, made safe once).
+
+    Every events aggregate is a grouping of these rows: far fewer than the events (a person sends each event from
+    one or two devices), so the distinct people of each grain are counted over them rather than over every event,
+    and the text is made safe once a day rather than once per aggregate."""
     identified = "user_id IS NOT NULL OR person_id IS DISTINCT FROM anonymous_id"
+    dimensions = ", ".join(f"{text.sql} AS {name}_" for name, text in DIMENSION_TEXT.items())
+    keys = ", ".join(["person_id", identified, *(text.sql for text in DIMENSION_TEXT.values())])
+    return f"""
+    SELECT person_id, {identified} AS identified, {dimensions},
+           {EVENT_TYPE.sql} AS event_type_, {EVENT_NAME.sql} AS event_name_, count(*) AS events
+    FROM {events}
+    GROUP BY {keys}, {EVENT_TYPE.sql}, {EVENT_NAME.sql}
+    """
+
+
+def _event_groups(events: str, grouped: bool) -> str:
+    return events if grouped else f"({event_groups_query(events)})"
+
+
+def daily_active_users_query(events: str, event_date: date, grain: Grain = TOTAL, *, grouped: bool = False) -> str:
+    """People active on the day, identified and anonymous. `events`: the day's sessionized events, or (`grouped`)
+    their `event_groups_query`."""
     return f"""
     SELECT {_day(event_date)} AS event_date, {_group_columns(grain)}
            count(DISTINCT person_id) AS active_users,
-           count(DISTINCT person_id) FILTER (WHERE {identified}) AS identified_users,
-           count(DISTINCT person_id) FILTER (WHERE NOT ({identified})) AS anonymous_users
-    FROM {_dimensions(events, grain)}
+           count(DISTINCT person_id) FILTER (WHERE identified) AS identified_users,
+           count(DISTINCT person_id) FILTER (WHERE NOT identified) AS anonymous_users
+    FROM {_event_groups(events, grouped)}
     {_group_by(grain)}
     ORDER BY ALL
     """
@@ -162,13 +185,15 @@ def sessions_daily_query(sessions: str, session_date: date, grain: Grain = TOTAL
     """
 
 
-def events_daily_query(events: str, event_date: date, grain: Grain = TOTAL) -> str:
+def events_daily_query(events: str, event_date: date, grain: Grain = TOTAL, *, grouped: bool = False) -> str:
+    """Events and the people who sent them, per event. `events`: the day's sessionized events, or (`grouped`)
+    their `event_groups_query`."""
     return f"""
     SELECT {_day(event_date)} AS event_date, {_group_columns(grain)}
            event_type_ AS event_type, event_name_ AS event_name,
-           count(*) AS events,
+           CAST(sum(events) AS BIGINT) AS events,
            count(DISTINCT person_id) AS users
-    FROM (SELECT *, {EVENT_TYPE.sql} AS event_type_, {EVENT_NAME.sql} AS event_name_ FROM {_dimensions(events, grain)})
+    FROM {_event_groups(events, grouped)}
     {_group_by(grain, "event_type_", "event_name_")}
     ORDER BY ALL
     """
@@ -240,23 +265,41 @@ def session_paths(connection: duckdb.DuckDBPyConnection, sessions_file: str) -> 
     return "session_paths"
 
 
+def _per_session(rows: str, grain: Grain, *keys: str, **aggregates: str) -> str:
+    """`rows` (steps or moves of paths) grouped per session and `keys`, with `aggregates` (name -> SQL): a
+    session's person and dimensions are its own, so counting these rows counts distinct sessions, and the
+    distinct people of each group are counted over far fewer rows than the paths' steps."""
+    group = ", ".join([*(f"{name}_" for name in grain.dimensions), "session_id", "person_id", *keys])
+    measures = ", ".join(f"{sql} AS {name}" for name, sql in aggregates.items())
+    return f"(SELECT {group}, {measures} FROM {rows} GROUP BY {group})"
+
+
 def path_steps_query(paths: str, session_date: date, grain: Grain = TOTAL) -> str:
     """Each step of the paths of sessions started on the day: how often, by how many sessions and people,
     and how often it started or ended a session (immediate repeats are one occurrence, counted in `events`).
 
     `paths`: the day's sessions with their paths (`session_paths`)."""
     events = f"(SELECT *, unnest(all_steps) AS step FROM {paths})"
+    # A path starts and ends once: `entered` and `exited` hold for one step of each session at most.
+    steps = _per_session(
+        path_positions_sql(paths),
+        grain,
+        "step",
+        occurrences="count(*)",
+        entered="bool_or(position = 1)",
+        exited="bool_or(position = length)",
+    )
     return f"""
     WITH occurrences AS (
         SELECT {_group_columns(grain)} step,
-               count(*) AS occurrences,
-               count(DISTINCT session_id) AS sessions_with_step,
+               CAST(sum(occurrences) AS BIGINT) AS occurrences,
+               count(*) AS sessions_with_step,
                count(DISTINCT person_id) AS people,
-               count(*) FILTER (WHERE position = 1) AS entries,
-               count(DISTINCT person_id) FILTER (WHERE position = 1) AS entry_people,
-               count(*) FILTER (WHERE position = length) AS exits,
-               count(DISTINCT person_id) FILTER (WHERE position = length) AS exit_people
-        FROM {path_positions_sql(paths)}
+               count(*) FILTER (WHERE entered) AS entries,
+               count(DISTINCT person_id) FILTER (WHERE entered) AS entry_people,
+               count(*) FILTER (WHERE exited) AS exits,
+               count(DISTINCT person_id) FILTER (WHERE exited) AS exit_people
+        FROM {steps}
         {_group_by(grain, "step")}
     ),
     events AS (
@@ -272,12 +315,13 @@ def path_steps_query(paths: str, session_date: date, grain: Grain = TOTAL) -> st
 def path_transitions_query(paths: str, session_date: date, grain: Grain = TOTAL) -> str:
     """Each move from one step straight to another in the paths of sessions started on the day (`paths`, as
     `path_steps_query`'s)."""
+    moves = _per_session(path_moves_sql(paths), grain, "from_step", "to_step", transitions="count(*)")
     return f"""
     SELECT {_day(session_date)} AS session_date, {_group_columns(grain)} from_step, to_step,
-           count(*) AS transitions,
-           count(DISTINCT session_id) AS sessions_with_transition,
+           CAST(sum(transitions) AS BIGINT) AS transitions,
+           count(*) AS sessions_with_transition,
            count(DISTINCT person_id) AS people
-    FROM {path_moves_sql(paths)}
+    FROM {moves}
     {_group_by(grain, "from_step", "to_step")}
     ORDER BY ALL
     """
@@ -299,17 +343,33 @@ AGGREGATES = {subject + grain.suffix: (subject, grain) for subject in SUBJECTS f
 
 
 def aggregate_query(
-    name: str, sessionized_events_file: str, sessions_file: str, day: date, paths: str | None = None
+    name: str,
+    sessionized_events_file: str,
+    sessions_file: str,
+    day: date,
+    paths: str | None = None,
+    event_groups: str | None = None,
 ) -> str:
     """The aggregate `name` (a key of AGGREGATES) of one day, from that day's files (and `paths`, the day's
-    `session_paths` if made, else the paths are computed from the sessions in the query)."""
+    `session_paths` if made, else the paths are computed from the sessions in the query; `event_groups`, the day's
+    `stage_event_groups` if made, else the events are grouped in the query)."""
     subject, grain = AGGREGATES[name]
     build, source = SUBJECTS[subject]
     if source == "paths":
         return build(paths or _paths(parquet(sessions_file)), day, grain)
     if source == "events":
+        if event_groups:
+            return build(event_groups, day, grain, grouped=True)
         return build(with_country_columns(parquet(sessionized_events_file)), day, grain)
     return build(parquet(sessions_file), day, grain)
+
+
+def stage_event_groups(connection: duckdb.DuckDBPyConnection, sessionized_events_file: str) -> str:
+    """The day's `event_groups_query` as a temporary table, which every events aggregate of the day reads (reading
+    and grouping the events once, not once per aggregate); returns its name."""
+    events = with_country_columns(parquet(sessionized_events_file))
+    connection.execute(f"CREATE OR REPLACE TEMP TABLE event_groups AS {event_groups_query(events)}")
+    return "event_groups"
 
 
 def count_path_balance(

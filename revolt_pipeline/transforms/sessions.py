@@ -11,8 +11,10 @@ Each session keeps its steps in order (`steps`: its pages, screens and track eve
 base of the path reports.
 
 The windows run over the few columns sessions need, never the JSON documents: carrying those
-through four window passes multiplied the time by five on a day of 5 M events. The day's events get
-their session by a join afterwards.
+through the window passes multiplied the time by five on a day of 5 M events. The day's events get
+their session by a join afterwards. Two window passes, in one order, find each run of activity; the rare
+runs longer than the maximum are cut by a small aggregate joined back (two more passes over every event
+took a third of the time).
 """
 
 from dataclasses import dataclass
@@ -30,8 +32,16 @@ SESSION_COLUMNS = (
 )
 
 
-def sessionize_query(event_files: dict[date, str], rules: PipelineRules) -> str:
-    """Every event of the window, narrowed to what sessions need, with its session's id and start."""
+def session_id_sql(person_id: str, session_start: str) -> str:
+    """A session's id: a digest of its person and its start, the same whichever day's run finds it."""
+    return f"md5({person_id} || '|' || CAST(epoch_ms({session_start}) AS VARCHAR))"
+
+
+def session_pieces_query(event_files: dict[date, str], rules: PipelineRules) -> str:
+    """Every event of the window, narrowed to what sessions need, with the start of its run of activity and the
+    piece of that run it falls in (`piece` > 0 only in runs longer than the maximum session length).
+
+    Two window passes in one order, no more: each pass sorts every event of the window again."""
     union = " UNION ALL ".join(
         f"SELECT {SESSION_COLUMNS}, {step_sql()} AS step, DATE {sql_string(day.isoformat())} AS event_date "
         f"FROM {parquet(path)}"
@@ -47,32 +57,60 @@ def sessionize_query(event_files: dict[date, str], rules: PipelineRules) -> str:
         FROM events
     ),
     runs AS (
-        SELECT *,
-            sum(CASE WHEN starts_session THEN 1 ELSE 0 END) OVER ({order} ROWS UNBOUNDED PRECEDING) AS run,
+        SELECT * EXCLUDE (starts_session),
             max(CASE WHEN starts_session THEN event_time END) OVER ({order} ROWS UNBOUNDED PRECEDING) AS run_start
         FROM gaps
-    ),
-    pieces AS (
-        SELECT *,
-            CAST(floor(epoch_ms(event_time - run_start)
-                       / {rules.max_session_length // timedelta(milliseconds=1)}) AS BIGINT) AS piece
-        FROM runs
-    ),
-    sessioned AS (
-        SELECT *,
-            min(event_time) OVER (PARTITION BY person_id, run, piece) AS session_start,
-            max(piece) OVER (PARTITION BY person_id, run) > 0 AS session_split
-        FROM pieces
     )
-    SELECT * EXCLUDE (starts_session, run, run_start, piece),
-           md5(person_id || '|' || CAST(epoch_ms(session_start) AS VARCHAR)) AS session_id
+    SELECT *,
+        CAST(floor(epoch_ms(event_time - run_start)
+                   / {rules.max_session_length // timedelta(milliseconds=1)}) AS BIGINT) AS piece
+    FROM runs
+    """
+
+
+def sessions_of_pieces_query(pieces: str) -> str:
+    """`pieces` (a relation of `session_pieces_query`) with each event's session: its id, its start, and whether
+    its run was cut.
+
+    A run's first piece starts with the run; a later piece (rare: a run longer than the maximum session length)
+    starts at its first event, found by a small aggregate joined back, rather than by two more window passes
+    over every event."""
+    return f"""
+    WITH later_pieces AS (
+        SELECT person_id, run_start, piece, min(event_time) AS piece_start
+        FROM {pieces} WHERE piece > 0
+        GROUP BY person_id, run_start, piece
+    ),
+    split_runs AS (SELECT DISTINCT person_id, run_start FROM later_pieces),
+    sessioned AS (
+        SELECT pieces.* EXCLUDE (run_start, piece),
+               coalesce(later_pieces.piece_start, pieces.run_start) AS session_start,
+               split_runs.run_start IS NOT NULL AS session_split
+        FROM {pieces} AS pieces
+        LEFT JOIN later_pieces
+               ON later_pieces.person_id = pieces.person_id AND later_pieces.run_start = pieces.run_start
+              AND later_pieces.piece = pieces.piece
+        LEFT JOIN split_runs ON split_runs.person_id = pieces.person_id AND split_runs.run_start = pieces.run_start
+    )
+    SELECT *, {session_id_sql("person_id", "session_start")} AS session_id
     FROM sessioned
     """
 
 
+def sessionize_query(event_files: dict[date, str], rules: PipelineRules) -> str:
+    """Every event of the window, narrowed to what sessions need, with its session's id and start (one query;
+    `sessionize` runs it as two statements, so that the windows run once)."""
+    pieces = session_pieces_query(event_files, rules)
+    return f"WITH pieces AS ({pieces}) SELECT * FROM ({sessions_of_pieces_query('pieces')})"
+
+
 def sessionize(connection: duckdb.DuckDBPyConnection, event_files: dict[date, str], rules: PipelineRules) -> str:
-    """Sessionize the window's events into a temporary table; returns its name, for the two queries below."""
-    connection.execute(f"CREATE OR REPLACE TEMP TABLE sessionized AS {sessionize_query(event_files, rules)}")
+    """Sessionize the window's events; returns the name of the relation, for the two queries below.
+
+    The windows run once, into a temporary table; each event's session is a view over it, so that the window's
+    events are held in memory once (a second table of them would double the peak at 5 M events)."""
+    connection.execute(f"CREATE OR REPLACE TEMP TABLE session_pieces AS {session_pieces_query(event_files, rules)}")
+    connection.execute(f"CREATE OR REPLACE TEMP VIEW sessionized AS {sessions_of_pieces_query('session_pieces')}")
     return "sessionized"
 
 
@@ -91,7 +129,7 @@ def sessions_query(sessionized: str, session_date: date) -> str:
     """One row per session starting on `session_date`, described by its first and last events."""
     first = "struct_pack(t := event_time, m := message_id)"
     return f"""
-    SELECT session_id, person_id,
+    SELECT {session_id_sql("person_id", "session_key")} AS session_id, person_id,
            bool_or(user_id IS NOT NULL) AS identified,
            min(event_time) AS session_start,
            max(event_time) AS session_end,
@@ -108,8 +146,8 @@ def sessions_query(sessionized: str, session_date: date) -> str:
            arg_min(os_name, {first}) AS os_name,
            arg_min(os_version, {first}) AS os_version,
            bool_or(session_split) AS split
-    FROM {sessionized}
-    GROUP BY session_id, person_id
+    FROM (SELECT * EXCLUDE (session_id, session_start), session_start AS session_key FROM {sessionized})
+    GROUP BY person_id, session_key
     HAVING CAST(min(event_time) AS DATE) = DATE {sql_string(session_date.isoformat())}
     ORDER BY session_start, session_id
     """

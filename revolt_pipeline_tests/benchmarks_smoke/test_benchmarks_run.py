@@ -37,20 +37,33 @@ def test_pipeline_day_runs_every_stage_of_a_small_day_and_prints_its_figures() -
     assert "=== 1,000 events, received day" in out, out
     # Each stage's seconds, CPU seconds, events/s, peak RSS and ratio to the floor.
     for stage in (
-        "floor: pyarrow read_json",
+        "floor: gunzip, ",
+        "   parse: DuckDB read_json of the envelope",
         "a. raw: build_raw_day",
         "b. clean + sessionize + aggregates",
         "c. report tables -> SQLite",
         "d. whole day (a + b + c SQLite)",
     ):
-        figures = rf"^{re.escape(stage)}.*?\s{NUMBER}\s+{NUMBER}\s+{NUMBER}\s+{NUMBER}\s+{NUMBER}$"
+        figures = rf"^{re.escape(stage)}.*?\s{NUMBER}\s+{NUMBER}\s+{NUMBER}\s+{NUMBER}\s+{NUMBER}\s+{NUMBER}$"
         assert re.search(figures, out, re.MULTILINE), f"no figures for {stage}:\n{out}"
     assert "c. report tables -> PostgreSQL: skipped (--no-postgres)" in out
     # What the stages built was checked, not only timed.
     assert "reconciled True" in out and "0 without one, 0 with bad bounds" in out, out
     assert re.search(r"report rows \{'daily_active_users': [1-9]", out), out
-    assert re.search(r"^(PASS|MISS)  b\. clean \+ sessionize", out, re.MULTILINE), out
+    assert re.search(r"^(PASS|MISS)  d\. whole day <= 5x floor: [\d.]+x$", out, re.MULTILINE), out
+    assert re.search(r"^whole day CPU seconds / floor CPU seconds: [\d.]+x", out, re.MULTILINE), out
     assert re.search(r"=== summary \(\d+ s in all\) ===\n\s+1,000 events: floor [\d.]+ s; ", out), out
+
+
+def test_collector_throughput_measures_the_collector_against_the_bare_endpoint_in_one_run() -> None:
+    result = run_module("benchmarks.collector_throughput", "--seconds", "1", "--rounds", "1", "--no-sdk")
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    for endpoint in ("bare endpoint (json.loads, a line per event, fsync)", "bare endpoint (the body's bytes, fsync)"):
+        assert re.search(rf"^  {re.escape(endpoint)}: {NUMBER} events/s acknowledged", out, re.MULTILINE), out
+    assert re.search(rf"^  collector: {NUMBER} events/s acknowledged", out, re.MULTILINE), out
+    assert re.search(r"^(PASS|MISS)  collector / bare endpoint \(json\.loads.*>= 0\.6x: median [\d.]+x", out, re.M), out
+    assert "every acknowledged event landed: True" in out, out
 
 
 def test_synthetic_day_documents_its_options_and_writes_a_landed_day(tmp_path: Path) -> None:
