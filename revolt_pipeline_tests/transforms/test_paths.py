@@ -177,8 +177,8 @@ def test_a_late_event_changes_the_path_of_its_session_and_nothing_else(lake: Pat
     assert moves(lake.rows("path_transitions", D21)) == {("page: Blog", "page: Pricing"): 1}
     assert by_step(lake.rows("path_steps", D21), "entries", "exits") == {"page: Blog": (1, 0), "page: Pricing": (0, 1)}
     # Exactly these rows changed: the paths and the sessions of the 20th and 21st (one session fewer on the 21st,
-    # a longer one on the 20th), the 20th's events, Ada's person days and the people table (as of the 23rd, the
-    # latest day built); the 22nd's, and every other table, are as they were.
+    # a longer one on the 20th), the 20th's events, Ada's person days and sessions and the people table (as of the
+    # 23rd, the latest day built); the 22nd's, and every other table, are as they were.
     changed = {
         (table, day)
         for table in after
@@ -188,7 +188,10 @@ def test_a_late_event_changes_the_path_of_its_session_and_nothing_else(lake: Pat
     session_tables = [name for name in schema.AGGREGATE_TABLES if name.startswith(("path_", "session"))]
     assert changed == {(table, day) for table in session_tables for day in (D20, D21)} | {
         (table, D20) for table in schema.AGGREGATE_TABLES if table.startswith("events_daily")
-    } | {("person_days", D20), ("person_days", D21), ("people", date(2026, 11, 23))}
+    } | {("person_days", D20), ("person_days", D21), ("people", date(2026, 11, 23))} | {
+        ("person_sessions", D20),
+        ("person_sessions", D21),
+    }
     assert all(outcome.passed for day in lake.aggregates.values() for outcome in path_checks(day))
 
     # Running every day again changes nothing.

@@ -128,11 +128,14 @@ def test_every_text_column_of_the_report_tables_takes_its_length_from_the_rule()
         if isinstance(column.type, sa.String)
     ]
     assert text_columns
-    # Free client text of no length (sa.Text: ids, traits, OS and locale in person_days and people) is kept whole,
-    # its NUL made U+FFFD (transforms/people_reports.py); every column with a length takes it from the rule.
+    # Free client text of no length (sa.Text: ids, traits, OS and locale in person_days, people and person_sessions)
+    # is kept whole, its NUL made U+FFFD (transforms/people_reports.py); every column with a length takes the rule's.
     bounded = [column for column in text_columns if column.type.length is not None]
     # So are the models' person ids, churn factors and segment descriptions (made of item names already made safe).
-    unbounded = {"person_days", "people", "churn_scores", "recommendations", "person_segments", "segment_sizes"}
+    unbounded = {
+        *("person_days", "people", "person_sessions"),
+        *("churn_scores", "recommendations", "person_segments", "segment_sizes"),
+    }
     assert {column.table.name for column in text_columns if column not in bounded} <= unbounded
     # people's first and latest platform and app version take the rule of the value they hold.
     rule = {
