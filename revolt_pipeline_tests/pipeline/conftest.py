@@ -3,6 +3,7 @@ tables are the same for every test that reads them, so each backend's is made on
 demo's lake built by the layer library (`demo_lake`), which tests load into report databases of their own."""
 
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -104,3 +105,13 @@ def demo_lake(tmp_path_factory: pytest.TempPathFactory) -> DemoLake:
     (home / "work").mkdir()
     builder = DayBuilder(settings.store, PipelineRules(), home / "work")
     return DemoLake(settings, sent.traffic, sent.truth, builder, builder.every_layer(received))
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.services)])
+def report_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty report database on each backend, for tests that load the demo's lake into one of their own."""
+    yield (
+        f"sqlite:///{tmp_path / 'reports.sqlite'}"
+        if request.param == "sqlite"
+        else request.getfixturevalue("postgres_url")
+    )

@@ -2,8 +2,6 @@
 what the traffic generator knows (`demo.generator.people_truth`), computed from its plan without SQL. The lake is
 the session's `demo_lake` (conftest.py), built once by the layer library."""
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,17 +13,6 @@ from revolt_pipeline.reports.loader import create_engine
 from revolt_pipeline_tests.pipeline.conftest import DemoLake
 
 pytestmark = pytest.mark.xdist_group("demo_lake")
-
-BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.services)]
-
-
-@pytest.fixture(params=BACKENDS)
-def report_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    yield (
-        f"sqlite:///{tmp_path / 'reports.sqlite'}"
-        if request.param == "sqlite"
-        else request.getfixturevalue("postgres_url")
-    )
 
 
 def _day(value: Any) -> str:

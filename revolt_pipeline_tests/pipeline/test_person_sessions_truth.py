@@ -2,9 +2,7 @@
 sessions (start, end, events, platform, app version) equal the ones the traffic generator planned
 (`demo.generator.ground_truth`'s sessions, computed from its plan without SQL), keyed by the stitched person."""
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,17 +11,6 @@ from revolt_pipeline.reports import schema
 from revolt_pipeline_tests.pipeline.conftest import DemoLake
 
 pytestmark = pytest.mark.xdist_group("demo_lake")
-
-BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.services)]
-
-
-@pytest.fixture(params=BACKENDS)
-def report_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    yield (
-        f"sqlite:///{tmp_path / 'reports.sqlite'}"
-        if request.param == "sqlite"
-        else request.getfixturevalue("postgres_url")
-    )
 
 
 def _instant(value: Any) -> str:
