@@ -11,6 +11,7 @@ from urllib.parse import urlparse
 
 import click
 
+from revolt_pipeline.dashboard.urls import PAGES
 from revolt_pipeline.private_files import restrict_umask
 from revolt_pipeline.settings import Settings, SettingsError
 from revolt_pipeline.sources import PLATFORMS, WRITE_KEY_RULE, SourcesError, add_source, load_sources
@@ -298,7 +299,7 @@ SCREENSHOT_DEMO_START = "2026-09-07"
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="The PNG to write.")
 @click.option(
     "--page",
-    type=click.Choice(["overview", "retention", "funnels", "lifecycle", "events", "sessions", "people", "churn"]),
+    type=click.Choice([page for page, path in PAGES.items() if "{" not in path]),  # a person's needs an id
     default="overview",
     show_default=True,
 )

@@ -198,3 +198,14 @@ def test_a_persons_sessions_page_number_cannot_break_the_page(report_db: Callabl
         assert first == {pages[""]}
         older = client.get(f"{person}&page=2").text
         assert 'rel="prev"' in older and 'rel="next"' in older and "page 2 of 3" in older
+
+
+def test_the_screenshot_command_takes_every_page_but_a_persons() -> None:
+    import click
+
+    from revolt_pipeline.cli import dashboard_screenshot
+    from revolt_pipeline.dashboard.urls import PAGES
+
+    (page,) = [option for option in dashboard_screenshot.params if option.name == "page"]
+    assert isinstance(page.type, click.Choice)
+    assert list(page.type.choices) == [name for name in PAGES if name != "person"]
