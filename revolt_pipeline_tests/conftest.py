@@ -54,3 +54,18 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
             return _module_group(config.rootpath / module) or module
 
     return GroupedFileScheduling(config, log)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Give schemathesis' items their operation back in their node id.
+
+    schemathesis names an item per API operation (`test[POST /v1/batch]`) without a parametrization, and pytest 9
+    builds the node id from the name less its brackets, so all 37 operations had one id; pytest-xdist keys its work
+    by node id and ran one of them. Each item's id is its name again (`test_http_api_fuzz.py` checks).
+    """
+    from _pytest.nodeid import coerce_node_id
+
+    for item in items:
+        if item.name.endswith("]") and not item.nodeid.endswith("]") and item.parent is not None:
+            item._id = coerce_node_id(f"{item.parent.nodeid}::{item.name}")

@@ -127,3 +127,13 @@ def test_no_request_gets_a_server_error_or_an_undocumented_answer(
 ) -> None:
     compress_as_declared(case)
     case.call_and_validate(base_url=collector.url, checks=CHECKS)
+
+
+def test_every_operation_is_an_item_of_its_own(request: pytest.FixtureRequest) -> None:
+    """pytest-xdist schedules by node id: operations sharing one would be fuzzed once between them (conftest.py)."""
+    fuzzed = [
+        item.nodeid
+        for item in request.session.items
+        if getattr(item, "originalname", None) == test_no_request_gets_a_server_error_or_an_undocumented_answer.__name__
+    ]
+    assert len(fuzzed) == len(set(fuzzed)) == len(list(schema.get_all_operations()))
