@@ -64,22 +64,36 @@ def person_holdings(store: ObjectStore, ids: list[str]) -> Iterator[Holding]:
 
 
 def _parquet_rows(store: ObjectStore, key: str, ids: set[str]) -> list[dict[str, Any]]:
+    """The rows naming an id. Only the columns that can name one are read first: most objects hold no one asked
+    for, and a day of raw events is too large to read whole for nothing."""
     with store.filesystem.open_input_file(store.path(key)) as source:
-        table = pq.read_table(source)
-    if table.num_rows == 0:
-        return []
+        parquet = pq.ParquetFile(source)
+        names = parquet.schema_arrow.names
+        columns = [name for name in (*ID_COLUMNS, MESSAGE_COLUMN) if name in names]
+        if not columns or parquet.metadata.num_rows == 0:
+            return []
+        mask = _naming(parquet.read(columns=columns), ids)
+        if not pc.any(mask).as_py():
+            return []
+        return parquet.read().filter(mask).to_pylist()
+
+
+def _naming(table: pa.Table, ids: set[str]) -> pa.ChunkedArray:
+    """Which rows hold an id in an id column, or name one as a JSON string in a message as sent (quarantined rows
+    have no id column of their own)."""
     value_set = pa.array(sorted(ids), pa.string())
-    columns = [name for name in ID_COLUMNS if name in table.column_names]
-    found = [pc.is_in(table[name].cast(pa.string()), value_set=value_set) for name in columns]
-    if MESSAGE_COLUMN in table.column_names:  # a message as sent: quarantined rows have no id column of their own
+    found = [
+        pc.is_in(table[name].cast(pa.string()), value_set=value_set)
+        for name in ID_COLUMNS
+        if name in table.column_names
+    ]
+    if MESSAGE_COLUMN in table.column_names:
         text = table[MESSAGE_COLUMN].cast(pa.string())
-        found += [pc.match_substring(text, json.dumps(value)) for value in sorted(ids)]
-    if not found:
-        return []
+        found += [pc.match_substring(text, quoted) for value in sorted(ids) for quoted in _json_strings(value)]
     mask = found[0]
     for more in found[1:]:
         mask = pc.or_kleene(mask, more)
-    return table.filter(pc.fill_null(mask, False)).to_pylist()
+    return pc.fill_null(mask, False)
 
 
 def _landed_records(data: bytes, ids: set[str]) -> list[dict[str, Any]]:
@@ -97,8 +111,17 @@ def _landed_records(data: bytes, ids: set[str]) -> list[dict[str, Any]]:
 
 def _mentions(data: bytes, ids: set[str], *, quoted: bool) -> list[dict[str, Any]]:
     """Which ids a file names: as JSON strings in JSON, as plain text in anything else (a pickled model)."""
-    named = [value for value in sorted(ids) if (json.dumps(value) if quoted else value).encode() in data]
+    named = [
+        value
+        for value in sorted(ids)
+        if any(text.encode() in data for text in (_json_strings(value) if quoted else [value]))
+    ]
     return [{"mentions": value} for value in named]
+
+
+def _json_strings(value: str) -> list[str]:
+    """`value` as a JSON string, as a client may write it: its characters as they are, or escaped to ASCII."""
+    return sorted({json.dumps(value, ensure_ascii=False), json.dumps(value)})
 
 
 @dataclass(frozen=True)
