@@ -195,16 +195,17 @@ def _check_store(settings: Settings) -> None:
         ) from None
 
 
-def received_days(traffic: Traffic, partitions_start: str) -> tuple[str, str]:
+def received_days(traffic: Traffic, partitions_start: str, today: date | None = None) -> tuple[str, str]:
     """The days the demo's traffic is received on, as far as the partitions reach: from the day before
-    its first day (its users' first local day begins there in UTC) to yesterday.
+    its first day (its users' first local day begins there in UTC) to yesterday (the day before `today`, the
+    current UTC day unless given: two demos compared must not straddle a midnight).
 
     The days after the last delivery are received too, empty: the collector's clock is moved past them,
     so every raw partition of the window is built and none shows as missing.
     """
     first_send = traffic.messages[0].send_time.date()
     first = max(min(first_send, traffic.start - timedelta(days=1)), date.fromisoformat(partitions_start))
-    last = max(traffic.end.date(), datetime.now(UTC).date() - timedelta(days=1))
+    last = max(traffic.end.date(), (today or datetime.now(UTC).date()) - timedelta(days=1))
     return first.isoformat(), last.isoformat()
 
 
@@ -286,10 +287,12 @@ def run_demo(
     progress: Callable[[int, int], None] | None = None,
     traffic: Traffic | None = None,
     ml: bool = False,
+    today: date | None = None,
 ) -> DemoResult:
     """Send the traffic, then build every layer through Dagster; DemoError says what went wrong.
 
-    `ml`: then run `ml_job` for the traffic's last day (its models need ml_min_days of history)."""
+    `ml`: then run `ml_job` for the traffic's last day (its models need ml_min_days of history). `today`: the day
+    the days received end before (the current UTC day unless given)."""
     from revolt_pipeline.definitions import build_definitions
 
     seconds: dict[str, float] = {}
@@ -304,7 +307,7 @@ def run_demo(
     instance_home = ensure_dagster_home(settings.dagster_home)
     if settings.funnels_file is not None:  # the demo's funnels, unless the user wrote their own
         write_once(settings.funnels_file, DEMO_FUNNELS_FILE.read_text(encoding="utf-8"))
-    received = received_days(traffic, settings.partitions_start)
+    received = received_days(traffic, settings.partitions_start, today)
     with in_process_collector(settings, traffic) as (server, clock):
         say(f"sending {len(traffic.messages):,} messages of {users} people over {days} days from {traffic.start}")
         through = date.fromisoformat(received[1])

@@ -1,7 +1,7 @@
 """`revolt demo` end to end: the report tables equal what the traffic generator knows happened."""
 
 from collections import Counter
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,10 +24,13 @@ if TYPE_CHECKING:
 
 START = date(2026, 11, 2)
 USERS = 40
+# Every demo of the session receives days up to the same yesterday, even when the session crosses midnight (UTC):
+# the embedded and the production demo are compared row for row.
+TODAY = datetime.now(UTC).date()
 
 
 def demo(settings: Settings) -> DemoResult:
-    return run_demo(settings, seed=3, users=USERS, days=7, start=START, say=lambda text: None)
+    return run_demo(settings, seed=3, users=USERS, days=7, start=START, say=lambda text: None, today=TODAY)
 
 
 def report_rows(settings: Settings) -> dict[str, list[dict[str, Any]]]:
