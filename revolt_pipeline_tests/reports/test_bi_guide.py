@@ -10,7 +10,7 @@ import re
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
@@ -91,9 +91,12 @@ def demo_reports(postgres_server: PostgresServer, tmp_path_factory: pytest.TempP
     home = tmp_path_factory.mktemp("bi-guide")
     with pytest.MonkeyPatch.context() as monkeypatch:
         settings = pipeline_environment(monkeypatch, home, REVOLT_REPORT_DB_URL=url)
-    # The demo's default window: a week from two weeks ago, so "the last 30 days" of the guide hold it.
+    # Last week, Monday to Sunday, whatever today is: the guide's "last week" and "the last 30 days" both hold it
+    # (two weeks back from today, the demo's default, missed "last week" entirely on Mondays).
+    today = datetime.now(UTC).date()
+    last_monday = today - timedelta(days=today.weekday() + 8)
     traffic = run_demo_traffic(
-        settings, seed=3, users=60, days=7, start=None, collector_url=None, ground_truth_path=None
+        settings, seed=3, users=60, days=8, start=last_monday, collector_url=None, ground_truth_path=None
     ).traffic
     first, last = traffic.messages[0].send_time.date(), traffic.end.date()
     received = [first + timedelta(days=n) for n in range((last - first).days + 1)]
