@@ -67,7 +67,7 @@ def test_an_export_holds_exactly_what_each_layer_holds_of_the_person(demo_run: D
     of_person = [row for row in events.to_pylist() if row["person_id"] == person]
     carried = {row[name] for row in of_person for name in ("user_id", "anonymous_id")} - {None}
     assert carried <= set(found.ids) and person in found.ids
-    others = {row[name] for row in events.to_pylist() if row["person_id"] != person for name in ("anonymous_id",)}
+    others = {row["anonymous_id"] for row in events.to_pylist() if row["person_id"] != person}
     assert not (set(found.ids) - {person}) & others
 
     def keys(rows: list[dict[str, Any]]) -> Counter:
