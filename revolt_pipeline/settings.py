@@ -106,6 +106,7 @@ ML_INTEGER_SETTINGS = {
 # Variables that hold secrets: Dagster resources take them as `EnvVar`s by these names, so the UI
 # shows the name and never the value.
 ADMIN_TOKEN_ENV = "REVOLT_ADMIN_TOKEN"
+PRIVACY_SALT_ENV = "REVOLT_PRIVACY_SALT"
 REPORT_DB_URL_ENV = "REVOLT_REPORT_DB_URL"
 DASHBOARD_TOKEN_ENV = "REVOLT_DASHBOARD_TOKEN"
 
@@ -197,6 +198,8 @@ class Settings:
     collector_public_url: str | None = None
     collector_id: str | None = None
     admin_token: str | None = None
+    # The secret salt of pseudonyms (`contract/pseudonyms.py`): hashed PII, the suppression list of deleted ids.
+    privacy_salt: str | None = None
     max_message_bytes: int = 32 * 1024
     max_batch_bytes: int = 500 * 1024
     segment_max_bytes: int = 16 * 1024 * 1024
@@ -268,6 +271,7 @@ class Settings:
             collector_public_url=os.environ.get("REVOLT_COLLECTOR_PUBLIC_URL", "").strip() or None,
             collector_id=os.environ.get("REVOLT_COLLECTOR_ID") or None,
             admin_token=os.environ.get(ADMIN_TOKEN_ENV) or None,
+            privacy_salt=os.environ.get(PRIVACY_SALT_ENV) or None,
             max_message_bytes=_env_int("REVOLT_MAX_MESSAGE_BYTES", cls.max_message_bytes),
             max_batch_bytes=_env_int("REVOLT_MAX_BATCH_BYTES", cls.max_batch_bytes),
             segment_max_bytes=_env_int("REVOLT_SEGMENT_MAX_BYTES", cls.segment_max_bytes),
@@ -348,3 +352,16 @@ class Settings:
         """The admin token file, generated (readable by its owner only) the first time it is needed."""
         write_once(self.admin_token_file, secrets.token_urlsafe(24) + "\n")
         return self.admin_token_file
+
+    @property
+    def privacy_salt_file(self) -> Path:
+        """Where the embedded default keeps its generated privacy salt."""
+        return self.home / "privacy-salt"
+
+    def resolved_privacy_salt(self) -> str:
+        """The privacy salt from the environment, or one generated once and kept in the data directory. Every
+        process that hashes ids (the collector, the pipeline) must share it: set it in production."""
+        if self.privacy_salt:
+            return self.privacy_salt
+        write_once(self.privacy_salt_file, secrets.token_hex(32) + "\n")
+        return self.privacy_salt_file.read_text().strip()
