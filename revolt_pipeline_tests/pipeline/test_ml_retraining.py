@@ -143,6 +143,26 @@ def test_no_one_active_at_all_is_said(instance: Instance) -> None:
     )
 
 
+def test_a_day_rebuilt_with_people_in_it_counts_by_its_latest_build(instance: Instance) -> None:
+    """A late identify or a re-run rebuilds a quiet day with people in it: its newest materialization decides, however
+    many earlier builds the days have (more than one query's page of them)."""
+    instance.materialized("people", day(1), day(NEEDED + 2), active_people=40)
+    for _ in range(5):  # 5 x 52 builds of quiet days: more than a page
+        instance.materialized("people", day(NEEDED + 3), day(NEEDED + 54), active_people=0)
+    assert instance.requested() == [("ml_job", day(NEEDED + 2).isoformat())]
+    instance.materialized("people", day(NEEDED + 20), day(NEEDED + 20), active_people=2)
+    assert instance.requested() == [("ml_job", day(NEEDED + 20).isoformat())]
+
+
+def test_quiet_days_built_many_times_are_all_read(instance: Instance) -> None:
+    """The older days' only builds lie pages behind the newer days' rebuilds: they are read too, not taken for days
+    that do not say."""
+    instance.materialized("people", day(1), day(NEEDED + 2), active_people=0)
+    for _ in range(5):
+        instance.materialized("people", day(NEEDED + 3), day(NEEDED + 54), active_people=0)
+    assert instance.tick().skip_message.startswith("no one is active in the latest 92 days of people")
+
+
 def test_a_backfill_of_people_is_trained_once_for_its_last_day(instance: Instance) -> None:
     instance.materialized("people", day(1), day(90))
     assert instance.requested() == [("ml_job", day(90).isoformat())]

@@ -26,6 +26,7 @@ from revolt_pipeline.ml.training import ChurnSettings
 TICK_SECONDS = 60
 RECENT_BACKFILLS = 50  # backfills looked at for one still launching runs: the newest
 QUIET_DAYS_LOOKED_AT = 92  # days of people without anyone active looked through for the latest active one
+MATERIALIZATIONS_PAGE = 200  # materializations of those days read by one query
 TRAINED = (*ML_ASSETS, *SEGMENT_RECOMMENDATION_ASSETS)
 WRITERS = {people_job.name: PEOPLE_ASSETS, ml_job.name: TRAINED}
 
@@ -115,11 +116,24 @@ def _latest_active(instance: dg.DagsterInstance, built: list[date]) -> date | No
     """The latest built day of people on which anyone was active. Days built after the traffic stopped (a demo's
     last day, an app retired) hold no one: a model as of them would learn nothing new and be judged on no one.
     A day whose materialization does not say (built before the count was recorded) counts as active."""
-    for day in reversed(built[-QUIET_DAYS_LOOKED_AT:]):
-        records = instance.fetch_materializations(
-            dg.AssetRecordsFilter(asset_key=dg.AssetKey("people"), asset_partitions=[day.isoformat()]), limit=1
-        ).records
-        materialization = records[0].asset_materialization if records else None
+    days = built[-QUIET_DAYS_LOOKED_AT:]
+    latest: dict[str, dg.AssetMaterialization | None] = {}
+    cursor = None
+    # The days' materializations newest first, a page at a time: the first seen of a day is its latest, and a tick
+    # on a quiet deployment costs a query a page rather than one a day.
+    while len(latest) < len(days):
+        page = instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=dg.AssetKey("people"), asset_partitions=[day.isoformat() for day in days]),
+            limit=MATERIALIZATIONS_PAGE,
+            cursor=cursor,
+        )
+        for record in page.records:
+            latest.setdefault(record.partition_key or "", record.asset_materialization)
+        if not page.has_more:
+            break
+        cursor = page.cursor
+    for day in reversed(days):
+        materialization = latest.get(day.isoformat())
         active = materialization.metadata.get(ACTIVE_PEOPLE) if materialization else None
         if active is None or active.value:
             return day
