@@ -65,6 +65,9 @@ class Erasure:
     rows_removed: dict[str, int]  # per layer (the key's top folder, e.g. "events", "landing")
     days: dict[str, list[date]]  # per layer, the partition days whose objects changed (for recomputing aggregates)
     profiles_recounted: list[str] = field(default_factory=list)  # raw profiles counted again from their raw day
+    # Per layer, of `rows_removed`, rows someone else sent naming the person only as a value (a property
+    # `"invitedBy": "user-1"`): the export shows them as the person's, so the erasure takes them too.
+    rows_of_others_removed: dict[str, int] = field(default_factory=dict)
 
     @property
     def rows(self) -> int:
@@ -82,6 +85,7 @@ class _Change:
 
     outcome: str
     rows: int
+    others: int = 0  # of `rows`, someone else's naming the person only as a value
     local_path: Path | None = None  # a rewritten Parquet object
     data: bytes | None = None  # a rewritten landed object
 
@@ -112,6 +116,8 @@ class _Progress:
 
     def record(self, key: str, change: _Change) -> None:
         entry = {"outcome": change.outcome, "rows": change.rows}
+        if change.others:
+            entry["others"] = change.others
         if self.objects.get(key) != entry:
             self.objects[key] = entry
             self.save()
@@ -140,12 +146,15 @@ class _Progress:
             return sorted(key for key, entry in self.objects.items() if entry["outcome"] == outcome)
 
         rows: dict[str, int] = {}
+        others: dict[str, int] = {}
         days: dict[str, set[date]] = {}
         for key, entry in self.objects.items():
             if entry["outcome"] == NOT_REWRITTEN:
                 continue
             layer = key.split("/", 1)[0]
             rows[layer] = rows.get(layer, 0) + entry["rows"]
+            if entry.get("others"):
+                others[layer] = others.get(layer, 0) + entry["others"]
             if (day := partition_day(key)) is not None:
                 days.setdefault(layer, set()).add(day)
         return Erasure(
@@ -156,6 +165,7 @@ class _Progress:
             rows_removed=dict(sorted(rows.items())),
             days={layer: sorted(found) for layer, found in sorted(days.items())},
             profiles_recounted=list(self.profiles),
+            rows_of_others_removed=dict(sorted(others.items())),
         )
 
 
@@ -233,12 +243,12 @@ def _planned_change(store: ObjectStore, key: str, matcher: PersonMatcher, folder
     if kind is ObjectKind.PARQUET:
         with store.filesystem.open_input_file(store.path(key)) as source:
             parquet = pq.ParquetFile(source)
-            mask = matcher.parquet_mask(parquet)
-            if mask is None:
+            match = matcher.parquet_match(parquet)
+            if match is None:
                 return None
             local = folder / "object.parquet"
-            _write_without(parquet, mask, local)
-        return _Change(REWRITTEN, pc.sum(mask).as_py(), local_path=local)
+            _write_without(parquet, match.mask, local)
+        return _Change(REWRITTEN, pc.sum(match.mask).as_py(), match.others, local_path=local)
     data = store.get(key)
     if kind is ObjectKind.LANDED:
         lines = landed_lines(data)
@@ -246,10 +256,10 @@ def _planned_change(store: ObjectStore, key: str, matcher: PersonMatcher, folder
         if not any(named):
             return None
         kept = [line for line, naming in zip(lines, named, strict=True) if not naming]
+        others = sum(matcher.is_others_record(line) for line, naming in zip(lines, named, strict=True) if naming)
         if not any(line.strip() for line in kept):
-            return _Change(DELETED, sum(named))
-        text = b"".join(kept)
-        return _Change(REWRITTEN, sum(named), data=_gzip(text))
+            return _Change(DELETED, sum(named), others)
+        return _Change(REWRITTEN, sum(named), others, data=_gzip(b"".join(kept)))
     return _Change(NOT_REWRITTEN, 0) if matcher.mentions(data, quoted=key.endswith(".json")) else None
 
 

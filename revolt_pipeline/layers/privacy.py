@@ -95,7 +95,7 @@ class PersonMatcher:
             return [json.loads(line) for line in landed_lines(store.get(key)) if self.names_record(line)]
         return self.mentions(store.get(key), quoted=key.endswith(".json"))
 
-    def parquet_mask(self, parquet: pq.ParquetFile) -> pa.ChunkedArray | None:
+    def parquet_match(self, parquet: pq.ParquetFile) -> "RowsMatch | None":
         """Which rows of a Parquet file name an id, or None when none does. Only the columns that can name one
         are read: most objects hold no one asked for, and a day of raw events is too large to read whole for
         nothing."""
@@ -103,8 +103,11 @@ class PersonMatcher:
         columns = [name for name in (*ID_COLUMNS, MESSAGE_COLUMN) if name in names]
         if not columns or parquet.metadata.num_rows == 0:
             return None
-        mask = self.rows_mask(parquet.read(columns=columns))
-        return mask if pc.any(mask).as_py() else None
+        table = parquet.read(columns=columns)
+        mask = self.rows_mask(table)
+        if not pc.any(mask).as_py():
+            return None
+        return RowsMatch(mask, self._others(table, mask))
 
     def rows_mask(self, table: pa.Table) -> pa.ChunkedArray:
         """Which rows hold an id in an id column, or name one as a JSON string in a message as sent (quarantined
@@ -122,6 +125,28 @@ class PersonMatcher:
         for more in found[1:]:
             mask = pc.or_kleene(mask, more)
         return pc.fill_null(mask, False)
+
+    def _others(self, table: pa.Table, mask: pa.ChunkedArray) -> int:
+        """Of the rows `mask` selects, those whose id columns name someone and none of the ids."""
+        present = [name for name in ID_COLUMNS if name in table.column_names]
+        if not present:
+            return 0
+        value_set = pa.array(self.ids, pa.string())
+        someone = ours = None
+        for name in present:
+            found = pc.fill_null(pc.is_in(table[name].cast(pa.string()), value_set=value_set), False)
+            ours = found if ours is None else pc.or_(ours, found)
+            valid = pc.is_valid(table[name])
+            someone = valid if someone is None else pc.or_(someone, valid)
+        return pc.sum(pc.and_(mask, pc.and_(someone, pc.invert(ours)))).as_py() or 0
+
+    def is_others_record(self, line: bytes) -> bool:
+        """Whether a landed record names an id only as a value: its message's own ids are someone else's."""
+        message = json.loads(line).get("message")
+        if not isinstance(message, dict):
+            return False
+        own = [message.get(field) for field in ("userId", "anonymousId", "previousId")]
+        return any(value is not None for value in own) and not any(value in self.ids for value in own)
 
     def names_record(self, line: bytes) -> bool:
         """Whether a landed (or quarantined) record names an id: as a JSON string anywhere in its message (its id
@@ -145,8 +170,17 @@ class PersonMatcher:
     def _parquet_rows(self, store: ObjectStore, key: str) -> list[dict[str, Any]]:
         with store.filesystem.open_input_file(store.path(key)) as source:
             parquet = pq.ParquetFile(source)
-            mask = self.parquet_mask(parquet)
-            return [] if mask is None else parquet.read().filter(mask).to_pylist()
+            match = self.parquet_match(parquet)
+            return [] if match is None else parquet.read().filter(match.mask).to_pylist()
+
+
+@dataclass(frozen=True)
+class RowsMatch:
+    """The rows of a table that name an id, and how many of them are someone else's: their id columns name another
+    person, and their message names an id only as a value (a property `"invitedBy": "user-1"`)."""
+
+    mask: pa.ChunkedArray
+    others: int
 
 
 def landed_lines(data: bytes) -> list[bytes]:

@@ -10,6 +10,7 @@ import gzip
 import io
 import json
 import pickle
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -18,6 +19,7 @@ from typing import Any
 from urllib.parse import quote
 
 import orjson
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -46,7 +48,7 @@ name = "timer"
 window = "1h"
 steps = [{ type = "track", event = "Timer Started" }, { type = "track", event = "Timer Stopped" }]
 """
-DAYS = [date(2026, 11, 20), date(2026, 11, 21), date(2026, 11, 22)]
+DAYS = [date(2026, 11, 20), date(2026, 11, 21)]
 REQUEST = "req-1"
 RULES = PipelineRules(funnels=parse_funnels(TIMER_FUNNEL, "test"))
 
@@ -62,7 +64,7 @@ class Snapshot:
 
 
 def _traffic() -> list[dict[str, Any]]:
-    """Three days of four people: the person (anonymous, then identified), user-b and user-d (identified on devices
+    """Two days of four people: the person (anonymous, then identified), user-b and user-d (identified on devices
     of their own) and anon-c (never identified)."""
     records = []
 
@@ -105,12 +107,22 @@ def _land(store: ObjectStore, records: list[dict[str, Any]]) -> None:
 
 
 def _contents(store: ObjectStore) -> Objects:
-    return {info.key: store.get(info.key) for info in store.list()}
+    keys = [info.key for info in store.list()]
+    with ThreadPoolExecutor(8) as pool:
+        return dict(zip(keys, pool.map(store.get, keys), strict=True))
 
 
 def _copy(objects: Objects, store: ObjectStore) -> ObjectStore:
-    for key, data in objects.items():
-        store.put(key, data)
+    """The objects in `store`: written as files for a local folder (a copy of a test lake needs no fsync), put in
+    parallel on S3."""
+    if store.is_local:
+        for key, data in objects.items():
+            path = Path(store.path(key))
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+        return store
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(store.put, objects, objects.values()))
     return store
 
 
@@ -125,10 +137,10 @@ def lake(tmp_path_factory: pytest.TempPathFactory) -> Snapshot:
         builder.every_layer(DAYS)
         builder.recommendations([DAYS[-1]], RecommenderSettings(training_days=2, holdout_days=1))
         builder.segments([DAYS[-1]])
-        build_person_features(store, connection, date(2026, 11, 23), folder)
+        build_person_features(store, connection, date(2026, 11, 22), folder)
     # A model that remembers the people it saw (not row data), and one that names no one.
-    store.put("models/churn/as_of_date=2026-11-22/model.pkl", pickle.dumps({"people": ["user-a", "user-b"]}))
-    store.put("models/other/as_of_date=2026-11-22/model.pkl", pickle.dumps({"weights": [0.5, 0.25]}))
+    store.put("models/churn/as_of_date=2026-11-21/model.pkl", pickle.dumps({"people": ["user-a", "user-b"]}))
+    store.put("models/other/as_of_date=2026-11-21/model.pkl", pickle.dumps({"weights": [0.5, 0.25]}))
     return Snapshot(store, _contents(store))
 
 
@@ -178,7 +190,7 @@ def test_the_person_goes_from_every_layer_and_everyone_else_stays_as_they_were(l
 
     changed = set(erasure.objects_rewritten) | set(erasure.objects_deleted)
     assert set(after) == (set(lake.objects) - set(erasure.objects_deleted)) | {erasure_progress_key(REQUEST)}
-    assert erasure.objects_not_rewritten == ["models/churn/as_of_date=2026-11-22/model.pkl"]
+    assert erasure.objects_not_rewritten == ["models/churn/as_of_date=2026-11-21/model.pkl"]
     for key, before in lake.objects.items():
         if key in erasure.objects_deleted:
             assert key.endswith(".jsonl.gz") and all(_record_names(line, PERSON_IDS) for line in _records(before))
@@ -222,7 +234,7 @@ def test_the_person_goes_from_every_layer_and_everyone_else_stays_as_they_were(l
         "segments",
     } <= layers
     assert set(erasure.rows_removed) == layers and erasure.days["events"] == DAYS
-    assert erasure.rows_removed["landing"] == erasure.rows_removed["raw_events"] == 3 * 3 + 2
+    assert erasure.rows_removed["landing"] == erasure.rows_removed["raw_events"] == 2 * 3 + 2
     assert erasure.rows_removed["events_quarantine"] == 1 and erasure.rows_removed["quarantine"] == 1
 
     # Nothing of the person is found any more; the others are, as much as before.
@@ -248,7 +260,7 @@ def test_a_second_run_changes_nothing(erased: Erased, tmp_path: Path) -> None:
     assert _contents(store) == after
 
 
-@pytest.mark.parametrize("crash_after", [1, 12, 40])
+@pytest.mark.parametrize("crash_after", [1, 30])
 def test_a_rerun_after_a_crash_ends_in_the_store_of_an_uninterrupted_run(
     lake: Snapshot, erased: Erased, tmp_path: Path, crash_after: int
 ) -> None:
@@ -333,3 +345,31 @@ def _holding(store: ObjectStore) -> list[str]:
 
 def _found(store: ObjectStore, identity: str) -> dict[str, int]:
     return {holding.key: len(holding.rows) for holding in person_holdings(store, [identity])}
+
+
+def test_someone_elses_row_naming_the_person_as_a_value_goes_and_is_counted(tmp_path: Path) -> None:
+    """What an export shows as the person's, an erasure takes: a property of user-b's naming user-a included."""
+    store = ObjectStore((tmp_path / "store").as_uri())
+    messages = [
+        '{"userId": "user-a"}',
+        '{"userId": "user-b", "properties": {"invitedBy": "user-a"}}',
+        '{"userId": "user-b"}',
+    ]
+    raw = pa.table({"user_id": ["user-a", "user-b", "user-b"], "message": messages, "n": [1, 2, 3]})
+    pq.write_table(raw, tmp_path / "raw.parquet")
+    store.put_file("raw_events/received_date=2026-11-20/events.parquet", tmp_path / "raw.parquet")
+    records = [
+        landed(f"m{n}", at("2026-11-20 09:00"), user_id=user, properties=properties)
+        for n, (user, properties) in enumerate(
+            [("user-a", None), ("user-b", {"invitedBy": "user-a"}), ("user-b", None)]
+        )
+    ]
+    lines = b"".join(orjson.dumps(record) + b"\n" for record in records)
+    store.put(landed_object_key(LANDING, at("2026-11-20 09:00"), "c1", "000001"), gzip.compress(lines))
+
+    erasure = erase_person(store, ["user-a"], request_id=REQUEST)
+
+    assert erasure.rows_removed == {"landing": 2, "raw_events": 2}
+    assert erasure.rows_of_others_removed == {"landing": 1, "raw_events": 1}
+    assert pq.read_table(store.path("raw_events/received_date=2026-11-20/events.parquet"))["n"].to_pylist() == [3]
+    assert [holding.key for holding in person_holdings(store, ["user-a"])] == []
