@@ -269,33 +269,34 @@ def _gzip(data: bytes) -> bytes:
 
 def _write_without(parquet: pq.ParquetFile, mask: pa.ChunkedArray, path: Path) -> None:
     """The Parquet file without the rows `mask` selects, written as it was: same schema (Parquet's and Arrow's),
-    row order, key-value metadata, codec and row group size. A schema that would not survive is an error, never a
-    silently different file."""
+    row order, key-value metadata, codec, and its row groups less those rows (one group in memory at a time: a raw
+    day can be larger than memory). A schema that would not survive is an error, never a silently different file."""
     metadata = parquet.metadata
-    table = parquet.read().filter(pc.invert(mask))
     codec = "zstd"
-    row_group_size = None
-    if metadata.num_row_groups:
-        row_group = metadata.row_group(0)
-        row_group_size = max(row_group.num_rows, 1)
-        if row_group.num_columns:
-            codec = row_group.column(0).compression.lower()
-    stored = metadata.metadata or {}
-    pq.write_table(
-        table,
-        path,
-        row_group_size=row_group_size,
-        version=metadata.format_version,
-        compression="none" if codec == "uncompressed" else codec,
-        store_schema=b"ARROW:schema" in stored,
-    )
+    if metadata.num_row_groups and metadata.row_group(0).num_columns:
+        codec = metadata.row_group(0).column(0).compression.lower()
+    options = {
+        "version": metadata.format_version,
+        "compression": "none" if codec == "uncompressed" else codec,
+        "store_schema": b"ARROW:schema" in (metadata.metadata or {}),
+    }
+    kept = 0
+    with pq.ParquetWriter(path, parquet.schema_arrow, **options) as writer:
+        offset = 0
+        for index in range(metadata.num_row_groups):
+            group = parquet.read_row_group(index)
+            rows = group.filter(pc.invert(mask.slice(offset, group.num_rows)))
+            offset += group.num_rows
+            if rows.num_rows:
+                writer.write_table(rows, row_group_size=rows.num_rows)
+                kept += rows.num_rows
     written = pq.ParquetFile(path)
     if _columns(written.schema) != _columns(parquet.schema) or not written.schema_arrow.equals(
         parquet.schema_arrow, check_metadata=True
     ):
         raise ValueError(f"rewriting {path.name} would change its schema: {parquet.schema} became {written.schema}")
-    if written.metadata.num_rows != table.num_rows:
-        raise ValueError(f"rewriting {path.name} wrote {written.metadata.num_rows} rows of {table.num_rows}")
+    if written.metadata.num_rows != kept:
+        raise ValueError(f"rewriting {path.name} wrote {written.metadata.num_rows} rows of {kept}")
 
 
 def _columns(schema: pq.ParquetSchema) -> list[tuple[Any, ...]]:

@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import quote
 
 import orjson
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -373,3 +374,27 @@ def test_someone_elses_row_naming_the_person_as_a_value_goes_and_is_counted(tmp_
     assert erasure.rows_of_others_removed == {"landing": 1, "raw_events": 1}
     assert pq.read_table(store.path("raw_events/received_date=2026-11-20/events.parquet"))["n"].to_pylist() == [3]
     assert [holding.key for holding in person_holdings(store, ["user-a"])] == []
+
+
+def test_a_rewritten_parquet_object_keeps_its_schema_metadata_codec_and_row_groups(tmp_path: Path) -> None:
+    frame = pd.DataFrame(
+        {
+            "person_id": ["user-b", "user-a", "user-c", "user-a", "user-d"],
+            "at": pd.to_datetime(["2026-11-20T09:00:00Z"] * 5),
+            "items": [["x"], [], ["y", "z"], None, ["x"]],
+            "score": [0.5, 0.25, None, 1.0, 0.0],
+        }
+    )
+    path = tmp_path / "table.parquet"
+    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), path, row_group_size=2, compression="snappy")
+    store = ObjectStore((tmp_path / "store").as_uri())
+    store.put_file("segments/x/as_of_date=2026-11-20/x.parquet", path)
+
+    erase_person(store, ["user-a"], request_id=REQUEST)
+
+    before, after = pq.ParquetFile(path), pq.ParquetFile(store.path("segments/x/as_of_date=2026-11-20/x.parquet"))
+    assert after.schema_arrow.equals(before.schema_arrow, check_metadata=True)  # pandas' metadata too
+    assert after.read().equals(before.read().take([0, 2, 4]))
+    groups = [after.metadata.row_group(index) for index in range(after.metadata.num_row_groups)]
+    assert [group.num_rows for group in groups] == [1, 1, 1]  # each group less the person's rows
+    assert {group.column(0).compression for group in groups} == {"SNAPPY"}
