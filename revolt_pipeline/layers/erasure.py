@@ -40,7 +40,14 @@ from revolt_pipeline.layers.privacy import ObjectKind, PersonMatcher, landed_lin
 from revolt_pipeline.layers.raw import profile_document
 from revolt_pipeline.layers.staging import local_copies
 from revolt_pipeline.storage import ObjectStore
-from revolt_pipeline.storage.layout import PRIVACY, erasure_progress_key, raw_events_key, raw_profile_key
+from revolt_pipeline.storage.layout import (
+    LANDING,
+    PRIVACY,
+    erasure_progress_key,
+    raw_events_key,
+    raw_profile_key,
+    received_date_prefix,
+)
 from revolt_pipeline.transforms.engine import duckdb_connection
 from revolt_pipeline.transforms.raw import profile_raw
 from revolt_pipeline.transforms.rules import PipelineRules
@@ -106,12 +113,12 @@ class _Progress:
         self.request_id = request_id
         self.key = erasure_progress_key(request_id)
         self.objects: dict[str, dict[str, Any]] = {}
-        self.profiles: list[str] = []
+        self.profiles: dict[str, int] = {}  # raw profile recounted -> its landed objects before the erasure
         self.finished = False
         if store.exists(self.key):
             document = json.loads(store.get(self.key))
             self.objects = document["objects"]
-            self.profiles = document.get("profiles_recounted", [])
+            self.profiles = document.get("profiles_recounted", {})
             self.finished = document.get("finished", False)
 
     def record(self, key: str, change: _Change) -> None:
@@ -122,10 +129,13 @@ class _Progress:
             self.objects[key] = entry
             self.save()
 
-    def recounted(self, key: str) -> None:
+    def landed_objects_before(self, key: str, now: int) -> int:
+        """How many landed objects the raw profile `key` counted before the erasure: remembered the first time,
+        so a re-run does not take the deleted ones off twice."""
         if key not in self.profiles:
-            self.profiles = sorted([*self.profiles, key])
+            self.profiles[key] = now
             self.save()
+        return self.profiles[key]
 
     def finish(self) -> None:
         if not self.finished:
@@ -164,7 +174,7 @@ class _Progress:
             objects_not_rewritten=keys(NOT_REWRITTEN),
             rows_removed=dict(sorted(rows.items())),
             days={layer: sorted(found) for layer, found in sorted(days.items())},
-            profiles_recounted=list(self.profiles),
+            profiles_recounted=sorted(self.profiles),
             rows_of_others_removed=dict(sorted(others.items())),
         )
 
@@ -317,7 +327,8 @@ def _columns(schema: pq.ParquetSchema) -> list[tuple[Any, ...]]:
 
 def _recount_raw_profiles(store: ObjectStore, progress: _Progress, rules: PipelineRules, folder: Path) -> None:
     """Count each committed raw day the erasure rewrote again, from its raw Parquet: its profile's rows, types,
-    assigned days and catalog then say what the day holds (its drift check and `event_catalog` read them)."""
+    assigned days and catalog then say what the day holds (its drift check and `event_catalog` read them), and its
+    landed objects those the day's build would read now (less the landed objects the erasure deleted)."""
     raw_days = sorted(
         date.fromisoformat(found.group(1))
         for key, entry in progress.objects.items()
@@ -330,10 +341,14 @@ def _recount_raw_profiles(store: ObjectStore, progress: _Progress, rules: Pipeli
             key = raw_profile_key(day)
             if not is_committed(store, RAW_EVENTS, day) or not store.exists(key):
                 continue
-            before = json.loads(store.get(key))
+            landed = progress.landed_objects_before(key, json.loads(store.get(key)).get("landed_objects", 0))
+            deleted = [
+                name
+                for name, entry in progress.objects.items()
+                if entry["outcome"] == DELETED and name.startswith(received_date_prefix(LANDING, day))
+            ]
             with local_copies(store, [raw_events_key(day)]) as (raw_path,):
                 profile = profile_raw(connection, raw_path, day, rules)
-            document = profile_document(day, profile, landed_objects=before.get("landed_objects", 0))
+            document = profile_document(day, profile, landed_objects=max(landed - len(deleted), 0))
             if document != store.get(key):
                 store.put(key, document)
-            progress.recounted(key)
