@@ -29,6 +29,8 @@ from revolt_pipeline.storage import ObjectStore
 from revolt_pipeline.storage.layout import IDENTITY_LINKS
 from revolt_pipeline.transforms.privacy import ID_COLUMNS, person_ids
 
+# Whose a row is: the first of these it has a value in (a person, else the user who sent it, else their device).
+OWNER_COLUMNS = ("person_id", "user_id", "to_user_id", "anonymous_id", "from_id", "previous_id")
 # The column holding a message as the app sent it (raw_events, events_quarantine): JSON text.
 MESSAGE_COLUMN = "message"
 
@@ -127,26 +129,22 @@ class PersonMatcher:
         return pc.fill_null(mask, False)
 
     def _others(self, table: pa.Table, mask: pa.ChunkedArray) -> int:
-        """Of the rows `mask` selects, those whose id columns name someone and none of the ids."""
-        present = [name for name in ID_COLUMNS if name in table.column_names]
+        """Of the rows `mask` selects, those someone else owns (`OWNER_COLUMNS`): another person's event from the
+        person's device, or naming an id only as a value."""
+        present = [name for name in OWNER_COLUMNS if name in table.column_names]
         if not present:
             return 0
-        value_set = pa.array(self.ids, pa.string())
-        someone = ours = None
-        for name in present:
-            found = pc.fill_null(pc.is_in(table[name].cast(pa.string()), value_set=value_set), False)
-            ours = found if ours is None else pc.or_(ours, found)
-            valid = pc.is_valid(table[name])
-            someone = valid if someone is None else pc.or_(someone, valid)
-        return pc.sum(pc.and_(mask, pc.and_(someone, pc.invert(ours)))).as_py() or 0
+        owner = pc.coalesce(*[table[name].cast(pa.string()) for name in present])
+        theirs = pc.fill_null(pc.invert(pc.is_in(owner, value_set=pa.array(self.ids, pa.string()))), False)
+        return pc.sum(pc.and_(mask, theirs)).as_py() or 0
 
     def is_others_record(self, line: bytes) -> bool:
-        """Whether a landed record names an id only as a value: its message's own ids are someone else's."""
+        """Whether a landed record someone else sent names an id: from the person's device, or as a value."""
         message = json.loads(line).get("message")
         if not isinstance(message, dict):
             return False
-        own = [message.get(field) for field in ("userId", "anonymousId", "previousId")]
-        return any(value is not None for value in own) and not any(value in self.ids for value in own)
+        owner = next((message[field] for field in ("userId", "anonymousId") if message.get(field) is not None), None)
+        return owner is not None and owner not in self.ids
 
     def names_record(self, line: bytes) -> bool:
         """Whether a landed (or quarantined) record names an id: as a JSON string anywhere in its message (its id
@@ -176,8 +174,8 @@ class PersonMatcher:
 
 @dataclass(frozen=True)
 class RowsMatch:
-    """The rows of a table that name an id, and how many of them are someone else's: their id columns name another
-    person, and their message names an id only as a value (a property `"invitedBy": "user-1"`)."""
+    """The rows of a table that name an id, and how many of them someone else owns (`OWNER_COLUMNS`): events
+    another person sent from the person's device, or naming an id only as a value (`"invitedBy": "user-1"`)."""
 
     mask: pa.ChunkedArray
     others: int

@@ -28,7 +28,7 @@ from revolt_pipeline.layers.commits import COMMITS
 from revolt_pipeline.layers.days import DayBuilder
 from revolt_pipeline.layers.erasure import Erasure, erase_person, partition_day
 from revolt_pipeline.layers.ml import build_person_features
-from revolt_pipeline.layers.privacy import find_person_ids, person_holdings
+from revolt_pipeline.layers.privacy import OWNER_COLUMNS, find_person_ids, person_holdings
 from revolt_pipeline.layers.recommendations import RecommenderSettings
 from revolt_pipeline.storage import ObjectStore
 from revolt_pipeline.storage.layout import LANDING, QUARANTINE, erasure_progress_key, landed_object_key
@@ -407,32 +407,43 @@ def _found(store: ObjectStore, identity: str) -> dict[str, int]:
     return {holding.key: len(holding.rows) for holding in person_holdings(store, [identity])}
 
 
-def test_someone_elses_row_naming_the_person_as_a_value_goes_and_is_counted(tmp_path: Path) -> None:
-    """What an export shows as the person's, an erasure takes: a property of user-b's naming user-a included."""
+def test_someone_elses_rows_naming_the_person_go_and_are_counted(tmp_path: Path) -> None:
+    """What an export shows as the person's, an erasure takes, and counts apart: user-b's event naming user-a in a
+    property, and user-b's event from the person's device (anon-a)."""
     store = ObjectStore((tmp_path / "store").as_uri())
-    messages = [
-        '{"userId": "user-a"}',
-        '{"userId": "user-b", "properties": {"invitedBy": "user-a"}}',
-        '{"userId": "user-b"}',
+    sent = [
+        ("user-a", None, None),
+        ("user-b", None, {"invitedBy": "user-a"}),
+        ("user-b", "anon-a", None),
+        ("user-b", "anon-b", None),
     ]
-    raw = pa.table({"user_id": ["user-a", "user-b", "user-b"], "message": messages, "n": [1, 2, 3]})
-    pq.write_table(raw, tmp_path / "raw.parquet")
-    store.put_file("raw_events/received_date=2026-11-20/events.parquet", tmp_path / "raw.parquet")
     records = [
-        landed(f"m{n}", at("2026-11-20 09:00"), user_id=user, properties=properties)
-        for n, (user, properties) in enumerate(
-            [("user-a", None), ("user-b", {"invitedBy": "user-a"}), ("user-b", None)]
-        )
+        landed(f"m{n}", at("2026-11-20 09:00"), user_id=user, anonymous_id=device, properties=properties)
+        for n, (user, device, properties) in enumerate(sent)
     ]
     lines = b"".join(orjson.dumps(record) + b"\n" for record in records)
     store.put(landed_object_key(LANDING, at("2026-11-20 09:00"), "c1", "000001"), gzip.compress(lines))
+    raw = pa.table(
+        {
+            "user_id": [user for user, _, _ in sent],
+            "anonymous_id": [device for _, device, _ in sent],
+            "message": [json.dumps(record["message"]) for record in records],
+            "n": [1, 2, 3, 4],
+        }
+    )
+    pq.write_table(raw, tmp_path / "raw.parquet")
+    store.put_file("raw_events/received_date=2026-11-20/events.parquet", tmp_path / "raw.parquet")
 
-    erasure = erase_person(store, ["user-a"], request_id=REQUEST)
+    erasure = erase_person(store, ["user-a", "anon-a"], request_id=REQUEST)
 
-    assert erasure.rows_removed == {"landing": 2, "raw_events": 2}
-    assert erasure.rows_of_others_removed == {"landing": 1, "raw_events": 1}
-    assert pq.read_table(store.path("raw_events/received_date=2026-11-20/events.parquet"))["n"].to_pylist() == [3]
-    assert [holding.key for holding in person_holdings(store, ["user-a"])] == []
+    assert erasure.rows_removed == {"landing": 3, "raw_events": 3}
+    assert erasure.rows_of_others_removed == {"landing": 2, "raw_events": 2}
+    assert pq.read_table(store.path("raw_events/received_date=2026-11-20/events.parquet"))["n"].to_pylist() == [4]
+    assert [holding.key for holding in person_holdings(store, ["user-a", "anon-a"])] == []
+
+
+def test_whose_a_row_is_is_read_from_every_id_column() -> None:
+    assert sorted(OWNER_COLUMNS) == sorted(ID_COLUMNS)
 
 
 def test_a_rewritten_parquet_object_keeps_its_schema_metadata_codec_and_row_groups(tmp_path: Path) -> None:
