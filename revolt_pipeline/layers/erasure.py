@@ -72,8 +72,9 @@ class Erasure:
     rows_removed: dict[str, int]  # per layer (the key's top folder, e.g. "events", "landing")
     days: dict[str, list[date]]  # per layer, the partition days whose objects changed (for recomputing aggregates)
     profiles_recounted: list[str] = field(default_factory=list)  # raw profiles counted again from their raw day
-    # Per layer, of `rows_removed`, rows someone else sent naming the person only as a value (a property
-    # `"invitedBy": "user-1"`): the export shows them as the person's, so the erasure takes them too.
+    # Per layer, of `rows_removed`, rows someone else owns (`privacy.OWNER_COLUMNS`) that name the person: sent from
+    # the person's device, or naming them as a value (`"invitedBy": "user-1"`). The export shows them as the
+    # person's, so the erasure takes them too, and counts them for the audit.
     rows_of_others_removed: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -92,7 +93,7 @@ class _Change:
 
     outcome: str
     rows: int
-    others: int = 0  # of `rows`, someone else's naming the person only as a value
+    others: int = 0  # of `rows`, those someone else owns
     local_path: Path | None = None  # a rewritten Parquet object
     data: bytes | None = None  # a rewritten landed object
 
