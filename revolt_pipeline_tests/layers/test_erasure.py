@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import duckdb
 import orjson
 import pandas as pd
 import pyarrow as pa
@@ -32,7 +33,7 @@ from revolt_pipeline.layers.privacy import OWNER_COLUMNS, find_person_ids, perso
 from revolt_pipeline.layers.recommendations import RecommenderSettings
 from revolt_pipeline.storage import ObjectStore
 from revolt_pipeline.storage.layout import LANDING, QUARANTINE, erasure_progress_key, landed_object_key
-from revolt_pipeline.transforms.engine import duckdb_connection
+from revolt_pipeline.transforms.engine import duckdb_connection, parquet
 from revolt_pipeline.transforms.funnels import parse_funnels
 from revolt_pipeline.transforms.privacy import ID_COLUMNS
 from revolt_pipeline.transforms.rules import PipelineRules
@@ -283,22 +284,25 @@ def test_every_layer_of_the_erased_lake_is_the_lake_built_without_the_person(era
         *(f"_commits/{name}/" for name in ("recommendations", "segments", "person_features")),
     )
     assert {key for key in erased.objects if not key.startswith(models)} == set(without)
-    for key, data in without.items():
-        if key.endswith(".jsonl.gz"):
-            assert _records(erased.objects[key]) == _records(data), key
-        elif key.endswith(".parquet"):
-            rows, expected = _parquet(erased.objects[key]).read(), _parquet(data).read()
-            # Columns and types (a build whose query differs may declare a column NOT NULL; the erasure keeps the
-            # original's schema, checked in the test above).
-            assert [(f.name, f.type) for f in rows.schema] == [(f.name, f.type) for f in expected.schema], key
-            same = sorted(map(repr, rows.to_pylist())) == sorted(map(repr, expected.to_pylist()))
-            if key.split("/", 1)[0] in AGGREGATE_LAYERS:  # untouched: still counting the person, on a day named
-                day = partition_day(key)
-                assert key not in erased.erasure.objects_rewritten and (same or day in changed_days), key
+    with duckdb_connection(threads=1) as connection:
+        for key, data in without.items():
+            if key.endswith(".jsonl.gz"):
+                assert _records(erased.objects[key]) == _records(data), key
+            elif key.endswith(".parquet"):
+                rows, expected = _parquet(erased.objects[key]).read(), _parquet(data).read()
+                # Columns and types (a build whose query differs may declare a column NOT NULL; the erasure keeps the
+                # original's schema, checked in the test above).
+                assert [(f.name, f.type) for f in rows.schema] == [(f.name, f.type) for f in expected.schema], key
+                read_as = _duckdb_types(connection, erased.store, key)
+                assert read_as == _duckdb_types(connection, store, key), key  # as the transforms read them
+                same = sorted(map(repr, rows.to_pylist())) == sorted(map(repr, expected.to_pylist()))
+                if key.split("/", 1)[0] in AGGREGATE_LAYERS:  # untouched: still counting the person, on a day named
+                    day = partition_day(key)
+                    assert key not in erased.erasure.objects_rewritten and (same or day in changed_days), key
+                else:
+                    assert same, key
             else:
-                assert same, key
-        else:
-            assert erased.objects[key] == data, key  # commit records, raw profiles (counted again)
+                assert erased.objects[key] == data, key  # commit records, raw profiles (counted again)
 
 
 def test_committed_days_still_read_as_committed_and_whole(erased: Erased) -> None:
@@ -401,6 +405,12 @@ def test_a_request_id_must_be_fit_for_a_key(tmp_path: Path) -> None:
         erase_person(store, PERSON_IDS, request_id="../elsewhere")
     with pytest.raises(ValueError, match="ids"):
         erase_person(store, [], request_id=REQUEST)
+
+
+def _duckdb_types(connection: duckdb.DuckDBPyConnection, store: ObjectStore, key: str) -> list[tuple[str, str]]:
+    """The columns of a (local) Parquet object as the transforms' DuckDB reads them."""
+    described = connection.execute(f"DESCRIBE SELECT * FROM {parquet(store.path(key))}").fetchall()
+    return [(row[0], row[1]) for row in described]
 
 
 def _holding(store: ObjectStore) -> list[str]:
