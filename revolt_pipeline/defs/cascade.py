@@ -232,6 +232,8 @@ CASCADE_ORDER = (
     "funnels_after_restitch",
     # After the people layer, which finds the cleaned days a late identify re-stitches: the cascade starts over there.
     "clean_after_restitch",
+    # After a deletion erased a person (issue 12): the cleaned layer again from the days it changed.
+    "clean_after_deletion",
 )
 
 

@@ -1,0 +1,91 @@
+"""`privacy_deletions`: every pending deletion request carried out by the layer library (`layers/deletion.py`), and
+its check `nothing_remains`, which scans every object and report table for every id of the requests it processed.
+
+The check runs inside the asset's step, not as a check of its own: once a request is done the audit forgets its ids
+in clear, so only the step that removed them can still search for them.
+"""
+
+import dagster as dg
+
+from revolt_pipeline.defs.lake.resources import LakeResource
+from revolt_pipeline.defs.reports.resources import ReportDatabaseResource
+from revolt_pipeline.layers.deletion import DeletionRun, carry_out_requests
+from revolt_pipeline.settings import Settings
+
+PRIVACY_DELETIONS = "privacy_deletions"
+NOTHING_REMAINS = "nothing_remains"
+# The metadata key naming the event days the erasures changed: `clean_after_deletion` rebuilds from them.
+EVENT_DAYS = "event_days"
+
+
+def build_privacy_assets(settings: Settings) -> list[dg.AssetsDefinition]:
+    """The deletion asset; the privacy salt is read when a run needs it (the pseudonyms of the suppression list)."""
+
+    @dg.asset(
+        name=PRIVACY_DELETIONS,
+        group_name="privacy",
+        description="Carry out the pending deletion requests (`revolt privacy delete`): resolve every id stitched "
+        "to the person, suppress them at the collector, erase them from every object of the store, delete the "
+        "report tables' rows naming them, verify that nothing remains, and record it all in privacy_requests. "
+        "clean_after_deletion then rebuilds the cleaned layer, and the cascade everything after it, over the days "
+        "that changed. docs/privacy.md, Deletion.",
+        check_specs=[
+            dg.AssetCheckSpec(
+                NOTHING_REMAINS,
+                asset=PRIVACY_DELETIONS,
+                description="Every object of the store and every report table searched for every id of the "
+                "requests the run carried out: none may name them any more.",
+            )
+        ],
+    )
+    def privacy_deletions(
+        context: dg.AssetExecutionContext, lake: LakeResource, reports: ReportDatabaseResource
+    ) -> dg.MaterializeResult:
+        engine = reports.engine
+        salt = settings.resolved_privacy_salt()
+
+        def carry_out() -> DeletionRun:
+            with lake.duckdb() as connection:
+                return carry_out_requests(
+                    lake.store, connection, engine, salt, run_id=context.run.run_id, log=context.log.info
+                )
+
+        run = lake.retrying(context, "carrying out deletion requests", carry_out)
+        return dg.MaterializeResult(metadata=_metadata(run), check_results=[_nothing_remains(run)])
+
+    return [privacy_deletions]
+
+
+def _metadata(run: DeletionRun) -> dict[str, object]:
+    rows: dict[str, int] = {}
+    report_rows: dict[str, int] = {}
+    for outcome in run.outcomes:
+        for layer, count in outcome.removed.rows.items():
+            rows[layer] = rows.get(layer, 0) + count
+        for table, count in outcome.removed.report_rows.items():
+            report_rows[table] = report_rows.get(table, 0) + count
+    return {
+        "requests": dg.MetadataValue.json({outcome.request_id: outcome.status for outcome in run.outcomes}),
+        "objects_rewritten": sum(outcome.removed.objects_rewritten for outcome in run.outcomes),
+        "objects_deleted": sum(outcome.removed.objects_deleted for outcome in run.outcomes),
+        "rows_removed": dg.MetadataValue.json(rows),
+        "report_rows_deleted": dg.MetadataValue.json(report_rows),
+        "not_rewritten": dg.MetadataValue.json(sorted({k for o in run.outcomes for k in o.removed.not_rewritten})),
+        EVENT_DAYS: dg.MetadataValue.json([day.isoformat() for day in run.event_days]),
+    }
+
+
+def _nothing_remains(run: DeletionRun) -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(
+        check_name=NOTHING_REMAINS,
+        passed=not run.remaining,
+        severity=dg.AssetCheckSeverity.ERROR,
+        metadata={
+            "requests_verified": len(run.outcomes),
+            "ids_searched": sum(outcome.ids for outcome in run.outcomes),
+            "remaining": dg.MetadataValue.json(run.remaining),
+        },
+        description="nothing of the people remains"
+        if not run.remaining
+        else f"still naming them: {', '.join(run.remaining[:20])}",
+    )

@@ -1,0 +1,79 @@
+"""When a deletion request is recorded, run `privacy_job`; when a deletion changed days, rebuild them.
+
+`privacy_after_request` polls the report database's `privacy_requests` for pending requests, and launches nothing
+while another run is queued or running: the erasure rewrites every layer, and a run writing a day meanwhile could
+put the person back (the check `nothing_remains` would then fail, and a re-run finish the job).
+`clean_after_deletion` is a `Cascade` (defs/cascade.py): clean_job over the event days the erasure changed, and
+the days whose sessions read them; the cascade then reloads the report tables and rebuilds people (their
+rolling windows through the latest day), funnels and retention from there.
+"""
+
+from collections.abc import Iterable
+from datetime import date
+
+import dagster as dg
+
+from revolt_pipeline.defs.cascade import IN_PROGRESS, Cascade, cascade_sensor
+from revolt_pipeline.defs.jobs import CLEANED_ASSETS, clean_job, privacy_job
+from revolt_pipeline.defs.privacy.assets import EVENT_DAYS, PRIVACY_DELETIONS
+from revolt_pipeline.defs.reports.resources import ReportDatabaseResource
+from revolt_pipeline.layers.deletion import pending_requests
+from revolt_pipeline.transforms.rules import PipelineRules
+
+POLL_SECONDS = 30
+
+
+def build_privacy_after_request() -> dg.SensorDefinition:
+    """`privacy_after_request`: privacy_job once per set of pending requests, when no other run is going."""
+
+    @dg.sensor(
+        name="privacy_after_request",
+        job_name=privacy_job.name,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        minimum_interval_seconds=POLL_SECONDS,
+        description="When deletion requests are pending in privacy_requests (`revolt privacy delete`), run "
+        "privacy_job, once no other run is queued or running.",
+    )
+    def privacy_after_request(
+        context: dg.SensorEvaluationContext, reports: ReportDatabaseResource
+    ) -> dg.RunRequest | dg.SkipReason:
+        try:
+            pending = pending_requests(reports.engine)
+        except dg.Failure as exc:
+            return dg.SkipReason(f"cannot read the deletion requests: {exc.description}")
+        if not pending:
+            return dg.SkipReason("no pending deletion request")
+        going = context.instance.get_runs(dg.RunsFilter(statuses=IN_PROGRESS), limit=1)
+        if going:
+            return dg.SkipReason(
+                f"{len(pending)} deletion requests wait for run {going[0].run_id} ({going[0].job_name}) to finish"
+            )
+        return dg.RunRequest(run_key=f"privacy_after_request:{','.join(pending)}", job_name=privacy_job.name)
+
+    return privacy_after_request
+
+
+def build_clean_after_deletion(partitions: dg.PartitionsDefinition, rules: PipelineRules) -> dg.SensorDefinition:
+    """`clean_after_deletion`: clean_job over the event days a deletion changed, and the days whose sessions read
+    them, so the aggregates no longer count the person (the cascade follows: reports, people, funnels)."""
+
+    def days_affected(record: dg.EventLogRecord) -> Iterable[date]:
+        materialization = record.asset_materialization
+        changed = materialization.metadata.get(EVENT_DAYS) if materialization is not None else None
+        if changed is None or not changed.value:
+            return []
+        return rules.days_to_rebuild({date.fromisoformat(day) for day in changed.value})
+
+    return cascade_sensor(
+        Cascade(
+            name="clean_after_deletion",
+            upstream=PRIVACY_DELETIONS,
+            job=clean_job.name,
+            downstream=CLEANED_ASSETS,
+            days_affected=days_affected,
+            description="When privacy_deletions erased a person, run clean_job over the event days it changed and "
+            "the days whose sessions read them: the aggregates are counted again without the person, and the "
+            "cascade reloads the report tables and rebuilds people, funnels and retention from there.",
+        ),
+        partitions,
+    )
