@@ -8,9 +8,10 @@ profiles, markers) by the ids written in it. An id is found in text as a JSON st
 """
 
 import base64
+import enum
 import gzip
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from decimal import Decimal
@@ -51,72 +52,107 @@ def find_person_ids(store: ObjectStore, connection: duckdb.DuckDBPyConnection, i
 def person_holdings(store: ObjectStore, ids: list[str]) -> Iterator[Holding]:
     """Each object of the store that holds something of the people known by `ids` (all their ids: see
     `find_person_ids`), with what it holds, in key order."""
-    wanted = set(ids)
+    matcher = PersonMatcher.of(ids)
     for info in store.list():
-        if info.key.endswith(".parquet"):
-            rows = _parquet_rows(store, info.key, wanted)
-        elif info.key.endswith(".jsonl.gz"):
-            rows = _landed_records(store.get(info.key), wanted)
-        else:
-            rows = _mentions(store.get(info.key), wanted, quoted=info.key.endswith(".json"))
+        rows = matcher.holding(store, info.key)
         if rows:
             yield Holding(info.key, rows)
 
 
-def _parquet_rows(store: ObjectStore, key: str, ids: set[str]) -> list[dict[str, Any]]:
-    """The rows naming an id. Only the columns that can name one are read first: most objects hold no one asked
-    for, and a day of raw events is too large to read whole for nothing."""
-    with store.filesystem.open_input_file(store.path(key)) as source:
-        parquet = pq.ParquetFile(source)
+class ObjectKind(enum.Enum):
+    """How an object is searched, and how a deletion can take the person out of it."""
+
+    PARQUET = "parquet"  # row by row
+    LANDED = "landed"  # JSON Lines, gzipped (`landing/`, `quarantine/`): record by record
+    OTHER = "other"  # as a whole (a model, a profile, a marker): by the ids written in it
+
+    @classmethod
+    def of(cls, key: str) -> "ObjectKind":
+        if key.endswith(".parquet"):
+            return cls.PARQUET
+        if key.endswith(".jsonl.gz"):
+            return cls.LANDED
+        return cls.OTHER
+
+
+@dataclass(frozen=True)
+class PersonMatcher:
+    """What names the people known by some ids, in each kind of object: the one definition an export (what is
+    held) and an erasure (what must go) share, so a deletion leaves nothing an export would find."""
+
+    ids: tuple[str, ...]  # sorted, distinct
+
+    @classmethod
+    def of(cls, ids: Iterable[str]) -> "PersonMatcher":
+        return cls(tuple(sorted(set(ids))))
+
+    def holding(self, store: ObjectStore, key: str) -> list[dict[str, Any]]:
+        """The rows (or records, or `{"mentions": id}`) of the object `key` that name one of the ids."""
+        kind = ObjectKind.of(key)
+        if kind is ObjectKind.PARQUET:
+            return self._parquet_rows(store, key)
+        if kind is ObjectKind.LANDED:
+            return [json.loads(line) for line in landed_lines(store.get(key)) if self.names_record(line)]
+        return self.mentions(store.get(key), quoted=key.endswith(".json"))
+
+    def parquet_mask(self, parquet: pq.ParquetFile) -> pa.ChunkedArray | None:
+        """Which rows of a Parquet file name an id, or None when none does. Only the columns that can name one
+        are read: most objects hold no one asked for, and a day of raw events is too large to read whole for
+        nothing."""
         names = parquet.schema_arrow.names
         columns = [name for name in (*ID_COLUMNS, MESSAGE_COLUMN) if name in names]
         if not columns or parquet.metadata.num_rows == 0:
-            return []
-        mask = _naming(parquet.read(columns=columns), ids)
-        if not pc.any(mask).as_py():
-            return []
-        return parquet.read().filter(mask).to_pylist()
+            return None
+        mask = self.rows_mask(parquet.read(columns=columns))
+        return mask if pc.any(mask).as_py() else None
 
+    def rows_mask(self, table: pa.Table) -> pa.ChunkedArray:
+        """Which rows hold an id in an id column, or name one as a JSON string in a message as sent (quarantined
+        rows have no id column of their own)."""
+        value_set = pa.array(self.ids, pa.string())
+        found = [
+            pc.is_in(table[name].cast(pa.string()), value_set=value_set)
+            for name in ID_COLUMNS
+            if name in table.column_names
+        ]
+        if MESSAGE_COLUMN in table.column_names:
+            text = table[MESSAGE_COLUMN].cast(pa.string())
+            found += [pc.match_substring(text, quoted) for value in self.ids for quoted in _json_strings(value)]
+        mask = found[0]
+        for more in found[1:]:
+            mask = pc.or_kleene(mask, more)
+        return pc.fill_null(mask, False)
 
-def _naming(table: pa.Table, ids: set[str]) -> pa.ChunkedArray:
-    """Which rows hold an id in an id column, or name one as a JSON string in a message as sent (quarantined rows
-    have no id column of their own)."""
-    value_set = pa.array(sorted(ids), pa.string())
-    found = [
-        pc.is_in(table[name].cast(pa.string()), value_set=value_set)
-        for name in ID_COLUMNS
-        if name in table.column_names
-    ]
-    if MESSAGE_COLUMN in table.column_names:
-        text = table[MESSAGE_COLUMN].cast(pa.string())
-        found += [pc.match_substring(text, quoted) for value in sorted(ids) for quoted in _json_strings(value)]
-    mask = found[0]
-    for more in found[1:]:
-        mask = pc.or_kleene(mask, more)
-    return pc.fill_null(mask, False)
-
-
-def _landed_records(data: bytes, ids: set[str]) -> list[dict[str, Any]]:
-    """Landed (or quarantined) records whose message names an id: as a JSON string anywhere in it (its id fields
-    above all), as the raw layer's `message` is matched; a refused body kept in base64 likewise."""
-    records = []
-    for line in gzip.decompress(data).splitlines():
+    def names_record(self, line: bytes) -> bool:
+        """Whether a landed (or quarantined) record names an id: as a JSON string anywhere in its message (its id
+        fields above all), as the raw layer's `message` is matched; a refused body kept in base64 likewise."""
+        if not line.strip():
+            return False
         record = json.loads(line)
         refused = record.get("payloadBase64") or record.get("rawBodyBase64")
         message = base64.b64decode(refused) if refused else line
-        if _mentions(message, ids, quoted=True):
-            records.append(record)
-    return records
+        return bool(self.mentions(message, quoted=True))
+
+    def mentions(self, data: bytes, *, quoted: bool) -> list[dict[str, Any]]:
+        """Which ids a file names: as JSON strings in JSON, as plain text in anything else (a pickled model)."""
+        named = [
+            value
+            for value in self.ids
+            if any(text.encode() in data for text in (_json_strings(value) if quoted else [value]))
+        ]
+        return [{"mentions": value} for value in named]
+
+    def _parquet_rows(self, store: ObjectStore, key: str) -> list[dict[str, Any]]:
+        with store.filesystem.open_input_file(store.path(key)) as source:
+            parquet = pq.ParquetFile(source)
+            mask = self.parquet_mask(parquet)
+            return [] if mask is None else parquet.read().filter(mask).to_pylist()
 
 
-def _mentions(data: bytes, ids: set[str], *, quoted: bool) -> list[dict[str, Any]]:
-    """Which ids a file names: as JSON strings in JSON, as plain text in anything else (a pickled model)."""
-    named = [
-        value
-        for value in sorted(ids)
-        if any(text.encode() in data for text in (_json_strings(value) if quoted else [value]))
-    ]
-    return [{"mentions": value} for value in named]
+def landed_lines(data: bytes) -> list[bytes]:
+    """The lines of a gzipped JSON Lines object, each with its line break: joined, they are the object's text
+    again, so a deletion keeps every other record byte for byte."""
+    return gzip.decompress(data).splitlines(keepends=True)
 
 
 def _json_strings(value: str) -> list[str]:

@@ -61,6 +61,22 @@ def build_raw_day(
     profile = profile_raw(connection, raw_path, day, rules)
     write_identity_links(connection, raw_path, links_path)
     drift = drift_against_history(store, day, profile)
+    with committing(store, RAW_EVENTS, day) as commit:
+        commit.put_file(raw_events_key(day), raw_path)
+        commit.put_file(identity_links_key(day), links_path)
+        commit.put(raw_profile_key(day), profile_document(day, profile, landed_objects=len(landed)))
+    return RawDay(
+        day=day,
+        rows=rows,
+        landed_objects=len(landed),
+        profile=profile,
+        raw_path=raw_path,
+        drift=drift.findings(),
+    )
+
+
+def profile_document(day: date, profile: RawProfile, *, landed_objects: int) -> bytes:
+    """The raw day's profile object (`raw_profile_key`), as its build writes it and an erasure counts it again."""
     document = {
         "received_date": day.isoformat(),
         "rows": profile.rows,
@@ -70,20 +86,9 @@ def build_raw_day(
         "catalog": profile.catalog,
         "catalog_values_made_safe": profile.catalog_made_safe,
         "event_counts": profile.event_counts,
-        "landed_objects": len(landed),
+        "landed_objects": landed_objects,
     }
-    with committing(store, RAW_EVENTS, day) as commit:
-        commit.put_file(raw_events_key(day), raw_path)
-        commit.put_file(identity_links_key(day), links_path)
-        commit.put(raw_profile_key(day), json.dumps(document, indent=1, sort_keys=True).encode())
-    return RawDay(
-        day=day,
-        rows=rows,
-        landed_objects=len(landed),
-        profile=profile,
-        raw_path=raw_path,
-        drift=drift.findings(),
-    )
+    return json.dumps(document, indent=1, sort_keys=True).encode()
 
 
 def drift_against_history(store: ObjectStore, day: date, profile: RawProfile) -> Drift:

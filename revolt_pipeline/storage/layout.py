@@ -1,5 +1,6 @@
 """Where things land in the object store. Every key the collector writes is built here."""
 
+import re
 from datetime import date, datetime
 
 LANDING = "landing"
@@ -156,3 +157,15 @@ def churn_model_folder(as_of: date) -> str:
 def churn_scores_key(as_of: date) -> str:
     """Each person's churn score as of the end of a day, in the shape of the report table `churn_scores`."""
     return f"churn_scores/as_of_date={as_of:%Y-%m-%d}/churn_scores.parquet"
+
+
+# Privacy requests (docs/privacy.md): their own records, which hold object keys and counts, never a person's id.
+PRIVACY = "privacy"
+_REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+
+
+def erasure_progress_key(request_id: str) -> str:
+    """An erasure's progress: per object changed, what it lost (`layers/erasure.py`)."""
+    if not _REQUEST_ID.fullmatch(request_id):
+        raise ValueError(f"a request id is 1 to 128 letters, digits, '.', '_' or '-', got {request_id!r}")
+    return f"{PRIVACY}/erasures/{request_id}.json"

@@ -1,0 +1,328 @@
+"""A person taken out of every object of the store, whatever its layer: the part of a deletion that rewrites the
+lake and the landed data (the report database, the models and the audit are the caller's).
+
+Objects are matched as an export matches them (`privacy.PersonMatcher`), so a deletion leaves nothing an export
+would find: Parquet loses the rows naming an id and keeps the others as they were (schema, order, key-value
+metadata); landed and quarantined JSON Lines lose the records naming one and keep the others byte for byte (an
+object left with no record is deleted); anything else that names one (a pickled model, a profile) cannot be cut
+row by row and is reported as not rewritten, for the caller to retrain or document.
+
+Each object is replaced whole (`ObjectStore.put_file`: a local file written aside, fsynced and renamed; one S3
+PUT), never half written. A Parquet object is rewritten even when no row remains: a committed day's readers
+expect its files, and an empty file with its schema is what a day without rows looks like; commit records list
+keys only, so every committed day stays committed. What a raw day's profile counts is counted again from the
+rewritten raw Parquet.
+
+A progress record (`layout.erasure_progress_key`) holds what each changed object lost, by key and count, never an
+id: it is written before the object is replaced, so a run that stops anywhere (a crash, S3 refusing) loses
+nothing. Running the request again scans every object again (what was already erased holds nothing more to
+take), finishes the job and reports the whole request, as one uninterrupted run would have; a run after a
+finished one changes nothing.
+"""
+
+import gzip
+import json
+import re
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+
+from revolt_pipeline.layers.commits import RAW_EVENTS, is_committed
+from revolt_pipeline.layers.privacy import ObjectKind, PersonMatcher, landed_lines
+from revolt_pipeline.layers.raw import profile_document
+from revolt_pipeline.layers.staging import local_copies
+from revolt_pipeline.storage import ObjectStore
+from revolt_pipeline.storage.layout import PRIVACY, erasure_progress_key, raw_events_key, raw_profile_key
+from revolt_pipeline.transforms.engine import duckdb_connection
+from revolt_pipeline.transforms.raw import profile_raw
+from revolt_pipeline.transforms.rules import PipelineRules
+
+REWRITTEN, DELETED, NOT_REWRITTEN = "rewritten", "deleted", "not_rewritten"
+# Tries at an object a pipeline run keeps rewriting while the erasure rewrites it, before giving up on the run.
+MAX_ATTEMPTS = 3
+# As the collector compresses landed objects: the records are kept as they were, the container is rebuilt.
+LANDED_GZIP_LEVEL = 1
+_PARTITION_DAY = re.compile(r"=(\d{4}-\d{2}-\d{2})(?=[/.]|$)")
+_RAW_EVENTS_KEY = re.compile(r"^raw_events/received_date=(\d{4}-\d{2}-\d{2})/events\.parquet$")
+
+
+@dataclass(frozen=True)
+class Erasure:
+    """What erasing a person changed in the store, over every run of the request."""
+
+    request_id: str
+    objects_rewritten: list[str]  # keys rewritten without the person's rows
+    objects_deleted: list[str]  # keys removed because nothing else remained in them
+    objects_not_rewritten: list[str]  # keys that name the person but are not row data (models, profiles)
+    rows_removed: dict[str, int]  # per layer (the key's top folder, e.g. "events", "landing")
+    days: dict[str, list[date]]  # per layer, the partition days whose objects changed (for recomputing aggregates)
+    profiles_recounted: list[str] = field(default_factory=list)  # raw profiles counted again from their raw day
+
+    @property
+    def rows(self) -> int:
+        return sum(self.rows_removed.values())
+
+
+class ObjectChangedDuringErasure(RuntimeError):
+    """An object changed each time it was about to be replaced: a pipeline run is writing it. Run the erasure
+    again once that run is over (what was erased so far stays erased)."""
+
+
+@dataclass(frozen=True)
+class _Change:
+    """What erasing does to one object: its outcome, the rows (records) it loses, and its new content."""
+
+    outcome: str
+    rows: int
+    local_path: Path | None = None  # a rewritten Parquet object
+    data: bytes | None = None  # a rewritten landed object
+
+    def apply(self, store: ObjectStore, key: str) -> None:
+        if self.outcome == DELETED:
+            store.delete(key)
+        elif self.local_path is not None:
+            store.put_file(key, self.local_path)
+        elif self.data is not None:
+            store.put(key, self.data)
+
+
+class _Progress:
+    """The request's progress record: per key changed, its outcome and the rows it lost (never an id)."""
+
+    def __init__(self, store: ObjectStore, request_id: str) -> None:
+        self.store = store
+        self.request_id = request_id
+        self.key = erasure_progress_key(request_id)
+        self.objects: dict[str, dict[str, Any]] = {}
+        self.profiles: list[str] = []
+        self.finished = False
+        if store.exists(self.key):
+            document = json.loads(store.get(self.key))
+            self.objects = document["objects"]
+            self.profiles = document.get("profiles_recounted", [])
+            self.finished = document.get("finished", False)
+
+    def record(self, key: str, change: _Change) -> None:
+        entry = {"outcome": change.outcome, "rows": change.rows}
+        if self.objects.get(key) != entry:
+            self.objects[key] = entry
+            self.save()
+
+    def recounted(self, key: str) -> None:
+        if key not in self.profiles:
+            self.profiles = sorted([*self.profiles, key])
+            self.save()
+
+    def finish(self) -> None:
+        if not self.finished:
+            self.finished = True
+            self.save()
+
+    def save(self) -> None:
+        document = {
+            "request_id": self.request_id,
+            "objects": self.objects,
+            "profiles_recounted": self.profiles,
+            "finished": self.finished,
+        }
+        self.store.put(self.key, json.dumps(document, indent=1, sort_keys=True).encode())
+
+    def erasure(self) -> Erasure:
+        def keys(outcome: str) -> list[str]:
+            return sorted(key for key, entry in self.objects.items() if entry["outcome"] == outcome)
+
+        rows: dict[str, int] = {}
+        days: dict[str, set[date]] = {}
+        for key, entry in self.objects.items():
+            if entry["outcome"] == NOT_REWRITTEN:
+                continue
+            layer = key.split("/", 1)[0]
+            rows[layer] = rows.get(layer, 0) + entry["rows"]
+            if (day := partition_day(key)) is not None:
+                days.setdefault(layer, set()).add(day)
+        return Erasure(
+            request_id=self.request_id,
+            objects_rewritten=keys(REWRITTEN),
+            objects_deleted=keys(DELETED),
+            objects_not_rewritten=keys(NOT_REWRITTEN),
+            rows_removed=dict(sorted(rows.items())),
+            days={layer: sorted(found) for layer, found in sorted(days.items())},
+            profiles_recounted=list(self.profiles),
+        )
+
+
+def erase_person(
+    store: ObjectStore,
+    ids: list[str],
+    *,
+    request_id: str,
+    rules: PipelineRules | None = None,
+    after_object: Callable[[str], None] | None = None,
+    workdir: Path | None = None,
+) -> Erasure:
+    """Take the people known by `ids` out of every object of the store; what changed, over every run of the request.
+
+    `ids` are ALL their ids (`privacy.find_person_ids`, resolved before anything is erased: the identity links
+    go too). `rules` are the pipeline's (the raw profiles' assigned days are counted with them); `after_object`
+    is called with each key once it changed (progress, for a caller that logs it). Objects under `privacy/` (the
+    requests' own records) are left alone.
+    """
+    if not ids:
+        raise ValueError("an erasure needs the person's ids")
+    matcher = PersonMatcher.of(ids)
+    progress = _Progress(store, request_id)
+    with tempfile.TemporaryDirectory(prefix="revolt-erasure-", dir=workdir) as folder:
+        for info in store.list():
+            if info.key.startswith(PRIVACY + "/"):
+                continue
+            if _erase_object(store, info.key, matcher, Path(folder), progress) and after_object is not None:
+                after_object(info.key)
+        _recount_raw_profiles(store, progress, rules or PipelineRules(), Path(folder))
+    progress.finish()
+    return progress.erasure()
+
+
+def partition_day(key: str) -> date | None:
+    """The day a key's partition (`event_date=2026-11-20/`, `received_date=2026-11-20.json`) names, if any."""
+    found = _PARTITION_DAY.search(key)
+    return date.fromisoformat(found.group(1)) if found else None
+
+
+def _erase_object(store: ObjectStore, key: str, matcher: PersonMatcher, folder: Path, progress: _Progress) -> bool:
+    """Plan the object's change, record it, then replace the object if nothing wrote it meanwhile; whether it
+    changed. An object rewritten under the erasure (a pipeline run writing the day) is planned again."""
+    for _ in range(MAX_ATTEMPTS):
+        before = _version(store, key)
+        if before is None:
+            return False  # gone meanwhile (a run rewriting its day deleted it)
+        change = _planned_change(store, key, matcher, folder)
+        if change is None:
+            return False
+        progress.record(key, change)  # first: a crash from here on leaves the count for the run that finishes
+        if change.outcome == NOT_REWRITTEN:
+            return False
+        if _version(store, key) != before:
+            continue
+        change.apply(store, key)
+        return True
+    raise ObjectChangedDuringErasure(
+        f"{store.uri(key)} changed {MAX_ATTEMPTS} times while it was being erased: a pipeline run is writing it. "
+        f"Run the erasure again once that run is over."
+    )
+
+
+def _version(store: ObjectStore, key: str) -> tuple[int, int] | None:
+    """What tells one write of an object from the next: its size and modification time (S3: to the second)."""
+    info = store.filesystem.get_file_info(store.path(key))
+    if info.type != pafs.FileType.File:
+        return None
+    return (info.size or 0, info.mtime_ns or 0)
+
+
+def _planned_change(store: ObjectStore, key: str, matcher: PersonMatcher, folder: Path) -> _Change | None:
+    """What the object becomes without the person, or None when it names none of their ids."""
+    kind = ObjectKind.of(key)
+    if kind is ObjectKind.PARQUET:
+        with store.filesystem.open_input_file(store.path(key)) as source:
+            parquet = pq.ParquetFile(source)
+            mask = matcher.parquet_mask(parquet)
+            if mask is None:
+                return None
+            local = folder / "object.parquet"
+            _write_without(parquet, mask, local)
+        return _Change(REWRITTEN, pc.sum(mask).as_py(), local_path=local)
+    data = store.get(key)
+    if kind is ObjectKind.LANDED:
+        lines = landed_lines(data)
+        named = [matcher.names_record(line) for line in lines]
+        if not any(named):
+            return None
+        kept = [line for line, naming in zip(lines, named, strict=True) if not naming]
+        if not any(line.strip() for line in kept):
+            return _Change(DELETED, sum(named))
+        text = b"".join(kept)
+        return _Change(REWRITTEN, sum(named), data=_gzip(text))
+    return _Change(NOT_REWRITTEN, 0) if matcher.mentions(data, quoted=key.endswith(".json")) else None
+
+
+def _gzip(data: bytes) -> bytes:
+    return gzip.compress(data, compresslevel=LANDED_GZIP_LEVEL, mtime=0)
+
+
+def _write_without(parquet: pq.ParquetFile, mask: pa.ChunkedArray, path: Path) -> None:
+    """The Parquet file without the rows `mask` selects, written as it was: same schema (Parquet's and Arrow's),
+    row order, key-value metadata, codec and row group size. A schema that would not survive is an error, never a
+    silently different file."""
+    metadata = parquet.metadata
+    table = parquet.read().filter(pc.invert(mask))
+    codec = "zstd"
+    row_group_size = None
+    if metadata.num_row_groups:
+        row_group = metadata.row_group(0)
+        row_group_size = max(row_group.num_rows, 1)
+        if row_group.num_columns:
+            codec = row_group.column(0).compression.lower()
+    stored = metadata.metadata or {}
+    pq.write_table(
+        table,
+        path,
+        row_group_size=row_group_size,
+        version=metadata.format_version,
+        compression="none" if codec == "uncompressed" else codec,
+        store_schema=b"ARROW:schema" in stored,
+    )
+    written = pq.ParquetFile(path)
+    if _columns(written.schema) != _columns(parquet.schema) or not written.schema_arrow.equals(
+        parquet.schema_arrow, check_metadata=True
+    ):
+        raise ValueError(f"rewriting {path.name} would change its schema: {parquet.schema} became {written.schema}")
+    if written.metadata.num_rows != table.num_rows:
+        raise ValueError(f"rewriting {path.name} wrote {written.metadata.num_rows} rows of {table.num_rows}")
+
+
+def _columns(schema: pq.ParquetSchema) -> list[tuple[Any, ...]]:
+    """Each Parquet column as every reader sees it: path, physical and logical type, nesting. A signed integer
+    of its physical width is one type whether annotated or not (DuckDB annotates it, pyarrow does not)."""
+    columns = []
+    for index in range(len(schema)):
+        column = schema.column(index)
+        logical = str(column.logical_type)
+        width = {"INT32": 32, "INT64": 64}.get(column.physical_type)
+        if width and logical == f"Int(bitWidth={width}, isSigned=true)":
+            logical = "None"
+        columns.append(
+            (column.path, column.physical_type, logical, column.max_definition_level, column.max_repetition_level)
+        )
+    return columns
+
+
+def _recount_raw_profiles(store: ObjectStore, progress: _Progress, rules: PipelineRules, folder: Path) -> None:
+    """Count each committed raw day the erasure rewrote again, from its raw Parquet: its profile's rows, types,
+    assigned days and catalog then say what the day holds (its drift check and `event_catalog` read them)."""
+    raw_days = sorted(
+        date.fromisoformat(found.group(1))
+        for key, entry in progress.objects.items()
+        if entry["outcome"] == REWRITTEN and (found := _RAW_EVENTS_KEY.match(key))
+    )
+    if not raw_days:
+        return
+    with duckdb_connection(threads=1) as connection:
+        for day in raw_days:
+            key = raw_profile_key(day)
+            if not is_committed(store, RAW_EVENTS, day) or not store.exists(key):
+                continue
+            before = json.loads(store.get(key))
+            with local_copies(store, [raw_events_key(day)]) as (raw_path,):
+                profile = profile_raw(connection, raw_path, day, rules)
+            document = profile_document(day, profile, landed_objects=before.get("landed_objects", 0))
+            if document != store.get(key):
+                store.put(key, document)
+            progress.recounted(key)

@@ -1,0 +1,335 @@
+"""`erase_person` on a small lake built through every layer (and the models trained on it): a person with a stitched
+anonymous past goes from every object, everyone else's rows stay as they were, and a crash anywhere, then a re-run,
+ends in the store one uninterrupted run makes, on a local folder and on S3.
+
+The lake is built once per module and copied into a fresh store per test: the erasure rewrites it.
+"""
+
+import base64
+import gzip
+import io
+import json
+import pickle
+from contextlib import nullcontext
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import orjson
+import pyarrow.parquet as pq
+import pytest
+
+from revolt_pipeline.layers.commits import COMMITS
+from revolt_pipeline.layers.days import DayBuilder
+from revolt_pipeline.layers.erasure import Erasure, erase_person
+from revolt_pipeline.layers.ml import build_person_features
+from revolt_pipeline.layers.privacy import find_person_ids, person_holdings
+from revolt_pipeline.layers.recommendations import RecommenderSettings
+from revolt_pipeline.storage import ObjectStore
+from revolt_pipeline.storage.layout import LANDING, QUARANTINE, erasure_progress_key, landed_object_key
+from revolt_pipeline.transforms.engine import duckdb_connection
+from revolt_pipeline.transforms.funnels import parse_funnels
+from revolt_pipeline.transforms.privacy import ID_COLUMNS
+from revolt_pipeline.transforms.rules import PipelineRules
+from revolt_pipeline_tests.fixtures.faults import FaultyProxy
+from revolt_pipeline_tests.fixtures.s3 import S3Bucket
+from revolt_pipeline_tests.transforms.harness import at, landed
+
+# The person erased: an anonymous visitor who logged in as user-a, once known as old-a (an alias renamed them).
+PERSON_IDS = ["anon-a", "old-a", "user-a"]
+OTHERS = ["anon-b", "anon-c", "anon-d", "user-b", "user-d"]
+TIMER_FUNNEL = """
+[[funnels]]
+name = "timer"
+window = "1h"
+steps = [{ type = "track", event = "Timer Started" }, { type = "track", event = "Timer Stopped" }]
+"""
+DAYS = [date(2026, 11, 20), date(2026, 11, 21), date(2026, 11, 22)]
+REQUEST = "req-1"
+RULES = PipelineRules(funnels=parse_funnels(TIMER_FUNNEL, "test"))
+
+Objects = dict[str, bytes]
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A store (never written again) and every object it holds."""
+
+    store: ObjectStore
+    objects: Objects
+
+
+def _traffic() -> list[dict[str, Any]]:
+    """Three days of four people: the person (anonymous, then identified), user-b and user-d (identified on devices
+    of their own) and anon-c (never identified)."""
+    records = []
+
+    def add(when: str, **fields: Any) -> None:
+        records.append(landed(f"m{len(records):04d}", at(when), **fields))
+
+    for day in DAYS:
+        add(f"{day} 09:00", user_id=None, anonymous_id="anon-a", event="Viewed", properties={"plan": "free"})
+        add(f"{day} 09:05", kind="identify", user_id="user-a", anonymous_id="anon-a", event=None, traits={"n": 1})
+        add(f"{day} 09:10", user_id="user-a", event="Timer Started")
+        add(f"{day} 10:00", user_id="user-b", anonymous_id="anon-b", event="Timer Started")
+        add(f"{day} 10:10", user_id="user-b", event="Timer Stopped")
+        add(f"{day} 10:20", user_id=None, anonymous_id="anon-b", event="Viewed", properties={"plan": "pro"})
+        add(f"{day} 11:00", user_id=None, anonymous_id="anon-c", event="Viewed")
+        add(f"{day} 11:05", user_id=None, anonymous_id="anon-c", event="Timer Started")
+        for minute, event in enumerate(("Viewed", "Timer Started", "Timer Stopped")):  # suggested to the person
+            add(f"{day} 12:0{minute}", user_id="user-d", anonymous_id="anon-d", event=event)
+    add(f"{DAYS[1]} 12:00", kind="alias", user_id="user-a", previous_id="old-a", event=None)
+    # Refused by cleaning (a track without an event name): quarantined rows name their sender in the message only.
+    add(f"{DAYS[1]} 13:00", user_id="user-a", event=None)
+    add(f"{DAYS[1]} 13:05", user_id="user-b", event=None)
+    return records
+
+
+def _land(store: ObjectStore, records: list[dict[str, Any]]) -> None:
+    by_hour: dict[datetime, list[dict[str, Any]]] = {}
+    for record in records:
+        received = datetime.fromtimestamp(record["receivedAt"] / 1000, UTC)
+        by_hour.setdefault(received.replace(minute=0, second=0, microsecond=0), []).append(record)
+    for hour, hour_records in sorted(by_hour.items()):
+        lines = b"".join(orjson.dumps(record) + b"\n" for record in hour_records)
+        store.put(landed_object_key(LANDING, hour, "c1", "000001"), gzip.compress(lines))
+    # Bodies the collector refused, kept in base64 in its quarantine: one of the person's, one of user-b's.
+    refused = [
+        {"reason": "invalid_json", "payload": None, "payloadBase64": base64.b64encode(body).decode()}
+        for body in (b'{"userId": "user-a", "type": "track", "event": ', b'{"anonymousId": "anon-b", "type": ')
+    ]
+    lines = b"".join(json.dumps(record).encode() + b"\n" for record in refused)
+    store.put(landed_object_key(QUARANTINE, at(f"{DAYS[0]} 09:00"), "c1", "000001"), gzip.compress(lines))
+
+
+def _contents(store: ObjectStore) -> Objects:
+    return {info.key: store.get(info.key) for info in store.list()}
+
+
+def _copy(objects: Objects, store: ObjectStore) -> ObjectStore:
+    for key, data in objects.items():
+        store.put(key, data)
+    return store
+
+
+@pytest.fixture(scope="module")
+def lake(tmp_path_factory: pytest.TempPathFactory) -> Snapshot:
+    """Every object of the lake: landed, raw, cleaned, sessions, people, funnels, retention, the models' outputs."""
+    folder = tmp_path_factory.mktemp("erasure-lake")
+    store = ObjectStore((folder / "store").as_uri())
+    _land(store, _traffic())
+    with duckdb_connection() as connection:
+        builder = DayBuilder(store, RULES, folder, connect=lambda: nullcontext(connection))
+        builder.every_layer(DAYS)
+        builder.recommendations([DAYS[-1]], RecommenderSettings(training_days=2, holdout_days=1))
+        builder.segments([DAYS[-1]])
+        build_person_features(store, connection, date(2026, 11, 23), folder)
+    # A model that remembers the people it saw (not row data), and one that names no one.
+    store.put("models/churn/as_of_date=2026-11-22/model.pkl", pickle.dumps({"people": ["user-a", "user-b"]}))
+    store.put("models/other/as_of_date=2026-11-22/model.pkl", pickle.dumps({"weights": [0.5, 0.25]}))
+    return Snapshot(store, _contents(store))
+
+
+@dataclass(frozen=True)
+class Erased(Snapshot):
+    erasure: Erasure
+
+
+@pytest.fixture(scope="module")
+def erased(lake: Snapshot, tmp_path_factory: pytest.TempPathFactory) -> Erased:
+    """One uninterrupted erasure of the person, on a local copy of the lake: the reference every other run ends in."""
+    store = _copy(lake.objects, ObjectStore((tmp_path_factory.mktemp("erased") / "store").as_uri()))
+    erasure = erase_person(store, PERSON_IDS, request_id=REQUEST)
+    return Erased(store, _contents(store), erasure)
+
+
+def _local(lake: Snapshot, tmp_path: Path) -> ObjectStore:
+    return _copy(lake.objects, ObjectStore((tmp_path / "store").as_uri()))
+
+
+# What the test takes as naming the person, written independently of the matcher: an id in an id column, or a
+# message (as sent, or refused and kept in base64) holding one as a JSON string.
+def _row_names(row: dict[str, Any], ids: list[str]) -> bool:
+    if any(row.get(column) in ids for column in ID_COLUMNS):
+        return True
+    return any(f'"{value}"' in str(row.get("message") or "") for value in ids)
+
+
+def _record_names(line: bytes, ids: list[str]) -> bool:
+    record = json.loads(line)
+    text = base64.b64decode(record["payloadBase64"]) if record.get("payloadBase64") else line
+    return any(f'"{value}"'.encode() in text for value in ids)
+
+
+def _records(data: bytes) -> list[bytes]:
+    return gzip.decompress(data).splitlines(keepends=True)
+
+
+def _parquet(data: bytes) -> pq.ParquetFile:
+    return pq.ParquetFile(io.BytesIO(data))
+
+
+def test_the_person_goes_from_every_layer_and_everyone_else_stays_as_they_were(lake: Snapshot, erased: Erased) -> None:
+    erasure, after = erased.erasure, erased.objects
+    with duckdb_connection() as connection:
+        assert find_person_ids(lake.store, connection, ["old-a"]) == PERSON_IDS  # the stitched past found
+
+    changed = set(erasure.objects_rewritten) | set(erasure.objects_deleted)
+    assert set(after) == (set(lake.objects) - set(erasure.objects_deleted)) | {erasure_progress_key(REQUEST)}
+    assert erasure.objects_not_rewritten == ["models/churn/as_of_date=2026-11-22/model.pkl"]
+    for key, before in lake.objects.items():
+        if key in erasure.objects_deleted:
+            assert key.endswith(".jsonl.gz") and all(_record_names(line, PERSON_IDS) for line in _records(before))
+        elif key in changed and key.endswith(".jsonl.gz"):
+            # The others' records byte for byte, in their order.
+            assert _records(after[key]) == [line for line in _records(before) if not _record_names(line, PERSON_IDS)]
+        elif key in changed:
+            old, new = _parquet(before), _parquet(after[key])
+            assert new.schema_arrow.equals(old.schema_arrow, check_metadata=True), key
+            assert new.metadata.metadata == old.metadata.metadata, key
+            kept = [row for row in old.read().to_pylist() if not _row_names(row, PERSON_IDS)]
+            assert new.read().to_pylist() == kept, key
+            assert len(kept) < old.metadata.num_rows
+        elif key in erasure.profiles_recounted:
+            raw = _parquet(after[key.replace("raw_profiles/", "raw_events/").replace(".json", "/events.parquet")])
+            profile, was = json.loads(after[key]), json.loads(before)
+            assert profile["rows"] == raw.metadata.num_rows < was["rows"]
+            assert sum(profile["rows_by_assigned_date"].values()) == profile["rows"]
+            assert profile["landed_objects"] == was["landed_objects"]
+        else:
+            assert after[key] == before, key  # commit records, aggregates, models naming no one: untouched
+
+    # Every layer that holds people lost the person, each on the days they were there.
+    layers = {key.split("/", 1)[0] for key in changed}
+    assert {
+        "landing",
+        "quarantine",
+        "raw_events",
+        "identity_links",
+        "events",
+        "events_quarantine",
+        "sessionized_events",
+        "sessions",
+        "people",
+        "person_days",
+        "people_reports",
+        "funnel_progress",
+        "cohort_activity",
+        "person_features",
+        "recommendations",
+        "segments",
+    } <= layers
+    assert set(erasure.rows_removed) == layers and erasure.days["events"] == DAYS
+    assert erasure.rows_removed["landing"] == erasure.rows_removed["raw_events"] == 3 * 3 + 2
+    assert erasure.rows_removed["events_quarantine"] == 1 and erasure.rows_removed["quarantine"] == 1
+
+    # Nothing of the person is found any more; the others are, as much as before.
+    store = erased.store
+    assert _holding(store) == erasure.objects_not_rewritten  # the model: retrained by the caller
+    for other in OTHERS:
+        assert _found(store, other) == _found(lake.store, other)
+
+
+def test_committed_days_still_read_as_committed_and_whole(erased: Erased) -> None:
+    after = erased.objects
+    records = [json.loads(data) for key, data in after.items() if key.startswith(COMMITS + "/")]
+    assert records
+    for record in records:
+        assert all(key in after for key in record["objects"]), record  # a Parquet day is rewritten, never deleted
+
+
+def test_a_second_run_changes_nothing(erased: Erased, tmp_path: Path) -> None:
+    erasure, after = erased.erasure, erased.objects
+    store = _copy(after, ObjectStore((tmp_path / "store").as_uri()))
+    again = erase_person(store, PERSON_IDS, request_id=REQUEST)
+    assert again == erasure  # it reports the request, as the first run did
+    assert _contents(store) == after
+
+
+@pytest.mark.parametrize("crash_after", [1, 12, 40])
+def test_a_rerun_after_a_crash_ends_in_the_store_of_an_uninterrupted_run(
+    lake: Snapshot, erased: Erased, tmp_path: Path, crash_after: int
+) -> None:
+    store = _local(lake, tmp_path)
+    done: list[str] = []
+
+    def crash(key: str) -> None:
+        done.append(key)
+        if len(done) == crash_after:
+            raise KeyboardInterrupt("killed")  # what a kill does: nothing below catches it
+
+    with pytest.raises(KeyboardInterrupt):
+        erase_person(store, PERSON_IDS, request_id=REQUEST, after_object=crash)
+    assert list(person_holdings(store, PERSON_IDS))  # stopped part way
+
+    assert erase_person(store, PERSON_IDS, request_id=REQUEST) == erased.erasure
+    assert _contents(store) == erased.objects
+
+
+def test_on_s3_a_reset_mid_erasure_then_a_rerun_ends_as_an_uninterrupted_run(
+    lake: Snapshot, erased: Erased, s3_bucket: S3Bucket, faulty_s3: FaultyProxy
+) -> None:
+    store = _copy(lake.objects, ObjectStore(s3_bucket.url("lake"), s3_endpoint_url=s3_bucket.endpoint_url))
+    through_proxy = ObjectStore(s3_bucket.url("lake"), s3_endpoint_url=faulty_s3.endpoint_url)
+    # S3 goes away as the person's cleaned events of the 21st are being replaced: their rows already counted.
+    faulty_s3.trip_on(b"PUT " + quote(f"/{s3_bucket.name}/lake/events/event_date=2026-11-21/", safe="/").encode())
+    with pytest.raises(OSError):
+        erase_person(through_proxy, PERSON_IDS, request_id=REQUEST)
+    assert faulty_s3.tripped.is_set()
+    faulty_s3.set_mode("pass")
+    assert list(person_holdings(store, PERSON_IDS))
+
+    assert erase_person(through_proxy, PERSON_IDS, request_id=REQUEST) == erased.erasure
+    assert _contents(store) == erased.objects
+
+
+class _PipelineWritingDuringErasure(ObjectStore):
+    """A store where a pipeline run rewrites `key` (its new version still naming the person) just as the erasure is
+    about to replace it: at the moment the erasure records its intent for that key."""
+
+    def __init__(self, url: str, key: str, new_version: bytes) -> None:
+        super().__init__(url)
+        self.key, self.new_version, self.written = key, new_version, False
+
+    def put(self, key: str, data: bytes) -> None:
+        super().put(key, data)
+        if not self.written and key.startswith("privacy/") and f'"{self.key}"'.encode() in data:
+            self.written = True
+            super().put(self.key, self.new_version)
+
+
+def test_an_object_rewritten_during_its_erasure_is_erased_in_its_new_version(
+    lake: Snapshot, erased: Erased, tmp_path: Path
+) -> None:
+    key = "events/event_date=2026-11-21/events.parquet"
+    day = _parquet(lake.objects[key]).read()
+    new_version = io.BytesIO()
+    pq.write_table(day.slice(0, day.num_rows - 1), new_version)  # the day rebuilt: one row fewer, the person's too
+    store = _PipelineWritingDuringErasure((tmp_path / "store").as_uri(), key, new_version.getvalue())
+    _copy(lake.objects, store)
+
+    erasure = erase_person(store, PERSON_IDS, request_id=REQUEST)
+
+    assert store.written and _holding(store) == erasure.objects_not_rewritten
+    rows = [row for row in day.slice(0, day.num_rows - 1).to_pylist() if not _row_names(row, PERSON_IDS)]
+    assert pq.read_table(store.path(key)).to_pylist() == rows  # the new version, less the person
+    assert erasure.objects_rewritten == erased.erasure.objects_rewritten
+
+
+def test_a_request_id_must_be_fit_for_a_key(tmp_path: Path) -> None:
+    store = ObjectStore((tmp_path / "store").as_uri())
+    with pytest.raises(ValueError, match="request id"):
+        erase_person(store, PERSON_IDS, request_id="../elsewhere")
+    with pytest.raises(ValueError, match="ids"):
+        erase_person(store, [], request_id=REQUEST)
+
+
+def _holding(store: ObjectStore) -> list[str]:
+    """The keys of what the store holds of the person."""
+    return [holding.key for holding in person_holdings(store, PERSON_IDS)]
+
+
+def _found(store: ObjectStore, identity: str) -> dict[str, int]:
+    return {holding.key: len(holding.rows) for holding in person_holdings(store, [identity])}
