@@ -58,7 +58,7 @@ def build_definitions(settings: Settings, *, collector: CollectorResource | None
             *build_recommendation_assets(partitions),
             *build_segment_assets(partitions),
             *build_churn_assets(partitions, settings.churn),
-            *build_privacy_assets(settings),
+            *build_privacy_assets(settings, rules),
         ],
         jobs=[raw_job, clean_job, report_job, catalog_job, people_job, funnels_job, ml_job, privacy_job],
         schedules=[raw_job_schedule],

@@ -23,6 +23,8 @@ import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from functools import partial
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -41,6 +43,7 @@ from revolt_pipeline.reports.loader import (
 from revolt_pipeline.storage import ObjectStore
 from revolt_pipeline.storage.layout import LANDING, QUARANTINE
 from revolt_pipeline.storage.suppression import suppress
+from revolt_pipeline.transforms.rules import PipelineRules
 
 DELETE = "delete"
 # Requests a run takes up: new ones, and those a crash or an error left unfinished.
@@ -104,7 +107,7 @@ def pending_requests(engine: sa.Engine) -> list[str]:
 
 @dataclass
 class Removed:
-    """What a request removed, summed over its attempts (the audit's `removed`)."""
+    """What a request removed over all its attempts (the audit's `removed`)."""
 
     objects_rewritten: int = 0
     objects_deleted: int = 0
@@ -140,25 +143,23 @@ class Removed:
             sort_keys=True,
         )
 
-    def add_erasure(self, erasure: Erasure) -> None:
-        self.objects_rewritten += _count(erasure.objects_rewritten)
-        self.objects_deleted += _count(erasure.objects_deleted)
-        _add(self.rows, erasure.rows_removed)
-        self.not_rewritten = sorted({*self.not_rewritten, *erasure.objects_not_rewritten})
-        for layer, days in erasure.days.items():
-            self.days[layer] = sorted({*self.days.get(layer, []), *days})
+    def set_erasure(self, erasure: Erasure) -> None:
+        """What the store lost: the erasure reports the whole request, over every run of it (its progress record
+        outlives a crash), so it replaces what an earlier attempt recorded."""
+        self.objects_rewritten = _count(erasure.objects_rewritten)
+        self.objects_deleted = _count(erasure.objects_deleted)
+        self.rows = dict(erasure.rows_removed)
+        self.not_rewritten = sorted(erasure.objects_not_rewritten)
+        self.days = {layer: sorted(days) for layer, days in erasure.days.items()}
 
     def add_report_rows(self, deleted: dict[str, int]) -> None:
-        _add(self.report_rows, deleted)
+        """Report rows deleted now: added to an earlier attempt's (a row is deleted once)."""
+        for table, count in deleted.items():
+            self.report_rows[table] = self.report_rows.get(table, 0) + count
 
 
 def _count(objects: int | Iterable[Any]) -> int:
     return objects if isinstance(objects, int) else len(list(objects))
-
-
-def _add(totals: dict[str, int], more: dict[str, int]) -> None:
-    for name, count in more.items():
-        totals[name] = totals.get(name, 0) + count
 
 
 @dataclass(frozen=True)
@@ -204,6 +205,8 @@ def carry_out_requests(
     salt: str,
     *,
     run_id: str | None = None,
+    rules: PipelineRules | None = None,
+    workdir: Path | None = None,
     erase: Erase = erase_person,
     log: Callable[[str], None] = lambda _line: None,
 ) -> DeletionRun:
@@ -214,7 +217,8 @@ def carry_out_requests(
     for request in requests:
         request_id = request["request_id"]
         try:
-            removals[request_id] = _remove(store, connection, engine, salt, request, run_id, erase, log)
+            erasing = partial(erase, rules=rules, workdir=workdir)
+            removals[request_id] = _remove(store, connection, engine, salt, request, run_id, erasing, log)
         except Exception as exc:
             update_privacy_request(
                 engine,
@@ -257,9 +261,12 @@ def _remove(
     log(f"request {request_id}: {len(ids)} ids of the person, suppressed first")
     suppress(store, [pseudonym(salt, value) for value in ids])
     erasure = erase(store, ids, request_id=request_id)
-    removed.add_erasure(erasure)
+    removed.set_erasure(erasure)
     update_privacy_request(engine, request_id, {"removed": removed.to_json()})
-    log(f"request {request_id}: the store erased ({sum(erasure.rows_removed.values())} rows)")
+    log(
+        f"request {request_id}: the store erased ({sum(erasure.rows_removed.values())} rows in "
+        f"{_count(erasure.objects_rewritten)} objects rewritten, {_count(erasure.objects_deleted)} deleted)"
+    )
     removed.add_report_rows(delete_rows_naming(engine, ids))
     update_privacy_request(engine, request_id, {"removed": removed.to_json()})
     return ids, removed

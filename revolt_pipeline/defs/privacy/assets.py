@@ -11,6 +11,7 @@ from revolt_pipeline.defs.lake.resources import LakeResource
 from revolt_pipeline.defs.reports.resources import ReportDatabaseResource
 from revolt_pipeline.layers.deletion import DeletionRun, carry_out_requests
 from revolt_pipeline.settings import Settings
+from revolt_pipeline.transforms.rules import PipelineRules
 
 PRIVACY_DELETIONS = "privacy_deletions"
 NOTHING_REMAINS = "nothing_remains"
@@ -18,7 +19,7 @@ NOTHING_REMAINS = "nothing_remains"
 EVENT_DAYS = "event_days"
 
 
-def build_privacy_assets(settings: Settings) -> list[dg.AssetsDefinition]:
+def build_privacy_assets(settings: Settings, rules: PipelineRules) -> list[dg.AssetsDefinition]:
     """The deletion asset; the privacy salt is read when a run needs it (the pseudonyms of the suppression list)."""
 
     @dg.asset(
@@ -47,7 +48,7 @@ def build_privacy_assets(settings: Settings) -> list[dg.AssetsDefinition]:
         def carry_out() -> DeletionRun:
             with lake.duckdb() as connection:
                 return carry_out_requests(
-                    lake.store, connection, engine, salt, run_id=context.run.run_id, log=context.log.info
+                    lake.store, connection, engine, salt, run_id=context.run.run_id, rules=rules, log=context.log.info
                 )
 
         run = lake.retrying(context, "carrying out deletion requests", carry_out)
