@@ -53,6 +53,8 @@ UNFINISHED = ("pending", "running", "failed")
 EVENT_LAYERS = frozenset(
     {LANDING, QUARANTINE, "raw_events", "events", "events_quarantine", "sessionized_events", "sessions"}
 )
+# Runs the sensor launches for one request before leaving it to be launched by hand.
+AUTOMATIC_ATTEMPTS = 3
 # The audit keeps an error's text up to this length.
 ERROR_CHARS = 2000
 
@@ -100,9 +102,15 @@ def record_deletion(
     return RecordedRequest(request_id, requested)
 
 
-def pending_requests(engine: sa.Engine) -> list[str]:
-    """The ids of the requests no run has taken up yet: what the sensor launches `privacy_job` for."""
-    return [row["request_id"] for row in privacy_requests(engine, ["pending"])]
+def requests_to_carry_out(engine: sa.Engine) -> list[tuple[str, int]]:
+    """The unfinished requests a run should take up on its own, with the attempts each had: new ones, and those
+    a crash or an error cut short fewer than `AUTOMATIC_ATTEMPTS` times (a store or database that was down is
+    retried; a request failing every time waits for someone to read its error and launch privacy_job)."""
+    return [
+        (row["request_id"], row["attempts"])
+        for row in privacy_requests(engine, UNFINISHED)
+        if row["attempts"] < AUTOMATIC_ATTEMPTS
+    ]
 
 
 @dataclass

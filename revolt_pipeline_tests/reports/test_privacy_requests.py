@@ -1,18 +1,23 @@
 """`revolt privacy delete` and `revolt privacy requests`: a request recorded in the report database's audit, the
 ids as pseudonyms, and clear answers when the request cannot be recorded or would keep the person in the audit."""
 
+import dataclasses
 import json
 import socket
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
+import dagster as dg
 import pyarrow as pa
 import pytest
 from click.testing import CliRunner, Result
 
 from revolt_pipeline.cli import main
 from revolt_pipeline.contract.pseudonyms import pseudonym
-from revolt_pipeline.layers.deletion import pending_requests
+from revolt_pipeline.definitions import build_definitions
+from revolt_pipeline.defs.resources import build_resources
+from revolt_pipeline.layers.deletion import requests_to_carry_out
 from revolt_pipeline.reports import schema
 from revolt_pipeline.reports.loader import (
     create_engine,
@@ -23,6 +28,7 @@ from revolt_pipeline.reports.loader import (
     replace_partitions,
     rows_naming,
 )
+from revolt_pipeline.settings import Settings
 
 
 def run(home: Path, *arguments: str, **environment: str) -> Result:
@@ -39,7 +45,7 @@ def test_a_request_for_an_id_nothing_holds_is_recorded_pending_with_pseudonyms(t
     engine = create_engine(f"sqlite:///{tmp_path / 'reports.sqlite'}")
     try:
         [row] = privacy_requests(engine)
-        assert pending_requests(engine) == [request_id]
+        assert requests_to_carry_out(engine) == [(request_id, 0)]
     finally:
         engine.dispose()
     salt = (tmp_path / "privacy-salt").read_text().strip()  # generated once in the home, as the collector reads it
@@ -115,3 +121,33 @@ def test_the_report_rows_naming_a_person_are_deleted_in_every_table_and_no_one_e
         assert delete_rows_naming(engine, ["ada"]) == {}  # again: nothing more
     finally:
         engine.dispose()
+
+
+def test_the_sensor_launches_privacy_job_for_a_request_once_no_other_run_is_going(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, value in {"REVOLT_HOME": str(tmp_path), "REVOLT_PIPELINE_RETRIES": "0"}.items():
+        monkeypatch.setenv(name, value)
+    settings = Settings.from_env()
+    definitions = build_definitions(settings)
+    sensor = definitions.resolve_sensor_def("privacy_after_request")
+
+    def tick(instance: dg.DagsterInstance, **overrides: str) -> Any:
+        resources = build_resources(dataclasses.replace(settings, **overrides))
+        return sensor.evaluate_tick(dg.build_sensor_context(instance=instance, resources=resources))
+
+    with dg.DagsterInstance.ephemeral() as instance:
+        assert tick(instance).skip_message == "no deletion request to carry out"
+        assert run(tmp_path, "delete", "--user-id", "u-1").exit_code == 0
+        queued = instance.create_run_for_job(
+            definitions.resolve_job_def("clean_job"), tags={"dagster/partition": "2026-11-20"}
+        )
+        waiting = tick(instance)
+        assert not waiting.run_requests and queued.run_id in (waiting.skip_message or "")
+        instance.report_run_canceled(queued)
+        [request] = tick(instance).run_requests
+        assert request.job_name == "privacy_job"
+
+        down = "postgresql+psycopg://postgres@127.0.0.1:1/reports"
+        skipped = tick(instance, report_db_url=down)
+        assert not skipped.run_requests and "cannot read the deletion requests" in (skipped.skip_message or "")

@@ -1,7 +1,8 @@
 """When a deletion request is recorded, run `privacy_job`; when a deletion changed days, rebuild them.
 
-`privacy_after_request` polls the report database's `privacy_requests` for pending requests, and launches nothing
-while another run is queued or running: the erasure rewrites every layer, and a run writing a day meanwhile could
+`privacy_after_request` polls the report database's `privacy_requests` for requests to carry out (new ones, and
+those a crash or an error cut short, up to `AUTOMATIC_ATTEMPTS` runs each), and launches nothing while another run is
+queued or running: the erasure rewrites every layer, and a run writing a day meanwhile could
 put the person back (the check `nothing_remains` would then fail, and a re-run finish the job).
 `clean_after_deletion` is a `Cascade` (defs/cascade.py): clean_job over the event days the erasure changed, and
 the days whose sessions read them; the cascade then reloads the report tables and rebuilds people (their
@@ -17,38 +18,43 @@ from revolt_pipeline.defs.cascade import IN_PROGRESS, Cascade, cascade_sensor
 from revolt_pipeline.defs.jobs import CLEANED_ASSETS, clean_job, privacy_job
 from revolt_pipeline.defs.privacy.assets import EVENT_DAYS, PRIVACY_DELETIONS
 from revolt_pipeline.defs.reports.resources import ReportDatabaseResource
-from revolt_pipeline.layers.deletion import pending_requests
+from revolt_pipeline.layers.deletion import AUTOMATIC_ATTEMPTS, requests_to_carry_out
+from revolt_pipeline.retrying import RetriesExhausted
 from revolt_pipeline.transforms.rules import PipelineRules
 
 POLL_SECONDS = 30
 
 
 def build_privacy_after_request() -> dg.SensorDefinition:
-    """`privacy_after_request`: privacy_job once per set of pending requests, when no other run is going."""
+    """`privacy_after_request`: privacy_job once per set of requests to carry out, when no other run is going."""
 
     @dg.sensor(
         name="privacy_after_request",
         job_name=privacy_job.name,
         default_status=dg.DefaultSensorStatus.RUNNING,
         minimum_interval_seconds=POLL_SECONDS,
-        description="When deletion requests are pending in privacy_requests (`revolt privacy delete`), run "
-        "privacy_job, once no other run is queued or running.",
+        description="When deletion requests are pending in privacy_requests (`revolt privacy delete`), or one was "
+        f"cut short fewer than {AUTOMATIC_ATTEMPTS} times, run privacy_job, once no other run is queued or running.",
     )
     def privacy_after_request(
         context: dg.SensorEvaluationContext, reports: ReportDatabaseResource
     ) -> dg.RunRequest | dg.SkipReason:
         try:
-            pending = pending_requests(reports.engine)
-        except dg.Failure as exc:
+            waiting = requests_to_carry_out(reports.engine)
+        except dg.Failure as exc:  # the report database cannot be opened: the resource says why
             return dg.SkipReason(f"cannot read the deletion requests: {exc.description}")
-        if not pending:
-            return dg.SkipReason("no pending deletion request")
+        except RetriesExhausted as exc:
+            return dg.SkipReason(f"cannot read the deletion requests: {exc}")
+        if not waiting:
+            return dg.SkipReason("no deletion request to carry out")
         going = context.instance.get_runs(dg.RunsFilter(statuses=IN_PROGRESS), limit=1)
         if going:
             return dg.SkipReason(
-                f"{len(pending)} deletion requests wait for run {going[0].run_id} ({going[0].job_name}) to finish"
+                f"{len(waiting)} deletion requests wait for run {going[0].run_id} ({going[0].job_name}) to finish"
             )
-        return dg.RunRequest(run_key=f"privacy_after_request:{','.join(pending)}", job_name=privacy_job.name)
+        # Each request's attempts in the key: a request cut short is launched again once per attempt.
+        attempts = ",".join(f"{request_id}:{tried}" for request_id, tried in waiting)
+        return dg.RunRequest(run_key=f"privacy_after_request:{attempts}", job_name=privacy_job.name)
 
     return privacy_after_request
 
