@@ -285,6 +285,7 @@ def test_a_deleted_person_is_gone_from_every_layer_even_after_a_crash_and_the_re
         deletion = privacy_job()
         [check] = deletion.get_asset_check_evaluations()
         assert check.check_name == "nothing_remains" and check.passed, check.metadata
+        assert check.metadata["ids_searched"].value == len(PERSON_IDS)
         assert tick("privacy_after_request").run_requests == []
 
         # clean_after_deletion asks for the days the erasure changed; the cascade follows it, as rebuilt here.
@@ -294,14 +295,21 @@ def test_a_deleted_person_is_gone_from_every_layer_even_after_a_crash_and_the_re
         assert [(r.job_name, tagged_days(r.tags)) for r in requested.run_requests] == [
             ("clean_job", ("2026-11-15", "2026-11-19"))
         ]
-    if not backend:  # rebuilding on S3 takes half a minute more, through the same layer library
+    # Rebuilt, and searched again: on the embedded default only, as on S3 it costs most of a minute more and the
+    # search is the one `nothing_remains` just made there.
+    if not backend:
         rebuild(settings, tmp_path / "work", [DAYS[0] - timedelta(days=1), *DAYS, DAYS[-1] + timedelta(days=1)])
         after = report_tables(settings.report_db_url)
         assert {name: rows for name, rows in after.items() if name != "event_catalog"} == {
             name: rows for name, rows in lakes.reference.items() if name != "event_catalog"
         }
-
-    assert holdings(store, settings.report_db_url, PERSON_IDS) == {}
+        assert holdings(store, settings.report_db_url, PERSON_IDS) == {}
+    else:
+        engine = create_engine(settings.report_db_url)
+        try:
+            assert rows_naming(engine, PERSON_IDS) == {}
+        finally:
+            engine.dispose()
     for layer, rows in kept.items():
         assert others(layer_rows(store, layer)) == rows, f"someone else's rows changed in {layer}"
     salt = settings.resolved_privacy_salt()

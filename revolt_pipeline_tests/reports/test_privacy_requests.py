@@ -31,6 +31,14 @@ from revolt_pipeline.reports.loader import (
 from revolt_pipeline.settings import Settings
 
 
+def audit(home: Path) -> list[dict[str, Any]]:
+    engine = create_engine(f"sqlite:///{home / 'reports.sqlite'}")
+    try:
+        return privacy_requests(engine)
+    finally:
+        engine.dispose()
+
+
 def run(home: Path, *arguments: str, **environment: str) -> Result:
     env = {"REVOLT_HOME": str(home), "REVOLT_REPORT_DB_URL": f"sqlite:///{home / 'reports.sqlite'}", **environment}
     return CliRunner().invoke(main, ["privacy", *arguments], env=env)
@@ -147,6 +155,15 @@ def test_the_sensor_launches_privacy_job_for_a_request_once_no_other_run_is_goin
         instance.report_run_canceled(queued)
         [request] = tick(instance).run_requests
         assert request.job_name == "privacy_job"
+
+        # A second run launched by hand while one goes changes nothing.
+        privacy_job = definitions.resolve_job_def("privacy_job")
+        going = instance.create_run_for_job(privacy_job)
+        refused = privacy_job.execute_in_process(instance=instance, raise_on_error=False)
+        [failure] = [event for event in refused.all_events if event.is_step_failure]
+        assert going.run_id in str(failure.step_failure_data.error)
+        assert [row["status"] for row in audit(tmp_path)] == ["pending"]
+        instance.report_run_canceled(going)
 
         down = "postgresql+psycopg://postgres@127.0.0.1:1/reports"
         skipped = tick(instance, report_db_url=down)

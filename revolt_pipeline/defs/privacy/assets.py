@@ -7,6 +7,7 @@ in clear, so only the step that removed them can still search for them.
 
 import dagster as dg
 
+from revolt_pipeline.defs.cascade import IN_PROGRESS
 from revolt_pipeline.defs.lake.resources import LakeResource
 from revolt_pipeline.defs.reports.resources import ReportDatabaseResource
 from revolt_pipeline.layers.deletion import DeletionRun, carry_out_requests
@@ -42,6 +43,7 @@ def build_privacy_assets(settings: Settings, rules: PipelineRules) -> list[dg.As
     def privacy_deletions(
         context: dg.AssetExecutionContext, lake: LakeResource, reports: ReportDatabaseResource
     ) -> dg.MaterializeResult:
+        _refuse_a_second_run(context)
         engine = reports.engine
         salt = settings.resolved_privacy_salt()
 
@@ -55,6 +57,18 @@ def build_privacy_assets(settings: Settings, rules: PipelineRules) -> list[dg.As
         return dg.MaterializeResult(metadata=_metadata(run), check_results=[_nothing_remains(run)])
 
     return [privacy_deletions]
+
+
+def _refuse_a_second_run(context: dg.AssetExecutionContext) -> None:
+    """Two runs would take up the same requests and add to the suppression list at once (one's additions could be
+    lost): a run launched by hand while another goes fails at once, changing nothing."""
+    going = context.instance.get_runs(dg.RunsFilter(job_name=context.run.job_name, statuses=IN_PROGRESS))
+    others = [run.run_id for run in going if run.run_id != context.run.run_id]
+    if others:
+        raise dg.Failure(
+            f"another {context.run.job_name} run is carrying out deletion requests ({', '.join(others)}): nothing "
+            "was changed; launch this one again once it has finished"
+        )
 
 
 def _metadata(run: DeletionRun) -> dict[str, object]:
