@@ -40,7 +40,14 @@ from revolt_pipeline.layers.privacy import ObjectKind, PersonMatcher, landed_lin
 from revolt_pipeline.layers.raw import profile_document
 from revolt_pipeline.layers.staging import local_copies
 from revolt_pipeline.storage import ObjectStore
-from revolt_pipeline.storage.layout import PRIVACY, erasure_progress_key, raw_events_key, raw_profile_key
+from revolt_pipeline.storage.layout import (
+    LANDING,
+    PRIVACY,
+    erasure_progress_key,
+    raw_events_key,
+    raw_profile_key,
+    received_date_prefix,
+)
 from revolt_pipeline.transforms.engine import duckdb_connection
 from revolt_pipeline.transforms.raw import profile_raw
 from revolt_pipeline.transforms.rules import PipelineRules
@@ -65,6 +72,10 @@ class Erasure:
     rows_removed: dict[str, int]  # per layer (the key's top folder, e.g. "events", "landing")
     days: dict[str, list[date]]  # per layer, the partition days whose objects changed (for recomputing aggregates)
     profiles_recounted: list[str] = field(default_factory=list)  # raw profiles counted again from their raw day
+    # Per layer, of `rows_removed`, rows someone else owns (`privacy.OWNER_COLUMNS`) that name the person: sent from
+    # the person's device, or naming them as a value (`"invitedBy": "user-1"`). The export shows them as the
+    # person's, so the erasure takes them too, and counts them for the audit.
+    rows_of_others_removed: dict[str, int] = field(default_factory=dict)
 
     @property
     def rows(self) -> int:
@@ -82,6 +93,7 @@ class _Change:
 
     outcome: str
     rows: int
+    others: int = 0  # of `rows`, those someone else owns
     local_path: Path | None = None  # a rewritten Parquet object
     data: bytes | None = None  # a rewritten landed object
 
@@ -102,24 +114,29 @@ class _Progress:
         self.request_id = request_id
         self.key = erasure_progress_key(request_id)
         self.objects: dict[str, dict[str, Any]] = {}
-        self.profiles: list[str] = []
+        self.profiles: dict[str, int] = {}  # raw profile recounted -> its landed objects before the erasure
         self.finished = False
         if store.exists(self.key):
             document = json.loads(store.get(self.key))
             self.objects = document["objects"]
-            self.profiles = document.get("profiles_recounted", [])
+            self.profiles = document.get("profiles_recounted", {})
             self.finished = document.get("finished", False)
 
     def record(self, key: str, change: _Change) -> None:
         entry = {"outcome": change.outcome, "rows": change.rows}
+        if change.others:
+            entry["others"] = change.others
         if self.objects.get(key) != entry:
             self.objects[key] = entry
             self.save()
 
-    def recounted(self, key: str) -> None:
+    def landed_objects_before(self, key: str, now: int) -> int:
+        """How many landed objects the raw profile `key` counted before the erasure: remembered the first time,
+        so a re-run does not take the deleted ones off twice."""
         if key not in self.profiles:
-            self.profiles = sorted([*self.profiles, key])
+            self.profiles[key] = now
             self.save()
+        return self.profiles[key]
 
     def finish(self) -> None:
         if not self.finished:
@@ -140,12 +157,15 @@ class _Progress:
             return sorted(key for key, entry in self.objects.items() if entry["outcome"] == outcome)
 
         rows: dict[str, int] = {}
+        others: dict[str, int] = {}
         days: dict[str, set[date]] = {}
         for key, entry in self.objects.items():
             if entry["outcome"] == NOT_REWRITTEN:
                 continue
             layer = key.split("/", 1)[0]
             rows[layer] = rows.get(layer, 0) + entry["rows"]
+            if entry.get("others"):
+                others[layer] = others.get(layer, 0) + entry["others"]
             if (day := partition_day(key)) is not None:
                 days.setdefault(layer, set()).add(day)
         return Erasure(
@@ -155,7 +175,8 @@ class _Progress:
             objects_not_rewritten=keys(NOT_REWRITTEN),
             rows_removed=dict(sorted(rows.items())),
             days={layer: sorted(found) for layer, found in sorted(days.items())},
-            profiles_recounted=list(self.profiles),
+            profiles_recounted=sorted(self.profiles),
+            rows_of_others_removed=dict(sorted(others.items())),
         )
 
 
@@ -233,12 +254,12 @@ def _planned_change(store: ObjectStore, key: str, matcher: PersonMatcher, folder
     if kind is ObjectKind.PARQUET:
         with store.filesystem.open_input_file(store.path(key)) as source:
             parquet = pq.ParquetFile(source)
-            mask = matcher.parquet_mask(parquet)
-            if mask is None:
+            match = matcher.parquet_match(parquet)
+            if match is None:
                 return None
             local = folder / "object.parquet"
-            _write_without(parquet, mask, local)
-        return _Change(REWRITTEN, pc.sum(mask).as_py(), local_path=local)
+            _write_without(parquet, match.mask, local)
+        return _Change(REWRITTEN, pc.sum(match.mask).as_py(), match.others, local_path=local)
     data = store.get(key)
     if kind is ObjectKind.LANDED:
         lines = landed_lines(data)
@@ -246,10 +267,10 @@ def _planned_change(store: ObjectStore, key: str, matcher: PersonMatcher, folder
         if not any(named):
             return None
         kept = [line for line, naming in zip(lines, named, strict=True) if not naming]
+        others = sum(matcher.is_others_record(line) for line, naming in zip(lines, named, strict=True) if naming)
         if not any(line.strip() for line in kept):
-            return _Change(DELETED, sum(named))
-        text = b"".join(kept)
-        return _Change(REWRITTEN, sum(named), data=_gzip(text))
+            return _Change(DELETED, sum(named), others)
+        return _Change(REWRITTEN, sum(named), others, data=_gzip(b"".join(kept)))
     return _Change(NOT_REWRITTEN, 0) if matcher.mentions(data, quoted=key.endswith(".json")) else None
 
 
@@ -259,33 +280,34 @@ def _gzip(data: bytes) -> bytes:
 
 def _write_without(parquet: pq.ParquetFile, mask: pa.ChunkedArray, path: Path) -> None:
     """The Parquet file without the rows `mask` selects, written as it was: same schema (Parquet's and Arrow's),
-    row order, key-value metadata, codec and row group size. A schema that would not survive is an error, never a
-    silently different file."""
+    row order, key-value metadata, codec, and its row groups less those rows (one group in memory at a time: a raw
+    day can be larger than memory). A schema that would not survive is an error, never a silently different file."""
     metadata = parquet.metadata
-    table = parquet.read().filter(pc.invert(mask))
     codec = "zstd"
-    row_group_size = None
-    if metadata.num_row_groups:
-        row_group = metadata.row_group(0)
-        row_group_size = max(row_group.num_rows, 1)
-        if row_group.num_columns:
-            codec = row_group.column(0).compression.lower()
-    stored = metadata.metadata or {}
-    pq.write_table(
-        table,
-        path,
-        row_group_size=row_group_size,
-        version=metadata.format_version,
-        compression="none" if codec == "uncompressed" else codec,
-        store_schema=b"ARROW:schema" in stored,
-    )
+    if metadata.num_row_groups and metadata.row_group(0).num_columns:
+        codec = metadata.row_group(0).column(0).compression.lower()
+    options = {
+        "version": metadata.format_version,
+        "compression": "none" if codec == "uncompressed" else codec,
+        "store_schema": b"ARROW:schema" in (metadata.metadata or {}),
+    }
+    kept = 0
+    with pq.ParquetWriter(path, parquet.schema_arrow, **options) as writer:
+        offset = 0
+        for index in range(metadata.num_row_groups):
+            group = parquet.read_row_group(index)
+            rows = group.filter(pc.invert(mask.slice(offset, group.num_rows)))
+            offset += group.num_rows
+            if rows.num_rows:
+                writer.write_table(rows, row_group_size=rows.num_rows)
+                kept += rows.num_rows
     written = pq.ParquetFile(path)
     if _columns(written.schema) != _columns(parquet.schema) or not written.schema_arrow.equals(
         parquet.schema_arrow, check_metadata=True
     ):
         raise ValueError(f"rewriting {path.name} would change its schema: {parquet.schema} became {written.schema}")
-    if written.metadata.num_rows != table.num_rows:
-        raise ValueError(f"rewriting {path.name} wrote {written.metadata.num_rows} rows of {table.num_rows}")
+    if written.metadata.num_rows != kept:
+        raise ValueError(f"rewriting {path.name} wrote {written.metadata.num_rows} rows of {kept}")
 
 
 def _columns(schema: pq.ParquetSchema) -> list[tuple[Any, ...]]:
@@ -306,7 +328,8 @@ def _columns(schema: pq.ParquetSchema) -> list[tuple[Any, ...]]:
 
 def _recount_raw_profiles(store: ObjectStore, progress: _Progress, rules: PipelineRules, folder: Path) -> None:
     """Count each committed raw day the erasure rewrote again, from its raw Parquet: its profile's rows, types,
-    assigned days and catalog then say what the day holds (its drift check and `event_catalog` read them)."""
+    assigned days and catalog then say what the day holds (its drift check and `event_catalog` read them), and its
+    landed objects those the day's build would read now (less the landed objects the erasure deleted)."""
     raw_days = sorted(
         date.fromisoformat(found.group(1))
         for key, entry in progress.objects.items()
@@ -319,10 +342,14 @@ def _recount_raw_profiles(store: ObjectStore, progress: _Progress, rules: Pipeli
             key = raw_profile_key(day)
             if not is_committed(store, RAW_EVENTS, day) or not store.exists(key):
                 continue
-            before = json.loads(store.get(key))
+            landed = progress.landed_objects_before(key, json.loads(store.get(key)).get("landed_objects", 0))
+            deleted = [
+                name
+                for name, entry in progress.objects.items()
+                if entry["outcome"] == DELETED and name.startswith(received_date_prefix(LANDING, day))
+            ]
             with local_copies(store, [raw_events_key(day)]) as (raw_path,):
                 profile = profile_raw(connection, raw_path, day, rules)
-            document = profile_document(day, profile, landed_objects=before.get("landed_objects", 0))
+            document = profile_document(day, profile, landed_objects=max(landed - len(deleted), 0))
             if document != store.get(key):
                 store.put(key, document)
-            progress.recounted(key)

@@ -29,6 +29,8 @@ from revolt_pipeline.storage import ObjectStore
 from revolt_pipeline.storage.layout import IDENTITY_LINKS
 from revolt_pipeline.transforms.privacy import ID_COLUMNS, person_ids
 
+# Whose a row is: the first of these it has a value in (a person, else the user who sent it, else their device).
+OWNER_COLUMNS = ("person_id", "user_id", "to_user_id", "anonymous_id", "from_id", "previous_id")
 # The column holding a message as the app sent it (raw_events, events_quarantine): JSON text.
 MESSAGE_COLUMN = "message"
 
@@ -95,7 +97,7 @@ class PersonMatcher:
             return [json.loads(line) for line in landed_lines(store.get(key)) if self.names_record(line)]
         return self.mentions(store.get(key), quoted=key.endswith(".json"))
 
-    def parquet_mask(self, parquet: pq.ParquetFile) -> pa.ChunkedArray | None:
+    def parquet_match(self, parquet: pq.ParquetFile) -> "RowsMatch | None":
         """Which rows of a Parquet file name an id, or None when none does. Only the columns that can name one
         are read: most objects hold no one asked for, and a day of raw events is too large to read whole for
         nothing."""
@@ -103,8 +105,11 @@ class PersonMatcher:
         columns = [name for name in (*ID_COLUMNS, MESSAGE_COLUMN) if name in names]
         if not columns or parquet.metadata.num_rows == 0:
             return None
-        mask = self.rows_mask(parquet.read(columns=columns))
-        return mask if pc.any(mask).as_py() else None
+        table = parquet.read(columns=columns)
+        mask = self.rows_mask(table)
+        if not pc.any(mask).as_py():
+            return None
+        return RowsMatch(mask, self._others(table, mask))
 
     def rows_mask(self, table: pa.Table) -> pa.ChunkedArray:
         """Which rows hold an id in an id column, or name one as a JSON string in a message as sent (quarantined
@@ -122,6 +127,24 @@ class PersonMatcher:
         for more in found[1:]:
             mask = pc.or_kleene(mask, more)
         return pc.fill_null(mask, False)
+
+    def _others(self, table: pa.Table, mask: pa.ChunkedArray) -> int:
+        """Of the rows `mask` selects, those someone else owns (`OWNER_COLUMNS`): another person's event from the
+        person's device, or naming an id only as a value."""
+        present = [name for name in OWNER_COLUMNS if name in table.column_names]
+        if not present:
+            return 0
+        owner = pc.coalesce(*[table[name].cast(pa.string()) for name in present])
+        theirs = pc.fill_null(pc.invert(pc.is_in(owner, value_set=pa.array(self.ids, pa.string()))), False)
+        return pc.sum(pc.and_(mask, theirs)).as_py() or 0
+
+    def is_others_record(self, line: bytes) -> bool:
+        """Whether a landed record someone else sent names an id: from the person's device, or as a value."""
+        message = json.loads(line).get("message")
+        if not isinstance(message, dict):
+            return False
+        owner = next((message[field] for field in ("userId", "anonymousId") if message.get(field) is not None), None)
+        return owner is not None and owner not in self.ids
 
     def names_record(self, line: bytes) -> bool:
         """Whether a landed (or quarantined) record names an id: as a JSON string anywhere in its message (its id
@@ -145,8 +168,17 @@ class PersonMatcher:
     def _parquet_rows(self, store: ObjectStore, key: str) -> list[dict[str, Any]]:
         with store.filesystem.open_input_file(store.path(key)) as source:
             parquet = pq.ParquetFile(source)
-            mask = self.parquet_mask(parquet)
-            return [] if mask is None else parquet.read().filter(mask).to_pylist()
+            match = self.parquet_match(parquet)
+            return [] if match is None else parquet.read().filter(match.mask).to_pylist()
+
+
+@dataclass(frozen=True)
+class RowsMatch:
+    """The rows of a table that name an id, and how many of them someone else owns (`OWNER_COLUMNS`): events
+    another person sent from the person's device, or naming an id only as a value (`"invitedBy": "user-1"`)."""
+
+    mask: pa.ChunkedArray
+    others: int
 
 
 def landed_lines(data: bytes) -> list[bytes]:
