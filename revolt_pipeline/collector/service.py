@@ -567,11 +567,11 @@ class CollectorService:
             "uploadLagSeconds": round(self.upload_lag_seconds(), 3),
             "uploadInFlightSeconds": None if in_flight is None else round(in_flight, 3),
             "lastUploadError": self.last_upload_error,
-            "suppression": self.suppression_state(),
         }
 
     def suppression_state(self) -> dict[str, Any]:
-        """The suppression list in use: its size, its age, and why the last read failed if it did."""
+        """The suppression list in use: its size, its age, and why the last read failed if it did. For the admin
+        API only: /health, which anyone may read, says no more than that a read failed."""
         age = self.suppression.age_seconds()
         failure = self.suppression.last_failure
         return {
