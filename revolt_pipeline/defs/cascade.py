@@ -163,9 +163,12 @@ def _through_latest(instance: dg.DagsterInstance, asset: str, days: list[date], 
 
 
 def _run_writing(instance: dg.DagsterInstance, cascade: Cascade) -> dg.DagsterRun | None:
-    """A queued or running run that materializes any of the cascade's downstream assets."""
+    """A queued or running run that materializes any of the cascade's downstream assets, or a deletion (which
+    rewrites every layer: a day built from inputs read before it erased them would bring the person back)."""
     downstream = {dg.AssetKey(name) for name in cascade.downstream}
     for run in instance.get_runs(dg.RunsFilter(statuses=IN_PROGRESS)):
+        if run.job_name == DELETION_JOB:
+            return run
         if run.asset_selection is not None and run.asset_selection & downstream:
             return run
         if run.asset_selection is None and run.job_name == cascade.job:
@@ -173,6 +176,8 @@ def _run_writing(instance: dg.DagsterInstance, cascade: Cascade) -> dg.DagsterRu
     return None
 
 
+# The job that erases people from every layer (defs/privacy/): no cascade launches while it runs.
+DELETION_JOB = "privacy_job"
 IN_PROGRESS = [
     dg.DagsterRunStatus.QUEUED,
     dg.DagsterRunStatus.NOT_STARTED,

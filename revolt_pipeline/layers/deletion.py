@@ -120,6 +120,7 @@ class Removed:
     objects_rewritten: int = 0
     objects_deleted: int = 0
     rows: dict[str, int] = field(default_factory=dict)  # per layer of the store
+    rows_of_others: dict[str, int] = field(default_factory=dict)  # of those, rows someone else owns (their device)
     report_rows: dict[str, int] = field(default_factory=dict)  # per report table
     not_rewritten: list[str] = field(default_factory=list)  # keys naming the person that are not rows (models)
     days: dict[str, list[date]] = field(default_factory=dict)  # per layer, the partition days whose objects changed
@@ -133,6 +134,7 @@ class Removed:
             document["objects_rewritten"],
             document["objects_deleted"],
             document["rows"],
+            document.get("rows_of_others", {}),
             document["report_rows"],
             document["not_rewritten"],
             {layer: [date.fromisoformat(day) for day in days] for layer, days in document["days"].items()},
@@ -144,6 +146,7 @@ class Removed:
                 "objects_rewritten": self.objects_rewritten,
                 "objects_deleted": self.objects_deleted,
                 "rows": self.rows,
+                "rows_of_others": self.rows_of_others,
                 "report_rows": self.report_rows,
                 "not_rewritten": self.not_rewritten,
                 "days": {layer: [day.isoformat() for day in days] for layer, days in self.days.items()},
@@ -157,6 +160,7 @@ class Removed:
         self.objects_rewritten = _count(erasure.objects_rewritten)
         self.objects_deleted = _count(erasure.objects_deleted)
         self.rows = dict(erasure.rows_removed)
+        self.rows_of_others = dict(erasure.rows_of_others_removed)
         self.not_rewritten = sorted(erasure.objects_not_rewritten)
         self.days = {layer: sorted(days) for layer, days in erasure.days.items()}
 

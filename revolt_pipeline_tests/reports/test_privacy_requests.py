@@ -131,7 +131,7 @@ def test_the_report_rows_naming_a_person_are_deleted_in_every_table_and_no_one_e
         engine.dispose()
 
 
-def test_the_sensor_launches_privacy_job_for_a_request_once_no_other_run_is_going(
+def test_privacy_job_runs_for_a_request_alone_once_no_other_run_is_going(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     for name, value in {"REVOLT_HOME": str(tmp_path), "REVOLT_PIPELINE_RETRIES": "0"}.items():
@@ -163,6 +163,10 @@ def test_the_sensor_launches_privacy_job_for_a_request_once_no_other_run_is_goin
         [failure] = [event for event in refused.all_events if event.is_step_failure]
         assert going.run_id in str(failure.step_failure_data.error)
         assert [row["status"] for row in audit(tmp_path)] == ["pending"]
+        # Nor does the cascade launch anything while a deletion rewrites the layers.
+        context = dg.build_sensor_context(instance=instance, cursor="0", definitions=definitions)
+        cascading = definitions.resolve_sensor_def("clean_after_raw").evaluate_tick(context)
+        assert not cascading.run_requests and going.run_id in (cascading.skip_message or "")
         instance.report_run_canceled(going)
 
         down = "postgresql+psycopg://postgres@127.0.0.1:1/reports"
