@@ -29,7 +29,11 @@ from revolt_pipeline.defs.partitions import daily_partitions
 from revolt_pipeline.defs.people.assets import build_people_assets
 from revolt_pipeline.defs.people.sensors import build_people_after_clean, build_people_after_restitch
 from revolt_pipeline.defs.privacy.assets import build_privacy_assets
-from revolt_pipeline.defs.privacy.sensors import build_clean_after_deletion, build_privacy_after_request
+from revolt_pipeline.defs.privacy.sensors import (
+    build_catalog_after_deletion,
+    build_clean_after_deletion,
+    build_privacy_after_request,
+)
 from revolt_pipeline.defs.raw.assets import build_raw_assets
 from revolt_pipeline.defs.raw.schedules import raw_job_schedule
 from revolt_pipeline.defs.recommendations.assets import build_recommendation_assets
@@ -74,6 +78,7 @@ def build_definitions(settings: Settings, *, collector: CollectorResource | None
             build_ml_after_people(partitions, settings.churn, settings.ml_retrain_days),
             build_privacy_after_request(),
             build_clean_after_deletion(partitions, rules),
+            build_catalog_after_deletion(partitions),
         ],
         resources=build_resources(settings, collector=collector),
     )

@@ -239,6 +239,7 @@ CASCADE_ORDER = (
     "clean_after_restitch",
     # After a deletion erased a person (issue 12): the cleaned layer again from the days it changed.
     "clean_after_deletion",
+    "catalog_after_deletion",
 )
 
 

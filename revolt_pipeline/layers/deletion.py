@@ -48,10 +48,13 @@ from revolt_pipeline.transforms.rules import PipelineRules
 DELETE = "delete"
 # Requests a run takes up: new ones, and those a crash or an error left unfinished.
 UNFINISHED = ("pending", "running", "failed")
+# The raw layer: the erasure counts the profiles of the raw days it rewrote again, and `event_catalog` is loaded from
+# those profiles.
+RAW_EVENTS = "raw_events"
 # The layers whose days are days of events (received or event days): what the cleaned layer is rebuilt from. Later
 # layers (people snapshots, features) are rebuilt by the cascade that follows the cleaned layer.
 EVENT_LAYERS = frozenset(
-    {LANDING, QUARANTINE, "raw_events", "events", "events_quarantine", "sessionized_events", "sessions"}
+    {LANDING, QUARANTINE, RAW_EVENTS, "events", "events_quarantine", "sessionized_events", "sessions"}
 )
 # Runs the sensor launches for one request before leaving it to be launched by hand.
 AUTOMATIC_ATTEMPTS = 3
@@ -204,6 +207,12 @@ class DeletionRun:
                 for day in days
             }
         )
+
+    @property
+    def received_days(self) -> list[date]:
+        """The received days whose raw profiles the erasures counted again: their property catalog is loaded again
+        (`event_catalog`)."""
+        return sorted({day for outcome in self.outcomes for day in outcome.removed.days.get(RAW_EVENTS, [])})
 
     @property
     def remaining(self) -> list[str]:

@@ -16,8 +16,10 @@ from revolt_pipeline.transforms.rules import PipelineRules
 
 PRIVACY_DELETIONS = "privacy_deletions"
 NOTHING_REMAINS = "nothing_remains"
-# The metadata key naming the event days the erasures changed: `clean_after_deletion` rebuilds from them.
+# The metadata keys naming the event days the erasures changed (`clean_after_deletion` rebuilds from them), and the
+# received days whose raw profiles they counted again (`catalog_after_deletion` loads their catalog again).
 EVENT_DAYS = "event_days"
+RECEIVED_DAYS = "received_days"
 
 
 def build_privacy_assets(settings: Settings, rules: PipelineRules) -> list[dg.AssetsDefinition]:
@@ -87,6 +89,7 @@ def _metadata(run: DeletionRun) -> dict[str, object]:
         "report_rows_deleted": dg.MetadataValue.json(report_rows),
         "not_rewritten": dg.MetadataValue.json(sorted({k for o in run.outcomes for k in o.removed.not_rewritten})),
         EVENT_DAYS: dg.MetadataValue.json([day.isoformat() for day in run.event_days]),
+        RECEIVED_DAYS: dg.MetadataValue.json([day.isoformat() for day in run.received_days]),
     }
 
 

@@ -6,7 +6,8 @@ queued or running: the erasure rewrites every layer, and a run writing a day mea
 put the person back (the check `nothing_remains` would then fail, and a re-run finish the job).
 `clean_after_deletion` is a `Cascade` (defs/cascade.py): clean_job over the event days the erasure changed, and
 the days whose sessions read them; the cascade then reloads the report tables and rebuilds people (their
-rolling windows through the latest day), funnels and retention from there.
+rolling windows through the latest day), funnels and retention from there. `catalog_after_deletion` loads the
+property catalog of the received days whose raw profiles the erasure counted again.
 """
 
 from collections.abc import Iterable
@@ -15,8 +16,8 @@ from datetime import date
 import dagster as dg
 
 from revolt_pipeline.defs.cascade import IN_PROGRESS, Cascade, cascade_sensor
-from revolt_pipeline.defs.jobs import CLEANED_ASSETS, clean_job, privacy_job
-from revolt_pipeline.defs.privacy.assets import EVENT_DAYS, PRIVACY_DELETIONS
+from revolt_pipeline.defs.jobs import CLEANED_ASSETS, catalog_job, clean_job, privacy_job
+from revolt_pipeline.defs.privacy.assets import EVENT_DAYS, PRIVACY_DELETIONS, RECEIVED_DAYS
 from revolt_pipeline.defs.reports.resources import ReportDatabaseResource
 from revolt_pipeline.layers.deletion import AUTOMATIC_ATTEMPTS, requests_to_carry_out
 from revolt_pipeline.retrying import RetriesExhausted
@@ -80,6 +81,28 @@ def build_clean_after_deletion(partitions: dg.PartitionsDefinition, rules: Pipel
             description="When privacy_deletions erased a person, run clean_job over the event days it changed and "
             "the days whose sessions read them: the aggregates are counted again without the person, and the "
             "cascade reloads the report tables and rebuilds people, funnels and retention from there.",
+        ),
+        partitions,
+    )
+
+
+def build_catalog_after_deletion(partitions: dg.PartitionsDefinition) -> dg.SensorDefinition:
+    """`catalog_after_deletion`: catalog_job over the received days whose raw profiles a deletion counted again."""
+
+    def days_affected(record: dg.EventLogRecord) -> Iterable[date]:
+        materialization = record.asset_materialization
+        recounted = materialization.metadata.get(RECEIVED_DAYS) if materialization is not None else None
+        return [date.fromisoformat(day) for day in recounted.value] if recounted is not None else []
+
+    return cascade_sensor(
+        Cascade(
+            name="catalog_after_deletion",
+            upstream=PRIVACY_DELETIONS,
+            job=catalog_job.name,
+            downstream=("event_catalog",),
+            days_affected=days_affected,
+            description="When privacy_deletions erased a person, run catalog_job over the received days whose raw "
+            "profiles it counted again, so event_catalog no longer counts the person's events.",
         ),
         partitions,
     )
