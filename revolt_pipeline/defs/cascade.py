@@ -176,7 +176,7 @@ def _run_writing(instance: dg.DagsterInstance, cascade: Cascade) -> dg.DagsterRu
     return None
 
 
-# The job that erases people from every layer (defs/privacy/): no cascade launches while it runs.
+# The job that erases people from every layer (defs/jobs.py's privacy_job): no cascade launches while it runs.
 DELETION_JOB = "privacy_job"
 IN_PROGRESS = [
     dg.DagsterRunStatus.QUEUED,
