@@ -57,6 +57,8 @@ REWRITTEN, DELETED, NOT_REWRITTEN = "rewritten", "deleted", "not_rewritten"
 MAX_ATTEMPTS = 3
 # As the collector compresses landed objects: the records are kept as they were, the container is rebuilt.
 LANDED_GZIP_LEVEL = 1
+# Layers partitioned by the day of their events: the days an erasure changed there are those to rebuild from.
+EVENT_DAY_LAYERS = ("events", "events_quarantine", "sessionized_events", "sessions", "person_days", "funnel_progress")
 _PARTITION_DAY = re.compile(r"=(\d{4}-\d{2}-\d{2})(?=[/.]|$)")
 _RAW_EVENTS_KEY = re.compile(r"^raw_events/received_date=(\d{4}-\d{2}-\d{2})/events\.parquet$")
 
@@ -80,6 +82,12 @@ class Erasure:
     @property
     def rows(self) -> int:
         return sum(self.rows_removed.values())
+
+    @property
+    def event_days(self) -> list[date]:
+        """The event days whose rows changed: rebuilding the cleaned days, then people, funnels and retention from
+        them (as the cascade does) makes every aggregate and report table count without the person."""
+        return sorted({day for layer in EVENT_DAY_LAYERS for day in self.days.get(layer, [])})
 
 
 class ObjectChangedDuringErasure(RuntimeError):

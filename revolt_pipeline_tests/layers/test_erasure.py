@@ -18,12 +18,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import duckdb
 import orjson
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from revolt_pipeline.layers.checks import clean_day_checks, people_day_checks, session_day_checks
 from revolt_pipeline.layers.commits import COMMITS
 from revolt_pipeline.layers.days import DayBuilder
 from revolt_pipeline.layers.erasure import Erasure, erase_person, partition_day
@@ -32,7 +34,7 @@ from revolt_pipeline.layers.privacy import OWNER_COLUMNS, find_person_ids, perso
 from revolt_pipeline.layers.recommendations import RecommenderSettings
 from revolt_pipeline.storage import ObjectStore
 from revolt_pipeline.storage.layout import LANDING, QUARANTINE, erasure_progress_key, landed_object_key
-from revolt_pipeline.transforms.engine import duckdb_connection
+from revolt_pipeline.transforms.engine import duckdb_connection, parquet
 from revolt_pipeline.transforms.funnels import parse_funnels
 from revolt_pipeline.transforms.privacy import ID_COLUMNS
 from revolt_pipeline.transforms.rules import PipelineRules
@@ -259,18 +261,25 @@ def test_the_person_goes_from_every_layer_and_everyone_else_stays_as_they_were(l
 AGGREGATE_LAYERS = {"aggregates", "active_users", "funnel_steps", "lifecycle", "retention"}
 
 
-def test_every_layer_of_the_erased_lake_is_the_lake_built_without_the_person(erased: Erased, tmp_path: Path) -> None:
-    """Everyone else's rows, compared with those of a lake built from the traffic without the person's messages (as
-    sets of rows: the engine's row order is its own); the aggregates still count the person, on days `days` names."""
+@pytest.fixture(scope="module")
+def without(tmp_path_factory: pytest.TempPathFactory) -> Snapshot:
+    """The lake built from the same traffic without the person's messages (and refused bodies)."""
 
     def theirs(record: dict[str, Any]) -> bool:
         return any(record["message"].get(field) in PERSON_IDS for field in ("userId", "anonymousId", "previousId"))
 
-    store = ObjectStore((tmp_path / "store").as_uri())
+    folder = tmp_path_factory.mktemp("without")
+    store = ObjectStore((folder / "store").as_uri())
     _land(store, [record for record in _traffic() if not theirs(record)], refused=(REFUSED_OF_OTHERS,))
     with duckdb_connection() as connection:
-        DayBuilder(store, RULES, tmp_path, connect=lambda: nullcontext(connection)).every_layer(DAYS)
-    without = _contents(store)
+        DayBuilder(store, RULES, folder, connect=lambda: nullcontext(connection)).every_layer(DAYS)
+    return Snapshot(store, _contents(store))
+
+
+def test_every_layer_of_the_erased_lake_is_the_lake_built_without_the_person(erased: Erased, without: Snapshot) -> None:
+    """Everyone else's rows, compared with those of a lake built from the traffic without the person's messages (as
+    sets of rows: the engine's row order is its own); the aggregates still count the person, on days `days` names."""
+    store = without.store
 
     changed_days = {day for days in erased.erasure.days.values() for day in days}
     changed_days |= {day - timedelta(days=day.weekday()) for day in changed_days}  # weekly tables: by their Monday
@@ -282,23 +291,54 @@ def test_every_layer_of_the_erased_lake_is_the_lake_built_without_the_person(era
         "privacy",
         *(f"_commits/{name}/" for name in ("recommendations", "segments", "person_features")),
     )
-    assert {key for key in erased.objects if not key.startswith(models)} == set(without)
-    for key, data in without.items():
-        if key.endswith(".jsonl.gz"):
-            assert _records(erased.objects[key]) == _records(data), key
-        elif key.endswith(".parquet"):
-            rows, expected = _parquet(erased.objects[key]).read(), _parquet(data).read()
-            # Columns and types (a build whose query differs may declare a column NOT NULL; the erasure keeps the
-            # original's schema, checked in the test above).
-            assert [(f.name, f.type) for f in rows.schema] == [(f.name, f.type) for f in expected.schema], key
-            same = sorted(map(repr, rows.to_pylist())) == sorted(map(repr, expected.to_pylist()))
-            if key.split("/", 1)[0] in AGGREGATE_LAYERS:  # untouched: still counting the person, on a day named
-                day = partition_day(key)
-                assert key not in erased.erasure.objects_rewritten and (same or day in changed_days), key
+    assert {key for key in erased.objects if not key.startswith(models)} == set(without.objects)
+    with duckdb_connection(threads=1) as connection:
+        for key, data in without.objects.items():
+            if key.endswith(".jsonl.gz"):
+                assert _records(erased.objects[key]) == _records(data), key
+            elif key.endswith(".parquet"):
+                rows, expected = _parquet(erased.objects[key]).read(), _parquet(data).read()
+                # Columns and types (a build whose query differs may declare a column NOT NULL; the erasure keeps the
+                # original's schema, checked in the test above).
+                assert [(f.name, f.type) for f in rows.schema] == [(f.name, f.type) for f in expected.schema], key
+                read_as = _duckdb_types(connection, erased.store, key)
+                assert read_as == _duckdb_types(connection, store, key), key  # as the transforms read them
+                same = sorted(map(repr, rows.to_pylist())) == sorted(map(repr, expected.to_pylist()))
+                if key.split("/", 1)[0] in AGGREGATE_LAYERS:  # untouched: still counting the person, on a day named
+                    day = partition_day(key)
+                    assert key not in erased.erasure.objects_rewritten and (same or day in changed_days), key
+                else:
+                    assert same, key
             else:
-                assert same, key
-        else:
-            assert erased.objects[key] == data, key  # commit records, raw profiles (counted again)
+                assert erased.objects[key] == data, key  # commit records, raw profiles (counted again)
+
+
+def test_rebuilding_the_event_days_named_makes_every_aggregate_count_without_the_person(
+    erased: Erased, without: Snapshot, tmp_path: Path
+) -> None:
+    """What the deletion job does after the erasure: the cleaned layer, then people, funnels and retention of
+    `event_days`, rebuilt as the cascade builds them. Every table then equals the lake's built without the person,
+    and every check of the days rebuilt passes."""
+    store = _copy(erased.objects, ObjectStore((tmp_path / "store").as_uri()))
+    days = erased.erasure.event_days
+    assert days == DAYS
+    with duckdb_connection() as connection:
+        builder = DayBuilder(store, RULES, tmp_path, connect=lambda: nullcontext(connection))
+        layers = builder.event_days(days)
+        people = builder.people_days(days)
+        builder.funnel_days(days)
+        builder.retention_days([day.day for day in people])
+    outcomes = [
+        *(outcome for day in layers.cleaned for outcome in clean_day_checks(day)),
+        *(outcome for day in layers.sessions for outcome in session_day_checks(day)),
+        *(outcome for day in people for outcome in people_day_checks(day)),
+    ]
+    assert outcomes and [outcome for outcome in outcomes if not outcome.passed] == []
+
+    for key, data in without.objects.items():
+        if key.endswith(".parquet"):
+            rows, expected = pq.read_table(store.path(key)), _parquet(data).read()
+            assert sorted(map(repr, rows.to_pylist())) == sorted(map(repr, expected.to_pylist())), key
 
 
 def test_committed_days_still_read_as_committed_and_whole(erased: Erased) -> None:
@@ -401,6 +441,12 @@ def test_a_request_id_must_be_fit_for_a_key(tmp_path: Path) -> None:
         erase_person(store, PERSON_IDS, request_id="../elsewhere")
     with pytest.raises(ValueError, match="ids"):
         erase_person(store, [], request_id=REQUEST)
+
+
+def _duckdb_types(connection: duckdb.DuckDBPyConnection, store: ObjectStore, key: str) -> list[tuple[str, str]]:
+    """The columns of a (local) Parquet object as the transforms' DuckDB reads them."""
+    described = connection.execute(f"DESCRIBE SELECT * FROM {parquet(store.path(key))}").fetchall()
+    return [(row[0], row[1]) for row in described]
 
 
 def _holding(store: ObjectStore) -> list[str]:
