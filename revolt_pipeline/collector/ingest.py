@@ -83,23 +83,34 @@ class Limits:
 class Privacy:
     """What the collector withholds: addresses beyond the IP policy, and events of the ids on the suppression list.
 
-    `suppressed` holds pseudonyms (`contract/pseudonyms.py`) made with `salt`; each id of a message is hashed only
-    while the list is not empty, once per request.
+    `suppressed` holds pseudonyms (`contract/pseudonyms.py`) made with `salt`; ids are hashed only while the list
+    is not empty, and each id's answer is remembered for the life of this list (an app's ids recur in batch after
+    batch), up to MAX_REMEMBERED ids, so the usual cost is a dictionary lookup per id.
     """
+
+    MAX_REMEMBERED = 200_000
 
     ip_policy: str = Settings.ip_policy
     salt: str | None = None
     suppressed: frozenset[str] = frozenset()
+    _answers: dict[str | int, bool] = field(default_factory=dict, compare=False, repr=False)
 
-    def is_suppressed(self, identifier: str | int | None, seen: dict[str | int, bool]) -> bool:
-        """Whether the id's pseudonym is on the list; `seen` remembers the request's ids (a batch is mostly one
-        person's)."""
-        if identifier is None or not self.suppressed or self.salt is None:
+    def any_suppressed(self, ids: tuple[Any, ...]) -> bool:
+        """Whether the pseudonym of one of `ids` (None for an id a message lacks) is on the list."""
+        if not self.suppressed or self.salt is None:
             return False
-        known = seen.get(identifier)
-        if known is None:
-            known = seen[identifier] = pseudonym(self.salt, str(identifier)) in self.suppressed
-        return known
+        answers = self._answers
+        for identifier in ids:
+            if identifier is None:
+                continue
+            known = answers.get(identifier)
+            if known is None:
+                if len(answers) >= self.MAX_REMEMBERED:
+                    answers.clear()
+                known = answers[identifier] = pseudonym(self.salt, str(identifier)) in self.suppressed
+            if known:
+                return True
+        return False
 
 
 class _MessageIds(msgspec.Struct):
@@ -421,7 +432,6 @@ class _Request:
         outcome = IngestOutcome(200, {}, self.source)
         rejected: list[dict[str, Any]] = []
         limit = self.limits.max_message_bytes
-        seen: dict[str | int, bool] = {}
         suppressing = bool(self.privacy.suppressed)
         for index, raw in enumerate(parsed.messages):
             result: Message | Rejection
@@ -445,7 +455,7 @@ class _Request:
                     if isinstance(result, Rejection)
                     else (result.userId, result.anonymousId, getattr(result, "previousId", None))
                 )
-                if any(self.privacy.is_suppressed(identifier, seen) for identifier in ids):
+                if self.privacy.any_suppressed(ids):
                     outcome.suppressed += 1
                     continue
             if isinstance(result, Rejection):

@@ -222,6 +222,10 @@ class CollectorService:
         self.ledger = Ledger(config.spool_dir / "ledger.sqlite")
         self.suppression = SuppressionList(config.store, config.privacy_salt)
         self._privacy = Privacy(config.ip_policy, config.privacy_salt)
+        # Pseudonyms every record now spooled was checked against when received (None: the spool holds nothing),
+        # so landing checks only those added since. What a previous process spooled was checked against none.
+        self._checked: frozenset[str] | None = None if self.spool_depth()[0] == 0 else frozenset()
+        self._checked_with: Privacy | None = None
         self.metrics = CollectorMetrics(self.spool_depth, self.upload_lag_seconds, self.suppression)
         self._flush_lock: asyncio.Lock | None = None
         self._upload_task: asyncio.Task[None] | None = None
@@ -276,6 +280,11 @@ class CollectorService:
         client_ip: str | None = None,
     ) -> IngestOutcome:
         received_at = self.clock.now()
+        privacy = self.privacy
+        if privacy is not self._checked_with:
+            listed = privacy.suppressed
+            self._checked = listed if self._checked is None else self._checked & listed
+            self._checked_with = privacy
         outcome = process_request(
             body,
             endpoint=endpoint,
@@ -287,7 +296,7 @@ class CollectorService:
             received_at=received_at,
             collector_id=self.collector_id,
             client_ip=client_ip,
-            privacy=self.privacy,
+            privacy=privacy,
         )
         # Appending happens before the first await, so the watermark can never pass these records.
         writes = []
@@ -356,11 +365,14 @@ class CollectorService:
         sealed = [(area, spool, segment) for area, spool in self.spools.items() for segment in spool.sealed_segments()]
         if sealed:
             await self._suppression_for_landing(force)
+        unchecked = self._unchecked_privacy()
         for area, spool, segment in sealed:
-            landed, dropped = await asyncio.to_thread(self._land, area, spool, segment)
+            landed, dropped = await asyncio.to_thread(self._land, area, spool, segment, unchecked)
             suppressed += dropped
             if landed is not None:
                 uploaded.append(landed)
+        if all(spool.oldest_unlanded() is None for spool in self.spools.values()):
+            self._checked, self._checked_with = None, None  # nothing is spooled: nothing is left unchecked
         watermark = await self._publish_watermark(force=force or bool(uploaded) or bool(suppressed))
         age = self.suppression.age_seconds()
         return {
@@ -396,6 +408,14 @@ class CollectorService:
             self._privacy = Privacy(self.config.ip_policy, self.config.privacy_salt, entries)
         return self._privacy
 
+    def _unchecked_privacy(self) -> Privacy:
+        """The list landing filters with: the pseudonyms some spooled record was not checked against as it was
+        received (none, the usual case, costs nothing)."""
+        privacy = self.privacy
+        checked = self._checked
+        unchecked = frozenset() if checked is None else privacy.suppressed - checked
+        return Privacy(privacy.ip_policy, privacy.salt, unchecked)
+
     async def _refresh_suppression(self) -> bool:
         """Re-read the list. False when the read failed (the last list stays)."""
         read = await asyncio.to_thread(self.suppression.refresh)
@@ -408,10 +428,10 @@ class CollectorService:
             await asyncio.sleep(self.config.suppression_refresh_seconds)
             await self._refresh_suppression()  # never raises: a failure is recorded and the last list stays
 
-    def _land(self, area: str, spool: Spool, segment: Segment) -> tuple[LandedObject | None, int]:
-        """Upload a sealed segment, less the records of ids suppressed since they were spooled, and forget it.
-        Returns what landed (None when every record was suppressed) and how many records were dropped."""
-        data, dropped = without_suppressed(segment.path.read_bytes(), self.privacy)
+    def _land(self, area: str, spool: Spool, segment: Segment, unchecked: Privacy) -> tuple[LandedObject | None, int]:
+        """Upload a sealed segment, less the records of ids suppressed since they were spooled (`unchecked`), and
+        forget it. Returns what landed (None when every record was suppressed) and how many records were dropped."""
+        data, dropped = without_suppressed(segment.path.read_bytes(), unchecked)
         if not data:  # every record was suppressed: nothing to land
             spool.forget(segment)
             self.metrics.suppressed.labels(SPOOLED).inc(dropped)

@@ -89,7 +89,6 @@ def without_suppressed(data: bytes, privacy: Privacy) -> tuple[bytes, int]:
         return data, 0
     kept: list[bytes] = []
     dropped = 0
-    seen: dict[str | int, bool] = {}
     for line in data.split(b"\n"):
         if not line:
             continue
@@ -100,7 +99,7 @@ def without_suppressed(data: bytes, privacy: Privacy) -> tuple[bytes, int]:
             continue
         document = record.message if record.message != _NULL else record.payload
         ids = message_ids(document) if document != _NULL else (None, None, None)
-        if any(privacy.is_suppressed(identifier, seen) for identifier in ids):
+        if privacy.any_suppressed(ids):
             dropped += 1
         else:
             kept.append(line)
