@@ -229,17 +229,23 @@ def carry_out_requests(
     rules: PipelineRules | None = None,
     workdir: Path | None = None,
     erase: Erase = erase_person,
+    after_suppressing: Callable[[], None] = lambda: None,
     log: Callable[[str], None] = lambda _line: None,
 ) -> DeletionRun:
     """Carry out every unfinished request, oldest first, then verify them all with one scan of the store and the
-    report database. A step that raises marks its request `failed` (ids kept) and stops the run."""
+    report database. A step that raises marks its request `failed` (ids kept) and stops the run.
+
+    `after_suppressing` is called once a request's ids are on the suppression list, before anything is erased:
+    the caller asks the collector to land its spool there, which it does without the person's events."""
     requests = privacy_requests(engine, UNFINISHED)
     removals: dict[str, tuple[list[str], Removed]] = {}
     for request in requests:
         request_id = request["request_id"]
         try:
             erasing = partial(erase, rules=rules, workdir=workdir)
-            removals[request_id] = _remove(store, connection, engine, salt, request, run_id, erasing, log)
+            removals[request_id] = _remove(
+                store, connection, engine, salt, request, run_id, erasing, after_suppressing, log
+            )
         except Exception as exc:
             update_privacy_request(
                 engine,
@@ -258,6 +264,7 @@ def _remove(
     request: dict[str, Any],
     run_id: str | None,
     erase: Erase,
+    after_suppressing: Callable[[], None],
     log: Callable[[str], None],
 ) -> tuple[list[str], Removed]:
     """Steps 1 to 4 of one request; returns every id of the person and what was removed (all attempts)."""
@@ -281,6 +288,7 @@ def _remove(
     )
     log(f"request {request_id}: {len(ids)} ids of the person, suppressed first")
     suppress(store, [pseudonym(salt, value) for value in ids])
+    after_suppressing()
     erasure = erase(store, ids, request_id=request_id)
     removed.set_erasure(erasure)
     update_privacy_request(engine, request_id, {"removed": removed.to_json()})

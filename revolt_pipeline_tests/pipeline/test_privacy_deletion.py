@@ -19,15 +19,20 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+import httpx
 import orjson
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
 from revolt_pipeline.cli import main
+from revolt_pipeline.clock import SimulatedClock
+from revolt_pipeline.collector.server import CollectorServer
+from revolt_pipeline.collector.service import CollectorConfig
 from revolt_pipeline.contract.pseudonyms import pseudonym
 from revolt_pipeline.definitions import build_definitions
 from revolt_pipeline.defs.cascade import InProcessCascade, tagged_days
+from revolt_pipeline.defs.ingestion.resources import InProcessCollectorResource
 from revolt_pipeline.defs.resources import build_resources
 from revolt_pipeline.layers.days import BuiltDays, DayBuilder
 from revolt_pipeline.layers.deletion import carry_out_requests
@@ -44,7 +49,7 @@ from revolt_pipeline.transforms.engine import duckdb_connection
 from revolt_pipeline.transforms.privacy import ID_COLUMNS
 from revolt_pipeline.transforms.rules import PipelineRules
 from revolt_pipeline_tests.fixtures.s3 import S3Server
-from revolt_pipeline_tests.pipeline.harness import QUIET, pipeline_environment
+from revolt_pipeline_tests.pipeline.harness import QUIET, WEB_KEY, pipeline_environment, track
 from revolt_pipeline_tests.transforms.harness import landed
 
 pytestmark = pytest.mark.xdist_group("privacy_deletion")
@@ -240,69 +245,82 @@ def test_a_deleted_person_is_gone_from_every_layer_even_after_a_crash_and_the_re
     kept = {layer: others(layer_rows(store, layer)) for layer in LAYERS if layer != LANDING}
     assert report_tables(settings.report_db_url)["daily_active_users"] != lakes.reference["daily_active_users"]
 
-    definitions = build_definitions(settings)
-    resources = build_resources(settings)  # as the daemon gives them to a sensor
-    with dg.DagsterInstance.ephemeral() as instance:
-        cascade = InProcessCascade(definitions, instance)  # following privacy_deletions from now on
+    # A collector holds events of hers and bob's in its spool, accepted before the deletion: they land with it.
+    clock = SimulatedClock(START + timedelta(days=3))
+    with CollectorServer(CollectorConfig.from_settings(settings), clock=clock) as server, httpx.Client() as http:
+        batch = {"batch": [track("ada-late", "ada", clock.now()), track("bob-late", "bob", clock.now())]}
+        assert http.post(server.url + "/v1/batch", json=batch, auth=(WEB_KEY, "")).status_code == 200
+        in_process = InProcessCollectorResource(collector_id=server.collector_id)
+        definitions = build_definitions(settings, collector=in_process)
+        resources = build_resources(settings)  # as the daemon gives them to a sensor
+        with dg.DagsterInstance.ephemeral() as instance:
+            cascade = InProcessCascade(definitions, instance)  # following privacy_deletions from now on
 
-        def tick(sensor: str) -> Any:
-            context = dg.build_sensor_context(instance=instance, definitions=definitions, resources=resources)
-            return definitions.resolve_sensor_def(sensor).evaluate_tick(context)
+            def tick(sensor: str) -> Any:
+                context = dg.build_sensor_context(instance=instance, definitions=definitions, resources=resources)
+                return definitions.resolve_sensor_def(sensor).evaluate_tick(context)
 
-        def privacy_job() -> dg.ExecuteInProcessResult:
-            return definitions.resolve_job_def("privacy_job").execute_in_process(instance=instance, run_config=QUIET)
+            def privacy_job() -> dg.ExecuteInProcessResult:
+                return definitions.resolve_job_def("privacy_job").execute_in_process(
+                    instance=instance, run_config=QUIET
+                )
 
-        assert tick("privacy_after_request").skip_message == "no deletion request to carry out"
-        # Any one id of hers is enough.
-        recorded = CliRunner().invoke(
-            main, ["privacy", "delete", "--user-id", "ada", "--requested-by", "dpo", "--reason", "ticket 7"]
-        )
-        assert recorded.exit_code == 0, recorded.output
-        request_id = recorded.output.split()[2]
-        assert "privacy_job" in recorded.output and "revolt privacy requests" in recorded.output
-        assert [request.job_name for request in tick("privacy_after_request").run_requests] == ["privacy_job"]
+            assert tick("privacy_after_request").skip_message == "no deletion request to carry out"
+            # Any one id of hers is enough.
+            recorded = CliRunner().invoke(
+                main, ["privacy", "delete", "--user-id", "ada", "--requested-by", "dpo", "--reason", "ticket 7"]
+            )
+            assert recorded.exit_code == 0, recorded.output
+            request_id = recorded.output.split()[2]
+            assert "privacy_job" in recorded.output and "revolt privacy requests" in recorded.output
+            assert [request.job_name for request in tick("privacy_after_request").run_requests] == ["privacy_job"]
 
-        # The run dies in the middle of the erasure, once the identity links of her first day are gone: her user id
-        # alone no longer leads to her anonymous id, so the re-run must take her ids from the request.
-        def die_after_the_links(key: str) -> None:
-            if key.startswith("identity_links/"):
-                raise OSError(f"killed in the middle of the erasure, after {key}")
+            # The run dies in the middle of the erasure, once the identity links of her first day are gone: her user id
+            # alone no longer leads to her anonymous id, so the re-run must take her ids from the request.
+            def die_after_the_links(key: str) -> None:
+                if key.startswith("identity_links/"):
+                    raise OSError(f"killed in the middle of the erasure, after {key}")
 
-        def killed(store: ObjectStore, ids: list[str], **options: Any) -> Any:
-            return erase_person(store, ids, after_object=die_after_the_links, **options)
+            def killed(store: ObjectStore, ids: list[str], **options: Any) -> Any:
+                return erase_person(store, ids, after_object=die_after_the_links, **options)
 
-        engine = create_engine(settings.report_db_url)
-        try:
-            with duckdb_connection() as connection, pytest.raises(OSError, match="killed"):
-                carry_out_requests(store, connection, engine, settings.resolved_privacy_salt(), erase=killed)
-        finally:
-            engine.dispose()
-        with duckdb_connection() as connection:
-            assert find_person_ids(store, connection, ["ada"]) == ["ada"]
-        [row] = audit(settings)
-        assert (row["status"], json.loads(row["pending_ids"])) == ("failed", PERSON_IDS) and "killed" in row["error"]
-        [again] = tick("privacy_after_request").run_requests  # a request cut short is launched again
-        assert again.job_name == "privacy_job" and again.run_key.endswith(f"{request_id}:1")
+            engine = create_engine(settings.report_db_url)
+            try:
+                with duckdb_connection() as connection, pytest.raises(OSError, match="killed"):
+                    carry_out_requests(store, connection, engine, settings.resolved_privacy_salt(), erase=killed)
+            finally:
+                engine.dispose()
+            with duckdb_connection() as connection:
+                assert find_person_ids(store, connection, ["ada"]) == ["ada"]
+            [row] = audit(settings)
+            assert (row["status"], json.loads(row["pending_ids"])) == ("failed", PERSON_IDS) and "killed" in row[
+                "error"
+            ]
+            [again] = tick("privacy_after_request").run_requests  # a request cut short is launched again
+            assert again.job_name == "privacy_job" and again.run_key.endswith(f"{request_id}:1")
 
-        deletion = privacy_job()
-        [check] = deletion.get_asset_check_evaluations()
-        assert check.check_name == "nothing_remains" and check.passed, check.metadata
-        assert check.metadata["ids_searched"].value == len(PERSON_IDS)
-        assert tick("privacy_after_request").run_requests == []
+            deletion = privacy_job()
+            [check] = deletion.get_asset_check_evaluations()
+            assert check.check_name == "nothing_remains" and check.passed, check.metadata
+            assert check.metadata["ids_searched"].value == len(PERSON_IDS)
+            assert tick("privacy_after_request").run_requests == []
 
-        # clean_after_deletion asks for the days the erasure changed; the cascade follows it, as rebuilt here.
-        requested = cascade._tick(
-            definitions.resolve_sensor_def("clean_after_deletion"), cascade.cursors["clean_after_deletion"]
-        )
-        assert [(r.job_name, tagged_days(r.tags)) for r in requested.run_requests] == [
-            ("clean_job", ("2026-11-15", "2026-11-19"))
-        ]
-        catalog = cascade._tick(
-            definitions.resolve_sensor_def("catalog_after_deletion"), cascade.cursors["catalog_after_deletion"]
-        )
-        assert [(r.job_name, tagged_days(r.tags)) for r in catalog.run_requests] == [
-            ("catalog_job", ("2026-11-16", "2026-11-18"))
-        ]
+            # clean_after_deletion asks for the days the erasure changed; the cascade follows it, as rebuilt here.
+            requested = cascade._tick(
+                definitions.resolve_sensor_def("clean_after_deletion"), cascade.cursors["clean_after_deletion"]
+            )
+            assert [(r.job_name, tagged_days(r.tags)) for r in requested.run_requests] == [
+                ("clean_job", ("2026-11-15", "2026-11-19"))
+            ]
+            catalog = cascade._tick(
+                definitions.resolve_sensor_def("catalog_after_deletion"), cascade.cursors["catalog_after_deletion"]
+            )
+            assert [(r.job_name, tagged_days(r.tags)) for r in catalog.run_requests] == [
+                ("catalog_job", ("2026-11-16", "2026-11-18"))
+            ]
+        landed = b"".join(gzip.decompress(store.get(info.key)) for info in store.list(LANDING + "/"))
+        assert b'"bob-late"' in landed and b'"ada-late"' not in landed, "the spool landed without her"
+
     # Rebuilt, and searched again: on the embedded default only, as on S3 it costs most of a minute more and the
     # search is the one `nothing_remains` just made there.
     if not backend:

@@ -7,7 +7,9 @@ in clear, so only the step that removed them can still search for them.
 
 import dagster as dg
 
+from revolt_pipeline.collector.admin_client import CollectorAdminError
 from revolt_pipeline.defs.cascade import IN_PROGRESS
+from revolt_pipeline.defs.ingestion.resources import CollectorResource
 from revolt_pipeline.defs.lake.resources import LakeResource
 from revolt_pipeline.defs.reports.resources import ReportDatabaseResource
 from revolt_pipeline.layers.deletion import DeletionRun, carry_out_requests
@@ -43,16 +45,36 @@ def build_privacy_assets(settings: Settings, rules: PipelineRules) -> list[dg.As
         ],
     )
     def privacy_deletions(
-        context: dg.AssetExecutionContext, lake: LakeResource, reports: ReportDatabaseResource
+        context: dg.AssetExecutionContext,
+        lake: LakeResource,
+        reports: ReportDatabaseResource,
+        collector: CollectorResource,
     ) -> dg.MaterializeResult:
         _refuse_a_second_run(context)
         engine = reports.engine
         salt = settings.resolved_privacy_salt()
 
+        def land_the_spool() -> None:
+            """The collector lands what it holds, dropping the person's events: then nothing more is on its way."""
+            try:
+                collector.flush()
+            except CollectorAdminError as exc:
+                context.log.warning(
+                    f"the collector could not be asked to land its spool ({exc}); it drops the person's spooled "
+                    "events when it next reads the suppression list (REVOLT_SUPPRESSION_REFRESH_SECONDS)"
+                )
+
         def carry_out() -> DeletionRun:
             with lake.duckdb() as connection:
                 return carry_out_requests(
-                    lake.store, connection, engine, salt, run_id=context.run.run_id, rules=rules, log=context.log.info
+                    lake.store,
+                    connection,
+                    engine,
+                    salt,
+                    run_id=context.run.run_id,
+                    rules=rules,
+                    after_suppressing=land_the_spool,
+                    log=context.log.info,
                 )
 
         run = lake.retrying(context, "carrying out deletion requests", carry_out)
