@@ -31,7 +31,7 @@ import duckdb
 import sqlalchemy as sa
 
 from revolt_pipeline.contract.pseudonyms import pseudonym
-from revolt_pipeline.layers.erasure import Erasure, erase_person
+from revolt_pipeline.layers.erasure import EVENT_DAY_LAYERS, Erasure, erase_person
 from revolt_pipeline.layers.privacy import find_person_ids, person_holdings
 from revolt_pipeline.reports.loader import (
     delete_rows_naming,
@@ -41,7 +41,6 @@ from revolt_pipeline.reports.loader import (
     update_privacy_request,
 )
 from revolt_pipeline.storage import ObjectStore
-from revolt_pipeline.storage.layout import LANDING, QUARANTINE
 from revolt_pipeline.storage.suppression import suppress
 from revolt_pipeline.transforms.rules import PipelineRules
 
@@ -51,11 +50,6 @@ UNFINISHED = ("pending", "running", "failed")
 # The raw layer: the erasure counts the profiles of the raw days it rewrote again, and `event_catalog` is loaded from
 # those profiles.
 RAW_EVENTS = "raw_events"
-# The layers whose days are days of events (received or event days): what the cleaned layer is rebuilt from. Later
-# layers (people snapshots, features) are rebuilt by the cascade that follows the cleaned layer.
-EVENT_LAYERS = frozenset(
-    {LANDING, QUARANTINE, RAW_EVENTS, "events", "events_quarantine", "sessionized_events", "sessions"}
-)
 # Runs the sensor launches for one request before leaving it to be launched by hand.
 AUTOMATIC_ATTEMPTS = 3
 # The audit keeps an error's text up to this length.
@@ -196,14 +190,14 @@ class DeletionRun:
 
     @property
     def event_days(self) -> list[date]:
-        """The days of events, raw or cleaned, the erasures changed: the pipeline rebuilds the cleaned layer and
-        everything after it (aggregates, people, report tables) from these days on (`EVENT_LAYERS`)."""
+        """The event days the erasures changed (in the erasure's `EVENT_DAY_LAYERS`): the pipeline rebuilds the
+        cleaned layer and everything after it (aggregates, people, report tables) from these days on."""
         return sorted(
             {
                 day
                 for outcome in self.outcomes
                 for layer, days in outcome.removed.days.items()
-                if layer in EVENT_LAYERS
+                if layer in EVENT_DAY_LAYERS
                 for day in days
             }
         )
