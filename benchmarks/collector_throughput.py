@@ -8,7 +8,11 @@ Prints acknowledged events/s, p50/p99 latency and server CPU per event for both,
 ratio of the bare one (bar: 0.6x), the collector's peak RSS and whether everything acknowledged landed, then
 the per-call cost of the SDK's `track()`.
 
+`--suppressed N` puts N deleted ids on the collector's suppression list (docs/privacy.md) first, 1% of the
+load's users among them: their events are dropped (and not counted as acknowledged), every other is checked.
+
     python -m benchmarks.collector_throughput [--seconds 15] [--connections 16] [--rounds 2] [--no-sdk]
+        [--suppressed 10000]
 """
 
 import argparse
@@ -35,6 +39,8 @@ if TYPE_CHECKING:
     from revolt_pipeline.sdk import Client
 
 EVENTS_PER_BATCH = 100
+USERS = 5000
+BENCHMARK_SALT = "benchmark-privacy-salt"
 RATIO_BAR = 0.6  # the collector's acknowledged events/s, at least this share of the bare endpoint's (issue 11)
 BARE_MODES = {"parse": "json.loads, a line per event, fsync", "spool": "the body's bytes, fsync"}
 
@@ -48,7 +54,7 @@ def build_requests(count: int, port: int) -> list[bytes]:
             {
                 "type": "track",
                 "event": "Timer Started",
-                "userId": f"user-{(batch_number * EVENTS_PER_BATCH + i) % 5000}",
+                "userId": f"user-{(batch_number * EVENTS_PER_BATCH + i) % USERS}",
                 "messageId": str(uuid.uuid4()),
                 "originalTimestamp": now,
                 "properties": {"project": "apollo", "billable": True, "duration_s": 1200 + i},
@@ -193,8 +199,22 @@ def bare_figures(seconds: float, connections: int, mode: str) -> dict[str, Any]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def collector_figures(seconds: float, connections: int, env: dict[str, str]) -> dict[str, Any]:
-    collector = CollectorProcess(**env).start()
+def write_suppression_list(home: Path, count: int) -> None:
+    """`count` deleted ids on the list of the collector in `home`: 1% of the load's users, the rest strangers."""
+    from revolt_pipeline.contract.pseudonyms import pseudonym
+    from revolt_pipeline.storage import ObjectStore
+    from revolt_pipeline.storage.suppression import suppress
+
+    ours = min(count, USERS // 100)
+    ids = [f"user-{n}" for n in range(ours)] + [f"deleted-{n}" for n in range(count - ours)]
+    suppress(ObjectStore((home / "store").as_uri()), [pseudonym(BENCHMARK_SALT, identifier) for identifier in ids])
+
+
+def collector_figures(seconds: float, connections: int, env: dict[str, str], suppressed: int = 0) -> dict[str, Any]:
+    collector = CollectorProcess(**env, REVOLT_PRIVACY_SALT=BENCHMARK_SALT)
+    if suppressed:
+        write_suppression_list(collector.home, suppressed)
+    collector.start()
     try:
         figures = load_figures(collector.port, collector.process.pid, seconds, connections)  # type: ignore[union-attr]
         stats = collector.admin("GET", "/admin/stats")
@@ -204,9 +224,11 @@ def collector_figures(seconds: float, connections: int, env: dict[str, str]) -> 
         landed = collector.admin("GET", f"/admin/landed?received_date={today}")["landed"]["events"]
         workers = f", {env['REVOLT_COLLECTOR_WORKERS']} workers" if "REVOLT_COLLECTOR_WORKERS" in env else ""
         print_load(f"collector{workers}", figures)
+        dropped = stats["suppressedByStage"]["received"]
         print(
             f"    peak RSS {collector.peak_rss_mb():.0f} MB; landed after flush: {landed:,} of {accepted:,} "
-            f"acknowledged (warm-up included){'' if landed == accepted else ': LOST EVENTS'}",
+            f"acknowledged (warm-up included){'' if landed == accepted else ': LOST EVENTS'}"
+            + (f"; {dropped:,} events of {suppressed:,} suppressed ids dropped" if suppressed else ""),
             flush=True,
         )
         figures["landed_all"] = landed == accepted
@@ -215,7 +237,7 @@ def collector_figures(seconds: float, connections: int, env: dict[str, str]) -> 
         collector.stop()
 
 
-def compare_with_bare(seconds: float, connections: int, rounds: int, env: dict[str, str]) -> None:
+def compare_with_bare(seconds: float, connections: int, rounds: int, env: dict[str, str], suppressed: int = 0) -> None:
     """Rounds of the bare endpoint (parsing, then spooling the bytes alone) and the collector, under the same
     load: the collector as a ratio of each bare rate, per round (only ratios taken in one run compare)."""
     print(f"collector against a bare endpoint: {connections} connections, batches of {EVENTS_PER_BATCH}, {seconds:g} s")
@@ -225,7 +247,7 @@ def compare_with_bare(seconds: float, connections: int, rounds: int, env: dict[s
     for round_number in range(1, rounds + 1):
         print(f"round {round_number} of {rounds} (load average {load_average()})", flush=True)
         bare = {mode: bare_figures(seconds, connections, mode) for mode in BARE_MODES}
-        collector = collector_figures(seconds, connections, env)
+        collector = collector_figures(seconds, connections, env, suppressed)
         landed &= collector["landed_all"]
         for mode, figures in bare.items():
             ratios[mode].append(collector["rate"] / figures["rate"])
@@ -295,8 +317,9 @@ def main() -> None:
     parser.add_argument("--sdk-calls", type=int, default=50_000)
     parser.add_argument("--rounds", type=int, default=2, help="bare endpoint then collector, this many times")
     parser.add_argument("--no-sdk", action="store_true", help="skip the SDK's track() figures")
+    parser.add_argument("--suppressed", type=int, default=0, help="deleted ids on the suppression list")
     arguments = parser.parse_args()
-    compare_with_bare(arguments.seconds, arguments.connections, arguments.rounds, {})
+    compare_with_bare(arguments.seconds, arguments.connections, arguments.rounds, {}, arguments.suppressed)
     if not arguments.no_sdk:
         sdk_figures(arguments.sdk_calls)
 

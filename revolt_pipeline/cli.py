@@ -655,6 +655,104 @@ def privacy_export(user_ids: tuple[str, ...], anonymous_ids: tuple[str, ...], ou
     )
 
 
+@privacy.command("delete")
+@click.option("--user-id", "user_ids", multiple=True, metavar="ID", help="A user id of the person (repeatable).")
+@click.option(
+    "--anonymous-id", "anonymous_ids", multiple=True, metavar="ID", help="An anonymous id of the person (repeatable)."
+)
+@click.option("--requested-by", metavar="WHO", default=None, help="Who asks, for the audit [the OS user].")
+@click.option("--reason", metavar="TEXT", default=None, help="Why, for the audit (a ticket, an article of law).")
+def privacy_delete(
+    user_ids: tuple[str, ...], anonymous_ids: tuple[str, ...], requested_by: str | None, reason: str | None
+) -> None:
+    """Record a request to delete a person everywhere; privacy_job carries it out.
+
+    Any one id of theirs is enough: every id stitched to it is deleted too. The request is recorded in the
+    report database (REVOLT_REPORT_DB_URL, table privacy_requests) as pending; the sensor privacy_after_request
+    launches privacy_job within a minute while a Dagster daemon runs (`revolt ui` runs one). An id nothing holds
+    is recorded all the same: its events may still be on their way, and the collector will drop them.
+    """
+    import getpass
+
+    import sqlalchemy as sa
+
+    from revolt_pipeline.layers.deletion import record_deletion
+    from revolt_pipeline.reports.loader import create_engine
+    from revolt_pipeline.retrying import Backoff, RetriesExhausted
+
+    requested = [*user_ids, *anonymous_ids]
+    if not requested or any(not value.strip() for value in requested):
+        raise click.UsageError("name the person: --user-id ID or --anonymous-id ID (not empty)")
+    who = requested_by or getpass.getuser()
+    for text, option in ((who, "--requested-by"), (reason or "", "--reason")):
+        if any(value in text for value in requested):
+            raise click.UsageError(f"{option} names the person: the audit keeps it after the deletion, so it must not")
+    settings = Settings.from_env()
+    try:
+        # Someone at a terminal would rather hear at once that the database is down than wait out the pipeline's
+        # minutes of retries: one more try, a second later.
+        engine = create_engine(settings.report_db_url, retry=Backoff(retries=1, first_delay=1.0))
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    try:
+        recorded = record_deletion(
+            engine,
+            settings.resolved_privacy_salt(),
+            user_ids=user_ids,
+            anonymous_ids=anonymous_ids,
+            requested_by=who,
+            reason=reason,
+        )
+    except (RetriesExhausted, sa.exc.DBAPIError) as exc:
+        raise click.ClickException(
+            f"nothing was recorded: the report database {_safe_url(settings.report_db_url)} (REVOLT_REPORT_DB_URL) "
+            f"cannot be written ({' '.join(str(exc).split())[:300]}). Start it, or point REVOLT_REPORT_DB_URL at it, "
+            "and ask again."
+        ) from exc
+    finally:
+        engine.dispose()
+    click.echo(f"deletion request {recorded.request_id} recorded (pending) for {', '.join(recorded.requested)}")
+    click.echo(
+        "next: privacy_job erases the person and every id stitched to them from the lake and the report tables, "
+        "then the pipeline rebuilds the days that changed. The sensor privacy_after_request launches it within a "
+        "minute while a Dagster daemon runs (`revolt ui` runs one); to run it now, launch privacy_job from the UI "
+        "or with `dagster job launch -j privacy_job` (DAGSTER_HOME exported)."
+    )
+    click.echo("follow it: revolt privacy requests")
+
+
+@privacy.command("requests")
+def privacy_requests_list() -> None:
+    """List the deletion requests and what became of them (the audit in privacy_requests), oldest first."""
+    import json
+
+    from revolt_pipeline.reports.loader import create_engine, privacy_requests
+
+    settings = Settings.from_env()
+    engine = create_engine(settings.report_db_url)
+    try:
+        rows = privacy_requests(engine)
+    finally:
+        engine.dispose()
+    if not rows:
+        click.echo("no privacy request recorded")
+    for row in rows:
+        removed = json.loads(row["removed"]) if row["removed"] else {}
+        counts = (
+            f"{sum(removed.get('rows', {}).values())} rows in {removed.get('objects_rewritten', 0)} objects, "
+            f"{sum(removed.get('report_rows', {}).values())} report rows"
+            if removed
+            else "nothing removed yet"
+        )
+        finished = f", finished {row['finished_at']:%Y-%m-%d %H:%M:%S}Z" if row["finished_at"] else ""
+        click.echo(
+            f"{row['request_id']} {row['kind']} {row['status']}: requested {row['requested_at']:%Y-%m-%d %H:%M:%S}Z "
+            f"by {row['requested_by']}{finished}, attempts {row['attempts']}; {counts}"
+        )
+        if row["error"]:
+            click.echo(f"  error: {row['error']}")
+
+
 @main.command("dashboard")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind (beyond loopback: a token).")
 @click.option("--port", type=int, default=3030, show_default=True, help="Port.")

@@ -15,10 +15,25 @@ from revolt_pipeline.defs.cleaned.sensors import build_clean_after_raw, build_cl
 from revolt_pipeline.defs.funnels.assets import build_funnel_assets
 from revolt_pipeline.defs.funnels.sensors import build_funnels_after_clean, build_funnels_after_restitch
 from revolt_pipeline.defs.ingestion.resources import CollectorResource
-from revolt_pipeline.defs.jobs import catalog_job, clean_job, funnels_job, ml_job, people_job, raw_job, report_job
+from revolt_pipeline.defs.jobs import (
+    catalog_job,
+    clean_job,
+    funnels_job,
+    ml_job,
+    people_job,
+    privacy_job,
+    raw_job,
+    report_job,
+)
 from revolt_pipeline.defs.partitions import daily_partitions
 from revolt_pipeline.defs.people.assets import build_people_assets
 from revolt_pipeline.defs.people.sensors import build_people_after_clean, build_people_after_restitch
+from revolt_pipeline.defs.privacy.assets import build_privacy_assets
+from revolt_pipeline.defs.privacy.sensors import (
+    build_catalog_after_deletion,
+    build_clean_after_deletion,
+    build_privacy_after_request,
+)
 from revolt_pipeline.defs.raw.assets import build_raw_assets
 from revolt_pipeline.defs.raw.schedules import raw_job_schedule
 from revolt_pipeline.defs.recommendations.assets import build_recommendation_assets
@@ -47,8 +62,9 @@ def build_definitions(settings: Settings, *, collector: CollectorResource | None
             *build_recommendation_assets(partitions),
             *build_segment_assets(partitions),
             *build_churn_assets(partitions, settings.churn),
+            *build_privacy_assets(settings, rules),
         ],
-        jobs=[raw_job, clean_job, report_job, catalog_job, people_job, funnels_job, ml_job],
+        jobs=[raw_job, clean_job, report_job, catalog_job, people_job, funnels_job, ml_job, privacy_job],
         schedules=[raw_job_schedule],
         sensors=[
             build_clean_after_raw(partitions, rules),
@@ -60,6 +76,9 @@ def build_definitions(settings: Settings, *, collector: CollectorResource | None
             build_funnels_after_restitch(partitions),
             build_clean_after_restitch(partitions, rules),
             build_ml_after_people(partitions, settings.churn, settings.ml_retrain_days),
+            build_privacy_after_request(),
+            build_clean_after_deletion(partitions, rules),
+            build_catalog_after_deletion(partitions),
         ],
         resources=build_resources(settings, collector=collector),
     )

@@ -173,6 +173,8 @@ def write_once(path: Path, text: str) -> None:
 
 # The engines the layers' transforms run on (`REVOLT_ENGINE`; layers/engines.py opens their connections).
 ENGINES = ("duckdb", "spark")
+# What the collector does with IP addresses (contract/addresses.py, which applies them).
+IP_POLICIES = ("truncate", "keep", "drop")
 
 
 @dataclass(frozen=True)
@@ -200,6 +202,10 @@ class Settings:
     admin_token: str | None = None
     # The secret salt of pseudonyms (`contract/pseudonyms.py`): hashed PII, the suppression list of deleted ids.
     privacy_salt: str | None = None
+    # The collector's IP policy (contract/addresses.py): `truncate` (last octet of IPv4, /48 of IPv6), `keep`, `drop`.
+    ip_policy: str = "truncate"
+    # How often the collector re-reads the suppression list of deleted ids (storage/suppression.py).
+    suppression_refresh_seconds: float = 60.0
     max_message_bytes: int = 32 * 1024
     max_batch_bytes: int = 500 * 1024
     segment_max_bytes: int = 16 * 1024 * 1024
@@ -272,6 +278,10 @@ class Settings:
             collector_id=os.environ.get("REVOLT_COLLECTOR_ID") or None,
             admin_token=os.environ.get(ADMIN_TOKEN_ENV) or None,
             privacy_salt=os.environ.get(PRIVACY_SALT_ENV) or None,
+            ip_policy=_env("REVOLT_IP_POLICY", cls.ip_policy).lower(),
+            suppression_refresh_seconds=_env_float(
+                "REVOLT_SUPPRESSION_REFRESH_SECONDS", cls.suppression_refresh_seconds
+            ),
             max_message_bytes=_env_int("REVOLT_MAX_MESSAGE_BYTES", cls.max_message_bytes),
             max_batch_bytes=_env_int("REVOLT_MAX_BATCH_BYTES", cls.max_batch_bytes),
             segment_max_bytes=_env_int("REVOLT_SEGMENT_MAX_BYTES", cls.segment_max_bytes),
@@ -319,6 +329,12 @@ class Settings:
             setting.check(getattr(self, name))
         if self.engine not in ENGINES:
             raise SettingsError(f"REVOLT_ENGINE must be one of {', '.join(ENGINES)}, got {self.engine!r}")
+        if self.ip_policy not in IP_POLICIES:
+            raise SettingsError(f"REVOLT_IP_POLICY must be one of {', '.join(IP_POLICIES)}, got {self.ip_policy!r}")
+        if not self.suppression_refresh_seconds > 0:
+            raise SettingsError(
+                f"REVOLT_SUPPRESSION_REFRESH_SECONDS must be positive, got {self.suppression_refresh_seconds:g}"
+            )
 
     @property
     def churn(self) -> ChurnSettings:

@@ -11,6 +11,11 @@ the messages at fault, so their neighbours are kept. A message is never re-seria
 sent, less its write key and with line breaks as spaces (docs/event-contract.md). And no request
 answers 5xx for its content: whatever goes wrong unexpectedly is logged, quarantined and answered
 422, which SDKs do not retry. Only 503 (the spool cannot be written, retry) is a 5xx.
+
+Privacy (`Privacy`): a message of a deleted id (its userId, anonymousId or alias previousId on the suppression
+list) is dropped, counted and answered as accepted, so its SDK does not send it again; the request's and the
+message's IP addresses (`clientIp`, `context.ip`, the batch's `context.ip`) are kept as the IP policy says, their
+country found first (docs/privacy.md).
 """
 
 import base64
@@ -28,6 +33,14 @@ import msgspec
 import orjson
 
 from revolt_pipeline.contract import Message, Receipt, Rejection, landed_record, validate_message
+from revolt_pipeline.contract.addresses import ABSENT as NO_IP
+from revolt_pipeline.contract.addresses import (
+    address_country,
+    kept_address,
+    may_hold_ip,
+    with_context_ip_kept,
+    with_message_ip_kept,
+)
 from revolt_pipeline.contract.envelope import epoch_ms
 from revolt_pipeline.contract.json_bytes import (
     REDACTED,
@@ -44,6 +57,7 @@ from revolt_pipeline.contract.json_bytes import (
     without_write_keys,
 )
 from revolt_pipeline.contract.messages import ABSENT, AwareTimestamp
+from revolt_pipeline.contract.pseudonyms import pseudonym
 from revolt_pipeline.settings import Settings
 from revolt_pipeline.sources import Source
 
@@ -65,6 +79,60 @@ class Limits:
     max_batch_bytes: int = Settings.max_batch_bytes
 
 
+@dataclass(frozen=True)
+class Privacy:
+    """What the collector withholds: addresses beyond the IP policy, and events of the ids on the suppression list.
+
+    `suppressed` holds pseudonyms (`contract/pseudonyms.py`) made with `salt`; ids are hashed only while the list
+    is not empty, and each id's answer is remembered for the life of this list (an app's ids recur in batch after
+    batch), up to MAX_REMEMBERED ids, so the usual cost is a dictionary lookup per id.
+    """
+
+    MAX_REMEMBERED = 200_000
+
+    ip_policy: str = Settings.ip_policy
+    salt: str | None = None
+    suppressed: frozenset[str] = frozenset()
+    _answers: dict[str | int, bool] = field(default_factory=dict, compare=False, repr=False)
+
+    def any_suppressed(self, ids: tuple[Any, ...]) -> bool:
+        """Whether the pseudonym of one of `ids` (None for an id a message lacks) is on the list."""
+        if not self.suppressed or self.salt is None:
+            return False
+        answers = self._answers
+        for identifier in ids:
+            if identifier is None:
+                continue
+            known = answers.get(identifier)
+            if known is None:
+                if len(answers) >= self.MAX_REMEMBERED:
+                    answers.clear()
+                known = answers[identifier] = pseudonym(self.salt, str(identifier)) in self.suppressed
+            if known:
+                return True
+        return False
+
+
+class _MessageIds(msgspec.Struct):
+    """The ids of a message that failed validation (or of a landed record's message), read leniently."""
+
+    userId: str | int | None = None
+    anonymousId: str | int | None = None
+    previousId: str | int | None = None
+
+
+_ids_decoder = msgspec.json.Decoder(_MessageIds)
+
+
+def message_ids(raw: bytes) -> tuple[Any, Any, Any]:
+    """userId, anonymousId and previousId of a JSON message, each None when absent or not an id."""
+    try:
+        ids = _ids_decoder.decode(raw)
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        return None, None, None
+    return ids.userId, ids.anonymousId, ids.previousId
+
+
 @dataclass
 class IngestOutcome:
     status: int
@@ -73,6 +141,7 @@ class IngestOutcome:
     accepted: list[bytes] = field(default_factory=list)
     quarantined: list[bytes] = field(default_factory=list)
     rejection_reasons: list[str] = field(default_factory=list)
+    suppressed: int = 0  # messages of ids on the suppression list: dropped, answered as accepted
 
 
 class _Refused(Exception):
@@ -203,18 +272,20 @@ def process_request(
     received_at: datetime,
     collector_id: str,
     client_ip: str | None = None,
+    privacy: Privacy = Privacy(),
 ) -> IngestOutcome:
     """Validate one request's messages and build their landed records. `endpoint`: `batch` or a type.
 
     `origin` is the browser's `Origin` header: a source accepts only the origins it allows (apps send none).
-    `client_ip` is the sender's address (`client_address`), landed beside each message as `clientIp`.
+    `client_ip` is the sender's address (`client_address`), landed beside each message as `clientIp` as the IP
+    policy keeps it (`privacy`).
 
     Never raises for what a client sends: an unexpected error is logged with its traceback, the
     body quarantined (when its source is known) with reason `processing_failed`, and the answer is
     422, so no SDK retries a body that would fail again.
     """
     request = _Request(
-        body, endpoint, content_encoding, lookup_source, limits, epoch_ms(received_at), collector_id, client_ip
+        body, endpoint, content_encoding, lookup_source, limits, epoch_ms(received_at), collector_id, client_ip, privacy
     )
     try:
         return request.process(authorization, origin)
@@ -236,9 +307,11 @@ class _Request:
         received_ms: int,
         collector_id: str,
         client_ip: str | None = None,
+        privacy: Privacy = Privacy(),
     ) -> None:
         self.body = body
         self.client_ip = client_ip
+        self.privacy = privacy
         self.endpoint = endpoint
         self.content_encoding = content_encoding
         self.lookup_source = lookup_source
@@ -341,6 +414,11 @@ class _Request:
             batch_context = None if parsed.context is None else cleaner.clean(parsed.context)
         except NotStrictJson as fault:
             return self._refused(_Refused(400, fault.reason, f"the batch's context: {fault.detail}"))
+        policy = self.privacy.ip_policy
+        addresses = _Addresses(self.client_ip)
+        if batch_context is not None and may_hold_ip(batch_context):
+            batch_context, batch_ip = with_context_ip_kept(batch_context, 0, policy)
+            addresses.batch_context_ip(batch_ip)
         receipt = Receipt(
             received_at_ms=self.received_ms,
             sent_at_ms=None if parsed.sent_at is None else epoch_ms(parsed.sent_at),
@@ -348,12 +426,13 @@ class _Request:
             source=self.source.name,
             platform=self.source.platform,
             collector=self.collector_id,
-            client_ip=self.client_ip,
+            client_ip=None if self.client_ip is None else kept_address(self.client_ip, policy),
         )
         shared_fields = receipt.shared_fields()
         outcome = IngestOutcome(200, {}, self.source)
         rejected: list[dict[str, Any]] = []
         limit = self.limits.max_message_bytes
+        suppressing = bool(self.privacy.suppressed)
         for index, raw in enumerate(parsed.messages):
             result: Message | Rejection
             fault = parsed.not_strict.get(index) if parsed.not_strict else None
@@ -370,14 +449,24 @@ class _Request:
                         result = Rejection("message_too_large", f"message is {len(raw)} bytes; the limit is {limit}")
                     else:
                         result = validate_message(raw)
+            if suppressing:
+                ids = (
+                    message_ids(raw)
+                    if isinstance(result, Rejection)
+                    else (result.userId, result.anonymousId, getattr(result, "previousId", None))
+                )
+                if self.privacy.any_suppressed(ids):
+                    outcome.suppressed += 1
+                    continue
             if isinstance(result, Rejection):
                 outcome.rejection_reasons.append(result.reason)
                 outcome.quarantined.append(self._message_record(result, index, raw, strict))
                 rejected.append({"index": index, **result.as_dict(), **_message_id_of(raw)})
                 continue
-            outcome.accepted.append(landed_record(result, raw, receipt, shared_fields))
+            raw, sent_ip = with_message_ip_kept(raw, policy)
+            outcome.accepted.append(landed_record(result, raw, receipt, shared_fields, addresses.country(sent_ip)))
 
-        if rejected and not outcome.accepted:
+        if rejected and not outcome.accepted and not outcome.suppressed:
             too_large = all(entry["reason"] == "message_too_large" for entry in rejected)
             outcome.status = 413 if too_large else 400
             first = rejected[0]
@@ -386,7 +475,8 @@ class _Request:
                 outcome.body["message"] = f"no valid message in the batch; first: {first['message']}"
                 outcome.body["rejected"] = rejected
         else:
-            outcome.body = {"success": True, "accepted": len(outcome.accepted)}
+            # Suppressed messages count as accepted: whoever holds the write key learns nothing of who is deleted.
+            outcome.body = {"success": True, "accepted": len(outcome.accepted) + outcome.suppressed}
             if rejected:
                 outcome.body["rejected"] = rejected
         return outcome
@@ -472,10 +562,32 @@ class _Request:
         assert self.source is not None
         record = self._record(rejection.reason, rejection.detail, index)
         if strict:
-            record["payload"] = orjson.Fragment(raw)
+            # Not landed as an event, but kept: its address is withheld like an accepted message's.
+            record["payload"] = orjson.Fragment(with_message_ip_kept(raw, self.privacy.ip_policy)[0])
         else:
             record["payloadBase64"] = base64.b64encode(redact_body(raw, self.source.write_key.encode())).decode()
         return orjson.dumps(record)
+
+
+class _Addresses:
+    """The country of each message's address, as the pipeline would pick the address: the message's `context.ip`,
+    else the batch's (a `null` in the message removes it, as a JSON merge patch does), else the request's.
+    Looked up from the full addresses, before the policy truncates or drops them."""
+
+    def __init__(self, client_ip: str | None) -> None:
+        self.client_country = None if client_ip is None else address_country(client_ip)
+        self.default_country = self.client_country
+
+    def batch_context_ip(self, sent: Any) -> None:
+        if sent is not NO_IP and sent is not None:
+            self.default_country = address_country(sent) if isinstance(sent, str) else None
+
+    def country(self, sent: Any) -> str | None:
+        if sent is NO_IP:
+            return self.default_country
+        if sent is None:
+            return self.client_country
+        return address_country(sent) if isinstance(sent, str) else None
 
 
 class _Cleaner:

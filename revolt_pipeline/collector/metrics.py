@@ -1,8 +1,12 @@
 """Prometheus metrics of one collector, in a registry of its own so several can share a process."""
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, disable_created_metrics, generate_latest
+
+if TYPE_CHECKING:
+    from revolt_pipeline.collector.suppression import SuppressionList
 
 # `*_created` series double the output and no dashboard of ours reads them.
 disable_created_metrics()
@@ -13,6 +17,7 @@ class CollectorMetrics:
         self,
         spool_depth: Callable[[], tuple[int, int]],
         upload_lag_seconds: Callable[[], float],
+        suppression: "SuppressionList | None" = None,
     ) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self.accepted = Counter(
@@ -68,6 +73,35 @@ class CollectorMetrics:
             registry=self.registry,
         )
         lag.set_function(upload_lag_seconds)
+        self.suppressed = Counter(
+            "revolt_collector_events_suppressed",
+            "Events of ids on the suppression list dropped (answered as accepted), by stage: `received` as they "
+            "arrived, `spooled` from the spool as they were about to land.",
+            ["stage"],
+            registry=self.registry,
+        )
+        self.suppression_read_errors = Counter(
+            "revolt_collector_suppression_read_errors",
+            "Failed reads of the suppression list (the last list read stays in use).",
+            registry=self.registry,
+        )
+        if suppression is not None:
+            entries = Gauge(
+                "revolt_collector_suppression_entries",
+                "Pseudonyms on the suppression list in use.",
+                registry=self.registry,
+            )
+            entries.set_function(lambda: float(len(suppression.entries)))
+            age = Gauge(
+                "revolt_collector_suppression_age_seconds",
+                "Seconds since the suppression list was last read; +Inf until it is read once.",
+                registry=self.registry,
+            )
+            age.set_function(lambda: _or_infinity(suppression.age_seconds()))
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+def _or_infinity(seconds: float | None) -> float:
+    return float("inf") if seconds is None else seconds

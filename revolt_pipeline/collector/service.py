@@ -21,10 +21,11 @@ from typing import Any, TypeVar
 import orjson
 
 from revolt_pipeline.clock import Clock, SystemClock
-from revolt_pipeline.collector.ingest import IngestOutcome, Limits, process_request
+from revolt_pipeline.collector.ingest import IngestOutcome, Limits, Privacy, process_request
 from revolt_pipeline.collector.ledger import LandedObject, Ledger
 from revolt_pipeline.collector.metrics import CollectorMetrics
 from revolt_pipeline.collector.spool import Segment, Spool, WriteFailure, describe_os_error
+from revolt_pipeline.collector.suppression import SuppressionList, without_suppressed
 from revolt_pipeline.contract import format_timestamp, parse_timestamp
 from revolt_pipeline.private_files import FILE_MODE, make_private_dirs
 from revolt_pipeline.settings import Settings
@@ -39,7 +40,12 @@ COLLECTOR_ID = re.compile(r"^[A-Za-z0-9_.]+(?:-[A-Za-z0-9_.]+)*$")
 # /health's verdicts: `unavailable` (503) when ingest fails, `degraded` (200) when landing stalls while
 # events are still spooled durably, `ok` (200) otherwise.
 OK, DEGRADED, UNAVAILABLE = "ok", "degraded", "unavailable"
+# Where an event of a suppressed id was dropped: as it was received, or from the spool as it was about to land.
+RECEIVED, SPOOLED = "received", "spooled"
 PROBE_TIMEOUT_SECONDS = 1.0
+# How long starting waits for the first read of the suppression list: a store that hangs must not keep the
+# collector from accepting events (landing waits for the list instead).
+FIRST_SUPPRESSION_READ_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -81,6 +87,11 @@ class CollectorConfig:
     spool_stall_seconds: float = Settings.spool_stall_seconds
     spool_min_free_bytes: int | None = Settings.spool_min_free_bytes
     trusted_proxies: str = Settings.trusted_proxies
+    # Privacy (docs/privacy.md): the salt of the suppression list's pseudonyms (None: the list cannot be matched),
+    # how often the list is re-read, and what is kept of IP addresses.
+    privacy_salt: str | None = None
+    suppression_refresh_seconds: float = Settings.suppression_refresh_seconds
+    ip_policy: str = Settings.ip_policy
 
     @property
     def forwarded_allow_ips(self) -> list[str]:
@@ -125,6 +136,9 @@ class CollectorConfig:
             spool_stall_seconds=settings.spool_stall_seconds,
             spool_min_free_bytes=settings.spool_min_free_bytes,
             trusted_proxies=settings.trusted_proxies,
+            privacy_salt=settings.resolved_privacy_salt(),
+            suppression_refresh_seconds=settings.suppression_refresh_seconds,
+            ip_policy=settings.ip_policy,
         )
 
 
@@ -206,9 +220,16 @@ class CollectorService:
             QUARANTINE: Spool(config.spool_dir / "quarantine", **spool_options),
         }
         self.ledger = Ledger(config.spool_dir / "ledger.sqlite")
-        self.metrics = CollectorMetrics(self.spool_depth, self.upload_lag_seconds)
+        self.suppression = SuppressionList(config.store, config.privacy_salt)
+        self._privacy = Privacy(config.ip_policy, config.privacy_salt)
+        # Pseudonyms every record now spooled was checked against when received (None: the spool holds nothing),
+        # so landing checks only those added since. What a previous process spooled was checked against none.
+        self._checked: frozenset[str] | None = None if self.spool_depth()[0] == 0 else frozenset()
+        self._checked_with: Privacy | None = None
+        self.metrics = CollectorMetrics(self.spool_depth, self.upload_lag_seconds, self.suppression)
         self._flush_lock: asyncio.Lock | None = None
         self._upload_task: asyncio.Task[None] | None = None
+        self._suppression_task: asyncio.Task[None] | None = None
         self._published_watermark: datetime | None = None
         self._published_watermark_read = False
         self._watermark_written_at = 0.0
@@ -218,16 +239,23 @@ class CollectorService:
 
     # -- lifecycle ----------------------------------------------------------------------------
     async def start(self) -> None:
-        """Start uploading. The store is not needed to start: while it is down, events are spooled."""
+        """Start uploading and reading the suppression list. The store is not needed to start: while it is down,
+        events are spooled."""
         self._flush_lock = asyncio.Lock()
         self._upload_task = asyncio.create_task(self._upload_forever(), name="revolt-uploader")
+        try:
+            await asyncio.wait_for(self._refresh_suppression(), FIRST_SUPPRESSION_READ_SECONDS)
+        except TimeoutError:
+            log.warning("no suppression list read within %g s; reading on", FIRST_SUPPRESSION_READ_SECONDS)
+        self._suppression_task = asyncio.create_task(self._refresh_suppression_forever(), name="revolt-suppression")
 
     async def stop(self, final_upload_timeout: float = 10.0) -> None:
         """Stop uploading; try one last upload. Whatever does not make it stays spooled for next start."""
-        if self._upload_task is not None:
-            self._upload_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._upload_task
+        for task in (self._upload_task, self._suppression_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         try:
             await asyncio.wait_for(self.flush(), final_upload_timeout)
         except Exception as exc:  # the spool keeps everything; the next start uploads it
@@ -252,6 +280,11 @@ class CollectorService:
         client_ip: str | None = None,
     ) -> IngestOutcome:
         received_at = self.clock.now()
+        privacy = self.privacy
+        if privacy is not self._checked_with:
+            listed = privacy.suppressed
+            self._checked = listed if self._checked is None else self._checked & listed
+            self._checked_with = privacy
         outcome = process_request(
             body,
             endpoint=endpoint,
@@ -263,6 +296,7 @@ class CollectorService:
             received_at=received_at,
             collector_id=self.collector_id,
             client_ip=client_ip,
+            privacy=privacy,
         )
         # Appending happens before the first await, so the watermark can never pass these records.
         writes = []
@@ -293,6 +327,8 @@ class CollectorService:
         self.metrics.request_bytes.inc(body_bytes)
         if outcome.status < 300 and outcome.accepted and outcome.source is not None:
             self.metrics.accepted.labels(outcome.source.name).inc(len(outcome.accepted))
+        if outcome.status < 300 and outcome.suppressed:
+            self.metrics.suppressed.labels(RECEIVED).inc(outcome.suppressed)
         for reason in outcome.rejection_reasons:
             self.metrics.rejected.labels(reason).inc()
 
@@ -323,20 +359,83 @@ class CollectorService:
             self._published_watermark = await asyncio.to_thread(self._read_published_watermark)
             self._published_watermark_read = True
         uploaded: list[LandedObject] = []
-        for area, spool in self.spools.items():
+        suppressed = 0
+        for spool in self.spools.values():
             await spool.seal(force=force)
-            for segment in spool.sealed_segments():
-                uploaded.append(await asyncio.to_thread(self._land, area, spool, segment))
-        watermark = await self._publish_watermark(force=force or bool(uploaded))
+        sealed = [(area, spool, segment) for area, spool in self.spools.items() for segment in spool.sealed_segments()]
+        if sealed:
+            await self._suppression_for_landing(force)
+        unchecked = self._unchecked_privacy()
+        for area, spool, segment in sealed:
+            landed, dropped = await asyncio.to_thread(self._land, area, spool, segment, unchecked)
+            suppressed += dropped
+            if landed is not None:
+                uploaded.append(landed)
+        if all(spool.oldest_unlanded() is None for spool in self.spools.values()):
+            self._checked, self._checked_with = None, None  # nothing is spooled: nothing is left unchecked
+        watermark = await self._publish_watermark(force=force or bool(uploaded) or bool(suppressed))
+        age = self.suppression.age_seconds()
         return {
             "collectorId": self.collector_id,
             "watermark": format_timestamp(watermark),
             "uploaded": [landed.as_dict() for landed in uploaded],
             "spoolEvents": self.spool_depth()[0],
+            # What a deletion checks after it adds to the list and flushes: the list this flush landed with.
+            "suppression": {
+                "entries": len(self.privacy.suppressed),
+                "readSecondsAgo": None if age is None else round(age, 3),
+                "droppedFromSpool": suppressed,
+            },
         }
 
-    def _land(self, area: str, spool: Spool, segment: Segment) -> LandedObject:
-        data = segment.path.read_bytes()
+    async def _suppression_for_landing(self, force: bool) -> None:
+        """The list landing filters with: re-read for a forced flush (after a deletion, it must be the newest),
+        read at least once before anything lands; a failed re-read keeps the last list."""
+        if force:
+            await self._refresh_suppression()
+        if not self.suppression.loaded and not await self._refresh_suppression():
+            failure = self.suppression.last_failure
+            raise RuntimeError(
+                "the suppression list has not been read yet, so nothing lands: "
+                f"{failure.reason if failure else 'no read finished'}"
+            )
+
+    @property
+    def privacy(self) -> Privacy:
+        """What ingestion and landing withhold, with the suppression list last read (one object per list)."""
+        entries = self.suppression.entries
+        if entries is not self._privacy.suppressed:
+            self._privacy = Privacy(self.config.ip_policy, self.config.privacy_salt, entries)
+        return self._privacy
+
+    def _unchecked_privacy(self) -> Privacy:
+        """The list landing filters with: the pseudonyms some spooled record was not checked against as it was
+        received (none, the usual case, costs nothing)."""
+        privacy = self.privacy
+        checked = self._checked
+        unchecked = frozenset() if checked is None else privacy.suppressed - checked
+        return Privacy(privacy.ip_policy, privacy.salt, unchecked)
+
+    async def _refresh_suppression(self) -> bool:
+        """Re-read the list. False when the read failed (the last list stays)."""
+        read = await asyncio.to_thread(self.suppression.refresh)
+        if not read:
+            self.metrics.suppression_read_errors.inc()
+        return read
+
+    async def _refresh_suppression_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.suppression_refresh_seconds)
+            await self._refresh_suppression()  # never raises: a failure is recorded and the last list stays
+
+    def _land(self, area: str, spool: Spool, segment: Segment, unchecked: Privacy) -> tuple[LandedObject | None, int]:
+        """Upload a sealed segment, less the records of ids suppressed since they were spooled (`unchecked`), and
+        forget it. Returns what landed (None when every record was suppressed) and how many records were dropped."""
+        data, dropped = without_suppressed(segment.path.read_bytes(), unchecked)
+        if not data:  # every record was suppressed: nothing to land
+            spool.forget(segment)
+            self.metrics.suppressed.labels(SPOOLED).inc(dropped)
+            return None, dropped
         compressed = gzip.compress(data, compresslevel=1, mtime=0)
         key = landed_object_key(area, segment.hour, self.collector_id, segment.segment_id)
         self._put(key, compressed)
@@ -354,7 +453,8 @@ class CollectorService:
         self.ledger.record(landed)
         spool.forget(segment)
         self.metrics.landed_objects.labels(area).inc()
-        return landed
+        self.metrics.suppressed.labels(SPOOLED).inc(dropped)
+        return landed, dropped
 
     def _put(self, key: str, data: bytes) -> None:
         self._timed(self.store.put, key, data)
@@ -444,18 +544,23 @@ class CollectorService:
         """Counters since this process started, for the admin API."""
         rejected: dict[str, float] = {}
         accepted: dict[str, float] = {}
+        suppressed = {RECEIVED: 0.0, SPOOLED: 0.0}
         for metric in self.metrics.registry.collect():
             for sample in metric.samples:
                 if sample.name == "revolt_collector_events_rejected_total":
                     rejected[sample.labels["reason"]] = sample.value
                 elif sample.name == "revolt_collector_events_accepted_total":
                     accepted[sample.labels["source"]] = sample.value
+                elif sample.name == "revolt_collector_events_suppressed_total":
+                    suppressed[sample.labels["stage"]] = sample.value
         events, spool_bytes = self.spool_depth()
         return {
             "collectorId": self.collector_id,
             "startedAt": format_timestamp(self.started_at),
             "acceptedBySource": {key: int(value) for key, value in accepted.items()},
             "rejectedByReason": {key: int(value) for key, value in rejected.items()},
+            "suppressedByStage": {key: int(value) for key, value in suppressed.items()},
+            "suppression": self.suppression_state(),
             "spoolEvents": events,
             "spoolBytes": spool_bytes,
             "watermark": format_timestamp(self.watermark()),
@@ -482,6 +587,17 @@ class CollectorService:
             "uploadLagSeconds": round(self.upload_lag_seconds(), 3),
             "uploadInFlightSeconds": None if in_flight is None else round(in_flight, 3),
             "lastUploadError": self.last_upload_error,
+        }
+
+    def suppression_state(self) -> dict[str, Any]:
+        """The suppression list in use: its size, its age, and why the last read failed if it did. For the admin
+        API only: /health, which anyone may read, says no more than that a read failed."""
+        age = self.suppression.age_seconds()
+        failure = self.suppression.last_failure
+        return {
+            "entries": len(self.privacy.suppressed),
+            "readSecondsAgo": None if age is None else round(age, 3),
+            "lastReadError": None if failure is None else failure.reason,
         }
 
     async def _ingest_problems(self) -> list[dict[str, str]]:
@@ -534,6 +650,11 @@ class CollectorService:
                 " (segment age, upload interval and REVOLT_UPLOAD_STALL_SECONDS) when storage keeps up"
             )
             problems.append(_problem("landing_lagging", DEGRADED, reason))
+        if (failure := self.suppression.last_failure) is not None:
+            age = self.suppression.age_seconds()
+            kept = "no list was read yet, so nothing lands" if age is None else f"the list read {age:.0f} s ago stays"
+            reason = f"reading the suppression list failed {time.monotonic() - failure.at:.0f} s ago ({kept}): "
+            problems.append(_problem("suppression_list_unread", DEGRADED, reason + failure.reason))
         task = self._upload_task
         if task is not None and task.done() and not task.cancelled():
             error = task.exception()

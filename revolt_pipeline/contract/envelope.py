@@ -3,12 +3,15 @@
 One JSON line per accepted event:
 
     {"messageId", "type", "receivedAt", "sentAt", "originalTimestamp", "timestamp", "clockSkewMs",
-     "source", "platform", "collector", "messageIdGenerated", "clientIp", "batchContext", "messageBytes", "message"}
+     "source", "platform", "collector", "messageIdGenerated", "ipCountry", "clientIp", "batchContext",
+     "messageBytes", "message"}
 
 The client's bytes stay untouched under `message`: that is what "lossless" means here (less any
 write key, and with line breaks as spaces: docs/event-contract.md). The fields around it are ours
 and typed. Their times are integers, milliseconds since the Unix epoch in UTC: exact, cheap to
-compute for every event, and typed without parsing downstream. `message` comes last and
+compute for every event, and typed without parsing downstream. `ipCountry` is the country of the event's
+address (its `context.ip`, else the batch's, else `clientIp`) found before the collector truncated or dropped
+them (`contract/addresses.py`): the one place the full address was known. `message` comes last and
 `messageBytes` gives its length, so a reader can cut the message out of the line exactly, without a
 JSON parser that would re-serialize it (`1.10` read and written again is `1.1`).
 """
@@ -44,7 +47,8 @@ class Receipt:
     source: str
     platform: str
     collector: str
-    client_ip: str | None = None  # the sender's address (through trusted proxies); cleaning's context.ip default
+    # The sender's address (through trusted proxies) as the IP policy keeps it; cleaning's context.ip default.
+    client_ip: str | None = None
 
     def shared_fields(self) -> bytes:
         """The record's fields that every message of the request shares, serialized once."""
@@ -61,7 +65,9 @@ class Receipt:
         )[1:-1]
 
 
-def landed_record(message: Message, raw: bytes, receipt: Receipt, shared_fields: bytes) -> bytes:
+def landed_record(
+    message: Message, raw: bytes, receipt: Receipt, shared_fields: bytes, ip_country: str | None = None
+) -> bytes:
     """The record to spool for an accepted message; `shared_fields` is `receipt.shared_fields()`.
 
     Clock skew is corrected the standard way, `timestamp = receivedAt - (sentAt - originalTimestamp)`:
@@ -83,7 +89,7 @@ def landed_record(message: Message, raw: bytes, receipt: Receipt, shared_fields:
     generated = message.messageId is None
     return (
         b'{"messageId":%b,"type":"%b","sentAt":%b,"originalTimestamp":%b,"timestamp":%d,"clockSkewMs":%b,'
-        b'"messageIdGenerated":%b,%b,"messageBytes":%d,"message":%b}'
+        b'"messageIdGenerated":%b,"ipCountry":%b,%b,"messageBytes":%d,"message":%b}'
         % (
             orjson.dumps(str(uuid.uuid4()) if generated else message.messageId),
             message.__struct_config__.tag.encode(),
@@ -92,6 +98,7 @@ def landed_record(message: Message, raw: bytes, receipt: Receipt, shared_fields:
             corrected_ms,
             _number(skew_ms),
             b"true" if generated else b"false",
+            b"null" if ip_country is None else orjson.dumps(ip_country),
             shared_fields,
             len(raw),
             raw,

@@ -312,3 +312,44 @@ def _array_item_spans(text: bytes, position: int, budget: list[int]) -> tuple[li
         if position < len(text) and text[position] == _CLOSE_BRACKET:
             return items, position + 1
         return None
+
+
+def object_members(data: bytes, start: int) -> list[tuple[str, int, int, int]] | None:
+    """The members of the strict JSON object at `start`, each as (its name decoded, where its name starts, where
+    its value starts, where its value ends), offsets into `data`; None when no object starts there.
+
+    Names are compared decoded, so `"\\u0069p"` is `ip`, as every JSON reader downstream reads it.
+    """
+    if start >= len(data) or data[start] != _OPEN_BRACE:
+        return None
+    members: list[tuple[str, int, int, int]] = []
+    position = _WS.match(data, start + 1).end()
+    if position < len(data) and data[position] == _CLOSE_BRACE:
+        return members
+    while True:
+        key = _STRING.match(data, position)
+        if key is None:
+            raise ValueError("member name expected: the text is not valid JSON")
+        name = key[0][1:-1].decode() if b"\\" not in key[0] else jiter.from_json(key[0])
+        colon = _WS.match(data, key.end()).end()
+        value_start = _WS.match(data, colon + 1).end()
+        end = value_end(data, value_start)
+        if colon >= len(data) or data[colon] != _COLON or end < 0:
+            raise ValueError("member value expected: the text is not valid JSON")
+        members.append((name, key.start(), value_start, end))
+        position = _WS.match(data, end).end()
+        if position < len(data) and data[position] == _COMMA:
+            position = _WS.match(data, position + 1).end()
+            continue
+        return members
+
+
+def without_member(data: bytes, members: list[tuple[str, int, int, int]], index: int) -> bytes:
+    """`data` with the member `members[index]` (from `object_members`) and one comma cut out; every other byte
+    stays."""
+    _, name_start, _, end = members[index]
+    if index > 0:
+        return data[: members[index - 1][3]] + data[end:]  # `, "name": value` after the previous member
+    if len(members) > 1:
+        return data[:name_start] + data[members[1][1] :]  # `"name": value, ` up to the next member
+    return data[:name_start] + data[end:]

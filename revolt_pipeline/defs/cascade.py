@@ -163,9 +163,12 @@ def _through_latest(instance: dg.DagsterInstance, asset: str, days: list[date], 
 
 
 def _run_writing(instance: dg.DagsterInstance, cascade: Cascade) -> dg.DagsterRun | None:
-    """A queued or running run that materializes any of the cascade's downstream assets."""
+    """A queued or running run that materializes any of the cascade's downstream assets, or a deletion (which
+    rewrites every layer: a day built from inputs read before it erased them would bring the person back)."""
     downstream = {dg.AssetKey(name) for name in cascade.downstream}
     for run in instance.get_runs(dg.RunsFilter(statuses=IN_PROGRESS)):
+        if run.job_name == DELETION_JOB:
+            return run
         if run.asset_selection is not None and run.asset_selection & downstream:
             return run
         if run.asset_selection is None and run.job_name == cascade.job:
@@ -173,6 +176,8 @@ def _run_writing(instance: dg.DagsterInstance, cascade: Cascade) -> dg.DagsterRu
     return None
 
 
+# The job that erases people from every layer (defs/jobs.py's privacy_job): no cascade launches while it runs.
+DELETION_JOB = "privacy_job"
 IN_PROGRESS = [
     dg.DagsterRunStatus.QUEUED,
     dg.DagsterRunStatus.NOT_STARTED,
@@ -232,6 +237,9 @@ CASCADE_ORDER = (
     "funnels_after_restitch",
     # After the people layer, which finds the cleaned days a late identify re-stitches: the cascade starts over there.
     "clean_after_restitch",
+    # After a deletion erased a person (issue 12): the cleaned layer again from the days it changed.
+    "clean_after_deletion",
+    "catalog_after_deletion",
 )
 
 

@@ -91,3 +91,11 @@ ml_job = dg.define_asset_job(
     "against its baselines, and load churn_scores into the report database; train the recommendations and the "
     "segments of the day and load their tables.",
 )
+
+# Privacy (issue 12): the pending deletion requests carried out and verified (`defs/privacy/`), unpartitioned.
+privacy_job = dg.define_asset_job(
+    "privacy_job",  # defs/cascade.py's DELETION_JOB: the cascade waits while it runs
+    selection=dg.AssetSelection.assets("privacy_deletions"),
+    description="Carry out the pending deletion requests (revolt privacy delete) and verify that nothing of the "
+    "people remains; the days it changed are then rebuilt by clean_after_deletion and the cascade.",
+)

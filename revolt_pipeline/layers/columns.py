@@ -34,7 +34,10 @@ COLUMNS = {
     "source": "The source (app) whose write key sent it.",
     "platform": "The platform of the source that sent it (ios, android, web, ...).",
     "collector": "Which collector replica accepted it.",
-    "client_ip": "The address the request came from (the peer, or the client a trusted proxy named), or NULL.",
+    "client_ip": "The address the request came from (the peer, or the client a trusted proxy named), as the "
+    "collector's IP policy keeps it (truncated by default), or NULL.",
+    "ip_country": "The country of the event's IP address, found by the collector from the full address before "
+    "it truncated or dropped it; NULL when it had none (and for events landed before collectors found it).",
     "batch_context": "The batch envelope's context as sent (JSON); the message's own context wins over it.",
     "context": "The message's context merged over the batch's (JSON): app, device, OS, locale, library, ...",
     "properties": "The track, page or screen call's properties as sent (JSON).",
@@ -56,7 +59,8 @@ COLUMNS = {
     "timezone": "context.timezone, the device's IANA time zone.",
     "library_name": "context.library.name: the SDK that sent the event.",
     "library_version": "context.library.version.",
-    "ip": "The event's IP address: context.ip, else the address the collector received it from.",
+    "ip": "The event's IP address: context.ip, else the address the collector received it from, as the "
+    "collector's IP policy keeps it (truncated by default).",
     "user_agent": "context.userAgent.",
     "country": "ISO 3166-1 alpha-2 country, found offline from the IP address, else the time zone; 'unknown' "
     "when neither tells.",

@@ -665,3 +665,77 @@ def rows_naming(engine: sa.Engine, ids: Sequence[str]) -> dict[str, list[dict[st
         return found
 
     return with_reconnects(engine, read, "reading a person's rows")
+
+
+# Deletion requests (issue 12): a person's rows deleted from every report table, and the audit trail of the requests
+# (`schema.privacy_requests`), whose statements live here like every other of the report database.
+
+
+def delete_rows_naming(engine: sa.Engine, ids: Sequence[str]) -> dict[str, int]:
+    """Delete each report table's rows whose id columns hold one of `ids` (what `rows_naming` finds), in one
+    transaction; returns the rows deleted per table (tables that lost none left out). Safe to repeat."""
+
+    def delete() -> dict[str, int]:
+        deleted: dict[str, int] = {}
+        existing = set(sa.inspect(engine).get_table_names())
+        with engine.begin() as connection:
+            for table in schema.metadata.sorted_tables:
+                columns = [table.c[name] for name in ID_COLUMNS if name in table.c]
+                if table.name not in existing or not columns:
+                    continue
+                statement = sa.delete(table).where(sa.or_(*(column.in_(list(ids)) for column in columns)))
+                count = connection.execute(statement).rowcount
+                if count:
+                    deleted[table.name] = count
+        return deleted
+
+    return with_reconnects(engine, delete, "deleting a person's rows")
+
+
+def ensure_audit_tables(engine: sa.Engine) -> None:
+    """Create `privacy_requests` if it does not exist yet (under the schema lock `ensure_tables` takes)."""
+
+    def create() -> None:
+        with engine.begin() as connection:
+            _lock_schema(connection)
+            schema.audit_metadata.create_all(connection)
+
+    with_reconnects(engine, create, "creating the privacy requests table")
+
+
+def record_privacy_request(engine: sa.Engine, row: dict[str, Any]) -> None:
+    """Insert one request (a row of `privacy_requests`), creating the table first if need be."""
+    ensure_audit_tables(engine)
+
+    def insert() -> None:
+        with engine.begin() as connection:
+            connection.execute(sa.insert(schema.privacy_requests).values(**row))
+
+    with_reconnects(engine, insert, "recording a privacy request")
+
+
+def privacy_requests(engine: sa.Engine, statuses: Sequence[str] | None = None) -> list[dict[str, Any]]:
+    """The requests (of the given statuses), oldest first; none before the first is recorded."""
+    table = schema.privacy_requests
+    statement = sa.select(table).order_by(table.c.requested_at, table.c.request_id)
+    if statuses is not None:
+        statement = statement.where(table.c.status.in_(list(statuses)))
+
+    def read() -> list[dict[str, Any]]:
+        if not sa.inspect(engine).has_table(table.name):
+            return []
+        with engine.connect() as connection:
+            return [dict(row._mapping) for row in connection.execute(statement)]
+
+    return with_reconnects(engine, read, "reading the privacy requests")
+
+
+def update_privacy_request(engine: sa.Engine, request_id: str, values: dict[str, Any]) -> None:
+    """Set `values` on one request (its status, what was removed, ...), in one transaction."""
+    table = schema.privacy_requests
+
+    def update() -> None:
+        with engine.begin() as connection:
+            connection.execute(sa.update(table).where(table.c.request_id == request_id).values(**values))
+
+    with_reconnects(engine, update, "updating a privacy request")

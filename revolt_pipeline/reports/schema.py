@@ -934,3 +934,54 @@ person_sessions = sa.Table(
 )
 PARTITION_COLUMNS[person_sessions.name] = "session_date"
 __all__ += ["person_sessions"]
+
+
+# Privacy requests (issue 12): the audit trail of deletion requests, kept in the report database beside the tables
+# a deletion changes. Not a report table (no day, no grain, no asset, no dashboard page): its own metadata, so what
+# covers every report table (the BI guide, the views, the dashboard's pages, `rows_naming`) leaves it out. Ids are
+# kept as pseudonyms (`contract/pseudonyms.py`); the ids in clear wait in `pending_ids` until the request is done.
+audit_metadata = sa.MetaData()
+PRIVACY_REQUEST_STATUSES = ("pending", "running", "done", "failed")
+privacy_requests = sa.Table(
+    "privacy_requests",
+    audit_metadata,
+    sa.Column("request_id", sa.String(32), primary_key=True, comment="The request's id, as the CLI printed it."),
+    sa.Column("kind", sa.String(16), nullable=False, comment="What was asked: `delete` (everything about the person)."),
+    _timestamp("requested_at", "When the request was recorded (UTC)."),
+    sa.Column("requested_by", sa.Text, nullable=False, comment="Who recorded it (--requested-by, else the OS user)."),
+    sa.Column("reason", sa.Text, comment="Why, as the requester wrote it (--reason); NULL if not given."),
+    sa.Column(
+        "status",
+        sa.String(8),
+        nullable=False,
+        comment="pending (recorded), running (ids resolved, removal under way or cut short: a re-run resumes it), "
+        "done (removed and verified), failed (see error; a re-run of privacy_job retries it).",
+    ),
+    sa.Column("requested_ids", sa.Text, nullable=False, comment="The ids asked for, as pseudonyms: JSON."),
+    sa.Column(
+        "id_pseudonyms",
+        sa.Text,
+        comment="Every id stitched to the person (resolved before removal), as pseudonyms: JSON list; NULL while "
+        "pending.",
+    ),
+    sa.Column(
+        "pending_ids",
+        sa.Text,
+        comment="The ids in clear while the request is not done (the requested ids, then every stitched one): "
+        "JSON list; NULL once done, so the audit keeps no id in clear.",
+    ),
+    sa.Column("attempts", sa.Integer, nullable=False, comment="Runs of privacy_job that started on this request."),
+    sa.Column("run_id", sa.Text, comment="The Dagster run that last worked on the request."),
+    _timestamp("started_at", "When its latest attempt started (UTC)."),
+    _timestamp("finished_at", "When it was done, or last failed (UTC)."),
+    sa.Column(
+        "removed",
+        sa.Text,
+        comment="What was removed, summed over the attempts: JSON with objects rewritten and deleted, rows per "
+        "layer, report rows per table, keys naming the person that are not rows, and the days rebuilt.",
+    ),
+    sa.Column("error", sa.Text, comment="Why the latest attempt failed, or what remained; NULL when done."),
+    sa.Index("ix_privacy_requests_status", "status"),
+    comment="Privacy requests (deletions): who asked, what, when, and what was removed. Grain: one row per request_id.",
+)
+__all__ += ["PRIVACY_REQUEST_STATUSES", "audit_metadata", "privacy_requests"]

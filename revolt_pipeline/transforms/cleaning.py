@@ -11,7 +11,8 @@ Reasons, in the order they are decided:
 
 Each event gets the dimensions reports break down by: its context's fields (OS, device, locale, library, ...),
 its `ip` (the message's `context.ip`, else the address the collector received it from, as Segment fills it),
-and its `country` with the `country_method` that found it (`countries.located_sql`: the IP, else the time zone).
+and its `country` with the `country_method` that found it (`countries.located_sql`: the country the collector
+found from the full address, else the IP as landed, else the time zone).
 """
 
 from dataclasses import dataclass
@@ -66,7 +67,7 @@ class CleaningResult:
 
 
 # Raw columns added since the first raw days were written: an older raw day reads them as NULL.
-_LATER_RAW_COLUMNS = "SELECT NULL::VARCHAR AS client_ip WHERE false"
+_LATER_RAW_COLUMNS = "SELECT NULL::VARCHAR AS client_ip, NULL::VARCHAR AS ip_country WHERE false"
 
 
 def _raw_union(raw_files: dict[date, str], columns: str) -> str:
@@ -163,7 +164,8 @@ def clean_events(
             FROM decisions JOIN ({full}) AS raw USING (received_date, file_row_number)
             WHERE decisions.reason IS NULL
         ),
-        fields AS (SELECT * EXCLUDE (context_fields), {context_columns} FROM kept)
+        fields AS (SELECT * EXCLUDE (context_fields, ip_country), ip_country AS landed_country, {context_columns}
+                   FROM kept)
         SELECT message_id, type, event_name,
                {person_id_sql("kept.user_id", "kept.anonymous_id", "by_user", "by_anonymous")} AS person_id,
                user_id, anonymous_id,
@@ -172,7 +174,7 @@ def clean_events(
                source, platform, collector,
                {", ".join(CONTEXT_FIELDS)}, country, country_method,
                group_id, previous_id, properties, traits, context
-        FROM {located_sql("fields", "ip", "timezone")} AS kept
+        FROM {located_sql("fields", "ip", "timezone", "landed_country")} AS kept
         LEFT JOIN people AS by_user ON by_user.identity = kept.user_id
         LEFT JOIN people AS by_anonymous ON by_anonymous.identity = kept.anonymous_id
     """

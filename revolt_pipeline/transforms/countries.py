@@ -1,6 +1,8 @@
 """The country of an event, offline: from its IP address, else from its time zone, with the method recorded.
 
-- `ip`: the address (the message's `context.ip`, else the address the collector received it from) looked up in
+- `ip`: the country the collector found from the full address before its IP policy truncated or dropped it (the
+  landed record's `ipCountry`); for events landed before collectors did, the address as landed (the message's
+  `context.ip`, else the address the collector received it from) looked up in
   `iptocc`, a package that embeds the Regional Internet Registries' allocation data (no network, no file to
   download; refreshed with its releases). It gives the country a registry assigned the address block to: for
   about 95% of IPv4 addresses the country a commercial geolocation database gives. Private, loopback,
@@ -86,10 +88,11 @@ def normalized_ip_sql(ip: str) -> str:
     return rf"regexp_replace(trim({ip}), '^::ffff:([0-9]+\.[0-9]+\.[0-9]+\.[0-9]+)$', '\1', 'i')"
 
 
-def located_sql(relation: str, ip: str, timezone: str) -> str:
+def located_sql(relation: str, ip: str, timezone: str, known_country: str = "NULL") -> str:
     """`relation` with `country` (NULL when unknown) and `country_method` (one of COUNTRY_METHODS) added.
 
-    `ip` and `timezone` are expressions over the relation's columns; `register_country_lookups` must have run.
+    `ip`, `timezone` and `known_country` (the IP's country found upstream, which wins over a lookup of `ip`) are
+    expressions over the relation's columns; `register_country_lookups` must have run.
     """
     return f"""(
         SELECT located.* EXCLUDE (ip_country, zone, zone_country),
@@ -97,7 +100,7 @@ def located_sql(relation: str, ip: str, timezone: str) -> str:
                CASE WHEN ip_country IS NOT NULL THEN 'ip' WHEN zone_country IS NOT NULL THEN 'timezone'
                     ELSE 'unknown' END AS country_method
         FROM (
-            SELECT rows.*, {IP_COUNTRY_FUNCTION}({normalized_ip_sql(ip)}) AS ip_country,
+            SELECT rows.*, coalesce({known_country}, {IP_COUNTRY_FUNCTION}({normalized_ip_sql(ip)})) AS ip_country,
                    zones.zone, zones.country AS zone_country
             FROM {relation} AS rows
             LEFT JOIN {TIMEZONE_COUNTRIES_TABLE} AS zones ON zones.zone = trim({timezone})

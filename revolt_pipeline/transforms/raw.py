@@ -29,6 +29,7 @@ LANDED_COLUMNS = {
     "messageIdGenerated": "BOOLEAN",
     "batchContext": "JSON",
     "clientIp": "VARCHAR",
+    "ipCountry": "VARCHAR",
     "messageBytes": "BIGINT",
 }
 # A landed line is one valid JSON text, so it never holds the byte 0x01 (control characters are escaped
@@ -128,7 +129,8 @@ def raw_events_query(landed_files: list[str]) -> str:
         documents[3] AS traits,
         message,
         batchContext AS batch_context,
-        clientIp AS client_ip
+        clientIp AS client_ip,
+        ipCountry AS ip_country
     FROM landed
     """
 

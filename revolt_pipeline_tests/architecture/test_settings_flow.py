@@ -106,7 +106,11 @@ def test_unset_settings_give_the_defaults_of_what_they_configure(settings: Setti
     settings = dataclasses.replace(settings, admin_token="token")
     from_settings = CollectorConfig.from_settings(settings)
     defaults = CollectorConfig(
-        spool_dir=settings.spool_dir, store=settings.store, sources_file=settings.sources_file, admin_token="token"
+        spool_dir=settings.spool_dir,
+        store=settings.store,
+        sources_file=settings.sources_file,
+        admin_token="token",
+        privacy_salt=settings.resolved_privacy_salt(),
     )
     assert from_settings == defaults
     rules = PipelineRules()

@@ -15,7 +15,10 @@ MESSAGE = {"type": "track", "event": "Opened", "userId": "u1", "messageId": "m1"
 
 
 def serve(tmp_path: Path, trusted_proxies: str) -> Iterator[CollectorHarness]:
-    config = collector_config(tmp_path, (tmp_path / "store").as_uri(), trusted_proxies=trusted_proxies)
+    # Addresses as received (REVOLT_IP_POLICY=keep): what the default truncates is tested in test_privacy.py.
+    config = collector_config(
+        tmp_path, (tmp_path / "store").as_uri(), trusted_proxies=trusted_proxies, ip_policy="keep"
+    )
     with CollectorServer(config) as server:
         harness = CollectorHarness(server.url, server.service.store, config, server)
         yield harness

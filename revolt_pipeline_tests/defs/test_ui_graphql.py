@@ -184,8 +184,13 @@ def test_the_ui_shows_every_definition_and_each_partitions_own_figures(
         "people_job",
         "funnels_job",
         "ml_job",
+        "privacy_job",
     }
-    assert {sensor.name for sensor in definitions.sensors or []} == {*CASCADE_ORDER, "ml_after_people"}
+    assert {sensor.name for sensor in definitions.sensors or []} == {
+        *CASCADE_ORDER,
+        "ml_after_people",
+        "privacy_after_request",
+    }
     assert {schedule.name for schedule in definitions.schedules or []} == {"raw_job_schedule"}
 
     shown_assets = sorted("/".join(node["assetKey"]["path"]) for node in repository["assetNodes"])
@@ -206,9 +211,10 @@ def test_the_ui_shows_every_definition_and_each_partitions_own_figures(
     # recommendation_model, recommendations, segment_model, person_segments, segment_sizes) and nine checks (one
     # per model asset, two on segment_model, and each report table's loaded-rows check).
     aggregates, people = len(schema.AGGREGATE_TABLES), 2 + len(schema.ACTIVE_USERS_TABLES) + 3
-    funnels, retention, ml = (4, 6), (5, 6), (8, 9)
-    assert len(shown_assets) == 7 + aggregates + people + funnels[0] + retention[0] + ml[0]
-    assert len(shown_checks) == 11 + aggregates + people + funnels[1] + retention[1] + ml[1]
+    # privacy's one asset, privacy_deletions, and its check nothing_remains.
+    funnels, retention, ml, privacy = (4, 6), (5, 6), (8, 9), (1, 1)
+    assert len(shown_assets) == 7 + aggregates + people + funnels[0] + retention[0] + ml[0] + privacy[0]
+    assert len(shown_checks) == 11 + aggregates + people + funnels[1] + retention[1] + ml[1] + privacy[1]
 
     # Each partition's row count is that day's rows, not the run's.
     for asset in ("raw_events", "event_catalog"):

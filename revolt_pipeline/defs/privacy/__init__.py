@@ -1,0 +1,1 @@
+"""Privacy requests in Dagster: deletions carried out and verified (`assets.py`, `sensors.py`)."""
