@@ -488,7 +488,7 @@ def landed_lines(day: DayEvents, devices: Devices, catalog: Catalog, rows: slice
         ',"originalTimestamp":', _number_strings(original_device),
         ',"timestamp":', _number_strings(received_ms - (sent_device - original_device)),
         ',"clockSkewMs":', _number_strings(sent_device - received_ms),
-        ',"messageIdGenerated":false,"receivedAt":', _number_strings(received_ms),
+        ',"messageIdGenerated":false,"ipCountry":null,"receivedAt":', _number_strings(received_ms),
         devices.envelope.take(device_index), f',"collector":"{COLLECTOR}","clientIp":',
         devices.client_ips.take(device_index), ',"batchContext":null,"messageBytes":',
         pc.cast(pc.binary_length(message), pa.string()), ',"message":', message, "}\n", "",
@@ -597,7 +597,7 @@ def check_landed_format(store_root: Path, samples: int = 400) -> int:
                 collector=record["collector"],
                 client_ip=record["clientIp"],
             )
-            expected = landed_record(message, raw, receipt, receipt.shared_fields())
+            expected = landed_record(message, raw, receipt, receipt.shared_fields(), record["ipCountry"])
             if expected != line:
                 raise AssertionError(f"generated line differs from landed_record:\n{line!r}\n{expected!r}")
             checked += 1
