@@ -28,6 +28,8 @@ where the two engines differ in meaning, not only in spelling, and how each such
   patch (RFC 7396), and no Python function may run inside its lambdas: both are `JSON_MERGE_PATCH_UDF` of the list
   (`array(a, b)` for two), a function `transforms/spark.py` registers: it folds the list with DuckDB's own
   `json_merge_patch`, so the merged text (key order, number spelling) is DuckDB's byte for byte.
+- `FROM t, range(a, b) AS r(n)` is Spark's `range` table function (the integers a to b - 1 alike);
+  `INTERVAL (expression) DAY` is `make_dt_interval(expression)` (Spark's interval literals take literals only).
 - `CAST(text AS JSON)`: Spark has no JSON type; JSON stays text, and DuckDB's cast keeps the text as it is.
 
 Table functions (`read_parquet`), `COPY`, temporary tables and `UNION ALL BY NAME` have no Spark SQL of their
@@ -274,6 +276,28 @@ def _json_merge_patch(node: exp.Expression) -> exp.Expression:
     return node
 
 
+def _range_table(node: exp.Expression) -> exp.Expression:
+    """`FROM t, range(a, b) AS r(n)` (a table of the integers a to b - 1) as Spark's `range` table function."""
+    if not (isinstance(node, exp.Table) and isinstance(node.this, exp.GenerateSeries)):
+        return node
+    series = node.this
+    if not series.args.get("is_end_exclusive") or series.args.get("step") is not None:
+        raise NotImplementedError("generate_series has no Spark mapping yet; range(a, b) does")
+    node.set("this", _call("range", series.args["start"], series.args["end"]))
+    return node
+
+
+def _interval_of_expression(node: exp.Expression) -> exp.Expression:
+    """`INTERVAL (expr) DAY`: Spark's interval literals take a literal only; days as `make_dt_interval(expr)`, a
+    day-time interval, which added to a date makes a timestamp, as DuckDB's does."""
+    if not (isinstance(node, exp.Interval) and isinstance(node.this, exp.Paren)):
+        return node
+    unit = node.args.get("unit")
+    if unit is None or unit.name.upper() != "DAY":
+        raise NotImplementedError("INTERVAL (expression) has a Spark mapping in days only")
+    return _call("make_dt_interval", node.this.this.transform(_interval_of_expression))
+
+
 def _double_division(node: exp.Expression) -> exp.Expression:
     if isinstance(node, exp.Div):
         for side in ("this", "expression"):
@@ -290,6 +314,8 @@ SPARK_MAPPING: tuple[Callable[[exp.Expression], exp.Expression], ...] = (
     _byte_functions,
     _json_cast,
     _json_type,
+    _range_table,
+    _interval_of_expression,
     _epoch_ms,
     _ordered_list,
     _arg_min_max,
