@@ -30,6 +30,8 @@ where the two engines differ in meaning, not only in spelling, and how each such
   `json_merge_patch`, so the merged text (key order, number spelling) is DuckDB's byte for byte.
 - `FROM t, range(a, b) AS r(n)` is Spark's `range` table function (the integers a to b - 1 alike);
   `INTERVAL (expression) DAY` is `make_dt_interval(expression)` (Spark's interval literals take literals only).
+- `mode(x ORDER BY x)` (ties to the first in order) is Spark's deterministic `mode(x, true)` (ties to the lowest);
+  an empty map (`MAP {}`) is `map()`.
 - `CAST(text AS JSON)`: Spark has no JSON type; JSON stays text, and DuckDB's cast keeps the text as it is.
 
 Table functions (`read_parquet`), `COPY`, temporary tables and `UNION ALL BY NAME` have no Spark SQL of their
@@ -298,6 +300,20 @@ def _interval_of_expression(node: exp.Expression) -> exp.Expression:
     return _call("make_dt_interval", node.this.this.transform(_interval_of_expression))
 
 
+def _mode_and_maps(node: exp.Expression) -> exp.Expression:
+    """`mode(x ORDER BY x)`: of values equally frequent, the first in order, which is Spark's deterministic `mode`
+    (the lowest); `MAP {}` (an empty map) is Spark's `map()`."""
+    if isinstance(node, exp.Mode) and isinstance(node.this, exp.Order):
+        order = node.this
+        keys = order.expressions
+        if len(keys) != 1 or keys[0].args.get("desc") or keys[0].this != order.this:
+            raise NotImplementedError("mode(x ORDER BY ...) has a Spark mapping ordered by x ascending only")
+        return _call("mode", order.this, exp.true())
+    if isinstance(node, exp.ToMap) and isinstance(node.this, exp.Struct) and not node.this.expressions:
+        return _call("map")
+    return node
+
+
 def _double_division(node: exp.Expression) -> exp.Expression:
     if isinstance(node, exp.Div):
         for side in ("this", "expression"):
@@ -316,6 +332,7 @@ SPARK_MAPPING: tuple[Callable[[exp.Expression], exp.Expression], ...] = (
     _json_type,
     _range_table,
     _interval_of_expression,
+    _mode_and_maps,
     _epoch_ms,
     _ordered_list,
     _arg_min_max,

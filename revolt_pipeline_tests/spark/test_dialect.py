@@ -134,3 +134,22 @@ def test_json_type_is_duckdbs_for_every_kind_of_value(text: str) -> None:
             [text],
         ).fetchone()
     assert row[0] == row[1], text
+
+
+def test_retentions_periods_and_day_intervals_of_an_expression() -> None:
+    assert to_spark(
+        "SELECT c + INTERVAL (period * 7) DAY, d - INTERVAL 6 DAY FROM people, range(0, 31) AS r(period)"
+    ) == ("SELECT c + MAKE_DT_INTERVAL(period * 7), d - INTERVAL '6' DAY FROM people, RANGE(0, 31) AS r(period)")
+    with duckdb_connection(threads=1) as connection:  # DuckDB's range excludes its end, as Spark's does
+        assert connection.execute("SELECT max(n) FROM range(0, 31) AS r(n)").fetchone() == (30,)
+
+
+def test_an_ordered_mode_breaks_ties_to_the_lowest_and_an_empty_map_is_map() -> None:
+    assert spark("mode(p ORDER BY p), MAP {}::MAP(VARCHAR, BIGINT)") == (
+        "MODE(p, TRUE), CAST(MAP() AS MAP<STRING, BIGINT>)"
+    )
+    with pytest.raises(NotImplementedError, match="mode"):
+        spark("mode(p ORDER BY q)")
+    with duckdb_connection(threads=1) as connection:
+        rows = "(VALUES ('web'), ('ios'), ('ios'), ('web'), (NULL)) AS v(p)"
+        assert connection.execute(f"SELECT mode(p ORDER BY p) FROM {rows}").fetchone() == ("ios",)
