@@ -58,9 +58,11 @@ LOCAL_CONF = {
     # A day is small next to Spark's default of 200 shuffle partitions, each a task.
     "spark.sql.shuffle.partitions": "4",
 }
-# For days of a few thousand rows (tests, demos): compiling each query's code costs more than running it, and one
-# shuffle partition is plenty. Results are the same either way.
+# For days of a few thousand rows (tests, demos): compiling each query's code costs more than running it, one
+# shuffle partition is plenty, and re-planning after every shuffle (adaptive execution) took the ML features' query
+# from 4-6 s to 12-14 s on the demo's few hundred rows. Results are the same either way.
 SMALL_DATA_CONF = {
+    "spark.sql.adaptive.enabled": "false",
     "spark.sql.codegen.wholeStage": "false",
     "spark.sql.codegen.factoryMode": "NO_CODEGEN",
     "spark.sql.shuffle.partitions": "1",
