@@ -1,8 +1,8 @@
 """The one mapping from the engine setting (`REVOLT_ENGINE`) to the connections the layers run their transforms on.
 
 DuckDB runs every layer. Spark (`transforms/spark.py`) runs the same transforms' SQL on a SparkSession, one
-session for all the steps of a build (it takes seconds to start); the raw layer stays on DuckDB until its
-reading of the landed files has a Spark mapping (docs/scale-out.md says which layers run where).
+session for all the steps of a build (it takes seconds to start), the raw layer's reading of the landed files too
+(docs/scale-out.md says what is mapped and how).
 """
 
 from collections.abc import Callable, Iterator
@@ -18,8 +18,8 @@ Connect = Callable[[], AbstractContextManager[Any]]
 
 @dataclass(frozen=True)
 class EngineConnections:
-    """How each step opens its connection: `connect` for the layers the engine runs, `raw_connect` for the raw
-    layer (DuckDB on either engine, so far)."""
+    """How each step opens its connection: `connect` for every layer, `raw_connect` for the raw layer (the same
+    engine's; kept apart for callers that run the raw layer elsewhere, as `DayBuilder.raw_connect` allows)."""
 
     engine: str
     connect: Connect
@@ -40,9 +40,11 @@ def engine_connections(
         from revolt_pipeline.transforms.spark import spark_session as start_session
 
         if spark_session is not None:
-            yield EngineConnections(engine, partial(spark_connection, spark_session), duckdb)
+            spark = partial(spark_connection, spark_session)
+            yield EngineConnections(engine, spark, spark)
             return
         with start_session(spark_master) as session:
-            yield EngineConnections(engine, partial(spark_connection, session), duckdb)
+            spark = partial(spark_connection, session)
+            yield EngineConnections(engine, spark, spark)
     else:
         raise ValueError(f"unknown engine {engine!r}: duckdb or spark (REVOLT_ENGINE)")

@@ -15,11 +15,30 @@ where the two engines differ in meaning, not only in spelling, and how each such
 - `regexp_replace(s, pattern, '\\1', 'i')`: Java's regular expressions take flags inline (`(?i)`) and name
   groups `$1` in the replacement.
 - `x / 1.5`: a decimal literal makes Spark's division decimal; DuckDB's is a double.
+- The raw layer's reading of a landed line: `json_transform(line, '{"k": "TYPE"}')` is `from_json` with the same
+  fields (JSON as text); `make_timestamptz(micros)` is `timestamp_micros`; a slice of a line's bytes
+  (`decode(array_slice(encode(line), a, b))`, `strlen` counting bytes) is `substring` of its UTF-8 binary
+  (`octet_length`), 1-based and inclusive alike; `json_extract(json, [paths])` is a list of `get_json_object`.
+- `json_type(json)`: Spark has none; the type is read off the JSON text (its first character, and for numbers
+  DuckDB's split: non-negative integers up to 2^64 - 1 are `UBIGINT`, negative ones from -2^63 `BIGINT`, any
+  other number `DOUBLE`).
+- `json_each(json) AS entry` (a lateral join): `CROSS JOIN LATERAL variant_explode(parse_json(json))`, with
+  `entry.type` as `json_type` of the value's JSON text (`to_json`) and `entry.value` that text.
+- `json_merge_patch(a, b)` and `list_reduce(list, lambda a, b: json_merge_patch(a, b))`: Spark has no JSON merge
+  patch (RFC 7396), and no Python function may run inside its lambdas: both are `JSON_MERGE_PATCH_UDF` of the list
+  (`array(a, b)` for two), a function `transforms/spark.py` registers: it folds the list with DuckDB's own
+  `json_merge_patch`, so the merged text (key order, number spelling) is DuckDB's byte for byte.
+- `FROM t, range(a, b) AS r(n)` is Spark's `range` table function (the integers a to b - 1 alike);
+  `INTERVAL (expression) DAY` is `make_dt_interval(expression)` (Spark's interval literals take literals only).
+- `mode(x ORDER BY x)` (ties to the first in order) is Spark's deterministic `mode(x, true)` (ties to the lowest);
+  an empty map (`MAP {}`) is `map()`.
+- `CAST(text AS JSON)`: Spark has no JSON type; JSON stays text, and DuckDB's cast keeps the text as it is.
 
 Table functions (`read_parquet`), `COPY`, temporary tables and `UNION ALL BY NAME` have no Spark SQL of their
 own: `transforms/spark.py` runs them through DataFrames, finding them with the functions here.
 """
 
+import json
 import re
 from collections.abc import Callable
 from typing import ClassVar
@@ -121,7 +140,7 @@ def _arg_min_max(node: exp.Expression) -> exp.Expression:
 
 
 def _json_paths(node: exp.Expression) -> exp.Expression:
-    if isinstance(node, exp.JSONExtractScalar) and isinstance(node.expression, exp.Array):
+    if isinstance(node, exp.JSONExtractScalar | exp.JSONExtract) and isinstance(node.expression, exp.Array):
         return exp.Array(
             expressions=[_call("get_json_object", node.this.copy(), path) for path in node.expression.expressions]
         )
@@ -148,6 +167,153 @@ def _regexp_replace(node: exp.Expression) -> exp.Expression:
     return node
 
 
+JSON_MERGE_PATCH_UDF = "revolt_json_merge_patch"
+SPARK_TYPES = {"VARCHAR": "STRING", "JSON": "STRING", "BIGINT": "BIGINT", "BOOLEAN": "BOOLEAN", "DOUBLE": "DOUBLE"}
+
+
+def _json_transform(node: exp.Expression) -> exp.Expression:
+    """`json_transform(text, '{"field": "TYPE", ...}')` as `from_json(text, 'field TYPE, ...')`."""
+    if not (isinstance(node, exp.Anonymous) and node.name.lower() == "json_transform"):
+        return node
+    text, structure = node.expressions
+    if not (isinstance(structure, exp.Literal) and structure.is_string):
+        raise NotImplementedError("json_transform has a Spark mapping for a literal structure only")
+    fields = json.loads(structure.name)
+    unknown = sorted({kind for kind in fields.values() if kind not in SPARK_TYPES})
+    if unknown:
+        raise NotImplementedError(f"json_transform to {', '.join(unknown)} has no Spark mapping yet")
+    schema = ", ".join(f"`{name}` {SPARK_TYPES[kind]}" for name, kind in fields.items())
+    return _call("from_json", text, exp.Literal.string(schema))
+
+
+def _byte_functions(node: exp.Expression) -> exp.Expression:
+    """`make_timestamptz` of microseconds, `strlen` (bytes), and a slice of a text's bytes (1-based, inclusive)."""
+    if isinstance(node, exp.Anonymous) and node.name.lower() == "make_timestamptz" and len(node.expressions) == 1:
+        return _call("timestamp_micros", node.expressions[0])
+    if isinstance(node, exp.Anonymous) and node.name.lower() == "strlen":
+        return _call("octet_length", *node.expressions)
+    if isinstance(node, exp.ArraySlice) and isinstance(node.this, exp.Encode):
+        start, end = (node.args[bound].copy().transform(_byte_functions) for bound in ("start", "end"))
+        length = exp.Add(
+            this=exp.Sub(this=exp.paren(end), expression=exp.paren(start.copy())), expression=exp.Literal.number(1)
+        )
+        return _call("substring", node.this.transform(_byte_functions), start, length)
+    return node
+
+
+def _json_cast(node: exp.Expression) -> exp.Expression:
+    if isinstance(node, exp.Cast) and node.to.this == exp.DataType.Type.JSON:
+        return node.this.transform(_json_cast)
+    return node
+
+
+def json_type_sql(text: str) -> str:
+    """DuckDB's `json_type` of a JSON text, in Spark SQL (see the module's docstring)."""
+    first = f"substr(ltrim({text}), 1, 1)"
+    number = f"try_cast(trim({text}) AS DECIMAL(20, 0))"
+    return f"""CASE WHEN {text} IS NULL THEN NULL
+        WHEN {first} = '{{' THEN 'OBJECT' WHEN {first} = '[' THEN 'ARRAY' WHEN {first} = '"' THEN 'VARCHAR'
+        WHEN {first} IN ('t', 'f') THEN 'BOOLEAN' WHEN {first} = 'n' THEN 'NULL'
+        WHEN trim({text}) RLIKE '^[0-9]+$' AND {number} <= 18446744073709551615 THEN 'UBIGINT'
+        WHEN trim({text}) RLIKE '^-[0-9]+$' AND {number} >= -9223372036854775808 THEN 'BIGINT'
+        ELSE 'DOUBLE' END"""
+
+
+def _json_type(node: exp.Expression) -> exp.Expression:
+    if isinstance(node, exp.JSONType):
+        return exp.paren(sqlglot.parse_one(json_type_sql(node.this.sql(dialect="spark")), read="spark"))
+    return node
+
+
+def _json_each(node: exp.Expression) -> exp.Expression:
+    """`FROM t, json_each(t.doc) AS entry` as `FROM t CROSS JOIN LATERAL variant_explode(parse_json(t.doc))`."""
+    if not isinstance(node, exp.Select):
+        return node
+    for join in list(node.args.get("joins") or []):
+        table = join.this
+        if not (isinstance(table, exp.Table) and isinstance(table.this, exp.Anonymous)):
+            continue
+        if table.this.name.lower() != "json_each":
+            continue
+        if join.args.get("on") or join.args.get("kind") or not table.alias:
+            raise NotImplementedError("json_each has a Spark mapping as a comma join with an alias only")
+        alias = table.alias
+        generator = _call("variant_explode", _call("parse_json", table.this.expressions[0].copy()))
+        columns = [exp.to_identifier(name) for name in ("pos", "key", "variant_value")]
+        lateral = exp.Lateral(this=generator, alias=exp.TableAlias(this=exp.to_identifier(alias), columns=columns))
+        join.set("this", lateral)
+        join.set("kind", "CROSS")
+        text = _call("to_json", exp.column("variant_value", table=alias))
+
+        def entry_columns(inner: exp.Expression, alias: str = alias, text: exp.Expression = text) -> exp.Expression:
+            if isinstance(inner, exp.Column) and inner.table == alias:
+                if inner.name == "type":
+                    return exp.paren(sqlglot.parse_one(json_type_sql(text.sql(dialect="spark")), read="spark"))
+                if inner.name == "value":
+                    return text.copy()
+                if inner.name != "key":
+                    raise NotImplementedError(f"json_each's {inner.name} has no Spark mapping yet")
+            return inner
+
+        for part in [*node.expressions, node.args.get("where"), node.args.get("group"), node.args.get("having")]:
+            if part is not None:
+                part.replace(part.transform(entry_columns))
+    return node
+
+
+def _json_merge_patch(node: exp.Expression) -> exp.Expression:
+    if isinstance(node, exp.Anonymous) and node.name.lower() == "json_merge_patch":
+        return _call(JSON_MERGE_PATCH_UDF, exp.Array(expressions=list(node.expressions)))
+    if isinstance(node, exp.Anonymous) and node.name.lower() == "list_reduce":
+        items, function = node.expressions
+        merge = function.this if isinstance(function, exp.Lambda) else None
+        arguments = [argument.name for argument in function.expressions] if merge is not None else []
+        if not (
+            isinstance(merge, exp.Anonymous)
+            and merge.name.lower() == "json_merge_patch"
+            and [item.name for item in merge.expressions] == arguments
+        ):
+            raise NotImplementedError("list_reduce has a Spark mapping for json_merge_patch(a, b) only")
+        return _call(JSON_MERGE_PATCH_UDF, items)
+    return node
+
+
+def _range_table(node: exp.Expression) -> exp.Expression:
+    """`FROM t, range(a, b) AS r(n)` (a table of the integers a to b - 1) as Spark's `range` table function."""
+    if not (isinstance(node, exp.Table) and isinstance(node.this, exp.GenerateSeries)):
+        return node
+    series = node.this
+    if not series.args.get("is_end_exclusive") or series.args.get("step") is not None:
+        raise NotImplementedError("generate_series has no Spark mapping yet; range(a, b) does")
+    node.set("this", _call("range", series.args["start"], series.args["end"]))
+    return node
+
+
+def _interval_of_expression(node: exp.Expression) -> exp.Expression:
+    """`INTERVAL (expr) DAY`: Spark's interval literals take a literal only; days as `make_dt_interval(expr)`, a
+    day-time interval, which added to a date makes a timestamp, as DuckDB's does."""
+    if not (isinstance(node, exp.Interval) and isinstance(node.this, exp.Paren)):
+        return node
+    unit = node.args.get("unit")
+    if unit is None or unit.name.upper() != "DAY":
+        raise NotImplementedError("INTERVAL (expression) has a Spark mapping in days only")
+    return _call("make_dt_interval", node.this.this.transform(_interval_of_expression))
+
+
+def _mode_and_maps(node: exp.Expression) -> exp.Expression:
+    """`mode(x ORDER BY x)`: of values equally frequent, the first in order, which is Spark's deterministic `mode`
+    (the lowest); `MAP {}` (an empty map) is Spark's `map()`."""
+    if isinstance(node, exp.Mode) and isinstance(node.this, exp.Order):
+        order = node.this
+        keys = order.expressions
+        if len(keys) != 1 or keys[0].args.get("desc") or keys[0].this != order.this:
+            raise NotImplementedError("mode(x ORDER BY ...) has a Spark mapping ordered by x ascending only")
+        return _call("mode", order.this, exp.true())
+    if isinstance(node, exp.ToMap) and isinstance(node.this, exp.Struct) and not node.this.expressions:
+        return _call("map")
+    return node
+
+
 def _double_division(node: exp.Expression) -> exp.Expression:
     if isinstance(node, exp.Div):
         for side in ("this", "expression"):
@@ -158,6 +324,15 @@ def _double_division(node: exp.Expression) -> exp.Expression:
 
 
 SPARK_MAPPING: tuple[Callable[[exp.Expression], exp.Expression], ...] = (
+    _json_each,
+    _json_merge_patch,
+    _json_transform,
+    _byte_functions,
+    _json_cast,
+    _json_type,
+    _range_table,
+    _interval_of_expression,
+    _mode_and_maps,
     _epoch_ms,
     _ordered_list,
     _arg_min_max,

@@ -121,8 +121,8 @@ def person_features_query(person_days: str, people: str, events: str, cutoff: da
     ),
     by_days AS (
         SELECT person_id,
-               {_date(cutoff)} - max(event_date) AS days_since_last_active,
-               {_date(cutoff)} - min(event_date) AS days_since_first_active,
+               date_diff('day', max(event_date), {_date(cutoff)}) AS days_since_last_active,
+               date_diff('day', min(event_date), {_date(cutoff)}) AS days_since_first_active,
                {", ".join(windowed)},
                len(list_distinct(flatten(list(platforms)))) AS platforms_28d,
                mode(last_platform ORDER BY last_platform) AS primary_platform,
@@ -145,7 +145,8 @@ def person_features_query(person_days: str, people: str, events: str, cutoff: da
         -- Days from each active day to the next one of the same person (1: the next day).
         SELECT person_id, max(gap) AS longest_gap, avg(gap) AS mean_gap
         FROM (SELECT person_id,
-                     event_date - lag(event_date) OVER (PARTITION BY person_id ORDER BY event_date) AS gap
+                     date_diff('day', lag(event_date) OVER (PARTITION BY person_id ORDER BY event_date),
+                               event_date) AS gap
               FROM days)
         WHERE gap IS NOT NULL
         GROUP BY person_id
@@ -167,8 +168,8 @@ def person_features_query(person_days: str, people: str, events: str, cutoff: da
     )
     SELECT {_date(cutoff)} AS cutoff, by_days.person_id,
            CAST(days_since_last_active AS INTEGER) AS days_since_last_active,
-           CAST(greatest(coalesce({_date(cutoff)} - first_seen.first_seen, 0), days_since_first_active) AS INTEGER)
-               AS days_since_first_seen,
+           CAST(greatest(coalesce(date_diff('day', first_seen.first_seen, {_date(cutoff)}), 0),
+                         days_since_first_active) AS INTEGER) AS days_since_first_seen,
            {", ".join(f"CAST(active_days_{n}d AS INTEGER) AS active_days_{n}d" for n in WINDOWS)},
            {", ".join(f"CAST(sessions_{n}d AS BIGINT) AS sessions_{n}d" for n in WINDOWS)},
            {", ".join(f"CAST(events_{n}d AS BIGINT) AS events_{n}d" for n in WINDOWS)},

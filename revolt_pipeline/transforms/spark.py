@@ -8,6 +8,10 @@ through DataFrames:
 
 - `read_parquet(files, file_row_number = true)`: a Spark read registered as a temporary view (the row number
   is Spark's `_metadata.row_index`, the row's place in its file, as DuckDB's);
+- `read_csv(files, columns = {'line': 'VARCHAR'}, ...)`, the raw layer's reading of whole landed lines: Spark's
+  text reader (gzip by the files' `.gz`, lines ended by `\n` only, as DuckDB's `new_line`);
+- `json_merge_patch` (no Spark function; `dialect.py` names it `JSON_MERGE_PATCH_UDF` on a list of JSON texts): an
+  Arrow function registered on the session that folds each list with DuckDB's own `json_merge_patch`;
 - `COPY (query) TO 'file.parquet'`: the query written as one zstd Parquet file at that path (local paths: the
   layer library stages the lake's files locally for either engine);
 - `CREATE TEMP TABLE name AS query`: the query's rows cached and named, as DuckDB materializes them;
@@ -18,6 +22,7 @@ Spark runs in UTC, without ANSI mode (a division by zero or an index beyond a li
 writes timestamps as Parquet's microsecond timestamps, as DuckDB does.
 """
 
+import os
 import shutil
 import sys
 import tempfile
@@ -31,7 +36,7 @@ import pyarrow as pa
 from pyspark.sql import DataFrame, SparkSession
 from sqlglot import exp
 
-from revolt_pipeline.transforms.dialect import parse, spark_sql
+from revolt_pipeline.transforms.dialect import JSON_MERGE_PATCH_UDF, parse, spark_sql
 
 # What a local session needs to behave like DuckDB here; a cluster's session gets them from the job (scale-out.md).
 SPARK_CONF = {
@@ -43,6 +48,8 @@ SPARK_CONF = {
     "spark.sql.sources.partitionColumnTypeInference.enabled": "false",
     "spark.ui.enabled": "false",
     "spark.ui.showConsoleProgress": "false",
+    # DuckDB's json_each lists every key of an object, a repeated one too; Spark's parse_json refuses them otherwise.
+    "spark.sql.variant.allowDuplicateKeys": "true",
 }
 LOCAL_CONF = {
     # Loopback only: Spark would otherwise bind to the machine's first non-loopback address.
@@ -51,9 +58,11 @@ LOCAL_CONF = {
     # A day is small next to Spark's default of 200 shuffle partitions, each a task.
     "spark.sql.shuffle.partitions": "4",
 }
-# For days of a few thousand rows (tests, demos): compiling each query's code costs more than running it, and one
-# shuffle partition is plenty. Results are the same either way.
+# For days of a few thousand rows (tests, demos): compiling each query's code costs more than running it, one
+# shuffle partition is plenty, and re-planning after every shuffle (adaptive execution) took the ML features' query
+# from 4-6 s to 12-14 s on the demo's few hundred rows. Results are the same either way.
 SMALL_DATA_CONF = {
+    "spark.sql.adaptive.enabled": "false",
     "spark.sql.codegen.wholeStage": "false",
     "spark.sql.codegen.factoryMode": "NO_CODEGEN",
     "spark.sql.shuffle.partitions": "1",
@@ -101,6 +110,7 @@ class SparkConnection:
         self._parquet_views: dict[tuple[tuple[str, ...], bool], str] = {}
         self._functions: set[str] = set()
         self._result: DataFrame | None = None
+        _register_json_merge_patch(session)
 
     # DuckDB's connection API, as the transforms call it.
 
@@ -159,9 +169,9 @@ class SparkConnection:
 
     def _frame(self, tree: exp.Expression, parameters: list[Any] | None = None) -> DataFrame:
         """The DataFrame of a query: its table functions and unions by name replaced by views first."""
-        tree = tree.copy()
         while isinstance(tree, exp.Subquery) and not tree.alias:
             tree = tree.this
+        tree = tree.copy()  # the root of its own tree, whatever it was unwrapped from
         if isinstance(tree, exp.Union) and tree.args.get("by_name"):
             return self._union_by_name(tree)
         for union in list(tree.find_all(exp.Union)):
@@ -170,6 +180,8 @@ class SparkConnection:
         for table in list(tree.find_all(exp.Table)):
             if isinstance(table.this, exp.ReadParquet):
                 table.set("this", exp.to_identifier(self._parquet_view(table.this)))
+            elif isinstance(table.this, exp.ReadCSV):
+                table.set("this", exp.to_identifier(self._lines_view(table.this)))
             elif isinstance(table.this, exp.Anonymous) and table.this.name.lower() == "duckdb_functions":
                 table.set("this", exp.to_identifier(self._functions_view()))
         for star in list(tree.find_all(exp.Star)):
@@ -224,6 +236,31 @@ class SparkConnection:
             self._view(frame, self._parquet_views[key])
         return self._parquet_views[key]
 
+    def _lines_view(self, function: exp.ReadCSV) -> str:
+        """`read_csv` of whole lines (one text column, no quoting: the raw layer's reading of landed files) as
+        Spark's text reader; any other CSV reading has no mapping."""
+        paths = (
+            [item.name for item in function.this.expressions]
+            if isinstance(function.this, exp.Array)
+            else [function.this.name]
+        )
+        options = {
+            option.this.name.lower(): option.expression for option in function.expressions if isinstance(option, exp.EQ)
+        }
+        columns = options.get("columns")
+        fields = columns.expressions if isinstance(columns, exp.Struct) else []
+        if len(fields) != 1 or options.get("quote") is None or options["quote"].name != "":
+            raise NotImplementedError("read_csv has a Spark mapping for whole lines (one column, no quoting) only")
+        column = fields[0].this.name
+        files = [path for path in paths if path != os.devnull]  # DuckDB's way of reading no file at all
+        if files:
+            frame = self.session.read.option("lineSep", "\n").text(files).withColumnRenamed("value", column)
+        else:
+            frame = self.session.createDataFrame([], f"`{column}` string")
+        name = self._new_name("lines")
+        self._view(frame, name)
+        return name
+
     def _functions_view(self) -> str:
         """`duckdb_functions()`: the functions this connection registered, by name."""
         name = self._new_name("functions")
@@ -260,6 +297,27 @@ def _is_temporary_table(tree: exp.Create) -> bool:
     properties = tree.args.get("properties")
     temporary = properties is not None and any(isinstance(p, exp.TemporaryProperty) for p in properties.expressions)
     return tree.kind == "TABLE" and temporary and tree.expression is not None
+
+
+def merge_patch_lists(lists: pa.Array) -> pa.Array:
+    """Each list of JSON texts folded left to right with DuckDB's `json_merge_patch` (RFC 7396); NULL for an empty
+    or NULL list, as DuckDB's `list_reduce` of an aggregate over no rows. DuckDB's own function, so that the merged
+    text (key order, the spelling of numbers) is byte for byte what the DuckDB engine writes."""
+    import duckdb
+
+    with duckdb.connect(config={"threads": 1}) as connection:
+        connection.register("batch", pa.table({"documents": lists}))
+        merged = connection.sql(
+            "SELECT CASE WHEN len(documents) > 0 THEN CAST(list_reduce(list_transform(documents, "
+            "lambda d: CAST(d AS JSON)), lambda a, b: json_merge_patch(a, b)) AS VARCHAR) END FROM batch"
+        ).to_arrow_table()
+    return merged.column(0).combine_chunks().cast(pa.string())
+
+
+def _register_json_merge_patch(session: SparkSession) -> None:
+    from pyspark.sql.functions import arrow_udf
+
+    session.udf.register(JSON_MERGE_PATCH_UDF, arrow_udf(merge_patch_lists, "string"))
 
 
 def write_parquet(frame: DataFrame, path: str) -> None:

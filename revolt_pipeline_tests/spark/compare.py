@@ -7,13 +7,22 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 
+def _type(kind: pa.DataType) -> pa.DataType:
+    """`kind` with every nested field nullable and JSON as its text: what the engines may differ on and no reader sees
+    (Spark marks the elements of `array_sort(collect_set(...))` not null, DuckDB does not)."""
+    if isinstance(kind, pa.BaseExtensionType):
+        return _type(kind.storage_type)
+    if pa.types.is_list(kind):
+        return pa.list_(_type(kind.value_type))
+    if pa.types.is_struct(kind):
+        return pa.struct([pa.field(field.name, _type(field.type)) for field in kind])
+    return kind
+
+
 def _types(path: str) -> list[tuple[str, pa.DataType]]:
     """Column names and types. Nullability and writer metadata are the engines' own business, and so is Parquet's
     JSON annotation: DuckDB marks its JSON columns, Spark cannot; both hold the same text (docs/scale-out.md)."""
-    return [
-        (field.name, field.type.storage_type if isinstance(field.type, pa.BaseExtensionType) else field.type)
-        for field in pq.read_schema(path)
-    ]
+    return [(field.name, _type(field.type)) for field in pq.read_schema(path)]
 
 
 def _sort_key(row: dict[str, Any]) -> tuple[tuple[bool, str], ...]:

@@ -67,3 +67,89 @@ def test_duckdb_spellings_become_sparks() -> None:
     assert to_spark("SELECT * EXCLUDE (a), NULL::TIMESTAMPTZ AS t, struct_pack(x := 1) AS s FROM v GROUP BY ALL") == (
         "SELECT * EXCEPT (a), CAST(NULL AS TIMESTAMP) AS t, STRUCT(1 AS x) AS s FROM v GROUP BY ALL"
     )
+
+
+def test_a_landed_line_is_read_with_from_json_and_its_message_sliced_out_of_its_bytes() -> None:
+    assert spark(
+        """json_transform(line, '{"messageId": "VARCHAR", "receivedAt": "BIGINT", "batchContext": "JSON"}')"""
+    ) == ("FROM_JSON(line, '`messageId` STRING, `receivedAt` BIGINT, `batchContext` STRING')")
+    assert spark("decode(array_slice(encode(line), strlen(line) - n, strlen(line) - 1))") == (
+        "DECODE(SUBSTRING(ENCODE(line, 'utf-8'), OCTET_LENGTH(line) - n, "
+        "(OCTET_LENGTH(line) - 1) - (OCTET_LENGTH(line) - n) + 1), 'utf-8')"
+    )
+    assert spark("make_timestamptz(received * 1000), CAST(x AS JSON)") == "TIMESTAMP_MICROS(received * 1000), x"
+    assert spark("json_extract(m, ['$.context', '$.traits'])[2]") == (
+        "GET(ARRAY(GET_JSON_OBJECT(m, '$.context'), GET_JSON_OBJECT(m, '$.traits')), 1)"
+    )
+    with pytest.raises(NotImplementedError, match="json_transform to TIMESTAMP"):
+        spark("""json_transform(line, '{"t": "TIMESTAMP"}')""")
+
+
+def test_json_merge_patch_and_its_fold_are_one_function_of_a_list() -> None:
+    assert spark("json_merge_patch(a, b)") == "REVOLT_JSON_MERGE_PATCH(ARRAY(a, b))"
+    assert spark("list_reduce(list(t ORDER BY k), lambda a, b: json_merge_patch(a, b))") == (
+        "REVOLT_JSON_MERGE_PATCH(TRANSFORM(ARRAY_SORT(COLLECT_LIST(NAMED_STRUCT('k0', k, 'v', t))), e -> e.v))"
+    )
+    with pytest.raises(NotImplementedError, match="list_reduce"):
+        spark("list_reduce(xs, lambda a, b: a + b)")
+
+
+def test_json_each_is_a_lateral_explode_of_the_parsed_document() -> None:
+    sql = to_spark("SELECT entry.key, entry.type FROM docs AS d, json_each(d.doc) AS entry")
+    assert (
+        "FROM docs AS d CROSS JOIN LATERAL VARIANT_EXPLODE(PARSE_JSON(d.doc)) AS entry(pos, key, variant_value)" in sql
+    )
+    assert sql.startswith("SELECT entry.key, (CASE WHEN TO_JSON(entry.variant_value) IS NULL")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"a": 1}',
+        "[1]",
+        '"x"',
+        "true",
+        "false",
+        "null",
+        "0",
+        "18446744073709551615",
+        "18446744073709551616",
+        "-9223372036854775808",
+        "-9223372036854775809",
+        "-0",
+        "1.5",
+        "1e3",
+        "-2.5E-9",
+    ],
+)
+def test_json_type_is_duckdbs_for_every_kind_of_value(text: str) -> None:
+    """The Spark expression for `json_type`, evaluated by DuckDB (plain SQL both run, but for Spark's `RLIKE`,
+    DuckDB's whole-match `SIMILAR TO`), against DuckDB's own `json_type`."""
+    from revolt_pipeline.transforms.dialect import json_type_sql
+
+    with duckdb_connection(threads=1) as connection:
+        mapped = json_type_sql("v").replace("RLIKE", "SIMILAR TO").replace("'^", "'").replace("$'", "'")
+        row = connection.execute(
+            f"SELECT json_type(CAST(v AS JSON)), {mapped} FROM (SELECT ? AS v)",
+            [text],
+        ).fetchone()
+    assert row[0] == row[1], text
+
+
+def test_retentions_periods_and_day_intervals_of_an_expression() -> None:
+    assert to_spark(
+        "SELECT c + INTERVAL (period * 7) DAY, d - INTERVAL 6 DAY FROM people, range(0, 31) AS r(period)"
+    ) == ("SELECT c + MAKE_DT_INTERVAL(period * 7), d - INTERVAL '6' DAY FROM people, RANGE(0, 31) AS r(period)")
+    with duckdb_connection(threads=1) as connection:  # DuckDB's range excludes its end, as Spark's does
+        assert connection.execute("SELECT max(n) FROM range(0, 31) AS r(n)").fetchone() == (30,)
+
+
+def test_an_ordered_mode_breaks_ties_to_the_lowest_and_an_empty_map_is_map() -> None:
+    assert spark("mode(p ORDER BY p), MAP {}::MAP(VARCHAR, BIGINT)") == (
+        "MODE(p, TRUE), CAST(MAP() AS MAP<STRING, BIGINT>)"
+    )
+    with pytest.raises(NotImplementedError, match="mode"):
+        spark("mode(p ORDER BY q)")
+    with duckdb_connection(threads=1) as connection:
+        rows = "(VALUES ('web'), ('ios'), ('ios'), ('web'), (NULL)) AS v(p)"
+        assert connection.execute(f"SELECT mode(p ORDER BY p) FROM {rows}").fetchone() == ("ios",)

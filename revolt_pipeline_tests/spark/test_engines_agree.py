@@ -2,27 +2,27 @@
 
 Landed records written by hand (every quarantine reason, a duplicate delivered a day later, identities stitched,
 countries by address and by time zone, a session across midnight, one cut at the maximum length, two events of one
-millisecond, repeated steps, names the report database cannot hold) go through the raw layer once (DuckDB's, on
-either engine so far), then the cleaned, sessions and aggregates layers on each engine from copies of that lake.
+millisecond, repeated steps, names the report database cannot hold, a message whose numbers are spelled oddly)
+are landed once, then go through the raw, cleaned, sessions and aggregates layers on each engine from copies of
+that landing area.
 """
 
 import gzip
-import shutil
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import orjson
+import pyarrow.parquet as pq
 import pytest
 
 from revolt_pipeline.layers.cleaned import AggregateDay, CleanDay, SessionDay, aggregate_day, clean_days, sessionize_day
 from revolt_pipeline.layers.engines import engine_connections
-from revolt_pipeline.layers.raw import build_raw_day
+from revolt_pipeline.layers.raw import RawDay, build_raw_day
 from revolt_pipeline.storage import ObjectStore
 from revolt_pipeline.storage.layout import LANDING, landed_object_key
 from revolt_pipeline.transforms.aggregates import AGGREGATES
-from revolt_pipeline.transforms.engine import duckdb_connection
 from revolt_pipeline.transforms.rules import PipelineRules
 from revolt_pipeline_tests.spark.compare import differences
 from revolt_pipeline_tests.transforms.harness import at, landed
@@ -94,11 +94,22 @@ def records() -> list[dict[str, Any]]:
         landed("e-1", minutes[50], user_id="old-fay", event="Before Alias"),
         landed("e-2", minutes[51], kind="alias", user_id="fay", previous_id="old-fay", event=None),
         landed("e-3", minutes[52], user_id="fay", event="After Alias", batch_context={"locale": "fr-FR"}),
+        # The batch's context merged under the message's, nested objects key by key, the message winning.
+        landed(
+            "e-4",
+            minutes[53],
+            user_id="fay",
+            event="Merged",
+            context={"app": {"version": "3.1"}, "locale": "de-DE", "traits": {"vip": True}},
+            batch_context={"app": {"build": "77", "version": "3.0"}, "locale": "fr-FR", "library": {"name": "x"}},
+            properties={"count": 3, "ratio": 0.25, "tags": ["a", "b"], "nested": {"k": None}, "empty": {}},
+        ),
     ]
 
 
 @dataclass
 class Built:
+    raw: list[RawDay]
     cleaned: list[CleanDay]
     sessions: list[SessionDay]
     aggregates: list[AggregateDay]
@@ -122,30 +133,47 @@ def build(folder: Path, engine: str, spark: Any) -> Built:
     work = folder / "work"
     work.mkdir()
     with engine_connections(engine, spark_session=spark) as engines:
+        with engines.raw_connect() as connection:
+            raw = [build_raw_day(store, connection, day, RULES, work) for day in land(store, records())]
         with engines.connect() as connection:
             cleaned = list(clean_days(store, connection, DAYS, RULES, work))
         with engines.connect() as connection:
             sessions = [sessionize_day(store, connection, day, RULES, work) for day in DAYS]
         with engines.connect() as connection:
             aggregates = [aggregate_day(store, connection, AGGREGATE_DAY, work)]
-    return Built(cleaned, sessions, aggregates)
+    return Built(raw, cleaned, sessions, aggregates)
 
 
 @pytest.fixture(scope="module")
 def built(spark: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Built]:
-    """The raw days landed and built once (DuckDB), then the later layers on each engine from a copy."""
-    raw = tmp_path_factory.mktemp("raw")
-    store = ObjectStore((raw / "store").as_uri())
-    (raw / "work").mkdir()
-    with duckdb_connection() as connection:
-        for day in land(store, records()):
-            build_raw_day(store, connection, day, RULES, raw / "work")
-    lakes = {}
-    for engine in ("duckdb", "spark"):
-        folder = tmp_path_factory.mktemp(engine)
-        shutil.copytree(raw / "store", folder / "store")
-        lakes[engine] = build(folder, engine, spark)
-    return lakes
+    """The records landed and built through every layer on each engine, in a lake of its own."""
+    return {engine: build(tmp_path_factory.mktemp(engine), engine, spark) for engine in ("duckdb", "spark")}
+
+
+def test_raw_events_identity_links_and_profiles_are_the_same(built: dict[str, Built]) -> None:
+    for duck, spark in zip(built["duckdb"].raw, built["spark"].raw, strict=True):
+        assert (duck.day, duck.rows, duck.landed_objects) == (spark.day, spark.rows, spark.landed_objects)
+        assert duck.profile == spark.profile
+        assert differences(duck.raw_path, spark.raw_path, ordered=False) == [], duck.day
+        links = str(Path(duck.raw_path).with_name(f"links-{duck.day}.parquet"))
+        assert (
+            differences(
+                links, links.replace(str(Path(duck.raw_path).parent), str(Path(spark.raw_path).parent)), ordered=False
+            )
+            == []
+        )
+    merged = [
+        row
+        for day in built["spark"].raw
+        for row in pq.read_table(day.raw_path).to_pylist()
+        if row["message_id"] == "e-4"
+    ]
+    context = orjson.loads(merged[0]["context"])
+    assert (context["app"], context["library"], context["locale"]) == (
+        {"build": "77", "version": "3.1"},
+        {"name": "x"},
+        "de-DE",
+    )
 
 
 def test_cleaned_events_and_quarantine_are_the_same(built: dict[str, Built]) -> None:
