@@ -141,7 +141,7 @@ def test_a_glue_job_run_builds_the_day_and_reports_it_back(
     metadata = partition_metadata(instance, "events")
     assert metadata["AWS Glue Job Run ID"].value == recorded["Id"]
     assert metadata["engine"].value == "spark"
-    assert _pipes_objects(s3_bucket, s3_server), "the messages went through S3"
+    assert _pipes_objects(s3_bucket, s3_server), "the messages went through S3, under the prefix"
 
 
 def test_an_emr_serverless_job_run_builds_the_day_and_reports_it_back(

@@ -17,6 +17,8 @@ AWS credentials are boto3's own (the Dagster process's role): no secret passes t
 
 import sys
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -27,6 +29,7 @@ from dagster_aws.pipes import (
     PipesS3ContextInjector,
     PipesS3MessageReader,
 )
+from dagster_pipes import PipesParams
 from pydantic import Field
 
 from revolt_pipeline.pipes.messages import EXTRAS_KEY, BuiltDay, JobRequest, built_day_from_message
@@ -91,6 +94,20 @@ class SubprocessSparkLauncher(SparkLauncher):
         return client.run(context=context, command=[sys.executable, "-m", JOB_MODULE], extras=extras)
 
 
+class _PrefixedS3MessageReader(PipesS3MessageReader):
+    """dagster-aws's S3 message reader, its messages under a prefix of ours (which a lifecycle rule can expire)
+    rather than at the bucket's root."""
+
+    def __init__(self, *, prefix: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.prefix = prefix
+
+    @contextmanager
+    def get_params(self) -> Iterator[PipesParams]:
+        with super().get_params() as params:
+            yield {**params, "key_prefix": f"{self.prefix}{params['key_prefix']}"}
+
+
 class _S3PipesLauncher(SparkLauncher, ABC):
     """A launcher whose job runs on AWS: context and messages through an S3 bucket both sides reach."""
 
@@ -110,10 +127,13 @@ class _S3PipesLauncher(SparkLauncher, ABC):
         return boto3.client(service, region_name=self.region, endpoint_url=endpoint_url)
 
     def pipes_channels(self) -> tuple[PipesS3ContextInjector, PipesS3MessageReader]:
+        """The context written under the prefix (and deleted after the run), the messages read from under it."""
         s3 = self._boto3("s3", self.s3_endpoint_url)
         return (
             PipesS3ContextInjector(bucket=self.pipes_bucket, client=s3, key_prefix=self.pipes_prefix),
-            PipesS3MessageReader(bucket=self.pipes_bucket, client=s3, interval=self.message_poll_seconds),
+            _PrefixedS3MessageReader(
+                prefix=self.pipes_prefix, bucket=self.pipes_bucket, client=s3, interval=self.message_poll_seconds
+            ),
         )
 
 
