@@ -102,12 +102,21 @@ def spark_runtime() -> None:
 
 
 def materialize_day(
-    engine: str, resources: dict[str, Any], instance: dg.DagsterInstance, selection: list[str] | None = None
+    engine: str,
+    resources: dict[str, Any],
+    instance: dg.DagsterInstance,
+    selection: list[str] | None = None,
+    *,
+    raise_on_error: bool = True,
 ) -> Any:
     """The cleaned layer's assets (or `selection`) of DAY, materialized on `engine` in one run."""
-    assets = build_cleaned_assets(PARTITIONS, RULES, engine)
     return dg.materialize(
-        assets, resources=resources, partition_key=DAY.isoformat(), instance=instance, selection=selection
+        build_cleaned_assets(PARTITIONS, RULES, engine),
+        resources=resources,
+        partition_key=DAY.isoformat(),
+        instance=instance,
+        selection=selection,
+        raise_on_error=raise_on_error,
     )
 
 

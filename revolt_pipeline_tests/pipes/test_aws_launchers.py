@@ -154,7 +154,7 @@ def test_an_emr_serverless_job_run_builds_the_day_and_reports_it_back(
     tmp_path: Path,
 ) -> None:
     emr = workers.client("emr-serverless")
-    application = emr.create_application(name="revolt", releaseLabel="emr-7.5.0", type="Spark")["applicationId"]
+    application = emr.create_application(name="revolt", releaseLabel="emr-7.5.0", type="SPARK")["applicationId"]
     launcher = EmrServerlessSparkLauncher(
         application_id=application,
         execution_role_arn=ROLE,

@@ -64,6 +64,16 @@ class SparkLauncher(dg.ConfigurableResource, ABC):
         invocation = self.run_job(context, {EXTRAS_KEY: request.to_extras()})
         messages = invocation.get_custom_messages()
         days = [built_day_from_message(message) for message in messages if isinstance(message, dict)]
+        # A job that failed after its service called the run a success (or that stopped early) reports fewer days:
+        # never let the asset materialize days the job did not build.
+        missing = sorted(set(request.days) - {day.day for day in days})
+        if missing:
+            raise dg.Failure(
+                description=f"the Spark job ({request.step}) reported {len(days)} of {len(request.days)} days; "
+                f"not {', '.join(day.isoformat() for day in missing)}: its error, if it raised one, is the run's "
+                "event '[pipes] external process pipes closed with exception'",
+                metadata={"missing_days": [day.isoformat() for day in missing]},
+            )
         return SparkRun(days, list(invocation.get_results()))
 
     def complete(self, request: JobRequest) -> JobRequest:
@@ -152,6 +162,16 @@ class GlueSparkLauncher(_S3PipesLauncher):
         return client.run(context=context, start_job_run_params={"JobName": self.job_name}, extras=extras)
 
 
+class _EmrServerlessS3Client(PipesEMRServerlessClient):
+    """dagster-aws's EMR Serverless client with the messages through S3 only. Its `_read_messages` attaches
+    CloudWatch log readers, and otherwise warns that Dagster gets no messages, which is wrong for the S3 reader the
+    session reads all along; it also refuses an application whose type is spelled `SPARK`, as moto (and the API's
+    own request) spell it."""
+
+    def _read_messages(self, context: Any, session: Any, response: Any) -> None:
+        context.log.info(f"[pipes] messages of EMR Serverless job run {response['jobRun']['jobRunId']} read from S3")
+
+
 class EmrServerlessSparkLauncher(_S3PipesLauncher):
     """A job run on the EMR Serverless application REVOLT_EMR_APPLICATION_ID, its entry point the job's file."""
 
@@ -164,7 +184,7 @@ class EmrServerlessSparkLauncher(_S3PipesLauncher):
 
     def run_job(self, context: dg.AssetExecutionContext, extras: dict[str, Any]) -> dg.PipesClientCompletedInvocation:
         context_injector, message_reader = self.pipes_channels()
-        client = PipesEMRServerlessClient(
+        client = _EmrServerlessS3Client(
             client=self._boto3("emr-serverless", self.service_endpoint_url),
             context_injector=context_injector,
             message_reader=message_reader,
