@@ -8,30 +8,29 @@ S3 round trip of context and messages. What it cannot: that AWS runs the script 
 networking), which only a deployment shows (docs/scale-out.md).
 """
 
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
 import pytest
 
-pytestmark = pytest.mark.xdist_group("spark")
-
-from collections.abc import Iterator  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
-
-import dagster as dg  # noqa: E402
-
-from revolt_pipeline.defs.lake.resources import LakeResource  # noqa: E402
-from revolt_pipeline.defs.spark.resources import EmrServerlessSparkLauncher, GlueSparkLauncher  # noqa: E402
-from revolt_pipeline.pipes import spark_job  # noqa: E402
-from revolt_pipeline.storage.layout import events_key, events_quarantine_key  # noqa: E402
-from revolt_pipeline_tests.fixtures.s3 import S3Bucket, S3Server  # noqa: E402
-from revolt_pipeline_tests.pipes.aws import AwsWorkers  # noqa: E402
-from revolt_pipeline_tests.pipes.conftest import (  # noqa: E402
+from revolt_pipeline.defs.lake.resources import LakeResource
+from revolt_pipeline.defs.spark.resources import EmrServerlessSparkLauncher, GlueSparkLauncher
+from revolt_pipeline.pipes import spark_job
+from revolt_pipeline.storage.layout import events_key, events_quarantine_key
+from revolt_pipeline_tests.fixtures.s3 import S3Bucket, S3Server
+from revolt_pipeline_tests.pipes.aws import AwsWorkers
+from revolt_pipeline_tests.pipes.conftest import (
     DAY,
     SMALL_DATA_CONF,
     comparable,
     materialize_day,
     partition_metadata,
 )
-from revolt_pipeline_tests.spark.compare import differences  # noqa: E402
+from revolt_pipeline_tests.spark.compare import differences
+
+pytestmark = pytest.mark.xdist_group("spark")
 
 EVENTS_STEP = ["events", "events_quarantine"]
 PIPES_PREFIX = "dagster-pipes/"

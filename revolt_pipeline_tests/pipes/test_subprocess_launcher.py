@@ -1,26 +1,24 @@
 """REVOLT_ENGINE=spark: the cleaned layer's assets launch the Spark job as a subprocess through Dagster Pipes, and
 the day it builds, and what the assets report of it, are the DuckDB path's."""
 
+import shutil
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
 import pytest
 
-pytestmark = pytest.mark.xdist_group("spark")
-
-from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
-
-import dagster as dg  # noqa: E402
-
-from revolt_pipeline.defs.lake.resources import LakeResource  # noqa: E402
-from revolt_pipeline.defs.spark.resources import SubprocessSparkLauncher  # noqa: E402
-from revolt_pipeline.storage.layout import (  # noqa: E402
+from revolt_pipeline.defs.lake.resources import LakeResource
+from revolt_pipeline.defs.spark.resources import SubprocessSparkLauncher
+from revolt_pipeline.storage.layout import (
     aggregate_key,
     events_key,
     events_quarantine_key,
     sessionized_events_key,
     sessions_key,
 )
-from revolt_pipeline.transforms.aggregates import AGGREGATES  # noqa: E402
-from revolt_pipeline_tests.pipes.conftest import (  # noqa: E402
+from revolt_pipeline.transforms.aggregates import AGGREGATES
+from revolt_pipeline_tests.pipes.conftest import (
     CLEANED_ASSETS,
     DAY,
     SMALL_DATA_CONF,
@@ -28,7 +26,9 @@ from revolt_pipeline_tests.pipes.conftest import (  # noqa: E402
     materialize_day,
     partition_metadata,
 )
-from revolt_pipeline_tests.spark.compare import differences  # noqa: E402
+from revolt_pipeline_tests.spark.compare import differences
+
+pytestmark = pytest.mark.xdist_group("spark")
 
 KEYS = {
     "events": events_key(DAY),
@@ -43,8 +43,6 @@ ORDERED = {"events_quarantine", "sessions"}  # their queries order the rows
 @pytest.fixture(scope="module")
 def both_engines(spark_runtime: None, raw_lake: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """DAY's cleaned layer materialized through Dagster on each engine, from copies of one raw lake."""
-    import shutil
-
     built = {}
     for engine in ("duckdb", "spark"):
         store = Path(shutil.copytree(raw_lake, tmp_path_factory.mktemp(engine) / "store"))
