@@ -54,7 +54,7 @@ def build_definitions(settings: Settings, *, collector: CollectorResource | None
     return dg.Definitions(
         assets=[
             *build_raw_assets(partitions, rules, settings),
-            *build_cleaned_assets(partitions, rules),
+            *build_cleaned_assets(partitions, rules, settings.engine),
             *build_report_assets(partitions),
             *build_people_assets(partitions, rules),
             *build_funnel_assets(partitions, rules),

@@ -175,6 +175,18 @@ def write_once(path: Path, text: str) -> None:
 ENGINES = ("duckdb", "spark")
 # What the collector does with IP addresses (contract/addresses.py, which applies them).
 IP_POLICIES = ("truncate", "keep", "drop")
+# Where the assets launch the Spark job on the spark engine (`REVOLT_SPARK_LAUNCHER`; defs/spark/resources.py), and
+# the settings each launcher needs.
+SPARK_LAUNCHERS = {
+    "subprocess": (),
+    "glue": ("REVOLT_GLUE_JOB_NAME", "REVOLT_PIPES_BUCKET"),
+    "emr_serverless": (
+        "REVOLT_EMR_APPLICATION_ID",
+        "REVOLT_EMR_EXECUTION_ROLE_ARN",
+        "REVOLT_EMR_ENTRY_POINT",
+        "REVOLT_PIPES_BUCKET",
+    ),
+}
 
 
 @dataclass(frozen=True)
@@ -258,6 +270,17 @@ class Settings:
     engine: str = "duckdb"
     # Spark's master when the engine is spark: `local[N]` runs in the process; a cluster's job sets its own.
     spark_master: str = "local[2]"
+    # Where the assets launch the Spark job (`SPARK_LAUNCHERS`): beside Dagster, on AWS Glue, on EMR Serverless.
+    spark_launcher: str = "subprocess"
+    # The S3 bucket (and key prefix) the Glue and EMR Serverless jobs read the Pipes context from and write messages to.
+    pipes_bucket: str | None = None
+    pipes_prefix: str = "dagster-pipes/"
+    glue_job_name: str | None = None
+    emr_application_id: str | None = None
+    emr_execution_role_arn: str | None = None
+    # The job's file on S3 (`s3://.../spark_job.py`), and what spark-submit adds (the package, Spark settings).
+    emr_entry_point: str | None = None
+    emr_spark_submit_parameters: str = ""
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -321,6 +344,14 @@ class Settings:
             dashboard_url=_env("REVOLT_DASHBOARD_URL", cls.dashboard_url).rstrip("/"),
             engine=_env("REVOLT_ENGINE", cls.engine).strip().lower(),
             spark_master=_env("REVOLT_SPARK_MASTER", cls.spark_master).strip(),
+            spark_launcher=_env("REVOLT_SPARK_LAUNCHER", cls.spark_launcher).strip().lower(),
+            pipes_bucket=os.environ.get("REVOLT_PIPES_BUCKET", "").strip() or None,
+            pipes_prefix=_env("REVOLT_PIPES_PREFIX", cls.pipes_prefix),
+            glue_job_name=os.environ.get("REVOLT_GLUE_JOB_NAME", "").strip() or None,
+            emr_application_id=os.environ.get("REVOLT_EMR_APPLICATION_ID", "").strip() or None,
+            emr_execution_role_arn=os.environ.get("REVOLT_EMR_EXECUTION_ROLE_ARN", "").strip() or None,
+            emr_entry_point=os.environ.get("REVOLT_EMR_ENTRY_POINT", "").strip() or None,
+            emr_spark_submit_parameters=_env("REVOLT_EMR_SPARK_SUBMIT_PARAMETERS", cls.emr_spark_submit_parameters),
         )
 
     def __post_init__(self) -> None:
@@ -335,6 +366,23 @@ class Settings:
             raise SettingsError(
                 f"REVOLT_SUPPRESSION_REFRESH_SECONDS must be positive, got {self.suppression_refresh_seconds:g}"
             )
+        self._check_spark_launcher()
+
+    def _check_spark_launcher(self) -> None:
+        if self.spark_launcher not in SPARK_LAUNCHERS:
+            raise SettingsError(
+                f"REVOLT_SPARK_LAUNCHER must be one of {', '.join(SPARK_LAUNCHERS)}, got {self.spark_launcher!r}"
+            )
+        values = {
+            "REVOLT_GLUE_JOB_NAME": self.glue_job_name,
+            "REVOLT_PIPES_BUCKET": self.pipes_bucket,
+            "REVOLT_EMR_APPLICATION_ID": self.emr_application_id,
+            "REVOLT_EMR_EXECUTION_ROLE_ARN": self.emr_execution_role_arn,
+            "REVOLT_EMR_ENTRY_POINT": self.emr_entry_point,
+        }
+        missing = [name for name in SPARK_LAUNCHERS[self.spark_launcher] if not values[name]]
+        if missing:
+            raise SettingsError(f"REVOLT_SPARK_LAUNCHER={self.spark_launcher} needs {', '.join(missing)}")
 
     @property
     def churn(self) -> ChurnSettings:

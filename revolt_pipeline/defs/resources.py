@@ -11,6 +11,12 @@ import dagster as dg
 from revolt_pipeline.defs.ingestion.resources import CollectorResource, HttpCollectorResource
 from revolt_pipeline.defs.lake.resources import LakeResource
 from revolt_pipeline.defs.reports.resources import ReportDatabaseResource
+from revolt_pipeline.defs.spark.resources import (
+    EmrServerlessSparkLauncher,
+    GlueSparkLauncher,
+    SparkLauncher,
+    SubprocessSparkLauncher,
+)
 from revolt_pipeline.settings import ADMIN_TOKEN_ENV, REPORT_DB_URL_ENV, Settings
 
 
@@ -36,7 +42,32 @@ def build_resources(settings: Settings, *, collector: CollectorResource | None =
             retry_seconds=settings.pipeline_retry_seconds,
             dashboard_url=settings.dashboard_url,
         ),
+        "spark_launcher": spark_launcher(settings),
     }
+
+
+def spark_launcher(settings: Settings) -> SparkLauncher:
+    """Where the assets launch the Spark job when REVOLT_ENGINE=spark (REVOLT_SPARK_LAUNCHER); unused on DuckDB."""
+    if settings.spark_launcher == "glue":
+        return GlueSparkLauncher(
+            job_name=settings.glue_job_name,
+            pipes_bucket=settings.pipes_bucket,
+            pipes_prefix=settings.pipes_prefix,
+            region=settings.s3_region,
+            s3_endpoint_url=settings.s3_endpoint_url,
+        )
+    if settings.spark_launcher == "emr_serverless":
+        return EmrServerlessSparkLauncher(
+            application_id=settings.emr_application_id,
+            execution_role_arn=settings.emr_execution_role_arn,
+            entry_point=settings.emr_entry_point,
+            spark_submit_parameters=settings.emr_spark_submit_parameters,
+            pipes_bucket=settings.pipes_bucket,
+            pipes_prefix=settings.pipes_prefix,
+            region=settings.s3_region,
+            s3_endpoint_url=settings.s3_endpoint_url,
+        )
+    return SubprocessSparkLauncher(master=settings.spark_master)
 
 
 def _http_collector(settings: Settings) -> HttpCollectorResource:

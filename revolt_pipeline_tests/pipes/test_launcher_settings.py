@@ -1,0 +1,74 @@
+"""REVOLT_SPARK_LAUNCHER picks one launcher, once, in `defs/resources.py`; each kind refuses to start without its
+settings, naming the variables."""
+
+import dataclasses
+import os
+from pathlib import Path
+
+import pytest
+
+from revolt_pipeline.defs.resources import build_resources
+from revolt_pipeline.defs.spark.resources import (
+    EmrServerlessSparkLauncher,
+    GlueSparkLauncher,
+    SubprocessSparkLauncher,
+)
+from revolt_pipeline.settings import Settings, SettingsError
+
+
+@pytest.fixture
+def settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Settings:
+    for name in [name for name in os.environ if name.startswith("REVOLT_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("REVOLT_HOME", str(tmp_path))
+    return dataclasses.replace(Settings.from_env(), admin_token="token")
+
+
+def test_the_default_launcher_is_a_subprocess_with_the_spark_master(settings: Settings) -> None:
+    launcher = build_resources(dataclasses.replace(settings, spark_master="local[1]"))["spark_launcher"]
+    assert isinstance(launcher, SubprocessSparkLauncher)
+    assert launcher.master == "local[1]"
+
+
+def test_glue_is_chosen_with_its_job_and_bucket(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REVOLT_SPARK_LAUNCHER", " Glue ")
+    monkeypatch.setenv("REVOLT_GLUE_JOB_NAME", "revolt-cleaned")
+    monkeypatch.setenv("REVOLT_PIPES_BUCKET", "revolt-pipes")
+    monkeypatch.setenv("REVOLT_S3_REGION", "eu-west-1")
+    launcher = build_resources(dataclasses.replace(Settings.from_env(), admin_token="t"))["spark_launcher"]
+    assert isinstance(launcher, GlueSparkLauncher)
+    assert (launcher.job_name, launcher.pipes_bucket, launcher.pipes_prefix, launcher.region) == (
+        "revolt-cleaned",
+        "revolt-pipes",
+        "dagster-pipes/",
+        "eu-west-1",
+    )
+
+
+def test_emr_serverless_is_chosen_with_its_application(settings: Settings) -> None:
+    chosen = dataclasses.replace(
+        settings,
+        spark_launcher="emr_serverless",
+        emr_application_id="00abc",
+        emr_execution_role_arn="arn:aws:iam::1:role/r",
+        emr_entry_point="s3://b/scripts/spark_job.py",
+        pipes_bucket="b",
+    )
+    launcher = build_resources(chosen)["spark_launcher"]
+    assert isinstance(launcher, EmrServerlessSparkLauncher)
+    assert launcher.entry_point == "s3://b/scripts/spark_job.py"
+
+
+def test_a_launcher_without_its_settings_is_refused_naming_them(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("REVOLT_SPARK_LAUNCHER", "emr_serverless")
+    monkeypatch.setenv("REVOLT_EMR_APPLICATION_ID", "00abc")
+    monkeypatch.delenv("REVOLT_PIPES_BUCKET", raising=False)
+    with pytest.raises(
+        SettingsError, match="needs REVOLT_EMR_EXECUTION_ROLE_ARN, REVOLT_EMR_ENTRY_POINT, REVOLT_PIPES"
+    ):
+        Settings.from_env()
+    monkeypatch.setenv("REVOLT_SPARK_LAUNCHER", "lambda")
+    with pytest.raises(SettingsError, match="REVOLT_SPARK_LAUNCHER must be one of subprocess, glue, emr_serverless"):
+        Settings.from_env()
