@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from revolt_pipeline.ml.training import ChurnSettings
 from revolt_pipeline.private_files import make_private_dirs
 from revolt_pipeline.retrying import Backoff
+from revolt_pipeline.transforms.pii import DEFAULT_PII_HASH_KEYS, KeyRule
 from revolt_pipeline.transforms.rules import PipelineRules
 
 if TYPE_CHECKING:  # pyarrow is imported only when a store is built: `revolt` commands start fast
@@ -252,6 +253,12 @@ class Settings:
     engine: str = "duckdb"
     # Spark's master when the engine is spark: `local[N]` runs in the process; a cluster's job sets its own.
     spark_master: str = "local[2]"
+    # Personal data (docs/privacy.md, PII): trait and property keys cleaning hashes with the privacy salt, or drops.
+    pii_hash_keys: tuple[str, ...] = DEFAULT_PII_HASH_KEYS
+    pii_drop_keys: tuple[str, ...] = ()
+    # Landing objects and raw days received more than this many days ago are deleted by `retention_policy_job`
+    # (docs/privacy.md, Retention policy); 0 keeps them forever.
+    raw_retention_days: int = 400
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -311,6 +318,7 @@ class Settings:
             dashboard_url=_env("REVOLT_DASHBOARD_URL", cls.dashboard_url).rstrip("/"),
             engine=_env("REVOLT_ENGINE", cls.engine).strip().lower(),
             spark_master=_env("REVOLT_SPARK_MASTER", cls.spark_master).strip(),
+            **_privacy_settings(cls),
         )
 
     def __post_init__(self) -> None:
@@ -319,6 +327,7 @@ class Settings:
             setting.check(getattr(self, name))
         if self.engine not in ENGINES:
             raise SettingsError(f"REVOLT_ENGINE must be one of {', '.join(ENGINES)}, got {self.engine!r}")
+        _check_privacy_settings(self)
 
     @property
     def churn(self) -> ChurnSettings:
@@ -365,3 +374,40 @@ class Settings:
             return self.privacy_salt
         write_once(self.privacy_salt_file, secrets.token_hex(32) + "\n")
         return self.privacy_salt_file.read_text().strip()
+
+
+# Personal data and retention (issue 12): a list of keys reads `none` as empty, so hashing can be turned off.
+NO_KEYS = "none"
+
+
+def _env_keys(name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    if raw.lower() == NO_KEYS:
+        return ()
+    return tuple(key.strip() for key in raw.split(",") if key.strip())
+
+
+def _privacy_settings(cls: type[Settings]) -> dict[str, object]:
+    return {
+        "pii_hash_keys": _env_keys("REVOLT_PII_HASH_KEYS", cls.pii_hash_keys),
+        "pii_drop_keys": _env_keys("REVOLT_PII_DROP_KEYS", cls.pii_drop_keys),
+        "raw_retention_days": _env_int("REVOLT_RAW_RETENTION_DAYS", cls.raw_retention_days),
+    }
+
+
+def _check_privacy_settings(settings: Settings) -> None:
+    for name, keys in (
+        ("REVOLT_PII_HASH_KEYS", settings.pii_hash_keys),
+        ("REVOLT_PII_DROP_KEYS", settings.pii_drop_keys),
+    ):
+        for key in keys:
+            try:
+                KeyRule.parse(key)
+            except ValueError as exc:
+                raise SettingsError(f"{name}: {exc}") from exc
+    if settings.raw_retention_days < 0:
+        raise SettingsError(
+            f"REVOLT_RAW_RETENTION_DAYS must be a number of days (0: keep forever), got {settings.raw_retention_days}"
+        )
