@@ -25,6 +25,7 @@ from revolt_pipeline.transforms.raw import (
     compare_catalogs,
     consolidate_landed,
     estimate_event_counts,
+    likely_pii_findings,
     merge_catalogs,
     merge_event_counts,
     profile_raw,
@@ -42,6 +43,7 @@ class RawDay:
     profile: RawProfile
     raw_path: str  # the local Parquet file, until the caller's work folder goes
     drift: list[str] = field(default_factory=list)
+    unhashed_pii: list[str] = field(default_factory=list)  # properties that look personal, kept by cleaning
 
 
 def read_profile(store: ObjectStore, day: date) -> dict[str, Any] | None:
@@ -70,6 +72,7 @@ def build_raw_day(
         "catalog": profile.catalog,
         "catalog_values_made_safe": profile.catalog_made_safe,
         "event_counts": profile.event_counts,
+        "likely_pii": profile.likely_pii,
         "landed_objects": len(landed),
     }
     with committing(store, RAW_EVENTS, day) as commit:
@@ -83,6 +86,7 @@ def build_raw_day(
         profile=profile,
         raw_path=raw_path,
         drift=drift.findings(),
+        unhashed_pii=likely_pii_findings(profile.catalog, profile.likely_pii, rules.pii),
     )
 
 

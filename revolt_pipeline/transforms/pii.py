@@ -265,3 +265,61 @@ def pseudonymized_text_sql(rules: PiiRules, names: dict[str, str], column: str) 
     if not rules.active:
         return column
     return f"{names['message']}({column})"
+
+
+# The scanner: string values that look personal, counted per property by the raw layer's catalog (`raw.py`). Whole
+# values are matched, never text inside a longer one, and numbers sent as JSON numbers are not looked at (they are
+# counts and ids far more often than phone numbers). The kinds, in the order a value is tried:
+# - email: local part, `@`, a domain with a dot and a top-level name of letters (`pkg@1.2.3` is none);
+# - card: 13 to 19 digits (spaces and dashes between them allowed) of a card network's prefix (Visa, Mastercard,
+#   American Express, Discover) that pass the Luhn check: a numeric id of that length seldom passes both;
+# - phone: `+` and 8 to 15 digits with spaces, dots, dashes or parentheses between them (E.164 as written), or
+#   the 3-3-4 form (`(415) 555-1234`, `415.555.1234`): bare digits are ids and timestamps, `2026-11-30` a date;
+# - ip: an IPv4 address (four numbers up to 255: a four-part version such as `1.2.3.4` reads as one), or an
+#   IPv6 address in full or with `::` (a time such as `12:30:00` is none).
+LIKELY_PII_KINDS = ("email", "card", "phone", "ip")
+# A property is flagged as likely personal when at least this share of its string values look like one kind.
+LIKELY_PII_SHARE = 0.1
+
+_EMAIL = r"[A-Za-z0-9._%+'-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"
+_CARD_PREFIXES = (
+    r"(4[0-9]{12}([0-9]{3}){0,2}|5[1-5][0-9]{14}|2[2-7][0-9]{14}|3[47][0-9]{13}|6(011|5[0-9]{2})[0-9]{12,15})"
+)
+_PHONE = r"\+[1-9]([ .()-]{0,2}[0-9]){7,14}|\(?[0-9]{3}\)?[ .-]?[0-9]{3}[ .-][0-9]{4}"
+_OCTET = r"(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
+_IPV4 = rf"({_OCTET}\.){{3}}{_OCTET}"
+_HEX = r"[0-9A-Fa-f]{1,4}"
+_IPV6 = rf"({_HEX}:){{7}}{_HEX}|({_HEX}(:{_HEX}){{0,6}})?::({_HEX}(:{_HEX}){{0,6}})?"
+
+
+def _luhn_sql(digits: str) -> str:
+    return (
+        f"list_sum(list_transform(string_split(reverse({digits}), ''), lambda c, i: "
+        "CASE WHEN i % 2 = 0 THEN TRY_CAST(c AS INTEGER) * 2 - CASE WHEN TRY_CAST(c AS INTEGER) >= 5 THEN 9 ELSE 0 END "
+        "ELSE TRY_CAST(c AS INTEGER) END)) % 10 = 0"
+    )
+
+
+def _pattern(regex: str) -> str:
+    return "'" + regex.replace("'", "''") + "'"
+
+
+def likely_pii_sql(text: str) -> str:
+    """The kind of personal data (one of LIKELY_PII_KINDS) the text `text` looks like, or NULL (DuckDB's SQL: the
+    raw layer's)."""
+    digits = f"replace(replace({text}, ' ', ''), '-', '')"
+    return f"""CASE
+        WHEN {text} LIKE '%@%' THEN CASE WHEN regexp_full_match({text}, {_pattern(_EMAIL)}) THEN 'email' END
+        WHEN regexp_full_match({text}, '[0-9A-Fa-f .()+:-]{{3,45}}') THEN CASE
+            WHEN regexp_full_match({text}, '[0-9 -]{{13,25}}')
+                 AND regexp_full_match({digits}, {_pattern(_CARD_PREFIXES)}) AND {_luhn_sql(digits)} THEN 'card'
+            WHEN regexp_full_match({text}, {_pattern(_PHONE)}) THEN 'phone'
+            WHEN regexp_full_match({text}, {_pattern(_IPV4)}) OR regexp_full_match({text}, {_pattern(_IPV6)}) THEN 'ip'
+        END
+    END"""
+
+
+def likely_pii_kind(counts: dict[str, int], values: int) -> str | None:
+    """The kind a property's values most look like, when at least LIKELY_PII_SHARE of its `values` do."""
+    kind, count = max(counts.items(), key=lambda item: (item[1], item[0]), default=(None, 0))
+    return kind if count and count >= LIKELY_PII_SHARE * values else None
