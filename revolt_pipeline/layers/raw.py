@@ -9,6 +9,7 @@ from typing import Any
 import duckdb
 
 from revolt_pipeline.layers.commits import RAW_EVENTS, committing, is_committed
+from revolt_pipeline.layers.retention_policy import refuse_expired_raw
 from revolt_pipeline.layers.staging import local_copies
 from revolt_pipeline.storage import ObjectStore
 from revolt_pipeline.storage.layout import (
@@ -55,6 +56,7 @@ def build_raw_day(
     store: ObjectStore, connection: duckdb.DuckDBPyConnection, day: date, rules: PipelineRules, workdir: Path
 ) -> RawDay:
     """Write `raw_events`, its identity links and its profile for a received day, committed together."""
+    refuse_expired_raw(store, [day], f"building raw_events of {day}")  # its landed objects went with its rows
     landed = [info.key for info in store.list(received_date_prefix(LANDING, day))]
     raw_path = str(workdir / f"raw-{day}.parquet")
     links_path = str(workdir / f"links-{day}.parquet")

@@ -1,0 +1,1 @@
+"""Privacy: the Dagster jobs that delete personal data (docs/privacy.md)."""
