@@ -184,9 +184,13 @@ def test_the_ui_shows_every_definition_and_each_partitions_own_figures(
         "people_job",
         "funnels_job",
         "ml_job",
+        "retention_policy_job",
     }
     assert {sensor.name for sensor in definitions.sensors or []} == {*CASCADE_ORDER, "ml_after_people"}
-    assert {schedule.name for schedule in definitions.schedules or []} == {"raw_job_schedule"}
+    assert {schedule.name for schedule in definitions.schedules or []} == {
+        "raw_job_schedule",
+        "retention_policy_schedule",
+    }
 
     shown_assets = sorted("/".join(node["assetKey"]["path"]) for node in repository["assetNodes"])
     shown_checks = sorted(
