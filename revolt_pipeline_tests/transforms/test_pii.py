@@ -13,7 +13,9 @@ import pyarrow as pa
 import pytest
 
 from revolt_pipeline.contract.pseudonyms import pseudonym
+from revolt_pipeline.defs.rules import pipeline_rules, rules_metadata
 from revolt_pipeline.layers.days import DayBuilder
+from revolt_pipeline.settings import Settings, SettingsError
 from revolt_pipeline.storage import ObjectStore
 from revolt_pipeline.storage.layout import LANDING, landed_object_key
 from revolt_pipeline.transforms.pii import (
@@ -226,3 +228,24 @@ def test_the_catalog_flags_properties_that_look_personal_unless_cleaning_hashes_
     assert (rows["contact"]["likely_pii"], rows["contact"]["likely_pii_values"]) == ("email", 9)
     assert (rows["version"]["likely_pii"], rows["version"]["likely_pii_values"]) == (None, 0)
     assert likely_pii_findings(profile.catalog, profile.likely_pii, PiiRules(("contact", "email"), salt=SALT)) == []
+
+
+def test_the_settings_read_the_keys_and_the_rules_take_the_salt_of_the_home(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("REVOLT_HOME", str(tmp_path))
+    monkeypatch.setenv("REVOLT_PII_HASH_KEYS", " email , traits.name ,")
+    monkeypatch.setenv("REVOLT_PII_DROP_KEYS", "internal_note")
+    settings = Settings.from_env()
+    assert (settings.pii_hash_keys, settings.pii_drop_keys) == (("email", "traits.name"), ("internal_note",))
+    rules = pipeline_rules(settings).pii
+    assert rules.salt == (tmp_path / "privacy-salt").read_text().strip() == settings.resolved_privacy_salt()
+    assert rules_metadata(pipeline_rules(settings))["rules/pii_hashed_keys"] == "email, traits.name"
+    assert rules.salt not in repr(rules_metadata(pipeline_rules(settings)))
+
+    monkeypatch.setenv("REVOLT_PII_HASH_KEYS", "none")
+    assert Settings.from_env().pii_hash_keys == ()
+    assert Settings.pii_hash_keys == DEFAULT_PII_HASH_KEYS
+    monkeypatch.setenv("REVOLT_PII_DROP_KEYS", "context.ip")
+    with pytest.raises(SettingsError, match="REVOLT_PII_DROP_KEYS"):
+        Settings.from_env()
