@@ -223,9 +223,10 @@ def _screened(documents: pa.Array) -> pa.Array:
 
 
 def _screen_pattern(rules: PiiRules) -> str:
-    """A document names a configured key when its screened text holds `"<last name of a key>":`."""
+    """A document may name a configured key when its screened text holds `"<last name of a key>":`, or a JSON escape
+    (`"em\\u0061il"` is `"email"`: DuckDB's JSON columns hold none, a message as sent may)."""
     names = sorted({rule.path[-1] for rule in _rules((*rules.hash_keys, *rules.drop_keys))})
-    return '"(?:' + "|".join(re.escape(name) for name in names) + ')":'
+    return '"(?:' + "|".join(re.escape(name) for name in names) + r')":|\\u'
 
 
 PII_KINDS = ("traits", "properties", "context", "message")

@@ -148,6 +148,19 @@ def test_documents_naming_no_configured_key_are_kept_byte_for_byte() -> None:
     assert rewritten == [documents[0], json.dumps({"Email": hashed("x@y.z")}, separators=(",", ":")), None, "not json"]
 
 
+def test_a_quarantined_message_spelling_a_key_with_json_escapes_is_hashed_too() -> None:
+    """Cleaned documents come out of DuckDB's JSON with escapes decoded; a message as sent keeps them."""
+    message = r'{"type":"track","properties":{"em\u0061il":"a@b.io"},"context":{"traits":{"Email":"a@b.io"}}}'
+    with duckdb_connection(threads=1) as connection:
+        names = register_pii_functions(connection, PiiRules(("email",), salt=SALT))
+        (rewritten,) = connection.execute(f"SELECT {names['message']}(?)", [message]).fetchone()
+    assert json.loads(rewritten) == {
+        "type": "track",
+        "properties": {"email": hashed("a@b.io")},
+        "context": {"traits": {"Email": hashed("a@b.io")}},
+    }
+
+
 def test_a_path_names_one_place_and_a_dropped_key_wins_over_a_hashed_one() -> None:
     rules = PiiRules(("properties.customer.name", "email"), ("email",), salt=SALT)
     assert rules.action("properties", ("customer", "name")) == "hash"
