@@ -245,7 +245,7 @@ def test_the_ui_shows_every_definition_and_each_partitions_own_figures(
     # Each check has a status for each day it was evaluated on.
     assert check_statuses(webserver, "raw_events") == {
         check: dict.fromkeys(RECEIVED, "SUCCEEDED")
-        for check in ("reconciled_with_collector", "required_columns_not_null", "no_schema_drift")
+        for check in ("reconciled_with_collector", "required_columns_not_null", "no_schema_drift", "no_unhashed_pii")
     }
     assert check_statuses(webserver, "events")["reconciled_with_raw"] == dict.fromkeys(EVENT_DAYS, "SUCCEEDED")
     assert check_statuses(webserver, "person_days") == {
