@@ -29,6 +29,7 @@ from revolt_pipeline.defs.partitions import daily_partitions
 from revolt_pipeline.defs.people.assets import build_people_assets
 from revolt_pipeline.defs.people.sensors import build_people_after_clean, build_people_after_restitch
 from revolt_pipeline.defs.privacy.assets import build_privacy_assets
+from revolt_pipeline.defs.privacy.retention_policy import build_retention_policy
 from revolt_pipeline.defs.privacy.sensors import (
     build_catalog_after_deletion,
     build_clean_after_deletion,
@@ -51,6 +52,7 @@ def build_definitions(settings: Settings, *, collector: CollectorResource | None
     """The definitions the UI, the daemon and `revolt demo` all use; only the collector may differ."""
     partitions = daily_partitions(settings.partitions_start)
     rules = pipeline_rules(settings)
+    retention_policy_job, retention_policy_schedule = build_retention_policy(settings.raw_retention_days, rules)
     return dg.Definitions(
         assets=[
             *build_raw_assets(partitions, rules, settings),
@@ -64,8 +66,18 @@ def build_definitions(settings: Settings, *, collector: CollectorResource | None
             *build_churn_assets(partitions, settings.churn),
             *build_privacy_assets(settings, rules),
         ],
-        jobs=[raw_job, clean_job, report_job, catalog_job, people_job, funnels_job, ml_job, privacy_job],
-        schedules=[raw_job_schedule],
+        jobs=[
+            raw_job,
+            clean_job,
+            report_job,
+            catalog_job,
+            people_job,
+            funnels_job,
+            ml_job,
+            privacy_job,
+            retention_policy_job,
+        ],
+        schedules=[raw_job_schedule, retention_policy_schedule],
         sensors=[
             build_clean_after_raw(partitions, rules),
             build_catalog_after_raw(partitions),

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from revolt_pipeline.ml.training import ChurnSettings
 from revolt_pipeline.private_files import make_private_dirs
 from revolt_pipeline.retrying import Backoff
+from revolt_pipeline.transforms.pii import DEFAULT_PII_HASH_KEYS, KeyRule
 from revolt_pipeline.transforms.rules import PipelineRules
 
 if TYPE_CHECKING:  # pyarrow is imported only when a store is built: `revolt` commands start fast
@@ -281,6 +282,12 @@ class Settings:
     # The job's file on S3 (`s3://.../spark_job.py`), and what spark-submit adds (the package, Spark settings).
     emr_entry_point: str | None = None
     emr_spark_submit_parameters: str = ""
+    # Personal data (docs/privacy.md, PII): trait and property keys cleaning hashes with the privacy salt, or drops.
+    pii_hash_keys: tuple[str, ...] = DEFAULT_PII_HASH_KEYS
+    pii_drop_keys: tuple[str, ...] = ()
+    # Landing objects and raw days received more than this many days ago are deleted by `retention_policy_job`
+    # (docs/privacy.md, Retention policy); 0 keeps them forever.
+    raw_retention_days: int = 400
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -352,6 +359,7 @@ class Settings:
             emr_execution_role_arn=os.environ.get("REVOLT_EMR_EXECUTION_ROLE_ARN", "").strip() or None,
             emr_entry_point=os.environ.get("REVOLT_EMR_ENTRY_POINT", "").strip() or None,
             emr_spark_submit_parameters=_env("REVOLT_EMR_SPARK_SUBMIT_PARAMETERS", cls.emr_spark_submit_parameters),
+            **_privacy_settings(cls),
         )
 
     def __post_init__(self) -> None:
@@ -383,6 +391,7 @@ class Settings:
         missing = [name for name in SPARK_LAUNCHERS[self.spark_launcher] if not values[name]]
         if missing:
             raise SettingsError(f"REVOLT_SPARK_LAUNCHER={self.spark_launcher} needs {', '.join(missing)}")
+        _check_privacy_settings(self)
 
     @property
     def churn(self) -> ChurnSettings:
@@ -429,3 +438,40 @@ class Settings:
             return self.privacy_salt
         write_once(self.privacy_salt_file, secrets.token_hex(32) + "\n")
         return self.privacy_salt_file.read_text().strip()
+
+
+# Personal data and retention (issue 12): a list of keys reads `none` as empty, so hashing can be turned off.
+NO_KEYS = "none"
+
+
+def _env_keys(name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    if raw.lower() == NO_KEYS:
+        return ()
+    return tuple(key.strip() for key in raw.split(",") if key.strip())
+
+
+def _privacy_settings(cls: type[Settings]) -> dict[str, object]:
+    return {
+        "pii_hash_keys": _env_keys("REVOLT_PII_HASH_KEYS", cls.pii_hash_keys),
+        "pii_drop_keys": _env_keys("REVOLT_PII_DROP_KEYS", cls.pii_drop_keys),
+        "raw_retention_days": _env_int("REVOLT_RAW_RETENTION_DAYS", cls.raw_retention_days),
+    }
+
+
+def _check_privacy_settings(settings: Settings) -> None:
+    for name, keys in (
+        ("REVOLT_PII_HASH_KEYS", settings.pii_hash_keys),
+        ("REVOLT_PII_DROP_KEYS", settings.pii_drop_keys),
+    ):
+        for key in keys:
+            try:
+                KeyRule.parse(key)
+            except ValueError as exc:
+                raise SettingsError(f"{name}: {exc}") from exc
+    if settings.raw_retention_days < 0:
+        raise SettingsError(
+            f"REVOLT_RAW_RETENTION_DAYS must be a number of days (0: keep forever), got {settings.raw_retention_days}"
+        )

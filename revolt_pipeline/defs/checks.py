@@ -24,7 +24,7 @@ from dagster._core.definitions.asset_checks.asset_check_evaluation import (
 from revolt_pipeline.layers.checks import CheckOutcome
 
 # Checks that flag what an analyst should look at, while the data itself is sound.
-WARNINGS = {"no_schema_drift"}
+WARNINGS = {"no_schema_drift", "no_unhashed_pii"}
 
 
 def partition_check(name: str, asset: str, description: str, partitions: dg.PartitionsDefinition) -> dg.AssetCheckSpec:

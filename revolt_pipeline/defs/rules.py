@@ -12,6 +12,7 @@ import dagster as dg
 
 from revolt_pipeline.layers.funnels import read_funnels
 from revolt_pipeline.settings import Settings
+from revolt_pipeline.transforms.pii import PiiRules
 from revolt_pipeline.transforms.rules import DayWindow, PipelineRules
 
 
@@ -26,7 +27,15 @@ def pipeline_rules(settings: Settings) -> PipelineRules:
         mau_window_days=settings.mau_window_days,
         retention_start_event=settings.retention_start_event,
         retention_return_event=settings.retention_return_event,
+        pii=pii_rules(settings),
     )
+
+
+def pii_rules(settings: Settings) -> PiiRules:
+    """REVOLT_PII_HASH_KEYS and REVOLT_PII_DROP_KEYS, with the privacy salt (generated once in REVOLT_HOME unless
+    REVOLT_PRIVACY_SALT is set) when keys are hashed. The salt stays in the rules' values, never in metadata."""
+    salt = settings.resolved_privacy_salt() if settings.pii_hash_keys else None
+    return PiiRules(hash_keys=settings.pii_hash_keys, drop_keys=settings.pii_drop_keys, salt=salt)
 
 
 def reads_window(upstream: Any, window: DayWindow) -> dg.AssetDep:
@@ -49,4 +58,6 @@ def rules_metadata(rules: PipelineRules) -> dict[str, Any]:
         "rules/mau_window_days": rules.mau_window_days,
         "rules/retention_start_event": rules.retention_start_event or "(first seen)",
         "rules/retention_return_event": rules.retention_return_event or "(any activity)",
+        "rules/pii_hashed_keys": ", ".join(rules.pii.hash_keys) or "(none)",
+        "rules/pii_dropped_keys": ", ".join(rules.pii.drop_keys) or "(none)",
     }

@@ -47,7 +47,8 @@ def _nulls(null_counts: dict[str, int]) -> list[str]:
 
 
 def raw_day_checks(day: RawDay, acknowledged: int) -> list[CheckOutcome]:
-    """`reconciled_with_collector`, `required_columns_not_null` and `no_schema_drift` of a received day."""
+    """`reconciled_with_collector`, `required_columns_not_null`, `no_schema_drift` and `no_unhashed_pii` (property
+    values that look like personal data under keys cleaning keeps) of a received day."""
     reconciliation = (
         []
         if acknowledged == day.rows
@@ -57,6 +58,7 @@ def raw_day_checks(day: RawDay, acknowledged: int) -> list[CheckOutcome]:
         _outcome("reconciled_with_collector", reconciliation, acknowledged=acknowledged, rows=day.rows),
         _outcome("required_columns_not_null", _nulls(day.profile.null_counts)),
         _outcome("no_schema_drift", list(day.drift)),
+        _outcome("no_unhashed_pii", list(day.unhashed_pii)),
     ]
 
 

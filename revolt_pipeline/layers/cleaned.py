@@ -19,6 +19,7 @@ from revolt_pipeline.layers.commits import (
     committing,
     incomplete_message,
 )
+from revolt_pipeline.layers.retention_policy import refuse_expired_raw
 from revolt_pipeline.layers.staging import local_copies
 from revolt_pipeline.storage import ObjectStore
 from revolt_pipeline.storage.layout import (
@@ -80,10 +81,12 @@ def clean_days(
 ) -> Iterator[CleanDay]:
     """Write `events` and `events_quarantine` for each day, yielding what each day held.
 
-    Reads committed raw days only, and refuses to run while a raw day is incomplete: its rows or its
-    identity links would be read as they were left by a failed run.
+    Reads committed raw days only, and refuses to run while a raw day is incomplete (its rows or its identity links
+    would be read as they were left by a failed run) or expired (the retention policy deleted its rows).
     """
     empty_raw = str(workdir / "empty-raw.parquet")
+    windows = {received for day in days for received in raw_window(day, rules)}
+    refuse_expired_raw(store, windows, f"cleaning {', '.join(str(day) for day in days)}")
     link_keys = committed_identity_links(store)
     with local_copies(store, link_keys) as link_files:
         for day in days:

@@ -9,6 +9,7 @@ from typing import Any
 import duckdb
 
 from revolt_pipeline.layers.commits import RAW_EVENTS, committing, is_committed
+from revolt_pipeline.layers.retention_policy import refuse_expired_raw
 from revolt_pipeline.layers.staging import local_copies
 from revolt_pipeline.storage import ObjectStore
 from revolt_pipeline.storage.layout import (
@@ -25,6 +26,7 @@ from revolt_pipeline.transforms.raw import (
     compare_catalogs,
     consolidate_landed,
     estimate_event_counts,
+    likely_pii_findings,
     merge_catalogs,
     merge_event_counts,
     profile_raw,
@@ -42,6 +44,7 @@ class RawDay:
     profile: RawProfile
     raw_path: str  # the local Parquet file, until the caller's work folder goes
     drift: list[str] = field(default_factory=list)
+    unhashed_pii: list[str] = field(default_factory=list)  # properties that look personal, kept by cleaning
 
 
 def read_profile(store: ObjectStore, day: date) -> dict[str, Any] | None:
@@ -53,6 +56,7 @@ def build_raw_day(
     store: ObjectStore, connection: duckdb.DuckDBPyConnection, day: date, rules: PipelineRules, workdir: Path
 ) -> RawDay:
     """Write `raw_events`, its identity links and its profile for a received day, committed together."""
+    refuse_expired_raw(store, [day], f"building raw_events of {day}")  # its landed objects went with its rows
     landed = [info.key for info in store.list(received_date_prefix(LANDING, day))]
     raw_path = str(workdir / f"raw-{day}.parquet")
     links_path = str(workdir / f"links-{day}.parquet")
@@ -72,6 +76,7 @@ def build_raw_day(
         profile=profile,
         raw_path=raw_path,
         drift=drift.findings(),
+        unhashed_pii=likely_pii_findings(profile.catalog, profile.likely_pii, rules.pii),
     )
 
 
@@ -86,6 +91,7 @@ def profile_document(day: date, profile: RawProfile, *, landed_objects: int) -> 
         "catalog": profile.catalog,
         "catalog_values_made_safe": profile.catalog_made_safe,
         "event_counts": profile.event_counts,
+        "likely_pii": profile.likely_pii,
         "landed_objects": landed_objects,
     }
     return json.dumps(document, indent=1, sort_keys=True).encode()

@@ -62,7 +62,8 @@ def load_event_catalog(engine: sa.Engine, store: ObjectStore, days: list[date]) 
     for day in days:
         key = raw_profile_key(day)
         if committed(store, RAW_EVENTS, day, [raw_events_key(day), key]):
-            records += catalog_rows(day, json.loads(store.get(key))["catalog"])
+            profile = json.loads(store.get(key))
+            records += catalog_rows(day, profile["catalog"], profile.get("likely_pii"))
     rows = pa.Table.from_pylist(records, schema=arrow_schema(schema.event_catalog))
     replace_partitions(engine, schema.event_catalog, days, rows)
     return rows

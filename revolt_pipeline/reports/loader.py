@@ -180,6 +180,8 @@ _REBUILD_AFTER_DROP = {
     "sessions_daily": "clean_job (daily_aggregates) and report_job over the days the reports should hold",
     "events_daily": "clean_job (daily_aggregates) and report_job over the days the reports should hold",
     "people": "people_job over the latest day built (people is loaded whole from its snapshot)",
+    "event_catalog": "catalog_job over the received days the catalog should hold (raw_events first for days whose "
+    "profiles predate the PII scanner, to count their likely personal values)",
 }
 
 

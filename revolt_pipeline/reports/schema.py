@@ -332,6 +332,20 @@ event_catalog = sa.Table(
     _text_key("property", "A property (or, for identify and group, a trait) the events carried, by its JSON path."),
     _text_key("json_type", "The property's JSON type: string, integer, number, boolean, object, array or null."),
     _count("events", "Events that carried the property with this type. Sums across types of one property."),
+    # The PII scanner (transforms/pii.py): string values that look like personal data.
+    sa.Column(
+        "likely_pii",
+        sa.String(8),
+        nullable=True,
+        comment="The kind of personal data the property's string values look like (email, phone, ip or card), when "
+        "at least a tenth of them do; NULL otherwise. The raw layer keeps them as sent; cleaning hashes or drops "
+        "only the keys configured (REVOLT_PII_HASH_KEYS, REVOLT_PII_DROP_KEYS).",
+    ),
+    _count(
+        "likely_pii_values",
+        "String values of the row that look like an email, phone number, IP address or card number (0 for other "
+        "types). Sums across types and days.",
+    ),
     comment="Which properties (or traits) each event carried on a received day, and their JSON types. "
     "Grain: one row per received day x event_type x event_name x property x json_type.",
 )

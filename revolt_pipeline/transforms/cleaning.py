@@ -13,6 +13,9 @@ Each event gets the dimensions reports break down by: its context's fields (OS, 
 its `ip` (the message's `context.ip`, else the address the collector received it from, as Segment fills it),
 and its `country` with the `country_method` that found it (`countries.located_sql`: the country the collector
 found from the full address, else the IP as landed, else the time zone).
+
+Personal data configured in `rules.pii` is hashed or dropped from the properties, traits and `context.traits` of
+events and from the quarantine's messages (`pii.py`); the raw layer keeps the message as sent.
 """
 
 from dataclasses import dataclass
@@ -23,6 +26,7 @@ import duckdb
 from revolt_pipeline.transforms.countries import located_sql, register_country_lookups
 from revolt_pipeline.transforms.engine import parquet, sql_string
 from revolt_pipeline.transforms.identities import NO_LINKS, person_id_sql, person_map_query
+from revolt_pipeline.transforms.pii import pseudonymized_sql, pseudonymized_text_sql, register_pii_functions
 from revolt_pipeline.transforms.rules import PipelineRules, assigned_date_sql, event_time_sql, interval_ms
 
 MESSAGE_TYPES = ("track", "identify", "page", "screen", "group", "alias")
@@ -149,6 +153,10 @@ def clean_events(
     connection.execute(f"CREATE OR REPLACE TEMP TABLE people AS {person_map_query(links)}")
     full = _raw_union(raw_files, "*")
     register_country_lookups(connection)
+    pii = register_pii_functions(connection, rules.pii) if rules.pii.active else {}
+    documents = ", ".join(
+        f"{pseudonymized_sql(rules.pii, pii, name, name)} AS {name}" for name in ("properties", "traits", "context")
+    )
     context_paths = ", ".join(sql_string(path) for path in CONTEXT_FIELDS.values())
     # Segment's API fills context.ip from the request when the message has none: so does cleaning, from the
     # address the collector recorded (a message's `0.0.0.0`, sent to withhold it, stays).
@@ -173,14 +181,15 @@ def clean_events(
                clock_skew_ms, timestamp > received_at AS timestamp_clamped,
                source, platform, collector,
                {", ".join(CONTEXT_FIELDS)}, country, country_method,
-               group_id, previous_id, properties, traits, context
+               group_id, previous_id, {documents}
         FROM {located_sql("fields", "ip", "timezone", "landed_country")} AS kept
         LEFT JOIN people AS by_user ON by_user.identity = kept.user_id
         LEFT JOIN people AS by_anonymous ON by_anonymous.identity = kept.anonymous_id
     """
     quarantine_query = f"""
         SELECT decisions.message_id, raw.type, decisions.reason, decisions.detail, raw.received_date,
-               raw.received_at, raw.timestamp, raw.source, raw.platform, raw.collector, raw.message
+               raw.received_at, raw.timestamp, raw.source, raw.platform, raw.collector,
+               {pseudonymized_text_sql(rules.pii, pii, "raw.message")} AS message
         FROM decisions JOIN ({full}) AS raw USING (received_date, file_row_number)
         WHERE decisions.reason IS NOT NULL
         ORDER BY decisions.reason, raw.received_at, decisions.message_id

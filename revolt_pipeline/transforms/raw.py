@@ -10,6 +10,7 @@ import duckdb
 import pyarrow.parquet as pq
 
 from revolt_pipeline.transforms.engine import copy_to_parquet_sql, parquet, sql_list, sql_string
+from revolt_pipeline.transforms.pii import LIKELY_PII_KINDS, PiiRules, likely_pii_kind, likely_pii_sql
 from revolt_pipeline.transforms.report_text import ReportText, made_safe_counts_query
 from revolt_pipeline.transforms.rules import PipelineRules, assigned_date_sql
 
@@ -161,6 +162,7 @@ class RawProfile:
     catalog: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)  # event -> property -> type -> n
     catalog_made_safe: dict[str, int] = field(default_factory=dict)  # catalog column -> distinct values changed
     event_counts: dict[str, int] = field(default_factory=dict)  # event (as the catalog names it) -> events sent
+    likely_pii: "Catalog" = field(default_factory=dict)  # event -> property -> kind -> string values that look it
 
     @property
     def assigned_dates(self) -> list[str]:
@@ -204,19 +206,24 @@ def profile_raw(
         catalog={event: {key: dict(types) for key, types in props.items()} for event, props in catalog.items()},
         catalog_made_safe=made_safe,
         event_counts={f"{event_type}:{event_name}": count for event_type, event_name, count in sorted(events)},
+        likely_pii=_likely_pii_catalog(connection),
     )
 
 
 def _catalog_entries_query(source: str) -> str:
-    """Per event type and name, property (traits for identify and group) and JSON type: how many events."""
+    """Per event type and name, property (traits for identify and group) and JSON type: how many events, and how
+    many of their string values look like each kind of personal data (`pii.likely_pii_sql`)."""
     return f"""
-        SELECT documents.type, documents.event_name, entry.key AS property, entry.type AS json_type,
-               count(*) AS events
-        FROM (SELECT type, event_name,
-                     CASE WHEN type IN ('identify', 'group') THEN traits ELSE properties END AS document
-              FROM {source}) AS documents,
-             json_each(documents.document) AS entry
-        WHERE json_type(documents.document) = 'OBJECT'
+        SELECT type, event_name, property, json_type, count(*) AS events, {_likely_pii_counts_sql()}
+        FROM (
+            SELECT documents.type, documents.event_name, entry.key AS property, entry.type AS json_type,
+                   {_likely_pii_of_entry_sql("entry")} AS likely_pii
+            FROM (SELECT type, event_name,
+                         CASE WHEN type IN ('identify', 'group') THEN traits ELSE properties END AS document
+                  FROM {source}) AS documents,
+                 json_each(documents.document) AS entry
+            WHERE json_type(documents.document) = 'OBJECT'
+        )
         GROUP BY ALL
     """
 
@@ -359,8 +366,11 @@ def merge_event_counts(counts: list[dict[str, int]]) -> dict[str, int]:
     return dict(merged)
 
 
-def catalog_rows(received_date: date, catalog: dict[str, dict[str, dict[str, int]]]) -> list[dict[str, Any]]:
-    """The catalog as rows of the event_catalog report table."""
+def catalog_rows(
+    received_date: date, catalog: dict[str, dict[str, dict[str, int]]], likely_pii: Catalog | None = None
+) -> list[dict[str, Any]]:
+    """The catalog as rows of the event_catalog report table, with the scanner's findings (`likely_pii` of the
+    profile; profiles written before it have none)."""
     rows = []
     for event_key, properties in sorted(catalog.items()):
         event_type, _, event_name = event_key.partition(":")
@@ -374,6 +384,54 @@ def catalog_rows(received_date: date, catalog: dict[str, dict[str, dict[str, int
                         "property": key,
                         "json_type": kind,
                         "events": count,
+                        **_likely_pii_columns(likely_pii or {}, event_key, key, kind, count),
                     }
                 )
     return rows
+
+
+# The PII scanner's part of the catalog (issue 12): string values that look like emails, phone numbers, IP
+# addresses or card numbers, counted per property (`transforms/pii.py` says what each kind is).
+def _likely_pii_of_entry_sql(entry: str) -> str:
+    text = f"({entry}.value ->> '$')"
+    return f"CASE WHEN {entry}.type = 'VARCHAR' THEN {likely_pii_sql(text)} END"
+
+
+def _likely_pii_counts_sql() -> str:
+    return ", ".join(f"count(*) FILTER (WHERE likely_pii = '{kind}') AS {kind}_values" for kind in LIKELY_PII_KINDS)
+
+
+def _likely_pii_catalog(connection: duckdb.DuckDBPyConnection) -> Catalog:
+    """From `catalog_entries`: per event and property (names as the catalog holds them), the string values that
+    look like each kind of personal data; properties with none are left out."""
+    names = ", ".join(text.sql for text in CATALOG_TEXT)
+    counts = ", ".join(f"sum({kind}_values)" for kind in LIKELY_PII_KINDS)
+    rows = connection.execute(f"SELECT {names}, {counts} FROM catalog_entries GROUP BY ALL").fetchall()
+    found: dict[str, dict[str, dict[str, int]]] = defaultdict(dict)
+    for event_type, event_name, key, *kinds in rows:
+        seen = {kind: int(count) for kind, count in zip(LIKELY_PII_KINDS, kinds, strict=True) if count}
+        if seen:
+            found[f"{event_type}:{event_name}"][key] = seen
+    return dict(found)
+
+
+def likely_pii_findings(catalog: Catalog, likely_pii: Catalog, rules: PiiRules) -> list[str]:
+    """One line per property whose string values look personal (`pii.likely_pii_kind`) while cleaning neither
+    hashes nor drops its key: what the check `no_unhashed_pii` warns of."""
+    findings = []
+    for event, properties in sorted(likely_pii.items()):
+        scope = "traits" if event.split(":", 1)[0] in ("identify", "group") else "properties"
+        for key, kinds in sorted(properties.items()):
+            strings = catalog.get(event, {}).get(key, {}).get("string", 0)
+            kind = likely_pii_kind(kinds, strings)
+            if kind is not None and not rules.covers(scope, key):
+                findings.append(
+                    f"{event} {scope}.{key}: {kinds[kind]:,} of {strings:,} values look like {kind}s, and cleaning "
+                    "keeps them (REVOLT_PII_HASH_KEYS, REVOLT_PII_DROP_KEYS)"
+                )
+    return findings
+
+
+def _likely_pii_columns(likely_pii: Catalog, event: str, key: str, json_type: str, events: int) -> dict[str, Any]:
+    kinds = likely_pii.get(event, {}).get(key, {}) if json_type == "string" else {}
+    return {"likely_pii": likely_pii_kind(kinds, events), "likely_pii_values": sum(kinds.values())}

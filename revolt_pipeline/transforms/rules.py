@@ -5,13 +5,14 @@ cascade (which days to rebuild): so changing the lateness changes what cleaning 
 UI draws and the days a late event reopens, together.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # the funnels' module brings DuckDB: settings and the collector import these rules
     from revolt_pipeline.transforms.funnels import Funnel
 
+from revolt_pipeline.transforms.pii import PiiRules
 from revolt_pipeline.transforms.report_text import REPORT_TEXT_CHARS
 
 
@@ -47,6 +48,8 @@ class PipelineRules:
     # Anchored retention's events (by name); None: the first_seen definition's start (first seen) or return (any).
     retention_start_event: str | None = None
     retention_return_event: str | None = None
+    # Trait and property keys cleaning hashes or drops, with the salt of the pseudonyms (transforms/pii.py).
+    pii: PiiRules = field(default_factory=PiiRules)
 
     def __post_init__(self) -> None:
         if self.lateness < timedelta(0):

@@ -101,7 +101,7 @@ def test_each_partition_of_a_range_run_shows_its_own_rows_and_checks(pipeline: P
     raw_checks = check_evaluations(raw)
     assert set(raw_checks) == {
         ("raw_events", check, day)
-        for check in ("reconciled_with_collector", "required_columns_not_null", "no_schema_drift")
+        for check in ("reconciled_with_collector", "required_columns_not_null", "no_schema_drift", "no_unhashed_pii")
         for day in ("2026-11-18", "2026-11-19")
     }
     assert all(raw_checks.values())
@@ -242,3 +242,33 @@ def test_schema_drift_flags_what_an_analyst_must_act_on_and_nothing_healthy(pipe
     ]
     assert pipeline.metadata("raw_events", "2026-11-19")["schema_drift"] == problems
     assert pipeline.metadata("raw_events", "2026-11-18")["schema_drift"] == []
+
+
+def test_values_that_look_personal_under_a_key_cleaning_keeps_warn(pipeline: Pipeline) -> None:
+    """The PII scanner on raw_events: emails under `contact` (kept as sent by cleaning) warn; under `email` (hashed
+    by default) they are counted and do not."""
+    moment = at(18)
+    pipeline.send(
+        moment,
+        [
+            track(
+                f"p{n}",
+                f"user-{n}",
+                moment + timedelta(minutes=n),
+                event="Invite Sent",
+                properties={"contact": f"friend{n}@example.com", "email": f"user{n}@example.com", "version": "1.2.3"},
+            )
+            for n in range(5)
+        ],
+    )
+    pipeline.complete(date(2026, 11, 18))
+    result = pipeline.run("raw_job", "2026-11-18", "2026-11-18")
+    assert result.success
+    (check,) = [e for e in result.get_asset_check_evaluations() if e.check_name == "no_unhashed_pii"]
+    assert (check.passed, check.severity) == (False, dg.AssetCheckSeverity.WARN)
+    assert check.metadata["problems"].value == [
+        "track:Invite Sent properties.contact: 5 of 5 values look like emails, and cleaning keeps them "
+        "(REVOLT_PII_HASH_KEYS, REVOLT_PII_DROP_KEYS)"
+    ]
+    found = pipeline.metadata("raw_events", "2026-11-18")["likely_pii"]
+    assert found == {"track:Invite Sent": {"contact": {"email": 5}, "email": {"email": 5}}}

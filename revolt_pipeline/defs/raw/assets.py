@@ -71,6 +71,13 @@ def build_raw_assets(
                 "event still sent in volume (docs/pipeline.md, Schema drift).",
                 partitions,
             ),
+            partition_check(
+                "no_unhashed_pii",
+                "raw_events",
+                "No property whose values look like emails, phone numbers, IP addresses or card numbers under a key "
+                "cleaning keeps as sent (REVOLT_PII_HASH_KEYS, REVOLT_PII_DROP_KEYS; docs/privacy.md, PII).",
+                partitions,
+            ),
         ],
     )
     def raw_events(
@@ -117,6 +124,9 @@ def _day_metadata(built: RawDay, lake: LakeResource) -> dict[str, Any]:
         "catalog_values_made_safe": dg.MetadataValue.json(built.profile.catalog_made_safe),
         "catalog_values_made_safe_total": sum(built.profile.catalog_made_safe.values()),
         "schema_drift": dg.MetadataValue.json(built.drift),
+        # The PII scanner: per event and property, string values that look like each kind of personal data.
+        "likely_pii": dg.MetadataValue.json(built.profile.likely_pii),
+        "unhashed_pii": dg.MetadataValue.json(built.unhashed_pii),
     }
 
 
