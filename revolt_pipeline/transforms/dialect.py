@@ -167,6 +167,30 @@ def _regexp_replace(node: exp.Expression) -> exp.Expression:
     return node
 
 
+def _regexp_full_match(node: exp.Expression) -> exp.Expression:
+    """`regexp_full_match(text, pattern)` as `text RLIKE '^(?:pattern)$'`: Spark's RLIKE finds a match anywhere."""
+    if not isinstance(node, exp.RegexpFullMatch):
+        return node
+    pattern = node.expression
+    if not isinstance(pattern, exp.Literal):
+        raise NotImplementedError(f"regexp_full_match with a pattern that is not a literal: {node.sql('duckdb')}")
+    return exp.RegexpLike(this=node.this, expression=exp.Literal.string(f"^(?:{pattern.name})$"))
+
+
+def _list_sum(node: exp.Expression) -> exp.Expression:
+    """`list_sum(list)` as Spark's `aggregate`, its NULL elements skipped as DuckDB skips them (a list of NULLs only
+    sums to 0 on Spark, to NULL on DuckDB: no transform sums such a list)."""
+    if not (isinstance(node, exp.Anonymous) and node.name.lower() == "list_sum" and len(node.expressions) == 1):
+        return node
+    template = sqlglot.parse_one(
+        "aggregate(LIST, CAST(0 AS BIGINT), (total, element) -> total + coalesce(CAST(element AS BIGINT), 0))",
+        read="spark",
+    )
+    return template.transform(
+        lambda inner: node.expressions[0].copy() if isinstance(inner, exp.Column) and inner.name == "LIST" else inner
+    )
+
+
 JSON_MERGE_PATCH_UDF = "revolt_json_merge_patch"
 SPARK_TYPES = {"VARCHAR": "STRING", "JSON": "STRING", "BIGINT": "BIGINT", "BOOLEAN": "BOOLEAN", "DOUBLE": "DOUBLE"}
 
@@ -339,6 +363,8 @@ SPARK_MAPPING: tuple[Callable[[exp.Expression], exp.Expression], ...] = (
     _json_paths,
     _percentile,
     _regexp_replace,
+    _regexp_full_match,
+    _list_sum,
     _double_division,
     _lambda_index,
     _list_element,

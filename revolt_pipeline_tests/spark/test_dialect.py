@@ -153,3 +153,16 @@ def test_an_ordered_mode_breaks_ties_to_the_lowest_and_an_empty_map_is_map() -> 
     with duckdb_connection(threads=1) as connection:
         rows = "(VALUES ('web'), ('ios'), ('ios'), ('web'), (NULL)) AS v(p)"
         assert connection.execute(f"SELECT mode(p ORDER BY p) FROM {rows}").fetchone() == ("ios",)
+
+
+def test_a_full_regular_expression_match_is_anchored_on_spark() -> None:
+    """Spark's RLIKE matches anywhere in the text; DuckDB's regexp_full_match only the whole text."""
+    assert spark("regexp_full_match(v, '[0-9]{3}|x')") == "v RLIKE '^(?:[0-9]{3}|x)$'"
+    with pytest.raises(NotImplementedError, match="not a literal"):
+        spark("regexp_full_match(v, p)")
+
+
+def test_a_list_sum_skips_null_elements_on_spark() -> None:
+    assert spark("list_sum(xs)") == (
+        "AGGREGATE(xs, CAST(0 AS BIGINT), (total, element) -> total + COALESCE(CAST(element AS BIGINT), 0))"
+    )
