@@ -603,7 +603,8 @@ def reports_grant_readonly(
 
 @main.group()
 def privacy() -> None:
-    """Access requests: everything held about a person, by any of their ids (docs/privacy.md)."""
+    """Privacy requests by any of a person's ids: export everything held about them, or delete them everywhere
+    (docs/privacy.md)."""
 
 
 @privacy.command("export")
