@@ -13,7 +13,7 @@ import pickle
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -40,7 +40,7 @@ from revolt_pipeline.transforms.privacy import ID_COLUMNS
 from revolt_pipeline.transforms.rules import PipelineRules
 from revolt_pipeline_tests.fixtures.faults import FaultyProxy
 from revolt_pipeline_tests.fixtures.s3 import S3Bucket
-from revolt_pipeline_tests.transforms.harness import at, landed
+from revolt_pipeline_tests.transforms.harness import at, land_by_hour, landed
 
 # The person erased: an anonymous visitor who logged in as user-a, once known as old-a (an alias renamed them).
 PERSON_IDS = ["anon-a", "old-a", "user-a"]
@@ -101,13 +101,7 @@ def _land(
     records: list[dict[str, Any]],
     refused: tuple[bytes, ...] = (REFUSED_OF_PERSON, REFUSED_OF_OTHERS),
 ) -> None:
-    by_hour: dict[datetime, list[dict[str, Any]]] = {}
-    for record in records:
-        received = datetime.fromtimestamp(record["receivedAt"] / 1000, UTC)
-        by_hour.setdefault(received.replace(minute=0, second=0, microsecond=0), []).append(record)
-    for hour, hour_records in sorted(by_hour.items()):
-        lines = b"".join(orjson.dumps(record) + b"\n" for record in hour_records)
-        store.put(landed_object_key(LANDING, hour, "c1", "000001"), gzip.compress(lines))
+    land_by_hour(store, records)
     # Bodies the collector refused, kept in base64 in its quarantine: one of the person's, one of user-b's.
     bodies = [
         {"reason": "invalid_json", "payload": None, "payloadBase64": base64.b64encode(body).decode()}

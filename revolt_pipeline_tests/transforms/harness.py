@@ -128,6 +128,19 @@ class Lake:
                 self.actives.setdefault(table, {})[day.day] = path
 
 
+def land_by_hour(store: ObjectStore, records: Iterable[dict[str, Any]]) -> list[datetime]:
+    """Land `records` as the collector would: one gzipped JSON Lines object per hour they were received in; the
+    hours, in order."""
+    by_hour: dict[datetime, list[dict[str, Any]]] = {}
+    for record in records:
+        received = datetime.fromtimestamp(record["receivedAt"] / 1000, UTC)
+        by_hour.setdefault(received.replace(minute=0, second=0, microsecond=0), []).append(record)
+    for hour, hour_records in sorted(by_hour.items()):
+        lines = b"".join(orjson.dumps(record) + b"\n" for record in hour_records)
+        store.put(landed_object_key(LANDING, hour, "c1", "000001"), gzip.compress(lines))
+    return sorted(by_hour)
+
+
 def run_pipeline(
     connection: duckdb.DuckDBPyConnection,
     folder: Path,
@@ -137,16 +150,10 @@ def run_pipeline(
     """Land `records` by the hour they were received in a new store under `folder`, and build every layer."""
     run = Path(tempfile.mkdtemp(prefix="layers-", dir=folder))
     store = ObjectStore((run / "store").as_uri())
-    by_hour: dict[datetime, list[dict[str, Any]]] = {}
-    for record in records:
-        received = datetime.fromtimestamp(record["receivedAt"] / 1000, UTC)
-        by_hour.setdefault(received.replace(minute=0, second=0, microsecond=0), []).append(record)
-    for hour, hour_records in sorted(by_hour.items()):
-        lines = b"".join(orjson.dumps(record) + b"\n" for record in hour_records)
-        store.put(landed_object_key(LANDING, hour, "c1", "000001"), gzip.compress(lines))
+    hours = land_by_hour(store, records)
     (run / "work").mkdir()
     builder = DayBuilder(store, rules, run / "work", connect=lambda: nullcontext(connection))
-    built = builder.every_layer(sorted({hour.date() for hour in by_hour}))
+    built = builder.every_layer(sorted({hour.date() for hour in hours}))
     lake = Lake(connection, run)
     lake.raw = {day.day: day.raw_path for day in built.raw}
     for day in built.cleaned:
