@@ -12,6 +12,7 @@ backoff. Any other error (a constraint, a value the column cannot hold) fails at
 import datetime
 import io
 import logging
+import sqlite3
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -93,12 +94,30 @@ def _create_sqlite_engine(url: sa.URL, options: dict[str, Any]) -> sa.Engine:
         # PRAGMAs take no bound parameters; the value is a module constant.
         cursor = dbapi_connection.cursor()
         try:
-            cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT_MS)}")
+            _switch_to_wal(cursor)
         finally:
             cursor.close()
 
     return engine
+
+
+def _switch_to_wal(cursor: Any) -> None:
+    """Put the database in WAL mode, waiting for a concurrent opener as long as the busy timeout.
+
+    SQLite answers `database is locked` at once, without its busy handler, to a connection asking for WAL
+    while another connection is switching the same fresh file: two steps of one run opening a new report
+    database hit this. So the switch is retried here; it is a no-op once the file is in WAL mode.
+    """
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.01)
 
 
 def is_connection_error(error: BaseException) -> bool:
