@@ -53,7 +53,24 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
             module = super()._split_scope(nodeid)
             return _module_group(config.rootpath / module) or module
 
+    # xdist would order the work by number of tests: a group of few tests behind a session fixture of minutes
+    # could then start last and run alone at the end. The collection's own order (`_groups_first`) rules instead.
+    config.option.loadscopereorder = False
     return GroupedFileScheduling(config, log)
+
+
+def _groups_first(items: list[pytest.Item]) -> None:
+    """Order the collection as the work should start: the groups (their shared fixtures cost minutes), then the
+    other modules by number of tests, most first, as xdist's own reordering would."""
+    scopes: dict[str, list[pytest.Item]] = {}
+    for item in items:
+        module = item.nodeid.split("::", 1)[0]
+        scopes.setdefault(_module_group(item.config.rootpath / module) or module, []).append(item)
+
+    def weight(scope: str) -> tuple[bool, int]:
+        return (scope.endswith(".py"), -len(scopes[scope]))
+
+    items[:] = [item for scope in sorted(scopes, key=weight) for item in scopes[scope]]
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -63,9 +80,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     schemathesis names an item per API operation (`test[POST /v1/batch]`) without a parametrization, and pytest 9
     builds the node id from the name less its brackets, so all 37 operations had one id; pytest-xdist keys its work
     by node id and ran one of them. Each item's id is its name again (`test_http_api_fuzz.py` checks).
+    Then the items are ordered as the workers should take them up (`_groups_first`).
     """
     from _pytest.nodeid import coerce_node_id
 
     for item in items:
         if item.name.endswith("]") and not item.nodeid.endswith("]") and item.parent is not None:
             item._id = coerce_node_id(f"{item.parent.nodeid}::{item.name}")
+    _groups_first(items)
