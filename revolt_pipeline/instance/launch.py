@@ -8,6 +8,7 @@ dagster-daemon serving the instance; whether one is running is read from the dae
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -123,7 +124,18 @@ def serve_ui(dagster_home: Path, host: str, port: int) -> None:
     # Run from DAGSTER_HOME: `dagster dev` warns about any other folder's dagster.yaml (the checkout has one).
     os.chdir(dagster_home)
     command = [sys.executable, "-m", "dagster", "dev", "-w", str(WORKSPACE_FILE), "-h", host, "-p", str(port)]
-    os.execve(sys.executable, command, env)
+    exec_interruptible(command, env)
+
+
+def exec_interruptible(command: list[str], env: dict[str, str]) -> None:
+    """Become `command`, which SIGINT and SIGTERM stop, however this process was started.
+
+    `dagster dev` stops on SIGTERM by treating it as SIGINT. A shell that starts it in the background (`&`, a
+    service script) makes it ignore SIGINT, and an ignored signal stays ignored across exec: SIGTERM was then
+    ignored too, and the UI, daemon and code servers kept running.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    os.execve(command[0], command, env)
 
 
 def daemon_running(instance: dg.DagsterInstance, now: float | None = None) -> bool:
