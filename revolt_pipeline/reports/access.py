@@ -1,8 +1,8 @@
 """A read-only PostgreSQL role for BI tools: it reads every report table, now and later, and nothing else.
 
 `grant_readonly` is `revolt reports grant-readonly ROLE`. In one transaction it gives ROLE CONNECT on the
-report database, USAGE on the report schema, SELECT on every table and view the pipeline's role owns there,
-and the same on every one that role creates later (ALTER DEFAULT PRIVILEGES); it takes back anything more
+report database, USAGE on the report schema, SELECT on every table and view the pipeline's role owns there
+but the audit of privacy requests, and the same on every one that role creates later (ALTER DEFAULT PRIVILEGES); it takes back anything more
 ROLE held there (a write privilege, CREATE on the schema) and CREATE on the schema from PUBLIC, through
 which every role could otherwise add tables. It then checks what ROLE can actually do, through PUBLIC and
 any grant of its own, and says what is still possible; running it again changes nothing.
@@ -12,7 +12,7 @@ a member of another role, an owner of tables) is refused rather than made to loo
 deploy/production/databases.sql makes the `bi` role with the same grants; a test checks that they agree.
 """
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,6 +30,8 @@ TABLE_WRITES_17 = (*TABLE_WRITES, "MAINTAIN")
 # pg_class kinds a BI tool reads: tables, partitioned tables, views, materialized views, foreign tables.
 READABLE_KINDS = ["r", "p", "v", "m", "f"]
 SYSTEM_SCHEMAS = ("pg_catalog", "information_schema")
+# The audit of privacy requests, beside the report tables but not one of them: no BI role reads it.
+PRIVATE_TABLES = frozenset(table.name for table in schema.audit_metadata.sorted_tables)
 
 SQLITE_ADVICE = (
     "the report database is a SQLite file ({path}): a file has no roles to grant. Give BI tools a read-only "
@@ -159,8 +161,10 @@ def _grant(
 
     writes = TABLE_WRITES_17 if server_version >= 170000 else TABLE_WRITES
     before = _privileges(cursor, role_oid, owner, schema_name, writes)
-    tables = _owned_relations(cursor, owner, schema_name)
-    for statement in readonly_statements(role, owner, schema_name, database, tables, writes):
+    owned = _owned_relations(cursor, owner, schema_name)
+    tables = [name for name in owned if name not in PRIVATE_TABLES]
+    private = [name for name in owned if name in PRIVATE_TABLES]
+    for statement in readonly_statements(role, owner, schema_name, database, tables, writes, private):
         cursor.execute(statement)
     after = _privileges(cursor, role_oid, owner, schema_name, writes)
 
@@ -180,12 +184,14 @@ def readonly_statements(
     database: str,
     tables: list[str],
     writes: tuple[str, ...] = TABLE_WRITES,
+    private: Sequence[str] = (),
 ) -> list[sql.Composed]:
     """The statements that make `role` read `owner`'s tables in `schema_name`, present and future, and nothing more.
 
     Each takes back what is more than reading before it grants reading, so a role that held more ends
     up holding exactly this. deploy/production/databases.sql runs the same ones for `bi` on a fresh
-    database (no tables yet).
+    database (no tables yet). `private` (the audit, `PRIVATE_TABLES`) is closed to the role and to PUBLIC; the
+    pipeline closes it again whenever it creates it (`loader.ensure_audit_tables`), against the default privileges.
     """
     who, by, where = sql.Identifier(role), sql.Identifier(owner), sql.Identifier(schema_name)
     write_list = sql.SQL(", ").join(sql.SQL(privilege) for privilege in writes)
@@ -208,6 +214,12 @@ def readonly_statements(
             sql.SQL("REVOKE {} ON TABLE {} FROM PUBLIC").format(write_list, names),
             sql.SQL("REVOKE ALL ON TABLE {} FROM {}").format(names, who),
             sql.SQL("GRANT SELECT ON TABLE {} TO {}").format(names, who),
+        ]
+    if private:
+        closed = sql.SQL(", ").join(sql.Identifier(schema_name, table) for table in private)
+        statements += [
+            sql.SQL("REVOKE ALL ON TABLE {} FROM PUBLIC").format(closed),
+            sql.SQL("REVOKE ALL ON TABLE {} FROM {}").format(closed, who),
         ]
     return statements
 
@@ -310,7 +322,7 @@ def _refuse_unsafe_role(cursor: psycopg.Cursor[Any], role: str, role_oid: int) -
 
 
 def _owned_relations(cursor: psycopg.Cursor[Any], owner: str, schema_name: str) -> list[str]:
-    """The tables and views `owner` has in the schema: the report tables (the pipeline creates nothing else there)."""
+    """The tables and views `owner` has in the schema: the report tables and the audit (`PRIVATE_TABLES`)."""
     cursor.execute(
         "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
         "WHERE n.nspname = %s AND c.relowner = (SELECT oid FROM pg_roles WHERE rolname = %s) "
@@ -364,6 +376,8 @@ def _problems(after: _Privileges, tables: list[str], owner: str, schema_name: st
         problems.append(f"it cannot use schema {schema_name}")
     if unreadable := sorted(set(tables) - after.readable):
         problems.append(f"it cannot read {', '.join(unreadable)}")
+    if private := sorted(after.readable & PRIVATE_TABLES):
+        problems.append(f"it can read {', '.join(private)}, which holds the ids of people being deleted")
     if after.create:
         problems.append(f"it can create tables in schema {schema_name}")
     if after.writable:

@@ -714,14 +714,40 @@ def delete_rows_naming(engine: sa.Engine, ids: Sequence[str]) -> dict[str, int]:
 
 
 def ensure_audit_tables(engine: sa.Engine) -> None:
-    """Create `privacy_requests` if it does not exist yet (under the schema lock `ensure_tables` takes)."""
+    """Create `privacy_requests` if it does not exist yet (under the schema lock `ensure_tables` takes), readable
+    by its owner alone."""
 
     def create() -> None:
         with engine.begin() as connection:
             _lock_schema(connection)
             schema.audit_metadata.create_all(connection)
+            _keep_to_owner(connection, schema.audit_metadata)
 
     with_reconnects(engine, create, "creating the privacy requests table")
+
+
+def _keep_to_owner(connection: sa.Connection, metadata: sa.MetaData) -> None:
+    """Take back every privilege other roles hold on `metadata`'s tables (PostgreSQL; a SQLite file has no roles).
+
+    The audit holds the ids of people being deleted until their request is done. It lives beside the report
+    tables, where the default privileges `revolt reports grant-readonly` sets give BI roles every new table: taken
+    back here in the transaction that creates it, so no BI session ever sees it, and on every later call.
+    """
+    if connection.dialect.name != "postgresql":
+        return
+    quote = connection.dialect.identifier_preparer.quote
+    for table in metadata.sorted_tables:
+        grantees = connection.execute(
+            sa.text(
+                "SELECT DISTINCT a.grantee = 0, pg_get_userbyid(a.grantee) FROM pg_class c, aclexplode(c.relacl) a "
+                "WHERE c.oid = to_regclass(:name) AND a.grantee <> c.relowner"
+            ),
+            {"name": quote(table.name)},
+        ).all()
+        for public, grantee in grantees:
+            connection.exec_driver_sql(
+                f"REVOKE ALL ON TABLE {quote(table.name)} FROM {'PUBLIC' if public else quote(grantee)}"
+            )
 
 
 def record_privacy_request(engine: sa.Engine, row: dict[str, Any]) -> None:

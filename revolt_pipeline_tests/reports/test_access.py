@@ -20,7 +20,7 @@ from psycopg import sql
 from revolt_pipeline.cli import main
 from revolt_pipeline.reports import schema
 from revolt_pipeline.reports.access import AccessError, grant_readonly
-from revolt_pipeline.reports.loader import create_engine, ensure_tables
+from revolt_pipeline.reports.loader import create_engine, ensure_audit_tables, ensure_tables
 from revolt_pipeline.reports.views import VIEWS
 from revolt_pipeline_tests.deployment.processes import clean_environment
 from revolt_pipeline_tests.fixtures.postgres import PostgresServer
@@ -163,6 +163,33 @@ def test_the_role_reads_every_report_table_and_can_neither_write_nor_read_anythi
     reports.as_owner("UPDATE daily_active_users SET active_users = 4")
     with reports.connect(bi) as connection:
         assert connection.execute("SELECT active_users FROM daily_active_users").fetchall() == [(4,)]
+
+
+@pytest.mark.usefixtures("isolated_env")
+def test_the_audit_of_privacy_requests_stays_closed_to_the_role(reports: ReportDatabase) -> None:
+    """It holds the ids of people being deleted: neither the default privileges nor a stray grant opens it."""
+    bi = reports.make_role("bi")
+    assert run(bi, url=reports.url()).exit_code == 0
+    engine = create_engine(reports.url())
+    try:
+        ensure_audit_tables(engine)  # created after the grant: the default privileges would give it to bi
+        with reports.connect(bi) as connection:
+            assert refused(connection, "SELECT * FROM privacy_requests") is psycopg.errors.InsufficientPrivilege
+
+        reports.as_owner(f"GRANT SELECT ON privacy_requests TO {bi}, PUBLIC")
+        result = run(bi, url=reports.url())
+        assert result.exit_code == 0, result.output
+        assert "privacy_requests" not in result.output
+        with reports.connect(bi) as connection:
+            assert refused(connection, "SELECT * FROM privacy_requests") is psycopg.errors.InsufficientPrivilege
+
+        reports.as_owner(f"GRANT SELECT ON privacy_requests TO {bi}")
+        ensure_audit_tables(engine)  # the next deletion request closes it again
+        with reports.connect(bi) as connection:
+            assert refused(connection, "SELECT * FROM privacy_requests") is psycopg.errors.InsufficientPrivilege
+            assert connection.execute("SELECT active_users FROM daily_active_users").fetchall() == [(3,)]
+    finally:
+        engine.dispose()
 
 
 @pytest.mark.usefixtures("isolated_env")
