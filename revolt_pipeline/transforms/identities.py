@@ -2,14 +2,19 @@
 
 Links come from any message carrying both a userId and an anonymousId (identify above all) and from
 alias (previousId → userId). An id's first link wins, so later events of a shared device keep the
-person it was first identified as; one more hop resolves chains such as anonymous → old user id →
-new user id.
+person it was first identified as. Links are followed to the chain's end (anonymous → old user id → new
+user id → ...), up to `MAX_HOPS`: a chain that goes on beyond that, or turns in a circle (two ids aliased to
+each other), stitches to the least id it reaches, the same for every id of a circle.
 """
+
+import itertools
 
 import duckdb
 
 from revolt_pipeline.transforms.engine import copy_to_parquet, parquet
 
+# Links followed from an id (anonymous → user id → each alias after): a longer chain is taken for a circle.
+MAX_HOPS = 8
 NO_LINKS = (
     "NULL::VARCHAR AS from_id, NULL::VARCHAR AS to_user_id, NULL::TIMESTAMPTZ AS linked_at, "
     "NULL::VARCHAR AS message_id WHERE false"
@@ -39,7 +44,16 @@ def write_identity_links(connection: duckdb.DuckDBPyConnection, raw_path: str, l
 
 
 def person_map_query(links: str) -> str:
-    """`(identity, person_id)` for every id that links to a user; `links` is a relation of link rows."""
+    """`(identity, person_id)` for every id that links to a user; `links` is a relation of link rows.
+
+    The hops are joins, not a recursive query, so that the one statement runs on DuckDB and on Spark alike.
+    """
+    hops = [f"hop{number}" for number in range(1, MAX_HOPS + 1)]
+    joins = "\n".join(
+        f"LEFT JOIN first_link AS {hop} ON {hop}.from_id = {previous}.to_user_id"
+        for previous, hop in itertools.pairwise(hops)
+    )
+    reached = [f"{hop}.to_user_id" for hop in hops]
     return f"""
     WITH first_link AS (
         SELECT from_id, to_user_id
@@ -47,8 +61,11 @@ def person_map_query(links: str) -> str:
               FROM {links})
         WHERE n = 1
     )
-    SELECT first.from_id AS identity, coalesce(second.to_user_id, first.to_user_id) AS person_id
-    FROM first_link AS first LEFT JOIN first_link AS second ON second.from_id = first.to_user_id
+    SELECT hop1.from_id AS identity,
+           CASE WHEN {reached[-1]} IS NULL THEN coalesce({", ".join(reversed(reached[:-1]))})
+                ELSE least({", ".join(reached)}) END AS person_id
+    FROM first_link AS hop1
+    {joins}
     """
 
 

@@ -107,10 +107,21 @@ def test_identities_are_stitched_from_identify_and_alias(pipeline) -> None:
             landed("b3", moment + timedelta(minutes=3), kind="alias", user_id="ada", previous_id="old-ada"),
             landed("c1", moment, user_id=None, anonymous_id="visitor-7"),
             landed("d1", moment + timedelta(days=1), user_id=None, anonymous_id="browser-1"),  # after, still ada
+            # Three hops: a device, then a user renamed twice.
+            landed("e1", moment, user_id=None, anonymous_id="tablet-3"),
+            landed("e2", moment + timedelta(minutes=1), kind="identify", user_id="bo", anonymous_id="tablet-3"),
+            landed("e3", moment + timedelta(minutes=2), kind="alias", user_id="bo-2", previous_id="bo"),
+            landed("e4", moment + timedelta(minutes=3), kind="alias", user_id="bo-3", previous_id="bo-2"),
+            # Two ids aliased to each other: one person, under the lesser id.
+            landed("f1", moment, kind="alias", user_id="di", previous_id="cy"),
+            landed("f2", moment + timedelta(minutes=1), kind="alias", user_id="cy", previous_id="di"),
         ]
     )
     people = {row["message_id"]: row["person_id"] for day in (D20, D21) for row in lake.rows(lake.events[day])}
-    assert people == {"a1": "ada", "a2": "ada", "b1": "ada", "b2": "ada", "b3": "ada", "c1": "visitor-7", "d1": "ada"}
+    assert people == {
+        **{"a1": "ada", "a2": "ada", "b1": "ada", "b2": "ada", "b3": "ada", "c1": "visitor-7", "d1": "ada"},
+        **{"e1": "bo-3", "e2": "bo-3", "e3": "bo-3", "e4": "bo-3", "f1": "cy", "f2": "cy"},
+    }
 
 
 def test_an_unusable_first_delivery_does_not_make_a_usable_one_a_duplicate(pipeline) -> None:
