@@ -2,10 +2,11 @@
 
 `grant_readonly` is `revolt reports grant-readonly ROLE`. In one transaction it gives ROLE CONNECT on the
 report database, USAGE on the report schema, SELECT on every table and view the pipeline's role owns there
-but the audit of privacy requests, and the same on every one that role creates later (ALTER DEFAULT PRIVILEGES); it takes back anything more
-ROLE held there (a write privilege, CREATE on the schema) and CREATE on the schema from PUBLIC, through
-which every role could otherwise add tables. It then checks what ROLE can actually do, through PUBLIC and
-any grant of its own, and says what is still possible; running it again changes nothing.
+but the audit of privacy requests, and the same on every one that role creates later (ALTER DEFAULT
+PRIVILEGES); it takes back anything more ROLE held there (a write privilege, CREATE on the schema) and CREATE
+on the schema from PUBLIC, through which every role could otherwise add tables. It then checks what ROLE can
+actually do, through PUBLIC and any grant of its own, and says what is still possible; running it again
+changes nothing.
 
 A role that could do more whatever is granted (a superuser, a role that can create roles or databases,
 a member of another role, an owner of tables) is refused rather than made to look read-only.
