@@ -484,15 +484,21 @@ def _json_strings(value: str) -> list[str]:
 
 @dataclass(frozen=True)
 class PersonExport:
-    """Everything held about the people some ids belong to: the answer to an access request."""
+    """Everything held about the people some ids belong to: the answer to an access request. Their own rows whole;
+    of the rows of others naming them, only where (`Holding.mentions`): another person's data is not theirs to
+    receive."""
 
     requested: list[str]
     ids: list[str]  # every id stitched to them
     objects: list[Holding]
     report_tables: dict[str, list[dict[str, Any]]]
+    spool: dict[str, Any] = field(default_factory=dict)  # what became of the collector's spool before reading
 
     def rows(self) -> int:
         return sum(len(holding.rows) for holding in self.objects) + sum(map(len, self.report_tables.values()))
+
+    def mentions(self) -> int:
+        return sum(len(holding.mentions) for holding in self.objects)
 
     def document(self, exported_at: datetime) -> dict[str, Any]:
         """The export as one JSON document (values as `json_value` makes them)."""
@@ -500,8 +506,10 @@ class PersonExport:
             "exported_at": exported_at.isoformat(),
             "requested_ids": self.requested,
             "ids": self.ids,
-            "objects": {holding.key: holding.rows for holding in self.objects},
+            "objects": {holding.key: holding.rows for holding in self.objects if holding.rows},
+            "mentions": {holding.key: holding.mentions for holding in self.objects if holding.mentions},
             "report_tables": self.report_tables,
+            "spool": self.spool,
         }
 
 
