@@ -32,7 +32,7 @@ import sqlalchemy as sa
 
 from revolt_pipeline.contract.pseudonyms import pseudonym
 from revolt_pipeline.layers.erasure import EVENT_DAY_LAYERS, Erasure, erase_person
-from revolt_pipeline.layers.privacy import find_person_ids, person_holdings
+from revolt_pipeline.layers.privacy import find_linked_ids, find_person_ids, person_holdings
 from revolt_pipeline.reports.loader import (
     delete_rows_naming,
     privacy_requests,
@@ -272,8 +272,13 @@ def _remove(
     """Steps 1 to 4 of one request; returns every id of the person and what was removed (all attempts)."""
     request_id = request["request_id"]
     kept = json.loads(request["pending_ids"])
-    # Kept ids of an earlier attempt come first: the links naming them may be gone. New links found now join them.
-    ids = sorted({*kept, *find_person_ids(store, connection, kept)})
+    if request["attempts"]:
+        # Kept ids of an earlier attempt come first: the links naming them may be gone. Devices linked to the person
+        # since join them, but an id of theirs is not followed to whom it belongs now: with the person's first link
+        # erased, a device they shared would lead to the next person who used it.
+        ids = sorted({*kept, *find_linked_ids(store, connection, kept)})
+    else:
+        ids = find_person_ids(store, connection, kept)
     removed = Removed.from_json(request["removed"])
     update_privacy_request(
         engine,

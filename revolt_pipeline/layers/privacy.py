@@ -34,7 +34,7 @@ from revolt_pipeline.layers.staging import local_copies
 from revolt_pipeline.reports.loader import rows_naming
 from revolt_pipeline.storage import ObjectStore
 from revolt_pipeline.storage.layout import IDENTITY_LINKS
-from revolt_pipeline.transforms.privacy import ID_COLUMNS, person_ids
+from revolt_pipeline.transforms.privacy import ID_COLUMNS, identities_of, person_ids
 
 # Whose a row is: the first of these it has a value in (a person, else the user who sent it, else their device).
 OWNER_COLUMNS = ("person_id", "user_id", "to_user_id", "anonymous_id", "from_id", "previous_id")
@@ -71,6 +71,15 @@ def find_person_ids(store: ObjectStore, connection: duckdb.DuckDBPyConnection, i
     keys = [info.key for info in store.list(IDENTITY_LINKS) if info.key.endswith(".parquet")]
     with local_copies(store, keys) as files:
         return person_ids(connection, files, ids)
+
+
+def find_linked_ids(store: ObjectStore, connection: duckdb.DuckDBPyConnection, ids: list[str]) -> list[str]:
+    """The identities the links of every raw day stitch to one of `ids` as their person (a device linked to the
+    person since), without following an id of theirs to whoever it belongs to now (`transforms.privacy.identities_of`):
+    what a deletion taken up again may add to the ids it kept."""
+    keys = [info.key for info in store.list(IDENTITY_LINKS) if info.key.endswith(".parquet")]
+    with local_copies(store, keys) as files:
+        return identities_of(connection, files, ids)
 
 
 def person_holdings(store: ObjectStore, ids: list[str]) -> Iterator[Holding]:
