@@ -35,6 +35,7 @@ import pytest
 from revolt_pipeline.layers.checks import clean_day_checks, people_day_checks, session_day_checks
 from revolt_pipeline.layers.commits import COMMITS
 from revolt_pipeline.layers.days import DayBuilder
+from revolt_pipeline.layers.deletion import Removed
 from revolt_pipeline.layers.erasure import Erasure, erase_person, partition_day
 from revolt_pipeline.layers.ml import build_person_features
 from revolt_pipeline.layers.privacy import OWNER_COLUMNS, PersonMatcher, find_person_ids, person_holdings
@@ -665,3 +666,33 @@ def test_a_rewritten_parquet_object_keeps_its_schema_metadata_codec_and_row_grou
     groups = [after.metadata.row_group(index) for index in range(after.metadata.num_row_groups)]
     assert [group.num_rows for group in groups] == [1, 1, 1]  # each group less the person's rows
     assert {group.column(0).compression for group in groups} == {"SNAPPY"}
+
+
+def test_a_request_begun_before_blanking_loads_and_keeps_its_count_of_others_rows_removed(tmp_path: Path) -> None:
+    """An earlier version removed others' rows naming the person, counted as `others` in its progress record and as
+    `rows_of_others` in the audit: a request it began is taken up, and still says so."""
+    store = ObjectStore((tmp_path / "store").as_uri())
+    raw_day = "raw_events/received_date=2026-11-20/events.parquet"
+    earlier = {"objects": {raw_day: {"outcome": "rewritten", "rows": 3, "others": 2}}, "request_id": REQUEST}
+    store.put(erasure_progress_key(REQUEST), json.dumps(earlier).encode())  # no `profiles_recounted`, `finished`
+
+    erasure = erase_person(store, ["user-a"], request_id=REQUEST)
+
+    assert (erasure.rows_removed, erasure.rows_of_others_removed) == ({"raw_events": 3}, {"raw_events": 2})
+    assert erasure.rows_of_others_redacted == {}
+    audit = {
+        "objects_rewritten": 1,
+        "objects_deleted": 0,
+        "rows": {"raw_events": 3},
+        "rows_of_others": {"raw_events": 2},
+        "report_rows": {"people": 1},
+        "not_rewritten": [],
+        "days": {"raw_events": ["2026-11-20"]},
+    }
+    removed = Removed.from_json(json.dumps(audit))
+    removed.set_erasure(erasure)
+    document = json.loads(removed.to_json())
+    assert document["rows_of_others"] == {"raw_events": 2} and document["rows_of_others_redacted"] == {}
+    assert document["report_rows"] == {"people": 1}
+    del audit["rows_of_others"]  # and one of a request that removed no one else's rows
+    assert "rows_of_others" not in json.loads(Removed.from_json(json.dumps(audit)).to_json())
