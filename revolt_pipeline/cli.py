@@ -773,6 +773,7 @@ def privacy_requests_list() -> None:
         removed = json.loads(row["removed"]) if row["removed"] else {}
         counts = (
             f"{sum(removed.get('rows', {}).values())} rows in {removed.get('objects_rewritten', 0)} objects, "
+            f"{sum(removed.get('rows_of_others_redacted', {}).values())} rows of others blanked, "
             f"{sum(removed.get('report_rows', {}).values())} report rows"
             if removed
             else "nothing removed yet"

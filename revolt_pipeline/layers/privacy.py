@@ -259,6 +259,8 @@ class PersonMatcher:
         if not line.strip():
             return RecordPlan()
         record = json.loads(line)
+        if not isinstance(record, dict):
+            return RecordPlan(removed=True) if self.mentions(line, quoted=True) else RecordPlan()
         refused_field = next((name for name in ("payloadBase64", "rawBodyBase64") if record.get(name)), None)
         body = base64.b64decode(record[refused_field]) if refused_field else line
         if not self.mentions(body, quoted=True):
@@ -270,8 +272,9 @@ class PersonMatcher:
             owner = _body_owner(decoded) if decoded is not None else None
             if owner is None or owner in ids:
                 return RecordPlan(removed=True)
-            blanked_body = redact_json(body.decode(), ids)
-            assert blanked_body is not None  # parsed above
+            blanked_body = redact_json(body.decode(), ids) if _is_utf8(body) else None
+            if blanked_body is None:  # JSON in another encoding: it cannot be blanked in its bytes
+                return RecordPlan(removed=True)
             encoded = base64.b64encode(blanked_body.text.encode()).decode()
             text = _replace_string_value(text, refused_field, encoded)
             names = [{"path": f"$.{refused_field}(decoded){path[1:]}", "id": i} for path, i in _pairs(blanked_body)]
@@ -373,6 +376,14 @@ def _parsed(data: bytes) -> Any:
         return json.loads(data)
     except ValueError:
         return None
+
+
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode()
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _pairs(redaction: Redaction) -> list[tuple[str, str]]:

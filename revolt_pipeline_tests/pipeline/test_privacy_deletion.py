@@ -404,3 +404,5 @@ def test_a_deleted_person_is_gone_from_every_layer_even_after_a_crash_and_the_re
     assert removed["report_rows"]["people"] == 1 and removed["rows"]["events"] == 5  # the killed attempt's too
     # bob's three invitations and dan's event from her phone, blanked (ada-spooled landed, then went with her).
     assert removed["rows_of_others_redacted"]["events"] == removed["rows_of_others_redacted"]["raw_events"] == 4
+    listed = CliRunner().invoke(main, ["privacy", "requests"])
+    assert f"{sum(removed['rows_of_others_redacted'].values())} rows of others blanked" in listed.output
