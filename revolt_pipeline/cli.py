@@ -620,12 +620,22 @@ def privacy() -> None:
     show_default=True,
     help="Where to write the JSON document ('-': standard output); a file is created readable by its owner only.",
 )
-def privacy_export(user_ids: tuple[str, ...], anonymous_ids: tuple[str, ...], output: Path) -> None:
+@click.option(
+    "--flush/--no-flush",
+    default=True,
+    show_default=True,
+    help="Ask the collector (REVOLT_COLLECTOR_URL) to land its spool first, so that events it accepted in the last "
+    "minutes are included.",
+)
+def privacy_export(user_ids: tuple[str, ...], anonymous_ids: tuple[str, ...], output: Path, flush: bool) -> None:
     """Write everything the lake (REVOLT_STORAGE_URL) and the report database hold about a person as JSON.
 
     Any one id of theirs is enough: every id stitched to it (their devices' anonymous ids, older user ids) is
-    included. It reads every object of the store, so it takes as long as reading the whole lake once.
+    included. Rows of other people that name them are listed as mentions (where, not what). The collector lands
+    its spool first (--no-flush skips it); a collector that cannot be reached is named in a warning and in the
+    document's `spool`. It reads every object of the store, so it takes as long as reading the whole lake once.
     """
+    import dataclasses
     import json
 
     from revolt_pipeline.layers.privacy import export_person, json_value
@@ -637,12 +647,16 @@ def privacy_export(user_ids: tuple[str, ...], anonymous_ids: tuple[str, ...], ou
     if not requested or any(not value.strip() for value in requested):
         raise click.UsageError("name the person: --user-id ID or --anonymous-id ID (not empty)")
     settings = Settings.from_env()
+    spool = _land_the_spool(settings) if flush else {"flushed": False, "reason": "--no-flush"}
+    if not spool["flushed"] and flush:
+        click.echo(f"warning: events still in the collector's spool are not included: {spool['reason']}", err=True)
     engine = create_engine(settings.report_db_url)
     try:
         with duckdb_connection(memory_limit=settings.duckdb_memory_limit) as connection:
             found = export_person(settings.store, connection, engine, requested)
     finally:
         engine.dispose()
+    found = dataclasses.replace(found, spool=spool)
     text = json.dumps(found.document(datetime.now(UTC)), default=json_value, indent=1, ensure_ascii=False) + "\n"
     if str(output) == "-":
         click.echo(text, nl=False)
@@ -651,9 +665,27 @@ def privacy_export(user_ids: tuple[str, ...], anonymous_ids: tuple[str, ...], ou
         output.write_text(text)
     click.echo(
         f"{found.rows()} rows and records in {len(found.objects)} objects and {len(found.report_tables)} report "
-        f"tables, for the ids {', '.join(found.ids)}",
+        f"tables, and {found.mentions()} rows of others naming them, for the ids {', '.join(found.ids)}",
         err=True,
     )
+
+
+def _land_the_spool(settings: Settings) -> dict[str, object]:
+    """Ask the collector to land what it holds (as a deletion does before erasing), so an export includes the events
+    accepted in the last minutes; what happened, for the export's `spool`."""
+    from revolt_pipeline.collector.admin_client import CollectorAdminClient, CollectorAdminError
+
+    try:
+        client = CollectorAdminClient(settings.collector_url, settings.resolved_admin_token(), timeout=60.0)
+    except OSError as exc:
+        return {"flushed": False, "reason": f"no admin token ({exc})"}
+    try:
+        report = client.flush()
+    except CollectorAdminError as exc:
+        return {"flushed": False, "reason": str(exc)[:300]}
+    finally:
+        client.close()
+    return {"flushed": True, "collector_id": report.collector_id, "objects_landed": len(report.uploaded)}
 
 
 @privacy.command("delete")
@@ -741,6 +773,7 @@ def privacy_requests_list() -> None:
         removed = json.loads(row["removed"]) if row["removed"] else {}
         counts = (
             f"{sum(removed.get('rows', {}).values())} rows in {removed.get('objects_rewritten', 0)} objects, "
+            f"{sum(removed.get('rows_of_others_redacted', {}).values())} rows of others blanked, "
             f"{sum(removed.get('report_rows', {}).values())} report rows"
             if removed
             else "nothing removed yet"

@@ -32,7 +32,7 @@ import sqlalchemy as sa
 
 from revolt_pipeline.contract.pseudonyms import pseudonym
 from revolt_pipeline.layers.erasure import EVENT_DAY_LAYERS, Erasure, erase_person
-from revolt_pipeline.layers.privacy import find_person_ids, person_holdings
+from revolt_pipeline.layers.privacy import find_linked_ids, find_person_ids, person_holdings
 from revolt_pipeline.reports.loader import (
     delete_rows_naming,
     privacy_requests,
@@ -117,39 +117,46 @@ class Removed:
     objects_rewritten: int = 0
     objects_deleted: int = 0
     rows: dict[str, int] = field(default_factory=dict)  # per layer of the store
-    rows_of_others: dict[str, int] = field(default_factory=dict)  # of those, rows someone else owns (their device)
+    # Per layer, rows someone else owns that named the person, kept with the person's ids blanked.
+    rows_of_others_redacted: dict[str, int] = field(default_factory=dict)
     report_rows: dict[str, int] = field(default_factory=dict)  # per report table
     not_rewritten: list[str] = field(default_factory=list)  # keys naming the person that are not rows (models)
     days: dict[str, list[date]] = field(default_factory=dict)  # per layer, the partition days whose objects changed
+    # Of `rows`, rows of others removed with the person's, by a version before blanking: an audit row (or a progress
+    # record) of a request begun then says so; written back only when there are some.
+    rows_of_others: dict[str, int] = field(default_factory=dict)
 
     @classmethod
     def from_json(cls, text: str | None) -> "Removed":
+        """The audit's `removed`, as this version writes it or as an earlier one did (no `rows_of_others_redacted`:
+        it removed others' rows instead, counted in `rows_of_others`)."""
         if not text:
             return cls()
         document = json.loads(text)
         return cls(
-            document["objects_rewritten"],
-            document["objects_deleted"],
-            document["rows"],
-            document.get("rows_of_others", {}),
-            document["report_rows"],
-            document["not_rewritten"],
-            {layer: [date.fromisoformat(day) for day in days] for layer, days in document["days"].items()},
+            objects_rewritten=document["objects_rewritten"],
+            objects_deleted=document["objects_deleted"],
+            rows=document["rows"],
+            rows_of_others_redacted=document.get("rows_of_others_redacted", {}),
+            report_rows=document["report_rows"],
+            not_rewritten=document["not_rewritten"],
+            days={layer: [date.fromisoformat(day) for day in days] for layer, days in document["days"].items()},
+            rows_of_others=document.get("rows_of_others", {}),
         )
 
     def to_json(self) -> str:
-        return json.dumps(
-            {
-                "objects_rewritten": self.objects_rewritten,
-                "objects_deleted": self.objects_deleted,
-                "rows": self.rows,
-                "rows_of_others": self.rows_of_others,
-                "report_rows": self.report_rows,
-                "not_rewritten": self.not_rewritten,
-                "days": {layer: [day.isoformat() for day in days] for layer, days in self.days.items()},
-            },
-            sort_keys=True,
-        )
+        document: dict[str, Any] = {
+            "objects_rewritten": self.objects_rewritten,
+            "objects_deleted": self.objects_deleted,
+            "rows": self.rows,
+            "rows_of_others_redacted": self.rows_of_others_redacted,
+            "report_rows": self.report_rows,
+            "not_rewritten": self.not_rewritten,
+            "days": {layer: [day.isoformat() for day in days] for layer, days in self.days.items()},
+        }
+        if self.rows_of_others:
+            document["rows_of_others"] = self.rows_of_others
+        return json.dumps(document, sort_keys=True)
 
     def set_erasure(self, erasure: Erasure) -> None:
         """What the store lost: the erasure reports the whole request, over every run of it (its progress record
@@ -157,6 +164,7 @@ class Removed:
         self.objects_rewritten = _count(erasure.objects_rewritten)
         self.objects_deleted = _count(erasure.objects_deleted)
         self.rows = dict(erasure.rows_removed)
+        self.rows_of_others_redacted = dict(erasure.rows_of_others_redacted)
         self.rows_of_others = dict(erasure.rows_of_others_removed)
         self.not_rewritten = sorted(erasure.objects_not_rewritten)
         self.days = {layer: sorted(days) for layer, days in erasure.days.items()}
@@ -264,8 +272,13 @@ def _remove(
     """Steps 1 to 4 of one request; returns every id of the person and what was removed (all attempts)."""
     request_id = request["request_id"]
     kept = json.loads(request["pending_ids"])
-    # Kept ids of an earlier attempt come first: the links naming them may be gone. New links found now join them.
-    ids = sorted({*kept, *find_person_ids(store, connection, kept)})
+    if request["attempts"]:
+        # Kept ids of an earlier attempt come first: the links naming them may be gone. Devices linked to the person
+        # since join them, but an id of theirs is not followed to whom it belongs now: with the person's first link
+        # erased, a device they shared would lead to the next person who used it.
+        ids = sorted({*kept, *find_linked_ids(store, connection, kept)})
+    else:
+        ids = find_person_ids(store, connection, kept)
     removed = Removed.from_json(request["removed"])
     update_privacy_request(
         engine,
@@ -287,7 +300,8 @@ def _remove(
     removed.set_erasure(erasure)
     update_privacy_request(engine, request_id, {"removed": removed.to_json()})
     log(
-        f"request {request_id}: the store erased ({sum(erasure.rows_removed.values())} rows in "
+        f"request {request_id}: the store erased ({sum(erasure.rows_removed.values())} rows removed and "
+        f"{sum(erasure.rows_of_others_redacted.values())} rows of others blanked in "
         f"{_count(erasure.objects_rewritten)} objects rewritten, {_count(erasure.objects_deleted)} deleted)"
     )
     removed.add_report_rows(delete_rows_naming(engine, ids))
@@ -306,7 +320,9 @@ def _verify(
     if not everyone:
         return []
     log(f"verifying: every object and report table searched for {len(everyone)} ids")
-    found: list[tuple[str, Any]] = [(holding.key, holding.rows) for holding in person_holdings(store, everyone)]
+    found: list[tuple[str, Any]] = [
+        (holding.key, [holding.rows, holding.mentions]) for holding in person_holdings(store, everyone)
+    ]
     found += [(f"report table {name}", rows) for name, rows in rows_naming(engine, everyone).items()]
     audit = [row for row in privacy_requests(engine) if row["request_id"] not in removals]
     found += [(f"privacy_requests {row['request_id']}", row) for row in audit]

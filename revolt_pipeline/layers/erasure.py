@@ -2,10 +2,12 @@
 lake and the landed data (the report database, the models and the audit are the caller's).
 
 Objects are matched as an export matches them (`privacy.PersonMatcher`), so a deletion leaves nothing an export
-would find: Parquet loses the rows naming an id and keeps the others as they were (schema, order, key-value
-metadata); landed and quarantined JSON Lines lose the records naming one and keep the others byte for byte (an
-object left with no record is deleted); anything else that names one (a pickled model, a profile) cannot be cut
-row by row and is reported as not rewritten, for the caller to retrain or document.
+would find: Parquet loses the person's rows, keeps the rows of others that name them with the person's ids blanked
+(NULL in an id column, JSON null for a JSON string in a message, properties, traits or context), and keeps every
+other row as it was (schema, order, key-value metadata); landed and quarantined JSON Lines lose the person's
+records, blank the others' records naming them, and keep every other record byte for byte (an object left with no
+record is deleted); anything else that names one (a pickled model, a profile) cannot be cut row by row and is
+reported as not rewritten, for the caller to retrain or document.
 
 Each object is replaced whole (`ObjectStore.put_file`: a local file written aside, fsynced and renamed; one S3
 PUT), never half written. A Parquet object is rewritten even when no row remains: a committed day's readers
@@ -30,13 +32,21 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from revolt_pipeline.layers.commits import RAW_EVENTS, is_committed
-from revolt_pipeline.layers.privacy import ObjectKind, PersonMatcher, landed_lines
+from revolt_pipeline.layers.privacy import (
+    ObjectKind,
+    PersonMatcher,
+    RowsPlan,
+    json_columns,
+    landed_lines,
+    redact_json,
+)
 from revolt_pipeline.layers.raw import profile_document
 from revolt_pipeline.layers.staging import local_copies
 from revolt_pipeline.storage import ObjectStore
@@ -49,6 +59,7 @@ from revolt_pipeline.storage.layout import (
     received_date_prefix,
 )
 from revolt_pipeline.transforms.engine import duckdb_connection
+from revolt_pipeline.transforms.privacy import ID_COLUMNS
 from revolt_pipeline.transforms.raw import profile_raw
 from revolt_pipeline.transforms.rules import PipelineRules
 
@@ -74,9 +85,11 @@ class Erasure:
     rows_removed: dict[str, int]  # per layer (the key's top folder, e.g. "events", "landing")
     days: dict[str, list[date]]  # per layer, the partition days whose objects changed (for recomputing aggregates)
     profiles_recounted: list[str] = field(default_factory=list)  # raw profiles counted again from their raw day
-    # Per layer, of `rows_removed`, rows someone else owns (`privacy.OWNER_COLUMNS`) that name the person: sent from
-    # the person's device, or naming them as a value (`"invitedBy": "user-1"`). The export shows them as the
-    # person's, so the erasure takes them too, and counts them for the audit.
+    # Per layer, rows someone else owns (`privacy.OWNER_COLUMNS`) that named the person, kept with the person's ids
+    # blanked: sent from the person's device, or naming them as a value (`"invitedBy": "user-1"`).
+    rows_of_others_redacted: dict[str, int] = field(default_factory=dict)
+    # Per layer, of `rows_removed`, rows of others a run of an earlier version removed with the person's (its
+    # progress record says so): kept for the audit of a request begun before blanking.
     rows_of_others_removed: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -100,8 +113,8 @@ class _Change:
     """What erasing does to one object: its outcome, the rows (records) it loses, and its new content."""
 
     outcome: str
-    rows: int
-    others: int = 0  # of `rows`, those someone else owns
+    rows: int  # removed
+    redacted: int = 0  # rows (records) of others kept with the person's ids blanked
     local_path: Path | None = None  # a rewritten Parquet object
     data: bytes | None = None  # a rewritten landed object
 
@@ -131,9 +144,11 @@ class _Progress:
             self.finished = document.get("finished", False)
 
     def record(self, key: str, change: _Change) -> None:
-        entry = {"outcome": change.outcome, "rows": change.rows}
-        if change.others:
-            entry["others"] = change.others
+        """What `key` is about to lose. A key recorded by an earlier run keeps its counts: a re-run finds its blanked
+        rows naming no one, and must neither count them again nor forget them."""
+        entry: dict[str, Any] = {"outcome": change.outcome, "rows": change.rows}
+        if change.redacted:
+            entry["redacted"] = change.redacted
         if self.objects.get(key) != entry:
             self.objects[key] = entry
             self.save()
@@ -165,13 +180,16 @@ class _Progress:
             return sorted(key for key, entry in self.objects.items() if entry["outcome"] == outcome)
 
         rows: dict[str, int] = {}
-        others: dict[str, int] = {}
+        redacted: dict[str, int] = {}
+        others: dict[str, int] = {}  # a progress record of an earlier version: rows of others removed
         days: dict[str, set[date]] = {}
         for key, entry in self.objects.items():
             if entry["outcome"] == NOT_REWRITTEN:
                 continue
             layer = key.split("/", 1)[0]
             rows[layer] = rows.get(layer, 0) + entry["rows"]
+            if entry.get("redacted"):
+                redacted[layer] = redacted.get(layer, 0) + entry["redacted"]
             if entry.get("others"):
                 others[layer] = others.get(layer, 0) + entry["others"]
             if (day := partition_day(key)) is not None:
@@ -184,6 +202,7 @@ class _Progress:
             rows_removed=dict(sorted(rows.items())),
             days={layer: sorted(found) for layer, found in sorted(days.items())},
             profiles_recounted=sorted(self.profiles),
+            rows_of_others_redacted=dict(sorted(redacted.items())),
             rows_of_others_removed=dict(sorted(others.items())),
         )
 
@@ -257,28 +276,34 @@ def _version(store: ObjectStore, key: str) -> tuple[int, int] | None:
 
 
 def _planned_change(store: ObjectStore, key: str, matcher: PersonMatcher, folder: Path) -> _Change | None:
-    """What the object becomes without the person, or None when it names none of their ids."""
+    """What the object becomes without the person (their rows gone, others' rows naming them blanked), or None
+    when it names none of their ids."""
     kind = ObjectKind.of(key)
     if kind is ObjectKind.PARQUET:
         with store.filesystem.open_input_file(store.path(key)) as source:
             parquet = pq.ParquetFile(source)
-            match = matcher.parquet_match(parquet)
-            if match is None:
+            plan = matcher.parquet_plan(parquet)
+            if plan is None or not (plan.removed_count or plan.redacted_rows):
                 return None
             local = folder / "object.parquet"
-            _write_without(parquet, match.mask, local)
-        return _Change(REWRITTEN, pc.sum(match.mask).as_py(), match.others, local_path=local)
+            _write_erased(parquet, plan, set(matcher.ids), local)
+        return _Change(REWRITTEN, plan.removed_count, len(plan.redacted_rows), local_path=local)
     data = store.get(key)
     if kind is ObjectKind.LANDED:
         lines = landed_lines(data)
-        named = [matcher.names_record(line) for line in lines]
-        if not any(named):
+        plans = [matcher.record_plan(line) for line in lines]
+        if not any(plan.names_person for plan in plans):
             return None
-        kept = [line for line, naming in zip(lines, named, strict=True) if not naming]
-        others = sum(matcher.is_others_record(line) for line, naming in zip(lines, named, strict=True) if naming)
+        kept = [
+            line if plan.redacted is None else plan.redacted
+            for line, plan in zip(lines, plans, strict=True)
+            if not plan.removed
+        ]
+        removed = sum(plan.removed for plan in plans)
+        redacted = sum(plan.redacted is not None for plan in plans)
         if not any(line.strip() for line in kept):
-            return _Change(DELETED, sum(named), others)
-        return _Change(REWRITTEN, sum(named), others, data=_gzip(b"".join(kept)))
+            return _Change(DELETED, removed, redacted)
+        return _Change(REWRITTEN, removed, redacted, data=_gzip(b"".join(kept)))
     return _Change(NOT_REWRITTEN, 0) if matcher.mentions(data, quoted=key.endswith(".json")) else None
 
 
@@ -286,10 +311,11 @@ def _gzip(data: bytes) -> bytes:
     return gzip.compress(data, compresslevel=LANDED_GZIP_LEVEL, mtime=0)
 
 
-def _write_without(parquet: pq.ParquetFile, mask: pa.ChunkedArray, path: Path) -> None:
-    """The Parquet file without the rows `mask` selects, written as it was: same schema (Parquet's and Arrow's),
-    row order, key-value metadata, codec, and its row groups less those rows (one group in memory at a time: a raw
-    day can be larger than memory). A schema that would not survive is an error, never a silently different file."""
+def _write_erased(parquet: pq.ParquetFile, plan: RowsPlan, ids: set[str], path: Path) -> None:
+    """The Parquet file without the rows `plan` removes and with the rows it redacts blanked, written as it was:
+    same schema (Parquet's and Arrow's), row order, key-value metadata, codec, and its row groups less the removed
+    rows (one group in memory at a time: a raw day can be larger than memory). A schema that would not survive is
+    an error, never a silently different file."""
     metadata = parquet.metadata
     codec = "zstd"
     if metadata.num_row_groups and metadata.row_group(0).num_columns:
@@ -299,12 +325,15 @@ def _write_without(parquet: pq.ParquetFile, mask: pa.ChunkedArray, path: Path) -
         "compression": "none" if codec == "uncompressed" else codec,
         "store_schema": b"ARROW:schema" in (metadata.metadata or {}),
     }
+    redacted = np.asarray(plan.redacted_rows, dtype=np.int64)
     kept = 0
     with pq.ParquetWriter(path, parquet.schema_arrow, **options) as writer:
         offset = 0
         for index in range(metadata.num_row_groups):
             group = parquet.read_row_group(index)
-            rows = group.filter(pc.invert(mask.slice(offset, group.num_rows)))
+            in_group = redacted[(redacted >= offset) & (redacted < offset + group.num_rows)] - offset
+            group = _blanked(group, in_group, ids)
+            rows = group.filter(pc.invert(plan.removed.slice(offset, group.num_rows)))
             offset += group.num_rows
             if rows.num_rows:
                 writer.write_table(rows, row_group_size=rows.num_rows)
@@ -316,6 +345,38 @@ def _write_without(parquet: pq.ParquetFile, mask: pa.ChunkedArray, path: Path) -
         raise ValueError(f"rewriting {path.name} would change its schema: {parquet.schema} became {written.schema}")
     if written.metadata.num_rows != kept:
         raise ValueError(f"rewriting {path.name} wrote {written.metadata.num_rows} rows of {kept}")
+
+
+def _blanked(table: pa.Table, rows: np.ndarray, ids: set[str]) -> pa.Table:
+    """`table` with the person's ids blanked in `rows` (positions): NULL in an id column, JSON null in a JSON
+    column (`privacy.redact_json`); every other value, and every column's type, as it was."""
+    if not len(rows):
+        return table
+    selected = np.zeros(table.num_rows, dtype=bool)
+    selected[rows] = True
+    mask = pa.array(selected)
+    texts = set(json_columns(table.schema))
+    columns = []
+    for field_, column in zip(table.schema, table.columns, strict=True):
+        array = column.combine_chunks()
+        if field_.name in ID_COLUMNS:
+            naming = pc.fill_null(pc.is_in(array.cast(pa.string()), value_set=pa.array(sorted(ids))), False)
+            array = pc.if_else(pc.and_(mask, naming), pa.scalar(None, field_.type), array)
+        elif field_.name in texts:
+            extension = isinstance(array.type, pa.BaseExtensionType)
+            storage = array.storage if extension else array
+            values = [_redacted_text(value, ids) for value in storage.take(pa.array(rows)).to_pylist()]
+            storage = pc.replace_with_mask(storage, mask, pa.array(values, storage.type))
+            array = pa.ExtensionArray.from_storage(field_.type, storage) if extension else storage
+        columns.append(array)
+    return pa.Table.from_arrays(columns, schema=table.schema)
+
+
+def _redacted_text(text: str | None, ids: set[str]) -> str | None:
+    if text is None:
+        return None
+    redaction = redact_json(text, ids)
+    return text if redaction is None else redaction.text
 
 
 def _columns(schema: pq.ParquetSchema) -> list[tuple[Any, ...]]:

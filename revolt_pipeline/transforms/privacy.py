@@ -37,3 +37,20 @@ def person_ids(connection: duckdb.DuckDBPyConnection, link_files: list[str], ids
     """Every id of the people `ids` belong to, by the identity links in `link_files` (every raw day's)."""
     links = parquet(link_files) if link_files else f"(SELECT {NO_LINKS})"
     return [row[0] for row in connection.execute(person_ids_query(links, ids)).fetchall()]
+
+
+def identities_of_query(links: str, people: list[str]) -> str:
+    """`id` of every identity the links stitch to one of `people` (person ids). Unlike `person_ids_query`, it never
+    follows an id to the person it belongs to now: a re-run of a deletion whose erasure removed some of the
+    person's links must not follow their device's next link to someone else who used it."""
+    return f"""
+    WITH map AS ({person_map_query(links)})
+    SELECT DISTINCT identity AS id FROM map WHERE person_id IN (SELECT unnest({sql_list(people)}))
+    ORDER BY id
+    """
+
+
+def identities_of(connection: duckdb.DuckDBPyConnection, link_files: list[str], people: list[str]) -> list[str]:
+    """Every identity stitched to one of `people` by the links in `link_files` (see `identities_of_query`)."""
+    links = parquet(link_files) if link_files else f"(SELECT {NO_LINKS})"
+    return [row[0] for row in connection.execute(identities_of_query(links, people)).fetchall()]

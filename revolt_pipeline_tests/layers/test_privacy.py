@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 
-from revolt_pipeline.layers.privacy import person_holdings
+from revolt_pipeline.layers.privacy import PersonMatcher, person_holdings, redact_json
 from revolt_pipeline.storage import ObjectStore
 
 IDS = {"user-1", "anon-é"}
@@ -56,3 +57,42 @@ def test_each_kind_of_object_is_searched_by_what_can_name_a_person(tmp_path: Pat
         "landing/l.jsonl.gz",
         "models/m/model.pkl",
     }  # neither "user-10" nor a table without ids is anyone asked for
+
+
+@pytest.mark.parametrize(
+    ("text", "blanked", "paths"),
+    [
+        ('{"a": "user-1", "b": ["x", "anon-é"]}', '{"a": null, "b": ["x", null]}', ["$.a", "$.b[1]"]),
+        ('{"a":"\\u0075ser-1"}', '{"a":null}', ["$.a"]),  # escaped, still the id
+        ('{"a": "user-10", "b": "say \\"user-1\\" ok"}', None, []),  # inside longer strings: no one
+        ('{ "x": 1 , "user-1" : {"n": "anon-é"} }', '{ "x": 1 }', ["$.user-1(key)", "$.user-1.n"]),  # keyed: gone
+        ('{"user-1": 1, "x": 2}', '{"x": 2}', ["$.user-1(key)"]),
+        ('["user-1"]\n', "[null]\n", ["$[0]"]),
+    ],
+)
+def test_blanking_replaces_exactly_the_json_strings_equal_to_an_id(
+    text: str, blanked: str | None, paths: list[str]
+) -> None:
+    redaction = redact_json(text, IDS)
+    assert redaction is not None
+    assert redaction.text == (text if blanked is None else blanked) and redaction.paths == paths
+
+
+def test_text_that_is_not_json_is_not_blanked() -> None:
+    assert redact_json('{"a": "user-1"', IDS) is None
+
+
+def test_a_refused_body_of_someone_else_is_blanked_in_base64_and_one_that_does_not_parse_is_the_persons() -> None:
+    matcher = PersonMatcher.of(IDS)
+
+    def record(body: bytes) -> bytes:
+        return json.dumps({"reason": "invalid_json", "payloadBase64": base64.b64encode(body).decode()}).encode() + b"\n"
+
+    plan = matcher.record_plan(record(b'{"batch": [{"userId": "user-2", "properties": {"by": "user-1"}}]}'))
+    assert plan.redacted is not None and not plan.removed
+    blanked = base64.b64decode(json.loads(plan.redacted)["payloadBase64"])
+    assert blanked == b'{"batch": [{"userId": "user-2", "properties": {"by": null}}]}'
+    assert plan.names == [{"path": "$.payloadBase64(decoded).batch[0].properties.by", "id": "user-1"}]
+    assert matcher.record_plan(record(b'{"userId": "user-2", "by": "user-1"')).removed  # cannot be blanked
+    assert matcher.record_plan(record(b'{"userId": "user-1"}')).removed  # the person's own
+    assert not matcher.record_plan(record(b'{"userId": "user-2"}')).names_person
