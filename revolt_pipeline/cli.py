@@ -774,7 +774,8 @@ def privacy_requests_list() -> None:
         counts = (
             f"{sum(removed.get('rows', {}).values())} rows in {removed.get('objects_rewritten', 0)} objects, "
             f"{sum(removed.get('rows_of_others_redacted', {}).values())} rows of others blanked, "
-            f"{sum(removed.get('report_rows', {}).values())} report rows"
+            f"{sum(removed.get('report_rows', {}).values())} report rows "
+            f"({sum(removed.get('report_rows_of_others_redacted', {}).values())} of others blanked)"
             if removed
             else "nothing removed yet"
         )

@@ -32,9 +32,16 @@ import sqlalchemy as sa
 
 from revolt_pipeline.contract.pseudonyms import pseudonym
 from revolt_pipeline.layers.erasure import EVENT_DAY_LAYERS, Erasure, erase_person
-from revolt_pipeline.layers.privacy import find_linked_ids, find_person_ids, person_holdings
+from revolt_pipeline.layers.privacy import (
+    blank_ids_in_json,
+    find_linked_ids,
+    find_person_ids,
+    person_holdings,
+)
 from revolt_pipeline.reports.loader import (
+    blank_json_mentions,
     delete_rows_naming,
+    json_mentioning,
     privacy_requests,
     record_privacy_request,
     rows_naming,
@@ -120,6 +127,8 @@ class Removed:
     # Per layer, rows someone else owns that named the person, kept with the person's ids blanked.
     rows_of_others_redacted: dict[str, int] = field(default_factory=dict)
     report_rows: dict[str, int] = field(default_factory=dict)  # per report table
+    # Per report table, rows of others whose JSON (a trait) named the person, kept with the ids blanked.
+    report_rows_of_others_redacted: dict[str, int] = field(default_factory=dict)
     not_rewritten: list[str] = field(default_factory=list)  # keys naming the person that are not rows (models)
     days: dict[str, list[date]] = field(default_factory=dict)  # per layer, the partition days whose objects changed
     # Of `rows`, rows of others removed with the person's, by a version before blanking: an audit row (or a progress
@@ -139,6 +148,7 @@ class Removed:
             rows=document["rows"],
             rows_of_others_redacted=document.get("rows_of_others_redacted", {}),
             report_rows=document["report_rows"],
+            report_rows_of_others_redacted=document.get("report_rows_of_others_redacted", {}),
             not_rewritten=document["not_rewritten"],
             days={layer: [date.fromisoformat(day) for day in days] for layer, days in document["days"].items()},
             rows_of_others=document.get("rows_of_others", {}),
@@ -151,6 +161,7 @@ class Removed:
             "rows": self.rows,
             "rows_of_others_redacted": self.rows_of_others_redacted,
             "report_rows": self.report_rows,
+            "report_rows_of_others_redacted": self.report_rows_of_others_redacted,
             "not_rewritten": self.not_rewritten,
             "days": {layer: [day.isoformat() for day in days] for layer, days in self.days.items()},
         }
@@ -169,10 +180,12 @@ class Removed:
         self.not_rewritten = sorted(erasure.objects_not_rewritten)
         self.days = {layer: sorted(days) for layer, days in erasure.days.items()}
 
-    def add_report_rows(self, deleted: dict[str, int]) -> None:
-        """Report rows deleted now: added to an earlier attempt's (a row is deleted once)."""
+    def add_report_rows(self, deleted: dict[str, int], blanked: dict[str, int]) -> None:
+        """Report rows deleted, and others' rows blanked, now: added to an earlier attempt's (each happens once)."""
         for table, count in deleted.items():
             self.report_rows[table] = self.report_rows.get(table, 0) + count
+        for table, count in blanked.items():
+            self.report_rows_of_others_redacted[table] = self.report_rows_of_others_redacted.get(table, 0) + count
 
 
 def _count(objects: int | Iterable[Any]) -> int:
@@ -304,7 +317,9 @@ def _remove(
         f"{sum(erasure.rows_of_others_redacted.values())} rows of others blanked in "
         f"{_count(erasure.objects_rewritten)} objects rewritten, {_count(erasure.objects_deleted)} deleted)"
     )
-    removed.add_report_rows(delete_rows_naming(engine, ids))
+    removed.add_report_rows(
+        delete_rows_naming(engine, ids), blank_json_mentions(engine, ids, partial(blank_ids_in_json, ids=set(ids)))
+    )
     update_privacy_request(engine, request_id, {"removed": removed.to_json()})
     return ids, removed
 
@@ -324,6 +339,7 @@ def _verify(
         (holding.key, [holding.rows, holding.mentions]) for holding in person_holdings(store, everyone)
     ]
     found += [(f"report table {name}", rows) for name, rows in rows_naming(engine, everyone).items()]
+    found += [(f"report table {name}", rows) for name, rows in json_mentioning(engine, everyone).items()]
     audit = [row for row in privacy_requests(engine) if row["request_id"] not in removals]
     found += [(f"privacy_requests {row['request_id']}", row) for row in audit]
     outcomes = []

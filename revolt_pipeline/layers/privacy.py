@@ -31,7 +31,8 @@ import pyarrow.parquet as pq
 import sqlalchemy as sa
 
 from revolt_pipeline.layers.staging import local_copies
-from revolt_pipeline.reports.loader import rows_naming
+from revolt_pipeline.reports import schema as report_schema
+from revolt_pipeline.reports.loader import json_mentioning, rows_naming
 from revolt_pipeline.storage import ObjectStore
 from revolt_pipeline.storage.layout import IDENTITY_LINKS
 from revolt_pipeline.transforms.privacy import ID_COLUMNS, identities_of, person_ids
@@ -491,6 +492,13 @@ def redact_json(text: str, ids: set[str]) -> Redaction | None:
     return Redaction(blanked + text[end:], paths, found)
 
 
+def blank_ids_in_json(text: str, ids: set[str]) -> str | None:
+    """`text` with `ids` blanked as `redact_json` does; None (SQL NULL) when it is not JSON, which cannot be
+    blanked and names the person."""
+    redaction = redact_json(text, ids)
+    return None if redaction is None else redaction.text
+
+
 def landed_lines(data: bytes) -> list[bytes]:
     """The lines of a gzipped JSON Lines object, each with its line break: joined, they are the object's text
     again, so a deletion keeps every other record byte for byte."""
@@ -513,12 +521,14 @@ class PersonExport:
     objects: list[Holding]
     report_tables: dict[str, list[dict[str, Any]]]
     spool: dict[str, Any] = field(default_factory=dict)  # what became of the collector's spool before reading
+    # Per report table, rows of others whose JSON names them: the row's key, the column and JSON path.
+    report_mentions: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
     def rows(self) -> int:
         return sum(len(holding.rows) for holding in self.objects) + sum(map(len, self.report_tables.values()))
 
     def mentions(self) -> int:
-        return sum(len(holding.mentions) for holding in self.objects)
+        return sum(len(holding.mentions) for holding in self.objects) + sum(map(len, self.report_mentions.values()))
 
     def document(self, exported_at: datetime) -> dict[str, Any]:
         """The export as one JSON document (values as `json_value` makes them)."""
@@ -529,6 +539,7 @@ class PersonExport:
             "objects": {holding.key: holding.rows for holding in self.objects if holding.rows},
             "mentions": {holding.key: holding.mentions for holding in self.objects if holding.mentions},
             "report_tables": self.report_tables,
+            "report_mentions": self.report_mentions,
             "spool": self.spool,
         }
 
@@ -538,7 +549,33 @@ def export_person(
 ) -> PersonExport:
     """What the object store and the report database hold about the people `requested` ids belong to."""
     ids = find_person_ids(store, connection, requested)
-    return PersonExport(requested, ids, list(person_holdings(store, ids)), rows_naming(reports, ids))
+    own = rows_naming(reports, ids)
+    return PersonExport(
+        requested, ids, list(person_holdings(store, ids)), own, report_mentions=_report_mentions(reports, ids, own)
+    )
+
+
+def _report_mentions(
+    reports: sa.Engine, ids: list[str], own: dict[str, list[dict[str, Any]]]
+) -> dict[str, list[dict[str, Any]]]:
+    """Where other people's report rows name the person in JSON (a trait whose value is their id): the row's key,
+    the column and JSON path, never the row."""
+    mentions: dict[str, list[dict[str, Any]]] = {}
+    for table, rows in json_mentioning(reports, ids).items():
+        keys = [column.name for column in report_schema.metadata.tables[table].primary_key.columns]
+        theirs = {tuple(row[name] for name in keys) for row in own.get(table, [])}
+        for row in rows:
+            if tuple(row[name] for name in keys) in theirs:
+                continue  # the person's own row, exported whole
+            key = {name: row[name] for name in keys}  # dumped with the document (`json_value`)
+            for column, text in row.items():
+                found = redact_json(text, set(ids)) if column not in keys and text is not None else None
+                if found is not None:
+                    mentions.setdefault(table, []).extend(
+                        {"row": key, "column": column, "path": path, "id": value}
+                        for path, value in zip(found.paths, found.ids, strict=True)
+                    )
+    return mentions
 
 
 def json_value(value: Any) -> Any:

@@ -11,10 +11,11 @@ backoff. Any other error (a constraint, a value the column cannot hold) fails at
 
 import datetime
 import io
+import json
 import logging
 import sqlite3
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -711,6 +712,62 @@ def delete_rows_naming(engine: sa.Engine, ids: Sequence[str]) -> dict[str, int]:
         return deleted
 
     return with_reconnects(engine, delete, "deleting a person's rows")
+
+
+def json_mentioning(engine: sa.Engine, ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+    """Each report table's rows whose JSON columns (`schema.JsonText`: `people.traits`) name one of `ids` as a JSON
+    string: another person's trait whose value is the person's id. Each row as its primary key and those columns'
+    text (`{"person_id": ..., "traits": "{...}"}`), which is what names the person."""
+
+    def read() -> dict[str, list[dict[str, Any]]]:
+        found: dict[str, list[dict[str, Any]]] = {}
+        existing = set(sa.inspect(engine).get_table_names())
+        with engine.connect() as connection:
+            for table, columns, condition in _json_mentions(ids):
+                if table.name not in existing:
+                    continue
+                texts = [sa.cast(column, sa.Text).label(column.name) for column in columns]
+                statement = sa.select(*table.primary_key.columns, *texts).where(condition)
+                rows = [dict(row._mapping) for row in connection.execute(statement)]
+                if rows:
+                    found[table.name] = rows
+        return found
+
+    return with_reconnects(engine, read, "reading the report rows that mention a person")
+
+
+def blank_json_mentions(engine: sa.Engine, ids: Sequence[str], blank: Callable[[str], str | None]) -> dict[str, int]:
+    """Replace each JSON column `json_mentioning` finds by `blank(its text)` (the text with the ids blanked; None:
+    SQL NULL), in one transaction; returns the rows changed per table. Safe to repeat: a blanked row names no one."""
+
+    def update() -> dict[str, int]:
+        changed: dict[str, int] = {}
+        existing = set(sa.inspect(engine).get_table_names())
+        with engine.begin() as connection:
+            for table, columns, condition in _json_mentions(ids):
+                if table.name not in existing:
+                    continue
+                keys = list(table.primary_key.columns)
+                texts = [sa.cast(column, sa.Text).label(column.name) for column in columns]
+                for row in connection.execute(sa.select(*keys, *texts).where(condition)).mappings().all():
+                    values = {column.name: blank(row[column.name]) for column in columns if row[column.name]}
+                    where = sa.and_(*(key == row[key.name] for key in keys))
+                    connection.execute(sa.update(table).where(where).values(**values))
+                    changed[table.name] = changed.get(table.name, 0) + 1
+        return changed
+
+    return with_reconnects(engine, update, "blanking a person's ids in others' report rows")
+
+
+def _json_mentions(ids: Sequence[str]) -> Iterator[tuple[sa.Table, list[sa.Column[Any]], sa.ColumnElement[bool]]]:
+    """Per report table with JSON columns: those columns, and the condition that one names an id as a JSON string
+    (its characters as they are, or escaped to ASCII; PostgreSQL writes jsonb as the former)."""
+    quoted = sorted({text for value in ids for text in (json.dumps(value), json.dumps(value, ensure_ascii=False))})
+    for table in schema.metadata.sorted_tables:
+        columns = [column for column in table.columns if isinstance(column.type, schema.JsonText)]
+        if columns and quoted:
+            texts = [sa.cast(column, sa.Text) for column in columns]
+            yield table, columns, sa.or_(*(text.contains(value, autoescape=True) for text in texts for value in quoted))
 
 
 def ensure_audit_tables(engine: sa.Engine) -> None:

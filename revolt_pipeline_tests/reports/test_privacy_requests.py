@@ -2,6 +2,7 @@
 ids as pseudonyms, and clear answers when the request cannot be recorded or would keep the person in the audit."""
 
 import dataclasses
+import functools
 import json
 import socket
 from datetime import UTC, date, datetime
@@ -172,3 +173,54 @@ def test_privacy_job_runs_for_a_request_alone_once_no_other_run_is_going(
         down = "postgresql+psycopg://postgres@127.0.0.1:1/reports"
         skipped = tick(instance, report_db_url=down)
         assert not skipped.run_requests and "cannot read the deletion requests" in (skipped.skip_message or "")
+
+
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgresql", marks=pytest.mark.services)])
+def test_others_traits_naming_a_deleted_person_are_blanked_and_the_rest_of_their_rows_kept(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """Another person's trait may hold the person's id (who invited them): that row is theirs, so it stays, with the
+    id blanked as the lake's rows are (`redact_json`: the value null, a member keyed by the id cut out)."""
+    import sqlalchemy as sa
+
+    from revolt_pipeline.layers.privacy import blank_ids_in_json
+    from revolt_pipeline.reports.loader import blank_json_mentions, ensure_tables, json_mentioning
+
+    url = f"sqlite:///{tmp_path / 'reports.sqlite'}" if backend == "sqlite" else request.getfixturevalue("postgres_url")
+    engine = create_engine(url)
+    day = date(2026, 11, 20)
+    # Every row with the same columns: one INSERT takes the first row's.
+    person = {"identified": True, "first_seen": day, "last_seen": day, "sessions": 1, "events": 2, "days_active": 1}
+    person |= {"plan": None}
+    rows = [
+        {**person, "person_id": "ada", "user_id": "ada", "traits": '{"plan": "pro"}', "snapshot_date": day},
+        {
+            **person,
+            "person_id": "bo",
+            "user_id": "bo",
+            "plan": "free",
+            "traits": '{"plan": "free", "invitedBy": "ada", "ada": {"since": 2024}, "note": "ada wrote"}',
+            "snapshot_date": day,
+        },
+        {**person, "person_id": "cy", "user_id": "cy", "traits": '{"invitedBy": "adam"}', "snapshot_date": day},
+    ]
+    try:
+        ensure_tables(engine)
+        with engine.begin() as connection:
+            connection.execute(sa.insert(schema.people), rows)
+
+        assert [row["person_id"] for row in json_mentioning(engine, ["ada"])["people"]] == ["bo"]
+        blank = functools.partial(blank_ids_in_json, ids={"ada"})
+        assert blank_json_mentions(engine, ["ada"], blank) == {"people": 1}
+        assert blank_json_mentions(engine, ["ada"], blank) == {}, "a blanked row names no one"
+        assert json_mentioning(engine, ["ada"]) == {}
+
+        with engine.connect() as connection:
+            after = {row.person_id: row._asdict() for row in connection.execute(sa.select(schema.people))}
+        assert after["bo"]["traits"] == {"plan": "free", "invitedBy": None, "note": "ada wrote"}
+        assert {name: after["bo"][name] for name in rows[1] if name != "traits"} == {
+            name: value for name, value in rows[1].items() if name != "traits"
+        }
+        assert after["ada"]["traits"] == {"plan": "pro"} and after["cy"]["traits"] == {"invitedBy": "adam"}
+    finally:
+        engine.dispose()

@@ -96,23 +96,22 @@ def _refuse_a_second_run(context: dg.AssetExecutionContext) -> None:
 
 
 def _metadata(run: DeletionRun) -> dict[str, object]:
-    rows: dict[str, int] = {}
-    redacted: dict[str, int] = {}
-    report_rows: dict[str, int] = {}
-    for outcome in run.outcomes:
-        for layer, count in outcome.removed.rows.items():
-            rows[layer] = rows.get(layer, 0) + count
-        for layer, count in outcome.removed.rows_of_others_redacted.items():
-            redacted[layer] = redacted.get(layer, 0) + count
-        for table, count in outcome.removed.report_rows.items():
-            report_rows[table] = report_rows.get(table, 0) + count
+    def summed(counts: str) -> dg.JsonMetadataValue:
+        """One of `Removed`'s counts per layer or table, summed over the run's requests."""
+        total: dict[str, int] = {}
+        for outcome in run.outcomes:
+            for where, count in getattr(outcome.removed, counts).items():
+                total[where] = total.get(where, 0) + count
+        return dg.MetadataValue.json(total)
+
     return {
         "requests": dg.MetadataValue.json({outcome.request_id: outcome.status for outcome in run.outcomes}),
         "objects_rewritten": sum(outcome.removed.objects_rewritten for outcome in run.outcomes),
         "objects_deleted": sum(outcome.removed.objects_deleted for outcome in run.outcomes),
-        "rows_removed": dg.MetadataValue.json(rows),
-        "rows_of_others_redacted": dg.MetadataValue.json(redacted),
-        "report_rows_deleted": dg.MetadataValue.json(report_rows),
+        "rows_removed": summed("rows"),
+        "rows_of_others_redacted": summed("rows_of_others_redacted"),
+        "report_rows_deleted": summed("report_rows"),
+        "report_rows_of_others_redacted": summed("report_rows_of_others_redacted"),
         "not_rewritten": dg.MetadataValue.json(sorted({k for o in run.outcomes for k in o.removed.not_rewritten})),
         EVENT_DAYS: dg.MetadataValue.json([day.isoformat() for day in run.event_days]),
         RECEIVED_DAYS: dg.MetadataValue.json([day.isoformat() for day in run.received_days]),
