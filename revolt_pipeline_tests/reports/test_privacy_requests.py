@@ -12,6 +12,7 @@ from typing import Any
 import dagster as dg
 import pyarrow as pa
 import pytest
+import sqlalchemy as sa
 from click.testing import CliRunner, Result
 
 from revolt_pipeline.cli import main
@@ -19,17 +20,22 @@ from revolt_pipeline.contract.pseudonyms import pseudonym
 from revolt_pipeline.definitions import build_definitions
 from revolt_pipeline.defs.resources import build_resources
 from revolt_pipeline.layers.deletion import requests_to_carry_out
+from revolt_pipeline.layers.privacy import blank_ids_in_json, export_person
 from revolt_pipeline.reports import schema
 from revolt_pipeline.reports.loader import (
+    blank_json_mentions,
     create_engine,
     delete_rows_naming,
     ensure_tables,
+    json_mentioning,
     privacy_requests,
     read_rows,
     replace_partitions,
     rows_naming,
 )
 from revolt_pipeline.settings import Settings
+from revolt_pipeline.storage import ObjectStore
+from revolt_pipeline.transforms.engine import duckdb_connection
 
 
 def audit(home: Path) -> list[dict[str, Any]]:
@@ -181,11 +187,6 @@ def test_others_traits_naming_a_deleted_person_are_blanked_and_the_rest_of_their
 ) -> None:
     """Another person's trait may hold the person's id (who invited them): that row is theirs, so it stays, with the
     id blanked as the lake's rows are (`redact_json`: the value null, a member keyed by the id cut out)."""
-    import sqlalchemy as sa
-
-    from revolt_pipeline.layers.privacy import blank_ids_in_json
-    from revolt_pipeline.reports.loader import blank_json_mentions, ensure_tables, json_mentioning
-
     url = f"sqlite:///{tmp_path / 'reports.sqlite'}" if backend == "sqlite" else request.getfixturevalue("postgres_url")
     engine = create_engine(url)
     day = date(2026, 11, 20)
@@ -210,6 +211,16 @@ def test_others_traits_naming_a_deleted_person_are_blanked_and_the_rest_of_their
             connection.execute(sa.insert(schema.people), rows)
 
         assert [row["person_id"] for row in json_mentioning(engine, ["ada"])["people"]] == ["bo"]
+        (tmp_path / "store").mkdir()
+        with duckdb_connection() as connection:
+            exported = export_person(ObjectStore((tmp_path / "store").as_uri()), connection, engine, ["ada"])
+        assert [row["person_id"] for row in exported.report_tables["people"]] == ["ada"]
+        mentions = sorted(exported.report_mentions["people"], key=lambda mention: mention["path"])
+        assert mentions == [  # PostgreSQL's jsonb orders keys its own way
+            {"row": {"person_id": "bo"}, "column": "traits", "path": path, "id": "ada"}
+            for path in ("$.ada(key)", "$.invitedBy")
+        ], "of bo's row, only where it names ada"
+        assert list(exported.report_mentions) == ["people"]
         blank = functools.partial(blank_ids_in_json, ids={"ada"})
         assert blank_json_mentions(engine, ["ada"], blank) == {"people": 1}
         assert blank_json_mentions(engine, ["ada"], blank) == {}, "a blanked row names no one"
