@@ -538,12 +538,12 @@ def churn_truth(traffic: Traffic) -> dict[str, Any]:
                 if person.churn_day is not None
                 else None,
                 "style": person.churn_style,
-                "break": [(traffic.start + timedelta(days=day)).isoformat() for day in person.break_days]
-                if person.break_days is not None
-                else None,
+                "breaks": [
+                    [(traffic.start + timedelta(days=day)).isoformat() for day in days] for days in person.break_days
+                ],
             }
             for person in traffic.people
-            if person.churn_day is not None or person.break_days is not None
+            if person.churn_day is not None or person.break_days
         }
     }
 
