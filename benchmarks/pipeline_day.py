@@ -410,7 +410,14 @@ def run_stage_of(
     if finished.returncode != 0:
         sys.stderr.write(finished.stderr)
         raise SystemExit(f"stage {stage} failed (exit {finished.returncode})")
-    return json.loads(finished.stdout.strip().splitlines()[-1])
+    figures = json.loads(finished.stdout.strip().splitlines()[-1])
+    # As each stage ends, so that a long run stopped half-way leaves what it measured.
+    print(
+        f"  {stage} on {'spark' if spark is not None else 'duckdb'} ({root.name}): {figures['seconds']:.2f} s, "
+        f"{figures['cpu']:.1f} CPU s, peak RSS {figures['peak_rss_mb']:,.0f} MB; load average {_load_average()}",
+        flush=True,
+    )
+    return figures
 
 
 @contextlib.contextmanager
