@@ -10,6 +10,7 @@ import dagster as dg
 
 from revolt_pipeline.defs.ingestion.resources import CollectorResource, HttpCollectorResource
 from revolt_pipeline.defs.lake.resources import LakeResource
+from revolt_pipeline.defs.lake.runners import InProcessLayerRunner, LayerRunner, SparkLayerRunner
 from revolt_pipeline.defs.reports.resources import ReportDatabaseResource
 from revolt_pipeline.defs.spark.resources import (
     EmrServerlessSparkLauncher,
@@ -26,6 +27,7 @@ def build_resources(settings: Settings, *, collector: CollectorResource | None =
     Secrets go in as `EnvVar`s (the admin token, the report database URL with its password) or as the
     path of the file that holds them, so Dagster's UI shows a name or a path, never the secret.
     """
+    launcher = spark_launcher(settings)
     return {
         "collector": collector or _http_collector(settings),
         "lake": LakeResource(
@@ -42,12 +44,22 @@ def build_resources(settings: Settings, *, collector: CollectorResource | None =
             retry_seconds=settings.pipeline_retry_seconds,
             dashboard_url=settings.dashboard_url,
         ),
-        "spark_launcher": spark_launcher(settings),
+        "spark_launcher": launcher,
+        "layer_runner": layer_runner(settings, launcher),
     }
 
 
+def layer_runner(settings: Settings, launcher: SparkLauncher) -> LayerRunner:
+    """How every asset building lake days builds them (REVOLT_ENGINE): DuckDB in the step, or the Spark job
+    launched through Dagster Pipes by `launcher`."""
+    if settings.engine == "spark":
+        return SparkLayerRunner(launcher=launcher)
+    return InProcessLayerRunner()
+
+
 def spark_launcher(settings: Settings) -> SparkLauncher:
-    """Where the assets launch the Spark job when REVOLT_ENGINE=spark (REVOLT_SPARK_LAUNCHER); unused on DuckDB."""
+    """Where the Spark layer runner launches the Spark job when REVOLT_ENGINE=spark (REVOLT_SPARK_LAUNCHER); unused on
+    DuckDB."""
     if settings.spark_launcher == "glue":
         return GlueSparkLauncher(
             job_name=settings.glue_job_name,

@@ -1,41 +1,40 @@
 """What the Spark job and the assets exchange through Dagster Pipes, as JSON: the request and each day's results.
 
-The assets send a `JobRequest` as the Pipes session's extras (the days, the step, the store, the rules: the job
+The assets send a `JobRequest` as the Pipes session's extras (the step, the days, the store, the rules: the job
 reads no settings, since on AWS Glue or EMR Serverless it has none of the Dagster process's environment). The
-job sends back, per day, the layer library's result (`CleanDay`, `SessionDay`, `AggregateDay`) with a summary of
-each output it wrote (rows, schema, first rows), as a Pipes custom message; the assets map them to the same
-metadata and checks as when they build the day themselves. Local paths of the job's machine are not sent.
+job sends back, per day, the layer library's result (`RawDay`, `CleanDay`, ..., `pipes/steps.py` says which of
+each step) with a summary of each output it wrote (rows, schema, first rows) and the checks judged from its files,
+as a Pipes custom message; the assets map them to the same metadata and checks as when they build the day
+themselves. Local paths of the job's machine are not sent (they come back empty).
+
+Results and rules travel through one codec: dataclasses as objects of their fields, dates, times and durations
+tagged, everything else as JSON has it; read back by the dataclasses' type hints.
 
 Light to import: no Dagster, no Spark, no DuckDB connection.
 """
 
 import base64
-from dataclasses import asdict, dataclass, field, fields
-from datetime import date, timedelta
-from typing import Any
+import types
+from dataclasses import dataclass, field, fields, is_dataclass
+from datetime import date, datetime, timedelta
+from typing import Any, Union, get_args, get_origin, get_type_hints
 
 import pyarrow as pa
 
-from revolt_pipeline.layers.cleaned import AggregateDay, CleanDay, SessionDay
-from revolt_pipeline.layers.summaries import TableSummary, summarize_parquet
-from revolt_pipeline.transforms.paths import PathBalance
+from revolt_pipeline.layers.checks import CheckOutcome
+from revolt_pipeline.layers.summaries import TableSummary
+from revolt_pipeline.pipes.steps import STEPS, BuiltDay
+from revolt_pipeline.transforms.funnels import Funnel
+from revolt_pipeline.transforms.pii import PiiRules
 from revolt_pipeline.transforms.rules import PipelineRules
 
-# The steps the job runs, each one multi-asset of defs/cleaned/assets.py, and the lake datasets each writes.
-STEP_DATASETS = {
-    "events": ("events", "events_quarantine"),
-    "sessionized": ("sessionized_events", "sessions"),
-    "daily_aggregates": ("daily_aggregates",),
-}
 # The key of the request among the Pipes session's extras.
 EXTRAS_KEY = "revolt"
-DayResult = CleanDay | SessionDay | AggregateDay
-_PATH_FIELDS = {"events_path", "quarantine_path", "sessions_path"}
 
 
 @dataclass(frozen=True)
 class JobRequest:
-    """One launch of the Spark job: a step of the cleaned layer for some days, and everything it needs to know."""
+    """One launch of the Spark job: a step for some days, and everything it needs to know."""
 
     step: str
     days: list[date]
@@ -50,8 +49,8 @@ class JobRequest:
     spark_conf: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.step not in STEP_DATASETS:
-            raise ValueError(f"unknown step {self.step!r}: one of {', '.join(STEP_DATASETS)}")
+        if self.step not in STEPS:
+            raise ValueError(f"unknown step {self.step!r}: one of {', '.join(STEPS)}")
 
     def to_extras(self) -> dict[str, Any]:
         """The request as Pipes extras (JSON)."""
@@ -89,15 +88,71 @@ class JobRequest:
         )
 
 
+def to_json(value: Any, local_root: str | None = None) -> Any:
+    """`value` as JSON: a dataclass as an object of its fields, a date, time or duration tagged (`{"$date": ...}`).
+    Text naming a file under `local_root` (the job's work folder) is sent empty: it means nothing elsewhere."""
+    if is_dataclass(value) and not isinstance(value, type):
+        return {f.name: to_json(getattr(value, f.name), local_root) for f in fields(value)}
+    if isinstance(value, datetime):
+        return {"$datetime": value.isoformat()}
+    if isinstance(value, date):
+        return {"$date": value.isoformat()}
+    if isinstance(value, timedelta):
+        return {"$seconds": value.total_seconds()}
+    if isinstance(value, dict):
+        if not all(isinstance(key, str) for key in value):
+            raise TypeError(f"only text keys travel as JSON: {list(value)[:5]}")
+        return {key: to_json(item, local_root) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_json(item, local_root) for item in value]
+    if isinstance(value, str) and local_root and value.startswith(local_root):
+        return ""
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    raise TypeError(f"a {type(value).__name__} does not travel as JSON: {value!r}")
+
+
+_TAGS = {
+    "$datetime": datetime.fromisoformat,
+    "$date": date.fromisoformat,
+    "$seconds": lambda seconds: timedelta(seconds=seconds),
+}
+
+
+def from_json(hint: Any, data: Any) -> Any:
+    """What `to_json` wrote, as a value of type `hint` (dataclasses rebuilt from their type hints)."""
+    if isinstance(data, dict) and len(data) == 1 and next(iter(data)) in _TAGS:
+        [(tag, value)] = data.items()
+        return _TAGS[tag](value)
+    if isinstance(hint, type) and is_dataclass(hint) and isinstance(data, dict):
+        hints = get_type_hints(hint)
+        return hint(**{name: from_json(hints[name], value) for name, value in data.items()})
+    origin, args = get_origin(hint), get_args(hint)
+    if origin in (Union, types.UnionType):
+        shapes = [arg for arg in args if isinstance(arg, type) and is_dataclass(arg)]
+        return from_json(shapes[0] if len(shapes) == 1 else Any, data)
+    if isinstance(data, list):
+        item = args[0] if origin in (list, tuple) and args else Any
+        values = [from_json(item, value) for value in data]
+        return tuple(values) if origin is tuple else values
+    if isinstance(data, dict):
+        item = args[1] if origin is dict and len(args) == 2 else Any
+        return {key: from_json(item, value) for key, value in data.items()}
+    return data
+
+
 def rules_to_json(rules: PipelineRules) -> dict[str, Any]:
-    """The rules the cleaned layer applies. The funnels are not sent: no step of this job reads them."""
+    """Every rule a step applies: the windows, the funnels, retention's events, and the PII keys with the privacy
+    salt (cleaning hashes with it: the request is as secret as the salt, docs/scale-out.md)."""
     return {
         "lateness_seconds": rules.lateness.total_seconds(),
         "session_timeout_seconds": rules.session_timeout.total_seconds(),
         "max_session_length_seconds": rules.max_session_length.total_seconds(),
         "mau_window_days": rules.mau_window_days,
+        "funnels": to_json(rules.funnels),
         "retention_start_event": rules.retention_start_event,
         "retention_return_event": rules.retention_return_event,
+        "pii": to_json(rules.pii),
     }
 
 
@@ -107,33 +162,11 @@ def rules_from_json(data: dict[str, Any]) -> PipelineRules:
         session_timeout=timedelta(seconds=data["session_timeout_seconds"]),
         max_session_length=timedelta(seconds=data["max_session_length_seconds"]),
         mau_window_days=data["mau_window_days"],
+        funnels=from_json(tuple[Funnel, ...], data.get("funnels") or []),
         retention_start_event=data["retention_start_event"],
         retention_return_event=data["retention_return_event"],
+        pii=from_json(PiiRules, data["pii"]) if data.get("pii") else PiiRules(),
     )
-
-
-@dataclass
-class BuiltDay:
-    """A day one step built: the layer library's result, a summary of each output, the seconds each part took."""
-
-    result: DayResult
-    summaries: dict[str, TableSummary]
-    seconds: dict[str, float] = field(default_factory=dict)
-
-    @property
-    def day(self) -> date:
-        return self.result.day
-
-
-def summarize_day(result: DayResult, previews: dict[str, list[str]]) -> dict[str, TableSummary]:
-    """A summary of each output of a built day (its local Parquet files), by lake dataset or aggregate name."""
-    if isinstance(result, CleanDay):
-        files = {"events": result.events_path, "events_quarantine": result.quarantine_path}
-    elif isinstance(result, SessionDay):
-        files = {"sessionized_events": result.events_path, "sessions": result.sessions_path}
-    else:
-        files = result.outputs
-    return {name: summarize_parquet(path, previews.get(name)) for name, path in files.items()}
 
 
 def _encode_bytes(data: bytes) -> str:
@@ -157,34 +190,27 @@ def summary_from_json(data: dict[str, Any]) -> TableSummary:
     return TableSummary(rows=data["rows"], schema=schema, preview=preview)
 
 
-def built_day_to_message(step: str, built: BuiltDay) -> dict[str, Any]:
-    """The Pipes custom message of a built day."""
-    result = {name: value for name, value in asdict(built.result).items() if name not in _PATH_FIELDS}
-    result["day"] = built.day.isoformat()
-    if isinstance(built.result, AggregateDay):
-        result["outputs"] = sorted(built.result.outputs)
+def built_day_to_message(step: str, built: BuiltDay, local_root: str | None = None) -> dict[str, Any]:
+    """The Pipes custom message of a built day; paths under `local_root` (the job's work folder) sent empty."""
     return {
         "step": step,
-        "result": result,
+        "day": built.day.isoformat(),
+        "result": to_json(built.result, local_root),
         "summaries": {name: summary_to_json(summary) for name, summary in built.summaries.items()},
         "seconds": built.seconds,
+        "checks": to_json(built.checks),
     }
 
 
 def built_day_from_message(message: dict[str, Any]) -> BuiltDay:
     """A built day from its message: the result as the layer library returns it, but for the job's local paths."""
-    step, data = message["step"], dict(message["result"])
-    data["day"] = date.fromisoformat(data["day"])
-    result: DayResult
-    if step == "events":
-        result = CleanDay(**data, events_path="", quarantine_path="")
-    elif step == "sessionized":
-        result = SessionDay(**data, events_path="", sessions_path="")
-    elif step == "daily_aggregates":
-        known = {f.name for f in fields(PathBalance)}
-        balances = [PathBalance(**{k: v for k, v in balance.items() if k in known}) for balance in data["paths"]]
-        result = AggregateDay(data["day"], {name: "" for name in data["outputs"]}, data["made_safe"], balances)
-    else:
+    step = message["step"]
+    if step not in STEPS:
         raise ValueError(f"a message of an unknown step {step!r}")
-    summaries = {name: summary_from_json(summary) for name, summary in message["summaries"].items()}
-    return BuiltDay(result, summaries, dict(message.get("seconds") or {}))
+    return BuiltDay(
+        day=date.fromisoformat(message["day"]),
+        result=from_json(STEPS[step].result_type, message["result"]),
+        summaries={name: summary_from_json(summary) for name, summary in message["summaries"].items()},
+        seconds=dict(message.get("seconds") or {}),
+        checks=from_json(list[CheckOutcome], message.get("checks") or []),
+    )

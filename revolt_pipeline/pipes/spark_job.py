@@ -1,10 +1,11 @@
-"""The Spark job Dagster launches through Dagster Pipes: one step of the cleaned layer for some days, on Spark.
+"""The Spark job Dagster launches through Dagster Pipes: one step of the layer library for some days, on Spark.
 
 Run as `python -m revolt_pipeline.pipes.spark_job` (the subprocess launcher), or as the script of an AWS Glue job
 or an EMR Serverless job run (this file, uploaded; the package installed beside it): the same code everywhere.
-It builds the days with the layer library's functions, the ones the DuckDB path calls, on a Spark connection
-(`layers/engines.py`), and reports each day's result and summaries back to the asset (`pipes/messages.py`), then a
-materialization of each asset of the step with the Spark run's own facts.
+The request names the step (`pipes/steps.py`: raw, cleaned, sessions, aggregates, people, funnels, retention,
+features); the job builds its days with the layer library's function, the one the DuckDB path calls, on a Spark
+connection (`layers/engines.py`), and reports each day's result, summaries and file checks back to the asset
+(`pipes/messages.py`), then a materialization of each asset of the step with the Spark run's own facts.
 
 How it finds Dagster: Glue passes the Pipes parameters as job arguments (`--dagster-pipes-context`,
 `--dagster-pipes-messages`, among Glue's own `--JOB_ID`, `--JOB_RUN_ID`, ...); the subprocess and EMR Serverless
@@ -35,17 +36,9 @@ from dagster_pipes import (
     open_dagster_pipes,
 )
 
-from revolt_pipeline.layers.cleaned import aggregate_day, clean_days, sessionize_day
 from revolt_pipeline.layers.engines import EngineConnections, engine_connections
-from revolt_pipeline.pipes.messages import (
-    EXTRAS_KEY,
-    STEP_DATASETS,
-    BuiltDay,
-    DayResult,
-    JobRequest,
-    built_day_to_message,
-    summarize_day,
-)
+from revolt_pipeline.pipes.messages import EXTRAS_KEY, JobRequest, built_day_to_message
+from revolt_pipeline.pipes.steps import STEP_DATASETS, build_step
 from revolt_pipeline.storage import ObjectStore
 
 APP_NAME = "revolt_pipeline"
@@ -95,54 +88,53 @@ def session_for(request: JobRequest) -> Iterator[Any]:
         session.stop()
 
 
-def build_days(
-    request: JobRequest, store: ObjectStore, engines: EngineConnections, workdir: Path
-) -> Iterator[BuiltDay]:
-    """The request's step for each of its days, as the assets' DuckDB path builds them, timed per day."""
-    if request.step == "events":
-        with engines.connect() as connection:
-            started = time.perf_counter()
-            for cleaned in clean_days(store, connection, sorted(request.days), request.rules, workdir):
-                yield _built(request, cleaned, "clean", started)
-                started = time.perf_counter()
+@contextmanager
+def engines_for(request: JobRequest, engine: str) -> Iterator[tuple[EngineConnections, dict[str, Any]]]:
+    """The connections the job builds on, and the facts of its engine reported with each asset: Spark's session
+    (its version, master, application id, start-up time). `engine="duckdb"` runs the same job without Spark, for
+    the tests of the launchers' client side."""
+    if engine != "spark":
+        with engine_connections(engine) as engines:
+            yield engines, {"engine": engine}
         return
-    for day in sorted(request.days):
-        started = time.perf_counter()
-        with engines.connect() as connection:
-            if request.step == "sessionized":
-                yield _built(
-                    request, sessionize_day(store, connection, day, request.rules, workdir), "sessionize", started
-                )
-            else:
-                yield _built(request, aggregate_day(store, connection, day, workdir), "aggregate", started)
-
-
-def _built(request: JobRequest, result: DayResult, step: str, started: float) -> BuiltDay:
-    seconds = {step: round(time.perf_counter() - started, 3)}
-    return BuiltDay(result, summarize_day(result, request.previews), seconds)
-
-
-def run(pipes: PipesContext, request: JobRequest) -> None:
-    """Build the request's days on Spark, reporting each as it is committed, then each asset of the step."""
-    store = ObjectStore(request.storage_url, s3_endpoint_url=request.s3_endpoint_url, s3_region=request.s3_region)
     started = time.perf_counter()
-    with session_for(request) as session, tempfile.TemporaryDirectory(prefix="revolt-spark-job-") as folder:
-        session_seconds = round(time.perf_counter() - started, 3)
-        pipes.log.info(f"Spark {session.version} on {session.sparkContext.master}: {request.step} of {request.days}")
-        with engine_connections("spark", spark_session=session) as engines:
-            for built in build_days(request, store, engines, Path(folder)):
-                pipes.report_custom_message(built_day_to_message(request.step, built))
-                pipes.log.info(f"{request.step} {built.day}: committed")
+    with session_for(request) as session:
         facts = {
             "engine": "spark",
             "spark/version": session.version,
             "spark/master": session.sparkContext.master,
             "spark/application_id": session.sparkContext.applicationId,
-            "seconds/spark_session": session_seconds,
-            "seconds/spark_job": round(time.perf_counter() - started, 3),
+            "seconds/spark_session": round(time.perf_counter() - started, 3),
         }
+        with engine_connections("spark", spark_session=session) as engines:
+            yield engines, facts
+
+
+def run(pipes: PipesContext, request: JobRequest, engine: str = "spark") -> None:
+    """Build the request's days, reporting each as it is committed, then each asset of the step."""
+    store = ObjectStore(request.storage_url, s3_endpoint_url=request.s3_endpoint_url, s3_region=request.s3_region)
+    started = time.perf_counter()
+    with engines_for(request, engine) as (engines, facts), tempfile.TemporaryDirectory(prefix="revolt-job-") as folder:
+        pipes.log.info(f"{facts.get('spark/version', engine)}: {request.step} of {request.days}")
+        connect = engines.raw_connect if request.step == "raw_events" else engines.connect
+        built_days = build_step(
+            request.step, store, connect, request.days, request.rules, Path(folder), request.previews
+        )
+        for built in built_days:
+            pipes.report_custom_message(built_day_to_message(request.step, built, local_root=folder))
+            pipes.log.info(f"{request.step} {built.day}: committed")
+        facts = {**facts, f"seconds/{engine}_job": round(time.perf_counter() - started, 3)}
     for asset_key in STEP_DATASETS[request.step]:
         pipes.report_asset_materialization(asset_key=asset_key, metadata=facts)
+
+
+def run_job(loader: PipesParamsLoader, engine: str = "spark") -> None:
+    """The job, with the Pipes parameters `loader` finds: context and messages where they name."""
+    context_loader, message_writer = channels(loader)
+    with open_dagster_pipes(
+        params_loader=loader, context_loader=context_loader, message_writer=message_writer
+    ) as pipes:
+        run(pipes, JobRequest.from_extras(pipes.extras.get(EXTRAS_KEY) or {}), engine)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -155,11 +147,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    context_loader, message_writer = channels(loader)
-    with open_dagster_pipes(
-        params_loader=loader, context_loader=context_loader, message_writer=message_writer
-    ) as pipes:
-        run(pipes, JobRequest.from_extras(pipes.extras.get(EXTRAS_KEY) or {}))
+    run_job(loader)
     return 0
 
 

@@ -8,6 +8,7 @@ import sqlalchemy as sa
 
 from revolt_pipeline.defs.churn.assets import build_churn_assets
 from revolt_pipeline.defs.lake.resources import LakeResource
+from revolt_pipeline.defs.lake.runners import InProcessLayerRunner
 from revolt_pipeline.defs.partitions import daily_partitions
 from revolt_pipeline.defs.reports.resources import ReportDatabaseResource
 from revolt_pipeline.ml.training import ChurnSettings
@@ -25,7 +26,11 @@ def test_ml_assets_materialize_with_metrics_and_checks(ml_lake: MlLake, tmp_path
     result = dg.materialize(
         build_churn_assets(daily_partitions("2026-10-01"), ChurnSettings()),
         partition_key=partition,
-        resources={"lake": LakeResource(url=ml_lake.store.url), "reports": reports},
+        resources={
+            "lake": LakeResource(url=ml_lake.store.url),
+            "reports": reports,
+            "layer_runner": InProcessLayerRunner(),
+        },
         instance=instance,
     )
     assert result.success

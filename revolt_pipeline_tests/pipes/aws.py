@@ -2,13 +2,16 @@
 
 moto records a job run (its arguments, its state) but runs no script. `AwsWorkers` does the running, as AWS does:
 when the service has accepted a run (the boto3 call `StartJobRun` returned), it reads back what moto recorded, takes
-the script from the S3 location the job names, and runs it under local Spark through `spark-submit` with the
-arguments the service would pass:
+the script from the S3 location the job names, and runs it with the arguments the service would pass:
 
-- Glue: `--JOB_ID`, `--JOB_RUN_ID`, `--JOB_NAME` and `--job-bookmark-option` (Glue's own), then the job's
-  `DefaultArguments` and the run's `Arguments` (where PipesGlueClient put the Pipes parameters), each `--key value`;
+- Glue: under local Spark through `spark-submit`, with `--JOB_ID`, `--JOB_RUN_ID`, `--JOB_NAME` and
+  `--job-bookmark-option` (Glue's own), then the job's `DefaultArguments` and the run's `Arguments` (where
+  PipesGlueClient put the Pipes parameters), each `--key value`;
 - EMR Serverless: the run's `entryPointArguments`, with every `spark.emr-serverless.driverEnv.NAME=value` of its
-  `sparkSubmitParameters` in the driver's environment (where PipesEMRServerlessClient put them).
+  `sparkSubmitParameters` in the driver's environment (where PipesEMRServerlessClient put them); the job runs as a
+  Python process on DuckDB (`spark_job.run_job(engine="duckdb")`), not under spark-submit. The job's side of EMR
+  (Pipes parameters from the environment, context and messages through S3) is the subprocess launcher's and Glue's,
+  both run under Spark by their tests: what EMR adds is its client's side, its request and how it reads back.
 
 The run must then be over when the client first asks: moto's Glue runs and EMR Serverless runs end SUCCEEDED and
 SUCCESS as soon as they are read, so a script that failed is reported back through the Pipes messages, which is
@@ -25,6 +28,13 @@ from typing import Any
 
 import boto3
 
+from revolt_pipeline.pipes import spark_job
+
+# The job with the Pipes parameters of its environment, on DuckDB.
+RUN_ON_DUCKDB = (
+    "from dagster_pipes import PipesEnvVarParamsLoader; from revolt_pipeline.pipes.spark_job import run_job; "
+    "run_job(PipesEnvVarParamsLoader(), engine='duckdb')"
+)
 SPARK_SUBMIT = Path(sys.executable).parent / "spark-submit"
 DRIVER_ENV = "spark.emr-serverless.driverEnv."
 
@@ -36,6 +46,7 @@ class ScriptRun:
     env: dict[str, str]
     returncode: int
     output: str
+    conf: list[str] = field(default_factory=list)  # spark-submit's `--conf` settings besides the driver's environment
 
 
 @dataclass
@@ -97,11 +108,11 @@ class AwsWorkers:
             else:
                 conf += ["--conf", value]
         entry = self._download(submit["entryPoint"])
-        self._submit("emr-serverless", entry, list(submit.get("entryPointArguments", [])), env, conf)
+        self._run_on_duckdb("emr-serverless", entry, list(submit.get("entryPointArguments", [])), env, conf)
 
-    def _submit(self, service: str, script: Path, argv: list[str], env: dict[str, str], conf: list[str]) -> None:
-        """The script through spark-submit, local[2] on 127.0.0.1, S3 at moto's address (boto3's own variable)."""
-        child_env = {
+    def _child_env(self, env: dict[str, str]) -> dict[str, str]:
+        """The driver's environment: S3 at moto's address (boto3's own variable), Spark on 127.0.0.1."""
+        return {
             **os.environ,
             **env,
             "SPARK_LOCAL_IP": "127.0.0.1",
@@ -109,12 +120,37 @@ class AwsWorkers:
             "PYSPARK_DRIVER_PYTHON": sys.executable,
             "AWS_ENDPOINT_URL_S3": self.endpoint_url,
         }
+
+    def _run_on_duckdb(self, service: str, script: Path, argv: list[str], env: dict[str, str], conf: list[str]) -> None:
+        """The job that `script` is (the package's own file, as deployed), with its Pipes parameters from the driver's
+        environment, building on DuckDB in a Python process of its own."""
+        assert script.read_bytes() == Path(spark_job.__file__).read_bytes(), "the entry point is the job's file"
+        command = [sys.executable, "-c", RUN_ON_DUCKDB, *argv]
+        done = subprocess.run(
+            command,
+            env=self._child_env(env),
+            cwd=self.workdir,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+        self.runs.append(ScriptRun(service, argv, env, done.returncode, done.stdout + done.stderr, conf))
+
+    def _submit(self, service: str, script: Path, argv: list[str], env: dict[str, str], conf: list[str]) -> None:
+        """The script through spark-submit, local[2] on 127.0.0.1, S3 at moto's address (boto3's own variable)."""
         command = [
             str(SPARK_SUBMIT), "--master", "local[2]",
             "--conf", "spark.driver.host=127.0.0.1", "--conf", "spark.driver.bindAddress=127.0.0.1",
             "--conf", "spark.ui.enabled=false", *conf, str(script), *argv,
         ]  # fmt: skip
         done = subprocess.run(
-            command, env=child_env, cwd=self.workdir, capture_output=True, text=True, timeout=600, check=False
+            command,
+            env=self._child_env(env),
+            cwd=self.workdir,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
         )
-        self.runs.append(ScriptRun(service, argv, env, done.returncode, done.stdout + done.stderr))
+        self.runs.append(ScriptRun(service, argv, env, done.returncode, done.stdout + done.stderr, conf))

@@ -1,4 +1,5 @@
-"""A lake holding the raw layer of a few received days, for the Spark job to build the later layers from."""
+"""A lake holding the raw layer of a few received days, for the Spark job to build the later layers from, and the
+assets that build them materialized through either layer runner."""
 
 import gzip
 import importlib.util
@@ -13,7 +14,10 @@ import orjson
 import pytest
 
 from revolt_pipeline.defs.cleaned.assets import build_cleaned_assets
+from revolt_pipeline.defs.lake.resources import LakeResource
+from revolt_pipeline.defs.lake.runners import LayerRunner, SparkLayerRunner
 from revolt_pipeline.defs.partitions import daily_partitions
+from revolt_pipeline.defs.people.assets import build_people_assets
 from revolt_pipeline.layers.raw import build_raw_day
 from revolt_pipeline.storage import ObjectStore
 from revolt_pipeline.storage.layout import LANDING, landed_object_key
@@ -101,21 +105,27 @@ def spark_runtime() -> None:
         unavailable("PySpark is not installed: pip install -e '.[test,spark]'")
 
 
+def lake_assets(engine: str) -> list[dg.AssetsDefinition]:
+    """The cleaned layer's assets and the people step (`person_days`, `people`): the lake assets these tests build."""
+    return [*build_cleaned_assets(PARTITIONS, RULES, engine), build_people_assets(PARTITIONS, RULES, engine)[0]]
+
+
 def materialize_day(
-    engine: str,
-    resources: dict[str, Any],
+    runner: LayerRunner,
+    lake: LakeResource,
     instance: dg.DagsterInstance,
     selection: list[str] | None = None,
     *,
     raise_on_error: bool = True,
 ) -> Any:
-    """The cleaned layer's assets (or `selection`) of DAY, materialized on `engine` in one run."""
+    """The cleaned layer's assets (or `selection` of them and the people step's) of DAY, in one run."""
+    engine = "spark" if isinstance(runner, SparkLayerRunner) else "duckdb"
     return dg.materialize(
-        build_cleaned_assets(PARTITIONS, RULES, engine),
-        resources=resources,
+        lake_assets(engine),
+        resources={"lake": lake, "layer_runner": runner},
         partition_key=DAY.isoformat(),
         instance=instance,
-        selection=selection,
+        selection=selection or list(CLEANED_ASSETS),
         raise_on_error=raise_on_error,
     )
 

@@ -1,6 +1,11 @@
 """The Glue and EMR Serverless launchers against moto's APIs on 127.0.0.1: the Pipes client starts a job run there,
-the job script runs under local Spark with the arguments the service passes (`aws.py`), reads its context from S3,
-builds the day into a lake on S3 and writes its messages to S3, which the asset reads back.
+the job script runs with the arguments the service passes (`aws.py`), reads its context from S3, builds the day into
+a lake on S3 and writes its messages to S3, which the asset reads back.
+
+Glue's run goes through spark-submit under local Spark, end to end. EMR Serverless's job runs on DuckDB in a Python
+process of its own: the job's side of EMR (parameters from the driver's environment, context and messages through
+S3) is what the subprocess launcher's test and Glue's run under Spark already, so this one tests the client's side:
+the request it makes and the messages it reads back.
 
 What this proves: the launchers' requests are ones the services accept (moto checks them against the APIs'
 models), the job script finds Dagster from Glue's job arguments and from EMR's driver environment alike, and the
@@ -16,7 +21,8 @@ import dagster as dg
 import pytest
 
 from revolt_pipeline.defs.lake.resources import LakeResource
-from revolt_pipeline.defs.spark.resources import EmrServerlessSparkLauncher, GlueSparkLauncher
+from revolt_pipeline.defs.lake.runners import InProcessLayerRunner, SparkLayerRunner
+from revolt_pipeline.defs.spark.resources import EmrServerlessSparkLauncher, GlueSparkLauncher, SparkLauncher
 from revolt_pipeline.pipes import spark_job
 from revolt_pipeline.storage.layout import events_key, events_quarantine_key
 from revolt_pipeline_tests.fixtures.s3 import S3Bucket, S3Server
@@ -61,16 +67,15 @@ def duckdb_events(lake_copy: Any) -> dict[str, Any]:
     """DAY's `events` step on DuckDB in this process, from a copy of the same raw lake: what Spark must match."""
     store = lake_copy("duckdb")
     instance = dg.DagsterInstance.ephemeral()
-    assert materialize_day("duckdb", {"lake": LakeResource(url=store.as_uri())}, instance, EVENTS_STEP).success
+    lake = LakeResource(url=store.as_uri())
+    assert materialize_day(InProcessLayerRunner(), lake, instance, EVENTS_STEP).success
     return {"store": store, "instance": instance}
 
 
-def _launched_day(
-    launcher: dg.ConfigurableResource, s3_lake: str, s3_server: S3Server
-) -> tuple[dg.DagsterInstance, Any]:
+def _launched_day(launcher: SparkLauncher, s3_lake: str, s3_server: S3Server) -> tuple[dg.DagsterInstance, Any]:
     instance = dg.DagsterInstance.ephemeral()
-    resources = {"lake": LakeResource(url=s3_lake, s3_endpoint_url=s3_server.endpoint_url), "spark_launcher": launcher}
-    return instance, materialize_day("spark", resources, instance, EVENTS_STEP)
+    lake = LakeResource(url=s3_lake, s3_endpoint_url=s3_server.endpoint_url)
+    return instance, materialize_day(SparkLayerRunner(launcher=launcher), lake, instance, EVENTS_STEP)
 
 
 def _assert_same_as_duckdb(
@@ -143,8 +148,7 @@ def test_a_glue_job_run_builds_the_day_and_reports_it_back(
     assert _pipes_objects(s3_bucket, s3_server), "the messages went through S3, under the prefix"
 
 
-def test_an_emr_serverless_job_run_builds_the_day_and_reports_it_back(
-    spark_runtime: None,
+def test_an_emr_serverless_job_run_is_requested_and_its_messages_read_back(
     s3_server: S3Server,
     s3_bucket: S3Bucket,
     s3_lake: str,
@@ -172,10 +176,18 @@ def test_an_emr_serverless_job_run_builds_the_day_and_reports_it_back(
     [run] = workers.runs
     assert run.returncode == 0, run.output[-5000:]
     assert result.success
-    # The Pipes parameters went as the driver's environment, not as arguments.
+    [listed] = emr.list_job_runs(applicationId=application)["jobRuns"]
+    recorded = emr.get_job_run(applicationId=application, jobRunId=listed["id"])["jobRun"]
+    # What the launcher asked for: the application, the runtime role, the job's file, our settings, and the Pipes
+    # parameters as the driver's environment, not as arguments.
+    assert (recorded["executionRole"], recorded["name"]) == (ROLE, "revolt events")
+    assert recorded["jobDriver"]["sparkSubmit"]["entryPoint"] == s3_bucket.url("scripts/spark_job.py")
+    assert run.conf == ["--conf", "spark.executor.memory=2g"]
     assert set(run.env) == {"DAGSTER_PIPES_CONTEXT", "DAGSTER_PIPES_MESSAGES"}
     assert run.argv == []
+    # What it read back: the days the job reported through S3, mapped as the DuckDB runner's are.
     _assert_same_as_duckdb(instance, duckdb_events, s3_bucket, s3_server, tmp_path)
-    [listed] = emr.list_job_runs(applicationId=application)["jobRuns"]
-    assert partition_metadata(instance, "events")["AWS EMR Serverless Job Run ID"].value == listed["id"]
+    metadata = partition_metadata(instance, "events")
+    assert metadata["AWS EMR Serverless Job Run ID"].value == listed["id"]
+    assert metadata["engine"].value == "duckdb", "this test's job ran without Spark"
     assert _pipes_objects(s3_bucket, s3_server)

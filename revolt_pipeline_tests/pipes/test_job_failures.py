@@ -3,6 +3,7 @@
 import dagster as dg
 
 from revolt_pipeline.defs.lake.resources import LakeResource
+from revolt_pipeline.defs.lake.runners import SparkLayerRunner
 from revolt_pipeline.defs.spark.resources import SubprocessSparkLauncher
 from revolt_pipeline_tests.pipes.conftest import materialize_day
 
@@ -10,8 +11,9 @@ from revolt_pipeline_tests.pipes.conftest import materialize_day
 def test_a_job_that_cannot_open_the_store_fails_the_step_with_its_error() -> None:
     """The job opens the store before it starts Spark: it fails in a second, and its exception reaches the run."""
     instance = dg.DagsterInstance.ephemeral()
-    resources = {"lake": LakeResource(url="ftp://nowhere/lake"), "spark_launcher": SubprocessSparkLauncher()}
-    run = materialize_day("spark", resources, instance, ["events", "events_quarantine"], raise_on_error=False)
+    runner = SparkLayerRunner(launcher=SubprocessSparkLauncher())
+    lake = LakeResource(url="ftp://nowhere/lake")
+    run = materialize_day(runner, lake, instance, ["events", "events_quarantine"], raise_on_error=False)
 
     assert not run.success
     [failure] = [event for event in run.all_events if event.is_step_failure]

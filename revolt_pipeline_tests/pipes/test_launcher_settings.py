@@ -1,12 +1,15 @@
-"""REVOLT_SPARK_LAUNCHER picks one launcher, once, in `defs/resources.py`; each kind refuses to start without its
-settings, naming the variables."""
+"""REVOLT_ENGINE picks the layer runner and REVOLT_SPARK_LAUNCHER the launcher, once, in `defs/resources.py`; each
+launcher refuses to start without its settings, naming the variables; and the assets never branch on the engine."""
 
 import dataclasses
 import os
+import re
 from pathlib import Path
 
 import pytest
 
+import revolt_pipeline.defs
+from revolt_pipeline.defs.lake.runners import InProcessLayerRunner, SparkLayerRunner
 from revolt_pipeline.defs.resources import build_resources
 from revolt_pipeline.defs.spark.resources import (
     EmrServerlessSparkLauncher,
@@ -72,3 +75,20 @@ def test_a_launcher_without_its_settings_is_refused_naming_them(
     monkeypatch.setenv("REVOLT_SPARK_LAUNCHER", "lambda")
     with pytest.raises(SettingsError, match="REVOLT_SPARK_LAUNCHER must be one of subprocess, glue, emr_serverless"):
         Settings.from_env()
+
+
+def test_the_engine_chooses_how_every_step_builds_its_days(settings: Settings) -> None:
+    assert isinstance(build_resources(settings)["layer_runner"], InProcessLayerRunner)
+    on_spark = build_resources(dataclasses.replace(settings, engine="spark", spark_master="local[1]"))
+    runner = on_spark["layer_runner"]
+    assert isinstance(runner, SparkLayerRunner)
+    assert runner.launcher is on_spark["spark_launcher"]
+
+
+def test_no_asset_module_branches_on_the_engine() -> None:
+    """The engine reaches the assets as the resource they call and as the kind the UI shows, never as an `if`."""
+    folder = Path(revolt_pipeline.defs.__file__).parent
+    for path in folder.glob("*/assets.py"):
+        text = path.read_text()
+        assert not re.search(r"\bif\b[^\n]*(on_spark|engine|SPARK)", text), path
+        assert "spark_launcher" not in text, path

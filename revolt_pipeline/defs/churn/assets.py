@@ -3,13 +3,14 @@
 Partitioned like every layer, by day: the partition of day D is the cutoff at the end of D (`layers/ml.cutoff_of`),
 so features count D's own events and nothing later. The model of D is trained on labelled cutoffs before it
 (`ml/churn.split_cutoffs`), judged against its baselines on the latest week of them, and versioned in the store
-with its description; its check fails when it does not beat the best baseline.
+with its description; its check fails when it does not beat the best baseline. The features are built by the
+`layer_runner` resource (DuckDB in this process, or the Spark job through Dagster Pipes); the model is trained here,
+in Python.
 """
 
 import tempfile
 from collections.abc import Iterator
 from datetime import date
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -17,31 +18,32 @@ import dagster as dg
 
 from revolt_pipeline.defs.checks import partition_check, report_checks
 from revolt_pipeline.defs.lake.resources import LakeResource
+from revolt_pipeline.defs.lake.runners import LayerRunner
 from revolt_pipeline.defs.metadata import Timings, table_metadata
 from revolt_pipeline.defs.reports.assets import KINDS as REPORT_KINDS
 from revolt_pipeline.defs.reports.assets import LOADED_ROWS, load_report_table
 from revolt_pipeline.defs.reports.resources import ReportDatabaseResource
 from revolt_pipeline.defs.rules import reads_window
-from revolt_pipeline.layers.checks import churn_model_checks, person_features_checks
+from revolt_pipeline.layers.checks import churn_model_checks
 from revolt_pipeline.layers.ml import (
     VALIDATION_FILE,
     ChurnModelDay,
+    FeaturesDay,
     build_churn_model,
-    build_person_features,
-    cutoff_of,
     earliest_training_cutoff_days,
     load_churn_scores,
 )
-from revolt_pipeline.layers.summaries import summarize_parquet, summarize_rows
+from revolt_pipeline.layers.summaries import summarize_rows
 from revolt_pipeline.ml.training import ChurnSettings
 from revolt_pipeline.reports import schema
 from revolt_pipeline.storage.layout import churn_model_folder, person_features_key
 from revolt_pipeline.transforms.features import FEATURE_WINDOW_DAYS, NUMERIC_FEATURES
-from revolt_pipeline.transforms.rules import DayWindow
+from revolt_pipeline.transforms.rules import DayWindow, PipelineRules
 
 GROUP = "ml"
 OWNERS = ["team:analytics-platform"]
 FEATURES_PREVIEW = ["person_id", "days_since_last_active", "active_days_28d", "sessions_7d", "sessions_trend"]
+PREVIEWS = {"person_features": FEATURES_PREVIEW}
 FEATURE_CHECKS = {
     "one_row_per_person": "Every person appears once, and everyone has been active in the 28 days before the cutoff "
     "and before it only (recency between 1 and 28 days).",
@@ -80,8 +82,11 @@ def _metrics_metadata(day: ChurnModelDay) -> dict[str, Any]:
     }
 
 
-def build_churn_assets(partitions: dg.PartitionsDefinition, churn: ChurnSettings) -> list[dg.AssetsDefinition]:
-    """`person_features`, `churn_model` and `churn_scores` (the report table)."""
+def build_churn_assets(
+    partitions: dg.PartitionsDefinition, churn: ChurnSettings, engine: str = "duckdb"
+) -> list[dg.AssetsDefinition]:
+    """`person_features`, `churn_model` and `churn_scores` (the report table); `engine` (REVOLT_ENGINE) names the
+    features' kind in the UI."""
     feature_days = DayWindow(before=FEATURE_WINDOW_DAYS - 1, after=0)
     # The model reads the features of its earliest training cutoff, the 28 days before that, and everything since.
     earliest = earliest_training_cutoff_days(churn)
@@ -104,7 +109,7 @@ def build_churn_assets(partitions: dg.PartitionsDefinition, churn: ChurnSettings
             reads_window("sessionized_events", feature_days),
             reads_window("people", DayWindow(0, 0)),
         ],
-        kinds={"parquet", "duckdb"},
+        kinds={"parquet", engine},
         owners=OWNERS,
         tags={"layer": "ml"},
         description="One row per person active in the 28 days up to the end of the day: recency, days since first "
@@ -113,29 +118,30 @@ def build_churn_assets(partitions: dg.PartitionsDefinition, churn: ChurnSettings
         metadata={"features": dg.MetadataValue.json(list(NUMERIC_FEATURES))},
         check_specs=[partition_check(n, "person_features", t, partitions) for n, t in FEATURE_CHECKS.items()],
     )
-    def person_features(context: dg.AssetExecutionContext, lake: LakeResource) -> Iterator[Any]:
+    def person_features(
+        context: dg.AssetExecutionContext, lake: LakeResource, layer_runner: LayerRunner
+    ) -> Iterator[Any]:
+        # Each partition's cutoff is the end of its day (the features read no rule); their checks read their file, so
+        # they are judged where it was written.
+        run = layer_runner.build(context, lake, "person_features", PipelineRules(), PREVIEWS)
         outcomes = {}
-        with tempfile.TemporaryDirectory(prefix="revolt-features-") as folder, lake.duckdb() as connection:
-            for key in sorted(context.partition_keys):
-                cutoff = cutoff_of(date.fromisoformat(key))
-                build = partial(build_person_features, lake.store, connection, cutoff, Path(folder))
-                try:
-                    built = lake.retrying(context, "building person_features", build)
-                except FileNotFoundError as missing:
-                    raise dg.Failure(str(missing)) from missing
-                outcomes[key] = person_features_checks(built)
-                context.add_asset_metadata(
-                    {
-                        **table_metadata(
-                            summarize_parquet(built.path, FEATURES_PREVIEW),
-                            lake.store.uri(person_features_key(cutoff)),
-                            dataset="person_features",
-                        ),
-                        "cutoff": cutoff.isoformat(),
-                    },
-                    partition_key=key,
-                )
-        yield dg.MaterializeResult()
+        for built in run.days:
+            day: FeaturesDay = built.result
+            key = built.day.isoformat()
+            outcomes[key] = built.checks
+            context.add_asset_metadata(
+                {
+                    **table_metadata(
+                        built.summaries["person_features"],
+                        lake.store.uri(person_features_key(day.cutoff)),
+                        dataset="person_features",
+                    ),
+                    "cutoff": day.cutoff.isoformat(),
+                    **run.day_metadata(built),
+                },
+                partition_key=key,
+            )
+        yield dg.MaterializeResult(metadata=run.run_metadata("person_features"))
         yield from report_checks(context, "person_features", outcomes)
 
     @dg.asset(

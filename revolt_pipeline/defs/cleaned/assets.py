@@ -5,35 +5,22 @@ rebuilt before any day's sessions, since sessions read their neighbouring days. 
 reads comes from the rules (`PipelineRules.cleaning_window`, `session_window`), so the lineage the UI
 draws is the one the transforms apply.
 
-With REVOLT_ENGINE=spark each step launches the Spark job through the `spark_launcher` resource (Dagster Pipes)
-instead of building in this process; the job builds the days with the same layer functions and reports the same
-results, which map to the same metadata and checks.
+Each step builds its days through the `layer_runner` resource: DuckDB in this process, or on REVOLT_ENGINE=spark
+the Spark job launched through Dagster Pipes, which calls the same layer functions and reports the same results;
+they map to the same metadata and checks.
 """
 
-import tempfile
-from datetime import date
-from functools import partial
-from pathlib import Path
 from typing import Any
 
 import dagster as dg
 
 from revolt_pipeline.defs.checks import partition_check, report_checks
 from revolt_pipeline.defs.lake.resources import LakeResource
-from revolt_pipeline.defs.metadata import Timings, table_metadata
+from revolt_pipeline.defs.lake.runners import LayerRunner
+from revolt_pipeline.defs.metadata import table_metadata
 from revolt_pipeline.defs.rules import reads_window, rules_metadata
-from revolt_pipeline.defs.spark.resources import SparkLauncher, SparkRun
 from revolt_pipeline.layers.checks import clean_day_checks, path_checks, session_day_checks
-from revolt_pipeline.layers.cleaned import (
-    AGGREGATES,
-    AggregateDay,
-    CleanDay,
-    SessionDay,
-    aggregate_day,
-    clean_days,
-    sessionize_day,
-)
-from revolt_pipeline.pipes.messages import BuiltDay, JobRequest, summarize_day
+from revolt_pipeline.layers.cleaned import AGGREGATES
 from revolt_pipeline.storage.layout import (
     aggregate_key,
     events_key,
@@ -45,7 +32,6 @@ from revolt_pipeline.transforms.rules import PipelineRules
 
 OWNERS = ["team:analytics-platform"]
 TAGS = {"layer": "cleaned"}
-KINDS = {"parquet", "duckdb"}
 EVENTS_PREVIEW = ["message_id", "type", "event_name", "person_id", "event_time", "platform", "app_version"]
 QUARANTINE_PREVIEW = ["message_id", "type", "reason", "detail", "received_date", "source"]
 SESSIONIZED_PREVIEW = ["message_id", "person_id", "event_time", "session_id", "session_start"]
@@ -56,39 +42,14 @@ PREVIEWS = {
     "sessionized_events": SESSIONIZED_PREVIEW,
     "sessions": SESSIONS_PREVIEW,
 }
-SPARK = "spark"  # REVOLT_ENGINE's value that launches the Spark job
-
-
-def _days(context: dg.AssetExecutionContext) -> list[date]:
-    return [date.fromisoformat(key) for key in context.partition_keys]
-
-
-def _summarized(result: CleanDay | SessionDay | AggregateDay, seconds: dict[str, float] | None = None) -> BuiltDay:
-    """A day built here, summarized as the Spark job summarizes the days it builds."""
-    return BuiltDay(result, summarize_day(result, PREVIEWS), seconds or {})
-
-
-def _seconds(built: BuiltDay) -> dict[str, float]:
-    return {f"seconds/{name}": value for name, value in built.seconds.items()}
 
 
 def build_cleaned_assets(
     partitions: dg.PartitionsDefinition, rules: PipelineRules, engine: str = "duckdb"
 ) -> list[dg.AssetsDefinition]:
-    """`events` (with `events_quarantine`), `sessionized` (`sessionized_events`, `sessions`), `daily_aggregates`.
-
-    On the `spark` engine they need the `spark_launcher` resource; on DuckDB they build in the step's process."""
-    on_spark = engine == SPARK
-    # The lake always; the launcher on Spark only, so a DuckDB deployment needs no Spark settings.
-    resource_keys = {"lake", "spark_launcher"} if on_spark else {"lake"}
-    kinds = {"parquet", SPARK} if on_spark else KINDS
-
-    def launch(context: dg.AssetExecutionContext, lake: LakeResource, step: str) -> SparkRun:
-        launcher: SparkLauncher = context.resources.spark_launcher
-        request = JobRequest(
-            step, _days(context), lake.url, rules, lake.s3_endpoint_url, lake.s3_region, previews=PREVIEWS
-        )
-        return launcher.launch(context, request)
+    """`events` (with `events_quarantine`), `sessionized` (`sessionized_events`, `sessions`), `daily_aggregates`,
+    built by the `layer_runner` resource; `engine` (REVOLT_ENGINE) names their kind in the UI."""
+    kinds = {"parquet", engine}
 
     cleaning_reads = reads_window("raw_events", rules.cleaning_window)
     sessions_read = reads_window("events", rules.session_window)
@@ -123,7 +84,7 @@ def build_cleaned_assets(
         ],
         partitions_def=partitions,
         backfill_policy=dg.BackfillPolicy.single_run(),
-        required_resource_keys=resource_keys,
+        required_resource_keys={"lake", "layer_runner"},
         check_specs=[
             partition_check("unique_message_id", "events", "No messageId twice in a day.", partitions),
             partition_check(
@@ -143,52 +104,37 @@ def build_cleaned_assets(
     def events(context: dg.AssetExecutionContext) -> Any:
         """Clean every day of the run from the raw days that can hold its rows."""
         lake: LakeResource = context.resources.lake
+        runner: LayerRunner = context.resources.layer_runner
+        run = runner.build(context, lake, "events", rules, PREVIEWS)
         outcomes = {}
-        with tempfile.TemporaryDirectory(prefix="revolt-clean-") as folder:
-            if on_spark:
-                run = launch(context, lake, "events")
-                cleaned, facts = run.days, run.metadata("events")
-                seconds = {"run_seconds/clean": round(sum(day.seconds.get("clean", 0.0) for day in cleaned), 3)}
-            else:
-                with lake.duckdb() as connection:
-
-                    def clean() -> list[Any]:
-                        days = clean_days(lake.store, connection, _days(context), rules, Path(folder))
-                        return [_summarized(day) for day in days]
-
-                    timings = Timings()
-                    with timings.step("clean"):
-                        cleaned = lake.retrying(context, "cleaning events", clean)
-                # Cleaning reads every raw day of the run's window at once: its time is the run's, not a day's.
-                facts, seconds = {}, {f"run_{name}": value for name, value in timings.metadata().items()}
-            for built in cleaned:
-                day: Any = built.result
-                key = day.day.isoformat()
-                outcomes[key] = clean_day_checks(day)
-                context.add_asset_metadata(
-                    {
-                        **table_metadata(
-                            built.summaries["events"], lake.store.uri(events_key(day.day)), dataset="events"
-                        ),
-                        "raw_rows": day.assigned_rows,
-                    },
-                    asset_key="events",
-                    partition_key=key,
-                )
-                context.add_asset_metadata(
-                    {
-                        **table_metadata(
-                            built.summaries["events_quarantine"],
-                            lake.store.uri(events_quarantine_key(day.day)),
-                            dataset="events_quarantine",
-                        ),
-                        **{f"quarantined/{reason}": count for reason, count in day.quarantined.items()},
-                    },
-                    asset_key="events_quarantine",
-                    partition_key=key,
-                )
-        yield dg.MaterializeResult(asset_key="events", metadata={**seconds, **facts})
-        yield dg.MaterializeResult(asset_key="events_quarantine", metadata={**seconds, **facts})
+        for built in run.days:
+            day: Any = built.result
+            key = built.day.isoformat()
+            outcomes[key] = clean_day_checks(day)
+            context.add_asset_metadata(
+                {
+                    **table_metadata(
+                        built.summaries["events"], lake.store.uri(events_key(built.day)), dataset="events"
+                    ),
+                    "raw_rows": day.assigned_rows,
+                },
+                asset_key="events",
+                partition_key=key,
+            )
+            context.add_asset_metadata(
+                {
+                    **table_metadata(
+                        built.summaries["events_quarantine"],
+                        lake.store.uri(events_quarantine_key(built.day)),
+                        dataset="events_quarantine",
+                    ),
+                    **{f"quarantined/{reason}": count for reason, count in day.quarantined.items()},
+                },
+                asset_key="events_quarantine",
+                partition_key=key,
+            )
+        yield dg.MaterializeResult(asset_key="events", metadata=run.run_metadata("events"))
+        yield dg.MaterializeResult(asset_key="events_quarantine", metadata=run.run_metadata("events_quarantine"))
         yield from report_checks(context, "events", outcomes)
 
     @dg.multi_asset(
@@ -208,7 +154,7 @@ def build_cleaned_assets(
         ],
         partitions_def=partitions,
         backfill_policy=dg.BackfillPolicy.single_run(),
-        required_resource_keys=resource_keys,
+        required_resource_keys={"lake", "layer_runner"},
         check_specs=[
             partition_check(
                 "session_bounds_consistent",
@@ -227,43 +173,28 @@ def build_cleaned_assets(
     def sessionized(context: dg.AssetExecutionContext) -> Any:
         """Sessionize each day of the run from the cleaned events of the days its sessions can span."""
         lake: LakeResource = context.resources.lake
+        runner: LayerRunner = context.resources.layer_runner
+        run = runner.build(context, lake, "sessionized", rules, PREVIEWS)
         outcomes: dict[str, dict[str, list[Any]]] = {"sessions": {}, "sessionized_events": {}}
-        with tempfile.TemporaryDirectory(prefix="revolt-sessions-") as folder:
-            if on_spark:
-                run = launch(context, lake, "sessionized")
-                sessionized_days, facts = run.days, run.metadata("sessions")
-            else:
-                sessionized_days, facts = [], {}
-                with lake.duckdb() as connection:
-                    for day in _days(context):
-                        timings = Timings()
-                        with timings.step("sessionize"):
-                            try:
-                                build = partial(sessionize_day, lake.store, connection, day, rules, Path(folder))
-                                built = lake.retrying(context, f"sessionizing {day}", build)
-                            except FileNotFoundError as missing:
-                                raise dg.Failure(str(missing)) from missing
-                        sessionized_days.append(_summarized(built, timings.seconds))
-            for built_day in sessionized_days:
-                result: Any = built_day.result
-                key = result.day.isoformat()
-                bounds, coverage = session_day_checks(result)
-                outcomes["sessions"][key] = [bounds]
-                outcomes["sessionized_events"][key] = [coverage]
-                for dataset, uri in (
-                    ("sessionized_events", sessionized_events_key(result.day)),
-                    ("sessions", sessions_key(result.day)),
-                ):
-                    context.add_asset_metadata(
-                        {
-                            **table_metadata(built_day.summaries[dataset], lake.store.uri(uri), dataset=dataset),
-                            **_seconds(built_day),
-                        },
-                        asset_key=dataset,
-                        partition_key=key,
-                    )
-        yield dg.MaterializeResult(asset_key="sessionized_events", metadata=facts)
-        yield dg.MaterializeResult(asset_key="sessions", metadata=facts)
+        for built in run.days:
+            key = built.day.isoformat()
+            bounds, coverage = session_day_checks(built.result)
+            outcomes["sessions"][key] = [bounds]
+            outcomes["sessionized_events"][key] = [coverage]
+            for dataset, uri in (
+                ("sessionized_events", sessionized_events_key(built.day)),
+                ("sessions", sessions_key(built.day)),
+            ):
+                context.add_asset_metadata(
+                    {
+                        **table_metadata(built.summaries[dataset], lake.store.uri(uri), dataset=dataset),
+                        **run.day_metadata(built),
+                    },
+                    asset_key=dataset,
+                    partition_key=key,
+                )
+        yield dg.MaterializeResult(asset_key="sessionized_events", metadata=run.run_metadata("sessionized_events"))
+        yield dg.MaterializeResult(asset_key="sessions", metadata=run.run_metadata("sessions"))
         yield from report_checks(context, "sessions", outcomes["sessions"])
         yield from report_checks(context, "sessionized_events", outcomes["sessionized_events"])
 
@@ -272,7 +203,7 @@ def build_cleaned_assets(
         partitions_def=partitions,
         backfill_policy=dg.BackfillPolicy.single_run(),
         deps=["sessionized_events", "sessions"],
-        required_resource_keys=resource_keys,
+        required_resource_keys={"lake", "layer_runner"},
         kinds=kinds,
         owners=OWNERS,
         tags=TAGS,
@@ -299,42 +230,33 @@ def build_cleaned_assets(
         docs/event-contract.md); `values_made_safe` says how many, per column.
         """
         lake: LakeResource = context.resources.lake
+        runner: LayerRunner = context.resources.layer_runner
+        run = runner.build(context, lake, "daily_aggregates", rules, PREVIEWS)
         outcomes: dict[str, list[Any]] = {}
-        with tempfile.TemporaryDirectory(prefix="revolt-aggregates-") as folder:
-            if on_spark:
-                run = launch(context, lake, "daily_aggregates")
-                aggregated, facts = run.days, run.metadata("daily_aggregates")
-            else:
-                aggregated, facts = [], {}
-                with lake.duckdb() as connection:
-                    for day in _days(context):
-                        timings = Timings()
-                        with timings.step("aggregate"):
-                            build = partial(aggregate_day, lake.store, connection, day, Path(folder))
-                            built = lake.retrying(context, f"aggregating {day}", build)
-                        aggregated.append(_summarized(built, timings.seconds))
-            for built_day in aggregated:
-                result: Any = built_day.result
-                outcomes[result.day.isoformat()] = path_checks(result)
-                summaries = built_day.summaries
-                if any(result.made_safe.values()):
-                    context.log.warning(
-                        f"daily_aggregates {result.day}: values made safe for the report database: {result.made_safe}"
-                    )
-                context.add_asset_metadata(
-                    {
-                        **table_metadata(summaries["daily_active_users"], dataset="daily_active_users"),
-                        # The row count is every aggregate table's rows of the day; each one's follows.
-                        "dagster/row_count": sum(summary.rows for summary in summaries.values()),
-                        **{f"rows/{name}": summaries[name].rows for name in sorted(AGGREGATES)},
-                        "uri": dg.MetadataValue.path(lake.store.uri(aggregate_key("daily_active_users", result.day))),
-                        "values_made_safe": dg.MetadataValue.json(result.made_safe),
-                        "values_made_safe_total": sum(result.made_safe.values()),
-                        **_seconds(built_day),
-                    },
-                    partition_key=result.day.isoformat(),
+        for built in run.days:
+            result: Any = built.result
+            outcomes[built.day.isoformat()] = path_checks(result)
+            summaries = built.summaries
+            if any(result.made_safe.values()):
+                context.log.warning(
+                    f"daily_aggregates {built.day}: values made safe for the report database: {result.made_safe}"
                 )
-        yield dg.MaterializeResult(metadata={"tables": dg.MetadataValue.json(sorted(AGGREGATES)), **facts})
+            context.add_asset_metadata(
+                {
+                    **table_metadata(summaries["daily_active_users"], dataset="daily_active_users"),
+                    # The row count is every aggregate table's rows of the day; each one's follows.
+                    "dagster/row_count": sum(summary.rows for summary in summaries.values()),
+                    **{f"rows/{name}": summaries[name].rows for name in sorted(AGGREGATES)},
+                    "uri": dg.MetadataValue.path(lake.store.uri(aggregate_key("daily_active_users", built.day))),
+                    "values_made_safe": dg.MetadataValue.json(result.made_safe),
+                    "values_made_safe_total": sum(result.made_safe.values()),
+                    **run.day_metadata(built),
+                },
+                partition_key=built.day.isoformat(),
+            )
+        yield dg.MaterializeResult(
+            metadata={"tables": dg.MetadataValue.json(sorted(AGGREGATES)), **run.run_metadata("daily_aggregates")}
+        )
         yield from report_checks(context, "daily_aggregates", outcomes)
 
     return [events, sessionized, daily_aggregates]

@@ -3,14 +3,11 @@
 `funnel_progress` of day D reads the sessionized events of D and of the days the longest conversion window
 reaches after it (`PipelineRules.funnel_window`), so a change on day D reopens the funnel days before it whose
 windows reach it (`defs/funnels/sensors.py`). The weekly table's partition D is the ISO week of D, as of the
-latest day built in it.
+latest day built in it. `funnel_progress`'s days are built by the `layer_runner` resource (DuckDB in this process, or
+the Spark job through Dagster Pipes); the step tables are loaded here.
 """
 
-import tempfile
 from collections.abc import Iterator
-from datetime import date
-from functools import partial
-from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -18,21 +15,21 @@ import pyarrow as pa
 
 from revolt_pipeline.defs.checks import partition_check
 from revolt_pipeline.defs.lake.resources import LakeResource
-from revolt_pipeline.defs.metadata import Timings, table_metadata
+from revolt_pipeline.defs.lake.runners import LayerRunner
+from revolt_pipeline.defs.metadata import table_metadata
 from revolt_pipeline.defs.reports.assets import KINDS as REPORT_KINDS
 from revolt_pipeline.defs.reports.assets import LOADED_ROWS, load_report_table
 from revolt_pipeline.defs.reports.resources import ReportDatabaseResource
 from revolt_pipeline.defs.rules import reads_window, rules_metadata
 from revolt_pipeline.layers.checks import CheckOutcome, funnel_steps_check
-from revolt_pipeline.layers.funnels import build_funnel_days, iso_week_start, load_funnel_steps
-from revolt_pipeline.layers.summaries import summarize_parquet
+from revolt_pipeline.layers.funnels import FunnelDay, iso_week_start, load_funnel_steps
 from revolt_pipeline.reports import schema
 from revolt_pipeline.storage.layout import funnel_progress_key
 from revolt_pipeline.transforms.rules import PipelineRules
 
 OWNERS = ["team:analytics-platform"]
-KINDS = {"parquet", "duckdb"}
 PROGRESS_PREVIEW = ["funnel", "person_id", "platform", "entered_at", "steps_reached"]
+PREVIEWS = {"funnel_progress": PROGRESS_PREVIEW}
 FUNNEL_STEPS_CONSISTENT = (
     "Along each funnel's steps: step 1 is reached by everyone who entered, reached never grows, conversions lie "
     "in [0, 1]."
@@ -59,8 +56,11 @@ def _steps_checks(rows: pa.Table) -> list[CheckOutcome]:
     return [funnel_steps_check(rows.to_pylist())]
 
 
-def build_funnel_assets(partitions: dg.PartitionsDefinition, rules: PipelineRules) -> list[dg.AssetsDefinition]:
-    """`funnel_progress` (lake) and `funnel_reports` (the three funnel step tables)."""
+def build_funnel_assets(
+    partitions: dg.PartitionsDefinition, rules: PipelineRules, engine: str = "duckdb"
+) -> list[dg.AssetsDefinition]:
+    """`funnel_progress` (lake) and `funnel_reports` (the three funnel step tables); `engine` (REVOLT_ENGINE) names
+    the lake asset's kind in the UI."""
     described = _funnels_metadata(rules)
 
     @dg.asset(
@@ -69,7 +69,7 @@ def build_funnel_assets(partitions: dg.PartitionsDefinition, rules: PipelineRule
         partitions_def=partitions,
         backfill_policy=dg.BackfillPolicy.single_run(),
         deps=[reads_window("sessionized_events", rules.funnel_window)],
-        kinds=KINDS,
+        kinds={"parquet", engine},
         owners=OWNERS,
         tags={"layer": "funnels"},
         description="One row per funnel and stitched person entering it on the day (step 1): the entry's platform "
@@ -77,32 +77,27 @@ def build_funnel_assets(partitions: dg.PartitionsDefinition, rules: PipelineRule
         "week's are counted from it.",
         metadata=described,
     )
-    def funnel_progress(context: dg.AssetExecutionContext, lake: LakeResource) -> Iterator[Any]:
+    def funnel_progress(
+        context: dg.AssetExecutionContext, lake: LakeResource, layer_runner: LayerRunner
+    ) -> Iterator[Any]:
         """Build each day of the run, then count its weeks again."""
-        days = sorted(date.fromisoformat(key) for key in context.partition_keys)
-        with tempfile.TemporaryDirectory(prefix="revolt-funnels-") as folder, lake.duckdb() as connection:
-            timings = Timings()
-            with timings.step("funnels"):
-                try:
-                    build = partial(build_funnel_days, lake.store, connection, days, rules, Path(folder))
-                    built = lake.retrying(context, "building funnels", build)
-                except FileNotFoundError as missing:
-                    raise dg.Failure(str(missing)) from missing
-            for day in built.days:
-                context.add_asset_metadata(
-                    {
-                        **table_metadata(
-                            summarize_parquet(day.progress_path, PROGRESS_PREVIEW),
-                            lake.store.uri(funnel_progress_key(day.day)),
-                            dataset="funnel_progress",
-                        ),
-                        "entered": dg.MetadataValue.json({f.name: day.entered.get(f.name, 0) for f in rules.funnels}),
-                        "event_days_read": ", ".join(d.isoformat() for d in day.events_days) or "none built",
-                        **({} if rules.funnels else {"funnels": "no funnels configured: no rows"}),
-                    },
-                    partition_key=day.day.isoformat(),
-                )
-        yield dg.MaterializeResult(metadata={f"run_{name}": value for name, value in timings.metadata().items()})
+        run = layer_runner.build(context, lake, "funnel_progress", rules, PREVIEWS)
+        for built in run.days:
+            day: FunnelDay = built.result
+            context.add_asset_metadata(
+                {
+                    **table_metadata(
+                        built.summaries["funnel_progress"],
+                        lake.store.uri(funnel_progress_key(built.day)),
+                        dataset="funnel_progress",
+                    ),
+                    "entered": dg.MetadataValue.json({f.name: day.entered.get(f.name, 0) for f in rules.funnels}),
+                    "event_days_read": ", ".join(d.isoformat() for d in day.events_days) or "none built",
+                    **({} if rules.funnels else {"funnels": "no funnels configured: no rows"}),
+                },
+                partition_key=built.day.isoformat(),
+            )
+        yield dg.MaterializeResult(metadata=run.run_metadata("funnel_progress"))
 
     @dg.multi_asset(
         name="funnel_reports",

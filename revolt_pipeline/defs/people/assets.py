@@ -3,21 +3,20 @@
 `people` of day D reads `people` of D-1 (a self-dependency the UI draws), so its days are built in order,
 and a changed day makes every later snapshot stale: the cascade rebuilds from the first changed day through
 the last day built (`defs/people/sensors.py`). Active users of D read the person days of the MAU window
-ending on D (`PipelineRules.actives_window`).
+ending on D (`PipelineRules.actives_window`). The lake days are built by the `layer_runner` resource (DuckDB in
+this process, or the Spark job through Dagster Pipes); the report tables are loaded here.
 """
 
-import tempfile
 from collections.abc import Iterator
-from datetime import date
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 import dagster as dg
 
 from revolt_pipeline.defs.checks import partition_check, report_checks
 from revolt_pipeline.defs.lake.resources import LakeResource
-from revolt_pipeline.defs.metadata import Timings, table_metadata
+from revolt_pipeline.defs.lake.runners import LayerRunner
+from revolt_pipeline.defs.metadata import table_metadata
 from revolt_pipeline.defs.reports.assets import KINDS as REPORT_KINDS
 from revolt_pipeline.defs.reports.assets import LOADED_ROWS, _column_schema, dashboard_link, load_report_table
 from revolt_pipeline.defs.reports.resources import ReportDatabaseResource
@@ -25,12 +24,12 @@ from revolt_pipeline.defs.rules import reads_window, rules_metadata
 from revolt_pipeline.layers.checks import loaded_rows_check, people_day_checks
 from revolt_pipeline.layers.people import (
     ACTIVE_USERS_TABLES,
-    build_people_days,
+    PeopleDay,
     load_active_users,
     load_people,
     load_person_days,
 )
-from revolt_pipeline.layers.summaries import summarize_parquet, summarize_rows
+from revolt_pipeline.layers.summaries import summarize_rows
 from revolt_pipeline.reports import schema
 from revolt_pipeline.reports.loader import rows_in_snapshot
 from revolt_pipeline.storage.layout import people_key, person_days_key
@@ -38,7 +37,6 @@ from revolt_pipeline.transforms.rules import DayWindow, PipelineRules
 
 OWNERS = ["team:analytics-platform"]
 TAGS = {"layer": "people"}
-KINDS = {"parquet", "duckdb"}
 # Metadata of a `people` day: the earliest day of people it found re-stitched (the cascade rebuilds from it).
 RESTITCHED_SINCE = "restitched_since"
 # Metadata of a `person_days` day: its cleaned events the identity links now stitch to another person (the cascade
@@ -49,6 +47,7 @@ RESTITCHED_EVENTS = "restitched_events"
 ACTIVE_PEOPLE = "active_people"
 PERSON_DAYS_PREVIEW = ["person_id", "identified", "events", "sessions", "seconds", "platforms"]
 PEOPLE_PREVIEW = ["person_id", "user_id", "first_seen", "last_seen", "first_platform", "sessions", "events"]
+PREVIEWS = {"person_days": PERSON_DAYS_PREVIEW, "people": PEOPLE_PREVIEW}
 PEOPLE_ASSETS = ("person_days", "people")
 ACTIVE_USERS_REPORTS = tuple(table.name for table, _ in ACTIVE_USERS_TABLES)
 # The report tables `person_days` and `people` share their names with the lake assets they load: their assets
@@ -63,9 +62,13 @@ PEOPLE_TABLE_ASSETS = {
 LAKE_ROWS = {schema.person_sessions.name: "person_days"}
 
 
-def build_people_assets(partitions: dg.PartitionsDefinition, rules: PipelineRules) -> list[dg.AssetsDefinition]:
-    """`people` (`person_days`, `people`) and `active_users` (the three active-users report tables)."""
+def build_people_assets(
+    partitions: dg.PartitionsDefinition, rules: PipelineRules, engine: str = "duckdb"
+) -> list[dg.AssetsDefinition]:
+    """`people` (`person_days`, `people`), `active_users` (the active-users report tables) and `people_tables`;
+    `engine` (REVOLT_ENGINE) names the lake assets' kind in the UI."""
     described_rules = rules_metadata(rules)
+    kinds = {"parquet", engine}
     same_day = DayWindow(0, 0)
 
     @dg.multi_asset(
@@ -78,7 +81,7 @@ def build_people_assets(partitions: dg.PartitionsDefinition, rules: PipelineRule
                 "platforms and app versions, first and last event, identified: the base of exact distinct "
                 "counts over any period.",
                 deps=[reads_window("sessionized_events", same_day), reads_window("sessions", same_day)],
-                kinds=KINDS,
+                kinds=kinds,
                 owners=OWNERS,
                 tags=TAGS,
                 metadata=described_rules,
@@ -99,7 +102,7 @@ def build_people_assets(partitions: dg.PartitionsDefinition, rules: PipelineRule
                         ),
                     ),
                 ],
-                kinds=KINDS,
+                kinds=kinds,
                 owners=OWNERS,
                 tags=TAGS,
                 metadata=described_rules,
@@ -117,66 +120,52 @@ def build_people_assets(partitions: dg.PartitionsDefinition, rules: PipelineRule
             partition_check("one_row_per_person", "people", "No person twice in a snapshot.", partitions),
         ],
     )
-    def people(context: dg.AssetExecutionContext, lake: LakeResource) -> Iterator[Any]:
+    def people(context: dg.AssetExecutionContext, lake: LakeResource, layer_runner: LayerRunner) -> Iterator[Any]:
         """Build each day of the run in order: person days, then the snapshot from the day before's."""
-        days = sorted(date.fromisoformat(key) for key in context.partition_keys)
+        run = layer_runner.build(context, lake, "people", rules, PREVIEWS)
         outcomes: dict[str, dict[str, list[Any]]] = {"person_days": {}, "people": {}}
-        with tempfile.TemporaryDirectory(prefix="revolt-people-") as folder, lake.duckdb() as connection:
-            timings = Timings()
-            with timings.step("people"):
-                try:
-                    build = partial(build_people_days, lake.store, connection, days, rules, Path(folder))
-                    built = lake.retrying(context, "building people", build)
-                except FileNotFoundError as missing:
-                    raise dg.Failure(str(missing)) from missing
-            for day in built:
-                key = day.day.isoformat()
-                reconciled, unique = people_day_checks(day)
-                outcomes["person_days"][key], outcomes["people"][key] = [reconciled], [unique]
-                restitched_events = day.person_day_counts.restitched_events
-                person_days = summarize_parquet(day.person_days_path, PERSON_DAYS_PREVIEW)
-                context.add_asset_metadata(
-                    {
-                        **table_metadata(
-                            person_days,
-                            lake.store.uri(person_days_key(day.day)),
-                            dataset="person_days",
-                        ),
-                        **({RESTITCHED_EVENTS: restitched_events} if restitched_events else {}),
-                    },
-                    asset_key="person_days",
-                    partition_key=key,
+        for built in run.days:
+            day: PeopleDay = built.result
+            key = built.day.isoformat()
+            reconciled, unique = people_day_checks(day)
+            outcomes["person_days"][key], outcomes["people"][key] = [reconciled], [unique]
+            restitched_events = day.person_day_counts.restitched_events
+            person_days = built.summaries["person_days"]
+            context.add_asset_metadata(
+                {
+                    **table_metadata(person_days, lake.store.uri(person_days_key(built.day)), dataset="person_days"),
+                    **({RESTITCHED_EVENTS: restitched_events} if restitched_events else {}),
+                },
+                asset_key="person_days",
+                partition_key=key,
+            )
+            if restitched_events:
+                context.log.info(
+                    f"person_days {key}: {restitched_events} cleaned events are now stitched to another person; "
+                    "the cascade cleans the day again"
                 )
-                if restitched_events:
-                    context.log.info(
-                        f"person_days {key}: {restitched_events} cleaned events are now stitched to another person; "
-                        "the cascade cleans the day again"
-                    )
-                restitched = day.counts.restitched_since
-                context.add_asset_metadata(
-                    {
-                        **table_metadata(
-                            summarize_parquet(day.people_path, PEOPLE_PREVIEW),
-                            lake.store.uri(people_key(day.day)),
-                            dataset="people",
-                        ),
-                        ACTIVE_PEOPLE: person_days.rows,
-                        "new_people": day.counts.new_people,
-                        "identified_people": day.counts.identified,
-                        "restitched_people": day.counts.restitched,
-                        **({RESTITCHED_SINCE: restitched.isoformat()} if restitched else {}),
-                    },
-                    asset_key="people",
-                    partition_key=key,
+            restitched = day.counts.restitched_since
+            context.add_asset_metadata(
+                {
+                    **table_metadata(
+                        built.summaries["people"], lake.store.uri(people_key(built.day)), dataset="people"
+                    ),
+                    ACTIVE_PEOPLE: person_days.rows,
+                    "new_people": day.counts.new_people,
+                    "identified_people": day.counts.identified,
+                    "restitched_people": day.counts.restitched,
+                    **({RESTITCHED_SINCE: restitched.isoformat()} if restitched else {}),
+                },
+                asset_key="people",
+                partition_key=key,
+            )
+            if restitched:
+                context.log.info(
+                    f"people {key}: {day.counts.restitched} people seen since {restitched} are now stitched "
+                    "into others; the cascade rebuilds people from that day"
                 )
-                if restitched:
-                    context.log.info(
-                        f"people {key}: {day.counts.restitched} people seen since {restitched} are now stitched "
-                        "into others; the cascade rebuilds people from that day"
-                    )
-        run_seconds = {f"run_{name}": value for name, value in timings.metadata().items()}
-        yield dg.MaterializeResult(asset_key="person_days", metadata=run_seconds)
-        yield dg.MaterializeResult(asset_key="people", metadata=run_seconds)
+        yield dg.MaterializeResult(asset_key="person_days", metadata=run.run_metadata("person_days"))
+        yield dg.MaterializeResult(asset_key="people", metadata=run.run_metadata("people"))
         yield from report_checks(context, "person_days", outcomes["person_days"])
         yield from report_checks(context, "people", outcomes["people"])
 

@@ -2,13 +2,12 @@
 
 Like a Glue crawler it infers the day's schema (per event, property keys and their JSON types),
 keeps it as a catalog later days are compared against, and records which event days the day's rows
-belong to, which is what the cascade rebuilds downstream.
+belong to, which is what the cascade rebuilds downstream. The days are built by the `layer_runner` resource (DuckDB
+in this process, or the Spark job through Dagster Pipes); waiting for the collectors and their counts stay here.
 """
 
-import tempfile
 from datetime import UTC, date, datetime, timedelta
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -16,17 +15,19 @@ import dagster as dg
 from revolt_pipeline.defs.checks import partition_check, report_checks
 from revolt_pipeline.defs.ingestion.resources import CollectorResource
 from revolt_pipeline.defs.lake.resources import LakeResource
+from revolt_pipeline.defs.lake.runners import LayerRunner
 from revolt_pipeline.defs.metadata import Timings, table_metadata
 from revolt_pipeline.defs.rules import rules_metadata
 from revolt_pipeline.layers.checks import raw_day_checks
-from revolt_pipeline.layers.raw import RawDay, build_raw_day
-from revolt_pipeline.layers.summaries import summarize_parquet
+from revolt_pipeline.layers.raw import RawDay
+from revolt_pipeline.layers.summaries import TableSummary
 from revolt_pipeline.settings import Settings
 from revolt_pipeline.storage.layout import raw_events_key
 from revolt_pipeline.storage.watermarks import lagging_collectors, read_watermarks
 from revolt_pipeline.transforms.rules import PipelineRules
 
 RAW_PREVIEW = ["message_id", "type", "event_name", "user_id", "anonymous_id", "timestamp", "platform"]
+PREVIEWS = {"raw_events": RAW_PREVIEW}
 # The metadata entry the cascade reads: the cleaning days a received day's rows belong to.
 EVENT_DATES = "event_dates"
 
@@ -34,7 +35,8 @@ EVENT_DATES = "event_dates"
 def build_raw_assets(
     partitions: dg.PartitionsDefinition, rules: PipelineRules, settings: Settings
 ) -> list[dg.AssetsDefinition]:
-    """`raw_events`, applying `rules`; how long it waits for lagging collectors defaults to the settings'."""
+    """`raw_events`, applying `rules`; how long it waits for lagging collectors defaults to the settings'. Its kind
+    in the UI is the settings' engine."""
 
     class RawEventsConfig(dg.Config):
         """How long to wait for collectors whose watermark has not passed the end of the day
@@ -47,7 +49,7 @@ def build_raw_assets(
         group_name="raw",
         partitions_def=partitions,
         backfill_policy=dg.BackfillPolicy.single_run(),
-        kinds={"parquet", "duckdb"},
+        kinds={"parquet", settings.engine},
         owners=["team:analytics-platform"],
         tags={"layer": "raw"},
         metadata=rules_metadata(rules),
@@ -81,7 +83,11 @@ def build_raw_assets(
         ],
     )
     def raw_events(
-        context: dg.AssetExecutionContext, config: RawEventsConfig, collector: CollectorResource, lake: LakeResource
+        context: dg.AssetExecutionContext,
+        config: RawEventsConfig,
+        collector: CollectorResource,
+        lake: LakeResource,
+        layer_runner: LayerRunner,
     ) -> Any:
         """Events by the day they were received: the envelope typed, the message kept as sent."""
         days = [date.fromisoformat(key) for key in context.partition_keys]
@@ -93,28 +99,25 @@ def build_raw_assets(
         # Done once for the run's days: their time is the run's, not a day's.
         context.add_asset_metadata({f"run_{name}": value for name, value in timings.metadata().items()})
 
+        run = layer_runner.build(context, lake, "raw_events", rules, PREVIEWS, days)
         outcomes = {}
-        with tempfile.TemporaryDirectory(prefix="revolt-raw-") as folder, lake.duckdb() as connection:
-            for day in days:
-                started = Timings()
-                with started.step("build"):
-                    build = partial(build_raw_day, lake.store, connection, day, rules, Path(folder))
-                    built = lake.retrying(context, f"building raw_events for {day}", build)
-                acknowledged = collector.landed(day).acknowledged_events
-                outcomes[day.isoformat()] = raw_day_checks(built, acknowledged)
-                context.add_asset_metadata(
-                    {**_day_metadata(built, lake), **started.metadata()}, partition_key=day.isoformat()
-                )
-                context.log.info(f"raw_events {day}: {built.rows} rows from {built.landed_objects} landed objects")
-        yield dg.MaterializeResult()
+        for built in run.days:
+            day: RawDay = built.result
+            acknowledged = collector.landed(built.day).acknowledged_events
+            outcomes[built.day.isoformat()] = raw_day_checks(day, acknowledged)
+            context.add_asset_metadata(
+                {**_day_metadata(day, built.summaries["raw_events"], lake), **run.day_metadata(built)},
+                partition_key=built.day.isoformat(),
+            )
+            context.log.info(f"raw_events {built.day}: {day.rows} rows from {day.landed_objects} landed objects")
+        yield dg.MaterializeResult(metadata=run.run_metadata("raw_events"))
         yield from report_checks(context, "raw_events", outcomes)
 
     return [raw_events]
 
 
-def _day_metadata(built: RawDay, lake: LakeResource) -> dict[str, Any]:
+def _day_metadata(built: RawDay, summary: TableSummary, lake: LakeResource) -> dict[str, Any]:
     """What one received day holds, for its partition in the UI and for the cascade."""
-    summary = summarize_parquet(built.raw_path, RAW_PREVIEW)
     return {
         **table_metadata(summary, lake.store.uri(raw_events_key(built.day)), dataset="raw_events"),
         "landed_objects": built.landed_objects,

@@ -4,35 +4,32 @@
 of its lifecycle window (the week before D's ISO week through D): built in `people_job` after the people
 assets, so every run that rebuilds people (the cascade rebuilds through the last day built) rebuilds these
 days too. A day changes its own lifecycle_daily row, its week's lifecycle_weekly row and the retention rows of
-every cohort still open (31 day cohorts, 13 week cohorts), which the report step loads.
+every cohort still open (31 day cohorts, 13 week cohorts), which the report step loads. `cohort_activity`'s days
+are built by the `layer_runner` resource (DuckDB in this process, or the Spark job through Dagster Pipes).
 """
 
-import tempfile
 from collections.abc import Iterator
-from datetime import date
-from functools import partial
-from pathlib import Path
 from typing import Any
 
 import dagster as dg
 
 from revolt_pipeline.defs.checks import partition_check, report_checks
 from revolt_pipeline.defs.lake.resources import LakeResource
-from revolt_pipeline.defs.metadata import Timings, table_metadata
+from revolt_pipeline.defs.lake.runners import LayerRunner
+from revolt_pipeline.defs.metadata import table_metadata
 from revolt_pipeline.defs.reports.assets import KINDS as REPORT_KINDS
 from revolt_pipeline.defs.reports.assets import LOADED_ROWS, load_report_table
 from revolt_pipeline.defs.reports.resources import ReportDatabaseResource
 from revolt_pipeline.defs.rules import reads_window, rules_metadata
 from revolt_pipeline.layers.checks import retention_day_checks
-from revolt_pipeline.layers.retention import DAY_PERIODS, WEEK_PERIODS, build_retention_days, load_retention_table
-from revolt_pipeline.layers.summaries import summarize_parquet
+from revolt_pipeline.layers.retention import DAY_PERIODS, WEEK_PERIODS, RetentionDay, load_retention_table
 from revolt_pipeline.reports import schema
 from revolt_pipeline.storage.layout import cohort_activity_key
 from revolt_pipeline.transforms.rules import DayWindow, PipelineRules
 
 OWNERS = ["team:analytics-platform"]
-KINDS = {"parquet", "duckdb"}
 COHORT_ACTIVITY_PREVIEW = ["definition", "person_id", "cohort_date", "day_bits", "week_bits"]
+PREVIEWS = {"cohort_activity": COHORT_ACTIVITY_PREVIEW}
 # The person days lifecycle reads: the whole ISO week before the day's, through the day (at most 13 days back).
 LIFECYCLE_DAYS = DayWindow(before=13, after=0)
 CHECKS = {
@@ -45,8 +42,11 @@ CHECKS = {
 }
 
 
-def build_retention_assets(partitions: dg.PartitionsDefinition, rules: PipelineRules) -> list[dg.AssetsDefinition]:
-    """`cohort_activity` (lake, with the lifecycle and retention rows) and `retention_tables` (the four tables)."""
+def build_retention_assets(
+    partitions: dg.PartitionsDefinition, rules: PipelineRules, engine: str = "duckdb"
+) -> list[dg.AssetsDefinition]:
+    """`cohort_activity` (lake, with the lifecycle and retention rows) and `retention_tables` (the four tables);
+    `engine` (REVOLT_ENGINE) names the lake asset's kind in the UI."""
     described_rules = {
         **rules_metadata(rules),
         "retention/day_periods": DAY_PERIODS,
@@ -69,7 +69,7 @@ def build_retention_assets(partitions: dg.PartitionsDefinition, rules: PipelineR
                 ),
             ),
         ],
-        kinds=KINDS,
+        kinds={"parquet", engine},
         owners=OWNERS,
         tags={"layer": "people"},
         description="One row per retention definition and stitched person whose cohort is still open on the day "
@@ -80,37 +80,32 @@ def build_retention_assets(partitions: dg.PartitionsDefinition, rules: PipelineR
         metadata=described_rules,
         check_specs=[partition_check(name, "cohort_activity", text, partitions) for name, text in CHECKS.items()],
     )
-    def cohort_activity(context: dg.AssetExecutionContext, lake: LakeResource) -> Iterator[Any]:
+    def cohort_activity(
+        context: dg.AssetExecutionContext, lake: LakeResource, layer_runner: LayerRunner
+    ) -> Iterator[Any]:
         """Build each day of the run in order, from the snapshot of the day before."""
-        days = sorted(date.fromisoformat(key) for key in context.partition_keys)
+        run = layer_runner.build(context, lake, "cohort_activity", rules, PREVIEWS)
         outcomes = {}
-        with tempfile.TemporaryDirectory(prefix="revolt-retention-") as folder, lake.duckdb() as connection:
-            timings = Timings()
-            with timings.step("retention"):
-                try:
-                    build = partial(build_retention_days, lake.store, connection, days, rules, Path(folder))
-                    built = lake.retrying(context, "building cohort_activity", build)
-                except FileNotFoundError as missing:
-                    raise dg.Failure(str(missing)) from missing
-            for day in built:
-                key = day.day.isoformat()
-                outcomes[key] = retention_day_checks(day)
-                context.add_asset_metadata(
-                    {
-                        **table_metadata(
-                            summarize_parquet(day.cohort_activity_path, COHORT_ACTIVITY_PREVIEW),
-                            lake.store.uri(cohort_activity_key(day.day)),
-                            dataset="cohort_activity",
-                        ),
-                        **{
-                            f"lifecycle/{name}": value
-                            for name, value in day.lifecycle_daily.items()
-                            if name != "event_date"
-                        },
+        for built in run.days:
+            day: RetentionDay = built.result
+            key = built.day.isoformat()
+            outcomes[key] = retention_day_checks(day)
+            context.add_asset_metadata(
+                {
+                    **table_metadata(
+                        built.summaries["cohort_activity"],
+                        lake.store.uri(cohort_activity_key(built.day)),
+                        dataset="cohort_activity",
+                    ),
+                    **{
+                        f"lifecycle/{name}": value
+                        for name, value in day.lifecycle_daily.items()
+                        if name != "event_date"
                     },
-                    partition_key=key,
-                )
-        yield dg.MaterializeResult(metadata={f"run_{name}": value for name, value in timings.metadata().items()})
+                },
+                partition_key=key,
+            )
+        yield dg.MaterializeResult(metadata=run.run_metadata("cohort_activity"))
         yield from report_checks(context, "cohort_activity", outcomes)
 
     @dg.multi_asset(

@@ -3,7 +3,7 @@
 Every launcher runs the same job (`pipes/spark_job.py`) with the same request (the Pipes extras) through a Dagster
 Pipes client of dagster or dagster-aws, and returns what the job reported: each day's result, and a
 materialization of each asset of its step. Which launcher is chosen once, in `defs/resources.py`, from
-REVOLT_SPARK_LAUNCHER; the assets only call `launch`.
+REVOLT_SPARK_LAUNCHER; the Spark `layer_runner` (`defs/lake/runners.py`) calls `launch`, the assets never do.
 
 - `SubprocessSparkLauncher`: `python -m revolt_pipeline.pipes.spark_job` beside the Dagster process, Spark in
   local mode; context and messages through local files.
@@ -32,7 +32,8 @@ from dagster_aws.pipes import (
 from dagster_pipes import PipesParams
 from pydantic import Field
 
-from revolt_pipeline.pipes.messages import EXTRAS_KEY, BuiltDay, JobRequest, built_day_from_message
+from revolt_pipeline.pipes.messages import EXTRAS_KEY, JobRequest, built_day_from_message
+from revolt_pipeline.pipes.steps import BuiltDay
 
 JOB_MODULE = "revolt_pipeline.pipes.spark_job"
 
@@ -53,7 +54,7 @@ class SparkRun:
 
 
 class SparkLauncher(dg.ConfigurableResource, ABC):
-    """Runs the Spark job for a step of the cleaned layer and returns what it reported."""
+    """Runs the Spark job for a step of the layer library and returns what it reported."""
 
     # Added to the Spark settings of the job's session (`spark.sql.shuffle.partitions`, ...).
     spark_conf: dict[str, str] = Field(default_factory=dict)
