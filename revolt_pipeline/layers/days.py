@@ -68,7 +68,7 @@ class DayBuilder:
     workdir: Path
     connect: Connect = duckdb_connection
     step: Step = _untimed
-    # The raw layer's connection when it is not `connect`'s engine (`layers/engines.py`: Spark's raw is DuckDB's).
+    # The raw layer's connection when it is not `connect`'s (`layers/engines.EngineConnections.raw_connect`).
     raw_connect: Connect | None = None
 
     def raw_days(self, days: Iterable[date]) -> list[RawDay]:
