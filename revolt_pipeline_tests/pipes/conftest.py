@@ -141,7 +141,9 @@ def partition_metadata(instance: dg.DagsterInstance, asset: str) -> dict[str, An
 
 def comparable(metadata: dict[str, Any]) -> dict[str, Any]:
     """What a partition shows but its run's own facts and times, and where the lake is. Of the column schema, the
-    names and descriptions: Spark writes DuckDB's JSON columns as plain strings (docs/scale-out.md)."""
+    names and descriptions: Spark writes DuckDB's JSON columns as plain strings (docs/scale-out.md). Of the
+    preview, its columns: it shows a file's first rows, and neither engine promises the order of a file's rows (the
+    files themselves are compared row for row, in any order)."""
     shown = {
         key: getattr(value, "value", value)
         for key, value in metadata.items()
@@ -150,4 +152,6 @@ def comparable(metadata: dict[str, Any]) -> dict[str, Any]:
     if "dagster/column_schema" in shown:
         columns = shown.pop("dagster/column_schema").columns
         shown["columns"] = [(column.name, column.description) for column in columns]
+    if isinstance(shown.get("preview"), str):
+        shown["preview"] = shown["preview"].splitlines()[0]
     return shown
