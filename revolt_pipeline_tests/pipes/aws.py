@@ -125,17 +125,7 @@ class AwsWorkers:
         """The job that `script` is (the package's own file, as deployed), with its Pipes parameters from the driver's
         environment, building on DuckDB in a Python process of its own."""
         assert script.read_bytes() == Path(spark_job.__file__).read_bytes(), "the entry point is the job's file"
-        command = [sys.executable, "-c", RUN_ON_DUCKDB, *argv]
-        done = subprocess.run(
-            command,
-            env=self._child_env(env),
-            cwd=self.workdir,
-            capture_output=True,
-            text=True,
-            timeout=600,
-            check=False,
-        )
-        self.runs.append(ScriptRun(service, argv, env, done.returncode, done.stdout + done.stderr, conf))
+        self._run(service, [sys.executable, "-c", RUN_ON_DUCKDB, *argv], argv, env, conf)
 
     def _submit(self, service: str, script: Path, argv: list[str], env: dict[str, str], conf: list[str]) -> None:
         """The script through spark-submit, local[2] on 127.0.0.1, S3 at moto's address (boto3's own variable)."""
@@ -144,6 +134,10 @@ class AwsWorkers:
             "--conf", "spark.driver.host=127.0.0.1", "--conf", "spark.driver.bindAddress=127.0.0.1",
             "--conf", "spark.ui.enabled=false", *conf, str(script), *argv,
         ]  # fmt: skip
+        self._run(service, command, argv, env, conf)
+
+    def _run(self, service: str, command: list[str], argv: list[str], env: dict[str, str], conf: list[str]) -> None:
+        """Run the job's command as the service would, and keep what it did."""
         done = subprocess.run(
             command,
             env=self._child_env(env),
