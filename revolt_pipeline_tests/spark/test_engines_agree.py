@@ -3,8 +3,9 @@
 Landed records written by hand (every quarantine reason, a duplicate delivered a day later, identities stitched,
 countries by address and by time zone, a session across midnight, one cut at the maximum length, two events of one
 millisecond, repeated steps, names the report database cannot hold, a message whose numbers are spelled oddly)
-are landed once, then go through the raw, cleaned, sessions and aggregates layers on each engine from copies of
-that landing area.
+are landed once beside a small day of the pipeline benchmark's own generator (full mobile contexts, duplicates,
+thousands of people), then go through the raw, cleaned, sessions and aggregates layers on each engine from copies
+of that landing area. The benchmark compares its large days the same way (`--engines duckdb,spark`).
 """
 
 import gzip
@@ -17,6 +18,8 @@ import orjson
 import pyarrow.parquet as pq
 import pytest
 
+from benchmarks.synthetic_day import DAY as BENCHMARK_DAY
+from benchmarks.synthetic_day import SEED, generate_day
 from revolt_pipeline.layers.cleaned import AggregateDay, CleanDay, SessionDay, aggregate_day, clean_days, sessionize_day
 from revolt_pipeline.layers.engines import engine_connections
 from revolt_pipeline.layers.raw import RawDay, build_raw_day
@@ -30,9 +33,10 @@ from revolt_pipeline_tests.transforms.harness import at, landed
 pytestmark = pytest.mark.xdist_group("spark")
 
 RULES = PipelineRules(max_session_length=timedelta(hours=1))
-DAYS = [date(2026, 11, 20), date(2026, 11, 21)]
+DAYS = [BENCHMARK_DAY, BENCHMARK_DAY + timedelta(days=1)]
 AGGREGATE_DAY = DAYS[0]  # every aggregate of the busier day: each costs Spark a job, and CI's time is bounded
 LONG_NAME = "Report " + "x" * 300
+BENCHMARK_EVENTS = 3_000  # Spark's cost here is per statement, not per row: a bigger day would prove little more
 
 
 def records() -> list[dict[str, Any]]:
@@ -134,7 +138,9 @@ def build(folder: Path, engine: str, spark: Any) -> Built:
     work.mkdir()
     with engine_connections(engine, spark_session=spark) as engines:
         with engines.raw_connect() as connection:
-            raw = [build_raw_day(store, connection, day, RULES, work) for day in land(store, records())]
+            landed_days = land(store, records())
+            generate_day(folder / "store", BENCHMARK_EVENTS, files_per_hour=1, seed=SEED)
+            raw = [build_raw_day(store, connection, day, RULES, work) for day in landed_days]
         with engines.connect() as connection:
             cleaned = list(clean_days(store, connection, DAYS, RULES, work))
         with engines.connect() as connection:
@@ -151,6 +157,7 @@ def built(spark: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Bui
 
 
 def test_raw_events_identity_links_and_profiles_are_the_same(built: dict[str, Built]) -> None:
+    assert sum(day.rows for day in built["spark"].raw) > BENCHMARK_EVENTS  # the benchmark's day is compared too
     for duck, spark in zip(built["duckdb"].raw, built["spark"].raw, strict=True):
         assert (duck.day, duck.rows, duck.landed_objects) == (spark.day, spark.rows, spark.landed_objects)
         assert duck.profile == spark.profile
