@@ -16,8 +16,9 @@ import pytest
 from revolt_pipeline.dashboard.filters import Period
 from revolt_pipeline.dashboard.urls import PAGES, page_url
 from revolt_pipeline_tests.browser.conftest import chromium  # noqa: F401 (the module-scoped browser)
+from revolt_pipeline_tests.dashboard.artifacts import artifacts_dir
 from revolt_pipeline_tests.dashboard.expected import expected_overview, in_period
-from revolt_pipeline_tests.dashboard.harness import MEASURE, artifacts_dir, dashboard_server
+from revolt_pipeline_tests.dashboard.harness import MEASURE, dashboard_server
 from revolt_pipeline_tests.pipeline.conftest import DemoRun
 from revolt_pipeline_tests.pipeline.test_demo_end_to_end import START
 
