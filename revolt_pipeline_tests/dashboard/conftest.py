@@ -110,6 +110,14 @@ def report_rows() -> dict[sa.Table, list[dict[str, Any]]]:
         for t, e, k in events
         for p in ("web", "ios")
     ]
+    # Each platform's events by app version: web all on 5.1, ios split between 2.0 and 1.9 (one of each event).
+    rows[schema.events_daily_by_app_version] = [
+        {"event_date": _day(n), "platform": p, "app_version": v, "event_type": t, "event_name": e, "events": c,
+         "users": c}
+        for n in range(DAYS)
+        for t, e, k in events
+        for p, v, c in (("web", "5.1", k), ("ios", "2.0", k - 1), ("ios", "1.9", 1))
+    ]  # fmt: skip
     rows[schema.events_daily_by_country] = [
         {"event_date": _day(n), "country": c, "event_type": t, "event_name": e, "events": k, "users": k}
         for n in range(DAYS)
