@@ -195,8 +195,10 @@ def bar_chart(
     values: Sequence[Number | None],
     format_value: Callable[[float], str] = number_text,
     value_labels: bool = True,
+    value_texts: Sequence[str] | None = None,
 ) -> str:
-    """A bar per label (funnel steps, histogram buckets, days), its value written above it."""
+    """A bar per label (funnel steps, histogram buckets, days), its value written above it (or its text of
+    `value_texts`: a funnel step's people and conversion)."""
     numbers = [float(v) for v in values if v is not None]
     if not labels or not numbers:
         return empty_chart(title)
@@ -204,7 +206,8 @@ def bar_chart(
     centres, slot = _slots(len(labels))
     body = axis.draw(format_value) + _x_labels(labels, centres, HEIGHT)
     width = round(min(slot * 0.7, 80), 2)
-    for label, x, value in zip(labels, centres, values, strict=True):
+    texts = value_texts or [format_value(float(v)) if v is not None else "" for v in values]
+    for label, x, value, text in zip(labels, centres, values, texts, strict=True):
         if value is None:
             continue
         top, base = axis.y(max(float(value), 0.0)), axis.y(min(float(value), 0.0))
@@ -216,7 +219,7 @@ def bar_chart(
         if value_labels and len(labels) <= 16:
             body.append(
                 f'<text class="bar-value" x="{x}" y="{top - 4}" text-anchor="middle" font-size="11">'
-                f"{escape(format_value(float(value)))}</text>"
+                f"{escape(text)}</text>"
             )
     return _svg(title, body, "bar")
 

@@ -113,6 +113,12 @@ def lifecycle(page: PageRequest) -> dict[str, Any]:
     }
 
 
+def _reached_text(step: queries.FunnelStep) -> str:
+    """A funnel bar's text: the people who reached the step and their percent of those who entered."""
+    share = "" if step.conversion_from_start is None else f" ({100 * step.conversion_from_start:.0f}%)"
+    return charts.number_text(step.reached) + share
+
+
 def funnels(page: PageRequest) -> dict[str, Any]:
     result = queries.funnels(page.reader, page.filters, page.period)
     if result is None:
@@ -131,9 +137,10 @@ def funnels(page: PageRequest) -> dict[str, Any]:
                 "name": name,
                 "steps": steps,
                 "chart": charts.bar_chart(
-                    f"Funnel {name}: people who reached each step",
+                    f"Funnel {name}: people who reached each step, and the percent of those who entered",
                     [f"{step.step}. {step.name}" for step in steps],
                     [step.reached for step in steps],
+                    value_texts=[_reached_text(step) for step in steps],
                 ),
             }
             for name, steps in result.items()

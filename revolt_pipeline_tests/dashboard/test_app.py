@@ -271,3 +271,14 @@ def test_a_persons_page_shows_the_filters_platform_only_and_says_so(report_db: C
     assert re.findall(r"<td>(ios|web)</td>", sessions) == ["web"] * 40
     days = web.split('data-table="timeline"')[1].split("</table>")[0]
     assert set(re.findall(r"<td>(ios|web|ios,web)</td>", days)) == {"web"}
+
+
+def test_a_funnels_bars_say_the_people_and_the_percent_who_reached_each_step(
+    report_db: Callable[..., Settings],
+) -> None:
+    with dashboard_server(report_db()) as base, httpx.Client() as client:
+        html = client.get(page_url(base, "funnels", from_="2026-11-02", to="2026-11-15")).text
+        versioned = client.get(page_url(base, "funnels", platform="ios", app_version="2.0")).text
+    (chart,) = [svg for title, svg in charts_of(html).items() if title.startswith("Funnel signup")]
+    assert re.findall(r'class="bar-value"[^>]*>([^<]*)<', chart) == ["224 (100%)", "112 (50%)", "56 (25%)"]
+    assert "The app version filter does not apply" in versioned

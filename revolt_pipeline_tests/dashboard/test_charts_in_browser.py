@@ -32,7 +32,12 @@ def _every_chart() -> list[str]:
     long_names = ["occasional multi-platform power users of Invoice Drafted, Timesheet Submitted and Project Created"]
     rendered += [
         charts.horizontal_bar_chart("segments", long_names * 3, [5, 3, 1], labels_above=True),
-        charts.bar_chart("funnel", [f"{n}. Step number {n} of the funnel" for n in range(1, 6)], [9, 7, 5, 3, 1]),
+        charts.bar_chart(
+            "funnel",
+            [f"{n}. Step number {n} of the funnel" for n in range(1, 6)],
+            [9_999, 7_777, 5_555, 3_333, 1_111],
+            value_texts=["9,999 (100%)", "7,777 (78%)", "5,555 (56%)", "3,333 (33%)", "1,111 (11%)"],
+        ),
     ]
     return rendered
 

@@ -266,3 +266,29 @@ def test_segment_sizes_over_time_count_the_filters_people_as_the_table_does(read
     assert on_web.history == {SEGMENTS[0]: [3], SEGMENTS[1]: [3]}
     on_ios = queries.segments(reader, Filters(platform="ios", app_version="2.0"), Period(FIRST, LAST))
     assert on_ios is not None and on_ios.history == {SEGMENTS[0]: [2], SEGMENTS[1]: [2]}
+
+
+def test_funnels_sum_the_days_recompute_the_rates_and_take_the_median_of_the_days_medians(
+    reader: queries.Reader,
+) -> None:
+    days = WEEK.days
+    result = queries.funnels(reader, Filters(), WEEK)
+    assert result is not None
+    steps = result["signup"]
+    assert [(s.step, s.name, s.entered, s.reached) for s in steps] == [
+        (1, "Home", 16 * days, 16 * days),
+        (2, "Pricing", 16 * days, 8 * days),
+        (3, "Signed Up", 16 * days, 4 * days),
+    ]
+    assert [s.conversion_from_start for s in steps] == [1.0, 0.5, 0.25]
+    assert [s.conversion_from_previous for s in steps] == [1.0, 0.5, 0.5]
+    offsets = sorted((day - FIRST).days for day in WEEK.each_day())
+    assert [s.median_seconds_from_previous for s in steps] == [None, 120 + mean(offsets), 180 + mean(offsets)]
+    # A platform reads its own table; an app version cannot be applied (the page says so).
+    ios = queries.funnels(reader, Filters(platform="ios"), WEEK)
+    assert ios is not None
+    assert [(s.entered, s.reached) for s in ios["signup"]] == [
+        (6 * days, 6 * days),
+        (6 * days, 2 * days),
+        (6 * days, days),
+    ]
