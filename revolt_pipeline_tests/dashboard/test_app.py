@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from html.parser import HTMLParser
 from pathlib import Path
 
 import httpx
@@ -282,3 +283,57 @@ def test_a_funnels_bars_say_the_people_and_the_percent_who_reached_each_step(
     (chart,) = [svg for title, svg in charts_of(html).items() if title.startswith("Funnel signup")]
     assert re.findall(r'class="bar-value"[^>]*>([^<]*)<', chart) == ["224 (100%)", "112 (50%)", "56 (25%)"]
     assert "The app version filter does not apply" in versioned
+
+
+class _FilterForm(HTMLParser):
+    """The query the page's filter form submits as it stands: its inputs' values and its selects' chosen options."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fields: dict[str, str] = {}
+        self._inside = False
+        self._select: str | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        attributes = dict(attrs)
+        if tag == "form" and attributes.get("class") == "filters":
+            self._inside = True
+        elif self._inside and tag == "input" and attributes.get("name"):
+            self.fields[attributes["name"] or ""] = attributes.get("value") or ""
+        elif self._inside and tag == "select":
+            self._select = attributes.get("name")
+            self.fields.setdefault(self._select or "", "")
+        elif self._inside and tag == "option" and self._select and "selected" in attributes:
+            self.fields[self._select] = attributes.get("value") or ""
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "form":
+            self._inside = False
+        elif tag == "select":
+            self._select = None
+
+
+def test_each_pages_filter_form_submits_the_view_it_shows(report_db: Callable[..., Settings]) -> None:
+    """A view reached through a URL is the view its form submits again: nothing it shows is lost on Apply."""
+    views = {
+        "overview": {"platform": "ios", "app_version": "2.0"},
+        "retention": {"unit": "week"},
+        "lifecycle": {"unit": "week", "platform": "web"},
+        "funnels": {"platform": "ios"},
+        "events": {"platform": "web"},
+        "sessions": {"app_version": "2.0", "platform": "ios"},
+        "people": {"q": "acme"},
+        "person": {"platform": "web"},
+        "churn": {"platform": "ios"},
+        "segments": {"platform": "web"},
+    }
+    assert set(views) == set(PAGES)
+    with dashboard_server(report_db()) as base, httpx.Client() as client:
+        for name, params in views.items():
+            path = page_url(base, name, person_id="user-7" if name == "person" else None)
+            shown = client.get(path, params={"from": "2026-11-03", "to": "2026-11-12", **params})
+            form = _FilterForm()
+            form.feed(shown.text)
+            assert {key: form.fields.get(key) for key in params} == params, name
+            again = client.get(path, params={key: value for key, value in form.fields.items() if value})
+            assert again.text == shown.text, name
