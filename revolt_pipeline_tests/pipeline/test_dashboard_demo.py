@@ -15,6 +15,7 @@ import pytest
 
 from revolt_pipeline.dashboard.filters import Period
 from revolt_pipeline.dashboard.urls import PAGES, page_url
+from revolt_pipeline.demo.pipeline import summarize
 from revolt_pipeline_tests.browser.conftest import chromium  # noqa: F401 (the module-scoped browser)
 from revolt_pipeline_tests.dashboard.artifacts import artifacts_dir
 from revolt_pipeline_tests.dashboard.expected import expected_overview, in_period
@@ -303,3 +304,8 @@ def test_every_page_follows_the_platform_and_app_version_or_says_it_cannot(
     assert f"Sessions and days on {platform} version {version} only" in page.inner_text("main")
     browsing.screenshot("person-filtered")
     assert browsing.console_errors == []
+
+
+def test_the_demo_ends_by_saying_how_to_see_it_on_the_dashboard(demo_run: DemoRun) -> None:
+    lines = summarize(demo_run.settings, demo_run.result)
+    assert f"dashboard:       revolt dashboard   ({demo_run.settings.dashboard_url})" in lines
