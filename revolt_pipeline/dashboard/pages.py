@@ -137,7 +137,7 @@ def funnels(page: PageRequest) -> dict[str, Any]:
                 "name": name,
                 "steps": steps,
                 "chart": charts.bar_chart(
-                    f"Funnel {name}: people who reached each step, and the percent of those who entered",
+                    f"Funnel {name}: people who reached each step (% of those who entered)",
                     [f"{step.step}. {step.name}" for step in steps],
                     [step.reached for step in steps],
                     value_texts=[_reached_text(step) for step in steps],
