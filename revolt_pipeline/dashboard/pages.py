@@ -170,7 +170,7 @@ def events(page: PageRequest) -> dict[str, Any]:
             charts.line_chart("Events per day", labels, {ALL_EVENTS: result.trend[ALL_EVENTS]}),
             # On a scale of their own: beside every event's total they would lie flat along the axis.
             charts.line_chart(
-                f"The {len(result.trend) - 1} top events per day",
+                f"The top {queries.TREND_EVENTS} events per day",
                 labels,
                 {name: line for name, line in result.trend.items() if name != ALL_EVENTS},
             ),

@@ -254,9 +254,9 @@ def test_the_top_events_trend_is_drawn_on_its_own_scale(report_db: Callable[...,
         html = client.get(page_url(base, "events", from_="2026-11-02", to="2026-11-15")).text
     charts = charts_of(html)
     assert series_of(charts["Events per day"]) == {"all events"}
-    assert series_of(charts["The 3 top events per day"]) == {"page: Home", "Invoice Sent", "Signed Up"}
+    assert series_of(charts["The top 5 events per day"]) == {"page: Home", "Invoice Sent", "Signed Up"}
     # Its axis reaches the largest top event's day (7 events a day), not the total's (30).
-    ticks = [float(tick) for tick in re.findall(r'class="tick"[^>]*>([\d.,]+)<', charts["The 3 top events per day"])]
+    ticks = [float(tick) for tick in re.findall(r'class="tick"[^>]*>([\d.,]+)<', charts["The top 5 events per day"])]
     assert 7 <= max(ticks) < 30
 
 
