@@ -9,6 +9,8 @@ from revolt_pipeline.dashboard import charts, queries
 from revolt_pipeline.dashboard.filters import Filters, Period
 from revolt_pipeline.dashboard.queries import ALL_EVENTS, Reader
 
+# The breakdowns stand two to a row (dashboard.css, `.grid`): drawn this wide, their text shows at its size there.
+BREAKDOWN_WIDTH = 560
 NOT_TRAINED = "Not trained yet: run ml_job (`revolt launch ml_job`, or `revolt demo --ml`) to score churn and segments."
 
 
@@ -157,7 +159,10 @@ def events(page: PageRequest) -> dict[str, Any]:
     labels = [day.isoformat() for day in result.days]
     breakdown_charts = {
         name: charts.horizontal_bar_chart(
-            f"Events by {name}", [row["value"] for row in rows], [row["events"] for row in rows]
+            f"Events by {name}",
+            [row["value"] for row in rows],
+            [row["events"] for row in rows],
+            width=BREAKDOWN_WIDTH,
         )
         for name, rows in result.breakdowns.items()
     }

@@ -264,6 +264,12 @@ def test_every_page_follows_the_platform_and_app_version_or_says_it_cannot(
     by_platform = page.locator('[data-breakdown="platform"] rect.bar')
     assert [by_platform.nth(i).get_attribute("data-label") for i in range(by_platform.count())] == [platform]
     assert "Events by country count every platform and app version" in page.inner_text("main")
+    # Two to a row, the breakdowns' text still shows at its size (a chart drawn wider is shrunk to fit).
+    scales = page.evaluate(
+        "() => [...document.querySelectorAll('[data-breakdown] svg')]"
+        ".map(svg => svg.getBoundingClientRect().width / svg.viewBox.baseVal.width)"
+    )
+    assert len(scales) == 4 and min(scales) >= 0.95, scales
 
     browsing.open(page_url(browsing.base, "sessions", **both))
     histogram = in_period(
