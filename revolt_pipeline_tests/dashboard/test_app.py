@@ -337,3 +337,17 @@ def test_each_pages_filter_form_submits_the_view_it_shows(report_db: Callable[..
             assert {key: form.fields.get(key) for key in params} == params, name
             again = client.get(path, params={key: value for key, value in form.fields.items() if value})
             assert again.text == shown.text, name
+
+
+def test_every_overview_figure_shows_its_change_against_the_period_before(report_db: Callable[..., Settings]) -> None:
+    with dashboard_server(report_db()) as base, httpx.Client() as client:
+        html = client.get(page_url(base, "overview", from_="2026-11-09", to="2026-11-15")).text
+    shown = re.findall(
+        r'data-metric="(\w+)" data-value="([^"]*)" data-previous="([^"]*)">.*?data-change="([^"]*)"', html, re.S
+    )
+    assert [key for key, *_ in shown] == ["dau", "wau", "mau", "new_users", "sessions", "stickiness"]
+    for key, value, previous, change in shown:
+        now, before = float(value), float(previous)
+        expected = (now - before) * 100 if key == "stickiness" else (now - before) / before * 100  # points, percent
+        assert float(change) == round(expected, 1) != 0, key
+    assert html.count("vs previous 7 days") == 6 and " pp vs previous" in html
