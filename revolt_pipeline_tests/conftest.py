@@ -3,6 +3,7 @@
 import functools
 import os
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ import pytest
 # of the default unsets it.
 os.environ["REVOLT_PARTITIONS_START"] = "2026-10-01"
 
+from revolt_pipeline_tests.dashboard.artifacts import kept_since
 from revolt_pipeline_tests.fixtures.collector import (  # noqa: F401
     collector_process,
     collector_server,
@@ -88,3 +90,15 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if item.name.endswith("]") and not item.nodeid.endswith("]") and item.parent is not None:
             item._id = coerce_node_id(f"{item.parent.nodeid}::{item.name}")
     _groups_first(items)
+
+
+_STARTED = time.time()  # the run's start: what tests write into the artefacts' folder after it, they kept
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """End the run by saying where its artefacts are (the dashboard's screenshots), so a CI log leads to them."""
+    kept = kept_since(_STARTED)
+    if kept:
+        terminalreporter.write_sep("-", "test artefacts")
+        for line in kept:
+            terminalreporter.write_line(line)

@@ -31,7 +31,12 @@ from revolt_pipeline.settings import Settings
 log = logging.getLogger(__name__)
 HERE = Path(__file__).parent
 # Page parameters besides the filters, kept in the page's links and form so its URL reproduces it.
-PAGE_PARAMS = {"retention": ("unit", "definition"), "lifecycle": ("unit",), "people": ("q",), "person": ("page",)}
+PAGE_PARAMS = {
+    "retention": ("unit", "definition"),
+    "lifecycle": ("unit",),
+    "people": ("q", "page"),
+    "person": ("page",),
+}
 TITLES = {
     "overview": "Overview",
     "retention": "Retention",
@@ -69,7 +74,7 @@ def _templates() -> Jinja2Templates:
 def create_app(settings: Settings, token: str | None = None) -> Starlette:
     """The dashboard over the report database of `settings` (REVOLT_REPORT_DB_URL); with `token`, every page and
     asset asks for it (`auth.py`). Without one, serve it on loopback only (`server.serve` sees to that)."""
-    engine = create_engine(settings.report_db_url)
+    database = ReportDatabase(settings.report_db_url)
     templates = _templates()
 
     def render(request: Request, template: str, context: dict[str, Any], status: int = 200) -> Response:
@@ -91,9 +96,14 @@ def create_app(settings: Settings, token: str | None = None) -> Starlette:
                 "token": bool(token),
                 "errors": list(filters.errors),
                 "notes": [],
+                "database": database.shown,
             }
+            missing_file = database.missing_file()
+            if missing_file is not None:
+                context.update(missing_file=str(missing_file))
+                return render(request, "unavailable.html", context, status=503)
             try:
-                with engine.connect() as connection:
+                with database.engine().connect() as connection:
                     reader = queries.Reader(connection)
                     period = Period.resolve(filters, queries.last_complete_day(reader))
                     if filters.first and period.first > filters.first:
@@ -152,7 +162,7 @@ def create_app(settings: Settings, token: str | None = None) -> Starlette:
         try:
             yield
         finally:
-            engine.dispose()
+            database.dispose()
 
     routes = [
         *(Route(path.replace("{person_id}", "{person_id:path}"), page_endpoint(name)) for name, path in PAGES.items()),
@@ -162,8 +172,36 @@ def create_app(settings: Settings, token: str | None = None) -> Starlette:
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
     app = Starlette(routes=routes, middleware=[Middleware(auth.TokenMiddleware, token=token)], lifespan=lifespan)
-    app.state.engine = engine
     return app
+
+
+class ReportDatabase:
+    """The report database the pages read, connected to once it exists. A SQLite file that is not there yet is
+    reported as such, and neither it nor its folder is created: a mistyped REVOLT_REPORT_DB_URL would otherwise
+    show an empty dashboard over a new, empty file, as if the pipeline had never run."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        parsed = sa.make_url(url)
+        in_memory = parsed.database in (None, "", ":memory:") or parsed.query.get("uri") == "true"
+        self.sqlite_file = Path(parsed.database) if parsed.get_backend_name() == "sqlite" and not in_memory else None
+        self._engine: sa.Engine | None = None
+        self.shown = parsed.render_as_string(hide_password=True)  # what a page may say it reads
+
+    def missing_file(self) -> Path | None:
+        """The SQLite file the settings name, when it does not exist (yet)."""
+        if self.sqlite_file is not None and self._engine is None and not self.sqlite_file.is_file():
+            return self.sqlite_file
+        return None
+
+    def engine(self) -> sa.Engine:
+        if self._engine is None:
+            self._engine = create_engine(self.url)
+        return self._engine
+
+    def dispose(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
 
 
 def page_link(page: str, filters: Filters, params: dict[str, str] | None = None, person_id: str | None = None) -> str:

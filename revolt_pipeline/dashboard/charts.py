@@ -195,8 +195,10 @@ def bar_chart(
     values: Sequence[Number | None],
     format_value: Callable[[float], str] = number_text,
     value_labels: bool = True,
+    value_texts: Sequence[str] | None = None,
 ) -> str:
-    """A bar per label (funnel steps, histogram buckets, days), its value written above it."""
+    """A bar per label (funnel steps, histogram buckets, days), its value written above it (or its text of
+    `value_texts`: a funnel step's people and conversion)."""
     numbers = [float(v) for v in values if v is not None]
     if not labels or not numbers:
         return empty_chart(title)
@@ -204,7 +206,8 @@ def bar_chart(
     centres, slot = _slots(len(labels))
     body = axis.draw(format_value) + _x_labels(labels, centres, HEIGHT)
     width = round(min(slot * 0.7, 80), 2)
-    for label, x, value in zip(labels, centres, values, strict=True):
+    texts = value_texts or [format_value(float(v)) if v is not None else "" for v in values]
+    for label, x, value, text in zip(labels, centres, values, texts, strict=True):
         if value is None:
             continue
         top, base = axis.y(max(float(value), 0.0)), axis.y(min(float(value), 0.0))
@@ -216,7 +219,7 @@ def bar_chart(
         if value_labels and len(labels) <= 16:
             body.append(
                 f'<text class="bar-value" x="{x}" y="{top - 4}" text-anchor="middle" font-size="11">'
-                f"{escape(format_value(float(value)))}</text>"
+                f"{escape(text)}</text>"
             )
     return _svg(title, body, "bar")
 
@@ -317,22 +320,23 @@ def horizontal_bar_chart(
     values: Sequence[Number],
     format_value: Callable[[float], str] = number_text,
     labels_above: bool = False,
+    width: int = WIDTH,
 ) -> str:
     """A bar per label, one under the other, longest first as given: for names too long to stand under a bar
     (events, app versions, countries). With `labels_above`, each label is written across the chart above its bar,
-    for names of a sentence (segments' descriptions)."""
+    for names of a sentence (segments' descriptions). A narrower `width` keeps its text readable in half a page."""
     if not labels or not any(values):
         return empty_chart(title)
     label_width, row, top = (4, 34, 28) if labels_above else (200, 20, 30)
-    plot = WIDTH - label_width - MARGIN_RIGHT - 48
-    chars = int((WIDTH - 8) / text_width("x")) if labels_above else 30
+    plot = width - label_width - MARGIN_RIGHT - 48
+    chars = int((width - 8) / text_width("x")) if labels_above else 30
     height = top + row * len(labels) + 8
     largest = max(float(v) for v in values) or 1.0
     body = []
     for index, (label, value) in enumerate(zip(labels, values, strict=True)):
         y = top + row * index
         shown = label if len(label) <= chars else label[: chars - 1] + "…"
-        width = round(plot * float(value) / largest, 2)
+        length = round(plot * float(value) / largest, 2)
         bar_y = y + 17 if labels_above else y + 3
         body.append(
             (
@@ -341,10 +345,10 @@ def horizontal_bar_chart(
                 else f'<text class="y-label" x="{label_width - 6}" y="{y + 14}" text-anchor="end" font-size="11">'
                 f"{escape(shown)}</text>"
             )
-            + f'<rect class="bar" x="{label_width}" y="{bar_y}" width="{width}" height="14" fill="{PALETTE[0]}" '
+            + f'<rect class="bar" x="{label_width}" y="{bar_y}" width="{length}" height="14" fill="{PALETTE[0]}" '
             f'data-label="{escape(label)}" data-value="{value}"><title>{escape(label)}: '
             f"{escape(format_value(float(value)))}</title></rect>"
-            f'<text class="bar-value" x="{label_width + width + 4}" y="{bar_y + 11}" font-size="11">'
+            f'<text class="bar-value" x="{label_width + length + 4}" y="{bar_y + 11}" font-size="11">'
             f"{escape(format_value(float(value)))}</text>"
         )
-    return _svg(title, body, "hbar", height=height)
+    return _svg(title, body, "hbar", height=height, width=width)

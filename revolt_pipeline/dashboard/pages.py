@@ -7,8 +7,10 @@ from typing import Any
 
 from revolt_pipeline.dashboard import charts, queries
 from revolt_pipeline.dashboard.filters import Filters, Period
-from revolt_pipeline.dashboard.queries import Reader
+from revolt_pipeline.dashboard.queries import ALL_EVENTS, Reader
 
+# The breakdowns stand two to a row (dashboard.css, `.grid`): drawn this wide, their text shows at its size there.
+BREAKDOWN_WIDTH = 560
 NOT_TRAINED = "Not trained yet: run ml_job (`revolt launch ml_job`, or `revolt demo --ml`) to score churn and segments."
 
 
@@ -113,6 +115,12 @@ def lifecycle(page: PageRequest) -> dict[str, Any]:
     }
 
 
+def _reached_text(step: queries.FunnelStep) -> str:
+    """A funnel bar's text: the people who reached the step and their percent of those who entered."""
+    share = "" if step.conversion_from_start is None else f" ({100 * step.conversion_from_start:.0f}%)"
+    return charts.number_text(step.reached) + share
+
+
 def funnels(page: PageRequest) -> dict[str, Any]:
     result = queries.funnels(page.reader, page.filters, page.period)
     if result is None:
@@ -131,9 +139,10 @@ def funnels(page: PageRequest) -> dict[str, Any]:
                 "name": name,
                 "steps": steps,
                 "chart": charts.bar_chart(
-                    f"Funnel {name}: people who reached each step",
+                    f"Funnel {name}: people who reached each step (% of those who entered)",
                     [f"{step.step}. {step.name}" for step in steps],
                     [step.reached for step in steps],
+                    value_texts=[_reached_text(step) for step in steps],
                 ),
             }
             for name, steps in result.items()
@@ -150,7 +159,10 @@ def events(page: PageRequest) -> dict[str, Any]:
     labels = [day.isoformat() for day in result.days]
     breakdown_charts = {
         name: charts.horizontal_bar_chart(
-            f"Events by {name}", [row["value"] for row in rows], [row["events"] for row in rows]
+            f"Events by {name}",
+            [row["value"] for row in rows],
+            [row["events"] for row in rows],
+            width=BREAKDOWN_WIDTH,
         )
         for name, rows in result.breakdowns.items()
     }
@@ -160,7 +172,13 @@ def events(page: PageRequest) -> dict[str, Any]:
             charts.horizontal_bar_chart(
                 "Top events", [row["label"] for row in result.top], [row["events"] for row in result.top]
             ),
-            charts.line_chart("Events per day: all, and the top events", labels, result.trend),
+            charts.line_chart("Events per day", labels, {ALL_EVENTS: result.trend[ALL_EVENTS]}),
+            # On a scale of their own: beside every event's total they would lie flat along the axis.
+            charts.line_chart(
+                f"The top {queries.TREND_EVENTS} events per day",
+                labels,
+                {name: line for name, line in result.trend.items() if name != ALL_EVENTS},
+            ),
         ],
         "breakdown_charts": breakdown_charts,
         "notes": result.notes,
@@ -192,17 +210,24 @@ def sessions(page: PageRequest) -> dict[str, Any]:
 
 def people(page: PageRequest) -> dict[str, Any]:
     text = page.params.get("q", "").strip()[:200]
-    found = queries.search_people(page.reader, page.filters, page.period, text)
+    found = queries.search_people(page.reader, page.filters, page.period, text, _page_number(page.params.get("page")))
     if found is None:
         return {"missing": "No people yet: people_job builds the people and person_days tables.", "q": text}
-    return {"people": found, "q": text, "limit": queries.PEOPLE_PAGE}
+    return {"found": found, "people": found.rows, "q": text, "limit": queries.PEOPLE_PAGE}
 
 
 def person(page: PageRequest) -> dict[str, Any]:
     assert page.person_id is not None
-    found = queries.person(page.reader, page.period, page.person_id, _page_number(page.params.get("page")))
+    filters = page.filters
+    found = queries.person(page.reader, page.period, page.person_id, _page_number(page.params.get("page")), filters)
     if found is None:
         return {"missing": f"No person {page.person_id!r} in the people table.", "status": 404}
+    notes = []
+    if filters.platform or filters.app_version:
+        only = " ".join(
+            part for part in (filters.platform, filters.app_version and f"version {filters.app_version}") if part
+        )
+        notes.append(f"Sessions and days on {only} only; the profile counts every platform.")
     timeline = sorted(found.days, key=lambda row: row["event_date"])
     traits = found.profile.get("traits") or {}
     return {
@@ -217,6 +242,7 @@ def person(page: PageRequest) -> dict[str, Any]:
                 [row["sessions"] for row in timeline],
             )
         ],
+        "notes": notes,
     }
 
 

@@ -11,7 +11,7 @@ import statistics
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -21,6 +21,7 @@ from revolt_pipeline.reports import schema
 
 TOP_EVENTS = 20
 TREND_EVENTS = 5
+ALL_EVENTS = "all events"  # the trend's line of every event, beside the top TREND_EVENTS
 PEOPLE_PAGE = 50
 TIMELINE_DAYS = 90
 SESSIONS_PAGE = 50  # a person's sessions per page of their timeline, newest first
@@ -503,11 +504,11 @@ def events(reader: Reader, filters: Filters, period: Period) -> Events | None:
         row["label"] = _event_label(row)
         row["percent"] = round(100.0 * row["events"] / total, 1) if total else 0.0
     days = period.each_day()
-    trend: dict[str, list[int]] = {"all events": [0] * len(days)}
+    trend: dict[str, list[int]] = {ALL_EVENTS: [0] * len(days)}
     index = {day: i for i, day in enumerate(days)}
     day = table.c.event_date
     for row in reader.rows(sa.select(day.label("day"), summed.label("events")).where(*where).group_by(day)):
-        trend["all events"][index[_as_date(row["day"])]] = int(row["events"])
+        trend[ALL_EVENTS][index[_as_date(row["day"])]] = int(row["events"])
     for event in top[:TREND_EVENTS]:
         line = [0] * len(days)
         statement = (
@@ -521,7 +522,11 @@ def events(reader: Reader, filters: Filters, period: Period) -> Events | None:
     breakdowns: dict[str, list[dict[str, Any]]] = {}
     notes: list[str] = []
     dimension_tables = {
-        "platform": (schema.events_daily_by_platform, ("platform",)),
+        # With an app version, its platforms come from the app-version table: the platform table has no versions.
+        "platform": (
+            schema.events_daily_by_app_version if filters.app_version else schema.events_daily_by_platform,
+            ("platform",),
+        ),
         "app version": (schema.events_daily_by_app_version, ("platform", "app_version")),
         "operating system": (schema.events_daily_by_os, ("os_name", "os_version")),
         "country": (schema.events_daily_by_country, ("country",)),
@@ -593,12 +598,23 @@ def _like(text: str) -> str:
     return f"%{escaped}%"
 
 
-def search_people(reader: Reader, filters: Filters, period: Period, text: str) -> list[dict[str, Any]] | None:
-    """People whose person id, user id or a trait holds `text` (case-insensitive), active in the period (on the
-    platform, with the app version as their latest), most recently seen first."""
-    people = schema.people
-    if not reader.has_rows(people):
-        return None
+@dataclass
+class PeopleFound:
+    """One page of the people a search found, most recently seen first, and how many it found in all."""
+
+    rows: list[dict[str, Any]]
+    total: int
+    page: int  # 1 for the first page
+    pages: int
+
+
+def _active_people(filters: Filters, period: Period, reader: Reader) -> sa.Select:
+    """The ids of people active in the period (on the filters' platform): their days, as active users are counted.
+    With an app version, their sessions of it on the platform (days hold no app version; without the sessions
+    table, `search_people` keeps the people whose latest app version it is)."""
+    sessions = schema.person_sessions
+    if filters.app_version and reader.has(sessions):
+        return sa.select(sessions.c.person_id).where(_between(sessions, period), *_where_filters(sessions, filters))
     days = schema.person_days
     active = sa.select(days.c.person_id).where(_between(days, period))
     if filters.platform:
@@ -607,6 +623,18 @@ def search_people(reader: Reader, filters: Filters, period: Period, text: str) -
                 _like("," + filters.platform + ","), escape="\\"
             )
         )
+    return active
+
+
+def search_people(
+    reader: Reader, filters: Filters, period: Period, text: str, page: int = 1, page_size: int = PEOPLE_PAGE
+) -> PeopleFound | None:
+    """People whose person id, user id or a trait holds `text` (case-insensitive), active in the period (on the
+    platform and app version), most recently seen first, `page_size` a page (a page past the last shows the
+    last)."""
+    people = schema.people
+    if not reader.has_rows(people):
+        return None
     statement = sa.select(
         people.c.person_id,
         people.c.user_id,
@@ -619,8 +647,8 @@ def search_people(reader: Reader, filters: Filters, period: Period, text: str) -
         people.c.latest_app_version,
         people.c.sessions,
         people.c.events,
-    ).where(people.c.person_id.in_(active))
-    if filters.app_version:
+    ).where(people.c.person_id.in_(_active_people(filters, period, reader)))
+    if filters.app_version and not reader.has(schema.person_sessions):
         statement = statement.where(people.c.latest_app_version == filters.app_version)
     if text:
         pattern = _like(text.lower())
@@ -634,8 +662,15 @@ def search_people(reader: Reader, filters: Filters, period: Period, text: str) -
             sa.cast(people.c.traits, sa.Text),
         ]
         statement = statement.where(sa.or_(*(sa.func.lower(c).like(pattern, escape="\\") for c in searched)))
-    statement = statement.order_by(people.c.last_seen.desc(), people.c.person_id).limit(PEOPLE_PAGE)
-    return reader.rows(statement)
+    total = reader.scalar(sa.select(sa.func.count()).select_from(statement.subquery())) or 0
+    pages = max(1, -(-total // page_size))
+    page = min(max(page, 1), pages)
+    rows = reader.rows(
+        statement.order_by(people.c.last_seen.desc(), people.c.person_id)
+        .limit(page_size)
+        .offset((page - 1) * page_size)
+    )
+    return PeopleFound(rows, total, page, pages)
 
 
 @dataclass
@@ -658,13 +693,16 @@ class Person:
     sessions: PersonSessions | None = None  # None: no person_sessions table yet
 
 
-def person_sessions(reader: Reader, period: Period, person_id: str, page: int = 1) -> PersonSessions | None:
-    """The person's sessions started in the period, SESSIONS_PAGE a page, newest first (a page past the last
-    shows the last): a heavy user's year is thousands of sessions, a page is read at a glance."""
+def person_sessions(
+    reader: Reader, period: Period, person_id: str, page: int = 1, filters: Filters | None = None
+) -> PersonSessions | None:
+    """The person's sessions started in the period (on the filters' platform and app version), SESSIONS_PAGE a
+    page, newest first (a page past the last shows the last): a heavy user's year is thousands of sessions, a page
+    is read at a glance."""
     table = schema.person_sessions
     if not reader.has(table):
         return None
-    where = [table.c.person_id == person_id, _between(table, period)]
+    where = [table.c.person_id == person_id, _between(table, period), *_where_filters(table, filters or Filters())]
     total = reader.scalar(sa.select(sa.func.count()).select_from(table).where(*where)) or 0
     pages = max(1, -(-total // SESSIONS_PAGE))
     page = min(max(page, 1), pages)
@@ -678,7 +716,49 @@ def person_sessions(reader: Reader, period: Period, person_id: str, page: int = 
     return PersonSessions(rows, total, page, pages)
 
 
-def person(reader: Reader, period: Period, person_id: str, sessions_page: int = 1) -> Person | None:
+def person_days_of_sessions(reader: Reader, period: Period, person_id: str, filters: Filters) -> list[dict[str, Any]]:
+    """The person's days as `person_days` has them, counted from their sessions of the filters' platform and app
+    version (person_days counts every platform): the newest TIMELINE_DAYS, newest first."""
+    table = schema.person_sessions
+    if not reader.has(table):
+        return []
+    day = table.c.session_date
+    rows = reader.rows(
+        sa.select(
+            day.label("event_date"),
+            sa.func.count().label("sessions"),
+            sa.func.sum(table.c.events).label("events"),
+            sa.func.sum(table.c.duration_seconds).label("seconds"),
+            sa.func.min(table.c.session_start).label("first_event_at"),
+            sa.func.max(table.c.session_end).label("last_event_at"),
+        )
+        .where(table.c.person_id == person_id, _between(table, period), *_where_filters(table, filters))
+        .group_by(day)
+        .order_by(day.desc())
+        .limit(TIMELINE_DAYS)
+    )
+    platforms: dict[date, set[str]] = defaultdict(set)
+    statement = sa.select(day.label("day"), table.c.platform).distinct()
+    statement = statement.where(
+        table.c.person_id == person_id, _between(table, period), *_where_filters(table, filters)
+    )
+    for row in reader.rows(statement):
+        platforms[_as_date(row["day"])].add(row["platform"])
+    for row in rows:
+        row["event_date"] = _as_date(row["event_date"])
+        row["platforms"] = ",".join(sorted(platforms[row["event_date"]]))
+        for name in ("first_event_at", "last_event_at"):  # SQLite hands an aggregate's timestamp back as text
+            if isinstance(row[name], str):
+                row[name] = datetime.fromisoformat(row[name])
+    return rows
+
+
+def person(
+    reader: Reader, period: Period, person_id: str, sessions_page: int = 1, filters: Filters | None = None
+) -> Person | None:
+    """A person's profile (every platform, all time), their days and sessions in the period (with a platform or app
+    version filter: of that platform and version only), and their latest churn score, segment, recommendations."""
+    filters = filters or Filters()
     people = schema.people
     if not reader.has(people):
         return None
@@ -686,7 +766,9 @@ def person(reader: Reader, period: Period, person_id: str, sessions_page: int = 
     if not profile:
         return None
     days: list[dict[str, Any]] = []
-    if reader.has(schema.person_days):
+    if filters.platform or filters.app_version:
+        days = person_days_of_sessions(reader, period, person_id, filters)
+    elif reader.has(schema.person_days):
         table = schema.person_days
         days = reader.rows(
             sa.select(table)
@@ -710,7 +792,7 @@ def person(reader: Reader, period: Period, person_id: str, sessions_page: int = 
         churn[0] if churn else None,
         segment[0] if segment else None,
         recommended,
-        person_sessions(reader, period, person_id, sessions_page),
+        person_sessions(reader, period, person_id, sessions_page, filters),
     )
 
 
@@ -796,11 +878,23 @@ def segments(reader: Reader, filters: Filters, period: Period) -> Segments | Non
         notes.append("People counted by their latest platform and app version (the people table's).")
     else:
         rows = reader.rows(sa.select(sizes).where(sizes.c.as_of_date == as_of).order_by(sizes.c.segment))
-    history_rows = reader.rows(
-        sa.select(sizes.c.as_of_date, sizes.c.description, sizes.c.people)
-        .where(sizes.c.as_of_date.between(period.first, max(period.last, as_of)))  # through the day shown
-        .order_by(sizes.c.as_of_date, sizes.c.segment)
-    )
+    days = (period.first, max(period.last, as_of))  # through the day shown
+    if filters.platform or filters.app_version:  # the filters' people of each day's segments, as the table above
+        count = sa.func.count()
+        history_rows = reader.rows(
+            _people_filter(
+                sa.select(members.c.as_of_date, members.c.description, count.label("people")), members, filters
+            )
+            .where(members.c.as_of_date.between(*days))
+            .group_by(members.c.as_of_date, members.c.segment, members.c.description)
+            .order_by(members.c.as_of_date, members.c.segment)
+        )
+    else:
+        history_rows = reader.rows(
+            sa.select(sizes.c.as_of_date, sizes.c.description, sizes.c.people)
+            .where(sizes.c.as_of_date.between(*days))
+            .order_by(sizes.c.as_of_date, sizes.c.segment)
+        )
     return Segments(as_of, rows, *_segment_history(history_rows), notes)
 
 

@@ -515,6 +515,7 @@ def summarize(settings: Settings, result: DemoResult) -> list[str]:
         f"Parquet lake:    {settings.storage_url}",
         f"ground truth:    {result.ground_truth_path}",
         f"Dagster UI:      revolt ui   (its runs are in {result.instance_home})",
+        f"dashboard:       revolt dashboard   ({settings.dashboard_url})",
     ]
     return lines
 

@@ -110,6 +110,45 @@ def report_rows() -> dict[sa.Table, list[dict[str, Any]]]:
         for t, e, k in events
         for p in ("web", "ios")
     ]
+    # Each platform's events by app version: web all on 5.1, ios split between 2.0 and 1.9 (one of each event).
+    rows[schema.events_daily_by_app_version] = [
+        {"event_date": _day(n), "platform": p, "app_version": v, "event_type": t, "event_name": e, "events": c,
+         "users": c}
+        for n in range(DAYS)
+        for t, e, k in events
+        for p, v, c in (("web", "5.1", k), ("ios", "2.0", k - 1), ("ios", "1.9", 1))
+    ]  # fmt: skip
+    # A funnel of three steps each day: 10 people enter on the web, 6 on iOS; 6 and 2 reach step 2, 3 and 1 step 3;
+    # the median time from the step before grows a second a day.
+    steps = {
+        1: ("Home", {"web": 10, "ios": 6}),
+        2: ("Pricing", {"web": 6, "ios": 2}),
+        3: ("Signed Up", {"web": 3, "ios": 1}),
+    }
+
+    def step_row(n: int, step: int, entered: int, reached: int) -> dict[str, Any]:
+        return {
+            "event_date": _day(n),
+            "funnel": "signup",
+            "step": step,
+            "step_name": steps[step][0],
+            "entered": entered,
+            "reached": reached,
+            "conversion_from_start": reached / entered,
+            "conversion_from_previous": None,
+            "median_seconds_from_start": None,
+            "median_seconds_from_previous": None if step == 1 else 60.0 * step + n,
+        }
+
+    rows[schema.funnel_steps_daily_by_platform] = [
+        {**step_row(n, step, steps[1][1][p], reached[p]), "platform": p}
+        for n in range(DAYS)
+        for step, (_, reached) in steps.items()
+        for p in ("web", "ios")
+    ]
+    rows[schema.funnel_steps_daily] = [
+        step_row(n, step, 16, sum(reached.values())) for n in range(DAYS) for step, (_, reached) in steps.items()
+    ]  # fmt: skip
     rows[schema.events_daily_by_country] = [
         {"event_date": _day(n), "country": c, "event_type": t, "event_name": e, "events": k, "users": k}
         for n in range(DAYS)

@@ -1,20 +1,17 @@
 """The dashboard as a real HTTP server for tests: `create_app` under uvicorn on a 127.0.0.1 port, in a thread
-(what `revolt dashboard` runs, without a process to start), and where the browser tests keep their screenshots."""
+(what `revolt dashboard` runs, without a process to start). The browser tests keep their screenshots where
+`artifacts.py` says."""
 
-import os
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 import uvicorn
 
 from revolt_pipeline.dashboard.app import create_app
 from revolt_pipeline.settings import Settings
 from revolt_pipeline_tests.fixtures.services import free_port
-
-ARTIFACTS_ENV = "REVOLT_TEST_ARTIFACTS"
 
 # A script for the browser: per chart on the page, its texts laid out outside its viewBox and how many pairs of
 # x-axis labels overlap, by chromium's own text layout (`getBBox`).
@@ -50,12 +47,3 @@ def dashboard_server(settings: Settings, token: str | None = None) -> Iterator[s
     finally:
         server.should_exit = True
         thread.join(10)
-
-
-def artifacts_dir() -> Path:
-    """Where screenshots go: REVOLT_TEST_ARTIFACTS/dashboard, else the checkout's gitignored test-artifacts/."""
-    base = os.environ.get(ARTIFACTS_ENV, "").strip()
-    root = Path(base) if base else Path(__file__).resolve().parents[2] / "test-artifacts"
-    folder = root / "dashboard"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder

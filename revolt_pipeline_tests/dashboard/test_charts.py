@@ -30,6 +30,12 @@ def test_a_bar_chart_has_one_bar_per_value_carrying_it_taller_for_more() -> None
     assert parse(markup).get("aria-label") == "Steps"
 
 
+def test_a_bar_can_say_more_than_its_value() -> None:
+    markup = charts.bar_chart("Funnel", ["1. Home", "2. Pricing"], [40, 10], value_texts=["40 (100%)", "10 (25%)"])
+    assert [t.text for t in marks(markup, "text", "bar-value")] == ["40 (100%)", "10 (25%)"]
+    assert [t.text for t in marks(charts.bar_chart("Plain", ["a"], [1_500]), "text", "bar-value")] == ["1,500"]
+
+
 def test_a_line_chart_breaks_where_a_day_has_no_value() -> None:
     markup = charts.line_chart("DAU", ["d1", "d2", "d3", "d4", "d5"], {"DAU": [3, 4, None, 5, 6]})
     lines = list(parse(markup).iter(f"{SVG}polyline"))

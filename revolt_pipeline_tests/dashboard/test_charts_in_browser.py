@@ -32,7 +32,15 @@ def _every_chart() -> list[str]:
     long_names = ["occasional multi-platform power users of Invoice Drafted, Timesheet Submitted and Project Created"]
     rendered += [
         charts.horizontal_bar_chart("segments", long_names * 3, [5, 3, 1], labels_above=True),
-        charts.bar_chart("funnel", [f"{n}. Step number {n} of the funnel" for n in range(1, 6)], [9, 7, 5, 3, 1]),
+        charts.horizontal_bar_chart(
+            "breakdown", ["google-assistant 2.0.1", "web 2026.11.2", "Windows 11"], [1_234_567, 3_210, 5], width=560
+        ),
+        charts.bar_chart(
+            "funnel",
+            [f"{n}. Step number {n} of the funnel" for n in range(1, 6)],
+            [9_999, 7_777, 5_555, 3_333, 1_111],
+            value_texts=["9,999 (100%)", "7,777 (78%)", "5,555 (56%)", "3,333 (33%)", "1,111 (11%)"],
+        ),
     ]
     return rendered
 
@@ -44,7 +52,7 @@ def test_chart_labels_stay_inside_the_chart_and_apart(chromium: Any) -> None:  #
         measured = page.evaluate(MEASURE)
     finally:
         page.close()
-    assert measured and all(chart["labels"] for chart in measured if chart["title"] != "segments")
+    assert measured and all(chart["labels"] for chart in measured if chart["title"] not in ("segments", "breakdown"))
     assert [(c["title"], c["outside"]) for c in measured if c["outside"]] == []
     assert [(c["title"], c["overlaps"]) for c in measured if c["overlaps"]] == []
 

@@ -107,16 +107,40 @@ def test_events_sum_over_days_and_breakdowns_say_what_they_cannot_filter(reader:
     assert sum(row["events"] for row in everyone.breakdowns["country"]) == everyone.total
 
 
+def test_an_app_versions_events_by_platform_are_of_that_version(reader: queries.Reader) -> None:
+    """The platform table has no app version: the breakdown by platform of one version reads the version table."""
+    version = in_period(report_rows()[schema.events_daily_by_app_version], WEEK, app_version="2.0")
+    result = queries.events(reader, Filters(app_version="2.0"), WEEK)
+    assert result is not None and result.total == sum(row["events"] for row in version)
+    assert result.breakdowns["platform"] == [{"value": "ios", "events": result.total}]
+    assert result.breakdowns["app version"] == [{"value": "ios 2.0", "events": result.total}]
+
+
 def test_people_search_finds_ids_and_traits_in_the_period(reader: queries.Reader) -> None:
-    found = queries.search_people(reader, Filters(), Period(FIRST, LAST), "acme")
-    assert [row["person_id"] for row in found or []] == ["user-4"]
-    assert {
-        row["person_id"] for row in queries.search_people(reader, Filters(), Period(FIRST, LAST), "user-1") or []
-    } == {"user-1"}
-    on_ios = queries.search_people(reader, Filters(platform="ios"), Period(FIRST, LAST), "")
-    assert {row["person_id"] for row in on_ios or []} == {f"user-{n}" for n in range(6, 10)}
+    def ids(filters: Filters, text: str) -> set[str]:
+        found = queries.search_people(reader, filters, Period(FIRST, LAST), text)
+        assert found is not None
+        return {row["person_id"] for row in found.rows}
+
+    assert ids(Filters(), "acme") == {"user-4"}
+    assert ids(Filters(), "user-1") == {"user-1"}
+    assert ids(Filters(platform="ios"), "") == {f"user-{n}" for n in range(6, 10)}
     # LIKE's wildcards in the search are plain text.
-    assert queries.search_people(reader, Filters(), Period(FIRST, LAST), "%") == []
+    assert ids(Filters(), "%") == set()
+    # An app version: people with sessions of it (user-7 used web 5.1, though their latest is ios 2.0).
+    assert ids(Filters(app_version="5.1"), "") == {"user-7"}
+    assert ids(Filters(platform="ios", app_version="5.1"), "") == set()
+    assert ids(Filters(platform="ios", app_version="2.0"), "") == {"user-7"}
+
+
+def test_people_are_counted_and_paged_most_recently_seen_first(reader: queries.Reader) -> None:
+    everyone = sorted(report_rows()[schema.people], key=lambda row: (-row["last_seen"].toordinal(), row["person_id"]))
+    first = queries.search_people(reader, Filters(), Period(FIRST, LAST), "")
+    assert first is not None and first.total == 10 and first.pages == 1
+    assert [row["person_id"] for row in first.rows] == [row["person_id"] for row in everyone]
+    pages = [queries.search_people(reader, Filters(), Period(FIRST, LAST), "", page, 4) for page in (1, 2, 3, 9)]
+    assert [(p.total, p.page, p.pages) for p in pages if p] == [(10, 1, 3), (10, 2, 3), (10, 3, 3), (10, 3, 3)]
+    assert [row["person_id"] for p in pages[:3] if p for row in p.rows] == [row["person_id"] for row in everyone]
 
 
 def test_a_persons_page_gathers_their_rows(reader: queries.Reader) -> None:
@@ -202,3 +226,69 @@ def test_retention_and_lifecycle_read_their_views(reader: queries.Reader) -> Non
         assert f"FROM {view}" in read
     for table in ("retention_daily", "retention_weekly", "lifecycle_daily", "lifecycle_weekly"):
         assert f"FROM {table}" not in read
+
+
+def test_a_persons_sessions_and_days_follow_the_platform_and_app_version(reader: queries.Reader) -> None:
+    rows = report_rows()[schema.person_sessions]
+    period = Period(FIRST, LAST)
+    for filters in (Filters(platform="web"), Filters(platform="ios", app_version="2.0"), Filters(app_version="5.1")):
+        kept = [
+            row
+            for row in rows
+            if filters.platform in (None, row["platform"]) and filters.app_version in (None, row["app_version"])
+        ]
+        person = queries.person(reader, period, "user-7", filters=filters)
+        assert person is not None and person.sessions is not None
+        assert person.sessions.total == len(kept) > 0, filters
+        assert {row["platform"] for row in person.sessions.rows} == {row["platform"] for row in kept}
+        # The days are the kept sessions' days, not person_days (which counts every platform).
+        per_day: dict = {}
+        for row in kept:
+            day = per_day.setdefault(row["session_date"], {"sessions": 0, "events": 0})
+            day["sessions"] += 1
+            day["events"] += row["events"]
+        assert {row["event_date"]: {"sessions": row["sessions"], "events": row["events"]} for row in person.days} == (
+            per_day
+        )
+        first = min(row["session_start"] for row in kept if row["session_date"] == FIRST)
+        assert next(row for row in person.days if row["event_date"] == FIRST)["first_event_at"] == first
+    # Without the filters, the days are person_days' own.
+    unfiltered = queries.person(reader, period, "user-7")
+    assert unfiltered is not None and len(unfiltered.days) == 2 and unfiltered.sessions.total == SESSIONS
+
+
+def test_segment_sizes_over_time_count_the_filters_people_as_the_table_does(reader: queries.Reader) -> None:
+    on_web = queries.segments(reader, Filters(platform="web"), Period(FIRST, LAST))
+    assert on_web is not None
+    # user-0..5 use the web last; person_segments holds the last day only, so that is the one day over time.
+    assert {row["description"]: row["people"] for row in on_web.segments} == {SEGMENTS[0]: 3, SEGMENTS[1]: 3}
+    assert on_web.history_days == [str(LAST)]
+    assert on_web.history == {SEGMENTS[0]: [3], SEGMENTS[1]: [3]}
+    on_ios = queries.segments(reader, Filters(platform="ios", app_version="2.0"), Period(FIRST, LAST))
+    assert on_ios is not None and on_ios.history == {SEGMENTS[0]: [2], SEGMENTS[1]: [2]}
+
+
+def test_funnels_sum_the_days_recompute_the_rates_and_take_the_median_of_the_days_medians(
+    reader: queries.Reader,
+) -> None:
+    days = WEEK.days
+    result = queries.funnels(reader, Filters(), WEEK)
+    assert result is not None
+    steps = result["signup"]
+    assert [(s.step, s.name, s.entered, s.reached) for s in steps] == [
+        (1, "Home", 16 * days, 16 * days),
+        (2, "Pricing", 16 * days, 8 * days),
+        (3, "Signed Up", 16 * days, 4 * days),
+    ]
+    assert [s.conversion_from_start for s in steps] == [1.0, 0.5, 0.25]
+    assert [s.conversion_from_previous for s in steps] == [1.0, 0.5, 0.5]
+    offsets = sorted((day - FIRST).days for day in WEEK.each_day())
+    assert [s.median_seconds_from_previous for s in steps] == [None, 120 + mean(offsets), 180 + mean(offsets)]
+    # A platform reads its own table; an app version cannot be applied (the page says so).
+    ios = queries.funnels(reader, Filters(platform="ios"), WEEK)
+    assert ios is not None
+    assert [(s.entered, s.reached) for s in ios["signup"]] == [
+        (6 * days, 6 * days),
+        (6 * days, 2 * days),
+        (6 * days, days),
+    ]

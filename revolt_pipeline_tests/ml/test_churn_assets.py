@@ -6,6 +6,7 @@ import dagster as dg
 import pytest
 import sqlalchemy as sa
 
+from revolt_pipeline.dashboard.urls import page_url
 from revolt_pipeline.defs.churn.assets import build_churn_assets
 from revolt_pipeline.defs.lake.resources import LakeResource
 from revolt_pipeline.defs.lake.runners import InProcessLayerRunner
@@ -50,6 +51,14 @@ def test_ml_assets_materialize_with_metrics_and_checks(ml_lake: MlLake, tmp_path
         for metric in ("roc_auc", "pr_auc", "brier", "top_decile_lift", "calibration_error"):
             assert f"{name}/{metric}" in metadata
     assert metadata["beats_baseline"].value is True
+    # churn_scores' materialization links to the churn page as of its day, as every report asset links to its page.
+    (scores,) = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey("churn_scores"), asset_partitions=[partition]), limit=1
+    ).records
+    assert scores.asset_materialization is not None
+    assert scores.asset_materialization.metadata["dashboard"].value == page_url(
+        reports.dashboard_url, "churn", from_=partition, to=partition
+    )
     rows = read_rows(reports.engine, schema.churn_scores)
     assert len(rows) == metadata["people_scored"].value > 0
     with reports.engine.connect() as connection:

@@ -12,6 +12,7 @@ import pytest
 import sqlalchemy as sa
 from sklearn.metrics import adjusted_rand_score
 
+from revolt_pipeline.dashboard.urls import page_url
 from revolt_pipeline.defs.lake.resources import LakeResource
 from revolt_pipeline.defs.partitions import daily_partitions
 from revolt_pipeline.defs.recommendations.assets import build_recommendation_assets
@@ -27,6 +28,8 @@ from revolt_pipeline_tests.ml.conftest import PLANNED_START, TrainedLake
 from revolt_pipeline_tests.ml.test_segments import ARI_FLOOR
 
 pytestmark = pytest.mark.xdist_group("ml_lake")
+
+REPORT_ASSETS = {"recommendations": "people", "person_segments": "segments", "segment_sizes": "segments"}
 
 
 def _metadata(result: dg.ExecuteInProcessResult, asset: str) -> dict[str, Any]:
@@ -63,6 +66,12 @@ def test_the_models_materialize_with_their_metrics_and_checks(persona_lake: Trai
         ("segment_model", "every_person_one_segment"): True,
         ("person_segments", "loaded_rows_match_lake"): True,
         ("segment_sizes", "loaded_rows_match_lake"): True,
+    }
+    # Each report table's materialization links to its page on the dashboard, as of the partition's day.
+    day = last_day.isoformat()
+    assert {asset: _metadata(result, asset)["dashboard"] for asset in REPORT_ASSETS} == {
+        asset: page_url(ReportDatabaseResource(url=url).dashboard_url, page, from_=day, to=day)
+        for asset, page in REPORT_ASSETS.items()
     }
     model = _metadata(result, "recommendation_model")
     assert model["metrics/hit_rate_at_5"] > 2 * model["metrics/popularity_hit_rate_at_5"]

@@ -15,9 +15,11 @@ import pytest
 
 from revolt_pipeline.dashboard.filters import Period
 from revolt_pipeline.dashboard.urls import PAGES, page_url
+from revolt_pipeline.demo.pipeline import summarize
 from revolt_pipeline_tests.browser.conftest import chromium  # noqa: F401 (the module-scoped browser)
+from revolt_pipeline_tests.dashboard.artifacts import artifacts_dir
 from revolt_pipeline_tests.dashboard.expected import expected_overview, in_period
-from revolt_pipeline_tests.dashboard.harness import MEASURE, artifacts_dir, dashboard_server
+from revolt_pipeline_tests.dashboard.harness import MEASURE, dashboard_server
 from revolt_pipeline_tests.pipeline.conftest import DemoRun
 from revolt_pipeline_tests.pipeline.test_demo_end_to_end import START
 
@@ -230,3 +232,86 @@ def test_people_are_found_and_their_timeline_is_their_person_days(browsing: Brow
         row["events"] for row in sessions[:50]
     ]
     browsing.screenshot("person-found")
+
+
+def _busiest(rows: list[dict[str, Any]], column: str, **match: str) -> str:
+    """The value of `column` with the most events in the demo's week (among rows matching `match`)."""
+    totals: dict[str, int] = {}
+    for row in in_period(rows, WEEK, **match):
+        totals[row[column]] = totals.get(row[column], 0) + row["events"]
+    return max(sorted(totals), key=lambda value: totals[value])
+
+
+def test_every_page_follows_the_platform_and_app_version_or_says_it_cannot(
+    browsing: Browsing, demo_run: DemoRun
+) -> None:
+    """Each page's figures under a platform and an app version equal the tables of that grain; a page whose tables
+    have no such grain says so, rather than showing every platform as if filtered."""
+    rows, page = demo_run.rows, browsing.page
+    platform = _busiest(rows["events_daily_by_platform"], "platform")
+    version = _busiest(rows["events_daily_by_app_version"], "app_version", platform=platform)
+    both = {"platform": platform, "app_version": version, **FILTERS}
+
+    browsing.open(page_url(browsing.base, "overview", **both))
+    active = in_period(rows["active_users_daily_by_app_version"], WEEK, platform=platform, app_version=version)
+    sessions = in_period(rows["sessions_daily_by_app_version"], WEEK, platform=platform, app_version=version)
+    expected = expected_overview(active, sessions, built_days=len(in_period(rows["active_users_daily"], WEEK)))
+    assert {key: browsing.metric(key) for key in expected} == pytest.approx(expected)
+
+    browsing.open(page_url(browsing.base, "events", **both))
+    events = in_period(rows["events_daily_by_app_version"], WEEK, platform=platform, app_version=version)
+    assert browsing.metric("events") == sum(row["events"] for row in events)
+    by_platform = page.locator('[data-breakdown="platform"] rect.bar')
+    assert [by_platform.nth(i).get_attribute("data-label") for i in range(by_platform.count())] == [platform]
+    assert "Events by country count every platform and app version" in page.inner_text("main")
+    # Two to a row, the breakdowns' text still shows at its size (a chart drawn wider is shrunk to fit).
+    scales = page.evaluate(
+        "() => [...document.querySelectorAll('[data-breakdown] svg')]"
+        ".map(svg => svg.getBoundingClientRect().width / svg.viewBox.baseVal.width)"
+    )
+    assert len(scales) == 4 and min(scales) >= 0.95, scales
+
+    browsing.open(page_url(browsing.base, "sessions", **both))
+    histogram = in_period(
+        rows["session_duration_histogram_by_app_version"], WEEK, platform=platform, app_version=version
+    )
+    assert browsing.metric("sessions") == sum(row["sessions"] for row in histogram)
+
+    browsing.open(page_url(browsing.base, "funnels", platform=platform, **FILTERS))
+    funnel_rows = in_period(rows["funnel_steps_daily_by_platform"], WEEK, platform=platform)
+    for row in {(r["funnel"], r["step"]) for r in funnel_rows}:
+        reached = sum(r["reached"] for r in funnel_rows if (r["funnel"], r["step"]) == row)
+        cell = page.get_attribute(f'[data-table="funnel-{row[0]}"] tr[data-key="{row[1]}"]', "data-reached")
+        assert int(cell) == reached, row
+    browsing.open(page_url(browsing.base, "funnels", **both))
+    assert "The app version filter does not apply" in page.inner_text("main")
+
+    for name in ("retention", "lifecycle"):
+        browsing.open(page_url(browsing.base, name, **both))
+        assert "the platform filters do not apply" in page.inner_text("main"), name
+
+    browsing.open(page_url(browsing.base, "people", platform=platform, **FILTERS))
+    on_platform = {
+        row["person_id"] for row in in_period(rows["person_days"], WEEK) if platform in row["platforms"].split(",")
+    }
+    assert int(page.get_attribute("[data-people-total]", "data-people-total")) == len(on_platform)
+    browsing.open(page_url(browsing.base, "people", **both))
+    of_version = {
+        row["person_id"] for row in in_period(rows["person_sessions"], WEEK, platform=platform, app_version=version)
+    }
+    assert int(page.get_attribute("[data-people-total]", "data-people-total")) == len(of_version)
+
+    person = max(sorted(of_version), key=lambda p: sum(1 for r in rows["person_sessions"] if r["person_id"] == p))
+    browsing.open(page_url(browsing.base, "person", person_id=person, **both))
+    theirs = in_period(rows["person_sessions"], WEEK, person_id=person, platform=platform, app_version=version)
+    assert int(page.get_attribute("[data-sessions-total]", "data-sessions-total")) == len(theirs)
+    days = page.locator('[data-table="timeline"] tbody tr')
+    assert sum(int(days.nth(i).get_attribute("data-sessions")) for i in range(days.count())) == len(theirs)
+    assert f"Sessions and days on {platform} version {version} only" in page.inner_text("main")
+    browsing.screenshot("person-filtered")
+    assert browsing.console_errors == []
+
+
+def test_the_demo_ends_by_saying_how_to_see_it_on_the_dashboard(demo_run: DemoRun) -> None:
+    lines = summarize(demo_run.settings, demo_run.result)
+    assert f"dashboard:       revolt dashboard   ({demo_run.settings.dashboard_url})" in lines

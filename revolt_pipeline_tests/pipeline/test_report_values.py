@@ -6,8 +6,10 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import dagster as dg
 import pytest
 
+from revolt_pipeline.dashboard.urls import page_url
 from revolt_pipeline_tests.pipeline.harness import Pipeline, pipeline_environment, rfc3339, running_pipeline, track
 
 DAY = date(2026, 11, 18)
@@ -84,7 +86,14 @@ def test_names_the_database_cannot_hold_are_made_safe_and_every_days_reports_loa
     assert pipeline.run("clean_job", "2026-11-17", "2026-11-19").success
     reports = pipeline.run("report_job", "2026-11-17", "2026-11-19")
     assert reports.success, [e.message for e in reports.all_events if e.is_failure]
-    assert pipeline.run("catalog_job", DAY.isoformat()).success
+    catalog = pipeline.run("catalog_job", DAY.isoformat())
+    assert catalog.success
+    # event_catalog's materialization links to the events page of its day, as every report asset links to its page.
+    assert {
+        event.materialization.metadata["dashboard"].value
+        for event in catalog.get_asset_materialization_events()
+        if event.materialization.asset_key == dg.AssetKey("event_catalog") and event.materialization.partition
+    } == {page_url(pipeline.settings.dashboard_url, "events", from_=DAY.isoformat(), to=DAY.isoformat())}
 
     rows = pipeline.report_rows()
     totals = {
