@@ -249,7 +249,9 @@ class Settings:
     watermark_retry_seconds: float = 300.0
     pipeline_retries: int = Backoff.retries
     pipeline_retry_seconds: float = Backoff.first_delay
-    duckdb_memory_limit: str = "3GB"  # per DuckDB connection; it spills to disk beyond it
+    # Per DuckDB connection; it spills to disk beyond it. 1.5 GB runs a day of 5 M events at full speed under 2 GB
+    # of peak memory (docs/scale-out.md); raise it by about 0.3 GB per million events a day beyond that.
+    duckdb_memory_limit: str = "1500MB"
     report_db_url_from_env: bool = False
     # The funnels file (transforms/funnels.py says its format); no file: no funnels, empty funnel tables.
     funnels_file: Path | None = None

@@ -86,7 +86,7 @@ def test_the_assets_open_duckdb_through_the_lake_resource_which_holds_the_limit(
 def test_the_duckdb_memory_limit_is_read_from_the_environment_by_the_settings(
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    assert settings.duckdb_memory_limit == "3GB"
+    assert settings.duckdb_memory_limit == "1500MB"
     monkeypatch.setenv("REVOLT_DUCKDB_MEMORY_LIMIT", "2GB")
     assert Settings.from_env().duckdb_memory_limit == "2GB"
 
