@@ -12,6 +12,7 @@ import pytest
 from revolt_pipeline.definitions import build_definitions
 from revolt_pipeline.defs.cascade import BACKFILL_TAG, tagged_days
 from revolt_pipeline.instance import INSTANCE_FILE
+from revolt_pipeline.reports import schema
 from revolt_pipeline.reports.schema import ACTIVE_USERS_TABLES, AGGREGATE_TABLES
 from revolt_pipeline.settings import Settings
 
@@ -69,6 +70,21 @@ def test_python_names_are_the_names_dagster_shows(base: Settings) -> None:
     definitions = build_definitions(base)
     events = definitions.resolve_assets_def("events")
     assert events.op.name == "events" and set(events.keys) == {dg.AssetKey("events"), dg.AssetKey("events_quarantine")}
+
+
+def test_every_report_table_shows_its_columns_and_their_comments_before_its_first_load(base: Settings) -> None:
+    """The UI's catalog lists a report table's columns from the asset's definition, described as the database's
+    COMMENTs describe them: not only once a materialization has brought them (active users, funnels, retention
+    and the models' tables had none until they were built)."""
+    shown: dict[str, list[tuple[str, str | None]]] = {}
+    for spec in build_definitions(base).resolve_all_asset_specs():
+        if "dagster/table_name" in spec.metadata:
+            columns = spec.metadata.get("dagster/column_schema")
+            described = columns.columns if columns is not None else []
+            shown[spec.metadata["dagster/table_name"]] = [(column.name, column.description) for column in described]
+    assert set(shown) == set(schema.metadata.tables)
+    for name, columns in shown.items():
+        assert columns == [(column.name, column.comment) for column in schema.metadata.tables[name].columns], name
 
 
 def test_every_asset_backfills_a_range_of_days_as_one_run(base: Settings) -> None:

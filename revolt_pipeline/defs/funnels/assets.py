@@ -18,7 +18,7 @@ from revolt_pipeline.defs.lake.resources import LakeResource
 from revolt_pipeline.defs.lake.runners import LayerRunner
 from revolt_pipeline.defs.metadata import table_metadata
 from revolt_pipeline.defs.reports.assets import KINDS as REPORT_KINDS
-from revolt_pipeline.defs.reports.assets import LOADED_ROWS, load_report_table
+from revolt_pipeline.defs.reports.assets import LOADED_ROWS, load_report_table, report_table_metadata
 from revolt_pipeline.defs.reports.resources import ReportDatabaseResource
 from revolt_pipeline.defs.rules import reads_window, rules_metadata
 from revolt_pipeline.layers.checks import CheckOutcome, funnel_steps_check
@@ -110,7 +110,7 @@ def build_funnel_assets(
                 kinds=REPORT_KINDS,
                 owners=OWNERS,
                 tags={"layer": "reports"},
-                metadata={"dagster/table_name": table.name, **described},
+                metadata={**report_table_metadata(table), **described},
             )
             for table in schema.FUNNEL_TABLES
         ],
