@@ -13,7 +13,7 @@ from typing import Any
 import dagster as dg
 import pyarrow as pa
 
-from revolt_pipeline.defs.checks import partition_check
+from revolt_pipeline.defs.checks import partition_check, report_checks
 from revolt_pipeline.defs.lake.resources import LakeResource
 from revolt_pipeline.defs.lake.runners import LayerRunner
 from revolt_pipeline.defs.metadata import table_metadata
@@ -30,6 +30,10 @@ from revolt_pipeline.transforms.rules import PipelineRules
 OWNERS = ["team:analytics-platform"]
 PROGRESS_PREVIEW = ["funnel", "person_id", "platform", "entered_at", "steps_reached"]
 PREVIEWS = {"funnel_progress": PROGRESS_PREVIEW}
+FUNNEL_PROGRESS_CONSISTENT = (
+    "Each person once per funnel, at step 1 or beyond: step 1 at the entry, each step reached at or after the one "
+    "before it, no time after the last step reached."
+)
 FUNNEL_STEPS_CONSISTENT = (
     "Along each funnel's steps: step 1 is reached by everyone who entered, reached never grows, conversions lie "
     "in [0, 1]."
@@ -76,14 +80,20 @@ def build_funnel_assets(
         "and time, the steps reached within the funnel's window and when. The day's daily step tables and its ISO "
         "week's are counted from it.",
         metadata=described,
+        check_specs=[
+            partition_check("funnel_progress_consistent", "funnel_progress", FUNNEL_PROGRESS_CONSISTENT, partitions)
+        ],
     )
     def funnel_progress(
         context: dg.AssetExecutionContext, lake: LakeResource, layer_runner: LayerRunner
     ) -> Iterator[Any]:
-        """Build each day of the run, then count its weeks again."""
+        """Build each day of the run, then count its weeks again. A day's check reads its file, so it is judged where
+        the file was written."""
         run = layer_runner.build(context, lake, "funnel_progress", rules, PREVIEWS)
+        outcomes = {}
         for built in run.days:
             day: FunnelDay = built.result
+            outcomes[built.day.isoformat()] = built.checks
             context.add_asset_metadata(
                 {
                     **table_metadata(
@@ -98,6 +108,7 @@ def build_funnel_assets(
                 partition_key=built.day.isoformat(),
             )
         yield dg.MaterializeResult(metadata=run.run_metadata("funnel_progress"))
+        yield from report_checks(context, "funnel_progress", outcomes)
 
     @dg.multi_asset(
         name="funnel_reports",
