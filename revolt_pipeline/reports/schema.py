@@ -550,12 +550,17 @@ __all__ += ["SNAPSHOT_TABLES", "people", "person_days"]
 # Funnels, from the funnels layer (`layers/funnels.py`): people through the steps of each funnel of
 # REVOLT_FUNNELS_FILE, by the day (or ISO week) they entered, exact distinct people after identity stitching.
 def _funnel_steps(name: str, period: list[sa.Column], by_platform: bool, grain: str, when: str) -> sa.Table:
+    counted = (
+        "Each person counts once a week, on the platform of the attempt counted (their furthest of the week)"
+        if "week" in when
+        else "Each person's attempt counts on one platform"
+    )
     platform = (
         [
             _text_key(
                 "platform",
                 "The platform people entered the funnel on (their step 1 event's; `unknown` if the app did not say). "
-                "Each person's attempt counts on one platform: entered and reached sum across platforms.",
+                f"{counted}: entered and reached sum across platforms.",
             )
         ]
         if by_platform
@@ -623,9 +628,10 @@ funnel_steps_daily_by_platform = _funnel_steps(
     "day x funnel x platform x step, for the platforms people entered on",
     "on the day",
 )
-funnel_steps_weekly = _funnel_steps(
-    "funnel_steps_weekly",
-    [
+
+
+def _week_columns() -> list[sa.Column[Any]]:
+    return [
         _date_key("week_start", "The Monday of the ISO week (UTC) people entered the funnel in."),
         sa.Column(
             "as_of_date",
@@ -633,12 +639,31 @@ funnel_steps_weekly = _funnel_steps(
             nullable=False,
             comment="The latest day of the week built: before the week is over, the week so far.",
         ),
-    ],
+    ]
+
+
+_ONCE_A_WEEK = "each person once a week, their furthest attempt (the earliest among equals)"
+funnel_steps_weekly = _funnel_steps(
+    "funnel_steps_weekly",
+    _week_columns(),
     False,
-    "ISO week x funnel x step, as of the latest day built in the week; each person once a week, their furthest attempt",
+    f"ISO week x funnel x step, as of the latest day built in the week; {_ONCE_A_WEEK}",
     "in the week",
 )
-FUNNEL_TABLES = (funnel_steps_daily, funnel_steps_daily_by_platform, funnel_steps_weekly)
+funnel_steps_weekly_by_platform = _funnel_steps(
+    "funnel_steps_weekly_by_platform",
+    _week_columns(),
+    True,
+    f"ISO week x funnel x platform x step, as of the latest day built in the week; {_ONCE_A_WEEK}, counted on "
+    "the platform that attempt entered on (a person who used two platforms in the week counts on one)",
+    "in the week",
+)
+FUNNEL_TABLES = (
+    funnel_steps_daily,
+    funnel_steps_daily_by_platform,
+    funnel_steps_weekly,
+    funnel_steps_weekly_by_platform,
+)
 """The funnel step tables, daily before weekly."""
 PARTITION_COLUMNS.update({table.name: table.columns[0].name for table in FUNNEL_TABLES})
 __all__ += ["FUNNEL_TABLES", *(table.name for table in FUNNEL_TABLES)]

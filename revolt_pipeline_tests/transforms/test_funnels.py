@@ -35,6 +35,7 @@ steps = [
 """
 RULES = PipelineRules(funnels=parse_funnels(SIGNUP, "funnels.toml"))
 DAILY, WEEKLY = "funnel_steps_daily", "funnel_steps_weekly"
+DAILY_BY_PLATFORM, WEEKLY_BY_PLATFORM = "funnel_steps_daily_by_platform", "funnel_steps_weekly_by_platform"
 
 
 class FunnelLake:
@@ -294,6 +295,67 @@ def test_building_a_day_again_changes_nothing(tmp_path: Path) -> None:
         lake.builder.funnel_days([date(2026, 11, 10)])
         lake.builder.every_layer([date(2026, 11, 11)])
         assert lake.snapshot() == before
+
+
+def test_a_week_by_platform_counts_each_person_once_on_the_platform_of_their_furthest_attempt(tmp_path: Path) -> None:
+    """u1 gets further on iOS on the 11th than on the web the day before; u2 furthest on Android first; u3 enters
+    on iOS then on the web, reaching no further: the earliest of equals counts."""
+    plan = {"plan": "team"}
+    signup = [
+        ("Home", "page", None),
+        ("Pricing", "page", None),
+        ("Signup Started", "track", plan),
+        ("Signed Up", "track", None),
+    ]
+
+    def attempt(prefix: str, start: datetime, steps: int, user_id: str, platform: str) -> list[dict[str, Any]]:
+        return [
+            landed(
+                f"{prefix}{n}",
+                start + timedelta(minutes=n),
+                kind=kind,
+                event=event,
+                user_id=user_id,
+                platform=platform,
+                properties=properties,
+            )
+            for n, (event, kind, properties) in enumerate(signup[:steps])
+        ]
+
+    with duckdb_connection() as connection:
+        lake = FunnelLake(tmp_path, connection)
+        lake.receive(
+            [
+                *attempt("a", at("2026-11-10 10:00"), 2, "u1", "web"),
+                *attempt("b", at("2026-11-10 11:00"), 4, "u2", "android"),
+                *attempt("c", at("2026-11-10 12:00"), 1, "u3", "ios"),
+            ],
+            at("2026-11-10 13:00"),
+        )
+        lake.receive(attempt("d", at("2026-11-11 10:00"), 3, "u1", "ios"), at("2026-11-11 11:00"))
+        lake.receive(
+            [
+                *attempt("e", at("2026-11-12 10:00"), 1, "u2", "web"),
+                *attempt("f", at("2026-11-12 11:00"), 1, "u3", "web"),
+            ],
+            at("2026-11-12 12:00"),
+        )
+        week = date(2026, 11, 9)
+        by_platform = lake.rows(WEEKLY_BY_PLATFORM, week)
+        total = lake.rows(WEEKLY, week)
+        daily_by_platform = lake.rows(DAILY_BY_PLATFORM, date(2026, 11, 10))
+
+    reached = {
+        platform: [row["reached"] for row in by_platform if row["platform"] == platform]
+        for platform in {row["platform"] for row in by_platform}
+    }
+    assert reached == {"android": [1, 1, 1, 1], "ios": [2, 1, 1, 0]}  # u1 on iOS, not on the web too
+    assert {row["platform"] for row in daily_by_platform} == {"web", "android", "ios"}
+    assert [row["reached"] for row in total] == [3, 2, 2, 1]
+    for step in (1, 2, 3, 4):  # the platforms add up to the total
+        assert sum(r["reached"] for r in by_platform if r["step"] == step) == total[step - 1]["reached"]
+    assert {row["as_of_date"] for row in by_platform} == {row["as_of_date"] for row in total}
+    assert funnel_steps_check(by_platform).passed
 
 
 def test_the_check_flags_steps_that_gain_people_and_conversions_outside_zero_to_one() -> None:

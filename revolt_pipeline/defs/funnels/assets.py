@@ -2,7 +2,7 @@
 
 `funnel_progress` of day D reads the sessionized events of D and of the days the longest conversion window
 reaches after it (`PipelineRules.funnel_window`), so a change on day D reopens the funnel days before it whose
-windows reach it (`defs/funnels/sensors.py`). The weekly table's partition D is the ISO week of D, as of the
+windows reach it (`defs/funnels/sensors.py`). The weekly tables' partition D is the ISO week of D, as of the
 latest day built in it. `funnel_progress`'s days are built by the `layer_runner` resource (DuckDB in this process, or
 the Spark job through Dagster Pipes); the step tables are loaded here.
 """
@@ -22,7 +22,7 @@ from revolt_pipeline.defs.reports.assets import LOADED_ROWS, load_report_table, 
 from revolt_pipeline.defs.reports.resources import ReportDatabaseResource
 from revolt_pipeline.defs.rules import reads_window, rules_metadata
 from revolt_pipeline.layers.checks import CheckOutcome, funnel_steps_check
-from revolt_pipeline.layers.funnels import FunnelDay, iso_week_start, load_funnel_steps
+from revolt_pipeline.layers.funnels import WEEKLY_TABLES, FunnelDay, iso_week_start, load_funnel_steps
 from revolt_pipeline.reports import schema
 from revolt_pipeline.storage.layout import funnel_progress_key
 from revolt_pipeline.transforms.rules import PipelineRules
@@ -63,8 +63,8 @@ def _steps_checks(rows: pa.Table) -> list[CheckOutcome]:
 def build_funnel_assets(
     partitions: dg.PartitionsDefinition, rules: PipelineRules, engine: str = "duckdb"
 ) -> list[dg.AssetsDefinition]:
-    """`funnel_progress` (lake) and `funnel_reports` (the three funnel step tables); `engine` (REVOLT_ENGINE) names
-    the lake asset's kind in the UI."""
+    """`funnel_progress` (lake) and `funnel_reports` (the funnel step tables, daily and weekly, in total and by
+    platform); `engine` (REVOLT_ENGINE) names the lake asset's kind in the UI."""
     described = _funnels_metadata(rules)
 
     @dg.asset(
@@ -139,9 +139,9 @@ def build_funnel_assets(
     def funnel_reports(
         context: dg.AssetExecutionContext, lake: LakeResource, reports: ReportDatabaseResource
     ) -> Iterator[Any]:
-        """Load the run's days (the weekly table: their weeks) of each funnel step table."""
+        """Load the run's days (the weekly tables: their weeks) of each funnel step table."""
         for table in schema.FUNNEL_TABLES:
-            period = iso_week_start if table is schema.funnel_steps_weekly else (lambda day: day)
+            period = iso_week_start if table.name in WEEKLY_TABLES else (lambda day: day)
             yield from load_report_table(
                 context, lake, reports, table, load_funnel_steps, more_checks=_steps_checks, period=period
             )
