@@ -600,6 +600,7 @@ def people_truth(on_time: list[PlannedMessage], sessions: list[dict[str, Any]], 
             "os_version": device.os_version,
             "locale": region[2],
             "country": REGION_COUNTRIES[region[0]][0],
+            "country_method": _country_method(device, owner[message.device]),
         }
 
     first_and_latest = {
@@ -626,11 +627,16 @@ def people_truth(on_time: list[PlannedMessage], sessions: list[dict[str, Any]], 
 DEVICE_DIMENSIONS: dict[str, Any] = {
     "os": lambda device, person: f"{device.os_name}|{device.os_version}",
     "device_type": lambda device, person: device.platform,
-    "country": lambda device, person: REGION_COUNTRIES[person.region[0]][0],
+    "country": lambda device, person: f"{REGION_COUNTRIES[person.region[0]][0]}|{_country_method(device, person)}",
     "locale": lambda device, person: person.region[2],
     "source": lambda device, person: device.source,
     "library": lambda device, person: f"{PLATFORMS[device.platform][1]}|demo",
 }
+
+
+def _country_method(device: Device, person: Person) -> str:
+    """How the pipeline finds the device's country: from its address when it sends one, else its time zone."""
+    return "ip" if device_ip(device, person.region) is not None else "timezone"
 
 
 def device_dimension_truth(traffic: Traffic) -> dict[str, Any]:

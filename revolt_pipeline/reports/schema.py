@@ -47,7 +47,10 @@ _GRAIN_WORDS = {
     BY_APP_VERSION.suffix: ("per platform and app version", "app versions or days"),
     BY_OS.suffix: ("per operating system and its version, all platforms together", "OS versions or days"),
     BY_DEVICE_TYPE.suffix: ("per device type, all platforms together", "device types or days"),
-    BY_COUNTRY.suffix: ("per country, all platforms together", "countries or days"),
+    BY_COUNTRY.suffix: (
+        "per country and the method that found it, all platforms together",
+        "country and method pairs or days",
+    ),
     BY_LOCALE.suffix: ("per locale, all platforms together", "locales or days"),
     BY_SOURCE.suffix: ("per source (app sending events)", "sources or days"),
     BY_LIBRARY.suffix: ("per SDK library and its version", "library versions or days"),
@@ -61,7 +64,9 @@ _DIMENSION_COMMENTS = {
     "device_type": "The device type the SDK reports (context.device.type: ios, android, ...; `unknown` if not sent).",
     "country": "ISO 3166-1 alpha-2 country code: from the IP address (context.ip, else the sender's address) "
     "through an offline registry lookup, else from the time zone (context.timezone); `unknown` if neither told. "
-    "The events' country_method column says which.",
+    "country_method says which.",
+    "country_method": "How the country was found: `ip` (the address, looked up offline), `timezone` (the device's "
+    "time zone, when no address told) or `unknown` (neither; country is `unknown` too). Sum over it for a country.",
     "locale": "The device's locale as sent (context.locale, e.g. en-US; `unknown` if not sent).",
     "source": "The source (app) whose write key sent the events, as named in the sources file.",
     "library_name": "The SDK library that sent the events (context.library.name; `unknown` if not sent).",
@@ -498,6 +503,11 @@ people = sa.Table(
     _text("latest_os_version", "The OS version of the person's latest event that sent one (context.os.version)."),
     _text("latest_locale", "The locale of the person's latest event that sent one (context.locale)."),
     _text("latest_country", "The country of the person's latest event, where the pipeline knows it; else NULL."),
+    _text(
+        "latest_country_method",
+        "How latest_country was found: `ip` (the address, looked up offline) or `timezone` (the device's time zone); "
+        "NULL with it.",
+    ),
     sa.Column(
         "first_app_version",
         sa.String(REPORT_TEXT_CHARS["app_version"]),
@@ -507,6 +517,7 @@ people = sa.Table(
     _text("first_os_version", "The OS version of the person's first event that sent one (context.os.version)."),
     _text("first_locale", "The locale of the person's first event that sent one (context.locale)."),
     _text("first_country", "The country of the person's first event whose country the pipeline knows; else NULL."),
+    _text("first_country_method", "How first_country was found: `ip` or `timezone`; NULL with it."),
     _text("email", "Trait `email` of the latest identify that set it."),
     _text("name", "Trait `name` of the latest identify that set it."),
     _text("plan", "Trait `plan` of the latest identify that set it."),
