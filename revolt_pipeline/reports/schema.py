@@ -547,6 +547,7 @@ people = sa.Table(
     sa.Index("ix_people_last_seen", "last_seen"),
     sa.Index("ix_people_first_seen", "first_seen"),
     sa.Index("ix_people_user_id", "user_id"),
+    sa.Index("ix_people_latest_platform", "latest_platform"),  # the platform filter of people lists
     comment="Everyone seen so far, as of the latest day built (snapshot_date), after identity stitching: a person "
     "merged into another by a later identify is gone, their history counted in the other's. Replaced whole "
     "on each load. Grain: one row per person_id.",
