@@ -65,6 +65,7 @@ FUNNEL_ASSETS = (
     "funnel_steps_daily",
     "funnel_steps_daily_by_platform",
     "funnel_steps_weekly",
+    "funnel_steps_weekly_by_platform",
 )
 funnels_job = dg.define_asset_job(
     "funnels_job",

@@ -600,6 +600,7 @@ def people_truth(on_time: list[PlannedMessage], sessions: list[dict[str, Any]], 
             "os_version": device.os_version,
             "locale": region[2],
             "country": REGION_COUNTRIES[region[0]][0],
+            "country_method": _country_method(device, owner[message.device]),
         }
 
     first_and_latest = {
@@ -626,11 +627,16 @@ def people_truth(on_time: list[PlannedMessage], sessions: list[dict[str, Any]], 
 DEVICE_DIMENSIONS: dict[str, Any] = {
     "os": lambda device, person: f"{device.os_name}|{device.os_version}",
     "device_type": lambda device, person: device.platform,
-    "country": lambda device, person: REGION_COUNTRIES[person.region[0]][0],
+    "country": lambda device, person: f"{REGION_COUNTRIES[person.region[0]][0]}|{_country_method(device, person)}",
     "locale": lambda device, person: person.region[2],
     "source": lambda device, person: device.source,
     "library": lambda device, person: f"{PLATFORMS[device.platform][1]}|demo",
 }
+
+
+def _country_method(device: Device, person: Person) -> str:
+    """How the pipeline finds the device's country: from its address when it sends one, else its time zone."""
+    return "ip" if device_ip(device, person.region) is not None else "timezone"
 
 
 def device_dimension_truth(traffic: Traffic) -> dict[str, Any]:
@@ -837,14 +843,15 @@ def _step_rows(funnel: Funnel, attempts: list[list[datetime]]) -> list[dict[str,
 def funnel_ground_truth(
     traffic: Traffic, on_time: list[PlannedMessage], funnels: tuple[Funnel, ...]
 ) -> dict[str, dict[str, Any]]:
-    """Every funnel's steps per day of entry (in total and by the platform of step 1) and per ISO week, from the
-    plan: each person's furthest attempt of the day (of the week), the earliest among equals."""
+    """Every funnel's steps per day of entry and per ISO week, in total and by the platform of step 1, from the
+    plan: each person's furthest attempt of the day (of the week), the earliest among equals; a week by platform
+    counts each person under the platform of that attempt."""
     by_person: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
     for m in on_time:
         platform = traffic.devices[m.device].platform
         by_person[m.person_key].append((m.event_time, m.message_id, m.kind, m.name, m.properties, platform))
     days = sorted({m.event_time.date() for m in on_time})
-    truth: dict[str, dict[str, Any]] = {"daily": {}, "daily_by_platform": {}, "weekly": {}}
+    truth: dict[str, dict[str, Any]] = {"daily": {}, "daily_by_platform": {}, "weekly": {}, "weekly_by_platform": {}}
     for funnel in funnels:
         best: dict[tuple[date, str], tuple[list[datetime], str]] = {}  # (day, person) -> step times, platform
         for person, events in by_person.items():
@@ -856,11 +863,11 @@ def funnel_ground_truth(
                 key = (event[0].date(), person)
                 if key not in best or len(times) > len(best[key][0]):
                     best[key] = (times, event[5])
-        weeks: dict[tuple[date, str], list[datetime]] = {}
-        for (day, person), (times, _) in sorted(best.items()):
+        weeks: dict[tuple[date, str], tuple[list[datetime], str]] = {}  # (Monday, person) -> step times, platform
+        for (day, person), (times, platform) in sorted(best.items()):
             week = (day - timedelta(days=day.weekday()), person)
-            if week not in weeks or len(times) > len(weeks[week]):
-                weeks[week] = times
+            if week not in weeks or len(times) > len(weeks[week][0]):
+                weeks[week] = (times, platform)
         for day in days:
             entries = [(times, platform) for (d, _), (times, platform) in best.items() if d == day]
             truth["daily"].setdefault(day.isoformat(), {})[funnel.name] = _step_rows(funnel, [t for t, _ in entries])
@@ -868,8 +875,13 @@ def funnel_ground_truth(
             for platform in sorted({p for _, p in entries}):
                 platforms[platform] = _step_rows(funnel, [t for t, p in entries if p == platform])
         for week_start in sorted({day - timedelta(days=day.weekday()) for day in days}):
-            attempts = [times for (w, _), times in weeks.items() if w == week_start]
-            truth["weekly"].setdefault(week_start.isoformat(), {})[funnel.name] = _step_rows(funnel, attempts)
+            attempts = [(times, platform) for (w, _), (times, platform) in weeks.items() if w == week_start]
+            truth["weekly"].setdefault(week_start.isoformat(), {})[funnel.name] = _step_rows(
+                funnel, [t for t, _ in attempts]
+            )
+            platforms = truth["weekly_by_platform"].setdefault(week_start.isoformat(), {}).setdefault(funnel.name, {})
+            for platform in sorted({p for _, p in attempts}):
+                platforms[platform] = _step_rows(funnel, [t for t, p in attempts if p == platform])
     return truth
 
 

@@ -12,6 +12,7 @@ from typing import Any
 import pyarrow.parquet as pq
 
 from revolt_pipeline.layers.cleaned import AggregateDay, CleanDay, SessionDay
+from revolt_pipeline.layers.funnels import FunnelDay
 from revolt_pipeline.layers.ml import ChurnModelDay, FeaturesDay
 from revolt_pipeline.layers.people import PeopleDay
 from revolt_pipeline.layers.raw import RawDay
@@ -191,6 +192,34 @@ def funnel_steps_check(rows: list[dict[str, Any]]) -> CheckOutcome:
                 if value is not None and not 0.0 <= value <= 1.0:
                     problems.append(f"{where}: step {row['step']} {name} {value} is outside [0, 1]")
     return _outcome("funnel_steps_consistent", problems, groups=len(groups))
+
+
+def funnel_progress_checks(day: FunnelDay) -> list[CheckOutcome]:
+    """`funnel_progress_consistent` of a day's funnel progress: each person once per funnel, at step 1 or beyond,
+    step 1 at the entry, each step reached at or after the one before it, and no time after the last step reached.
+    The step tables are counted from these rows: a person twice would be counted twice."""
+    columns = ["funnel", "person_id", "entered_at", "steps_reached", "step_times"]
+    rows = pq.read_table(day.progress_path, columns=columns).to_pylist()
+    problems = []
+    seen: set[tuple[str, str]] = set()
+    for row in rows:
+        where, times, reached = f"{row['funnel']}: {row['person_id']}", row["step_times"] or [], row["steps_reached"]
+        if (row["funnel"], row["person_id"]) in seen:
+            problems.append(f"{where} has more than one row")
+        seen.add((row["funnel"], row["person_id"]))
+        if reached is None or not 1 <= reached <= len(times):
+            problems.append(f"{where} reached {reached} of {len(times)} steps")
+        elif times[0] != row["entered_at"]:
+            problems.append(f"{where} did step 1 at {times[0]}, not at the entry ({row['entered_at']})")
+        elif None in times[:reached] or any(time is not None for time in times[reached:]):
+            problems.append(f"{where} reached {reached} steps but has times for steps {_numbered(times)}")
+        elif any(later < earlier for earlier, later in pairwise(times[:reached])):
+            problems.append(f"{where} reached a step before the step before it")
+    return [_outcome("funnel_progress_consistent", problems, entries=len(rows))]
+
+
+def _numbered(times: list[Any]) -> str:
+    return ", ".join(str(number) for number, time in enumerate(times, start=1) if time is not None) or "none"
 
 
 def _cell_problems(table: str, rows: list[dict], key: str) -> list[str]:

@@ -152,7 +152,7 @@ class DayBuilder:
             return build_funnel_days(self.store, connection, days, self.rules, self.workdir)
 
     def funnel_reports(self, engine: sa.Engine, days: list[date]) -> dict[str, pa.Table]:
-        """The funnel step tables of the days (the weekly one: of their weeks); rows loaded by table."""
+        """The funnel step tables of the days (the weekly ones: of their weeks); rows loaded by table."""
         loaded = {}
         for table in schema.FUNNEL_TABLES:
             with self.step(f"load_{table.name}"):

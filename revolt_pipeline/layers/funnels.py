@@ -4,8 +4,8 @@ Funnel day D reads the sessionized events of D and of the days the longest conve
 (`PipelineRules.funnel_window`; days the cleaned layer never built have no events), re-stitched through every
 identity link known: never the history before, so one day costs the same after a week or a year. It writes
 the day's progress and its two daily step tables under one commit (FUNNELS). The week of D is then counted
-again from the progress of every day of that ISO week built so far, and committed under its Monday
-(FUNNEL_WEEKS): a week's row is as of the latest day built in it, whichever day was built last.
+again from the progress of every day of that ISO week built so far, in total and by platform, and committed under
+its Monday (FUNNEL_WEEKS): a week's row is as of the latest day built in it, whichever day was built last.
 """
 
 from dataclasses import dataclass, field
@@ -39,10 +39,23 @@ from revolt_pipeline.transforms.people import stitch_people
 from revolt_pipeline.transforms.rules import PipelineRules
 
 FUNNELS = Layer("funnels", "funnel_progress, funnel_steps_daily and funnel_steps_daily_by_platform")
-FUNNEL_WEEKS = Layer("funnel_weeks", "funnel_steps_weekly (committed under the week's Monday)")
+FUNNEL_WEEKS = Layer(
+    "funnel_weeks", "funnel_steps_weekly and funnel_steps_weekly_by_platform (committed under the week's Monday)"
+)
+# Each step table, by whether it is broken down by the platform people entered on.
 DAILY_TABLES = {schema.funnel_steps_daily.name: False, schema.funnel_steps_daily_by_platform.name: True}
+WEEKLY_TABLES = {schema.funnel_steps_weekly.name: False, schema.funnel_steps_weekly_by_platform.name: True}
 
-__all__ = ["FUNNELS", "FUNNEL_WEEKS", "FunnelDay", "FunnelWeek", "build_funnel_days", "read_funnels"]
+__all__ = [
+    "DAILY_TABLES",
+    "FUNNELS",
+    "FUNNEL_WEEKS",
+    "WEEKLY_TABLES",
+    "FunnelDay",
+    "FunnelWeek",
+    "build_funnel_days",
+    "read_funnels",
+]
 
 
 def read_funnels(path: Path) -> tuple[Funnel, ...]:
@@ -70,7 +83,7 @@ class FunnelDay:
 class FunnelWeek:
     week_start: date
     as_of: date
-    path: str
+    tables: dict[str, str]  # weekly report table -> local Parquet file of the week's rows
 
 
 @dataclass
@@ -119,21 +132,21 @@ def _funnel_week(
     store: ObjectStore, connection: duckdb.DuckDBPyConnection, week: date, funnels: tuple[Funnel, ...], workdir: Path
 ) -> FunnelWeek:
     built = sorted(day for day in committed_days(store, FUNNELS) if week <= day < week + timedelta(days=7))
-    table = schema.funnel_steps_weekly.name
-    path = str(workdir / f"{table}-{week}.parquet")
+    tables = {name: str(workdir / f"{name}-{week}.parquet") for name in WEEKLY_TABLES}
     with local_copies(store, [funnel_progress_key(day) for day in built]) as files:
-        copy_to_parquet(
-            connection, funnel_steps_weekly_query(funnels, dict(zip(built, files, strict=True)), week), path
-        )
+        progress = dict(zip(built, files, strict=True))
+        for name, by_platform in WEEKLY_TABLES.items():
+            copy_to_parquet(connection, funnel_steps_weekly_query(funnels, progress, week, by_platform), tables[name])
     with committing(store, FUNNEL_WEEKS, week) as commit:
-        commit.put_file(funnel_steps_key(table, week), path)
-    return FunnelWeek(week, built[-1], path)
+        for name, path in tables.items():
+            commit.put_file(funnel_steps_key(name, week), path)
+    return FunnelWeek(week, built[-1], tables)
 
 
 def load_funnel_steps(engine: sa.Engine, store: ObjectStore, table: sa.Table, days: list[date]) -> pa.Table:
     """Replace the rows of a funnel step table for the days (daily tables) or their weeks (weekly) with the lake's;
     returns the rows."""
-    if table.name == schema.funnel_steps_weekly.name:
+    if table.name in WEEKLY_TABLES:
         weeks = sorted({iso_week_start(day) for day in days})
         keys = {week: funnel_steps_key(table.name, week) for week in weeks}
         return load_lake_days(engine, store, table, keys, FUNNEL_WEEKS, "funnel_progress")

@@ -17,7 +17,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
-from revolt_pipeline.layers.checks import CheckOutcome, person_features_checks
+from revolt_pipeline.layers.checks import CheckOutcome, funnel_progress_checks, person_features_checks
 from revolt_pipeline.layers.cleaned import AggregateDay, CleanDay, SessionDay, aggregate_day, clean_days, sessionize_day
 from revolt_pipeline.layers.funnels import FunnelDay, build_funnel_days
 from revolt_pipeline.layers.ml import FeaturesDay, build_person_features, cutoff_of
@@ -142,6 +142,7 @@ STEPS: dict[str, Step] = {
             lambda day: {"funnel_progress": day.progress_path},
             per_day=False,
             label="funnels",
+            judge=funnel_progress_checks,
         ),
         Step(
             "cohort_activity",

@@ -47,7 +47,10 @@ _GRAIN_WORDS = {
     BY_APP_VERSION.suffix: ("per platform and app version", "app versions or days"),
     BY_OS.suffix: ("per operating system and its version, all platforms together", "OS versions or days"),
     BY_DEVICE_TYPE.suffix: ("per device type, all platforms together", "device types or days"),
-    BY_COUNTRY.suffix: ("per country, all platforms together", "countries or days"),
+    BY_COUNTRY.suffix: (
+        "per country and the method that found it, all platforms together",
+        "country and method pairs or days",
+    ),
     BY_LOCALE.suffix: ("per locale, all platforms together", "locales or days"),
     BY_SOURCE.suffix: ("per source (app sending events)", "sources or days"),
     BY_LIBRARY.suffix: ("per SDK library and its version", "library versions or days"),
@@ -61,7 +64,9 @@ _DIMENSION_COMMENTS = {
     "device_type": "The device type the SDK reports (context.device.type: ios, android, ...; `unknown` if not sent).",
     "country": "ISO 3166-1 alpha-2 country code: from the IP address (context.ip, else the sender's address) "
     "through an offline registry lookup, else from the time zone (context.timezone); `unknown` if neither told. "
-    "The events' country_method column says which.",
+    "country_method says which.",
+    "country_method": "How the country was found: `ip` (the address, looked up offline), `timezone` (the device's "
+    "time zone, when no address told) or `unknown` (neither; country is `unknown` too). Sum over it for a country.",
     "locale": "The device's locale as sent (context.locale, e.g. en-US; `unknown` if not sent).",
     "source": "The source (app) whose write key sent the events, as named in the sources file.",
     "library_name": "The SDK library that sent the events (context.library.name; `unknown` if not sent).",
@@ -498,6 +503,11 @@ people = sa.Table(
     _text("latest_os_version", "The OS version of the person's latest event that sent one (context.os.version)."),
     _text("latest_locale", "The locale of the person's latest event that sent one (context.locale)."),
     _text("latest_country", "The country of the person's latest event, where the pipeline knows it; else NULL."),
+    _text(
+        "latest_country_method",
+        "How latest_country was found: `ip` (the address, looked up offline) or `timezone` (the device's time zone); "
+        "NULL with it.",
+    ),
     sa.Column(
         "first_app_version",
         sa.String(REPORT_TEXT_CHARS["app_version"]),
@@ -507,6 +517,7 @@ people = sa.Table(
     _text("first_os_version", "The OS version of the person's first event that sent one (context.os.version)."),
     _text("first_locale", "The locale of the person's first event that sent one (context.locale)."),
     _text("first_country", "The country of the person's first event whose country the pipeline knows; else NULL."),
+    _text("first_country_method", "How first_country was found: `ip` or `timezone`; NULL with it."),
     _text("email", "Trait `email` of the latest identify that set it."),
     _text("name", "Trait `name` of the latest identify that set it."),
     _text("plan", "Trait `plan` of the latest identify that set it."),
@@ -536,6 +547,7 @@ people = sa.Table(
     sa.Index("ix_people_last_seen", "last_seen"),
     sa.Index("ix_people_first_seen", "first_seen"),
     sa.Index("ix_people_user_id", "user_id"),
+    sa.Index("ix_people_latest_platform", "latest_platform"),  # the platform filter of people lists
     comment="Everyone seen so far, as of the latest day built (snapshot_date), after identity stitching: a person "
     "merged into another by a later identify is gone, their history counted in the other's. Replaced whole "
     "on each load. Grain: one row per person_id.",
@@ -550,12 +562,17 @@ __all__ += ["SNAPSHOT_TABLES", "people", "person_days"]
 # Funnels, from the funnels layer (`layers/funnels.py`): people through the steps of each funnel of
 # REVOLT_FUNNELS_FILE, by the day (or ISO week) they entered, exact distinct people after identity stitching.
 def _funnel_steps(name: str, period: list[sa.Column], by_platform: bool, grain: str, when: str) -> sa.Table:
+    counted = (
+        "Each person counts once a week, on the platform of the attempt counted (their furthest of the week)"
+        if "week" in when
+        else "Each person's attempt counts on one platform"
+    )
     platform = (
         [
             _text_key(
                 "platform",
                 "The platform people entered the funnel on (their step 1 event's; `unknown` if the app did not say). "
-                "Each person's attempt counts on one platform: entered and reached sum across platforms.",
+                f"{counted}: entered and reached sum across platforms.",
             )
         ]
         if by_platform
@@ -623,9 +640,10 @@ funnel_steps_daily_by_platform = _funnel_steps(
     "day x funnel x platform x step, for the platforms people entered on",
     "on the day",
 )
-funnel_steps_weekly = _funnel_steps(
-    "funnel_steps_weekly",
-    [
+
+
+def _week_columns() -> list[sa.Column[Any]]:
+    return [
         _date_key("week_start", "The Monday of the ISO week (UTC) people entered the funnel in."),
         sa.Column(
             "as_of_date",
@@ -633,12 +651,31 @@ funnel_steps_weekly = _funnel_steps(
             nullable=False,
             comment="The latest day of the week built: before the week is over, the week so far.",
         ),
-    ],
+    ]
+
+
+_ONCE_A_WEEK = "each person once a week, their furthest attempt (the earliest among equals)"
+funnel_steps_weekly = _funnel_steps(
+    "funnel_steps_weekly",
+    _week_columns(),
     False,
-    "ISO week x funnel x step, as of the latest day built in the week; each person once a week, their furthest attempt",
+    f"ISO week x funnel x step, as of the latest day built in the week; {_ONCE_A_WEEK}",
     "in the week",
 )
-FUNNEL_TABLES = (funnel_steps_daily, funnel_steps_daily_by_platform, funnel_steps_weekly)
+funnel_steps_weekly_by_platform = _funnel_steps(
+    "funnel_steps_weekly_by_platform",
+    _week_columns(),
+    True,
+    f"ISO week x funnel x platform x step, as of the latest day built in the week; {_ONCE_A_WEEK}, counted on "
+    "the platform that attempt entered on (a person who used two platforms in the week counts on one)",
+    "in the week",
+)
+FUNNEL_TABLES = (
+    funnel_steps_daily,
+    funnel_steps_daily_by_platform,
+    funnel_steps_weekly,
+    funnel_steps_weekly_by_platform,
+)
 """The funnel step tables, daily before weekly."""
 PARTITION_COLUMNS.update({table.name: table.columns[0].name for table in FUNNEL_TABLES})
 __all__ += ["FUNNEL_TABLES", *(table.name for table in FUNNEL_TABLES)]

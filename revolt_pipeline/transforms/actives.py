@@ -23,7 +23,7 @@ import duckdb
 
 from revolt_pipeline.transforms.aggregates import DIMENSION_TEXT, Grain
 from revolt_pipeline.transforms.engine import parquet, sql_string
-from revolt_pipeline.transforms.people import DIMENSION_LISTS, restitched_sql
+from revolt_pipeline.transforms.people import DIMENSION_LISTS, restitched_sql, with_later_dimension_lists
 from revolt_pipeline.transforms.rules import DayWindow
 
 WAU_DAYS = 7
@@ -45,7 +45,8 @@ def stage_window(
         raise ValueError(f"the person days of {day} are needed for its active users")
     lists = ", ".join(DIMENSION_LISTS)
     parts = [
-        f"SELECT DATE {sql_string(d.isoformat())} AS day, person_id, {lists} FROM {parquet(path)}"
+        f"SELECT DATE {sql_string(d.isoformat())} AS day, person_id, {lists} "
+        f"FROM {with_later_dimension_lists(parquet(path))}"
         for d, path in sorted(person_days.items())
     ]
     rows = restitched_sql(f"({' UNION ALL '.join(parts)})", person_map)

@@ -63,7 +63,9 @@ GRAINS = (TOTAL, BY_PLATFORM, BY_APP_VERSION)
 # every active person exactly once per value.
 BY_OS = Grain("_by_os", ("os_name", "os_version"))
 BY_DEVICE_TYPE = Grain("_by_device_type", ("device_type",))
-BY_COUNTRY = Grain("_by_country", ("country",))
+# The country with the method that found it (ip, timezone, unknown), so a reader can weigh the timezone guesses;
+# summing a country's rows over the methods gives the country's events.
+BY_COUNTRY = Grain("_by_country", ("country", "country_method"))
 BY_LOCALE = Grain("_by_locale", ("locale",))
 BY_SOURCE = Grain("_by_source", ("source",))
 BY_LIBRARY = Grain("_by_library", ("library_name", "library_version"))

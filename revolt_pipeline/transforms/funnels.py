@@ -13,7 +13,8 @@ an order mode. How a person goes through it (docs/pipeline.md, "Funnels", says t
   a page the funnel does not name, do not).
 - `any`: step 1 first, then steps 2..n in any order within the window; "reached step k" means steps 1..k
   were all done, at the time the last of them was.
-- A week counts each person once: their furthest attempt of the week's days, the earliest among equals.
+- A week counts each person once: their furthest attempt of the week's days, the earliest among equals; by
+  platform, under the platform that attempt entered on.
 
 People are stitched `person_id`s, re-mapped through every identity link known when the day is built, so an
 anonymous visitor's first steps and their signed-up steps are one person's attempt.
@@ -373,15 +374,20 @@ def funnel_steps_daily_query(funnels: tuple[Funnel, ...], progress_file: str, da
     )
 
 
-def funnel_steps_weekly_query(funnels: tuple[Funnel, ...], progress_files: dict[date, str], week_start: date) -> str:
-    """An ISO week's step table from the progress of its days built so far: each person's furthest attempt of
-    the week (the earliest among equals), as of the latest day built."""
+def funnel_steps_weekly_query(
+    funnels: tuple[Funnel, ...], progress_files: dict[date, str], week_start: date, by_platform: bool
+) -> str:
+    """An ISO week's step table, in total or by platform, from the progress of its days built so far: each person's
+    furthest attempt of the week (the earliest among equals), as of the latest day built.
+
+    By platform, a person counts under the platform that attempt entered on, so a person who used two platforms in
+    a week is counted once, on one of them, and the platforms add up to the total."""
     union = " UNION ALL ".join(f"SELECT * FROM {parquet(path)}" for _, path in sorted(progress_files.items()))
     furthest = "row_number() OVER (PARTITION BY funnel, person_id ORDER BY steps_reached DESC, entered_at)"
     best = f"(SELECT * FROM ({union}) QUALIFY {furthest} = 1)"
     as_of = max(progress_files).isoformat()
     leading = f"DATE {sql_string(week_start.isoformat())} AS week_start, DATE {sql_string(as_of)} AS as_of_date"
-    return _step_counts(funnels, best, False, leading)
+    return _step_counts(funnels, best, by_platform, leading)
 
 
 def iso_week_start(day: date) -> date:

@@ -39,11 +39,22 @@ DIMENSION_LISTS = {
     "platform_versions": ("platform", "app_version"),
     "os_versions": ("os_name", "os_version"),
     "device_types": ("device_type",),
-    "countries": ("country",),
+    "country_methods": ("country", "country_method"),
     "locales": ("locale",),
     "sources": ("source",),
     "libraries": ("library_name", "library_version"),
 }
+# Lists added after the first person days were written, with their types: an older day reads them as NULL (no
+# value: its people count in no row of that breakdown until people_job builds the day again).
+LATER_DIMENSION_LISTS = {"country_methods": "STRUCT(country VARCHAR, country_method VARCHAR)[]"}
+
+
+def with_later_dimension_lists(person_days: str) -> str:
+    """`person_days` (a relation) sure to have every list of `LATER_DIMENSION_LISTS`."""
+    empty = ", ".join(f"NULL::{kind} AS {name}" for name, kind in LATER_DIMENSION_LISTS.items())
+    return f"(SELECT * FROM {person_days} UNION ALL BY NAME (SELECT {empty} WHERE false))"
+
+
 _EVENT_TEXT_COLUMNS = (
     "message_id", "type", "person_id", "user_id", "anonymous_id", "platform", "app_version", "os_name", "os_version",
     "locale", "device_type", "country", "country_method", "source", "library_name", "library_version", "traits",
@@ -124,6 +135,7 @@ def person_days_query(events: str, sessions: str, day: date, person_map: str) ->
                arg_min(os_version, {last}) FILTER (WHERE os_version IS NOT NULL) AS first_os_version,
                arg_min(locale, {last}) FILTER (WHERE locale IS NOT NULL) AS first_locale,
                arg_min(country, {last}) FILTER (WHERE country IS NOT NULL) AS first_country,
+               arg_min(country_method, {last}) FILTER (WHERE country IS NOT NULL) AS first_country_method,
                CAST({_traits_fold("CASE WHEN type = 'identify' THEN CAST(traits AS JSON) END", order)} AS JSON)
                    AS traits,
                max(event_time) FILTER (WHERE type = 'identify' AND traits IS NOT NULL) AS traits_at
@@ -139,7 +151,8 @@ def person_days_query(events: str, sessions: str, day: date, person_map: str) ->
            coalesce(by_sessions.sessions, 0) AS sessions, coalesce(by_sessions.seconds, 0.0) AS seconds,
            {", ".join(DIMENSION_LISTS)}, first_event_time, last_event_time, first_platform, last_platform,
            last_app_version, last_os_name, last_os_version, last_locale, last_country, last_country_method,
-           first_app_version, first_os_name, first_os_version, first_locale, first_country, traits, traits_at
+           first_app_version, first_os_name, first_os_version, first_locale, first_country, first_country_method,
+           traits, traits_at
     FROM by_events LEFT JOIN by_sessions USING (person_id)
     ORDER BY person_id
     """
@@ -156,6 +169,7 @@ _PEOPLE_DIMENSIONS_ADDED = (
     "first_country",
     "first_locale",
     "first_app_version",
+    "first_country_method",
 )
 
 
@@ -188,7 +202,7 @@ def people_query(previous_file: str | None, person_days_file: str, day: date, pe
                last_os_version AS os_version, last_locale AS locale, traits, traits_at,
                sessions, events, 1 AS days_active,
                last_country AS country, last_country_method AS country_method, first_os_name, first_os_version,
-               first_country, first_locale, first_app_version
+               first_country, first_locale, first_app_version, first_country_method
         FROM {parquet(person_days_file)}
     """
     union = f"({previous}) UNION ALL BY NAME ({today})" if previous_file else today
@@ -211,6 +225,9 @@ def people_query(previous_file: str | None, person_days_file: str, day: date, pe
                arg_min(first_os_name, {first}) FILTER (WHERE first_os_name IS NOT NULL) AS first_os_name,
                arg_min(first_os_version, {first}) FILTER (WHERE first_os_version IS NOT NULL) AS first_os_version,
                arg_min(first_country, {first}) FILTER (WHERE first_country IS NOT NULL) AS first_country,
+               -- The method of that same first country: NULL where a snapshot from before recorded it without.
+               nullif(arg_min(coalesce(first_country_method, ''), {first}) FILTER (WHERE first_country IS NOT NULL),
+                      '') AS first_country_method,
                arg_min(first_locale, {first}) FILTER (WHERE first_locale IS NOT NULL) AS first_locale,
                arg_min(first_app_version, {first}) FILTER (WHERE first_app_version IS NOT NULL) AS first_app_version,
                CAST({_traits_fold("traits", "traits_at, person_id")} AS JSON) AS traits,
@@ -223,8 +240,8 @@ def people_query(previous_file: str | None, person_days_file: str, day: date, pe
     SELECT {day_sql} AS snapshot_date, person_id, user_id, identified,
            first_seen, last_seen, first_seen_at, last_seen_at,
            first_platform, last_platform, app_version, os_name, os_version, locale,
-           country, country_method, first_os_name, first_os_version, first_country, first_locale,
-           first_app_version, {typed},
+           country, country_method, first_os_name, first_os_version, first_country, first_country_method,
+           first_locale, first_app_version, {typed},
            traits, traits_at, sessions, events, days_active
     FROM merged
     ORDER BY person_id

@@ -37,6 +37,7 @@ REPORT_TEXT_CHARS: dict[str, int] = {
     "os_version": 64,
     "device_type": 64,
     "country": 16,
+    "country_method": 16,
     "locale": 64,
     "source": 64,
     "library_name": 64,

@@ -90,3 +90,20 @@ def test_funnels_history_builds_a_small_history_and_prints_its_ratio() -> None:
     for history in (2, 3):
         assert re.search(rf"one more day after\s+{history} days of history: {NUMBER} s .* funnel entries", out), out
     assert re.search(r"^(PASS|MISS)  3 days / 2 days of history: [\d.]+x \(bar 2.0x\)$", out, re.MULTILINE), out
+
+
+def test_people_history_builds_a_small_history_and_prints_its_ratios() -> None:
+    result = run_module("benchmarks.people_history", "--people", "500", "--history", "2", "3", "--repeat", "1")
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    for history in (2, 3):
+        assert re.search(
+            rf"^one more day after\s+{history} days of history: people and actives {NUMBER} s .* lifecycle and "
+            rf"retention {NUMBER} s .* both {NUMBER} s$",
+            out,
+            re.MULTILINE,
+        ), out
+    for what in ("people and actives", "lifecycle and retention", "both"):
+        assert re.search(
+            rf"^(PASS|MISS)  {what}: 3 days / 2 days of history: [\d.]+x \(bar 2.0x\)$", out, re.MULTILINE
+        ), out

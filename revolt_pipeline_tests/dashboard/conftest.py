@@ -150,7 +150,8 @@ def report_rows() -> dict[sa.Table, list[dict[str, Any]]]:
         step_row(n, step, 16, sum(reached.values())) for n in range(DAYS) for step, (_, reached) in steps.items()
     ]  # fmt: skip
     rows[schema.events_daily_by_country] = [
-        {"event_date": _day(n), "country": c, "event_type": t, "event_name": e, "events": k, "users": k}
+        {"event_date": _day(n), "country": c, "country_method": "ip", "event_type": t, "event_name": e}
+        | {"events": k, "users": k}
         for n in range(DAYS)
         for t, e, k in events
         for c in ("DE", "FR")

@@ -33,7 +33,7 @@ START = date(2026, 9, 7)  # a Monday
 DAY = START + timedelta(days=1)
 # Loaded by the week (the partition's ISO week, committed under its Monday); the weekly lifecycle and retention
 # are loaded by the day, which reopens its week's rows.
-WEEKLY = {"funnel_steps_weekly"}
+WEEKLY = {"funnel_steps_weekly", "funnel_steps_weekly_by_platform"}
 # Report assets the jobs below do not load from a three-day lake: the models need weeks of history (their loading
 # goes through the same `load_report_table`), and event_catalog a raw layer, which the fast demo does not write.
 NOT_MATERIALIZED = {"event_catalog", "churn_scores", "recommendations", "person_segments", "segment_sizes"}
@@ -129,6 +129,7 @@ def test_report_assets_link_to_their_page_for_the_partitions_days(fast_lake: Fas
         assert link == page_url(DASHBOARD, REPORT_PAGES[table], from_=first.isoformat(), to=last.isoformat())
     assert links["active_users_daily"] == f"{DASHBOARD}/?from=2026-09-08&to=2026-09-08"
     assert links["funnel_steps_weekly"] == f"{DASHBOARD}/funnels?from=2026-09-07&to=2026-09-13"
+    assert links["funnel_steps_weekly_by_platform"] == f"{DASHBOARD}/funnels?from=2026-09-07&to=2026-09-13"
     assert links["person_days"] == f"{DASHBOARD}/people?from=2026-09-08&to=2026-09-08"
 
 

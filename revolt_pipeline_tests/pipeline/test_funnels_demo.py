@@ -44,6 +44,9 @@ def test_funnel_tables_equal_the_ground_truth(backend: str, request: pytest.Fixt
         _grouped(rows[schema.funnel_steps_daily_by_platform.name], "event_date", "funnel", "platform")
     )
     weekly = _as_truth(_grouped(rows[schema.funnel_steps_weekly.name], "week_start", "funnel"))
+    weekly_by_platform = _as_truth(
+        _grouped(rows[schema.funnel_steps_weekly_by_platform.name], "week_start", "funnel", "platform")
+    )
 
     assert {day: daily[day] for day in truth["daily"]} == truth["daily"]
     # Days without traffic show every step with no one entered.
@@ -59,6 +62,12 @@ def test_funnel_tables_equal_the_ground_truth(backend: str, request: pytest.Fixt
         for day, funnels in truth["daily_by_platform"].items()
     }
     assert {week: weekly[week] for week in truth["weekly"]} == truth["weekly"]
+    # Each person once a week, under the platform of their furthest attempt (not the sum of the days by platform).
+    assert {week: weekly_by_platform.get(week, {}) for week in truth["weekly_by_platform"]} == {
+        week: {name: platforms for name, platforms in funnels.items() if platforms}
+        for week, funnels in truth["weekly_by_platform"].items()
+    }
+    assert set(weekly_by_platform) <= set(truth["weekly_by_platform"])
     assert all(
         row["entered"] == 0
         for week, funnels in weekly.items()

@@ -151,7 +151,8 @@ def test_names_the_database_cannot_hold_are_made_safe_and_every_days_reports_loa
     }
 
     aggregates = pipeline.metadata("daily_aggregates", DAY.isoformat())
-    device = ("os_name", "os_version", "device_type", "country", "locale", "source", "library_name", "library_version")
+    device = ("os_name", "os_version", "device_type", "country", "country_method", "locale", "source")
+    device += ("library_name", "library_version")
     assert aggregates["values_made_safe"] == {
         "platform": 0,
         "app_version": 3,

@@ -107,6 +107,7 @@ def test_every_step_that_builds_lake_days_is_built_here(every_step: dict[str, An
         assert all(summary.rows > 0 for summary in days[0].summaries.values()) or step == "events", step
     [funnel_day] = every_step["funnel_progress"][0]
     assert funnel_day.result.entered == {"timer": 1}
+    assert [(check.name, check.passed) for check in funnel_day.checks] == [("funnel_progress_consistent", True)]
     [features] = every_step["person_features"][0]
     assert features.day == DAY and [check.name for check in features.checks] == ["one_row_per_person"]
 

@@ -8,10 +8,12 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-from revolt_pipeline.transforms.aggregates import aggregate_query
+from revolt_pipeline.transforms.actives import active_users_query, stage_window
+from revolt_pipeline.transforms.aggregates import BY_COUNTRY, aggregate_query
 from revolt_pipeline.transforms.countries import timezone_countries
 from revolt_pipeline.transforms.engine import copy_to_parquet, parquet, sql_string
 from revolt_pipeline.transforms.people import NO_SESSIONS, people_query, person_days_query, stitch_people
+from revolt_pipeline.transforms.rules import PipelineRules
 from revolt_pipeline_tests.transforms.harness import at, duckdb_connection, landed, run_pipeline
 
 D10, D11 = date(2026, 11, 10), date(2026, 11, 11)
@@ -95,16 +97,16 @@ def test_events_and_active_users_break_down_by_each_dimension_and_people_keep_fi
             str(lake.folder / "work" / "events_daily_by_country-2026-11-10.parquet"), order="country"
         )
     figures = ("dau", "wau", "mau", "new_users")
-    assert [(r["country"], *(r[f] for f in figures)) for r in by_country[D10]] == [
-        ("JP", 1, 1, 1, 1),
-        ("US", 1, 1, 1, 1),
+    assert [(r["country"], r["country_method"], *(r[f] for f in figures)) for r in by_country[D10]] == [
+        ("JP", "ip", 1, 1, 1, 1),
+        ("US", "ip", 1, 1, 1, 1),
     ]
     # Day 2: u1 is in Germany today, in the US this week still; u3 sent no country.
-    assert [(r["country"], *(r[f] for f in figures)) for r in by_country[D11]] == [
-        ("DE", 1, 1, 1, 0),
-        ("JP", 0, 1, 1, 0),
-        ("US", 0, 1, 1, 0),
-        ("unknown", 1, 1, 1, 1),
+    assert [(r["country"], r["country_method"], *(r[f] for f in figures)) for r in by_country[D11]] == [
+        ("DE", "ip", 1, 1, 1, 0),
+        ("JP", "ip", 0, 1, 1, 0),
+        ("US", "ip", 0, 1, 1, 0),
+        ("unknown", "unknown", 1, 1, 1, 1),
     ]
     assert [(r["os_name"], r["os_version"], r["dau"], r["mau"]) for r in by_os] == [
         ("Android", "15", 0, 1),
@@ -118,12 +120,16 @@ def test_events_and_active_users_break_down_by_each_dimension_and_people_keep_fi
         ("analytics-ios", "4.2", 1),
         ("unknown", "unknown", 1),
     ]
-    assert [(r["country"], r["event_name"], r["events"], r["users"]) for r in events_by_country] == [
-        ("JP", "Timer Started", 1, 1),
-        ("US", "Timer Started", 2, 1),
+    assert [
+        (r["country"], r["country_method"], r["event_name"], r["events"], r["users"]) for r in events_by_country
+    ] == [
+        ("JP", "ip", "Timer Started", 1, 1),
+        ("US", "ip", "Timer Started", 2, 1),
     ]
-    assert {key: person[key] for key in ("first_country", "country", "country_method", "first_os_version")} == {
+    keys = ("first_country", "first_country_method", "country", "country_method", "first_os_version")
+    assert {key: person[key] for key in keys} == {
         "first_country": "US",
+        "first_country_method": "ip",
         "country": "DE",
         "country_method": "ip",
         "first_os_version": "17.6",
@@ -143,8 +149,8 @@ def test_days_cleaned_before_countries_were_found_still_build_and_report_unknown
             f"TO {sql_string(old_events)} (FORMAT parquet)"
         )
         connection.execute(
-            f"COPY (SELECT * EXCLUDE (country_method, first_os_name, first_os_version, first_country, first_locale) "
-            f"FROM {parquet(lake.people[D10])}) TO {sql_string(old_people)} (FORMAT parquet)"
+            f"COPY (SELECT * EXCLUDE (country_method, first_os_name, first_os_version, first_country, first_locale, "
+            f"first_country_method) FROM {parquet(lake.people[D10])}) TO {sql_string(old_people)} (FORMAT parquet)"
         )
         by_country = connection.execute(
             aggregate_query("events_daily_by_country", old_events, lake.sessions[D10], D10)
@@ -154,11 +160,28 @@ def test_days_cleaned_before_countries_were_found_still_build_and_report_unknown
         copy_to_parquet(connection, person_days_query(parquet(old_events), NO_SESSIONS, D11, person_map), person_days)
         copy_to_parquet(connection, people_query(old_people, person_days, D11, person_map), str(tmp_path / "p.parquet"))
         people = lake.rows(str(tmp_path / "p.parquet"))
-    assert [(row[1], row[-2]) for row in by_country] == [("unknown", 2)]  # country, events
+    assert [(row[1], row[2], row[-2]) for row in by_country] == [("unknown", "unknown", 2)]  # country, method, events
     assert {row["person_id"]: (row["country"], row["first_country"]) for row in people} == {
         "u1": ("US", None),  # the old snapshot's country stays; its first country was never recorded
         "u2": ("JP", None),
     }
+
+
+def test_person_days_written_before_country_methods_still_build_active_users_by_country(tmp_path: Path) -> None:
+    """An upgrade: the day before's person days list `countries` and no `country_methods`; its people count in no
+    country's row (until people_job builds the day again), the day's own people by country and method."""
+    records = [event("m1", ip="8.8.8.8"), landed("m2", at("2026-11-11 10:00"), user_id="u2", context={"ip": "8.8.8.8"})]
+    with duckdb_connection(threads=1) as connection:
+        lake = run_pipeline(connection, tmp_path, records)
+        old = str(tmp_path / "old-person-days.parquet")
+        connection.execute(
+            f"COPY (SELECT * EXCLUDE (country_methods), ['US'] AS countries FROM {parquet(lake.person_days[D10])}) "
+            f"TO {sql_string(old)} (FORMAT parquet)"
+        )
+        window = stage_window(connection, {D10: old, D11: lake.person_days[D11]}, D11, stitch_people(connection, []))
+        query = active_users_query(window, lake.people[D11], D11, PipelineRules().actives_window, BY_COUNTRY)
+        rows = connection.execute(f"SELECT country, country_method, dau, mau FROM ({query})").fetchall()
+    assert rows == [("US", "ip", 1, 1)]  # u2 today; u1 of the older day is not counted in any country
 
 
 def test_dimension_values_the_report_database_cannot_hold_are_made_safe(tmp_path: Path) -> None:

@@ -3,19 +3,21 @@
 import gzip
 from contextlib import nullcontext
 from dataclasses import replace
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import orjson
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
-from revolt_pipeline.layers.checks import funnel_steps_check
+from revolt_pipeline.layers.checks import CheckOutcome, funnel_progress_checks, funnel_steps_check
 from revolt_pipeline.layers.commits import committed_days
 from revolt_pipeline.layers.days import DayBuilder
-from revolt_pipeline.layers.funnels import FUNNELS, read_funnels
+from revolt_pipeline.layers.funnels import FUNNELS, FunnelDay, read_funnels
 from revolt_pipeline.storage import ObjectStore
-from revolt_pipeline.storage.layout import LANDING, funnel_steps_key, landed_object_key
+from revolt_pipeline.storage.layout import LANDING, funnel_progress_key, funnel_steps_key, landed_object_key
 from revolt_pipeline.transforms.funnels import FunnelFileError, parse_funnels
 from revolt_pipeline.transforms.rules import PipelineRules
 from revolt_pipeline_tests.transforms.harness import at, duckdb_connection, landed
@@ -33,6 +35,7 @@ steps = [
 """
 RULES = PipelineRules(funnels=parse_funnels(SIGNUP, "funnels.toml"))
 DAILY, WEEKLY = "funnel_steps_daily", "funnel_steps_weekly"
+DAILY_BY_PLATFORM, WEEKLY_BY_PLATFORM = "funnel_steps_daily_by_platform", "funnel_steps_weekly_by_platform"
 
 
 class FunnelLake:
@@ -57,6 +60,10 @@ class FunnelLake:
         )
         names = [column[0] for column in cursor.description]
         return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+    def progress_checks(self, day: date) -> list[CheckOutcome]:
+        """The day's funnel progress, judged as `funnel_progress`'s asset check judges it."""
+        return funnel_progress_checks(FunnelDay(day, {}, self.store.path(funnel_progress_key(day)), {}))
 
     def reached(self, day: date, table: str = DAILY) -> list[int]:
         return [row["reached"] for row in self.rows(table, day) if row["funnel"] == "signup"]
@@ -162,6 +169,9 @@ def _progress(tmp_path: Path, funnels: str, records: list[dict[str, Any]]) -> di
     with duckdb_connection() as connection:
         lake = FunnelLake(tmp_path, connection, rules)
         lake.receive(records, at("2026-11-10 23:00"))
+        assert [(check.name, check.problems) for check in lake.progress_checks(date(2026, 11, 10))] == [
+            ("funnel_progress_consistent", [])
+        ]
         return {
             row["funnel"]: [r["reached"] for r in lake.rows(DAILY, date(2026, 11, 10)) if r["funnel"] == row["funnel"]]
             for row in lake.rows(DAILY, date(2026, 11, 10))
@@ -287,6 +297,67 @@ def test_building_a_day_again_changes_nothing(tmp_path: Path) -> None:
         assert lake.snapshot() == before
 
 
+def test_a_week_by_platform_counts_each_person_once_on_the_platform_of_their_furthest_attempt(tmp_path: Path) -> None:
+    """u1 gets further on iOS on the 11th than on the web the day before; u2 furthest on Android first; u3 enters
+    on iOS then on the web, reaching no further: the earliest of equals counts."""
+    plan = {"plan": "team"}
+    signup = [
+        ("Home", "page", None),
+        ("Pricing", "page", None),
+        ("Signup Started", "track", plan),
+        ("Signed Up", "track", None),
+    ]
+
+    def attempt(prefix: str, start: datetime, steps: int, user_id: str, platform: str) -> list[dict[str, Any]]:
+        return [
+            landed(
+                f"{prefix}{n}",
+                start + timedelta(minutes=n),
+                kind=kind,
+                event=event,
+                user_id=user_id,
+                platform=platform,
+                properties=properties,
+            )
+            for n, (event, kind, properties) in enumerate(signup[:steps])
+        ]
+
+    with duckdb_connection() as connection:
+        lake = FunnelLake(tmp_path, connection)
+        lake.receive(
+            [
+                *attempt("a", at("2026-11-10 10:00"), 2, "u1", "web"),
+                *attempt("b", at("2026-11-10 11:00"), 4, "u2", "android"),
+                *attempt("c", at("2026-11-10 12:00"), 1, "u3", "ios"),
+            ],
+            at("2026-11-10 13:00"),
+        )
+        lake.receive(attempt("d", at("2026-11-11 10:00"), 3, "u1", "ios"), at("2026-11-11 11:00"))
+        lake.receive(
+            [
+                *attempt("e", at("2026-11-12 10:00"), 1, "u2", "web"),
+                *attempt("f", at("2026-11-12 11:00"), 1, "u3", "web"),
+            ],
+            at("2026-11-12 12:00"),
+        )
+        week = date(2026, 11, 9)
+        by_platform = lake.rows(WEEKLY_BY_PLATFORM, week)
+        total = lake.rows(WEEKLY, week)
+        daily_by_platform = lake.rows(DAILY_BY_PLATFORM, date(2026, 11, 10))
+
+    reached = {
+        platform: [row["reached"] for row in by_platform if row["platform"] == platform]
+        for platform in {row["platform"] for row in by_platform}
+    }
+    assert reached == {"android": [1, 1, 1, 1], "ios": [2, 1, 1, 0]}  # u1 on iOS, not on the web too
+    assert {row["platform"] for row in daily_by_platform} == {"web", "android", "ios"}
+    assert [row["reached"] for row in total] == [3, 2, 2, 1]
+    for step in (1, 2, 3, 4):  # the platforms add up to the total
+        assert sum(r["reached"] for r in by_platform if r["step"] == step) == total[step - 1]["reached"]
+    assert {row["as_of_date"] for row in by_platform} == {row["as_of_date"] for row in total}
+    assert funnel_steps_check(by_platform).passed
+
+
 def test_the_check_flags_steps_that_gain_people_and_conversions_outside_zero_to_one() -> None:
     good = [
         {
@@ -312,6 +383,45 @@ def test_the_check_flags_steps_that_gain_people_and_conversions_outside_zero_to_
     bad = [dict(good[0], reached=1), dict(good[1], reached=3, conversion_from_start=1.5)]
     problems = funnel_steps_check(bad).problems
     assert len(problems) == 3 and "2 entered but 1 reached step 1" in problems[0]
+
+
+def test_the_progress_check_flags_a_person_twice_and_steps_missing_or_out_of_order(tmp_path: Path) -> None:
+    def at_minute(minute: int) -> datetime:
+        return datetime(2026, 11, 10, 10, minute, tzinfo=UTC)
+
+    def entry(person: str, reached: int, times: list[datetime | None]) -> dict[str, Any]:
+        return {
+            "event_date": date(2026, 11, 10),
+            "funnel": "f",
+            "person_id": person,
+            "platform": "web",
+            "entered_at": at_minute(0),
+            "steps_reached": reached,
+            "step_times": times,
+        }
+
+    rows = [
+        entry("ok", 2, [at_minute(0), at_minute(5), None]),
+        entry("twice", 1, [at_minute(0), None, None]),
+        entry("twice", 1, [at_minute(0), None, None]),
+        entry("nowhere", 0, [None, None, None]),
+        entry("late", 1, [at_minute(1), None, None]),
+        entry("gap", 2, [at_minute(0), None, at_minute(5)]),
+        entry("backwards", 3, [at_minute(0), at_minute(9), at_minute(5)]),
+    ]
+    path = str(tmp_path / "funnel_progress.parquet")
+    pq.write_table(pa.Table.from_pylist(rows), path)
+    (outcome,) = funnel_progress_checks(FunnelDay(date(2026, 11, 10), {}, path, {}))
+    assert outcome.name == "funnel_progress_consistent" and outcome.facts == {"entries": 7}
+    assert outcome.problems == [
+        "f: twice has more than one row",
+        "f: nowhere reached 0 of 3 steps",
+        "f: late did step 1 at 2026-11-10 10:01:00+00:00, not at the entry (2026-11-10 10:00:00+00:00)",
+        "f: gap reached 2 steps but has times for steps 1, 3",
+        "f: backwards reached a step before the step before it",
+    ]
+    pq.write_table(pa.Table.from_pylist(rows[:2]), path)
+    assert funnel_progress_checks(FunnelDay(date(2026, 11, 10), {}, path, {}))[0].passed
 
 
 def test_a_funnel_window_crossing_midnight_makes_the_day_before_a_reader() -> None:

@@ -2,6 +2,7 @@
 
 import gzip
 from contextlib import nullcontext
+from dataclasses import replace
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 import orjson
 
 from revolt_pipeline.layers.days import DayBuilder
+from revolt_pipeline.layers.people import build_people_days
 from revolt_pipeline.storage import ObjectStore
 from revolt_pipeline.storage.layout import LANDING, landed_object_key
 from revolt_pipeline.transforms.engine import sql_string
@@ -51,6 +53,16 @@ class Lakehouse:
     def totals(self, day: date) -> dict[str, Any]:
         (row,) = _rows(self.connection, self.actives[day])
         return row
+
+    def stored(self) -> dict[str, list[dict[str, Any]]]:
+        """Every file the people layer keeps in the store (person days, snapshots, active users and the rows shaped
+        for the report tables), its rows by key."""
+        return {
+            info.key: _rows(self.connection, self.store.path(info.key))
+            for area in ("person_days/", "people/", "active_users/", "people_reports/")
+            for info in self.store.list(area)
+            if info.key.endswith(".parquet")
+        }
 
     def daily_active_users(self) -> dict[date, tuple[int, int]]:
         """Each day's active people by the cleaned layer (`daily_active_users`) and by the people layer
@@ -99,6 +111,23 @@ def test_wau_and_mau_count_a_person_once_across_days_and_platforms(tmp_path: Pat
         row["platform"]: (row["dau"], row["mau"]) for row in platforms if row["event_date"] == date(2026, 11, 5)
     }
     assert on_the_5th == {"web": (1, 2), "ios": (1, 1)}
+
+
+def test_the_mau_window_is_as_long_as_configured(tmp_path: Path) -> None:
+    """REVOLT_MAU_WINDOW_DAYS=10: u1, active on the 1st, is in the MAU of the 10th and out of it on the 11th."""
+    records = [
+        landed("m1", at("2026-11-01 10:00"), user_id="u1"),
+        landed("m2", at("2026-11-09 10:00"), user_id="u2", platform="ios"),
+        landed("m3", at("2026-11-12 10:00"), user_id="u3"),
+    ]
+    with duckdb_connection() as connection:
+        lake = run_pipeline(connection, tmp_path, records, replace(DEFAULT_RULES, mau_window_days=10))
+        totals = {row["event_date"]: row for row in lake.all_rows(lake.actives["active_users_daily"])}
+        platforms = lake.all_rows(lake.actives["active_users_daily_by_platform"])
+    assert [totals[date(2026, 11, n)]["mau"] for n in (9, 10, 11, 12)] == [2, 2, 1, 2]
+    assert (totals[date(2026, 11, 12)]["wau"], totals[date(2026, 11, 12)]["stickiness"]) == (2, 0.5)
+    mau = {(row["event_date"].day, row["platform"]): row["mau"] for row in platforms if row["mau"]}
+    assert {key: n for key, n in mau.items() if key[0] in (10, 11)} == {(10, "web"): 1, (10, "ios"): 1, (11, "ios"): 1}
 
 
 def test_a_late_identify_stitches_an_anonymous_past_older_than_the_day_before(tmp_path: Path) -> None:
@@ -177,6 +206,7 @@ def test_a_late_event_changes_its_day_and_the_days_after_it_only(tmp_path: Path)
             lake.receive([landed(f"e{n}", at(f"2026-11-{n} 10:00"), user_id="u1")], at(f"2026-11-{n} 10:30"))
         lake.receive([landed("n1", at("2026-11-15 08:00"), user_id="new")], at("2026-11-15 08:30"))
         first_pass = {day: lake.totals(day) for day in lake.actives}
+        people_before = {day: _rows(connection, lake.people[day]) for day in lake.people}
         # u2's event of the 12th arrives on the 15th, within the lateness window.
         lake.receive([landed("late", at("2026-11-12 20:00"), user_id="u2")], at("2026-11-15 12:00"))
         changed = {day for day in lake.actives if lake.totals(day) != first_pass[day]}
@@ -184,6 +214,41 @@ def test_a_late_event_changes_its_day_and_the_days_after_it_only(tmp_path: Path)
         assert lake.totals(date(2026, 11, 12))["new_users"] == 1
         assert lake.totals(date(2026, 11, 15))["mau"] == 3
         assert lake.person(date(2026, 11, 15), "u2")["first_seen"] == date(2026, 11, 12)
+        # The people snapshots gain u2 from the 12th on, and nothing else changes in them.
+        for day, before in people_before.items():
+            after = _rows(connection, lake.people[day])
+            assert [row for row in after if row["person_id"] != "u2"] == before, day
+            assert [row["person_id"] for row in after if row["person_id"] == "u2"] == (["u2"] if day.day >= 12 else [])
+
+
+def test_building_a_day_again_changes_nothing(tmp_path: Path) -> None:
+    """people_job run again over one day in the middle (a partition re-run from the UI builds that day alone), then
+    from a day through the last (as the cascade rebuilds): every person day, snapshot, active-users row and report
+    row of the people layer is written as it was."""
+    with duckdb_connection() as connection:
+        lake = Lakehouse(tmp_path, connection)
+        lake.receive(
+            [landed("a1", at("2026-11-10 09:00"), user_id=None, anonymous_id="anon", kind="page")],
+            at("2026-11-10 09:30"),
+        )
+        traits = {"email": "ada@x.io", "plan": "team"}
+        identify = landed(
+            "i1", at("2026-11-11 09:00"), user_id="ada", anonymous_id="anon", kind="identify", traits=traits
+        )
+        lake.receive(
+            [identify, landed("o1", at("2026-11-11 10:00"), user_id="bob", platform="ios")], at("2026-11-11 10:30")
+        )
+        for n in (12, 13):
+            lake.receive(
+                [landed(f"e{n}", at(f"2026-11-{n} 10:00"), user_id="ada", platform="android")], at(f"2026-11-{n} 10:30")
+            )
+        before = lake.stored()
+        assert {key.split("/")[0] for key in before} == {"person_days", "people", "active_users", "people_reports"}
+        builder = lake.builder
+        build_people_days(lake.store, connection, [date(2026, 11, 12)], builder.rules, builder.workdir)
+        assert lake.stored() == before
+        builder.people_days([date(2026, 11, 11)])
+        assert lake.stored() == before
 
 
 def test_app_versions_the_report_column_cannot_hold_are_made_safe_and_load(tmp_path: Path) -> None:

@@ -21,7 +21,7 @@ from revolt_pipeline.defs.lake.resources import LakeResource
 from revolt_pipeline.defs.lake.runners import LayerRunner
 from revolt_pipeline.defs.metadata import Timings, table_metadata
 from revolt_pipeline.defs.reports.assets import KINDS as REPORT_KINDS
-from revolt_pipeline.defs.reports.assets import LOADED_ROWS, load_report_table
+from revolt_pipeline.defs.reports.assets import LOADED_ROWS, load_report_table, report_table_metadata
 from revolt_pipeline.defs.reports.resources import ReportDatabaseResource
 from revolt_pipeline.defs.rules import reads_window
 from revolt_pipeline.layers.checks import churn_model_checks
@@ -193,7 +193,7 @@ def build_churn_assets(
         owners=OWNERS,
         tags={"layer": "reports"},
         description=schema.churn_scores.comment,
-        metadata={"dagster/table_name": schema.churn_scores.name, **described},
+        metadata={**report_table_metadata(schema.churn_scores), **described},
         check_specs=[partition_check("loaded_rows_match_lake", "churn_scores", LOADED_ROWS, partitions)],
     )
     def churn_scores(

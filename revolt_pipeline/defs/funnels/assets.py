@@ -2,7 +2,7 @@
 
 `funnel_progress` of day D reads the sessionized events of D and of the days the longest conversion window
 reaches after it (`PipelineRules.funnel_window`), so a change on day D reopens the funnel days before it whose
-windows reach it (`defs/funnels/sensors.py`). The weekly table's partition D is the ISO week of D, as of the
+windows reach it (`defs/funnels/sensors.py`). The weekly tables' partition D is the ISO week of D, as of the
 latest day built in it. `funnel_progress`'s days are built by the `layer_runner` resource (DuckDB in this process, or
 the Spark job through Dagster Pipes); the step tables are loaded here.
 """
@@ -13,16 +13,16 @@ from typing import Any
 import dagster as dg
 import pyarrow as pa
 
-from revolt_pipeline.defs.checks import partition_check
+from revolt_pipeline.defs.checks import partition_check, report_checks
 from revolt_pipeline.defs.lake.resources import LakeResource
 from revolt_pipeline.defs.lake.runners import LayerRunner
 from revolt_pipeline.defs.metadata import table_metadata
 from revolt_pipeline.defs.reports.assets import KINDS as REPORT_KINDS
-from revolt_pipeline.defs.reports.assets import LOADED_ROWS, load_report_table
+from revolt_pipeline.defs.reports.assets import LOADED_ROWS, load_report_table, report_table_metadata
 from revolt_pipeline.defs.reports.resources import ReportDatabaseResource
 from revolt_pipeline.defs.rules import reads_window, rules_metadata
 from revolt_pipeline.layers.checks import CheckOutcome, funnel_steps_check
-from revolt_pipeline.layers.funnels import FunnelDay, iso_week_start, load_funnel_steps
+from revolt_pipeline.layers.funnels import WEEKLY_TABLES, FunnelDay, iso_week_start, load_funnel_steps
 from revolt_pipeline.reports import schema
 from revolt_pipeline.storage.layout import funnel_progress_key
 from revolt_pipeline.transforms.rules import PipelineRules
@@ -30,6 +30,10 @@ from revolt_pipeline.transforms.rules import PipelineRules
 OWNERS = ["team:analytics-platform"]
 PROGRESS_PREVIEW = ["funnel", "person_id", "platform", "entered_at", "steps_reached"]
 PREVIEWS = {"funnel_progress": PROGRESS_PREVIEW}
+FUNNEL_PROGRESS_CONSISTENT = (
+    "Each person once per funnel, at step 1 or beyond: step 1 at the entry, each step reached at or after the one "
+    "before it, no time after the last step reached."
+)
 FUNNEL_STEPS_CONSISTENT = (
     "Along each funnel's steps: step 1 is reached by everyone who entered, reached never grows, conversions lie "
     "in [0, 1]."
@@ -59,8 +63,8 @@ def _steps_checks(rows: pa.Table) -> list[CheckOutcome]:
 def build_funnel_assets(
     partitions: dg.PartitionsDefinition, rules: PipelineRules, engine: str = "duckdb"
 ) -> list[dg.AssetsDefinition]:
-    """`funnel_progress` (lake) and `funnel_reports` (the three funnel step tables); `engine` (REVOLT_ENGINE) names
-    the lake asset's kind in the UI."""
+    """`funnel_progress` (lake) and `funnel_reports` (the funnel step tables, daily and weekly, in total and by
+    platform); `engine` (REVOLT_ENGINE) names the lake asset's kind in the UI."""
     described = _funnels_metadata(rules)
 
     @dg.asset(
@@ -76,14 +80,20 @@ def build_funnel_assets(
         "and time, the steps reached within the funnel's window and when. The day's daily step tables and its ISO "
         "week's are counted from it.",
         metadata=described,
+        check_specs=[
+            partition_check("funnel_progress_consistent", "funnel_progress", FUNNEL_PROGRESS_CONSISTENT, partitions)
+        ],
     )
     def funnel_progress(
         context: dg.AssetExecutionContext, lake: LakeResource, layer_runner: LayerRunner
     ) -> Iterator[Any]:
-        """Build each day of the run, then count its weeks again."""
+        """Build each day of the run, then count its weeks again. A day's check reads its file, so it is judged where
+        the file was written."""
         run = layer_runner.build(context, lake, "funnel_progress", rules, PREVIEWS)
+        outcomes = {}
         for built in run.days:
             day: FunnelDay = built.result
+            outcomes[built.day.isoformat()] = built.checks
             context.add_asset_metadata(
                 {
                     **table_metadata(
@@ -98,6 +108,7 @@ def build_funnel_assets(
                 partition_key=built.day.isoformat(),
             )
         yield dg.MaterializeResult(metadata=run.run_metadata("funnel_progress"))
+        yield from report_checks(context, "funnel_progress", outcomes)
 
     @dg.multi_asset(
         name="funnel_reports",
@@ -110,7 +121,7 @@ def build_funnel_assets(
                 kinds=REPORT_KINDS,
                 owners=OWNERS,
                 tags={"layer": "reports"},
-                metadata={"dagster/table_name": table.name, **described},
+                metadata={**report_table_metadata(table), **described},
             )
             for table in schema.FUNNEL_TABLES
         ],
@@ -128,9 +139,9 @@ def build_funnel_assets(
     def funnel_reports(
         context: dg.AssetExecutionContext, lake: LakeResource, reports: ReportDatabaseResource
     ) -> Iterator[Any]:
-        """Load the run's days (the weekly table: their weeks) of each funnel step table."""
+        """Load the run's days (the weekly tables: their weeks) of each funnel step table."""
         for table in schema.FUNNEL_TABLES:
-            period = iso_week_start if table is schema.funnel_steps_weekly else (lambda day: day)
+            period = iso_week_start if table.name in WEEKLY_TABLES else (lambda day: day)
             yield from load_report_table(
                 context, lake, reports, table, load_funnel_steps, more_checks=_steps_checks, period=period
             )

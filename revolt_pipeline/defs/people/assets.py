@@ -18,7 +18,12 @@ from revolt_pipeline.defs.lake.resources import LakeResource
 from revolt_pipeline.defs.lake.runners import LayerRunner
 from revolt_pipeline.defs.metadata import table_metadata
 from revolt_pipeline.defs.reports.assets import KINDS as REPORT_KINDS
-from revolt_pipeline.defs.reports.assets import LOADED_ROWS, _column_schema, dashboard_link, load_report_table
+from revolt_pipeline.defs.reports.assets import (
+    LOADED_ROWS,
+    dashboard_link,
+    load_report_table,
+    report_table_metadata,
+)
 from revolt_pipeline.defs.reports.resources import ReportDatabaseResource
 from revolt_pipeline.defs.rules import reads_window, rules_metadata
 from revolt_pipeline.layers.checks import loaded_rows_check, people_day_checks
@@ -180,7 +185,7 @@ def build_people_assets(
                 kinds=REPORT_KINDS,
                 owners=OWNERS,
                 tags={"layer": "reports"},
-                metadata={"dagster/table_name": table.name, **described_rules},
+                metadata={**report_table_metadata(table), **described_rules},
             )
             for table, _ in ACTIVE_USERS_TABLES
         ],
@@ -209,7 +214,7 @@ def build_people_assets(
                 kinds=REPORT_KINDS,
                 owners=OWNERS,
                 tags={"layer": "reports"},
-                metadata={"dagster/table_name": table.name, "dagster/column_schema": _column_schema(table)},
+                metadata=report_table_metadata(table),
             )
             for asset, table in PEOPLE_TABLE_ASSETS.items()
         ],

@@ -19,7 +19,7 @@ from revolt_pipeline.defs.checks import partition_check, report_checks
 from revolt_pipeline.defs.lake.resources import LakeResource
 from revolt_pipeline.defs.metadata import Timings, table_metadata
 from revolt_pipeline.defs.reports.assets import KINDS as REPORT_KINDS
-from revolt_pipeline.defs.reports.assets import LOADED_ROWS, load_report_table
+from revolt_pipeline.defs.reports.assets import LOADED_ROWS, load_report_table, report_table_metadata
 from revolt_pipeline.defs.reports.resources import ReportDatabaseResource
 from revolt_pipeline.defs.rules import reads_window
 from revolt_pipeline.layers.checks import recommendation_checks
@@ -114,7 +114,7 @@ def build_recommendation_assets(
         owners=OWNERS,
         tags={"layer": "reports"},
         description=schema.recommendations.comment,
-        metadata={"dagster/table_name": schema.recommendations.name, **described},
+        metadata={**report_table_metadata(schema.recommendations), **described},
         check_specs=[partition_check("loaded_rows_match_lake", schema.recommendations.name, LOADED_ROWS, partitions)],
     )
     def recommendations(

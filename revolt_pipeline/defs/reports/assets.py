@@ -54,6 +54,12 @@ def _column_schema(table: sa.Table) -> dg.TableSchema:
     )
 
 
+def report_table_metadata(table: sa.Table) -> dict[str, Any]:
+    """A report table asset's name in the database and its columns with their COMMENTs, shown in the UI's catalog
+    from the start, before the first load."""
+    return {"dagster/table_name": table.name, "dagster/column_schema": _column_schema(table)}
+
+
 # More checks of a day's loaded rows, besides `loaded_rows_match_lake`.
 MoreChecks = Callable[[pa.Table], list[CheckOutcome]]
 
@@ -167,7 +173,7 @@ def build_report_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDe
                 kinds=KINDS,
                 owners=OWNERS,
                 tags={"layer": "reports"},
-                metadata={"dagster/table_name": table.name, "dagster/column_schema": _column_schema(table)},
+                metadata=report_table_metadata(table),
             )
             for table in AGGREGATE_TABLES
         ],
@@ -193,10 +199,7 @@ def build_report_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDe
         owners=OWNERS,
         tags={"layer": "reports"},
         description=schema.event_catalog.comment,
-        metadata={
-            "dagster/table_name": schema.event_catalog.name,
-            "dagster/column_schema": _column_schema(schema.event_catalog),
-        },
+        metadata=report_table_metadata(schema.event_catalog),
         check_specs=[partition_check("loaded_rows_match_lake", "event_catalog", LOADED_ROWS, partitions)],
     )
     def event_catalog(

@@ -18,7 +18,7 @@ from revolt_pipeline.defs.lake.resources import LakeResource
 from revolt_pipeline.defs.lake.runners import LayerRunner
 from revolt_pipeline.defs.metadata import table_metadata
 from revolt_pipeline.defs.reports.assets import KINDS as REPORT_KINDS
-from revolt_pipeline.defs.reports.assets import LOADED_ROWS, load_report_table
+from revolt_pipeline.defs.reports.assets import LOADED_ROWS, load_report_table, report_table_metadata
 from revolt_pipeline.defs.reports.resources import ReportDatabaseResource
 from revolt_pipeline.defs.rules import reads_window, rules_metadata
 from revolt_pipeline.layers.checks import retention_day_checks
@@ -119,7 +119,7 @@ def build_retention_assets(
                 kinds=REPORT_KINDS,
                 owners=OWNERS,
                 tags={"layer": "reports"},
-                metadata={"dagster/table_name": table.name, **described_rules},
+                metadata={**report_table_metadata(table), **described_rules},
             )
             for table in schema.RETENTION_TABLES
         ],
