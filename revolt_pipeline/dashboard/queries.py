@@ -599,13 +599,21 @@ def _like(text: str) -> str:
 
 
 @dataclass
-class PeopleFound:
-    """One page of the people a search found, most recently seen first, and how many it found in all."""
+class Page:
+    """One page of a long list (the people a search found, a person's sessions), and how many rows it has in all."""
 
     rows: list[dict[str, Any]]
     total: int
     page: int  # 1 for the first page
     pages: int
+
+
+def _page(reader: Reader, statement: sa.Select, order: list[Any], page: int, size: int) -> Page:
+    """Page `page` of `statement`'s rows in `order`, `size` a page; a page past the last shows the last."""
+    total = reader.scalar(sa.select(sa.func.count()).select_from(statement.subquery())) or 0
+    pages = max(1, -(-total // size))
+    page = min(max(page, 1), pages)
+    return Page(reader.rows(statement.order_by(*order).limit(size).offset((page - 1) * size)), total, page, pages)
 
 
 def _active_people(filters: Filters, period: Period, reader: Reader) -> sa.Select:
@@ -628,7 +636,7 @@ def _active_people(filters: Filters, period: Period, reader: Reader) -> sa.Selec
 
 def search_people(
     reader: Reader, filters: Filters, period: Period, text: str, page: int = 1, page_size: int = PEOPLE_PAGE
-) -> PeopleFound | None:
+) -> Page | None:
     """People whose person id, user id or a trait holds `text` (case-insensitive), active in the period (on the
     platform and app version), most recently seen first, `page_size` a page (a page past the last shows the
     last)."""
@@ -662,25 +670,7 @@ def search_people(
             sa.cast(people.c.traits, sa.Text),
         ]
         statement = statement.where(sa.or_(*(sa.func.lower(c).like(pattern, escape="\\") for c in searched)))
-    total = reader.scalar(sa.select(sa.func.count()).select_from(statement.subquery())) or 0
-    pages = max(1, -(-total // page_size))
-    page = min(max(page, 1), pages)
-    rows = reader.rows(
-        statement.order_by(people.c.last_seen.desc(), people.c.person_id)
-        .limit(page_size)
-        .offset((page - 1) * page_size)
-    )
-    return PeopleFound(rows, total, page, pages)
-
-
-@dataclass
-class PersonSessions:
-    """One page of a person's sessions in the period, newest first, and how many there are in all."""
-
-    rows: list[dict[str, Any]]
-    total: int
-    page: int  # 1 for the newest SESSIONS_PAGE
-    pages: int
+    return _page(reader, statement, [people.c.last_seen.desc(), people.c.person_id], page, page_size)
 
 
 @dataclass
@@ -690,12 +680,12 @@ class Person:
     churn: dict[str, Any] | None
     segment: dict[str, Any] | None
     recommendations: list[dict[str, Any]]
-    sessions: PersonSessions | None = None  # None: no person_sessions table yet
+    sessions: Page | None = None  # None: no person_sessions table yet
 
 
 def person_sessions(
     reader: Reader, period: Period, person_id: str, page: int = 1, filters: Filters | None = None
-) -> PersonSessions | None:
+) -> Page | None:
     """The person's sessions started in the period (on the filters' platform and app version), SESSIONS_PAGE a
     page, newest first (a page past the last shows the last): a heavy user's year is thousands of sessions, a page
     is read at a glance."""
@@ -703,17 +693,8 @@ def person_sessions(
     if not reader.has(table):
         return None
     where = [table.c.person_id == person_id, _between(table, period), *_where_filters(table, filters or Filters())]
-    total = reader.scalar(sa.select(sa.func.count()).select_from(table).where(*where)) or 0
-    pages = max(1, -(-total // SESSIONS_PAGE))
-    page = min(max(page, 1), pages)
-    rows = reader.rows(
-        sa.select(table)
-        .where(*where)
-        .order_by(table.c.session_start.desc(), table.c.session_id)
-        .limit(SESSIONS_PAGE)
-        .offset((page - 1) * SESSIONS_PAGE)
-    )
-    return PersonSessions(rows, total, page, pages)
+    statement = sa.select(table).where(*where)
+    return _page(reader, statement, [table.c.session_start.desc(), table.c.session_id], page, SESSIONS_PAGE)
 
 
 def person_days_of_sessions(reader: Reader, period: Period, person_id: str, filters: Filters) -> list[dict[str, Any]]:

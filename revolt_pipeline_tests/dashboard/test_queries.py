@@ -211,7 +211,7 @@ def test_a_persons_sessions_are_paged_newest_first(reader: queries.Reader) -> No
     assert [row["session_id"] for row in last_page.rows] == [row["session_id"] for row in newest[100:]]
     week = queries.person_sessions(reader, WEEK, "user-7")
     assert week is not None and week.total == len(in_period(rows, WEEK))
-    assert queries.person_sessions(reader, WEEK, "nobody") == queries.PersonSessions([], 0, 1, 1)
+    assert queries.person_sessions(reader, WEEK, "nobody") == queries.Page([], 0, 1, 1)
 
 
 def test_retention_and_lifecycle_read_their_views(reader: queries.Reader) -> None:
