@@ -128,11 +128,6 @@ def funnels(page: PageRequest) -> dict[str, Any]:
             "missing": "No funnels yet: funnels_job builds the funnel tables from REVOLT_FUNNELS_FILE "
             "(docs/pipeline.md says its format)."
         }
-    notes = (
-        ["The app version filter does not apply: funnels are counted per platform."]
-        if (page.filters.app_version)
-        else []
-    )
     return {
         "funnels": [
             {
@@ -148,7 +143,7 @@ def funnels(page: PageRequest) -> dict[str, Any]:
             for name, steps in result.items()
         ],
         "minutes": _minutes,
-        "notes": notes,
+        "notes": [],
     }
 
 

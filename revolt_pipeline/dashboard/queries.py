@@ -434,13 +434,14 @@ class FunnelStep:
 
 def funnels(reader: Reader, filters: Filters, period: Period) -> dict[str, list[FunnelStep]] | None:
     """Each funnel's steps over the period: attempts of each day summed (entered, reached), the rates recomputed
-    from the sums, and the median time from the previous step as the median of the days' exact medians."""
-    table = schema.funnel_steps_daily_by_platform if filters.platform else schema.funnel_steps_daily
+    from the sums, and the median time from the previous step as the median of the days' exact medians.
+
+    An app version (with or without a platform) reads the table by platform and app version: each attempt counts
+    under the ones it entered on, so a version's platforms add up like the days."""
+    table = _grain_table(_by_name(*schema.FUNNEL_TABLES), filters, "funnel_steps_daily")
     if not reader.has_rows(schema.funnel_steps_daily):
         return None
-    rows = reader.rows(
-        sa.select(table).where(_between(table, period), *_where_filters(table, filters.without("app_version")))
-    )
+    rows = reader.rows(sa.select(table).where(_between(table, period), *_where_filters(table, filters)))
     sums: dict[tuple[str, int], dict[str, Any]] = {}
     medians: dict[tuple[str, int], list[float]] = defaultdict(list)
     for row in rows:

@@ -97,6 +97,7 @@ REPORT_PAGES: dict[str, str] = {
     **dict.fromkeys(("person_days", "people", "recommendations", "person_sessions"), "people"),
     **dict.fromkeys(("funnel_steps_daily", "funnel_steps_daily_by_platform", "funnel_steps_weekly"), "funnels"),
     "funnel_steps_weekly_by_platform": "funnels",
+    "funnel_steps_daily_by_app_version": "funnels",
     **dict.fromkeys(("lifecycle_daily", "lifecycle_weekly"), "lifecycle"),
     **dict.fromkeys(("retention_daily", "retention_weekly"), "retention"),
     "churn_scores": "churn",

@@ -64,6 +64,7 @@ FUNNEL_ASSETS = (
     "funnel_progress",
     "funnel_steps_daily",
     "funnel_steps_daily_by_platform",
+    "funnel_steps_daily_by_app_version",
     "funnel_steps_weekly",
     "funnel_steps_weekly_by_platform",
 )

@@ -843,17 +843,25 @@ def _step_rows(funnel: Funnel, attempts: list[list[datetime]]) -> list[dict[str,
 def funnel_ground_truth(
     traffic: Traffic, on_time: list[PlannedMessage], funnels: tuple[Funnel, ...]
 ) -> dict[str, dict[str, Any]]:
-    """Every funnel's steps per day of entry and per ISO week, in total and by the platform of step 1, from the
-    plan: each person's furthest attempt of the day (of the week), the earliest among equals; a week by platform
-    counts each person under the platform of that attempt."""
+    """Every funnel's steps per day of entry and per ISO week, in total and by the platform of step 1 (a day also
+    by step 1's `platform|app_version`), from the plan: each person's furthest attempt of the day (of the week),
+    the earliest among equals; a week by platform counts each person under the platform of that attempt."""
     by_person: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
     for m in on_time:
         platform = traffic.devices[m.device].platform
-        by_person[m.person_key].append((m.event_time, m.message_id, m.kind, m.name, m.properties, platform))
+        version = f"{platform}|{m.app_version}"
+        by_person[m.person_key].append((m.event_time, m.message_id, m.kind, m.name, m.properties, platform, version))
     days = sorted({m.event_time.date() for m in on_time})
-    truth: dict[str, dict[str, Any]] = {"daily": {}, "daily_by_platform": {}, "weekly": {}, "weekly_by_platform": {}}
+    truth: dict[str, dict[str, Any]] = {
+        "daily": {},
+        "daily_by_platform": {},
+        "daily_by_app_version": {},
+        "weekly": {},
+        "weekly_by_platform": {},
+    }
     for funnel in funnels:
-        best: dict[tuple[date, str], tuple[list[datetime], str]] = {}  # (day, person) -> step times, platform
+        # (day, person) -> step times, platform, platform|app_version
+        best: dict[tuple[date, str], tuple[list[datetime], str, str]] = {}
         for person, events in by_person.items():
             events.sort(key=lambda e: (e[0], e[1]))
             for index, event in enumerate(events):
@@ -862,18 +870,22 @@ def funnel_ground_truth(
                 times = _funnel_attempt(funnel, events, index)
                 key = (event[0].date(), person)
                 if key not in best or len(times) > len(best[key][0]):
-                    best[key] = (times, event[5])
+                    best[key] = (times, event[5], event[6])
         weeks: dict[tuple[date, str], tuple[list[datetime], str]] = {}  # (Monday, person) -> step times, platform
-        for (day, person), (times, platform) in sorted(best.items()):
+        for (day, person), (times, platform, _) in sorted(best.items()):
             week = (day - timedelta(days=day.weekday()), person)
             if week not in weeks or len(times) > len(weeks[week][0]):
                 weeks[week] = (times, platform)
         for day in days:
-            entries = [(times, platform) for (d, _), (times, platform) in best.items() if d == day]
+            entries = [(times, platform) for (d, _), (times, platform, _) in best.items() if d == day]
             truth["daily"].setdefault(day.isoformat(), {})[funnel.name] = _step_rows(funnel, [t for t, _ in entries])
             platforms = truth["daily_by_platform"].setdefault(day.isoformat(), {}).setdefault(funnel.name, {})
             for platform in sorted({p for _, p in entries}):
                 platforms[platform] = _step_rows(funnel, [t for t, p in entries if p == platform])
+            versioned = [(times, version) for (d, _), (times, _, version) in best.items() if d == day]
+            versions = truth["daily_by_app_version"].setdefault(day.isoformat(), {}).setdefault(funnel.name, {})
+            for version in sorted({v for _, v in versioned}):
+                versions[version] = _step_rows(funnel, [t for t, v in versioned if v == version])
         for week_start in sorted({day - timedelta(days=day.weekday()) for day in days}):
             attempts = [(times, platform) for (w, _), (times, platform) in weeks.items() if w == week_start]
             truth["weekly"].setdefault(week_start.isoformat(), {})[funnel.name] = _step_rows(

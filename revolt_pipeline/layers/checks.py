@@ -167,12 +167,12 @@ def path_checks(day: AggregateDay) -> list[CheckOutcome]:
 
 
 def funnel_steps_check(rows: list[dict[str, Any]]) -> CheckOutcome:
-    """`funnel_steps_consistent`: along each funnel's steps (per day or week, and platform), step 1's reached
-    equals entered, reached never grows, and conversions lie in [0, 1]."""
+    """`funnel_steps_consistent`: along each funnel's steps (per day or week, platform and app version), step 1's
+    reached equals entered, reached never grows, and conversions lie in [0, 1]."""
     problems = []
     groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
     for row in rows:
-        key = tuple(row.get(name) for name in ("event_date", "week_start", "funnel", "platform"))
+        key = tuple(row.get(name) for name in ("event_date", "week_start", "funnel", "platform", "app_version"))
         groups.setdefault(key, []).append(row)
     for key, steps in sorted(groups.items(), key=lambda item: str(item[0])):
         where = " ".join(str(part) for part in key if part is not None)

@@ -141,6 +141,7 @@ DATASET_COLUMNS: dict[str, dict[str, str]] = {
         "event_date": "The day (UTC) the person entered the funnel.",
         "funnel": "The funnel's name in the funnels file (REVOLT_FUNNELS_FILE).",
         "platform": "The platform of the person's step 1 event.",
+        "app_version": "The app version of the person's step 1 event (`unknown` if the app did not say).",
         "entered_at": "When the person did step 1 (UTC).",
         "steps_reached": "How many steps the person reached within the funnel's window.",
         "step_times": "When the person reached each step (UTC), in step order.",

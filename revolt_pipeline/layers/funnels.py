@@ -3,7 +3,7 @@
 Funnel day D reads the sessionized events of D and of the days the longest conversion window reaches after it
 (`PipelineRules.funnel_window`; days the cleaned layer never built have no events), re-stitched through every
 identity link known: never the history before, so one day costs the same after a week or a year. It writes
-the day's progress and its two daily step tables under one commit (FUNNELS). The week of D is then counted
+the day's progress and its daily step tables under one commit (FUNNELS). The week of D is then counted
 again from the progress of every day of that ISO week built so far, in total and by platform, and committed under
 its Monday (FUNNEL_WEEKS): a week's row is as of the latest day built in it, whichever day was built last.
 """
@@ -38,13 +38,23 @@ from revolt_pipeline.transforms.funnels import (
 from revolt_pipeline.transforms.people import stitch_people
 from revolt_pipeline.transforms.rules import PipelineRules
 
-FUNNELS = Layer("funnels", "funnel_progress, funnel_steps_daily and funnel_steps_daily_by_platform")
+FUNNELS = Layer(
+    "funnels",
+    "funnel_progress, funnel_steps_daily, funnel_steps_daily_by_platform and funnel_steps_daily_by_app_version",
+)
 FUNNEL_WEEKS = Layer(
     "funnel_weeks", "funnel_steps_weekly and funnel_steps_weekly_by_platform (committed under the week's Monday)"
 )
-# Each step table, by whether it is broken down by the platform people entered on.
-DAILY_TABLES = {schema.funnel_steps_daily.name: False, schema.funnel_steps_daily_by_platform.name: True}
-WEEKLY_TABLES = {schema.funnel_steps_weekly.name: False, schema.funnel_steps_weekly_by_platform.name: True}
+# Each step table, by what it is broken down by: what people entered on (the platform, or the platform's app version).
+DAILY_TABLES: dict[str, tuple[str, ...]] = {
+    schema.funnel_steps_daily.name: (),
+    schema.funnel_steps_daily_by_platform.name: ("platform",),
+    schema.funnel_steps_daily_by_app_version.name: ("platform", "app_version"),
+}
+WEEKLY_TABLES: dict[str, tuple[str, ...]] = {
+    schema.funnel_steps_weekly.name: (),
+    schema.funnel_steps_weekly_by_platform.name: ("platform",),
+}
 
 __all__ = [
     "DAILY_TABLES",
@@ -117,10 +127,8 @@ def _funnel_day(
     with local_copies(store, [sessionized_events_key(d) for d in read]) as files:
         events = stage_funnel_events(connection, files, person_map)
     copy_to_parquet(connection, funnel_progress_query(rules.funnels, events, day), progress_path)
-    for name, by_platform in DAILY_TABLES.items():
-        copy_to_parquet(
-            connection, funnel_steps_daily_query(rules.funnels, progress_path, day, by_platform), tables[name]
-        )
+    for name, by in DAILY_TABLES.items():
+        copy_to_parquet(connection, funnel_steps_daily_query(rules.funnels, progress_path, day, by), tables[name])
     with committing(store, FUNNELS, day) as commit:
         commit.put_file(funnel_progress_key(day), progress_path)
         for name, path in tables.items():
@@ -135,8 +143,8 @@ def _funnel_week(
     tables = {name: str(workdir / f"{name}-{week}.parquet") for name in WEEKLY_TABLES}
     with local_copies(store, [funnel_progress_key(day) for day in built]) as files:
         progress = dict(zip(built, files, strict=True))
-        for name, by_platform in WEEKLY_TABLES.items():
-            copy_to_parquet(connection, funnel_steps_weekly_query(funnels, progress, week, by_platform), tables[name])
+        for name, by in WEEKLY_TABLES.items():
+            copy_to_parquet(connection, funnel_steps_weekly_query(funnels, progress, week, by), tables[name])
     with committing(store, FUNNEL_WEEKS, week) as commit:
         for name, path in tables.items():
             commit.put_file(funnel_steps_key(name, week), path)

@@ -561,7 +561,9 @@ __all__ += ["SNAPSHOT_TABLES", "people", "person_days"]
 
 # Funnels, from the funnels layer (`layers/funnels.py`): people through the steps of each funnel of
 # REVOLT_FUNNELS_FILE, by the day (or ISO week) they entered, exact distinct people after identity stitching.
-def _funnel_steps(name: str, period: list[sa.Column], by_platform: bool, grain: str, when: str) -> sa.Table:
+def _funnel_steps(
+    name: str, period: list[sa.Column], by_platform: bool, grain: str, when: str, by_app_version: bool = False
+) -> sa.Table:
     counted = (
         "Each person counts once a week, on the platform of the attempt counted (their furthest of the week)"
         if "week" in when
@@ -578,7 +580,22 @@ def _funnel_steps(name: str, period: list[sa.Column], by_platform: bool, grain: 
         if by_platform
         else []
     )
-    sums = "Sums across platforms of one step." if by_platform else "Does not sum across steps or days."
+    if by_app_version:
+        platform.append(
+            _text_key(
+                "app_version",
+                "The app version people entered the funnel on, of that platform (their step 1 event's; `unknown` if "
+                "the app did not say). Each person's attempt counts on one: entered and reached sum across a "
+                "platform's app versions to the platform's.",
+            )
+        )
+    sums = (
+        "Sums across app versions and platforms of one step."
+        if by_app_version
+        else "Sums across platforms of one step."
+        if by_platform
+        else "Does not sum across steps or days."
+    )
     ratio = "A ratio: recompute from entered and reached, never add or average rows. NULL when nothing to divide by."
     median = "Exact median in seconds over the people who reached the step (interpolated between the two middle ones)"
     columns = [
@@ -616,6 +633,8 @@ def _funnel_steps(name: str, period: list[sa.Column], by_platform: bool, grain: 
         ),
     ]
     indexes = [sa.Index(f"ix_{name}_platform", "platform")] if by_platform else []
+    if by_app_version:
+        indexes.append(sa.Index(f"ix_{name}_app_version", "app_version"))
     comment = (
         "People through the steps of each funnel (REVOLT_FUNNELS_FILE), exact distinct people after identity "
         f"stitching, by the {'week' if 'week' in when else 'day'} they entered. Grain: one row per {grain}."
@@ -639,6 +658,14 @@ funnel_steps_daily_by_platform = _funnel_steps(
     True,
     "day x funnel x platform x step, for the platforms people entered on",
     "on the day",
+)
+funnel_steps_daily_by_app_version = _funnel_steps(
+    "funnel_steps_daily_by_app_version",
+    [_date_key("event_date", _ENTRY_DAY.comment or "")],
+    True,
+    "day x funnel x platform x app_version x step, for the platforms' app versions people entered on",
+    "on the day",
+    by_app_version=True,
 )
 
 
@@ -673,6 +700,7 @@ funnel_steps_weekly_by_platform = _funnel_steps(
 FUNNEL_TABLES = (
     funnel_steps_daily,
     funnel_steps_daily_by_platform,
+    funnel_steps_daily_by_app_version,
     funnel_steps_weekly,
     funnel_steps_weekly_by_platform,
 )

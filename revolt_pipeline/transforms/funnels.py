@@ -15,6 +15,8 @@ an order mode. How a person goes through it (docs/pipeline.md, "Funnels", says t
   were all done, at the time the last of them was.
 - A week counts each person once: their furthest attempt of the week's days, the earliest among equals; by
   platform, under the platform that attempt entered on.
+- By app version, an attempt counts under the platform and app version of its step 1 event (app versions are
+  per platform, as in the aggregates), so the versions add up to the platform and the platforms to the total.
 
 People are stitched `person_id`s, re-mapped through every identity link known when the day is built, so an
 anonymous visitor's first steps and their signed-up steps are one person's attempt.
@@ -31,7 +33,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from revolt_pipeline.transforms.aggregates import PLATFORM
+from revolt_pipeline.transforms.aggregates import APP_VERSION, PLATFORM
 from revolt_pipeline.transforms.engine import parquet, sql_string
 from revolt_pipeline.transforms.people import restitched_sql
 
@@ -219,12 +221,12 @@ def _interval(window: timedelta) -> str:
 
 
 def _attempts_sql(funnel: Funnel, events: str, day: date) -> str:
-    """Every attempt at `funnel` starting on `day`: person, entry platform, and the position (time, messageId)
-    of each step reached (NULL from the first step not reached)."""
+    """Every attempt at `funnel` starting on `day`: person, entry platform and app version, and the position
+    (time, messageId) of each step reached (NULL from the first step not reached)."""
     day_sql = f"DATE {sql_string(day.isoformat())}"
     matches = " UNION ALL ".join(
-        f"SELECT person_id, event_time, message_id, platform, struct_pack(t := event_time, m := message_id) AS pos, "
-        f"{number} AS step FROM {events} WHERE {_step_sql(step)}"
+        "SELECT person_id, event_time, message_id, platform, app_version, "
+        f"struct_pack(t := event_time, m := message_id) AS pos, {number} AS step FROM {events} WHERE {_step_sql(step)}"
         for number, step in enumerate(funnel.steps, start=1)
     )
     window = _interval(funnel.window)
@@ -241,10 +243,10 @@ def _attempts_sql(funnel: Funnel, events: str, day: date) -> str:
     ctes = [
         f"matches AS ({matches})",
         f"ranked AS ({ranked})",
-        f"""a1 AS (SELECT person_id, event_time AS entered_at, platform, pos AS p1, rank AS r1 FROM ranked
+        f"""a1 AS (SELECT person_id, event_time AS entered_at, platform, app_version, pos AS p1, rank AS r1 FROM ranked
                   WHERE step = 1 AND CAST(event_time AS DATE) = {day_sql})""",
     ]
-    carried = "a.person_id, a.entered_at, a.platform, a.r1, a.p1"
+    carried = "a.person_id, a.entered_at, a.platform, a.app_version, a.r1, a.p1"
     if funnel.order in ("ordered", "strict"):
         for k in range(2, n + 1):
             previous = ", ".join(f"a.p{j}" for j in range(1, k))
@@ -253,13 +255,14 @@ def _attempts_sql(funnel: Funnel, events: str, day: date) -> str:
             else:
                 join = f"m.rank = a.r1 + {k - 1} AND a.p{k - 1} IS NOT NULL"
             ctes.append(
-                f"""a{k} AS (SELECT a.person_id, a.entered_at, a.platform, a.r1, {previous}, min(m.pos) AS p{k}
+                f"""a{k} AS (SELECT a.person_id, a.entered_at, a.platform, a.app_version, a.r1, {previous},
+                           min(m.pos) AS p{k}
                     FROM a{k - 1} AS a LEFT JOIN ranked AS m ON m.person_id = a.person_id AND m.step = {k}
                         AND {join} AND m.event_time <= a.entered_at + {window}
                     GROUP BY ALL)"""
             )
         times = ", ".join(f"a.p{k}.t" for k in range(1, n + 1))
-        final = f"SELECT a.person_id, a.entered_at, a.platform, a.p1, [{times}] AS times FROM a{n} AS a"
+        final = f"SELECT a.person_id, a.entered_at, a.platform, a.app_version, a.p1, [{times}] AS times FROM a{n} AS a"
     else:
         firsts = ", ".join(f"min(m.pos) FILTER (WHERE m.step = {k}) AS f{k}" for k in range(2, n + 1))
         ctes.append(
@@ -274,15 +277,18 @@ def _attempts_sql(funnel: Funnel, events: str, day: date) -> str:
             done = " AND ".join(f"a.f{j} IS NOT NULL" for j in range(2, k + 1))
             latest = ", ".join(f"a.f{j}.t" for j in range(2, k + 1))
             times.append(f"CASE WHEN {done} THEN greatest({latest}) END")
-        final = f"SELECT a.person_id, a.entered_at, a.platform, a.p1, [{', '.join(times)}] AS times FROM firsts AS a"
+        final = (
+            "SELECT a.person_id, a.entered_at, a.platform, a.app_version, a.p1, "
+            f"[{', '.join(times)}] AS times FROM firsts AS a"
+        )
     return f"WITH {', '.join(ctes)} {final}"
 
 
-EVENT_COLUMNS = "message_id, type, event_name, person_id, event_time, platform, properties"
+EVENT_COLUMNS = "message_id, type, event_name, person_id, event_time, platform, app_version, properties"
 NO_EVENTS = (
     "SELECT NULL::VARCHAR AS message_id, NULL::VARCHAR AS type, NULL::VARCHAR AS event_name, "
     "NULL::VARCHAR AS person_id, NULL::TIMESTAMPTZ AS event_time, NULL::VARCHAR AS platform, "
-    "NULL::VARCHAR AS properties WHERE false"
+    "NULL::VARCHAR AS app_version, NULL::VARCHAR AS properties WHERE false"
 )
 
 
@@ -300,12 +306,13 @@ def stage_funnel_events(connection: Any, files: list[str], person_map: str) -> s
 
 PROGRESS_COLUMNS = (
     "NULL::DATE AS event_date, NULL::VARCHAR AS funnel, NULL::VARCHAR AS person_id, NULL::VARCHAR AS platform, "
-    "NULL::TIMESTAMPTZ AS entered_at, NULL::INTEGER AS steps_reached, NULL::TIMESTAMPTZ[] AS step_times"
+    "NULL::VARCHAR AS app_version, NULL::TIMESTAMPTZ AS entered_at, NULL::INTEGER AS steps_reached, "
+    "NULL::TIMESTAMPTZ[] AS step_times"
 )
 
 
 def funnel_progress_query(funnels: tuple[Funnel, ...], events: str, day: date) -> str:
-    """One row per funnel and person entering it on `day`: the entry's platform and time, the steps reached
+    """One row per funnel and person entering it on `day`: the entry's platform, app version and time, the steps reached
     (1..n) and the time of each (`step_times[k]`, NULL beyond the last reached).
 
     `events` is a relation of the sessionized events of `day` and the days after it the longest window reaches,
@@ -317,7 +324,7 @@ def funnel_progress_query(funnels: tuple[Funnel, ...], events: str, day: date) -
         reached = "(len(list_filter(times, lambda t: t IS NOT NULL)))"
         parts.append(
             f"""SELECT DATE {sql_string(day.isoformat())} AS event_date, {sql_string(funnel.name)} AS funnel,
-                       person_id, {PLATFORM.sql} AS platform, entered_at,
+                       person_id, {PLATFORM.sql} AS platform, {APP_VERSION.sql} AS app_version, entered_at,
                        CAST({reached} AS INTEGER) AS steps_reached,
                        CAST(times AS TIMESTAMPTZ[]) AS step_times
                 FROM ({_attempts_sql(funnel, events, day)})
@@ -337,18 +344,20 @@ def _steps_relation(funnels: tuple[Funnel, ...]) -> str:
     return f"(SELECT * FROM (VALUES {', '.join(rows)}) AS steps(funnel, step, step_name))"
 
 
-def _step_counts(funnels: tuple[Funnel, ...], progress: str, by_platform: bool, leading: str) -> str:
-    """Each step's entered, reached, conversions and median times from per-person progress rows."""
-    platform = "p.platform, " if by_platform else ""
-    partition = "funnel, platform" if by_platform else "funnel"
-    # Totals show every step of every funnel, 0 on a day no one entered; breakdowns only the platforms entered on.
-    join = "JOIN" if by_platform else "LEFT JOIN"
+def _step_counts(funnels: tuple[Funnel, ...], progress: str, by: tuple[str, ...], leading: str) -> str:
+    """Each step's entered, reached, conversions and median times from per-person progress rows, broken down by
+    the progress columns `by` (none: the total)."""
+    selected = "".join(f"p.{column}, " for column in by)
+    listed = "".join(f"{column}, " for column in by)
+    partition = ", ".join(("funnel", *by))
+    # Totals show every step of every funnel, 0 on a day no one entered; breakdowns only the values entered on.
+    join = "JOIN" if by else "LEFT JOIN"
     between = "epoch_ms(p.step_times[s.step]) - epoch_ms(p.step_times[s.step - 1])"
     since = "epoch_ms(p.step_times[s.step]) - epoch_ms(p.entered_at)"
     reached = "p.steps_reached >= s.step"
     return f"""
     WITH counted AS (
-        SELECT s.funnel, {platform}s.step, any_value(s.step_name) AS step_name,
+        SELECT s.funnel, {selected}s.step, any_value(s.step_name) AS step_name,
                count(p.person_id) AS entered,
                count(p.person_id) FILTER (WHERE {reached}) AS reached,
                median({between}) FILTER (WHERE {reached} AND s.step > 1) / 1000.0 AS median_seconds_from_previous,
@@ -356,7 +365,7 @@ def _step_counts(funnels: tuple[Funnel, ...], progress: str, by_platform: bool, 
         FROM {_steps_relation(funnels)} AS s {join} {progress} AS p ON p.funnel = s.funnel
         GROUP BY ALL
     )
-    SELECT {leading}, funnel, {"platform, " if by_platform else ""}CAST(step AS SMALLINT) AS step, step_name,
+    SELECT {leading}, funnel, {listed}CAST(step AS SMALLINT) AS step, step_name,
            CAST(entered AS INTEGER) AS entered, CAST(reached AS INTEGER) AS reached,
            CAST(reached AS DOUBLE) / nullif(entered, 0) AS conversion_from_start,
            CAST(reached AS DOUBLE) / nullif(coalesce(lag(reached) OVER (PARTITION BY {partition} ORDER BY step),
@@ -367,27 +376,29 @@ def _step_counts(funnels: tuple[Funnel, ...], progress: str, by_platform: bool, 
     """
 
 
-def funnel_steps_daily_query(funnels: tuple[Funnel, ...], progress_file: str, day: date, by_platform: bool) -> str:
-    """A day's step table, in total or by the platform people entered on, from its progress file."""
-    return _step_counts(
-        funnels, f"{parquet(progress_file)}", by_platform, f"DATE {sql_string(day.isoformat())} AS event_date"
-    )
+def funnel_steps_daily_query(
+    funnels: tuple[Funnel, ...], progress_file: str, day: date, by: tuple[str, ...] = ()
+) -> str:
+    """A day's step table, in total or by what people entered on (`by`: platform, or platform and app version),
+    from its progress file."""
+    return _step_counts(funnels, f"{parquet(progress_file)}", by, f"DATE {sql_string(day.isoformat())} AS event_date")
 
 
 def funnel_steps_weekly_query(
-    funnels: tuple[Funnel, ...], progress_files: dict[date, str], week_start: date, by_platform: bool
+    funnels: tuple[Funnel, ...], progress_files: dict[date, str], week_start: date, by: tuple[str, ...] = ()
 ) -> str:
     """An ISO week's step table, in total or by platform, from the progress of its days built so far: each person's
     furthest attempt of the week (the earliest among equals), as of the latest day built.
 
     By platform, a person counts under the platform that attempt entered on, so a person who used two platforms in
     a week is counted once, on one of them, and the platforms add up to the total."""
-    union = " UNION ALL ".join(f"SELECT * FROM {parquet(path)}" for _, path in sorted(progress_files.items()))
+    # By name: a day's progress written before it held app_version still counts (its app_version NULL).
+    union = " UNION ALL BY NAME ".join(f"SELECT * FROM {parquet(path)}" for _, path in sorted(progress_files.items()))
     furthest = "row_number() OVER (PARTITION BY funnel, person_id ORDER BY steps_reached DESC, entered_at)"
     best = f"(SELECT * FROM ({union}) QUALIFY {furthest} = 1)"
     as_of = max(progress_files).isoformat()
     leading = f"DATE {sql_string(week_start.isoformat())} AS week_start, DATE {sql_string(as_of)} AS as_of_date"
-    return _step_counts(funnels, best, by_platform, leading)
+    return _step_counts(funnels, best, by, leading)
 
 
 def iso_week_start(day: date) -> date:

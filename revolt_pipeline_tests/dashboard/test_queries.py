@@ -2,7 +2,7 @@
 
 from collections.abc import Callable, Iterator
 from datetime import timedelta
-from statistics import mean
+from statistics import mean, median
 
 import pytest
 import sqlalchemy as sa
@@ -268,6 +268,46 @@ def test_segment_sizes_over_time_count_the_filters_people_as_the_table_does(read
     assert on_ios is not None and on_ios.history == {SEGMENTS[0]: [2], SEGMENTS[1]: [2]}
 
 
+@pytest.mark.parametrize(
+    "filters",
+    [
+        Filters(platform="ios", app_version="2.0"),
+        Filters(app_version="1.9"),
+        Filters(platform="web", app_version="5.1"),
+    ],
+    ids=["ios-2.0", "any-1.9", "web-5.1"],
+)
+def test_funnels_of_an_app_version_equal_the_table_by_app_version(reader: queries.Reader, filters: Filters) -> None:
+    """With an app version (and its platform, or not), the funnels are that table's rows: no filter is ignored."""
+    table = in_period(
+        report_rows()[schema.funnel_steps_daily_by_app_version],
+        WEEK,
+        app_version=filters.app_version,
+        **({"platform": filters.platform} if filters.platform else {}),
+    )
+    result = queries.funnels(reader, filters, WEEK)
+    assert result is not None and table
+    expected = []
+    for step in sorted({row["step"] for row in table}):
+        of_step = [row for row in table if row["step"] == step]
+        medians = [
+            row["median_seconds_from_previous"] for row in of_step if row["median_seconds_from_previous"] is not None
+        ]
+        expected.append(
+            (
+                step,
+                sum(row["entered"] for row in of_step),
+                sum(row["reached"] for row in of_step),
+                median(medians) if medians else None,
+            )
+        )
+    assert [(s.step, s.entered, s.reached, s.median_seconds_from_previous) for s in result["signup"]] == expected
+    # Not the platform's numbers: the versions of iOS differ from iOS as a whole.
+    if filters.platform == "ios":
+        whole = queries.funnels(reader, Filters(platform="ios"), WEEK)
+        assert whole is not None and [s.entered for s in whole["signup"]] != [s.entered for s in result["signup"]]
+
+
 def test_funnels_sum_the_days_recompute_the_rates_and_take_the_median_of_the_days_medians(
     reader: queries.Reader,
 ) -> None:
@@ -284,7 +324,7 @@ def test_funnels_sum_the_days_recompute_the_rates_and_take_the_median_of_the_day
     assert [s.conversion_from_previous for s in steps] == [1.0, 0.5, 0.5]
     offsets = sorted((day - FIRST).days for day in WEEK.each_day())
     assert [s.median_seconds_from_previous for s in steps] == [None, 120 + mean(offsets), 180 + mean(offsets)]
-    # A platform reads its own table; an app version cannot be applied (the page says so).
+    # A platform reads its own table.
     ios = queries.funnels(reader, Filters(platform="ios"), WEEK)
     assert ios is not None
     assert [(s.entered, s.reached) for s in ios["signup"]] == [

@@ -83,8 +83,9 @@ def test_a_late_identify_days_later_reopens_the_funnel_day_of_the_anonymous_visi
         for record in pipeline.instance.all_logs(run.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION)
     ]
     names = {(e.asset_key.to_user_string(), e.check_name) for e in evaluations}
-    assert ("funnel_steps_weekly", "funnel_steps_consistent") in names and len(names) == 9
+    assert ("funnel_steps_weekly", "funnel_steps_consistent") in names and len(names) == 11
     assert ("funnel_steps_weekly_by_platform", "funnel_steps_consistent") in names
+    assert ("funnel_steps_daily_by_app_version", "funnel_steps_consistent") in names
     assert ("funnel_progress", "funnel_progress_consistent") in names
     assert all(e.passed for e in evaluations)
     assert pipeline.follow_cascade() == []

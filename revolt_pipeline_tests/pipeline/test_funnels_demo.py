@@ -43,6 +43,12 @@ def test_funnel_tables_equal_the_ground_truth(backend: str, request: pytest.Fixt
     by_platform = _as_truth(
         _grouped(rows[schema.funnel_steps_daily_by_platform.name], "event_date", "funnel", "platform")
     )
+    # Keyed `platform|app_version` as the ground truth is: app versions are per platform.
+    versioned = [
+        {**row, "version": f"{row['platform']}|{row['app_version']}"}
+        for row in rows[schema.funnel_steps_daily_by_app_version.name]
+    ]
+    by_app_version = _as_truth(_grouped(versioned, "event_date", "funnel", "version"))
     weekly = _as_truth(_grouped(rows[schema.funnel_steps_weekly.name], "week_start", "funnel"))
     weekly_by_platform = _as_truth(
         _grouped(rows[schema.funnel_steps_weekly_by_platform.name], "week_start", "funnel", "platform")
@@ -61,6 +67,14 @@ def test_funnel_tables_equal_the_ground_truth(backend: str, request: pytest.Fixt
         day: {name: platforms for name, platforms in funnels.items() if platforms}
         for day, funnels in truth["daily_by_platform"].items()
     }
+    # Each attempt under the platform and app version it entered on; some platform has two versions in the demo.
+    assert {day: by_app_version.get(day, {}) for day in truth["daily_by_app_version"]} == {
+        day: {name: versions for name, versions in funnels.items() if versions}
+        for day, funnels in truth["daily_by_app_version"].items()
+    }
+    assert set(by_app_version) <= set(truth["daily_by_app_version"])
+    pairs = {(row["platform"], row["app_version"]) for row in versioned}
+    assert len(pairs) > len({platform for platform, _ in pairs}), pairs
     assert {week: weekly[week] for week in truth["weekly"]} == truth["weekly"]
     # Each person once a week, under the platform of their furthest attempt (not the sum of the days by platform).
     assert {week: weekly_by_platform.get(week, {}) for week in truth["weekly_by_platform"]} == {

@@ -36,6 +36,7 @@ steps = [
 RULES = PipelineRules(funnels=parse_funnels(SIGNUP, "funnels.toml"))
 DAILY, WEEKLY = "funnel_steps_daily", "funnel_steps_weekly"
 DAILY_BY_PLATFORM, WEEKLY_BY_PLATFORM = "funnel_steps_daily_by_platform", "funnel_steps_weekly_by_platform"
+DAILY_BY_APP_VERSION = "funnel_steps_daily_by_app_version"
 
 
 class FunnelLake:
@@ -356,6 +357,77 @@ def test_a_week_by_platform_counts_each_person_once_on_the_platform_of_their_fur
         assert sum(r["reached"] for r in by_platform if r["step"] == step) == total[step - 1]["reached"]
     assert {row["as_of_date"] for row in by_platform} == {row["as_of_date"] for row in total}
     assert funnel_steps_check(by_platform).passed
+
+
+def test_a_day_by_app_version_counts_each_attempt_under_the_platform_and_version_it_entered_on(
+    tmp_path: Path,
+) -> None:
+    """u1 enters on iOS 1.9, then gets further on iOS 2.0 the same day: only the furthest attempt counts, on 2.0;
+    u2 on iOS 1.9, u3 on the web 1.0, u4 on Android with no app version (`unknown`)."""
+    plan = {"plan": "team"}
+    signup = [
+        ("Home", "page", None),
+        ("Pricing", "page", None),
+        ("Signup Started", "track", plan),
+        ("Signed Up", "track", None),
+    ]
+
+    def attempt(
+        prefix: str, start: datetime, steps: int, user_id: str, platform: str, version: str | None
+    ) -> list[dict[str, Any]]:
+        return [
+            landed(
+                f"{prefix}{n}",
+                start + timedelta(minutes=n),
+                kind=kind,
+                event=event,
+                user_id=user_id,
+                platform=platform,
+                properties=properties,
+                **({"app_version": version} if version else {"context": {"app": {}}}),
+            )
+            for n, (event, kind, properties) in enumerate(signup[:steps])
+        ]
+
+    day = date(2026, 11, 10)
+    with duckdb_connection() as connection:
+        lake = FunnelLake(tmp_path, connection)
+        lake.receive(
+            [
+                *attempt("a", at("2026-11-10 09:00"), 1, "u1", "ios", "1.9"),
+                *attempt("b", at("2026-11-10 10:00"), 3, "u1", "ios", "2.0"),
+                *attempt("c", at("2026-11-10 11:00"), 2, "u2", "ios", "1.9"),
+                *attempt("d", at("2026-11-10 12:00"), 4, "u3", "web", "1.0"),
+                *attempt("e", at("2026-11-10 13:00"), 1, "u4", "android", None),
+            ],
+            at("2026-11-10 14:00"),
+        )
+        by_version = lake.rows(DAILY_BY_APP_VERSION, day)
+        by_platform = lake.rows(DAILY_BY_PLATFORM, day)
+        progress = connection.execute(
+            f"SELECT person_id, platform, app_version FROM read_parquet('{lake.store.path(funnel_progress_key(day))}')"
+            " ORDER BY ALL"
+        ).fetchall()
+
+    reached = {
+        (platform, version): [
+            r["reached"] for r in by_version if (r["platform"], r["app_version"]) == (platform, version)
+        ]
+        for platform, version in {(r["platform"], r["app_version"]) for r in by_version}
+    }
+    assert reached == {
+        ("ios", "2.0"): [1, 1, 1, 0],
+        ("ios", "1.9"): [1, 1, 0, 0],
+        ("web", "1.0"): [1, 1, 1, 1],
+        ("android", "unknown"): [1, 0, 0, 0],
+    }
+    assert [(p, v) for _, p, v in progress] == [("ios", "2.0"), ("ios", "1.9"), ("web", "1.0"), ("android", "unknown")]
+    for platform in ("ios", "web", "android"):  # the versions add up to their platform
+        for step in (1, 2, 3, 4):
+            assert sum(r["reached"] for r in by_version if (r["platform"], r["step"]) == (platform, step)) == next(
+                r["reached"] for r in by_platform if (r["platform"], r["step"]) == (platform, step)
+            )
+    assert funnel_steps_check(by_version).passed
 
 
 def test_the_check_flags_steps_that_gain_people_and_conversions_outside_zero_to_one() -> None:

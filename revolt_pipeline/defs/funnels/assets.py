@@ -28,7 +28,7 @@ from revolt_pipeline.storage.layout import funnel_progress_key
 from revolt_pipeline.transforms.rules import PipelineRules
 
 OWNERS = ["team:analytics-platform"]
-PROGRESS_PREVIEW = ["funnel", "person_id", "platform", "entered_at", "steps_reached"]
+PROGRESS_PREVIEW = ["funnel", "person_id", "platform", "app_version", "entered_at", "steps_reached"]
 PREVIEWS = {"funnel_progress": PROGRESS_PREVIEW}
 FUNNEL_PROGRESS_CONSISTENT = (
     "Each person once per funnel, at step 1 or beyond: step 1 at the entry, each step reached at or after the one "
@@ -64,7 +64,7 @@ def build_funnel_assets(
     partitions: dg.PartitionsDefinition, rules: PipelineRules, engine: str = "duckdb"
 ) -> list[dg.AssetsDefinition]:
     """`funnel_progress` (lake) and `funnel_reports` (the funnel step tables, daily and weekly, in total and by
-    platform); `engine` (REVOLT_ENGINE) names the lake asset's kind in the UI."""
+    platform; daily by app version too); `engine` (REVOLT_ENGINE) names the lake asset's kind in the UI."""
     described = _funnels_metadata(rules)
 
     @dg.asset(
@@ -76,9 +76,9 @@ def build_funnel_assets(
         kinds={"parquet", engine},
         owners=OWNERS,
         tags={"layer": "funnels"},
-        description="One row per funnel and stitched person entering it on the day (step 1): the entry's platform "
-        "and time, the steps reached within the funnel's window and when. The day's daily step tables and its ISO "
-        "week's are counted from it.",
+        description="One row per funnel and stitched person entering it on the day (step 1): the entry's platform, "
+        "app version and time, the steps reached within the funnel's window and when. The day's daily step tables "
+        "and its ISO week's are counted from it.",
         metadata=described,
         check_specs=[
             partition_check("funnel_progress_consistent", "funnel_progress", FUNNEL_PROGRESS_CONSISTENT, partitions)
