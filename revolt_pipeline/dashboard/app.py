@@ -105,7 +105,7 @@ def create_app(settings: Settings, token: str | None = None) -> Starlette:
             try:
                 with database.engine().connect() as connection:
                     reader = queries.Reader(connection)
-                    period = Period.resolve(filters, queries.last_complete_day(reader))
+                    period = Period.resolve(filters, queries.last_complete_day(reader), queries.first_day(reader))
                     if filters.first and period.first > filters.first:
                         context["errors"].append(f"at most {MAX_DAYS} days are shown: from {period.first} on")
                     context.update(

@@ -93,12 +93,14 @@ class Period:
         return [self.first + timedelta(days=n) for n in range(self.days)]
 
     @classmethod
-    def resolve(cls, filters: Filters, latest: date | None) -> "Period":
+    def resolve(cls, filters: Filters, latest: date | None, earliest: date | None = None) -> "Period":
         """The filters' days; where one end is missing, the default: the DEFAULT_DAYS ending on `latest`, the last
         complete day of the report tables (`queries.last_complete_day`; not today: a dashboard over last month's
-        data opens on last month)."""
+        data opens on last month), starting no earlier than `earliest`, the first day with data."""
         last = filters.last or latest or date.today()
         first = filters.first or last - timedelta(days=DEFAULT_DAYS - 1)
+        if not filters.first and earliest is not None and first < earliest <= last:
+            first = earliest
         if first > last:  # `from` alone, after the data's latest day
             last = first + timedelta(days=DEFAULT_DAYS - 1)
         return cls(max(first, last - timedelta(days=MAX_DAYS - 1)), last)

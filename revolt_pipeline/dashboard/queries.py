@@ -82,6 +82,16 @@ def last_complete_day(reader: Reader) -> date | None:
     return None
 
 
+def first_day(reader: Reader) -> date | None:
+    """Where the default period may start at the earliest: the first day with events. A young install (the demo's
+    eight days) then opens on its days, not on three weeks of empty chart before them."""
+    table = schema.events_daily
+    if not reader.has(table):
+        return None
+    day = reader.scalar(sa.select(sa.func.min(table.c[_date_column(table)])).where(table.c.events > 0))
+    return _as_date(day) if day is not None else None
+
+
 def platforms(reader: Reader) -> list[str]:
     table = schema.events_daily_by_platform
     if not reader.has(table):

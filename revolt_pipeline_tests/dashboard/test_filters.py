@@ -32,6 +32,17 @@ def test_the_default_period_ends_on_the_datas_latest_day() -> None:
     assert Period.resolve(Filters(first=date(2027, 1, 1)), latest).first == date(2027, 1, 1)
 
 
+def test_the_default_period_starts_no_earlier_than_the_datas_first_day() -> None:
+    latest, earliest = date(2026, 11, 28), date(2026, 11, 21)
+    assert Period.resolve(Filters(), latest, earliest) == Period(earliest, latest)
+    # Older data than DEFAULT_DAYS: the default is the DEFAULT_DAYS, as without a first day.
+    long_ago = latest - timedelta(days=400)
+    assert Period.resolve(Filters(), latest, long_ago) == Period.resolve(Filters(), latest)
+    # Asked-for ends are never moved.
+    asked = Filters(first=date(2026, 11, 1), last=date(2026, 11, 28))
+    assert Period.resolve(asked, latest, earliest) == Period(date(2026, 11, 1), latest)
+
+
 def test_a_period_is_at_most_max_days_long() -> None:
     period = Period.resolve(Filters(first=date(1970, 1, 1), last=date(2026, 11, 28)), None)
     assert period.days == MAX_DAYS and period.last == date(2026, 11, 28)

@@ -174,6 +174,7 @@ def test_missing_or_empty_tables_read_as_nothing(report_db: Callable[..., Settin
         with engine.connect() as connection:
             reader = queries.Reader(connection)
             assert queries.last_complete_day(reader) is None
+            assert queries.first_day(reader) is None
             assert queries.churn(reader, Filters(), WEEK) is None
             assert queries.retention(reader, WEEK, "day", "first_seen") is None
             assert all(m.value is None for m in queries.overview(reader, Filters(), WEEK).metrics)
@@ -188,6 +189,15 @@ def test_the_default_period_ends_on_the_last_complete_day(reader: queries.Reader
     assert default.last == LAST - timedelta(days=1)
     # Explicit dates are shown exactly, the latest day included.
     assert Period.resolve(Filters(first=FIRST, last=LAST), queries.last_complete_day(reader)) == Period(FIRST, LAST)
+
+
+def test_the_default_period_of_a_young_install_starts_on_its_first_day(reader: queries.Reader) -> None:
+    assert queries.first_day(reader) == FIRST
+    default = Period.resolve(Filters(), queries.last_complete_day(reader), queries.first_day(reader))
+    assert default == Period(FIRST, LAST - timedelta(days=1))
+    # A date asked for is kept, before the data's first day too.
+    early = FIRST - timedelta(days=30)
+    assert Period.resolve(Filters(first=early), LAST, FIRST).first == early
 
 
 def test_segments_are_named_by_their_description_and_followed_by_it_over_time(reader: queries.Reader) -> None:
