@@ -1,5 +1,6 @@
 """The `revolt` command line: one entry point whose subcommands later features extend."""
 
+import os
 import sys
 import time
 import warnings
@@ -475,7 +476,8 @@ def ui(host: str | None, port: int | None) -> None:
     address = urlparse(settings.dagster_ui_url)
     host = host or address.hostname or "127.0.0.1"
     port = port or address.port or 3000
-    click.echo(f"Dagster UI on http://{host}:{port}, runs in {home}", err=True)
+    # The process becomes `dagster dev` (same id), so `pkill -f "revolt ui"` would find nothing: say what stops it.
+    click.echo(f"Dagster UI on http://{host}:{port}, runs in {home}; Ctrl-C or `kill {os.getpid()}` stops it", err=True)
     serve_ui(home, host, port)
 
 
