@@ -45,6 +45,12 @@ class Reader:
     def has(self, *tables: sa.TableClause) -> bool:
         return all(table.name in self.tables for table in tables)
 
+    def has_columns(self, table: sa.TableClause, *names: str) -> bool:
+        """Whether the database's table has these columns: one created by an older version may lack some (the
+        loader refuses to load it until it is dropped and built again, but it can still be read)."""
+        columns = {column["name"] for column in sa.inspect(self.connection).get_columns(table.name)}
+        return set(names) <= columns
+
     def has_rows(self, table: sa.TableClause) -> bool:
         if not self.has(table):
             return False
@@ -546,8 +552,14 @@ def events(reader: Reader, filters: Filters, period: Period) -> Events | None:
         if not reader.has(breakdown):
             continue
         conditions = [_between(breakdown, period), *_where_filters(breakdown, filters)]
-        if (filters.platform or filters.app_version) and "platform" not in breakdown.c:
-            notes.append(f"Events by {name} count every platform and app version: the table has no platform.")
+        # Every breakdown has the columns of the filters (events add up over platforms and versions, so without
+        # filters the sum is every platform's); a table of an older version, from before OS and country had them, not.
+        filtered = [column for column in ("platform", "app_version") if getattr(filters, column)]
+        if filtered and not reader.has_columns(breakdown, *filtered):
+            notes.append(
+                f"Events by {name} count every platform and app version: the report table {breakdown.name} is of an "
+                "older version, without them (drop it and build it again: docs/pipeline.md, Upgrading)."
+            )
             conditions = [_between(breakdown, period)]
         total_events = sa.func.sum(breakdown.c.events)
         rows = reader.rows(

@@ -639,11 +639,17 @@ def _country_method(device: Device, person: Person) -> str:
     return "ip" if device_ip(device, person.region) is not None else "timezone"
 
 
+# The breakdowns whose events the report tables count per platform and app version too: their values there start
+# with `platform|app_version|`.
+EVENTS_BY_APP_VERSION = ("os", "country")
+
+
 def device_dimension_truth(traffic: Traffic) -> dict[str, Any]:
     """Events and active users per day by OS, device type, country, locale, source and SDK library, as
-    `events_daily_by_<dimension>` ({day: {value: events}}) and `active_users_daily_by_<dimension>` ({day: {value:
-    {dau, wau, mau, new_users}}} for every value active in the MAU window ending on each day of traffic), and
-    each person's country (`people_countries`) and how many devices send an address (`devices_sending_ip`)."""
+    `events_daily_by_<dimension>` ({day: {value: events}}, the value led by the platform and app version for
+    EVENTS_BY_APP_VERSION) and `active_users_daily_by_<dimension>` ({day: {value: {dau, wau, mau, new_users}}} for
+    every value active in the MAU window ending on each day of traffic), and each person's country
+    (`people_countries`) and how many devices send an address (`devices_sending_ip`)."""
     on_time = [m for m in traffic.messages if not m.resend and not m.too_late]
     owner = {device.index: person for person in traffic.people for device in person.devices}
     first_seen: dict[str, str] = {}
@@ -656,8 +662,10 @@ def device_dimension_truth(traffic: Traffic) -> dict[str, Any]:
         active: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
         for message in on_time:
             day_key = message.event_time.date().isoformat()
-            value = value_of(traffic.devices[message.device], owner[message.device])
-            events[day_key][value] += 1
+            device = traffic.devices[message.device]
+            value = value_of(device, owner[message.device])
+            version = f"{device.platform}|{message.app_version}|" if dimension in EVENTS_BY_APP_VERSION else ""
+            events[day_key][version + value] += 1
             active[day_key][value].add(message.person_key)
         truth[f"events_daily_by_{dimension}"] = {day: dict(sorted(values.items())) for day, values in events.items()}
         truth[f"active_users_daily_by_{dimension}"] = _actives_by_value(active, traffic_days, first_seen)

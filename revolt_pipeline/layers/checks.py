@@ -166,6 +166,13 @@ def path_checks(day: AggregateDay) -> list[CheckOutcome]:
     ]
 
 
+def events_breakdown_check(day: AggregateDay) -> CheckOutcome:
+    """`events_breakdowns_add_up`: each events breakdown of the day sums, per event, to the grain it breaks down (by
+    OS and by country per platform and app version to `events_daily_by_app_version`, the others to `events_daily`,
+    the platforms to the total, the app versions to their platform)."""
+    return _outcome("events_breakdowns_add_up", day.unbalanced_events)
+
+
 def funnel_steps_check(rows: list[dict[str, Any]]) -> CheckOutcome:
     """`funnel_steps_consistent`: along each funnel's steps (per day or week, platform and app version), step 1's
     reached equals entered, reached never grows, and conversions lie in [0, 1]."""

@@ -37,6 +37,7 @@ from revolt_pipeline.transforms.aggregates import (
     aggregate_query,
     count_made_safe,
     count_path_balance,
+    events_balance,
     session_paths,
     stage_event_groups,
 )
@@ -179,6 +180,8 @@ class AggregateDay:
     outputs: dict[str, str]  # aggregate name -> local Parquet file
     made_safe: dict[str, int]  # report column -> distinct values the report-text rule changed
     paths: list[PathBalance] = field(default_factory=list)  # each grain's paths against the day's sessions
+    # Events breakdowns that do not add up to the grain they sum into (`events_balance`); none on a good day.
+    unbalanced_events: list[str] = field(default_factory=list)
 
 
 def aggregate_day(store: ObjectStore, connection: duckdb.DuckDBPyConnection, day: date, workdir: Path) -> AggregateDay:
@@ -203,7 +206,8 @@ def aggregate_day(store: ObjectStore, connection: duckdb.DuckDBPyConnection, day
             outputs[name] = path
         made_safe = count_made_safe(connection, events_path)
         balance = count_path_balance(connection, outputs, sessions_path)
+        unbalanced_events = events_balance(connection, outputs)
     with committing(store, DAILY_AGGREGATES, day) as commit:
         for name, path in outputs.items():
             commit.put_file(aggregate_key(name, day), path)
-    return AggregateDay(day, outputs, made_safe, balance)
+    return AggregateDay(day, outputs, made_safe, balance, unbalanced_events)

@@ -199,6 +199,9 @@ _REBUILD_AFTER_DROP = {
     "daily_active_users": "clean_job (daily_aggregates) and report_job over the days the reports should hold",
     "sessions_daily": "clean_job (daily_aggregates) and report_job over the days the reports should hold",
     "events_daily": "clean_job (daily_aggregates) and report_job over the days the reports should hold",
+    # Gained platform and app_version: the lake's files written before lack them too.
+    "events_daily_by_os": "clean_job (daily_aggregates) and report_job over the days the reports should hold",
+    "events_daily_by_country": "clean_job (daily_aggregates) and report_job over the days the reports should hold",
     "people": "people_job over the latest day built (people is loaded whole from its snapshot)",
     "event_catalog": "catalog_job over the received days the catalog should hold (raw_events first for days whose "
     "profiles predate the PII scanner, to count their likely personal values)",
@@ -207,8 +210,8 @@ _REBUILD_AFTER_DROP = {
 
 def _refuse_outdated_tables(connection: sa.Connection) -> None:
     """Before totals and breakdowns were split, daily_active_users, sessions_daily and events_daily held
-    both, with platform and app_version columns; `people` has gained columns since (its first values);
-    `create_all` leaves an existing table as it is."""
+    both, with platform and app_version columns; `people` has gained columns since (its first values), and
+    events by OS and country platform and app_version; `create_all` leaves an existing table as it is."""
     inspector = sa.inspect(connection)
     outdated = [
         table.name

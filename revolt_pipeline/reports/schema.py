@@ -34,6 +34,7 @@ from revolt_pipeline.transforms.aggregates import (
     PERCENTILES,
     TOTAL,
     Grain,
+    within_app_versions,
 )
 from revolt_pipeline.transforms.funnels import FUNNEL_NAME_CHARS, STEP_NAME_CHARS
 from revolt_pipeline.transforms.report_text import REPORT_TEXT_CHARS
@@ -41,19 +42,35 @@ from revolt_pipeline.transforms.report_text import REPORT_TEXT_CHARS
 metadata = sa.MetaData()
 
 _NOT_SUMMABLE = "Distinct people: do not add up across rows (a person active in two {groups} counts in both)."
+# Per grain: what a row stands for besides its day (the table COMMENT's end), and the groups a person counts in
+# once each (the people columns' COMMENTs).
+_ADDS_UP_OVER_VERSIONS = (
+    "; events add up over platforms and app versions, so SUM(events) grouped by day and {dimensions} gives "
+    "{what} across platforms"
+)
 _GRAIN_WORDS = {
-    TOTAL.suffix: ("all platforms and app versions together", "days"),
-    BY_PLATFORM.suffix: ("per platform", "platforms or days"),
-    BY_APP_VERSION.suffix: ("per platform and app version", "app versions or days"),
-    BY_OS.suffix: ("per operating system and its version, all platforms together", "OS versions or days"),
-    BY_DEVICE_TYPE.suffix: ("per device type, all platforms together", "device types or days"),
-    BY_COUNTRY.suffix: (
+    TOTAL: ("all platforms and app versions together", "days"),
+    BY_PLATFORM: ("per platform", "platforms or days"),
+    BY_APP_VERSION: ("per platform and app version", "app versions or days"),
+    BY_OS: ("per operating system and its version, all platforms together", "OS versions or days"),
+    within_app_versions(BY_OS): (
+        "per operating system and its version within each platform and app version"
+        + _ADDS_UP_OVER_VERSIONS.format(dimensions="os_name, os_version", what="each OS version's events"),
+        "platforms, app versions, OS versions or days",
+    ),
+    BY_DEVICE_TYPE: ("per device type, all platforms together", "device types or days"),
+    BY_COUNTRY: (
         "per country and the method that found it, all platforms together",
         "country and method pairs or days",
     ),
-    BY_LOCALE.suffix: ("per locale, all platforms together", "locales or days"),
-    BY_SOURCE.suffix: ("per source (app sending events)", "sources or days"),
-    BY_LIBRARY.suffix: ("per SDK library and its version", "library versions or days"),
+    within_app_versions(BY_COUNTRY): (
+        "per country and the method that found it within each platform and app version"
+        + _ADDS_UP_OVER_VERSIONS.format(dimensions="country", what="each country's events"),
+        "platforms, app versions, country and method pairs or days",
+    ),
+    BY_LOCALE: ("per locale, all platforms together", "locales or days"),
+    BY_SOURCE: ("per source (app sending events)", "sources or days"),
+    BY_LIBRARY: ("per SDK library and its version", "library versions or days"),
 }
 _DIMENSION_COMMENTS = {
     "platform": "The platform (ios, android, web, ...; `unknown` if the app did not say). "
@@ -89,7 +106,7 @@ def _count(name: str, comment: str) -> sa.Column[int]:
 
 
 def _people(name: str, grain: Grain, what: str) -> sa.Column[int]:
-    return _count(name, f"{what} {_NOT_SUMMABLE.format(groups=_GRAIN_WORDS[grain.suffix][1])}")
+    return _count(name, f"{what} {_NOT_SUMMABLE.format(groups=_GRAIN_WORDS[grain][1])}")
 
 
 def _seconds(name: str, comment: str, nullable: bool = False) -> sa.Column[float]:
@@ -109,7 +126,7 @@ def _filter_index(name: str, grain: Grain) -> list[sa.Index]:
 def _table(subject: str, grain: Grain, about: str, columns: list[sa.Column], grain_columns: str) -> sa.Table:
     name = subject + grain.suffix
     assert name in AGGREGATES, name  # one table per lake aggregate, same name
-    comment = f"{about} Grain: one row per {grain_columns}; {_GRAIN_WORDS[grain.suffix][0]}."
+    comment = f"{about} Grain: one row per {grain_columns}; {_GRAIN_WORDS[grain][0]}."
     dimensions = _dimensions(grain)
     date_column, rest = columns[0], columns[1:]
     return sa.Table(name, metadata, date_column, *dimensions, *rest, *_filter_index(name, grain), comment=comment)
@@ -230,7 +247,7 @@ _PATH_DAY = "The day the sessions started (UTC): a session crossing midnight cou
 
 
 def _path_people(name: str, grain: Grain, what: str, across: str) -> sa.Column[int]:
-    groups = _GRAIN_WORDS[grain.suffix][1]
+    groups = _GRAIN_WORDS[grain][1]
     return _count(name, f"{what} Distinct people: do not add up across rows ({across}, {groups}).")
 
 
@@ -371,7 +388,7 @@ def _active_users(grain: Grain) -> sa.Table:
         "People first seen on the day. Sums across days (a person is new once)."
         if not grain.dimensions
         else "People first seen on the day, of those active in this group that day. Sums across days, not "
-        f"across {_GRAIN_WORDS[grain.suffix][1].removesuffix(' or days')} (a new person active in two counts in both)."
+        f"across {_GRAIN_WORDS[grain][1].removesuffix(' or days')} (a new person active in two counts in both)."
     )
     columns = [
         _date_key("event_date", "The day (UTC) the windows end on."),
@@ -386,7 +403,7 @@ def _active_users(grain: Grain) -> sa.Table:
     comment = (
         "Active users (DAU, WAU, MAU), stickiness and new users: exact distinct people after identity stitching. "
         f"Grain: one row per {_grain_words(grain)} with people active in the MAU window; "
-        f"{_GRAIN_WORDS[grain.suffix][0]}."
+        f"{_GRAIN_WORDS[grain][0]}."
     )
     return sa.Table(name, metadata, *columns, *indexes, comment=comment)
 

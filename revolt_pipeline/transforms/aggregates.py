@@ -2,7 +2,8 @@
 
 Every subject (active users, sessions, events, session lengths, paths) has an aggregate per grain: the day's
 total, by platform, and by platform and app version (`GRAINS`); events are broken down by the device's
-dimensions too (`DIMENSION_GRAINS`: OS, device type, country, locale, source, SDK library; `grains_of`).
+dimensions too (`EVENTS_DIMENSION_GRAINS`: OS and country per platform and app version; device type, locale,
+source, SDK library across platforms; `grains_of`).
 Distinct users cannot be added up
 across groups, so each total is computed, never summed, and lives apart from its breakdowns: a BI
 tool's SUM over one table never counts a day twice. Missing platforms or versions are reported as
@@ -60,7 +61,8 @@ BY_APP_VERSION = Grain("_by_app_version", ("platform", "app_version"))
 GRAINS = (TOTAL, BY_PLATFORM, BY_APP_VERSION)
 # Breakdowns by what the device and its message say, one dimension (a name and its version) per grain, not
 # crossed with the platform: a person counts once per country whatever they used, so the rows of a day hold
-# every active person exactly once per value.
+# every active person exactly once per value. (Events, which add up, cross some with the platform and app
+# version: EVENTS_DIMENSION_GRAINS.)
 BY_OS = Grain("_by_os", ("os_name", "os_version"))
 BY_DEVICE_TYPE = Grain("_by_device_type", ("device_type",))
 # The country with the method that found it (ip, timezone, unknown), so a reader can weigh the timezone guesses;
@@ -70,8 +72,22 @@ BY_LOCALE = Grain("_by_locale", ("locale",))
 BY_SOURCE = Grain("_by_source", ("source",))
 BY_LIBRARY = Grain("_by_library", ("library_name", "library_version"))
 DIMENSION_GRAINS = (BY_OS, BY_DEVICE_TYPE, BY_COUNTRY, BY_LOCALE, BY_SOURCE, BY_LIBRARY)
+
+
+def within_app_versions(grain: Grain) -> Grain:
+    """`grain` per platform and app version too (the same name): for additive counts only. Events add up across
+    platforms and versions, so summing such a table's rows over them gives the grain's figures, and a reader can
+    filter it by platform and version; distinct people would not add up, so active users keep the plain grain."""
+    return Grain(grain.suffix, BY_APP_VERSION.dimensions + grain.dimensions)
+
+
+# The events' breakdowns by the device's dimensions: those the dashboard's events page shows (OS, country) within
+# each platform and app version, so it can follow its filters; the others across platforms, as active users.
+EVENTS_DIMENSION_GRAINS = tuple(
+    within_app_versions(grain) if grain in (BY_OS, BY_COUNTRY) else grain for grain in DIMENSION_GRAINS
+)
 # The subjects broken down beyond GRAINS, and by what: not every subject by every grain.
-SUBJECT_GRAINS: dict[str, tuple[Grain, ...]] = {"events_daily": GRAINS + DIMENSION_GRAINS}
+SUBJECT_GRAINS: dict[str, tuple[Grain, ...]] = {"events_daily": GRAINS + EVENTS_DIMENSION_GRAINS}
 
 
 def grains_of(subject: str) -> tuple[Grain, ...]:
@@ -390,3 +406,46 @@ def count_path_balance(
         )
         for grain in grains_of("path_steps")
     ]
+
+
+def _summed_into(grain: Grain) -> Grain | None:
+    """The platform grain an events breakdown adds up to: the total's parts to the total (by platform) or to their
+    platform (by app version); a device dimension to the platform grain it is counted within. None for the total."""
+    if grain in GRAINS:
+        return GRAINS[GRAINS.index(grain) - 1] if grain.dimensions else None
+    within = tuple(name for name in grain.dimensions if name in BY_APP_VERSION.dimensions)
+    return next(base for base in GRAINS if base.dimensions == within)
+
+
+def events_balance(connection: duckdb.DuckDBPyConnection, outputs: dict[str, str]) -> list[str]:
+    """Each events breakdown of a day (files in `outputs`, by aggregate name) summed per event, and per platform and
+    app version where it has them, against the grain it adds up to (`_summed_into`): what differs, as problems.
+
+    Each event has one value of each dimension (a missing one is `unknown`), so a breakdown's events add up exactly;
+    one that lost or doubled rows would not (the checks of `daily_aggregates`)."""
+    problems = []
+    for grain in grains_of("events_daily"):
+        whole = _summed_into(grain)
+        if whole is None:
+            continue
+        keys = [*whole.dimensions, "event_type", "event_name"]
+        columns = ", ".join(keys)
+        label = " || ' ' || ".join(keys)
+        part_name, whole_name = "events_daily" + grain.suffix, "events_daily" + whole.suffix
+        summed = {
+            name: f"SELECT {columns}, sum(events) AS events FROM {parquet(outputs[name])} GROUP BY {columns}"
+            for name in (part_name, whole_name)
+        }
+        differences = connection.execute(
+            f"""
+            WITH part AS ({summed[part_name]}), whole AS ({summed[whole_name]})
+            SELECT {label}, coalesce(part.events, 0), coalesce(whole.events, 0)
+            FROM part FULL JOIN whole USING ({columns})
+            WHERE part.events IS DISTINCT FROM whole.events
+            ORDER BY 1
+            """
+        ).fetchall()
+        problems += [
+            f"{part_name}: {name}: {part:,} events, {whole_name} {total:,}" for name, part, total in differences
+        ]
+    return problems

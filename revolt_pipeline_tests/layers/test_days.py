@@ -99,3 +99,31 @@ def test_an_aggregate_written_before_the_split_is_not_loaded_into_a_total_table(
         builder.report_days(engine, built.event_dates, [])
     assert read_rows(engine, schema.daily_active_users) == before
     engine.dispose()
+
+
+def test_events_by_os_written_before_they_had_platforms_are_not_loaded(tmp_path: Path) -> None:
+    """A lake day whose events by OS were aggregated across platforms (before platform and app_version were in their
+    grain): its rows cannot be told apart by platform, so the day is refused until daily_aggregates is built again."""
+    store = ObjectStore((tmp_path / "store").as_uri())
+    land(store, [landed("today", RECEIVED - timedelta(minutes=5), received=RECEIVED)])
+    engine = create_engine(f"sqlite:///{tmp_path / 'reports.sqlite'}")
+    ensure_tables(engine)
+    (tmp_path / "work").mkdir()
+    builder = DayBuilder(store, PipelineRules(), tmp_path / "work")
+    built = builder.every_layer([RECEIVED.date()], engine)
+    day = RECEIVED.date()
+    before = read_rows(engine, schema.events_daily_by_os)
+    assert [(row["platform"], row["app_version"], row["events"]) for row in before] == [("web", "1.0", 1)]
+
+    key = aggregate_key("events_daily_by_os", day)
+    path = store.local_path(key)
+    assert path is not None
+    pq.write_table(pq.read_table(path).drop_columns(["platform", "app_version"]), tmp_path / "old.parquet")
+    store.put(key, (tmp_path / "old.parquet").read_bytes())
+
+    with pytest.raises(
+        FileNotFoundError, match="written by an older version; build daily_aggregates for its day again"
+    ):
+        builder.report_days(engine, built.event_dates, [])
+    assert read_rows(engine, schema.events_daily_by_os) == before
+    engine.dispose()

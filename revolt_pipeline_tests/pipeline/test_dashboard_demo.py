@@ -265,7 +265,20 @@ def test_every_page_follows_the_platform_and_app_version_or_says_it_cannot(
     assert browsing.metric("events") == sum(row["events"] for row in events)
     by_platform = page.locator('[data-breakdown="platform"] rect.bar')
     assert [by_platform.nth(i).get_attribute("data-label") for i in range(by_platform.count())] == [platform]
-    assert "Events by country count every platform and app version" in page.inner_text("main")
+    # By OS and by country: the tables' rows of the platform and app version, summed over the week (15 at most).
+    for name, table, columns in (
+        ("operating system", "events_daily_by_os", ("os_name", "os_version")),
+        ("country", "events_daily_by_country", ("country",)),
+    ):
+        expected: dict[str, int] = {}
+        for row in in_period(rows[table], WEEK, platform=platform, app_version=version):
+            label = " ".join(row[column] for column in columns)
+            expected[label] = expected.get(label, 0) + row["events"]
+        bars = page.locator(f'[data-breakdown="{name}"] rect.bar')
+        shown = {bar.get_attribute("data-label"): int(bar.get_attribute("data-value")) for bar in bars.all()}
+        assert expected and len(shown) == min(15, len(expected)), name
+        assert shown == {label: expected[label] for label in shown}, name
+    assert "count every platform and app version" not in page.inner_text("main")
     # Two to a row, the breakdowns' text still shows at its size (a chart drawn wider is shrunk to fit).
     scales = page.evaluate(
         "() => [...document.querySelectorAll('[data-breakdown] svg')]"

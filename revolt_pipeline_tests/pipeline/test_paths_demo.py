@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from revolt_pipeline.layers.checks import path_checks
+from revolt_pipeline.layers.checks import events_breakdown_check, path_checks
 from revolt_pipeline.reports import schema
 from revolt_pipeline_tests.pipeline.conftest import DemoLake
 
@@ -57,6 +57,8 @@ def test_every_days_paths_pass_their_checks(demo_lake: DemoLake) -> None:
             "path_transitions_balanced",
         ]
         assert all(outcome.passed for outcome in outcomes), (day.day, outcomes)
+        # ... and every events breakdown adds up to the grain it breaks down.
+        assert events_breakdown_check(day).passed, (day.day, day.unbalanced_events)
 
 
 def test_the_path_tables_equal_the_ground_truth_on_sqlite(demo_lake: DemoLake, tmp_path: Path) -> None:

@@ -12,7 +12,14 @@ import pytest
 import sqlalchemy as sa
 
 from revolt_pipeline.reports import loader, schema
-from revolt_pipeline.transforms.aggregates import AGGREGATES, DIMENSION_GRAINS, TOTAL, grains_of
+from revolt_pipeline.transforms.aggregates import (
+    AGGREGATES,
+    BY_COUNTRY,
+    BY_OS,
+    DIMENSION_GRAINS,
+    TOTAL,
+    grains_of,
+)
 
 DAY = datetime.date(2026, 11, 19)
 TOTAL_TABLES = [name for name, (_, grain) in AGGREGATES.items() if grain == TOTAL]
@@ -70,16 +77,26 @@ def test_events_and_active_users_alone_are_broken_down_by_the_device_dimensions(
     assert by_dimension == {
         f"{subject}{suffix}" for subject in ("events_daily", "active_users_daily") for suffix in names
     }
-    events, total = schema.AGGREGATE_TABLES["events_daily_by_os"], schema.events_daily
-    assert [c.name for c in events.columns if c.name not in ("os_name", "os_version")] == [
-        c.name for c in total.columns
+    events, total = schema.AGGREGATE_TABLES["events_daily_by_device_type"], schema.events_daily
+    assert [c.name for c in events.columns if c.name != "device_type"] == [c.name for c in total.columns]
+    # Events by OS and country are the app-version table's columns and the dimension's.
+    by_os, by_version = schema.events_daily_by_os, schema.events_daily_by_app_version
+    assert [c.name for c in by_os.columns if c.name not in ("os_name", "os_version")] == [
+        c.name for c in by_version.columns
     ]
     for grain in DIMENSION_GRAINS:
-        for table in (schema.AGGREGATE_TABLES[f"events_daily{grain.suffix}"], schema.ACTIVE_USERS_TABLES[grain]):
+        within = grain in (BY_OS, BY_COUNTRY)  # events by OS and country: per platform and app version too
+        for table, platforms in (
+            (schema.AGGREGATE_TABLES[f"events_daily{grain.suffix}"], within),
+            (schema.ACTIVE_USERS_TABLES[grain], False),  # people do not add up across platforms
+        ):
             key = [column.name for column in table.primary_key.columns]
-            assert key[1 : 1 + len(grain.dimensions)] == list(grain.dimensions), table.name
-            assert "platform" not in table.c, table.name  # one dimension per table, across platforms
-            assert [list(index.columns.keys()) for index in table.indexes] == [[grain.dimensions[0]]], table.name
+            dimensions = ["platform", "app_version", *grain.dimensions] if platforms else list(grain.dimensions)
+            assert key[1 : 1 + len(dimensions)] == dimensions, table.name
+            assert ("platform" in table.c) == platforms, table.name
+            assert [list(index.columns.keys()) for index in table.indexes] == [[dimensions[0]]], table.name
+            if platforms:
+                assert "SUM(events) grouped by day and" in table.comment, table.name
 
 
 def test_primary_keys_are_the_grain_the_comment_states() -> None:
@@ -133,6 +150,27 @@ def test_report_tables_of_an_older_version_are_refused_with_what_to_do(tmp_path:
         assert "DROP TABLE daily_active_users;" in message and "clean_job" in message and "report_job" in message
         # Nothing was created or changed: the old table is as it was, and alone.
         assert sa.inspect(engine).get_table_names() == ["daily_active_users"]
+    finally:
+        engine.dispose()
+
+
+def test_events_by_os_and_country_without_platforms_are_refused_and_rebuilt_from_the_lake(tmp_path: Path) -> None:
+    """The tables from before events by OS and country had a platform and app version: the lake's files of the
+    same days lack them too, so the message says to build daily_aggregates again, not only to load."""
+    engine = loader.create_engine(f"sqlite:///{tmp_path / 'reports.sqlite'}")
+    try:
+        with engine.begin() as connection:
+            connection.exec_driver_sql(
+                "CREATE TABLE events_daily_by_os (event_date DATE, os_name VARCHAR(64), os_version VARCHAR(64), "
+                "event_type VARCHAR(16), event_name VARCHAR(255), events INTEGER, users INTEGER, "
+                "PRIMARY KEY (event_date, os_name, os_version, event_type, event_name))"
+            )
+        with pytest.raises(loader.OutdatedReportTables) as refused:
+            loader.ensure_tables(engine)
+        message = str(refused.value)
+        assert "events_daily_by_os have the columns of an older version" in message
+        assert "clean_job (daily_aggregates) and report_job" in message
+        assert sa.inspect(engine).get_table_names() == ["events_daily_by_os"]
     finally:
         engine.dispose()
 

@@ -4,7 +4,20 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from revolt_pipeline.transforms.aggregates import AGGREGATES, DIMENSION_TEXT, DURATION_BUCKETS, aggregate_query
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from revolt_pipeline.layers.checks import events_breakdown_check
+from revolt_pipeline.layers.cleaned import AggregateDay
+from revolt_pipeline.transforms.aggregates import (
+    AGGREGATES,
+    DIMENSION_TEXT,
+    DURATION_BUCKETS,
+    aggregate_query,
+    events_balance,
+)
+from revolt_pipeline.transforms.engine import copy_to_parquet
 from revolt_pipeline_tests.transforms.harness import at, duckdb_connection, landed, run_pipeline
 
 DAY = date(2026, 11, 20)
@@ -118,3 +131,39 @@ def test_a_day_without_sessions_has_a_total_row_of_zeros_and_no_percentiles(tmp_
     assert percentiles["sessions"] == 0 and percentiles["p50_duration_seconds"] is None
     assert {r["sessions"] for r in rows["session_duration_histogram"]} == {0}
     assert rows["daily_active_users_by_platform"] == rows["session_duration_histogram_by_platform"] == []
+
+
+def test_events_by_os_and_country_add_up_per_app_version_and_the_check_finds_a_breakdown_that_does_not(
+    tmp_path: Path,
+) -> None:
+    records = [
+        *visits("ada", at("2026-11-20 09:00"), [10, 10], platform="ios", context={"os": {"name": "iOS"}}),
+        *visits("bob", at("2026-11-20 10:00"), [5], platform="ios", app_version="2.0", context={"timezone": "UTC"}),
+        *visits("cy", at("2026-11-20 11:00"), [], platform="web", context={"ip": "8.8.8.8"}),
+    ]
+    with duckdb_connection(threads=1) as connection:
+        lake = run_pipeline(connection, tmp_path, records)
+        outputs = {}
+        for name in AGGREGATES:
+            outputs[name] = str(tmp_path / f"{name}.parquet")
+            query = aggregate_query(name, lake.sessionized[DAY], lake.sessions[DAY], DAY)
+            copy_to_parquet(connection, query, outputs[name])
+        assert events_balance(connection, outputs) == []
+        by_country = pq.read_table(outputs["events_daily_by_country"]).to_pylist()
+        assert sorted((r["platform"], r["app_version"], r["country"], r["events"]) for r in by_country) == [
+            ("ios", "1.0", "unknown", 3),
+            ("ios", "2.0", "unknown", 2),
+            ("web", "1.0", "US", 1),
+        ]
+        # As a faulty transform would write them: iOS 2.0's row of events by OS lost, a device type doubled.
+        by_os = pq.read_table(outputs["events_daily_by_os"])
+        pq.write_table(by_os.filter(pc.field("app_version") != "2.0"), outputs["events_daily_by_os"])
+        by_device = pq.read_table(outputs["events_daily_by_device_type"])
+        pq.write_table(pa.concat_tables([by_device, by_device.slice(0, 1)]), outputs["events_daily_by_device_type"])
+        problems = events_balance(connection, outputs)
+    outcome = events_breakdown_check(AggregateDay(DAY, outputs, {}, [], problems))
+    assert (outcome.name, outcome.passed) == ("events_breakdowns_add_up", False)
+    assert outcome.problems == [
+        "events_daily_by_os: ios 2.0 track Timer Started: 0 events, events_daily_by_app_version 2",
+        "events_daily_by_device_type: track Timer Started: 12 events, events_daily 6",
+    ]

@@ -77,7 +77,7 @@ def test_events_and_active_users_break_down_by_each_dimension_and_people_keep_fi
     day1, day2 = at("2026-11-10 10:00"), at("2026-11-11 10:00")
     records = [
         landed("m1", day1, user_id="u1", platform="ios", context=us),
-        landed("m2", day1 + timedelta(minutes=5), user_id="u1", platform="ios", context=us),
+        landed("m2", day1 + timedelta(minutes=5), user_id="u1", platform="ios", app_version="1.1", context=us),
         landed("m3", day1, user_id="u2", platform="android", context=jp),
         landed("m4", day2, user_id="u1", platform="ios", context=de),
         landed("m5", day2, user_id="u3", platform="web", context={"os": None}),
@@ -94,7 +94,7 @@ def test_events_and_active_users_break_down_by_each_dimension_and_people_keep_fi
         (person,) = [row for row in lake.rows(lake.people[D11]) if row["person_id"] == "u1"]
         (quiet,) = [row for row in lake.rows(lake.people[D11]) if row["person_id"] == "u3"]
         events_by_country = lake.rows(
-            str(lake.folder / "work" / "events_daily_by_country-2026-11-10.parquet"), order="country"
+            str(lake.folder / "work" / "events_daily_by_country-2026-11-10.parquet"), order="country, app_version"
         )
     figures = ("dau", "wau", "mau", "new_users")
     assert [(r["country"], r["country_method"], *(r[f] for f in figures)) for r in by_country[D10]] == [
@@ -120,11 +120,14 @@ def test_events_and_active_users_break_down_by_each_dimension_and_people_keep_fi
         ("analytics-ios", "4.2", 1),
         ("unknown", "unknown", 1),
     ]
+    # Events by country per platform and app version: u1's two events in the US were sent by two versions.
     assert [
-        (r["country"], r["country_method"], r["event_name"], r["events"], r["users"]) for r in events_by_country
+        (r["platform"], r["app_version"], r["country"], r["country_method"], r["event_name"], r["events"], r["users"])
+        for r in events_by_country
     ] == [
-        ("JP", "ip", "Timer Started", 1, 1),
-        ("US", "ip", "Timer Started", 2, 1),
+        ("android", "1.0", "JP", "ip", "Timer Started", 1, 1),
+        ("ios", "1.0", "US", "ip", "Timer Started", 1, 1),
+        ("ios", "1.1", "US", "ip", "Timer Started", 1, 1),
     ]
     keys = ("first_country", "first_country_method", "country", "country_method", "first_os_version")
     assert {key: person[key] for key in keys} == {
@@ -160,7 +163,8 @@ def test_days_cleaned_before_countries_were_found_still_build_and_report_unknown
         copy_to_parquet(connection, person_days_query(parquet(old_events), NO_SESSIONS, D11, person_map), person_days)
         copy_to_parquet(connection, people_query(old_people, person_days, D11, person_map), str(tmp_path / "p.parquet"))
         people = lake.rows(str(tmp_path / "p.parquet"))
-    assert [(row[1], row[2], row[-2]) for row in by_country] == [("unknown", "unknown", 2)]  # country, method, events
+    # platform, app version, country, method, events
+    assert [(*row[1:5], row[-2]) for row in by_country] == [("web", "1.0", "unknown", "unknown", 2)]
     assert {row["person_id"]: (row["country"], row["first_country"]) for row in people} == {
         "u1": ("US", None),  # the old snapshot's country stays; its first country was never recorded
         "u2": ("JP", None),

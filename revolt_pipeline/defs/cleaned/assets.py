@@ -19,7 +19,7 @@ from revolt_pipeline.defs.lake.resources import LakeResource
 from revolt_pipeline.defs.lake.runners import LayerRunner
 from revolt_pipeline.defs.metadata import table_metadata
 from revolt_pipeline.defs.rules import reads_window, rules_metadata
-from revolt_pipeline.layers.checks import clean_day_checks, path_checks, session_day_checks
+from revolt_pipeline.layers.checks import clean_day_checks, events_breakdown_check, path_checks, session_day_checks
 from revolt_pipeline.layers.cleaned import AGGREGATES
 from revolt_pipeline.storage.layout import (
     aggregate_key,
@@ -220,6 +220,14 @@ def build_cleaned_assets(
                 "Every step of path_steps: occurrences = entries + transitions in = exits + transitions out.",
                 partitions,
             ),
+            partition_check(
+                "events_breakdowns_add_up",
+                "daily_aggregates",
+                "Each events breakdown's events, per event, add up to the grain it breaks down: by OS and by country "
+                "to events_daily_by_app_version per platform and app version, the other device breakdowns to "
+                "events_daily, platforms to the total, app versions to their platform.",
+                partitions,
+            ),
         ],
     )
     def daily_aggregates(context: dg.AssetExecutionContext) -> Any:
@@ -235,7 +243,7 @@ def build_cleaned_assets(
         outcomes: dict[str, list[Any]] = {}
         for built in run.days:
             result: Any = built.result
-            outcomes[built.day.isoformat()] = path_checks(result)
+            outcomes[built.day.isoformat()] = [*path_checks(result), events_breakdown_check(result)]
             summaries = built.summaries
             if any(result.made_safe.values()):
                 context.log.warning(
