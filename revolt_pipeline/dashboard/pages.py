@@ -70,9 +70,13 @@ def overview(page: PageRequest) -> dict[str, Any]:
 
 def retention(page: PageRequest) -> dict[str, Any]:
     unit = _unit(page)
-    result = queries.retention(page.reader, page.period, unit, page.params.get("definition", "first_seen"))
+    definition = page.params.get("definition", "first_seen")
+    result = queries.retention(page.reader, page.period, unit, definition, page.filters)
     if result is None:
-        return {"missing": "No retention yet: people_job builds retention_daily and retention_weekly."}
+        return {
+            "missing": "No retention yet: people_job builds retention_daily and retention_weekly, and their "
+            "_by_app_version tables, which a platform or app version reads."
+        }
     rows = [f"{cohort.isoformat()} ({size})" for cohort, size in zip(result.cohorts, result.sizes, strict=True)]
     columns = [f"{unit[0]}{period}" for period in result.periods]
     return {
@@ -86,21 +90,31 @@ def retention(page: PageRequest) -> dict[str, Any]:
                 result.percent,
             )
         ],
-        "notes": _all_platforms_note(page.filters, "Retention"),
+        "notes": _acquired_on_note(page.filters),
     }
 
 
-def _all_platforms_note(filters: Filters, what: str) -> list[str]:
-    if filters.platform or filters.app_version:
-        return [f"{what} is counted across every platform and app version: the platform filters do not apply."]
-    return []
+def _acquired_on_note(filters: Filters) -> list[str]:
+    """What a filtered heatmap's cohorts are: who arrived on the platform and version, back on any platform."""
+    if not (filters.platform or filters.app_version):
+        return []
+    on = filters.platform or "any platform"
+    if filters.app_version:
+        on += f" version {filters.app_version}"
+    return [
+        f"Cohorts of the people acquired on {on} (the platform and app version of the event that put them in the "
+        "cohort); their returns count on any platform."
+    ]
 
 
 def lifecycle(page: PageRequest) -> dict[str, Any]:
     unit = _unit(page)
-    result = queries.lifecycle(page.reader, page.period, unit)
+    result = queries.lifecycle(page.reader, page.period, unit, page.filters)
     if result is None:
-        return {"missing": "No lifecycle yet: people_job builds lifecycle_daily and lifecycle_weekly."}
+        return {
+            "missing": "No lifecycle yet: people_job builds lifecycle_daily and lifecycle_weekly, and their "
+            "_by_platform and _by_app_version tables, which a platform (and app version) reads."
+        }
     return {
         "unit": unit,
         "result": result,
@@ -111,8 +125,21 @@ def lifecycle(page: PageRequest) -> dict[str, Any]:
                 result.states,
             )
         ],
-        "notes": _all_platforms_note(page.filters, "The lifecycle"),
+        "notes": _lifecycle_note(page.filters),
     }
+
+
+def _lifecycle_note(filters: Filters) -> list[str]:
+    """What a filtered lifecycle counts: states on the platform (and version) alone; none across platforms."""
+    if filters.app_version and not filters.platform:
+        return [queries.LIFECYCLE_ACROSS_PLATFORMS]
+    if filters.platform:
+        on = filters.platform + (f" version {filters.app_version}" if filters.app_version else "")
+        return [
+            f"States judged on the activity on {on} alone: new is active on it for the first time, dormant is away "
+            "from it (perhaps active elsewhere). They do not add up to everyone's lifecycle."
+        ]
+    return []
 
 
 def _reached_text(step: queries.FunnelStep) -> str:

@@ -12,6 +12,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import sqlalchemy as sa
@@ -361,37 +362,79 @@ class Retention:
     retained: list[list[int | None]]
 
 
-def retention(reader: Reader, period: Period, unit: str, definition: str) -> Retention | None:
-    """The heatmap's cells of the cohorts that started in the period (by the week: from the week holding its
-    first day), from the retention view: retained_percent is the view's, rounded as a BI user reads it."""
-    view, cohort_name, period_name = RETENTION_VIEWS[unit]
-    if not reader.has_rows(view):
+RETENTION_BY_APP_VERSION = {
+    "day": (schema.retention_daily_by_app_version, "cohort_date"),
+    "week": (schema.retention_weekly_by_app_version, "cohort_week"),
+}
+
+
+def _percent(part: int, whole: int) -> float | None:
+    """`part` of `whole` in percent, to one decimal, rounded half away from zero as the views' NUMERIC is."""
+    if not whole:
         return None
-    cohort, number = view.c[cohort_name], view.c[period_name]
+    exact = Decimal(100 * part) / Decimal(whole)
+    return float(exact.quantize(Decimal("0.1"), rounding=ROUND_HALF_UP))
+
+
+def retention(
+    reader: Reader, period: Period, unit: str, definition: str, filters: Filters | None = None
+) -> Retention | None:
+    """The heatmap's cells of the cohorts that started in the period (by the week: from the week holding its
+    first day), from the retention view: retained_percent is the view's, rounded as a BI user reads it.
+
+    With a platform or an app version, the cohorts are the people acquired on it (the platform and app version
+    of the event that put them in the cohort), with their returns on any platform: the table by app version,
+    its rows of the filters summed (each person counts under one platform and version, so they add up) and the
+    percent recomputed from the sums."""
+    if filters is not None and (filters.platform or filters.app_version):
+        table, cohort_name = RETENTION_BY_APP_VERSION[unit]
+        source, number_name = table, "period"
+        where = _where_filters(table, filters)
+    else:
+        source, cohort_name, number_name = RETENTION_VIEWS[unit]
+        where = []
+    if not reader.has_rows(source):
+        return None
+    cohort, number = source.c[cohort_name], source.c[number_name]
     first = period.first - timedelta(days=period.first.weekday()) if unit == "week" else period.first
-    definitions = [row["definition"] for row in reader.rows(sa.select(view.c.definition).distinct())]
+    definitions = [row["definition"] for row in reader.rows(sa.select(source.c.definition).distinct())]
     if definition not in definitions:
         definition = "first_seen" if "first_seen" in definitions else sorted(definitions)[0]
-    rows = reader.rows(
-        sa.select(
-            cohort.label("cohort"),
-            number.label("period"),
-            view.c.cohort_size,
-            view.c.retained,
-            view.c.retained_percent,
+    chosen = [cohort.between(first, period.last), source.c.definition == definition, *where]
+    if where:
+        sums = reader.rows(
+            sa.select(
+                cohort.label("cohort"),
+                number.label("period"),
+                sa.func.sum(source.c.cohort_size).label("cohort_size"),
+                sa.func.sum(source.c.retained).label("retained"),
+            )
+            .where(*chosen)
+            .group_by(cohort, number)
+            .order_by(cohort, number)
         )
-        .where(cohort.between(first, period.last), view.c.definition == definition)
-        .order_by(cohort, number)
-    )
+        rows = [{**row, "retained_percent": _percent(int(row["retained"]), int(row["cohort_size"]))} for row in sums]
+    else:
+        rows = reader.rows(
+            sa.select(
+                cohort.label("cohort"),
+                number.label("period"),
+                source.c.cohort_size,
+                source.c.retained,
+                source.c.retained_percent,
+            )
+            .where(*chosen)
+            .order_by(cohort, number)
+        )
     cohorts = sorted({_as_date(row["cohort"]) for row in rows})
     periods = list(range(max((row["period"] for row in rows), default=-1) + 1))
-    sizes = {_as_date(row["cohort"]): row["cohort_size"] for row in rows}
+    sizes = {_as_date(row["cohort"]): int(row["cohort_size"]) for row in rows}
     percent: list[list[float | None]] = [[None] * len(periods) for _ in cohorts]
     retained: list[list[int | None]] = [[None] * len(periods) for _ in cohorts]
     index = {day: i for i, day in enumerate(cohorts)}
     for row in rows:
         i = index[_as_date(row["cohort"])]
-        retained[i][row["period"]] = row["retained"]
+        retained[i][row["period"]] = int(row["retained"])
         # NULL for a cohort of nobody (the view divides by nullif(cohort_size, 0)): shown as 0%.
         percent[i][row["period"]] = float(row["retained_percent"] or 0)
     return Retention(
@@ -407,8 +450,29 @@ class Lifecycle:
     partial: list[str]  # weeks not over yet
 
 
-def lifecycle(reader: Reader, period: Period, unit: str) -> Lifecycle | None:
-    """Each day's or week's people by state, from the lifecycle view (one row per state, dormant negative)."""
+LIFECYCLE_BY = {
+    ("day", "platform"): schema.lifecycle_daily_by_platform,
+    ("day", "app_version"): schema.lifecycle_daily_by_app_version,
+    ("week", "platform"): schema.lifecycle_weekly_by_platform,
+    ("week", "app_version"): schema.lifecycle_weekly_by_app_version,
+}
+LIFECYCLE_ACROSS_PLATFORMS = (
+    "Lifecycle states exist per platform and per platform and app version, not per app version across platforms "
+    "(a person on two platforms of one version has a state on each): choose a platform too."
+)
+_STATES = {"new": "new_users", "returning": "returning_users", "resurrecting": "resurrecting_users"}
+
+
+def lifecycle(reader: Reader, period: Period, unit: str, filters: Filters | None = None) -> Lifecycle | None:
+    """Each day's or week's people by state, from the lifecycle view (one row per state, dormant negative).
+
+    With a platform (and an app version), the states judged on that platform's (version's) activity alone, from
+    the table by platform (by app version). An app version without a platform has no table: no rows (the page
+    says why)."""
+    if filters is not None and (filters.platform or filters.app_version):
+        if not filters.platform:
+            return Lifecycle(unit, [], {state: [] for state in (*_STATES, "dormant")}, [])
+        return _lifecycle_of(reader, period, unit, filters)
     view, period_name = LIFECYCLE_VIEWS[unit]
     if not reader.has_rows(view):
         return None
@@ -918,3 +982,23 @@ def _segment_history(rows: list[dict[str, Any]]) -> tuple[list[str], dict[str, l
         line = history.setdefault(name, [0] * len(days))
         line[index[_as_date(row["as_of_date"]).isoformat()]] += row["people"]
     return days, history
+
+
+def _lifecycle_of(reader: Reader, period: Period, unit: str, filters: Filters) -> Lifecycle | None:
+    """`lifecycle` of one platform, or one platform's app version, from its table (one row per period)."""
+    table = LIFECYCLE_BY[(unit, "app_version" if filters.app_version else "platform")]
+    if not reader.has_rows(table):
+        return None
+    day = table.c[_date_column(table)]
+    first = period.first - timedelta(days=period.first.weekday()) if unit == "week" else period.first
+    final = [table.c.final] if unit == "week" else []
+    rows = reader.rows(
+        sa.select(day.label("day"), *(table.c[c] for c in (*_STATES.values(), "dormant_users")), *final)
+        .where(day.between(first, period.last), *_where_filters(table, filters))
+        .order_by(day)
+    )
+    labels = [_as_date(row["day"]).isoformat() for row in rows]
+    states = {state: [int(row[column]) for row in rows] for state, column in _STATES.items()}
+    states["dormant"] = [-int(row["dormant_users"]) for row in rows]
+    partial = [label for label, row in zip(labels, rows, strict=True) if unit == "week" and not row["final"]]
+    return Lifecycle(unit, labels, states, partial)

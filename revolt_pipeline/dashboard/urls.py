@@ -99,7 +99,10 @@ REPORT_PAGES: dict[str, str] = {
     "funnel_steps_weekly_by_platform": "funnels",
     "funnel_steps_daily_by_app_version": "funnels",
     **dict.fromkeys(("lifecycle_daily", "lifecycle_weekly"), "lifecycle"),
+    **dict.fromkeys(("lifecycle_daily_by_platform", "lifecycle_daily_by_app_version"), "lifecycle"),
+    **dict.fromkeys(("lifecycle_weekly_by_platform", "lifecycle_weekly_by_app_version"), "lifecycle"),
     **dict.fromkeys(("retention_daily", "retention_weekly"), "retention"),
+    **dict.fromkeys(("retention_daily_by_app_version", "retention_weekly_by_app_version"), "retention"),
     "churn_scores": "churn",
     **dict.fromkeys(("person_segments", "segment_sizes"), "segments"),
 }

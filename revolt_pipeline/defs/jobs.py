@@ -49,8 +49,14 @@ RETENTION_ASSETS = (
     "cohort_activity",
     "lifecycle_daily",
     "lifecycle_weekly",
+    "lifecycle_daily_by_platform",
+    "lifecycle_daily_by_app_version",
+    "lifecycle_weekly_by_platform",
+    "lifecycle_weekly_by_app_version",
     "retention_daily",
     "retention_weekly",
+    "retention_daily_by_app_version",
+    "retention_weekly_by_app_version",
 )
 people_job = dg.define_asset_job(
     "people_job",

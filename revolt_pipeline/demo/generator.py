@@ -938,14 +938,28 @@ def lifecycle_retention_truth(
 
     Retention has the first_seen definition, and the anchored one when `start_event` or `return_event` is given
     (event names: a track's event, a page's or screen's name, other messages' type). Keys: `day`, `week_start`,
-    and `cohort|definition|period` for cells (periods reached by the window's last day)."""
+    `day|platform` and `day|platform|app_version` for lifecycle by platform and by app version (each value's
+    states on its own activity), and `cohort|definition|period` for cells (periods reached by the window's last
+    day); the cells by app version
+    (`retention_daily_by_app_version`, ...) `cohort|definition|platform|app_version|period`, each person under the
+    platform and app version of the message that started their cohort (the earliest, by time then messageId)."""
     on_time = [m for m in traffic.messages if not m.resend and not m.too_late]
     active: dict[str, set[date]] = defaultdict(set)
     sent: dict[str, dict[date, set[str]]] = defaultdict(lambda: defaultdict(set))
-    for message in on_time:
+    firsts: dict[str, dict[str | None, tuple[Any, ...]]] = defaultdict(dict)  # person -> start event -> earliest
+    # value (`platform`, `platform|app_version`) -> person -> days active with it: lifecycle by platform, version
+    active_with: dict[str, dict[str, set[date]]] = defaultdict(lambda: defaultdict(set))
+    for message in sorted(on_time, key=lambda m: (m.event_time, m.message_id)):
         day = message.event_time.date()
         active[message.person_key].add(day)
-        sent[message.person_key][day].add(message.name if message.kind in ("track", "page", "screen") else message.kind)
+        platform = traffic.devices[message.device].platform
+        for value in (platform, f"{platform}|{message.app_version or 'unknown'}"):
+            active_with[value][message.person_key].add(day)
+        name = message.name if message.kind in ("track", "page", "screen") else message.kind
+        sent[message.person_key][day].add(name)
+        acquired = (traffic.devices[message.device].platform, message.app_version or "unknown")
+        for event in {None, name}:
+            firsts[message.person_key].setdefault(event, acquired)
     first_seen = {person: min(days) for person, days in active.items()}
     first, last = traffic.start, traffic.start + timedelta(days=traffic.days - 1)
     window = [first + timedelta(days=n) for n in range(traffic.days)]
@@ -958,6 +972,27 @@ def lifecycle_retention_truth(
         through = min(monday + timedelta(days=6), last)
         before = (monday - timedelta(weeks=1), monday - one)
         lifecycle_weekly[monday.isoformat()] = _lifecycle_counts(active, first_seen, (monday, through), before)
+    # By platform and by app version: each value's states judged on the activity with it alone (keys
+    # `day|platform`, `day|platform|app_version`; rows for values someone was active with in the period or before).
+    by: dict[str, dict[str, dict[str, int]]] = {
+        f"lifecycle_{unit}_by_{grain}": {} for unit in ("daily", "weekly") for grain in ("platform", "app_version")
+    }
+    for value, people in sorted(active_with.items()):
+        grain = "app_version" if "|" in value else "platform"
+        seen = {person: min(days) for person, days in people.items()}
+        periods = [("daily", day, (day, day), (day - one, day - one)) for day in window] + [
+            (
+                "weekly",
+                monday,
+                (monday, min(monday + timedelta(days=6), last)),
+                (monday - timedelta(weeks=1), monday - one),
+            )
+            for monday in sorted({_monday(day) for day in window})
+        ]
+        for unit, key, now, before in periods:
+            counts = _lifecycle_counts(people, seen, now, before)
+            if counts["active_users"] or counts["previous_active_users"]:
+                by[f"lifecycle_{unit}_by_{grain}"][f"{key.isoformat()}|{value}"] = counts
 
     def days_with(event: str | None) -> dict[str, set[date]]:
         if event is None:
@@ -967,8 +1002,12 @@ def lifecycle_retention_truth(
     definitions = {"first_seen": (active, active)}
     if start_event is not None or return_event is not None:
         definitions["anchored"] = (days_with(start_event), days_with(return_event))
-    cells: dict[str, dict[str, dict[str, int]]] = {"retention_daily": {}, "retention_weekly": {}}
+    tables = ("retention_daily", "retention_weekly")
+    cells: dict[str, dict[str, dict[str, int]]] = {
+        name: {} for table in tables for name in (table, f"{table}_by_app_version")
+    }
     for definition, (starts, returns) in definitions.items():
+        start = start_event if definition == "anchored" else None
         cohorts: dict[date, dict[str, set[date]]] = defaultdict(dict)
         for person, days in starts.items():
             if days:
@@ -983,19 +1022,26 @@ def lifecycle_retention_truth(
         ):
             for cohort, people in groups.items():
                 end = cohort + timedelta(days=unit * (horizon + 1) - 1)
-                for period in range(horizon + 1):
-                    begins = cohort + timedelta(days=unit * period)
-                    if begins > last:
-                        break
-                    ends = begins + timedelta(days=unit - 1)
-                    cells[table][f"{cohort.isoformat()}|{definition}|{period}"] = {
-                        "cohort_size": len(people),
-                        "retained": sum(1 for days in people.values() if any(begins <= d <= ends for d in days)),
-                        "retained_or_later": sum(
-                            1 for days in people.values() if any(begins <= d <= end for d in days)
-                        ),
-                    }
-    return {"lifecycle_daily": lifecycle_daily, "lifecycle_weekly": lifecycle_weekly, **cells}
+                acquired: dict[tuple[str, str], dict[str, set[date]]] = defaultdict(dict)
+                for person, days in people.items():
+                    acquired[firsts[person][start]][person] = days
+                for split, (name, group) in [
+                    ("", (table, people)),
+                    *((f"{p}|{v}|", (f"{table}_by_app_version", g)) for (p, v), g in sorted(acquired.items())),
+                ]:
+                    for period in range(horizon + 1):
+                        begins = cohort + timedelta(days=unit * period)
+                        if begins > last:
+                            break
+                        ends = begins + timedelta(days=unit - 1)
+                        cells[name][f"{cohort.isoformat()}|{definition}|{split}{period}"] = {
+                            "cohort_size": len(group),
+                            "retained": sum(1 for days in group.values() if any(begins <= d <= ends for d in days)),
+                            "retained_or_later": sum(
+                                1 for days in group.values() if any(begins <= d <= end for d in days)
+                            ),
+                        }
+    return {"lifecycle_daily": lifecycle_daily, "lifecycle_weekly": lifecycle_weekly, **by, **cells}
 
 
 def persona_truth(traffic: Traffic) -> dict[str, Any]:

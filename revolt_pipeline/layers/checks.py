@@ -235,14 +235,17 @@ def _cell_problems(table: str, rows: list[dict], key: str) -> list[str]:
     problems = []
     by_cohort: dict[tuple, list[dict]] = {}
     for row in rows:
-        by_cohort.setdefault((row[key], row["definition"]), []).append(row)
-        where = f"{table} {row[key]} {row['definition']} period {row['period']}"
+        # Split by app version, each platform and version's share of a cohort is a cohort of its own.
+        split = " ".join(str(row[name]) for name in ("platform", "app_version") if name in row)
+        by_cohort.setdefault((row[key], row["definition"], *([split] if split else [])), []).append(row)
+        where = f"{table} {row[key]} {row['definition']} {split + ' ' if split else ''}period {row['period']}"
         if not 0 <= row["retained"] <= row["retained_or_later"] <= row["cohort_size"]:
             problems.append(
                 f"{where}: retained {row['retained']:,}, or later {row['retained_or_later']:,}, cohort "
                 f"{row['cohort_size']:,} (must be 0 <= retained <= or later <= cohort)"
             )
-    for (cohort, definition), cells in by_cohort.items():
+    for (cohort, definition, *split), cells in by_cohort.items():
+        cohort = " ".join([str(cohort), *split])
         cells.sort(key=lambda row: row["period"])
         if len({row["cohort_size"] for row in cells}) > 1:
             problems.append(f"{table} {cohort} {definition}: the cohort's size differs between periods")
@@ -281,14 +284,77 @@ def _lifecycle_problems(period: str, row: dict, active: int | None, previous_act
     return problems
 
 
+RETENTION_COUNTS = ("cohort_size", "retained", "retained_or_later")
+
+
+def retention_split_problems(table: str, total: list[dict], split: list[dict], key: str) -> list[str]:
+    """Where a cohort's rows by app version do not add up to its total row (each person counts under the one
+    platform and app version that acquired them)."""
+    sums: dict[tuple, list[int]] = {}
+    for row in split:
+        cell = sums.setdefault((row[key], row["definition"], row["period"]), [0] * len(RETENTION_COUNTS))
+        for index, name in enumerate(RETENTION_COUNTS):
+            cell[index] += row[name]
+    problems = []
+    for row in total:
+        cell = (row[key], row["definition"], row["period"])
+        expected = [row[name] for name in RETENTION_COUNTS]
+        got = sums.pop(cell, [0] * len(RETENTION_COUNTS))
+        if got != expected:
+            problems.append(
+                f"{table} {cell[0]} {cell[1]} period {cell[2]}: by app version "
+                + ", ".join(f"{n} {g:,}" for n, g in zip(RETENTION_COUNTS, got, strict=True))
+                + "; in total "
+                + ", ".join(f"{n} {e:,}" for n, e in zip(RETENTION_COUNTS, expected, strict=True))
+            )
+    problems += [f"{table} {cell[0]} {cell[1]} period {cell[2]}: by app version only" for cell in sums]
+    return problems
+
+
+def lifecycle_by_problems(
+    tables: dict[str, list[dict[str, Any]]], actives: dict[str, list[dict[str, Any]]]
+) -> list[str]:
+    """Lifecycle rows by platform (and app version) whose states do not add up within the row, or whose day's
+    active people on a value differ from that value's DAU in the active-users table of the same grain."""
+    problems = []
+    for table, rows in sorted(tables.items()):
+        for row in rows:
+            split = " ".join(str(row[name]) for name in ("platform", "app_version") if name in row)
+            period = row.get("event_date") or row.get("week_start")
+            problems += _lifecycle_problems(f"{table} {period} {split}", row, None, None)
+    for table, active in sorted(actives.items()):
+        dimensions = ["platform", "app_version"] if table.endswith("_by_app_version") else ["platform"]
+        dau = {tuple(row[name] for name in dimensions): row["dau"] for row in active}
+        counted = {tuple(row[name] for name in dimensions): row["active_users"] for row in tables.get(table, [])}
+        for key in sorted(set(dau) | set(counted)):
+            if dau.get(key, 0) != counted.get(key, 0):
+                problems.append(
+                    f"{table} {' '.join(key)}: {counted.get(key, 0):,} active, its active users count "
+                    f"{dau.get(key, 0):,}"
+                )
+    return problems
+
+
 def retention_day_checks(day: RetentionDay) -> list[CheckOutcome]:
-    """`retention_cells_consistent` and `lifecycle_reconciles_with_actives` of a day of `cohort_activity`.
+    """`retention_cells_consistent`, `retention_by_app_version_adds_up`, `lifecycle_reconciles_with_actives` and
+    `lifecycle_by_platform_reconciles_with_actives` of a day of `cohort_activity`.
 
     The lifecycle of the day is compared with the day's and the day before's DAU, and the week's (on its
     Sunday, when the whole week is counted) with the WAU of the Sundays, as the people layer counted them."""
-    cells = _cell_problems("retention_daily", day.retention_daily, "cohort_date") + _cell_problems(
-        "retention_weekly", day.retention_weekly, "cohort_week"
-    )
+    cells = [
+        *_cell_problems("retention_daily", day.retention_daily, "cohort_date"),
+        *_cell_problems("retention_weekly", day.retention_weekly, "cohort_week"),
+        *_cell_problems("retention_daily_by_app_version", day.retention_daily_by_app_version, "cohort_date"),
+        *_cell_problems("retention_weekly_by_app_version", day.retention_weekly_by_app_version, "cohort_week"),
+    ]
+    adds_up = [
+        *retention_split_problems(
+            "retention_daily", day.retention_daily, day.retention_daily_by_app_version, "cohort_date"
+        ),
+        *retention_split_problems(
+            "retention_weekly", day.retention_weekly, day.retention_weekly_by_app_version, "cohort_week"
+        ),
+    ]
     weekly = day.lifecycle_weekly
     lifecycle = _lifecycle_problems(
         f"lifecycle_daily {day.day}", day.lifecycle_daily, day.dau, day.previous_dau
@@ -301,10 +367,21 @@ def retention_day_checks(day: RetentionDay) -> list[CheckOutcome]:
             week_cells=len(day.retention_weekly),
         ),
         _outcome(
+            "retention_by_app_version_adds_up",
+            adds_up,
+            day_cells_by_app_version=len(day.retention_daily_by_app_version),
+            week_cells_by_app_version=len(day.retention_weekly_by_app_version),
+        ),
+        _outcome(
             "lifecycle_reconciles_with_actives",
             lifecycle,
             active_users=day.lifecycle_daily["active_users"],
             week_active_users=weekly["active_users"],
+        ),
+        _outcome(
+            "lifecycle_by_platform_reconciles_with_actives",
+            lifecycle_by_problems(day.lifecycle_by, day.actives_by),
+            **{f"{table}_rows": len(rows) for table, rows in sorted(day.lifecycle_by.items())},
         ),
     ]
 

@@ -102,7 +102,9 @@ DATASET_COLUMNS: dict[str, dict[str, str]] = {
         "last_event_time": "The person's last event of the day (UTC).",
         "first_platform": "The platform of the person's first event of the day.",
         "last_platform": "The platform of the person's last event of the day.",
-        "first_app_version": "The app version of the person's first event of the day.",
+        "first_app_version": "The app version of the person's first event of the day that sent one.",
+        "first_event_app_version": "The app version of the person's first event of the day (`unknown` when it sent "
+        "none): with first_platform, what the person arrived with that day.",
         "last_app_version": "The app version of the person's last event of the day.",
         "first_os_name": "The OS of the person's first event of the day.",
         "last_os_name": "The OS of the person's last event of the day.",
@@ -136,6 +138,18 @@ DATASET_COLUMNS: dict[str, dict[str, str]] = {
         "cohort_date": "The day the person entered the cohort (first seen, or the start event).",
         "day_bits": "Bit N set when the person returned on the cohort's day + N (N = 0 to 30).",
         "week_bits": "Bit N set when the person returned in the cohort's ISO week + N (N = 0 to 12).",
+        "acquired_at": "When the event that put the person in the cohort happened (UTC): their first event, or "
+        "(anchored) their first start event.",
+        "platform": "The platform of the event that put the person in the cohort (`unknown` when not known): "
+        "retention by app version splits cohorts by it.",
+        "app_version": "The app version of that event, within its platform (`unknown` if the app did not say).",
+    },
+    "person_platforms": {
+        "snapshot_date": "The last day built into the snapshot.",
+        "person_id": "The person.",
+        "platform": "A platform the person was active on (`unknown` if the app did not say).",
+        "app_version": "An app version of that platform the person was active with (`unknown` if not sent).",
+        "first_seen": "The first day (UTC) the person was active with that platform and app version.",
     },
     "funnel_progress": {
         "event_date": "The day (UTC) the person entered the funnel.",

@@ -37,6 +37,7 @@ from revolt_pipeline.storage.layout import (
     lifecycle_weekly_key,
     people_key,
     person_days_key,
+    person_platforms_key,
     retention_daily_key,
     retention_weekly_key,
     sessionized_events_key,
@@ -45,6 +46,8 @@ from revolt_pipeline.storage.layout import (
 from revolt_pipeline.transforms.engine import copy_to_parquet, parquet
 from revolt_pipeline.transforms.people import stitch_people
 from revolt_pipeline.transforms.retention import (
+    BY_APP_VERSION,
+    BY_PLATFORM,
     DAY_PERIODS,
     NO_NAMED_EVENTS,
     WEEK_PERIODS,
@@ -55,6 +58,7 @@ from revolt_pipeline.transforms.retention import (
     lifecycle_daily_query,
     lifecycle_weekly_query,
     lifecycle_window,
+    person_platforms_query,
     retention_daily_query,
     retention_weekly_query,
     week_cohorts,
@@ -64,11 +68,44 @@ from revolt_pipeline.transforms.rules import PipelineRules
 
 __all__ = ["DAY_PERIODS", "WEEK_PERIODS", "RetentionDay", "build_retention_days", "load_retention_table"]
 
-RETENTION = Layer("retention", "cohort_activity and lifecycle_daily")
+RETENTION = Layer(
+    "retention",
+    "cohort_activity, person_platforms, lifecycle_daily, lifecycle_daily_by_platform and "
+    "lifecycle_daily_by_app_version",
+)
 # Objects keyed by a week or a cohort, rewritten by later days: each committed under its own date.
-LIFECYCLE_WEEKS = Layer("lifecycle_weekly", "lifecycle_weekly (a week's row, as of its last day built)")
-DAY_COHORTS = Layer("retention_daily", "retention_daily (a day cohort's rows, as of the last day built)")
-WEEK_COHORTS = Layer("retention_weekly", "retention_weekly (a week cohort's rows, as of the last day built)")
+LIFECYCLE_WEEKS = Layer(
+    "lifecycle_weekly",
+    "lifecycle_weekly, lifecycle_weekly_by_platform and lifecycle_weekly_by_app_version (a week's rows, as of its "
+    "last day built)",
+)
+# Each lifecycle table, by what it is broken down by: in total, per platform, per platform and app version.
+DAY_LIFECYCLE_TABLES: dict[str, tuple[str, ...]] = {
+    schema.lifecycle_daily.name: (),
+    schema.lifecycle_daily_by_platform.name: BY_PLATFORM,
+    schema.lifecycle_daily_by_app_version.name: BY_APP_VERSION,
+}
+WEEK_LIFECYCLE_TABLES: dict[str, tuple[str, ...]] = {
+    schema.lifecycle_weekly.name: (),
+    schema.lifecycle_weekly_by_platform.name: BY_PLATFORM,
+    schema.lifecycle_weekly_by_app_version.name: BY_APP_VERSION,
+}
+# The active users of the day each daily breakdown's active people must equal (the check).
+ACTIVES_OF = {
+    schema.lifecycle_daily_by_platform.name: schema.active_users_daily_by_platform.name,
+    schema.lifecycle_daily_by_app_version.name: schema.active_users_daily_by_app_version.name,
+}
+DAY_COHORTS = Layer(
+    "retention_daily",
+    "retention_daily and retention_daily_by_app_version (a day cohort's rows, as of the last day built)",
+)
+WEEK_COHORTS = Layer(
+    "retention_weekly",
+    "retention_weekly and retention_weekly_by_app_version (a week cohort's rows, as of the last day built)",
+)
+# Each cohort's tables, committed together: in total, and split by what the people were acquired on.
+DAY_COHORT_TABLES = {schema.retention_daily.name: (), schema.retention_daily_by_app_version.name: BY_APP_VERSION}
+WEEK_COHORT_TABLES = {schema.retention_weekly.name: (), schema.retention_weekly_by_app_version.name: BY_APP_VERSION}
 
 
 @dataclass
@@ -80,8 +117,14 @@ class RetentionDay:
     cohort_activity_path: str
     lifecycle_daily: dict[str, Any]
     lifecycle_weekly: dict[str, Any]
+    # The rows of the day's and the week's lifecycle by platform and by app version, by table name.
+    lifecycle_by: dict[str, list[dict[str, Any]]]
+    # The day's active users of the same grains (platform, app_version, dau), by lifecycle table name.
+    actives_by: dict[str, list[dict[str, Any]]]
     retention_daily: list[dict[str, Any]]  # every open cohort's rows
     retention_weekly: list[dict[str, Any]]
+    retention_daily_by_app_version: list[dict[str, Any]]  # the same, split by the acquisition's app version
+    retention_weekly_by_app_version: list[dict[str, Any]]
     dau: int | None  # active_users_daily of the day and the day before, as the people layer counted them
     previous_dau: int | None
     wau: int | None  # of the day, when it is a Sunday (the ISO week)
@@ -160,18 +203,28 @@ def _retention_day(
         for d in {day, day - timedelta(days=1), sunday_before}
         if d in people_days
     }
+    grain_actives = {table: active_users_key(grain, day) for table, grain in ACTIVES_OF.items()}
+    # person_platforms of the day before, or (first day, or days built before it existed) every person day through
+    # the day: read once, then the day's own.
+    before = day - timedelta(days=1)
+    previous_platforms = (
+        person_platforms_key(before) if previous_key and store.exists(person_platforms_key(before)) else None
+    )
+    platforms_added = [day] if previous_platforms else [d for d in sorted(people_days) if d <= day]
     anchored = rules.anchored_retention
     path = {
         "state": str(workdir / f"cohort_activity-{day}.parquet"),
-        "daily": str(workdir / f"lifecycle_daily-{day}.parquet"),
-        "weekly": str(workdir / f"lifecycle_weekly-{day}.parquet"),
-        "cells_daily": str(workdir / f"retention_daily-{day}.parquet"),
-        "cells_weekly": str(workdir / f"retention_weekly-{day}.parquet"),
+        "platforms": str(workdir / f"person_platforms-{day}.parquet"),
+        **{
+            name: str(workdir / f"{name}-{day}.parquet")
+            for name in (*DAY_LIFECYCLE_TABLES, *WEEK_LIFECYCLE_TABLES, *DAY_COHORT_TABLES, *WEEK_COHORT_TABLES)
+        },
     }
     with ExitStack() as stack:
         (people_file,) = stack.enter_context(local_copies(store, [people_key(day)]))
         previous = stack.enter_context(local_copies(store, [previous_key] if previous_key else []))
-        person_day_keys = sorted(set(window) | set(added))
+        platforms_before = stack.enter_context(local_copies(store, [previous_platforms] if previous_platforms else []))
+        person_day_keys = sorted(set(window) | set(added) | set(platforms_added))
         person_day_files = dict(
             zip(
                 person_day_keys,
@@ -197,52 +250,84 @@ def _retention_day(
             previous[0] if previous else None, day_rows, people_file, day, person_map, rules.retention_start_event
         )
         cohort_people = copy_to_parquet(connection, state, path["state"])
+        platforms = person_platforms_query(
+            platforms_before[0] if platforms_before else None,
+            {d: person_day_files[d] for d in platforms_added},
+            day,
+            person_map,
+        )
+        copy_to_parquet(connection, platforms, path["platforms"])
         window_files = {d: person_day_files[d] for d in window}
-        copy_to_parquet(connection, lifecycle_daily_query(window_files, people_file, person_map, day), path["daily"])
-        copy_to_parquet(connection, lifecycle_weekly_query(window_files, people_file, person_map, day), path["weekly"])
-        for name, query in (("cells_daily", retention_daily_query), ("cells_weekly", retention_weekly_query)):
-            copy_to_parquet(
-                connection,
-                query(path["state"], day, rules.retention_start_event, rules.retention_return_event),
-                path[name],
-            )
+        for tables, query in (
+            (DAY_LIFECYCLE_TABLES, lifecycle_daily_query),
+            (WEEK_LIFECYCLE_TABLES, lifecycle_weekly_query),
+        ):
+            for name, by in tables.items():
+                # A breakdown's new people: first active with its value (person_platforms), not first seen.
+                firsts = path["platforms"] if by else people_file
+                copy_to_parquet(connection, query(window_files, firsts, person_map, day, by), path[name])
+        for tables, query in ((DAY_COHORT_TABLES, retention_daily_query), (WEEK_COHORT_TABLES, retention_weekly_query)):
+            for name, by in tables.items():
+                copy_to_parquet(
+                    connection,
+                    query(path["state"], day, rules.retention_start_event, rules.retention_return_event, by),
+                    path[name],
+                )
+        grain_files = stack.enter_context(local_copies(store, list(grain_actives.values())))
+        actives_by = {
+            table: pq.read_table(file, columns=[*DAY_LIFECYCLE_TABLES[table], "dau"]).to_pylist()
+            for table, file in zip(grain_actives, grain_files, strict=True)
+        }
         dau = {d: _one_value(file, "dau") for d, file in actives_files.items()}
         wau = {d: _one_value(file, "wau") for d, file in actives_files.items()}
-    cells_daily = pq.read_table(path["cells_daily"])
-    cells_weekly = pq.read_table(path["cells_weekly"])
+    cells = {name: pq.read_table(path[name]) for name in (*DAY_COHORT_TABLES, *WEEK_COHORT_TABLES)}
+    monday = week_start(day)
+    written = {
+        **{lifecycle_daily_key(day, name): path[name] for name in DAY_LIFECYCLE_TABLES},
+        **{lifecycle_weekly_key(monday, name): path[name] for name in WEEK_LIFECYCLE_TABLES},
+    }
     with committing(store, RETENTION, day) as commit:
         commit.put_file(cohort_activity_key(day), path["state"])
-        commit.put_file(lifecycle_daily_key(day), path["daily"])
-    monday = week_start(day)
+        commit.put_file(person_platforms_key(day), path["platforms"])
+        for name in DAY_LIFECYCLE_TABLES:
+            commit.put_file(lifecycle_daily_key(day, name), path[name])
     with committing(store, LIFECYCLE_WEEKS, monday) as commit:
-        commit.put_file(lifecycle_weekly_key(monday), path["weekly"])
-    written = {
-        lifecycle_daily_key(day): path["daily"],
-        lifecycle_weekly_key(monday): path["weekly"],
-    }
-    for layer, rows, column, key_of, open_cohorts in (
-        (DAY_COHORTS, cells_daily, "cohort_date", retention_daily_key, day_cohorts(day)),
-        (WEEK_COHORTS, cells_weekly, "cohort_week", retention_weekly_key, week_cohorts(day)),
+        for name in WEEK_LIFECYCLE_TABLES:
+            commit.put_file(lifecycle_weekly_key(monday, name), path[name])
+    for layer, tables, column, key_of, open_cohorts in (
+        (DAY_COHORTS, DAY_COHORT_TABLES, "cohort_date", retention_daily_key, day_cohorts(day)),
+        (WEEK_COHORTS, WEEK_COHORT_TABLES, "cohort_week", retention_weekly_key, week_cohorts(day)),
     ):
-        present = set(rows.column(column).to_pylist())
+        total = next(iter(tables))
+        present = set(cells[total].column(column).to_pylist())
         for cohort in open_cohorts:
             # A cohort is written once it has people, and kept up to date (emptied too) from then on.
             if cohort not in present and cohort not in cohorts[layer]:
                 continue
-            local = str(workdir / f"{layer.name}-{cohort}-as-of-{day}.parquet")
-            pq.write_table(rows.filter(pc.equal(rows.column(column), pa.scalar(cohort, pa.date32()))), local)
             with committing(store, layer, cohort) as commit:
-                commit.put_file(key_of(cohort), local)
+                for name in tables:
+                    rows = cells[name]
+                    local = str(workdir / f"{name}-{cohort}-as-of-{day}.parquet")
+                    pq.write_table(rows.filter(pc.equal(rows.column(column), pa.scalar(cohort, pa.date32()))), local)
+                    commit.put_file(key_of(cohort, name), local)
+                    written[key_of(cohort, name)] = local
             cohorts[layer].add(cohort)
-            written[key_of(cohort)] = local
     return RetentionDay(
         day=day,
         cohort_people=cohort_people,
         cohort_activity_path=path["state"],
-        lifecycle_daily=pq.read_table(path["daily"]).to_pylist()[0],
-        lifecycle_weekly=pq.read_table(path["weekly"]).to_pylist()[0],
-        retention_daily=cells_daily.to_pylist(),
-        retention_weekly=cells_weekly.to_pylist(),
+        lifecycle_daily=pq.read_table(path[schema.lifecycle_daily.name]).to_pylist()[0],
+        lifecycle_weekly=pq.read_table(path[schema.lifecycle_weekly.name]).to_pylist()[0],
+        lifecycle_by={
+            name: pq.read_table(path[name]).to_pylist()
+            for name, by in (*DAY_LIFECYCLE_TABLES.items(), *WEEK_LIFECYCLE_TABLES.items())
+            if by
+        },
+        actives_by=actives_by,
+        retention_daily=cells[schema.retention_daily.name].to_pylist(),
+        retention_weekly=cells[schema.retention_weekly.name].to_pylist(),
+        retention_daily_by_app_version=cells[schema.retention_daily_by_app_version.name].to_pylist(),
+        retention_weekly_by_app_version=cells[schema.retention_weekly_by_app_version.name].to_pylist(),
         dau=dau.get(day),
         previous_dau=dau.get(day - timedelta(days=1)),
         wau=wau.get(day) if day.weekday() == 6 else None,
@@ -253,22 +338,22 @@ def _retention_day(
 
 def _partitions(table: sa.Table, days: list[date]) -> dict[date, str]:
     """The lake objects of `table` that the days change: their own day, their week, or their open cohorts."""
-    if table is schema.lifecycle_daily:
-        return {day: lifecycle_daily_key(day) for day in days}
-    if table is schema.lifecycle_weekly:
-        return {week_start(day): lifecycle_weekly_key(week_start(day)) for day in days}
-    if table is schema.retention_daily:
-        return {cohort: retention_daily_key(cohort) for day in days for cohort in day_cohorts(day)}
-    if table is schema.retention_weekly:
-        return {cohort: retention_weekly_key(cohort) for day in days for cohort in week_cohorts(day)}
+    if table.name in DAY_LIFECYCLE_TABLES:
+        return {day: lifecycle_daily_key(day, table.name) for day in days}
+    if table.name in WEEK_LIFECYCLE_TABLES:
+        return {week_start(day): lifecycle_weekly_key(week_start(day), table.name) for day in days}
+    if table.name in DAY_COHORT_TABLES:
+        return {cohort: retention_daily_key(cohort, table.name) for day in days for cohort in day_cohorts(day)}
+    if table.name in WEEK_COHORT_TABLES:
+        return {cohort: retention_weekly_key(cohort, table.name) for day in days for cohort in week_cohorts(day)}
     raise ValueError(f"{table.name} is not a lifecycle or retention table")
 
 
 LAYERS = {
-    schema.lifecycle_daily.name: RETENTION,
-    schema.lifecycle_weekly.name: LIFECYCLE_WEEKS,
-    schema.retention_daily.name: DAY_COHORTS,
-    schema.retention_weekly.name: WEEK_COHORTS,
+    **dict.fromkeys(DAY_LIFECYCLE_TABLES, RETENTION),
+    **dict.fromkeys(WEEK_LIFECYCLE_TABLES, LIFECYCLE_WEEKS),
+    **dict.fromkeys(DAY_COHORT_TABLES, DAY_COHORTS),
+    **dict.fromkeys(WEEK_COHORT_TABLES, WEEK_COHORTS),
 }
 
 

@@ -780,6 +780,84 @@ lifecycle_weekly = sa.Table(
     "Grain: one row per ISO week (its Monday: week_start); all platforms together.",
 )
 
+_ON_ITS_OWN = (
+    "States judged on the activity with the {value} alone (as a filtered lifecycle does): new = active with it "
+    "in the {period} for the first time ever, returning = active with it in the previous {period} too, "
+    "resurrecting = active with it before but not in the previous {period}, dormant = active with it in the "
+    "previous {period}, not in this one. A person active with two {values} counts in each, and can be new on "
+    "one and returning on another: rows do not add up to lifecycle_{unit}ly (read it for everyone). Within a row "
+    "new + returning + resurrecting = active_users (the {value}'s active people of the {period}) and returning "
+    "+ dormant = previous_active_users."
+)
+
+
+def _lifecycle_by(name: str, leading: list[sa.Column], by_app_version: bool) -> sa.Table:
+    unit = "week" if "weekly" in name else "day"
+    value, values = (
+        ("platform and app version", "platforms or app versions")
+        if by_app_version
+        else (
+            "platform",
+            "platforms",
+        )
+    )
+    dimensions = [
+        _text_key(
+            "platform",
+            "The platform (ios, android, web, ...; `unknown` if the app did not say) the people were active on: "
+            "one row per platform someone was active on in the period or the one before.",
+        )
+    ]
+    if by_app_version:
+        dimensions.append(
+            _text_key(
+                "app_version",
+                "The app version, within its platform (`unknown` if the app did not say): states judged on that "
+                "platform's version alone.",
+            )
+        )
+    indexes = [sa.Index(f"ix_{name}_platform", "platform")]
+    grain = " x ".join(["ISO week" if unit == "week" else "day", *(c.name for c in dimensions)])
+    as_of = " Until the Sunday is built the row is as of its as_of day." if unit == "week" else ""
+    return sa.Table(
+        name,
+        metadata,
+        *leading,
+        *dimensions,
+        *_lifecycle_counts(unit),
+        *indexes,
+        comment=f"Lifecycle of the {unit}'s people per {value} against the {unit} before. "
+        + _ON_ITS_OWN.format(value=value, values=values, period=unit, unit="dai" if unit == "day" else "week")
+        + f"{as_of} Grain: one row per {grain}{' (the week: its Monday, week_start)' if unit == 'week' else ''}.",
+    )
+
+
+def _week_columns_of_lifecycle() -> list[sa.Column]:
+    return [
+        _date_key("week_start", "The Monday of the ISO week (UTC)."),
+        sa.Column(
+            "as_of",
+            sa.Date,
+            nullable=False,
+            comment="The last day of the week built: the rows count the week from Monday through it, rewritten by "
+            "each day of the week. Final when it is the Sunday.",
+        ),
+        sa.Column("days_built", sa.SmallInteger, nullable=False, comment="Days of the week counted: 1 (Monday) to 7."),
+        sa.Column(
+            "final", sa.Boolean, nullable=False, comment="True once the week's Sunday is built (as_of = Sunday)."
+        ),
+    ]
+
+
+def _lifecycle_day() -> list[sa.Column]:
+    return [_date_key("event_date", "The day (UTC) whose people are counted.")]
+
+
+lifecycle_daily_by_platform = _lifecycle_by("lifecycle_daily_by_platform", _lifecycle_day(), False)
+lifecycle_daily_by_app_version = _lifecycle_by("lifecycle_daily_by_app_version", _lifecycle_day(), True)
+lifecycle_weekly_by_platform = _lifecycle_by("lifecycle_weekly_by_platform", _week_columns_of_lifecycle(), False)
+lifecycle_weekly_by_app_version = _lifecycle_by("lifecycle_weekly_by_app_version", _week_columns_of_lifecycle(), True)
+
 _DEFINITIONS = (
     "How cohorts start and what counts as a return: first_seen (start: first seen; return: any activity), or "
     "anchored (start: the first day the person sent start_event; return: a day they sent return_event, from "
@@ -787,13 +865,52 @@ _DEFINITIONS = (
 )
 
 
-def _retention(name: str, cohort: sa.Column, period_words: str, horizon: int, more: list[sa.Column]) -> sa.Table:
+_ACQUIRED = (
+    "Each cohort split by what its people were acquired on: the platform and app version of the event that put "
+    "them in it (their first event; anchored: their first start event). Returns count on any platform, so a "
+    "cohort's rows add up across app versions and platforms to retention_{unit}'s (cohort_size, retained, "
+    "retained_or_later; a person counts under one platform and version). Rates: recompute from the sums."
+)
+
+
+def _acquisition(unit: str) -> list[sa.Column[str]]:
+    return [
+        _text_key(
+            "platform",
+            "The platform of the event that put the person in the cohort (`unknown` if the app did not say). "
+            f"Each person counts on one: sums across platforms to retention_{unit}'s.",
+        ),
+        _text_key(
+            "app_version",
+            "The app version of that event, within its platform (`unknown` if the app did not say). Each person "
+            "counts on one: sums across a platform's app versions, and across platforms of one version.",
+        ),
+    ]
+
+
+def _retention(
+    name: str,
+    cohort: sa.Column,
+    period_words: str,
+    horizon: int,
+    more: list[sa.Column],
+    by_app_version: bool = False,
+) -> sa.Table:
     unit = "week" if "week" in name else "day"
+    split = _ACQUIRED.format(unit=unit) + " " if by_app_version else ""
+    grain = "x platform x app_version " if by_app_version else ""
+    breakdown = "per platform and app version people were acquired on" if by_app_version else "all platforms together"
+    indexes = (
+        [sa.Index(f"ix_{name}_platform", "platform"), sa.Index(f"ix_{name}_app_version", "app_version")]
+        if by_app_version
+        else []
+    )
     return sa.Table(
         name,
         metadata,
         cohort,
         sa.Column("definition", sa.String(16), primary_key=True, comment=_DEFINITIONS),
+        *(_acquisition(unit) if by_app_version else []),
         sa.Column(
             "period",
             sa.SmallInteger,
@@ -835,35 +952,46 @@ def _retention(name: str, cohort: sa.Column, period_words: str, horizon: int, mo
             nullable=False,
             comment=f"True once the cohort's {unit} {horizon} is built: later days no longer change the row.",
         ),
+        *indexes,
         comment=f"Retention of cohorts by {'ISO week (Monday)' if unit == 'week' else 'day'} of their start, "
-        f"{unit}s 0 to {horizon}: exact distinct people after identity stitching. "
-        f"Grain: one row per day x definition x period (the day: {cohort.name}, the cohort's "
-        f"{'Monday' if unit == 'week' else 'day'}); all platforms together.",
+        f"{unit}s 0 to {horizon}: exact distinct people after identity stitching. {split}"
+        f"Grain: one row per day x definition {grain}x period (the day: {cohort.name}, the cohort's "
+        f"{'Monday' if unit == 'week' else 'day'}); {breakdown}.",
     )
 
 
-retention_daily = _retention(
-    "retention_daily",
-    _date_key("cohort_date", "The cohort: the day (UTC) its people started."),
-    "Days after the cohort's day:",
-    30,
-    [],
+def _day_retention(name: str, by_app_version: bool = False) -> sa.Table:
+    cohort = _date_key("cohort_date", "The cohort: the day (UTC) its people started.")
+    return _retention(name, cohort, "Days after the cohort's day:", 30, [], by_app_version)
+
+
+def _week_retention(name: str, by_app_version: bool = False) -> sa.Table:
+    cohort = _date_key("cohort_week", "The cohort: the Monday of the ISO week its people started.")
+    complete = sa.Column(
+        "period_complete",
+        sa.Boolean,
+        nullable=False,
+        comment="True once the period's Sunday is built; before, retained counts the week so far.",
+    )
+    return _retention(name, cohort, "ISO weeks after the cohort's week:", 12, [complete], by_app_version)
+
+
+retention_daily = _day_retention("retention_daily")
+retention_daily_by_app_version = _day_retention("retention_daily_by_app_version", by_app_version=True)
+retention_weekly = _week_retention("retention_weekly")
+retention_weekly_by_app_version = _week_retention("retention_weekly_by_app_version", by_app_version=True)
+RETENTION_TABLES = (
+    lifecycle_daily,
+    lifecycle_weekly,
+    lifecycle_daily_by_platform,
+    lifecycle_daily_by_app_version,
+    lifecycle_weekly_by_platform,
+    lifecycle_weekly_by_app_version,
+    retention_daily,
+    retention_weekly,
+    retention_daily_by_app_version,
+    retention_weekly_by_app_version,
 )
-retention_weekly = _retention(
-    "retention_weekly",
-    _date_key("cohort_week", "The cohort: the Monday of the ISO week its people started."),
-    "ISO weeks after the cohort's week:",
-    12,
-    [
-        sa.Column(
-            "period_complete",
-            sa.Boolean,
-            nullable=False,
-            comment="True once the period's Sunday is built; before, retained counts the week so far.",
-        )
-    ],
-)
-RETENTION_TABLES = (lifecycle_daily, lifecycle_weekly, retention_daily, retention_weekly)
 """Lifecycle and retention tables, each loaded from lake files of the same name (`layers/retention.py`)."""
 PARTITION_COLUMNS.update({table.name: table.columns[0].name for table in RETENTION_TABLES})
 __all__ += ["RETENTION_TABLES", *(table.name for table in RETENTION_TABLES)]

@@ -96,23 +96,33 @@ def cohort_activity_key(day: date) -> str:
     return f"cohort_activity/snapshot_date={day:%Y-%m-%d}/cohort_activity.parquet"
 
 
-def lifecycle_daily_key(day: date) -> str:
-    return f"lifecycle/lifecycle_daily/date={day:%Y-%m-%d}/lifecycle_daily.parquet"
+def person_platforms_key(day: date) -> str:
+    """Each person's platforms and app versions and the day first active with each, as of a day (the snapshot
+    lifecycle by platform judges new people by)."""
+    return f"person_platforms/snapshot_date={day:%Y-%m-%d}/person_platforms.parquet"
 
 
-def lifecycle_weekly_key(week_start: date) -> str:
-    """A week's lifecycle row, rewritten by each day of the week."""
-    return f"lifecycle/lifecycle_weekly/week_start={week_start:%Y-%m-%d}/lifecycle_weekly.parquet"
+def lifecycle_daily_key(day: date, table: str = "lifecycle_daily") -> str:
+    """A day's lifecycle rows (`table`: in total, by platform, or by app version)."""
+    return f"lifecycle/{table}/date={day:%Y-%m-%d}/{table}.parquet"
 
 
-def retention_daily_key(cohort_date: date) -> str:
-    """A day cohort's retention rows, rewritten by each of the 31 days of its horizon."""
-    return f"retention/retention_daily/cohort_date={cohort_date:%Y-%m-%d}/retention_daily.parquet"
+def lifecycle_weekly_key(week_start: date, table: str = "lifecycle_weekly") -> str:
+    """A week's lifecycle rows (`table`: in total, by platform, or by app version), rewritten by each day of the
+    week."""
+    return f"lifecycle/{table}/week_start={week_start:%Y-%m-%d}/{table}.parquet"
 
 
-def retention_weekly_key(cohort_week: date) -> str:
-    """A week cohort's retention rows (by its Monday), rewritten by each day of the 13 weeks of its horizon."""
-    return f"retention/retention_weekly/cohort_week={cohort_week:%Y-%m-%d}/retention_weekly.parquet"
+def retention_daily_key(cohort_date: date, table: str = "retention_daily") -> str:
+    """A day cohort's retention rows (`table`: in total, or by app version), rewritten by each of the 31 days of
+    its horizon."""
+    return f"retention/{table}/cohort_date={cohort_date:%Y-%m-%d}/{table}.parquet"
+
+
+def retention_weekly_key(cohort_week: date, table: str = "retention_weekly") -> str:
+    """A week cohort's retention rows (by its Monday; `table`: in total, or by app version), rewritten by each day
+    of the 13 weeks of its horizon."""
+    return f"retention/{table}/cohort_week={cohort_week:%Y-%m-%d}/{table}.parquet"
 
 
 # Recommendations and segments (issue 9), as of the end of a day (their cutoff the midnight after it), like the

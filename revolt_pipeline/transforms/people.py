@@ -17,6 +17,7 @@ from datetime import date
 
 import duckdb
 
+from revolt_pipeline.transforms.aggregates import UNKNOWN
 from revolt_pipeline.transforms.countries import with_country_columns
 from revolt_pipeline.transforms.engine import parquet, sql_string
 from revolt_pipeline.transforms.identities import NO_LINKS, person_id_sql, person_map_query
@@ -131,6 +132,8 @@ def person_days_query(events: str, sessions: str, day: date, person_map: str) ->
                arg_max(country, {last}) FILTER (WHERE country IS NOT NULL) AS last_country,
                arg_max(country_method, {last}) FILTER (WHERE country IS NOT NULL) AS last_country_method,
                arg_min(app_version, {last}) FILTER (WHERE app_version IS NOT NULL) AS first_app_version,
+               -- The first event's own, none sent included: with first_platform, what retention splits cohorts by.
+               arg_min(coalesce(app_version, '{UNKNOWN}'), {last}) AS first_event_app_version,
                arg_min(os_name, {last}) FILTER (WHERE os_name IS NOT NULL) AS first_os_name,
                arg_min(os_version, {last}) FILTER (WHERE os_version IS NOT NULL) AS first_os_version,
                arg_min(locale, {last}) FILTER (WHERE locale IS NOT NULL) AS first_locale,
@@ -152,7 +155,7 @@ def person_days_query(events: str, sessions: str, day: date, person_map: str) ->
            {", ".join(DIMENSION_LISTS)}, first_event_time, last_event_time, first_platform, last_platform,
            last_app_version, last_os_name, last_os_version, last_locale, last_country, last_country_method,
            first_app_version, first_os_name, first_os_version, first_locale, first_country, first_country_method,
-           traits, traits_at
+           first_event_app_version, traits, traits_at
     FROM by_events LEFT JOIN by_sessions USING (person_id)
     ORDER BY person_id
     """

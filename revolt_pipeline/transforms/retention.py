@@ -21,10 +21,16 @@ person days (and, anchored, the day's events): one row per definition and person
 horizon (anchored people stay once started, so a second start event never opens a second cohort), with their
 activity as two fixed-width bitmaps (days 0..30, weeks 0..12 of the cohort). Retention rows of D are computed
 from that snapshot alone.
+
+Retention by app version splits each cohort by what its people were acquired on: the platform and app version
+of the event that put them in it (their first event; anchored, their first start event), kept in the snapshot
+with its time (`acquired_at`, so re-stitching keeps the earliest of the merged people's). Returns count on any
+platform, so a cohort's platforms and versions add up exactly to the cohort.
 """
 
 from datetime import date, timedelta
 
+from revolt_pipeline.transforms.aggregates import APP_VERSION, PLATFORM, UNKNOWN
 from revolt_pipeline.transforms.engine import parquet, sql_string
 from revolt_pipeline.transforms.people import restitched_sql
 
@@ -33,11 +39,21 @@ WEEK_PERIODS = 12  # week cohorts: weeks 0..12
 FIRST_SEEN = "first_seen"
 ANCHORED = "anchored"
 # A day the cleaned layer never built: no event.
-NO_NAMED_EVENTS = "(SELECT NULL::VARCHAR AS person_id, NULL::VARCHAR AS type, NULL::VARCHAR AS event_name WHERE false)"
+NO_NAMED_EVENTS = (
+    "(SELECT NULL::VARCHAR AS person_id, NULL::VARCHAR AS type, NULL::VARCHAR AS event_name, "
+    "NULL::VARCHAR AS message_id, NULL::TIMESTAMPTZ AS event_time, NULL::VARCHAR AS platform, "
+    "NULL::VARCHAR AS app_version WHERE false)"
+)
+# What acquired a person (`cohort_activity`'s columns): absent from snapshots and person days written before
+# retention was split by it, which then read NULL (their people count as `unknown` until people_job rebuilds).
+_ACQUISITION = "NULL::TIMESTAMPTZ AS acquired_at, NULL::VARCHAR AS platform, NULL::VARCHAR AS app_version"
 _EMPTY_STATE = (
     "(SELECT NULL::VARCHAR AS definition, NULL::VARCHAR AS person_id, NULL::DATE AS ref_date, "
-    "NULL::DATE AS start_date, NULL::BIGINT AS day_bits, NULL::BIGINT AS week_bits WHERE false)"
+    f"NULL::DATE AS start_date, NULL::BIGINT AS day_bits, NULL::BIGINT AS week_bits, {_ACQUISITION} WHERE false)"
 )
+# The breakdowns of the retention and lifecycle tables by platform (lifecycle) and by app version (both).
+BY_PLATFORM = ("platform",)
+BY_APP_VERSION = ("platform", "app_version")
 
 
 def week_start(day: date) -> date:
@@ -60,6 +76,11 @@ def week_cohorts(day: date) -> list[date]:
     """The week cohorts (their Mondays) whose rows `day` changes: the 13 weeks ending with its own."""
     monday = week_start(day)
     return [monday - timedelta(weeks=n) for n in range(WEEK_PERIODS, -1, -1)]
+
+
+def _with_acquisition(snapshot: str) -> str:
+    """A `cohort_activity` relation sure to have the acquisition's columns (NULL in one written before them)."""
+    return f"(SELECT * FROM {snapshot} UNION ALL BY NAME (SELECT {_ACQUISITION} WHERE false))"
 
 
 def _day(value: date) -> str:
@@ -86,18 +107,34 @@ def day_activity_query(
 ) -> str:
     """The rows a day adds to `cohort_activity`, their bitmaps relative to the day itself (`ref_date`): each
     person active on it (first_seen), and with `events` (the day's sessionized events, when anchored) each
-    person who sent the start event (a start candidate) or the return event (bit 0)."""
+    person who sent the start event (a start candidate) or the return event (bit 0). Each row says what the
+    person was acquired on if the day starts their cohort: the day's first event (first_seen; a person day
+    written before `first_event_app_version` existed gives its first app version sent), the first start event
+    (anchored); NULL on an anchored row that only returns."""
+    person_days = (
+        f"(SELECT * FROM {parquet(person_days_file)} UNION ALL BY NAME "
+        "(SELECT NULL::VARCHAR AS first_event_app_version WHERE false))"
+    )
+    first_version = f"coalesce(first_event_app_version, first_app_version, '{UNKNOWN}')"
     seen = f"""SELECT '{FIRST_SEEN}' AS definition, person_id, {_day(day)} AS ref_date, NULL::DATE AS start_date,
-                      CAST(1 AS BIGINT) AS day_bits, CAST(1 AS BIGINT) AS week_bits
-               FROM {restitched_sql(parquet(person_days_file), person_map)}"""
+                      CAST(1 AS BIGINT) AS day_bits, CAST(1 AS BIGINT) AS week_bits,
+                      first_event_time AS acquired_at, {PLATFORM.sql} AS platform, {APP_VERSION.sql} AS app_version
+               FROM (SELECT person_id, first_event_time, first_platform AS platform, {first_version} AS app_version
+                     FROM {restitched_sql(person_days, person_map)})"""
     if events is None:
         return seen
+    starts = _named("event_name", start_event)
+    first_start = f"FILTER (WHERE {starts})"
+    position = "struct_pack(t := event_time, m := message_id)"
     return f"""{seen}
     UNION ALL
     SELECT '{ANCHORED}', person_id, {_day(day)}, CASE WHEN started THEN {_day(day)} END,
-           CAST(returned AS BIGINT), CAST(returned AS BIGINT)
-    FROM (SELECT person_id, bool_or({_named("event_name", start_event)}) AS started,
-                 bool_or({_named("event_name", return_event)}) AS returned
+           CAST(returned AS BIGINT), CAST(returned AS BIGINT), acquired_at, platform, app_version
+    FROM (SELECT person_id, bool_or({starts}) AS started,
+                 bool_or({_named("event_name", return_event)}) AS returned,
+                 min(event_time) {first_start} AS acquired_at,
+                 arg_min({PLATFORM.sql}, {position}) {first_start} AS platform,
+                 arg_min({APP_VERSION.sql}, {position}) {first_start} AS app_version
           FROM {restitched_sql(events, person_map)} GROUP BY person_id)
     WHERE started OR returned
     """
@@ -119,10 +156,15 @@ def cohort_activity_query(
     cohort's day on). A first_seen cohort is the person's `first_seen` in the people snapshot of the day (a
     person merged into one seen earlier moves to that cohort, or leaves the horizon); an anchored one the
     earliest start day known, or first seen when no start event is configured. Merging shifts each row's
-    bitmaps from its own reference day to the cohort's; activity beyond the horizon falls off."""
+    bitmaps from its own reference day to the cohort's; activity beyond the horizon falls off. What acquired
+    the person is their rows' earliest (`acquired_at`), `unknown` when none says."""
+    # A row written before the acquisition was kept knows none: acquired at its cohort's midnight on `unknown`, so
+    # a later day's first event does not pass for what acquired the person.
     previous = (
-        "SELECT definition, person_id, cohort_date AS ref_date, cohort_date AS start_date, day_bits, week_bits "
-        f"FROM {restitched_sql(parquet(previous_file), person_map)}"
+        "SELECT definition, person_id, cohort_date AS ref_date, cohort_date AS start_date, day_bits, week_bits, "
+        "coalesce(acquired_at, CAST(cohort_date AS TIMESTAMPTZ)) AS acquired_at, "
+        f"coalesce(platform, '{UNKNOWN}') AS platform, coalesce(app_version, '{UNKNOWN}') AS app_version "
+        f"FROM {restitched_sql(_with_acquisition(parquet(previous_file)), person_map)}"
         if previous_file
         else f"SELECT * FROM {_EMPTY_STATE}"
     )
@@ -131,13 +173,23 @@ def cohort_activity_query(
     days_after = "datediff('day', dated.cohort_date, rows.ref_date)"
     weeks_after = f"datediff('day', {_week_of('dated.cohort_date')}, {_week_of('rows.ref_date')}) // 7"
     open_cohort = f"dated.cohort_date >= {_day(horizon_start(day))}"
+    # Ties (one instant on two devices) broken by the values, so every engine keeps the same.
+    acquisition = "struct_pack(t := acquired_at, p := platform, v := app_version)"
     return f"""
     WITH rows AS ({rows}),
-    started AS (SELECT definition, person_id, min(start_date) AS start_date FROM rows GROUP BY ALL),
+    started AS (
+        SELECT definition, person_id, min(start_date) AS start_date,
+               min(acquired_at) AS acquired_at,
+               arg_min(platform, {acquisition}) FILTER (WHERE acquired_at IS NOT NULL) AS platform,
+               arg_min(app_version, {acquisition}) FILTER (WHERE acquired_at IS NOT NULL) AS app_version
+        FROM rows GROUP BY definition, person_id
+    ),
     dated AS (
         SELECT started.definition, started.person_id,
                CASE WHEN {by_first_seen} THEN people.first_seen ELSE started.start_date END AS cohort_date,
-               ({by_first_seen}) AS leaves_with_horizon
+               ({by_first_seen}) AS leaves_with_horizon,
+               started.acquired_at, coalesce(started.platform, '{UNKNOWN}') AS platform,
+               coalesce(started.app_version, '{UNKNOWN}') AS app_version
         FROM started LEFT JOIN {parquet(people_file)} AS people USING (person_id)
     )
     SELECT {_day(day)} AS snapshot_date, dated.definition, dated.person_id, dated.cohort_date,
@@ -147,15 +199,25 @@ def cohort_activity_query(
                AS day_bits,
            CASE WHEN {open_cohort} THEN bit_or(CASE WHEN {weeks_after} BETWEEN 0 AND {WEEK_PERIODS}
                THEN (rows.week_bits << {weeks_after}) & {(1 << (WEEK_PERIODS + 1)) - 1} ELSE 0 END) ELSE 0 END
-               AS week_bits
+               AS week_bits,
+           dated.acquired_at, dated.platform, dated.app_version
     FROM dated JOIN rows USING (definition, person_id)
     WHERE dated.cohort_date IS NOT NULL AND (NOT dated.leaves_with_horizon OR {open_cohort})
-    GROUP BY dated.definition, dated.person_id, dated.cohort_date
+    GROUP BY dated.definition, dated.person_id, dated.cohort_date, dated.acquired_at, dated.platform,
+             dated.app_version
     ORDER BY 2, 3
     """
 
 
-def _cells(state_file: str, day: date, *, weekly: bool, start_event: str | None, return_event: str | None) -> str:
+def _cells(
+    state_file: str,
+    day: date,
+    *,
+    weekly: bool,
+    start_event: str | None,
+    return_event: str | None,
+    by: tuple[str, ...] = (),
+) -> str:
     periods = WEEK_PERIODS if weekly else DAY_PERIODS
     cohort = _week_of("cohort_date") if weekly else "cohort_date"
     bits = "week_bits" if weekly else "day_bits"
@@ -175,59 +237,120 @@ def _cells(state_file: str, day: date, *, weekly: bool, start_event: str | None,
     )
     key = "cohort_week" if weekly else "cohort_date"
     complete = f"CAST({period_start} + INTERVAL 6 DAY AS DATE) <= {_day(day)} AS period_complete, " if weekly else ""
+    listed = "".join(f"{column}, " for column in by)
+    # A snapshot written before the breakdown's columns existed reads them as NULL: `unknown`.
+    state = _with_acquisition(parquet(state_file))
+    breakdown = "".join(f"coalesce({column}, '{UNKNOWN}') AS {column}, " for column in by)
     return f"""
     WITH people AS (
-        SELECT definition, {cohort} AS cohort, {bits} AS bits FROM {parquet(state_file)} WHERE {cohort} >= {first}
+        SELECT definition, {breakdown}{cohort} AS cohort, {bits} AS bits FROM {state} WHERE {cohort} >= {first}
     ),
     cells AS (
-        SELECT definition, cohort, CAST(period AS INTEGER) AS period, count(*) AS cohort_size,
+        SELECT definition, {listed}cohort, CAST(period AS INTEGER) AS period, count(*) AS cohort_size,
                count(*) FILTER (WHERE (bits >> CAST(period AS INTEGER)) & 1 = 1) AS retained,
                count(*) FILTER (WHERE (bits >> CAST(period AS INTEGER)) <> 0) AS retained_or_later
         FROM people, range(0, {periods + 1}) AS r(period)
         WHERE {period_start} <= {_day(day)}
         GROUP BY ALL
     )
-    SELECT CAST(cohort AS DATE) AS {key}, definition, period,
+    SELECT CAST(cohort AS DATE) AS {key}, definition, {listed}period,
            {_day(day)} AS as_of, anchors.start_event, anchors.return_event,
            CAST(cohort_size AS INTEGER) AS cohort_size,
            CAST(retained AS INTEGER) AS retained,
            CAST(retained_or_later AS INTEGER) AS retained_or_later,
            {complete}CAST({last_day} AS DATE) <= {_day(day)} AS final
     FROM cells JOIN ({events}) AS anchors USING (definition)
-    ORDER BY {key}, definition, period
+    ORDER BY {key}, definition, {listed}period
     """
 
 
-def retention_daily_query(state_file: str, day: date, start_event: str | None, return_event: str | None) -> str:
-    """Cells of the day cohorts open on `day` (the 31 days ending on it), periods 0 .. the day reached."""
-    return _cells(state_file, day, weekly=False, start_event=start_event, return_event=return_event)
+def retention_daily_query(
+    state_file: str, day: date, start_event: str | None, return_event: str | None, by: tuple[str, ...] = ()
+) -> str:
+    """Cells of the day cohorts open on `day` (the 31 days ending on it), periods 0 .. the day reached; with
+    `by` (BY_APP_VERSION), each cohort split by the platform and app version its people were acquired on."""
+    return _cells(state_file, day, weekly=False, start_event=start_event, return_event=return_event, by=by)
 
 
-def retention_weekly_query(state_file: str, day: date, start_event: str | None, return_event: str | None) -> str:
-    """Cells of the week cohorts open on `day` (its ISO week and the 12 before), periods 0 .. the week reached."""
-    return _cells(state_file, day, weekly=True, start_event=start_event, return_event=return_event)
+def retention_weekly_query(
+    state_file: str, day: date, start_event: str | None, return_event: str | None, by: tuple[str, ...] = ()
+) -> str:
+    """Cells of the week cohorts open on `day` (its ISO week and the 12 before), periods 0 .. the week reached;
+    with `by`, split as `retention_daily_query` says."""
+    return _cells(state_file, day, weekly=True, start_event=start_event, return_event=return_event, by=by)
+
+
+def _platform_versions(person_days: str) -> str:
+    """Each (day, person, platform, app version) of person days (a relation of day, person_id and
+    platform_versions), the values as the report columns hold them (as active users count them)."""
+    return f"""(SELECT day, person_id, {PLATFORM.sql} AS platform, {APP_VERSION.sql} AS app_version
+               FROM (SELECT day, person_id, pair.platform, pair.app_version
+                     FROM (SELECT day, person_id, unnest(platform_versions) AS pair FROM {person_days})))"""
+
+
+def person_platforms_query(previous_file: str | None, person_days: dict[date, str], day: date, person_map: str) -> str:
+    """`person_platforms` of `day`: each person's platforms and app versions and the first day they were active
+    with each, as of `day` (what lifecycle by platform calls new): the snapshot of the day before, re-stitched,
+    merged with `person_days` (the day's; or every day built through it when no snapshot came before)."""
+    parts = " UNION ALL ".join(
+        f"SELECT {_day(d)} AS day, person_id, platform_versions FROM {parquet(path)}"
+        for d, path in sorted(person_days.items())
+    )
+    added = (
+        "SELECT person_id, platform, app_version, day AS first_seen "
+        f"FROM {_platform_versions(restitched_sql(f'({parts})', person_map))}"
+    )
+    previous = (
+        "SELECT person_id, platform, app_version, first_seen "
+        f"FROM {restitched_sql(parquet(previous_file), person_map)} UNION ALL "
+        if previous_file
+        else ""
+    )
+    return f"""
+    SELECT {_day(day)} AS snapshot_date, person_id, platform, app_version, min(first_seen) AS first_seen
+    FROM ({previous}{added})
+    GROUP BY person_id, platform, app_version
+    ORDER BY person_id, platform, app_version
+    """
 
 
 def _lifecycle(
-    person_days: dict[date, str], people_file: str, person_map: str, first: date, previous_first: date, day: date
+    person_days: dict[date, str],
+    people_file: str,
+    person_map: str,
+    first: date,
+    previous_first: date,
+    day: date,
+    by: tuple[str, ...] = (),
 ) -> str:
-    """Counts of the period [first, day] against the previous one [previous_first, first - 1]."""
+    """Counts of the period [first, day] against the previous one [previous_first, first - 1]; with `by`
+    (platform, or platform and app version), per value, judged on the activity with it alone: `people_file`
+    is then `person_platforms` (first seen with each value)."""
     parts = [
-        f"SELECT {_day(d)} AS day, person_id FROM {parquet(path)}"
+        f"SELECT {_day(d)} AS day, person_id{', platform_versions' if by else ''} FROM {parquet(path)}"
         for d, path in sorted(person_days.items())
         if previous_first <= d <= day
-    ] or ["SELECT NULL::DATE AS day, NULL::VARCHAR AS person_id WHERE false"]
+    ]
+    if not parts:
+        raise ValueError(f"no person days of {day}: lifecycle needs them")
     seen = restitched_sql(f"({' UNION ALL '.join(parts)})", person_map)
+    keys = "".join(f"{column}, " for column in by)
+    firsts = (
+        f"(SELECT person_id, {keys}min(first_seen) AS first_seen FROM {parquet(people_file)} GROUP BY ALL)"
+        if by
+        else parquet(people_file)
+    )
     return f"""
     WITH people_active AS (
-        SELECT person_id, bool_or(day >= {_day(first)}) AS now, bool_or(day < {_day(first)}) AS before
-        FROM {seen} GROUP BY person_id
+        SELECT person_id, {keys}bool_or(day >= {_day(first)}) AS now, bool_or(day < {_day(first)}) AS before
+        FROM {_platform_versions(seen) if by else seen} GROUP BY person_id{"".join(f", {c}" for c in by)}
     ),
     states AS (
-        SELECT now, before, people.first_seen >= {_day(first)} AS first_seen_in_period
-        FROM people_active LEFT JOIN {parquet(people_file)} AS people USING (person_id)
+        SELECT {"".join(f"people_active.{c}, " for c in by)}now, before,
+               people.first_seen >= {_day(first)} AS first_seen_in_period
+        FROM people_active LEFT JOIN {firsts} AS people USING (person_id{"".join(f", {c}" for c in by)})
     )
-    SELECT CAST(count(*) FILTER (WHERE now) AS INTEGER) AS active_users,
+    SELECT {keys}CAST(count(*) FILTER (WHERE now) AS INTEGER) AS active_users,
            CAST(count(*) FILTER (WHERE now AND NOT before AND first_seen_in_period) AS INTEGER) AS new_users,
            CAST(count(*) FILTER (WHERE now AND before) AS INTEGER) AS returning_users,
            CAST(count(*) FILTER (WHERE now AND NOT before AND first_seen_in_period IS NOT TRUE) AS INTEGER)
@@ -235,19 +358,27 @@ def _lifecycle(
            CAST(count(*) FILTER (WHERE before AND NOT now) AS INTEGER) AS dormant_users,
            CAST(count(*) FILTER (WHERE before) AS INTEGER) AS previous_active_users
     FROM states
+    {f"GROUP BY {', '.join(by)} ORDER BY {', '.join(by)}" if by else ""}
     """
 
 
-def lifecycle_daily_query(person_days: dict[date, str], people_file: str, person_map: str, day: date) -> str:
-    """The lifecycle row of `day` (against the day before) from the person days of both."""
-    counts = _lifecycle(person_days, people_file, person_map, day, day - timedelta(days=1), day)
+def lifecycle_daily_query(
+    person_days: dict[date, str], people_file: str, person_map: str, day: date, by: tuple[str, ...] = ()
+) -> str:
+    """The lifecycle row of `day` (against the day before) from the person days of both; with `by` (platform,
+    or platform and app version), a row per value someone was active with on either day, the states judged on
+    that value's activity alone (`people_file`: the day's `person_platforms`)."""
+    counts = _lifecycle(person_days, people_file, person_map, day, day - timedelta(days=1), day, by)
     return f"SELECT {_day(day)} AS event_date, * FROM ({counts})"
 
 
-def lifecycle_weekly_query(person_days: dict[date, str], people_file: str, person_map: str, day: date) -> str:
-    """The lifecycle row of the ISO week of `day` as of `day` (against the whole week before)."""
+def lifecycle_weekly_query(
+    person_days: dict[date, str], people_file: str, person_map: str, day: date, by: tuple[str, ...] = ()
+) -> str:
+    """The lifecycle row of the ISO week of `day` as of `day` (against the whole week before); `by` as in
+    `lifecycle_daily_query`."""
     monday = week_start(day)
-    counts = _lifecycle(person_days, people_file, person_map, monday, monday - timedelta(weeks=1), day)
+    counts = _lifecycle(person_days, people_file, person_map, monday, monday - timedelta(weeks=1), day, by)
     sunday = monday + timedelta(days=6)
     return f"""SELECT {_day(monday)} AS week_start, {_day(day)} AS as_of, {(day - monday).days + 1} AS days_built,
                       {"true" if day == sunday else "false"} AS final, *

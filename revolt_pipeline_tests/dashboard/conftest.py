@@ -284,6 +284,37 @@ def report_rows() -> dict[sa.Table, list[dict[str, Any]]]:
         for w in (0, 1)
         for p in range(2 - w)
     ]  # fmt: skip
+    # Lifecycle on each platform (and version) alone: its own numbers, which do not add up to the total's.
+    platform_states = {("ios", None): 3, ("web", None): 5, ("ios", "2.0"): 2, ("ios", "1.9"): 1, ("web", "5.1"): 5}
+    for (table, weekly), by_version in (
+        ((schema.lifecycle_daily_by_platform, False), False),
+        ((schema.lifecycle_daily_by_app_version, False), True),
+        ((schema.lifecycle_weekly_by_platform, True), False),
+        ((schema.lifecycle_weekly_by_app_version, True), True),
+    ):
+        periods = [row for row in rows[schema.lifecycle_weekly if weekly else schema.lifecycle_daily]]
+        rows[table] = [
+            {**{k: v for k, v in row.items() if not k.endswith("_users")}, "platform": p,
+             **({"app_version": v} if by_version else {}),
+             "active_users": 3 * k + n, "new_users": k, "returning_users": k + n, "resurrecting_users": k,
+             "dormant_users": n + 1, "previous_active_users": k + 2 * n + 1}
+            for n, row in enumerate(periods)
+            for (p, v), k in platform_states.items()
+            if (v is not None) == by_version
+        ]  # fmt: skip
+    # The same cohorts split by what acquired their people: 5 on ios 2.0 (2 back), 2 on ios 1.9 (1 back), 1 on the
+    # web 5.1 (none back). ios as a whole: 7, 3 back (42.9%); version 2.0 alone 40%.
+    acquired = {("ios", "2.0"): (5, 2), ("ios", "1.9"): (2, 1), ("web", "5.1"): (1, 0)}
+    for table, split in (
+        (schema.retention_daily_by_app_version, rows[schema.retention_daily]),
+        (schema.retention_weekly_by_app_version, rows[schema.retention_weekly]),
+    ):
+        rows[table] = [
+            {**row, "platform": p, "app_version": v, "cohort_size": size,
+             **dict.fromkeys(("retained", "retained_or_later"), size if row["period"] == 0 else back)}
+            for row in split
+            for (p, v), (size, back) in acquired.items()
+        ]  # fmt: skip
     # user-7's sessions: two a day on the days of their person days, and 120 more over the two weeks (paging).
     rows[schema.person_sessions] = [
         {

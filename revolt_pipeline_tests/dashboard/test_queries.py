@@ -1,7 +1,9 @@
 """The figures the pages show equal the report tables' rows, each read from the table of its grain."""
 
+from collections import defaultdict
 from collections.abc import Callable, Iterator
-from datetime import timedelta
+from datetime import date, timedelta
+from decimal import ROUND_HALF_UP, Decimal
 from statistics import mean, median
 
 import pytest
@@ -300,6 +302,83 @@ def test_retention_and_lifecycle_read_their_views(reader: queries.Reader) -> Non
         assert f"FROM {view}" in read
     for table in ("retention_daily", "retention_weekly", "lifecycle_daily", "lifecycle_weekly"):
         assert f"FROM {table}" not in read
+
+
+@pytest.mark.parametrize("unit", ["day", "week"])
+@pytest.mark.parametrize(
+    "filters",
+    [Filters(platform="ios"), Filters(platform="ios", app_version="2.0"), Filters(app_version="5.1")],
+    ids=["ios", "ios-2.0", "any-5.1"],
+)
+def test_retention_of_a_platform_or_app_version_sums_the_table_by_app_version(
+    reader: queries.Reader, filters: Filters, unit: str
+) -> None:
+    """Cohorts of the people acquired on the filters' platform and version: that table's rows summed over the
+    versions (and platforms) the filters leave open, the percent recomputed from the sums."""
+    table, cohort = queries.RETENTION_BY_APP_VERSION[unit]
+    first = WEEK.first - timedelta(days=WEEK.first.weekday()) if unit == "week" else WEEK.first
+    kept = [
+        row
+        for row in report_rows()[table]
+        if first <= row[cohort] <= WEEK.last
+        and filters.platform in (None, row["platform"])
+        and filters.app_version in (None, row["app_version"])
+    ]
+    sizes: dict[date, int] = defaultdict(int)
+    back: dict[tuple[date, int], int] = defaultdict(int)
+    for row in kept:
+        if row["period"] == 0:
+            sizes[row[cohort]] += row["cohort_size"]
+        back[(row[cohort], row["period"])] += row["retained"]
+    result = queries.retention(reader, WEEK, unit, "first_seen", filters)
+    assert result is not None and kept
+    assert result.cohorts == sorted(sizes) and result.sizes == [sizes[c] for c in sorted(sizes)]
+    for i, c in enumerate(result.cohorts):
+        for p, retained in enumerate(result.retained[i]):
+            assert retained == back.get((c, p)), (c, p)
+            if retained is not None:
+                percent = float((Decimal(100 * retained) / sizes[c]).quantize(Decimal("0.1"), ROUND_HALF_UP))
+                assert result.percent[i][p] == percent
+    # The filter changes the numbers: ios is not everyone (the unfiltered heatmap is the total table's).
+    whole = queries.retention(reader, WEEK, unit, "first_seen")
+    assert whole is not None and whole.sizes != result.sizes
+
+
+@pytest.mark.parametrize("unit", ["day", "week"])
+@pytest.mark.parametrize(
+    "filters", [Filters(platform="ios"), Filters(platform="ios", app_version="2.0")], ids=["ios", "ios-2.0"]
+)
+def test_lifecycle_of_a_platform_or_its_app_version_is_its_tables_rows(
+    reader: queries.Reader, filters: Filters, unit: str
+) -> None:
+    """States judged on the platform (version) alone: that table's rows, one per period, dormant negative."""
+    table = queries.LIFECYCLE_BY[(unit, "app_version" if filters.app_version else "platform")]
+    column = "week_start" if unit == "week" else "event_date"
+    first = WEEK.first - timedelta(days=WEEK.first.weekday()) if unit == "week" else WEEK.first
+    kept = sorted(
+        (
+            row
+            for row in report_rows()[table]
+            if first <= row[column] <= WEEK.last
+            and row["platform"] == filters.platform
+            and filters.app_version in (None, row.get("app_version"))
+        ),
+        key=lambda row: row[column],
+    )
+    result = queries.lifecycle(reader, WEEK, unit, filters)
+    assert result is not None and kept
+    assert result.labels == [row[column].isoformat() for row in kept]
+    assert result.states == {
+        "new": [row["new_users"] for row in kept],
+        "returning": [row["returning_users"] for row in kept],
+        "resurrecting": [row["resurrecting_users"] for row in kept],
+        "dormant": [-row["dormant_users"] for row in kept],
+    }
+    whole = queries.lifecycle(reader, WEEK, unit)
+    assert whole is not None and whole.states != result.states
+    # An app version across platforms has no states: nothing shown (the page says why).
+    across = queries.lifecycle(reader, WEEK, unit, Filters(app_version="2.0"))
+    assert across is not None and across.labels == []
 
 
 def test_a_persons_sessions_and_days_follow_the_platform_and_app_version(reader: queries.Reader) -> None:

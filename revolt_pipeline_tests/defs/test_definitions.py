@@ -99,10 +99,10 @@ def test_every_asset_backfills_a_range_of_days_as_one_run(base: Settings) -> Non
     # The six lake assets (raw_events, events, events_quarantine, sessionized_events, sessions,
     # daily_aggregates), event_catalog, every aggregate report table, the people layer's (person_days,
     # people, the active-users tables, person_days_table, people_table, person_sessions_table), the funnels'
-    # six (funnel_progress, the five step tables), retention's five (cohort_activity, the four lifecycle and
-    # retention tables), churn's three (person_features, churn_model, churn_scores) and the other models' five
+    # six (funnel_progress, the five step tables), retention's eleven (cohort_activity, the six lifecycle and
+    # four retention tables), churn's three (person_features, churn_model, churn_scores) and the other models' five
     # (recommendation_model, recommendations, segment_model, person_segments, segment_sizes).
-    assert len(policies) == 7 + len(AGGREGATE_TABLES) + 2 + len(ACTIVE_USERS_TABLES) + 3 + 6 + 5 + 3 + 5
+    assert len(policies) == 7 + len(AGGREGATE_TABLES) + 2 + len(ACTIVE_USERS_TABLES) + 3 + 6 + 11 + 3 + 5
     assert {key: policy for key, policy in policies.items() if policy != dg.BackfillPolicy.single_run()} == {}
 
 

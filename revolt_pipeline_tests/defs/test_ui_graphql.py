@@ -210,14 +210,14 @@ def test_the_ui_shows_every_definition_and_each_partitions_own_figures(
     # the lake (three on daily_aggregates: the paths' two and the events breakdowns', one the PII scanner's) and
     # event_catalog's; the people layer's person_days and people with a check each, its active-users tables with
     # their loaded-rows checks, and the report tables person_days_table, people_table and person_sessions_table; the
-    # funnels' six assets, a check on funnel_progress and two on each of their five tables; retention's five assets
-    # (cohort_activity and four tables) and six checks (two on cohort_activity, one per table); ml's eight assets
+    # funnels' six assets, a check on funnel_progress and two on each of their five tables; retention's eleven assets
+    # (cohort_activity and ten tables) and fourteen checks (four on cohort_activity, one per table); ml's eight assets
     # (person_features, churn_model, churn_scores, recommendation_model, recommendations, segment_model,
     # person_segments, segment_sizes) and nine checks (one per model asset, two on segment_model, and each report
     # table's loaded-rows check).
     aggregates, people = len(schema.AGGREGATE_TABLES), 2 + len(schema.ACTIVE_USERS_TABLES) + 3
     # privacy's one asset, privacy_deletions, and its check nothing_remains.
-    funnels, retention, ml, privacy = (6, 11), (5, 6), (8, 9), (1, 1)
+    funnels, retention, ml, privacy = (6, 11), (11, 14), (8, 9), (1, 1)
     assert len(shown_assets) == 7 + aggregates + people + funnels[0] + retention[0] + ml[0] + privacy[0]
     assert len(shown_checks) == 13 + aggregates + people + funnels[1] + retention[1] + ml[1] + privacy[1]
 

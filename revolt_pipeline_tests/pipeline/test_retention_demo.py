@@ -29,6 +29,10 @@ CELLS = ("cohort_size", "retained", "retained_or_later")
 LAST = START + timedelta(days=6)  # the demo's window: 7 days
 
 
+def in_window(week_start: date) -> bool:
+    return week_start + timedelta(days=6) >= START and week_start <= LAST
+
+
 def _as_truth(rows: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str, dict[str, int]]]:
     """The tables' rows keyed like `lifecycle_retention_truth`, over the days and periods the window reached."""
     got: dict[str, dict[str, dict[str, int]]] = {}
@@ -40,12 +44,27 @@ def _as_truth(rows: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str, dict
     got["lifecycle_weekly"] = {
         row["week_start"].isoformat(): {name: row[name] for name in COUNTS}
         for row in rows[schema.lifecycle_weekly.name]
-        if row["week_start"] + timedelta(days=6) >= START and row["week_start"] <= LAST
+        if in_window(row["week_start"])
     }
+    for table, key in (("lifecycle_daily", "event_date"), ("lifecycle_weekly", "week_start")):
+        for grain, columns in (("platform", ("platform",)), ("app_version", ("platform", "app_version"))):
+            got[f"{table}_by_{grain}"] = {
+                "|".join([row[key].isoformat(), *(row[c] for c in columns)]): {name: row[name] for name in COUNTS}
+                for row in rows[f"{table}_by_{grain}"]
+                if (START <= row[key] <= LAST if key == "event_date" else in_window(row[key]))
+            }
     for table, key, unit in (("retention_daily", "cohort_date", 1), ("retention_weekly", "cohort_week", 7)):
         got[table] = {
             f"{row[key].isoformat()}|{row['definition']}|{row['period']}": {name: row[name] for name in CELLS}
             for row in rows[table]
+            if row[key] + timedelta(days=unit * row["period"]) <= LAST
+        }
+        # Keyed `platform|app_version` as the ground truth is: app versions are per platform.
+        got[f"{table}_by_app_version"] = {
+            f"{row[key].isoformat()}|{row['definition']}|{row['platform']}|{row['app_version']}|{row['period']}": {
+                name: row[name] for name in CELLS
+            }
+            for row in rows[f"{table}_by_app_version"]
             if row[key] + timedelta(days=unit * row["period"]) <= LAST
         }
     return got
@@ -66,16 +85,35 @@ def _assert_rows_are_consistent(rows: dict[str, list[dict[str, Any]]]) -> None:
 
 def test_lifecycle_and_retention_equal_the_ground_truth(embedded_demo: DemoRun) -> None:
     settings, result, rows = embedded_demo.settings, embedded_demo.result, embedded_demo.rows
-    expected = {name: result.truth[name] for name in ("lifecycle_daily", "lifecycle_weekly", *CELL_TABLES)}
+    expected = {name: result.truth[name] for name in ("lifecycle_daily", "lifecycle_weekly", *BY_TABLES, *CELL_TABLES)}
     assert _as_truth(rows) == expected
     assert {row["definition"] for row in rows[schema.retention_daily.name]} == {"first_seen"}
+    # Cohorts split by what acquired their people: some cohort holds people of two platforms or versions.
+    split = rows[schema.retention_daily_by_app_version.name]
+    assert len({(r["cohort_date"], r["platform"], r["app_version"]) for r in split}) > len(
+        {r["cohort_date"] for r in split}
+    )
     _assert_rows_are_consistent(rows)
+    # On a platform alone, some people are new there though seen before elsewhere: the states differ from the total.
+    by_platform = rows[schema.lifecycle_daily_by_platform.name]
+    new_by_day = {row["event_date"]: row["new_users"] for row in rows[schema.lifecycle_daily.name]}
+    assert any(
+        sum(r["new_users"] for r in by_platform if r["event_date"] == day) > new for day, new in new_by_day.items()
+    )
     # The planted behaviour is there to find: sign-ups who installed the desktop app keep coming back.
     summary = "\n".join(summarize(settings, result))
     assert "retention of the" in summary and "d1 " in summary
 
 
-CELL_TABLES = ("retention_daily", "retention_weekly")
+BY_TABLES = tuple(
+    f"lifecycle_{unit}_by_{grain}" for unit in ("daily", "weekly") for grain in ("platform", "app_version")
+)
+CELL_TABLES = (
+    "retention_daily",
+    "retention_weekly",
+    "retention_daily_by_app_version",
+    "retention_weekly_by_app_version",
+)
 
 
 def test_anchored_retention_on_postgresql_equals_the_ground_truth(

@@ -96,6 +96,7 @@ def test_the_demo_covers_every_layer(lakes: dict[str, Lake]) -> None:
     prefixes = {key.split("/")[0] for key in lake.objects()}
     assert {"raw_events", "identity_links", "events", "sessions", "aggregates", "people", "person_days"} <= prefixes
     assert {"active_users", "funnel_steps", "cohort_activity", "lifecycle", "retention", "person_features"} <= prefixes
+    assert {"person_platforms"} <= prefixes
 
 
 def test_both_engines_write_the_same_objects(lakes: dict[str, Lake]) -> None:

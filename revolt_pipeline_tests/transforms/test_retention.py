@@ -8,9 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pyarrow.parquet as pq
 import pytest
 import sqlalchemy as sa
 
+from revolt_pipeline.layers.checks import lifecycle_by_problems, retention_split_problems
 from revolt_pipeline.layers.days import DayBuilder
 from revolt_pipeline.reports import schema
 from revolt_pipeline.reports.loader import create_engine, ensure_tables, read_rows
@@ -25,6 +27,12 @@ KEYS = {
     "lifecycle_weekly": ("week_start",),
     "retention_daily": ("cohort_date", "definition", "period"),
     "retention_weekly": ("cohort_week", "definition", "period"),
+    "lifecycle_daily_by_platform": ("event_date", "platform"),
+    "lifecycle_daily_by_app_version": ("event_date", "platform", "app_version"),
+    "lifecycle_weekly_by_platform": ("week_start", "platform"),
+    "lifecycle_weekly_by_app_version": ("week_start", "platform", "app_version"),
+    "retention_daily_by_app_version": ("cohort_date", "definition", "platform", "app_version", "period"),
+    "retention_weekly_by_app_version": ("cohort_week", "definition", "platform", "app_version", "period"),
 }
 
 
@@ -123,6 +131,70 @@ def test_lifecycle_sorts_the_people_of_each_day_and_week_into_four_states(tmp_pa
     assert weekly[d(2)]["final"] is True and weekly[d(2)]["as_of"] == d(8)
 
 
+def test_lifecycle_by_platform_judges_each_platform_on_its_own_activity(tmp_path: Path) -> None:
+    """u1 on the web (1.0) on the 3rd, the web (1.1) and iOS on the 4th, iOS alone on the 5th, the web again on
+    the 7th; u2 on iOS on the 3rd, first on the web on the 5th."""
+    by_day = {
+        3: [
+            landed("a", at("2026-11-03 10:00"), user_id="u1", platform="web", app_version="1.0"),
+            landed("b", at("2026-11-03 11:00"), user_id="u2", platform="ios", app_version="2.0"),
+        ],
+        4: [
+            landed("c", at("2026-11-04 10:00"), user_id="u1", platform="web", app_version="1.1"),
+            landed("d", at("2026-11-04 11:00"), user_id="u1", platform="ios", app_version="2.0"),
+        ],
+        5: [
+            landed("e", at("2026-11-05 10:00"), user_id="u1", platform="ios", app_version="2.0"),
+            landed("f", at("2026-11-05 11:00"), user_id="u2", platform="web", app_version="1.1"),
+        ],
+        7: [landed("g", at("2026-11-07 10:00"), user_id="u1", platform="web", app_version="1.1")],
+    }
+    with duckdb_connection() as connection:
+        lake = Lakehouse(tmp_path / "lake", connection)
+        for day, records in by_day.items():
+            lake.receive(records, at(f"2026-11-0{day} 21:00"))
+        tables = lake.tables()
+    states = ("new_users", "returning_users", "resurrecting_users", "dormant_users")
+
+    def of(table: str, *key: Any) -> list[int]:
+        row = tables[table].get(key)
+        return [row[s] for s in states] if row else []
+
+    by_platform, by_version = "lifecycle_daily_by_platform", "lifecycle_daily_by_app_version"
+    assert of(by_platform, d(3), "web") == [1, 0, 0, 0] and of(by_platform, d(3), "ios") == [1, 0, 0, 0]
+    # u1 new on iOS while returning on the web; u2 dormant on iOS.
+    assert of(by_platform, d(4), "web") == [0, 1, 0, 0] and of(by_platform, d(4), "ios") == [1, 0, 0, 1]
+    # By version: u1's web 1.1 is new, 1.0 dormant, though the web as a whole has u1 returning.
+    assert of(by_version, d(4), "web", "1.1") == [1, 0, 0, 0] and of(by_version, d(4), "web", "1.0") == [0, 0, 0, 1]
+    # The 5th: u1 dormant on the web (still active on iOS, returning there); u2 new on the web, though resurrecting
+    # for lifecycle_daily (first seen on the 3rd, away on the 4th).
+    assert of(by_platform, d(5), "web") == [1, 0, 0, 1] and of(by_platform, d(5), "ios") == [0, 1, 0, 0]
+    assert of("lifecycle_daily", d(5)) == [0, 1, 1, 0]
+    # The 7th: u1 back on the web after a day away: resurrecting there; iOS has no one on the 6th or 7th.
+    assert of(by_platform, d(7), "web") == [0, 0, 1, 0] and of(by_platform, d(7), "ios") == []
+    # The week of the 2nd, as of the 7th: each platform's people new in it.
+    assert of("lifecycle_weekly_by_platform", d(2), "web") == [2, 0, 0, 0]
+    assert of("lifecycle_weekly_by_app_version", d(2), "ios", "2.0") == [2, 0, 0, 0]
+    for table in ("lifecycle_daily_by_platform", "lifecycle_weekly_by_platform", by_version):
+        for row in tables[table].values():
+            assert row["new_users"] + row["returning_users"] + row["resurrecting_users"] == row["active_users"]
+            assert row["returning_users"] + row["dormant_users"] == row["previous_active_users"]
+
+
+def test_the_lifecycle_by_platform_check_flags_states_or_actives_that_disagree() -> None:
+    row = {"event_date": d(4), "platform": "ios", "active_users": 2, "new_users": 1, "returning_users": 1,
+           "resurrecting_users": 0, "dormant_users": 1, "previous_active_users": 2}  # fmt: skip
+    tables = {"lifecycle_daily_by_platform": [row]}
+    assert lifecycle_by_problems(tables, {"lifecycle_daily_by_platform": [{"platform": "ios", "dau": 2}]}) == []
+    assert lifecycle_by_problems(tables, {"lifecycle_daily_by_platform": [{"platform": "ios", "dau": 3}]}) == [
+        "lifecycle_daily_by_platform ios: 2 active, its active users count 3"
+    ]
+    broken = {"lifecycle_daily_by_platform": [{**row, "new_users": 0}]}
+    assert lifecycle_by_problems(broken, {}) == [
+        "lifecycle_daily_by_platform 2026-11-04 ios: new + returning + resurrecting = 1, active 2"
+    ]
+
+
 def test_retention_counts_exact_periods_and_later_ones_for_day_and_week_cohorts(tmp_path: Path) -> None:
     records = [
         landed("s1", at("2026-11-03 10:00"), user_id="u1", event="Signed Up"),
@@ -160,6 +232,118 @@ def test_retention_counts_exact_periods_and_later_ones_for_day_and_week_cohorts(
     assert cells("retention_weekly", d(2), "anchored") == [(2, 1, 2), (2, 1, 1)]
     assert tables["retention_weekly"][(d(2), "first_seen", 0)]["period_complete"] is True
     assert tables["retention_weekly"][(d(2), "first_seen", 1)]["period_complete"] is False
+
+
+def test_retention_by_app_version_splits_each_cohort_by_what_acquired_its_people(tmp_path: Path) -> None:
+    """u1 arrives on the web (its first event sends no app version), signs up on iOS 2.0 an hour later and comes
+    back on iOS on the 5th; u2 signs up on iOS 1.9; u3 arrives on Android on the 4th. A cohort's people count
+    under the platform and version of the event that put them in it; returns count on any platform."""
+    no_version = {"app": {}}
+    by_day = {
+        3: [
+            landed("a", at("2026-11-03 10:00"), user_id="u1", context=no_version),
+            landed("b", at("2026-11-03 11:00"), user_id="u1", event="Signed Up", platform="ios", app_version="2.0"),
+            landed("c", at("2026-11-03 12:00"), user_id="u2", event="Signed Up", platform="ios", app_version="1.9"),
+        ],
+        4: [landed("d", at("2026-11-04 10:00"), user_id="u3", platform="android", app_version="3.0")],
+        5: [landed("e", at("2026-11-05 10:00"), user_id="u1", platform="ios", app_version="2.0")],
+    }
+    rules = PipelineRules(retention_start_event="Signed Up")
+    with duckdb_connection() as connection:
+        lake = Lakehouse(tmp_path / "lake", connection, rules)
+        for day, records in by_day.items():
+            lake.receive(records, at(f"2026-11-0{day} 21:00"))
+        tables = lake.tables()
+
+    def cells(table: str, cohort: date, definition: str) -> dict[tuple[str, str], list[tuple[int, int, int]]]:
+        split: dict[tuple[str, str], list[tuple[int, int, int]]] = {}
+        for key, row in sorted(tables[table].items()):
+            if key[:2] == (cohort, definition):
+                split.setdefault(key[2:4], []).append((row["cohort_size"], row["retained"], row["retained_or_later"]))
+        return split
+
+    # First seen: u1 under the web, with the version of that first event (none: unknown), back on iOS on day 2.
+    # (The sessions layer builds the 6th too, the day after the last event: period 3 of the 3rd's cohorts.)
+    assert cells("retention_daily_by_app_version", d(3), "first_seen") == {
+        ("ios", "1.9"): [(1, 1, 1), (1, 0, 0), (1, 0, 0), (1, 0, 0)],
+        ("web", "unknown"): [(1, 1, 1), (1, 0, 1), (1, 1, 1), (1, 0, 0)],
+    }
+    assert cells("retention_daily_by_app_version", d(4), "first_seen") == {
+        ("android", "3.0"): [(1, 1, 1), (1, 0, 0), (1, 0, 0)]
+    }
+    # Anchored on Signed Up: u1 acquired by its sign-up on iOS 2.0; u3 never started.
+    assert cells("retention_daily_by_app_version", d(3), "anchored") == {
+        ("ios", "1.9"): [(1, 1, 1), (1, 0, 0), (1, 0, 0), (1, 0, 0)],
+        ("ios", "2.0"): [(1, 1, 1), (1, 0, 1), (1, 1, 1), (1, 0, 0)],
+    }
+    assert cells("retention_weekly_by_app_version", d(2), "first_seen") == {
+        ("android", "3.0"): [(1, 1, 1)],
+        ("ios", "1.9"): [(1, 1, 1)],
+        ("web", "unknown"): [(1, 1, 1)],
+    }
+    # The split adds up to the total, cell by cell, in both tables.
+    for total, split in (
+        ("retention_daily", "retention_daily_by_app_version"),
+        ("retention_weekly", "retention_weekly_by_app_version"),
+    ):
+        sums: dict[tuple, list[int]] = {}
+        for key, row in tables[split].items():
+            cell = sums.setdefault((key[0], key[1], key[4]), [0, 0, 0])
+            for index, name in enumerate(("cohort_size", "retained", "retained_or_later")):
+                cell[index] += row[name]
+        assert sums == {
+            key: [row["cohort_size"], row["retained"], row["retained_or_later"]] for key, row in tables[total].items()
+        }
+
+
+def test_snapshots_written_before_the_split_count_their_people_as_unknown_and_go_on(tmp_path: Path) -> None:
+    """A lake built before retention was split (cohort_activity without what acquired people, no
+    person_platforms) builds its next days: people it knew under `unknown`, never under a later day's platform,
+    and person_platforms gathered from every person day once."""
+    with duckdb_connection() as connection:
+        lake = Lakehouse(tmp_path / "lake", connection)
+        lake.receive([landed("a", at("2026-11-03 10:00"), user_id="u1", platform="web")], at("2026-11-03 21:00"))
+        lake.receive([landed("b", at("2026-11-04 10:00"), user_id="u2", platform="web")], at("2026-11-04 21:00"))
+        for day in lake.store.list("cohort_activity"):
+            old = pq.read_table(lake.store.path(day.key))
+            pq.write_table(old.drop_columns(["acquired_at", "platform", "app_version"]), lake.store.path(day.key))
+        for day in lake.store.list("person_platforms"):
+            lake.store.delete(day.key)
+        # The 5th's events rebuild the days from the 4th on, from the old snapshot of the 3rd.
+        lake.receive([landed("c", at("2026-11-05 10:00"), user_id="u1", platform="ios")], at("2026-11-05 21:00"))
+        tables = lake.tables()
+    split = {key[:4] for key in tables["retention_daily_by_app_version"]}
+    assert split == {(d(3), "first_seen", "unknown", "unknown"), (d(4), "first_seen", "web", "1.0")}
+    # On the 5th u1 is new on iOS and the web has u2 dormant: first activity per platform from every person day.
+    ios = tables["lifecycle_daily_by_platform"][(d(5), "ios")]
+    web = tables["lifecycle_daily_by_platform"][(d(5), "web")]
+    assert (ios["new_users"], web["dormant_users"], web["new_users"]) == (1, 1, 0)
+
+
+def test_the_split_check_flags_a_cohort_whose_app_versions_do_not_add_up() -> None:
+    total = [
+        {
+            "cohort_date": d(3),
+            "definition": "first_seen",
+            "period": 0,
+            "cohort_size": 2,
+            "retained": 2,
+            "retained_or_later": 2,
+        }
+    ]
+    split = [
+        {**total[0], "platform": "ios", "app_version": "1.9", "cohort_size": 1, "retained": 1, "retained_or_later": 1},
+        {**total[0], "platform": "web", "app_version": "1.0", "cohort_size": 1, "retained": 1, "retained_or_later": 1},
+    ]
+    assert retention_split_problems("retention_daily", total, split, "cohort_date") == []
+    assert retention_split_problems("retention_daily", total, split[:1], "cohort_date") == [
+        "retention_daily 2026-11-03 first_seen period 0: by app version cohort_size 1, retained 1, "
+        "retained_or_later 1; in total cohort_size 2, retained 2, retained_or_later 2"
+    ]
+    later = {**split[0], "period": 1}
+    assert retention_split_problems("retention_daily", total, [*split, later], "cohort_date") == [
+        "retention_daily 2026-11-03 first_seen period 1: by app version only"
+    ]
 
 
 def _late_event_lakes(folder: Path, connection: Any) -> dict[bool | None, Rows]:
