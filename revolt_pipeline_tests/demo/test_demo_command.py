@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+import pytest
 from click.testing import CliRunner
 
 from revolt_pipeline.cli import Console, main
@@ -50,6 +51,7 @@ def _partition_stats(url: str) -> dict[str, dict[str, Any]]:
     return {"/".join(node["assetKey"]["path"]): node["partitionStats"] for node in nodes if node["groupName"] != "ml"}
 
 
+@pytest.mark.slow
 def test_a_fresh_demo_and_its_ui_show_every_day_of_the_window(tmp_path: Path) -> None:
     """Nothing set, a user who never ran Dagster: no banner, one line per status, the traffic's days only,
     and in the UI no welcome dialog, no warnings, and every raw partition materialized."""
@@ -151,6 +153,7 @@ def test_a_new_home_begins_its_partitions_on_the_demos_first_day(tmp_path: Path,
     assert partitions_for(configured, traffic, reset=True) == configured
 
 
+@pytest.mark.slow
 def test_reset_empties_the_configured_locations_and_nothing_else(tmp_path: Path) -> None:
     """Every location set elsewhere than REVOLT_HOME: --reset must empty those, not REVOLT_HOME's defaults."""
     home, elsewhere = tmp_path / "revolt", tmp_path / "elsewhere"
@@ -189,6 +192,7 @@ def test_reset_empties_the_configured_locations_and_nothing_else(tmp_path: Path)
         assert jobs == ["catalog_job", "clean_job", "funnels_job", "people_job", "raw_job", "report_job"]
 
 
+@pytest.mark.slow
 def test_leftovers_and_reset_on_s3_and_postgresql(tmp_path: Path, s3_bucket: S3Bucket, postgres_url: str) -> None:
     env = {
         "REVOLT_HOME": str(tmp_path),
