@@ -62,15 +62,23 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
 
 
 def _groups_first(items: list[pytest.Item]) -> None:
-    """Order the collection as the work should start: the groups (their shared fixtures cost minutes), then the
-    other modules by number of tests, most first, as xdist's own reordering would."""
+    """Order the collection as the work should start: the groups (their shared fixtures cost minutes) and the modules
+    marked `slow`, then the other modules by number of tests, most first, as xdist's own reordering would.
+
+    A worker takes up a module only as it runs out of work, and keeps it to the end: a module of minutes taken up
+    last (by number of tests, a module of one long test comes last) runs on while the other worker has nothing
+    left to do. Started first, the long modules leave the many quick ones to even out the workers' ends."""
     scopes: dict[str, list[pytest.Item]] = {}
+    slow: set[str] = set()
     for item in items:
         module = item.nodeid.split("::", 1)[0]
-        scopes.setdefault(_module_group(item.config.rootpath / module) or module, []).append(item)
+        scope = _module_group(item.config.rootpath / module) or module
+        scopes.setdefault(scope, []).append(item)
+        if item.get_closest_marker("slow") is not None:
+            slow.add(scope)
 
     def weight(scope: str) -> tuple[bool, int]:
-        return (scope.endswith(".py"), -len(scopes[scope]))
+        return (scope.endswith(".py") and scope not in slow, -len(scopes[scope]))
 
     items[:] = [item for scope in sorted(scopes, key=weight) for item in scopes[scope]]
 

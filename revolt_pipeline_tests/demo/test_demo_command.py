@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+import pytest
 from click.testing import CliRunner
 
 from revolt_pipeline.cli import Console, main
@@ -32,6 +33,11 @@ from revolt_pipeline_tests.fixtures.services import free_port
 
 DAY_LINE = re.compile(r"^(\d{4}-\d{2}-\d{2})(?:\s+[\d,]+){4}$")  # active users, sessions, WAU, MAU
 STATUS_MARKERS = ("sending ", "sent ", "raw_job:", "clean_job:", "report_job:", "people_job:", "emptied ")
+# The reset tests' demos, two each: two days' traffic of a few people leaves data everywhere a demo writes. The window
+# received runs from the day before the traffic's first to yesterday, a week after its last (late deliveries): ten days
+# rather than the default week's fifteen, and every day costs each job a partition. Not one day: the day moves with
+# the date the tests run on, and five people can send nothing on a weekend day.
+TWO_DAYS = ("--days", "2")
 PARTITION_STATS = """
 { assetNodes { assetKey { path } groupName
   partitionStats { numMaterialized numPartitions numFailed numMaterializing } } }
@@ -50,6 +56,7 @@ def _partition_stats(url: str) -> dict[str, dict[str, Any]]:
     return {"/".join(node["assetKey"]["path"]): node["partitionStats"] for node in nodes if node["groupName"] != "ml"}
 
 
+@pytest.mark.slow
 def test_a_fresh_demo_and_its_ui_show_every_day_of_the_window(tmp_path: Path) -> None:
     """Nothing set, a user who never ran Dagster: no banner, one line per status, the traffic's days only,
     and in the UI no welcome dialog, no warnings, and every raw partition materialized."""
@@ -151,6 +158,7 @@ def test_a_new_home_begins_its_partitions_on_the_demos_first_day(tmp_path: Path,
     assert partitions_for(configured, traffic, reset=True) == configured
 
 
+@pytest.mark.slow
 def test_reset_empties_the_configured_locations_and_nothing_else(tmp_path: Path) -> None:
     """Every location set elsewhere than REVOLT_HOME: --reset must empty those, not REVOLT_HOME's defaults."""
     home, elsewhere = tmp_path / "revolt", tmp_path / "elsewhere"
@@ -166,13 +174,13 @@ def test_reset_empties_the_configured_locations_and_nothing_else(tmp_path: Path)
     untouched.write_text("REVOLT_STORAGE_URL points elsewhere: this is no demo data")
     runner = CliRunner()
 
-    first = runner.invoke(main, ["demo", "--users", "8"], env=env)
+    first = runner.invoke(main, ["demo", *TWO_DAYS, "--users", "8"], env=env)
     assert first.exit_code == 0, first.output
-    again = runner.invoke(main, ["demo", "--users", "8"], env=env)
+    again = runner.invoke(main, ["demo", *TWO_DAYS, "--users", "8"], env=env)
     assert again.exit_code == 1
     assert (elsewhere / "lake").as_uri() in again.output and "revolt demo --reset" in again.output
 
-    reset = runner.invoke(main, ["demo", "--users", "8", "--reset"], env=env)
+    reset = runner.invoke(main, ["demo", *TWO_DAYS, "--users", "8", "--reset"], env=env)
     assert reset.exit_code == 0, reset.output
     emptied = [line.strip() for line in reset.stderr.splitlines() if line.strip().startswith("emptied ")]
     assert emptied == [
@@ -189,6 +197,7 @@ def test_reset_empties_the_configured_locations_and_nothing_else(tmp_path: Path)
         assert jobs == ["catalog_job", "clean_job", "funnels_job", "people_job", "raw_job", "report_job"]
 
 
+@pytest.mark.slow
 def test_leftovers_and_reset_on_s3_and_postgresql(tmp_path: Path, s3_bucket: S3Bucket, postgres_url: str) -> None:
     env = {
         "REVOLT_HOME": str(tmp_path),
@@ -197,11 +206,11 @@ def test_leftovers_and_reset_on_s3_and_postgresql(tmp_path: Path, s3_bucket: S3B
         "REVOLT_REPORT_DB_URL": postgres_url,
     }
     runner = CliRunner()
-    assert runner.invoke(main, ["demo", "--users", "5"], env=env).exit_code == 0
-    again = runner.invoke(main, ["demo", "--users", "5"], env=env)
+    assert runner.invoke(main, ["demo", *TWO_DAYS, "--users", "5"], env=env).exit_code == 0
+    again = runner.invoke(main, ["demo", *TWO_DAYS, "--users", "5"], env=env)
     assert again.exit_code == 1
     assert s3_bucket.url("lake") in again.output and "report tables in postgresql+psycopg://" in again.output
-    reset = runner.invoke(main, ["demo", "--users", "5", "--reset"], env=env)
+    reset = runner.invoke(main, ["demo", *TWO_DAYS, "--users", "5", "--reset"], env=env)
     assert reset.exit_code == 0, reset.output
     assert f"emptied {s3_bucket.url('lake')}" in reset.stderr
     assert "emptied report tables in postgresql+psycopg://" in reset.stderr

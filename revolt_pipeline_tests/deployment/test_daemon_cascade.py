@@ -223,6 +223,7 @@ def _url(server: PostgresServer, role: str, database: str = "reports") -> str:
     return f"postgresql+psycopg://{role}:{PASSWORDS[role]}@{server.host}:{server.port}/{database}"
 
 
+@pytest.mark.slow
 @pytest.mark.services
 @pytest.mark.timeout(DAEMON_READY_TIMEOUT_S + LAUNCH_TIMEOUT_S + CASCADE_TIMEOUT_S + BACKFILL_TIMEOUT_S + 180)
 def test_the_readmes_production_path_from_a_clean_state(

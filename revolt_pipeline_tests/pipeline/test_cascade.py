@@ -52,6 +52,7 @@ def tick(pipeline: Pipeline, sensor: str, cursor: str | None) -> Any:
     return pipeline.definitions.resolve_sensor_def(sensor).evaluate_tick(context)
 
 
+@pytest.mark.slow
 def test_a_late_event_reaches_its_days_reports_through_the_cascade(pipeline: Pipeline) -> None:
     pipeline.send(MORNING, [track("a1", "ada", MORNING), track("b1", "bob", MORNING + timedelta(minutes=3))])
     pipeline.complete(DAY)

@@ -44,6 +44,7 @@ def reached(pipeline: Pipeline, day: str) -> list[int]:
     return [row["reached"] for row in sorted(rows, key=lambda r: r["step"]) if row["event_date"].isoformat() == day]
 
 
+@pytest.mark.slow
 def test_a_late_identify_days_later_reopens_the_funnel_day_of_the_anonymous_visit(pipeline: Pipeline) -> None:
     """Home and Pricing anonymously, then Signup Started and Signed Up as ada (server side) on the 16th; the
     identify linking them is sent on the 20th: beyond the window's reach, only the re-stitch reopens the 16th."""

@@ -49,6 +49,7 @@ def actives(pipeline: Pipeline) -> dict[str, dict[str, Any]]:
     return {row["event_date"].isoformat(): row for row in rows}
 
 
+@pytest.mark.slow
 def test_a_late_identify_reopens_people_from_the_first_anonymous_day(pipeline: Pipeline) -> None:
     day = START.date()
     first = deliver(pipeline, day, [page("p1", "anon-1", START)])
@@ -106,6 +107,7 @@ def test_a_late_identify_reopens_people_from_the_first_anonymous_day(pipeline: P
     assert pipeline.follow_cascade() == []
 
 
+@pytest.mark.slow
 def test_after_a_late_identify_the_cleaned_days_dau_agrees_with_active_users_daily(pipeline: Pipeline) -> None:
     """On the 16th the visitor browsed anonymously and used the app as ada: two ids of one person that day. The
     identify arrives on the 20th; the cascade cleans the 16th again, so `daily_active_users` counts her once there,

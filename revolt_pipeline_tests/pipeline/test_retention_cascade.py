@@ -4,6 +4,8 @@ people after a late identify rebuilds them too."""
 from datetime import timedelta
 from typing import Any
 
+import pytest
+
 from revolt_pipeline.reports import schema
 from revolt_pipeline.reports.loader import create_engine, read_rows
 from revolt_pipeline_tests.pipeline.harness import Pipeline, rfc3339, track
@@ -26,6 +28,7 @@ def cohorts(rows: dict[str, list[dict[str, Any]]]) -> dict[str, list[int]]:
     return cells
 
 
+@pytest.mark.slow
 def test_a_late_identify_rebuilds_lifecycle_and_retention_with_people(pipeline: Pipeline) -> None:  # noqa: F811
     day = START.date()
     deliver(pipeline, day, [page("p1", "anon-1", START)])

@@ -734,6 +734,7 @@ def pipeline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pipeli
         yield running
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(900)  # passing takes about a minute; a failure is shrunk through the server first
 def test_any_json_a_client_sends_is_answered_landed_as_sent_and_reported(pipeline: Pipeline) -> None:
     serial = iter(range(10**9))
