@@ -270,7 +270,7 @@ def _fast_demo(
     """`revolt demo --fast`: the plan straight into the lake, every later layer by the layer library."""
     from revolt_pipeline.demo.fast import run_fast_demo, summarize_fast_demo
     from revolt_pipeline.demo.generator import plan_traffic
-    from revolt_pipeline.demo.pipeline import DemoError, existing_demo_data, reset_demo_data
+    from revolt_pipeline.demo.pipeline import DemoError, existing_demo_data, first_day, reset_demo_data
 
     try:
         if reset:
@@ -283,6 +283,7 @@ def _fast_demo(
             )
         console.say(f"planning {days} days of {users} people")
         traffic = plan_traffic(seed=seed, users=users, days=days, start=start.date() if start else None)
+        first_day(traffic)  # refuses a plan without traffic before anything is written
         console.say(f"writing {len(traffic.messages):,} planned messages from {traffic.start} into the lake")
         built = run_fast_demo(settings, traffic, say=console.say)
     except (DemoError, ValueError) as exc:

@@ -128,12 +128,22 @@ def _shown(url: str) -> str:
     return sa.make_url(url).render_as_string(hide_password=True)
 
 
+def first_day(traffic: Traffic) -> date:
+    """The day the traffic starts; DemoError when the plan holds none (a few people over a weekend send nothing)."""
+    if not traffic.messages:
+        raise DemoError(
+            f"the demo planned no traffic: {len(traffic.people)} people over {traffic.days} day(s) from "
+            f"{traffic.start} send nothing (the demo's people are quiet on weekends): add --users or --days"
+        )
+    return traffic.messages[0].send_time.date()
+
+
 def partitions_for(settings: Settings, traffic: Traffic, *, reset: bool) -> Settings:
     """Settings whose daily partitions begin by the traffic's first day. A home's recorded default (15 days back)
     is moved back to it when nothing was built on it yet (a new home, or one being reset), so `revolt demo --ml`
     works on a new home as it is; a configured REVOLT_PARTITIONS_START, or a home holding data, stays as it is
     for `check_prerequisites` to refuse."""
-    first = traffic.messages[0].send_time.date()
+    first = first_day(traffic)
     if not settings.partitions_start_recorded or first.isoformat() >= settings.partitions_start:
         return settings
     if not reset and existing_demo_data(settings):
@@ -146,7 +156,7 @@ def check_prerequisites(settings: Settings, traffic: Traffic) -> None:
     """Raise DemoError unless the report database, the object store and the partitions can take the demo."""
     _check_report_database(settings.report_db_url)
     _check_store(settings)
-    first = traffic.messages[0].send_time.date().isoformat()
+    first = first_day(traffic).isoformat()
     if first < settings.partitions_start:
         raise DemoError(
             f"the demo's traffic starts on {first}, before the first daily partition, {settings.partitions_start} "

@@ -108,6 +108,8 @@ def test_a_fresh_demo_and_its_ui_show_every_day_of_the_window(tmp_path: Path) ->
     partitioned = {asset: counts for asset, counts in stats.items() if counts is not None}
     assert {asset: {**window, "numFailed": 0, "numMaterializing": 0} for asset in partitioned} == partitioned
     output = tail(log, 400)
+    # `revolt ui` became `dagster dev` under its own process id: it names the id that stops it.
+    assert f"Ctrl-C or `kill {ui.pid}` stops it" in log.read_text(), output
     for noise in ("Warning", "Found a dagster instance configuration", "Traceback"):
         assert noise not in output, output
 
@@ -132,6 +134,20 @@ def test_the_demo_says_when_its_days_are_not_partitions(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert "before the first daily partition" in result.output and "REVOLT_PARTITIONS_START=" in result.output
     assert not (tmp_path / "store").exists()
+
+
+@pytest.mark.parametrize("fast", [[], ["--fast"]], ids=["through Dagster", "fast"])
+def test_a_demo_that_plans_no_traffic_says_so_and_writes_nothing(tmp_path: Path, fast: list[str]) -> None:
+    """Five people over one Saturday send nothing: a clear error, not an IndexError, and nothing written."""
+    saturday = "2026-11-21"
+    result = CliRunner().invoke(
+        main, ["demo", *fast, "--days", "1", "--users", "5", "--start", saturday], env={"REVOLT_HOME": str(tmp_path)}
+    )
+    assert result.exit_code == 1, result.output
+    assert f"Error: the demo planned no traffic: 5 people over 1 day(s) from {saturday}" in result.output
+    assert "add --users or --days" in result.output
+    for written in ("store", "spool", "demo", "dagster"):
+        assert not (tmp_path / written).exists(), f"the demo wrote {written} before failing"
 
 
 def test_a_new_home_begins_its_partitions_on_the_demos_first_day(tmp_path: Path, monkeypatch: Any) -> None:
