@@ -26,8 +26,8 @@ from revolt_pipeline_tests.pipeline.test_demo_end_to_end import START, USERS, de
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    # The modules sharing a session's demo keep it on one worker under pytest-xdist (--dist loadgroup), which
-    # registers this marker itself once installed.
+    # The modules sharing a session's demo name one group, which the scheduler of the root conftest.py keeps on one
+    # pytest-xdist worker (pytest-xdist registers this marker itself once installed).
     config.addinivalue_line("markers", "xdist_group(name): run the marked tests on one pytest-xdist worker")
 
 
