@@ -74,6 +74,7 @@ def events_sql(people: int, day_number: int, day: date) -> str:
            'anon-' || n AS anonymous_id,
            {midnight} + to_seconds(CAST(hash(n, {day_number}, 'time') % 80000 AS BIGINT) + e * 120) AS event_time,
            ['web', 'ios', 'android', 'desktop'][1 + n % 4] AS platform,
+           '2.' || (n % 3) AS app_version,
            CASE WHEN n % 3 = 0 THEN '{{"plan": "team"}}' ELSE '{{"plan": "free"}}' END AS properties
     FROM rows
     """
