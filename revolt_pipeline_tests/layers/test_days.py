@@ -8,8 +8,9 @@ import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import sqlalchemy as sa
 
-from revolt_pipeline.layers.days import DayBuilder
+from revolt_pipeline.layers.days import BuiltDays, DayBuilder
 from revolt_pipeline.reports import schema
 from revolt_pipeline.reports.loader import create_engine, ensure_tables, read_rows
 from revolt_pipeline.storage import ObjectStore
@@ -67,15 +68,21 @@ def test_a_received_day_is_built_through_every_layer_into_the_report_database(tm
     engine.dispose()
 
 
-def test_an_aggregate_written_before_the_split_is_not_loaded_into_a_total_table(tmp_path: Path) -> None:
-    """A lake day aggregated by an older version mixed totals and platforms in one file of the same name."""
+def _one_event_built(tmp_path: Path) -> tuple[ObjectStore, sa.Engine, DayBuilder, BuiltDays]:
+    """A received day of one event built through every layer into a SQLite report database, for a test to replace
+    one of its lake files with an older version's."""
     store = ObjectStore((tmp_path / "store").as_uri())
     land(store, [landed("today", RECEIVED - timedelta(minutes=5), received=RECEIVED)])
     engine = create_engine(f"sqlite:///{tmp_path / 'reports.sqlite'}")
     ensure_tables(engine)
     (tmp_path / "work").mkdir()
     builder = DayBuilder(store, PipelineRules(), tmp_path / "work")
-    built = builder.every_layer([RECEIVED.date()], engine)
+    return store, engine, builder, builder.every_layer([RECEIVED.date()], engine)
+
+
+def test_an_aggregate_written_before_the_split_is_not_loaded_into_a_total_table(tmp_path: Path) -> None:
+    """A lake day aggregated by an older version mixed totals and platforms in one file of the same name."""
+    store, engine, builder, built = _one_event_built(tmp_path)
     day = RECEIVED.date()
     before = read_rows(engine, schema.daily_active_users)
 
@@ -104,13 +111,7 @@ def test_an_aggregate_written_before_the_split_is_not_loaded_into_a_total_table(
 def test_events_by_os_written_before_they_had_platforms_are_not_loaded(tmp_path: Path) -> None:
     """A lake day whose events by OS were aggregated across platforms (before platform and app_version were in their
     grain): its rows cannot be told apart by platform, so the day is refused until daily_aggregates is built again."""
-    store = ObjectStore((tmp_path / "store").as_uri())
-    land(store, [landed("today", RECEIVED - timedelta(minutes=5), received=RECEIVED)])
-    engine = create_engine(f"sqlite:///{tmp_path / 'reports.sqlite'}")
-    ensure_tables(engine)
-    (tmp_path / "work").mkdir()
-    builder = DayBuilder(store, PipelineRules(), tmp_path / "work")
-    built = builder.every_layer([RECEIVED.date()], engine)
+    store, engine, builder, built = _one_event_built(tmp_path)
     day = RECEIVED.date()
     before = read_rows(engine, schema.events_daily_by_os)
     assert [(row["platform"], row["app_version"], row["events"]) for row in before] == [("web", "1.0", 1)]

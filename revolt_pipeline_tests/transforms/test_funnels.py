@@ -298,31 +298,38 @@ def test_building_a_day_again_changes_nothing(tmp_path: Path) -> None:
         assert lake.snapshot() == before
 
 
+SIGNUP_STEPS = [
+    ("Home", "page", None),
+    ("Pricing", "page", None),
+    ("Signup Started", "track", {"plan": "team"}),
+    ("Signed Up", "track", None),
+]
+
+
+def _signup_attempt(
+    prefix: str, start: datetime, steps: int, user_id: str, platform: str, **fields: Any
+) -> list[dict[str, Any]]:
+    """The first `steps` steps of a signup, a minute apart, by `user_id` on `platform` (`fields`: more of the
+    landed record's, such as its app version)."""
+    return [
+        landed(
+            f"{prefix}{n}",
+            start + timedelta(minutes=n),
+            kind=kind,
+            event=event,
+            user_id=user_id,
+            platform=platform,
+            properties=properties,
+            **fields,
+        )
+        for n, (event, kind, properties) in enumerate(SIGNUP_STEPS[:steps])
+    ]
+
+
 def test_a_week_by_platform_counts_each_person_once_on_the_platform_of_their_furthest_attempt(tmp_path: Path) -> None:
     """u1 gets further on iOS on the 11th than on the web the day before; u2 furthest on Android first; u3 enters
     on iOS then on the web, reaching no further: the earliest of equals counts."""
-    plan = {"plan": "team"}
-    signup = [
-        ("Home", "page", None),
-        ("Pricing", "page", None),
-        ("Signup Started", "track", plan),
-        ("Signed Up", "track", None),
-    ]
-
-    def attempt(prefix: str, start: datetime, steps: int, user_id: str, platform: str) -> list[dict[str, Any]]:
-        return [
-            landed(
-                f"{prefix}{n}",
-                start + timedelta(minutes=n),
-                kind=kind,
-                event=event,
-                user_id=user_id,
-                platform=platform,
-                properties=properties,
-            )
-            for n, (event, kind, properties) in enumerate(signup[:steps])
-        ]
-
+    attempt = _signup_attempt
     with duckdb_connection() as connection:
         lake = FunnelLake(tmp_path, connection)
         lake.receive(
@@ -364,30 +371,12 @@ def test_a_day_by_app_version_counts_each_attempt_under_the_platform_and_version
 ) -> None:
     """u1 enters on iOS 1.9, then gets further on iOS 2.0 the same day: only the furthest attempt counts, on 2.0;
     u2 on iOS 1.9, u3 on the web 1.0, u4 on Android with no app version (`unknown`)."""
-    plan = {"plan": "team"}
-    signup = [
-        ("Home", "page", None),
-        ("Pricing", "page", None),
-        ("Signup Started", "track", plan),
-        ("Signed Up", "track", None),
-    ]
 
     def attempt(
         prefix: str, start: datetime, steps: int, user_id: str, platform: str, version: str | None
     ) -> list[dict[str, Any]]:
-        return [
-            landed(
-                f"{prefix}{n}",
-                start + timedelta(minutes=n),
-                kind=kind,
-                event=event,
-                user_id=user_id,
-                platform=platform,
-                properties=properties,
-                **({"app_version": version} if version else {"context": {"app": {}}}),
-            )
-            for n, (event, kind, properties) in enumerate(signup[:steps])
-        ]
+        version_fields = {"app_version": version} if version else {"context": {"app": {}}}
+        return _signup_attempt(prefix, start, steps, user_id, platform, **version_fields)
 
     day = date(2026, 11, 10)
     with duckdb_connection() as connection:
