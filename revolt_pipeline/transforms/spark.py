@@ -50,6 +50,12 @@ SPARK_CONF = {
     "spark.ui.showConsoleProgress": "false",
     # DuckDB's json_each lists every key of an object, a repeated one too; Spark's parse_json refuses them otherwise.
     "spark.sql.variant.allowDuplicateKeys": "true",
+    # Broadcast a join's side only once adaptive execution has measured it. The planner's estimate of a few columns
+    # of a wide Parquet file is its compressed size scaled by their share of the row: for a day's message ids and
+    # sessions that is under 10 MB while the rows fill hundreds, and building that table failed a 2 M-event day
+    # with a 600 MB heap ("Not enough memory to build and broadcast the table").
+    "spark.sql.autoBroadcastJoinThreshold": "-1",
+    "spark.sql.adaptive.autoBroadcastJoinThreshold": "10MB",
 }
 LOCAL_CONF = {
     # Loopback only: Spark would otherwise bind to the machine's first non-loopback address.
@@ -57,6 +63,10 @@ LOCAL_CONF = {
     "spark.driver.bindAddress": "127.0.0.1",
     # A day is small next to Spark's default of 200 shuffle partitions, each a task.
     "spark.sql.shuffle.partitions": "4",
+    # In local mode the driver's heap is every task's. G1 (Java's default) threw OutOfMemoryError in the
+    # aggregates of a 2 M-event day at a 600 MB heap, with most of the heap free between statements; the
+    # throughput collector finishes the day.
+    "spark.driver.extraJavaOptions": "-XX:+UseParallelGC",
 }
 # For days of a few thousand rows (tests, demos): compiling each query's code costs more than running it, one
 # shuffle partition is plenty, and re-planning after every shuffle (adaptive execution) took the ML features' query
