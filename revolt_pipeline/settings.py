@@ -176,6 +176,8 @@ def write_once(path: Path, text: str) -> None:
 ENGINES = ("duckdb", "spark")
 # What the collector does with IP addresses (contract/addresses.py, which applies them).
 IP_POLICIES = ("truncate", "keep", "drop")
+# A JVM memory size as Spark's `spark.driver.memory` takes it.
+_JVM_MEMORY = re.compile(r"[1-9][0-9]*[kmgt]", re.IGNORECASE)
 # Where the assets launch the Spark job on the spark engine (`REVOLT_SPARK_LAUNCHER`; defs/spark/resources.py), and
 # the settings each launcher needs.
 SPARK_LAUNCHERS = {
@@ -273,6 +275,9 @@ class Settings:
     engine: str = "duckdb"
     # Spark's master when the engine is spark: `local[N]` runs in the process; a cluster's job sets its own.
     spark_master: str = "local[2]"
+    # The heap of the Spark job's driver beside Dagster (`3g`, `600m`; the subprocess launcher), which in local mode
+    # every task shares; None leaves Spark's default (1g). Glue and EMR Serverless size their own.
+    spark_driver_memory: str | None = None
     # Where the assets launch the Spark job (`SPARK_LAUNCHERS`): beside Dagster, on AWS Glue, on EMR Serverless.
     spark_launcher: str = "subprocess"
     # The S3 bucket (and key prefix) the Glue and EMR Serverless jobs read the Pipes context from and write messages to.
@@ -353,6 +358,7 @@ class Settings:
             dashboard_url=_env("REVOLT_DASHBOARD_URL", cls.dashboard_url).rstrip("/"),
             engine=_env("REVOLT_ENGINE", cls.engine).strip().lower(),
             spark_master=_env("REVOLT_SPARK_MASTER", cls.spark_master).strip(),
+            spark_driver_memory=os.environ.get("REVOLT_SPARK_DRIVER_MEMORY", "").strip() or None,
             spark_launcher=_env("REVOLT_SPARK_LAUNCHER", cls.spark_launcher).strip().lower(),
             pipes_bucket=os.environ.get("REVOLT_PIPES_BUCKET", "").strip() or None,
             pipes_prefix=_env("REVOLT_PIPES_PREFIX", cls.pipes_prefix),
@@ -379,6 +385,12 @@ class Settings:
         self._check_spark_launcher()
 
     def _check_spark_launcher(self) -> None:
+        if self.spark_driver_memory is not None and not _JVM_MEMORY.fullmatch(self.spark_driver_memory):
+            # Spark would only say that its JVM exited before sending its port number.
+            raise SettingsError(
+                "REVOLT_SPARK_DRIVER_MEMORY must be a size such as 3g or 600m (k, m, g or t), "
+                f"got {self.spark_driver_memory!r}"
+            )
         if self.spark_launcher not in SPARK_LAUNCHERS:
             raise SettingsError(
                 f"REVOLT_SPARK_LAUNCHER must be one of {', '.join(SPARK_LAUNCHERS)}, got {self.spark_launcher!r}"

@@ -79,7 +79,8 @@ def spark_launcher(settings: Settings) -> SparkLauncher:
             region=settings.s3_region,
             s3_endpoint_url=settings.s3_endpoint_url,
         )
-    return SubprocessSparkLauncher(master=settings.spark_master)
+    heap = {"spark.driver.memory": settings.spark_driver_memory} if settings.spark_driver_memory else {}
+    return SubprocessSparkLauncher(master=settings.spark_master, spark_conf=heap)
 
 
 def _http_collector(settings: Settings) -> HttpCollectorResource:

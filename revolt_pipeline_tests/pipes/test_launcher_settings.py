@@ -16,7 +16,9 @@ from revolt_pipeline.defs.spark.resources import (
     GlueSparkLauncher,
     SubprocessSparkLauncher,
 )
+from revolt_pipeline.pipes.messages import JobRequest
 from revolt_pipeline.settings import Settings, SettingsError
+from revolt_pipeline.transforms.rules import PipelineRules
 
 
 @pytest.fixture
@@ -31,6 +33,18 @@ def test_the_default_launcher_is_a_subprocess_with_the_spark_master(settings: Se
     launcher = build_resources(dataclasses.replace(settings, spark_master="local[1]"))["spark_launcher"]
     assert isinstance(launcher, SubprocessSparkLauncher)
     assert launcher.master == "local[1]"
+    assert launcher.spark_conf == {}  # Spark's own 1 GB heap
+
+
+def test_the_subprocess_jobs_heap_is_a_setting(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REVOLT_SPARK_DRIVER_MEMORY", "3g")
+    launcher = build_resources(Settings.from_env())["spark_launcher"]
+    request = launcher.complete(JobRequest(step="raw_events", days=[], storage_url="file:///lake", rules=PipelineRules()))
+    assert request.spark_conf == {"spark.driver.memory": "3g"}
+    for wrong in ("3 GB", "3.5g", "0g", "3"):
+        monkeypatch.setenv("REVOLT_SPARK_DRIVER_MEMORY", wrong)
+        with pytest.raises(SettingsError, match=f"REVOLT_SPARK_DRIVER_MEMORY must be a size such as 3g.*{wrong!r}"):
+            Settings.from_env()
 
 
 def test_glue_is_chosen_with_its_job_and_bucket(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
