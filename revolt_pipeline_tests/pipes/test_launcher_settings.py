@@ -39,7 +39,8 @@ def test_the_default_launcher_is_a_subprocess_with_the_spark_master(settings: Se
 def test_the_subprocess_jobs_heap_is_a_setting(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("REVOLT_SPARK_DRIVER_MEMORY", "3g")
     launcher = build_resources(Settings.from_env())["spark_launcher"]
-    request = launcher.complete(JobRequest(step="raw_events", days=[], storage_url="file:///lake", rules=PipelineRules()))
+    asked = JobRequest(step="raw_events", days=[], storage_url="file:///lake", rules=PipelineRules())
+    request = launcher.complete(asked)
     assert request.spark_conf == {"spark.driver.memory": "3g"}
     for wrong in ("3 GB", "3.5g", "0g", "3"):
         monkeypatch.setenv("REVOLT_SPARK_DRIVER_MEMORY", wrong)
