@@ -63,9 +63,9 @@ LOCAL_CONF = {
     "spark.driver.bindAddress": "127.0.0.1",
     # A day is small next to Spark's default of 200 shuffle partitions, each a task.
     "spark.sql.shuffle.partitions": "4",
-    # In local mode the driver's heap is every task's. G1 (Java's default) threw OutOfMemoryError in the
-    # aggregates of a 2 M-event day at a 600 MB heap, with most of the heap free between statements; the
-    # throughput collector finishes the day.
+    # In local mode the driver's heap is every task's. G1 (Java's default) threw OutOfMemoryError in the path
+    # aggregates of a 2 M-event day at a 600 MB heap, and of a 20 M-event day at 3 GB, with most of the heap free;
+    # the throughput collector finishes both (docs/scale-out.md, "Spark's heap").
     "spark.driver.extraJavaOptions": "-XX:+UseParallelGC",
 }
 # For days of a few thousand rows (tests, demos): compiling each query's code costs more than running it, one
