@@ -23,6 +23,7 @@ writes timestamps as Parquet's microsecond timestamps, as DuckDB does.
 """
 
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -93,7 +94,7 @@ def spark_session(
             settings |= LOCAL_CONF | {"spark.local.dir": warehouse}
         if driver_memory:
             settings["spark.driver.memory"] = driver_memory
-        settings |= dict(conf or {})
+        settings |= _with_local_java_options(settings, dict(conf or {}))
         for key, value in settings.items():
             builder = builder.config(key, value)
         session = builder.getOrCreate()
@@ -106,6 +107,18 @@ def spark_session(
             yield session
         finally:
             session.stop()
+
+
+def _with_local_java_options(settings: Mapping[str, str], conf: dict[str, str]) -> dict[str, str]:
+    """`conf` with its driver's Java options added to the local session's rather than replacing them: a user who sets
+    a system property or a heap dump path still runs the collector a small heap needs, unless they choose one."""
+    key = "spark.driver.extraJavaOptions"
+    ours, theirs = settings.get(key), conf.get(key)
+    if ours is None or theirs is None:
+        return conf
+    if re.search(r"-XX:\+Use\w+GC\b", theirs):
+        return conf
+    return conf | {key: f"{ours} {theirs}"}
 
 
 class SparkConnection:

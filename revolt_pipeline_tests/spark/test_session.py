@@ -44,3 +44,19 @@ def test_a_join_side_is_broadcast_only_once_its_size_is_measured(adaptive: Any, 
     finally:
         adaptive.catalog.dropTempView("wide_rows")
         adaptive.catalog.dropTempView("small_rows")
+
+
+@pytest.mark.parametrize(
+    ("theirs", "expected"),
+    [
+        ("-Dlog4j.configuration=ours.properties", "-XX:+UseParallelGC -Dlog4j.configuration=ours.properties"),
+        ("-XX:+UseG1GC -XX:MaxGCPauseMillis=50", "-XX:+UseG1GC -XX:MaxGCPauseMillis=50"),  # their collector is theirs
+    ],
+)
+def test_a_users_driver_java_options_keep_the_collector_unless_they_choose_one(theirs: str, expected: str) -> None:
+    from revolt_pipeline.transforms.spark import LOCAL_CONF, SPARK_CONF, _with_local_java_options
+
+    key = "spark.driver.extraJavaOptions"
+    conf = {key: theirs, "spark.sql.shuffle.partitions": "8"}
+    assert _with_local_java_options({**SPARK_CONF, **LOCAL_CONF}, conf) == {**conf, key: expected}
+    assert _with_local_java_options(SPARK_CONF, conf) == conf  # a cluster's session: nothing of ours to keep
