@@ -70,7 +70,8 @@ def _landed_columns_json() -> str:
     return sql_string(json.dumps(LANDED_COLUMNS))
 
 
-def _landed_lines_sql(landed_files: list[str]) -> str:
+def landed_lines_sql(landed_files: list[str]) -> str:
+    """The landed files' lines as one VARCHAR column, each untouched (see `MAX_LANDED_LINE_BYTES`)."""
     return (
         f"read_csv({sql_list(landed_files)}, columns = {{'line': 'VARCHAR'}}, delim = {sql_string(chr(1))}, "
         f"quote = '', escape = '', header = false, auto_detect = false, new_line = '\\n', "
@@ -91,7 +92,7 @@ def raw_events_query(landed_files: list[str]) -> str:
     return f"""
     WITH records AS (
         SELECT json_transform(line, {_landed_columns_json()}) AS record, line
-        FROM {_landed_lines_sql(landed_files)}
+        FROM {landed_lines_sql(landed_files)}
     ),
     sent AS (
         SELECT record.*,
