@@ -305,7 +305,7 @@ class SparkConnection:
         if formats.get("FORMAT", "parquet") != "parquet" or len(tree.args["files"]) != 1:
             raise NotImplementedError("COPY has a Spark mapping to one Parquet file only")
         query = tree.this.this if isinstance(tree.this, exp.Subquery) else tree.this
-        write_parquet(self._frame(query), tree.args["files"][0].name)
+        write_parquet(self._frame(query), tree.args["files"][0].name, ordered=query.args.get("order") is not None)
 
     def _view(self, frame: DataFrame, name: str) -> None:
         frame.createOrReplaceTempView(name)
@@ -343,12 +343,20 @@ def _register_json_merge_patch(session: SparkSession) -> None:
     session.udf.register(JSON_MERGE_PATCH_UDF, arrow_udf(merge_patch_lists, "string"))
 
 
-def write_parquet(frame: DataFrame, path: str) -> None:
-    """The rows of `frame`, in its order, as one zstd Parquet file at the local `path` (what COPY writes)."""
+def write_parquet(frame: DataFrame, path: str, *, ordered: bool = True) -> None:
+    """The rows of `frame` as one zstd Parquet file at the local `path` (what COPY writes), in its order if `ordered`.
+
+    One file takes one writing task. Coalescing to it makes one task of the work after the query's last shuffle,
+    and of the whole query when it has none (raw's parse of the landed files). Such a query, unordered, is shuffled
+    to the writer instead: its work runs on every core first, for the cost of moving its rows once. A query with a
+    shuffle is coalesced: on `local[2]` moving the events' or sessionized events' wide rows cost more CPU than the
+    parallel work saved (benchmarks/README.md)."""
     target = Path(path)
     staging = target.with_name(f".{target.name}.spark-{uuid.uuid4().hex[:8]}")
     try:
-        frame.coalesce(1).write.mode("overwrite").option("compression", "zstd").parquet(str(staging))
+        shuffles = "Exchange" in frame._jdf.queryExecution().executedPlan().toString()
+        one_task = frame.coalesce(1) if ordered or shuffles else frame.repartition(1)
+        one_task.write.mode("overwrite").option("compression", "zstd").parquet(str(staging))
         parts = sorted(staging.glob("part-*.parquet"))
         if len(parts) != 1:
             raise RuntimeError(f"Spark wrote {len(parts)} files for {path}, not one")

@@ -1,5 +1,6 @@
 """What Spark SQL has no statement for, run through DataFrames by `SparkConnection`, answers as DuckDB does."""
 
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -74,6 +75,37 @@ def test_copy_writes_one_parquet_file_in_the_querys_order(spark: Any, events: st
         assert copy_to_parquet(sparks, query, str(tmp_path / "spark.parquet")) == 3
     assert differences(str(tmp_path / "duck.parquet"), str(tmp_path / "spark.parquet"), ordered=True) == []
     assert sorted(path.name for path in tmp_path.iterdir()) == ["duck.parquet", "events.parquet", "spark.parquet"]
+
+
+def _tasks_per_stage(spark: Any, work: Callable[[], object]) -> list[int]:
+    """How many tasks each stage of the Spark jobs `work` ran had."""
+    group = f"revolt-test-{uuid.uuid4().hex[:8]}"
+    context = spark.sparkContext
+    context.setJobGroup(group, "tasks per stage")
+    try:
+        work()
+    finally:
+        context.setLocalProperty("spark.jobGroup.id", None)
+    tracker = context.statusTracker()
+    stages = [stage for job in tracker.getJobIdsForGroup(group) for stage in tracker.getJobInfo(job).stageIds]
+    return sorted(tracker.getStageInfo(stage).numTasks for stage in stages)
+
+
+def test_an_unordered_copy_without_a_shuffle_works_on_every_partition_first(spark: Any, tmp_path: Path) -> None:
+    from revolt_pipeline.transforms.spark import write_parquet
+
+    frame = spark.range(0, 10_000, numPartitions=4).selectExpr("id", "sha2(CAST(id AS STRING), 256) AS digest")
+    written = tmp_path / "digests.parquet"
+    assert _tasks_per_stage(spark, lambda: write_parquet(frame, str(written), ordered=False)) == [1, 4]
+    table = pq.read_table(written)
+    assert sorted(table.column("id").to_pylist()) == list(range(10_000))
+    assert [path.name for path in tmp_path.iterdir()] == ["digests.parquet"]
+    # Coalesced, as an ordered frame must be, the whole query is the writer's one task.
+    assert _tasks_per_stage(spark, lambda: write_parquet(frame, str(written), ordered=True)) == [1]
+    # A query with a shuffle runs its work on every partition before it already: coalesced, its rows move once.
+    totals = frame.groupBy((frame.id % 7).alias("remainder")).count()
+    assert _tasks_per_stage(spark, lambda: write_parquet(totals, str(written), ordered=False)) == [1, 4]
+    assert pq.read_table(written).num_rows == 7
 
 
 def test_an_arrow_function_of_duckdb_is_a_spark_udf(spark: Any, events: str) -> None:
