@@ -348,9 +348,10 @@ def write_parquet(frame: DataFrame, path: str, *, ordered: bool = True) -> None:
 
     One file takes one writing task. Coalescing to it makes one task of the work after the query's last shuffle,
     and of the whole query when it has none (raw's parse of the landed files). Such a query, unordered, is shuffled
-    to the writer instead: its work runs on every core first, for the cost of moving its rows once. A query with a
-    shuffle is coalesced: on `local[2]` moving the events' or sessionized events' wide rows cost more CPU than the
-    parallel work saved (benchmarks/README.md)."""
+    to the writer instead: its work runs on every core first, for the cost of moving its rows once (less than
+    persisting them and coalescing). The shuffle keeps each input partition's rows in their order (a landed file's
+    lines), not the partitions' order. A query with a shuffle is coalesced: on `local[2]` moving the events' or
+    sessionized events' wide rows cost more CPU than the parallel work saved (benchmarks/README.md)."""
     target = Path(path)
     staging = target.with_name(f".{target.name}.spark-{uuid.uuid4().hex[:8]}")
     try:
