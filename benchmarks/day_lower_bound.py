@@ -9,10 +9,11 @@ as plainly as it can be, so that the bar can be read against what the layout alo
 - raw, with the message: the same plus each message's text exactly as sent (issue 6);
 - raw: the pipeline's own `raw_events_query`, which also keeps context, properties and traits as JSON;
 - events: the first delivery of each message with its fifteen context fields, read from raw's file;
-- sessions: each event's session number (30 minutes apart), one window pass over the events' file.
+- sessions: each event's session number (30 minutes apart): a gap, then a running sum, over the events' file.
 
 No quarantine, lateness, clock skew, person stitching, countries, profile, aggregates or report tables: the
-pipeline does all of these, so its day cannot cost less than raw + events + sessions.
+pipeline does all of these besides, though it may do a part more cheaply (it decides on a few columns and joins
+back, where this sorts whole rows).
 
     python -m benchmarks.day_lower_bound [--events 1000000] [--rounds 2] [--folder DIR]
 """

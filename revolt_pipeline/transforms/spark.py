@@ -116,7 +116,7 @@ def _with_local_java_options(settings: Mapping[str, str], conf: dict[str, str]) 
     ours, theirs = settings.get(key), conf.get(key)
     if ours is None or theirs is None:
         return conf
-    if re.search(r"-XX:\+Use\w+GC\b", theirs):
+    if re.search(r"-XX:\+Use(Serial|Parallel|G1|Z|Shenandoah|Epsilon|ConcMarkSweep)GC\b", theirs):
         return conf
     return conf | {key: f"{ours} {theirs}"}
 
@@ -305,7 +305,7 @@ class SparkConnection:
         if formats.get("FORMAT", "parquet") != "parquet" or len(tree.args["files"]) != 1:
             raise NotImplementedError("COPY has a Spark mapping to one Parquet file only")
         query = tree.this.this if isinstance(tree.this, exp.Subquery) else tree.this
-        write_parquet(self._frame(query), tree.args["files"][0].name, ordered=query.args.get("order") is not None)
+        write_parquet(self._frame(query), tree.args["files"][0].name, ordered=_has_order(query))
 
     def _view(self, frame: DataFrame, name: str) -> None:
         frame.createOrReplaceTempView(name)
@@ -314,6 +314,12 @@ class SparkConnection:
 
     def _new_name(self, kind: str) -> str:
         return f"{self._prefix}_{kind}_{len(self._views)}"
+
+
+def _has_order(query: exp.Expression) -> bool:
+    """Whether a query sorts its rows anywhere but in a window or an aggregate: a projection of a sorted subquery
+    keeps its order in DuckDB's COPY, so it counts as sorted too."""
+    return any(isinstance(order.parent, (exp.Query, exp.Subquery)) for order in query.find_all(exp.Order))
 
 
 def _is_temporary_table(tree: exp.Create) -> bool:
