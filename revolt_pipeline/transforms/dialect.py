@@ -21,7 +21,9 @@ where the two engines differ in meaning, not only in spelling, and how each such
   (`octet_length`), 1-based and inclusive alike; `json_extract(json, [paths])` is a list of `get_json_object`.
 - `json_type(json)`: Spark has none; the type is read off the JSON text (its first character, and for numbers
   DuckDB's split: non-negative integers up to 2^64 - 1 are `UBIGINT`, negative ones from -2^63 `BIGINT`, any
-  other number `DOUBLE`).
+  other number `DOUBLE`). `json_type(json, path)` reads it off the value's JSON text from the parsed document
+  (`to_json(variant_get(parse_json(json), path))`): `get_json_object` gives a string value without its quotes.
+- `greatest(x)`, `least(x)` of one argument are `x`: Spark asks for two at least.
 - `json_each(json) AS entry` (a lateral join): `CROSS JOIN LATERAL variant_explode(parse_json(json))`, with
   `entry.type` as `json_type` of the value's JSON text (`to_json`) and `entry.value` that text.
 - `json_merge_patch(a, b)` and `list_reduce(list, lambda a, b: json_merge_patch(a, b))`: Spark has no JSON merge
@@ -244,9 +246,19 @@ def json_type_sql(text: str) -> str:
 
 
 def _json_type(node: exp.Expression) -> exp.Expression:
-    if isinstance(node, exp.JSONType):
-        return exp.paren(sqlglot.parse_one(json_type_sql(node.this.sql(dialect="spark")), read="spark"))
-    return node
+    """`json_type(j)`, and `json_type(j, path)` of the value at `path`: Spark's `get_json_object` gives a string value
+    without its quotes, so the value's JSON text comes from the parsed document (a variant) instead."""
+    if not isinstance(node, exp.JSONType):
+        return node
+    text = node.this
+    if node.expression is not None:
+        path = parse(f"SELECT json_extract_string(j, {node.expression.sql()})").selects[0].expression
+        text = _call("to_json", _call("variant_get", _call("parse_json", node.this.copy()), path))
+    # Parsed with a stand-in for the text, which Spark's parser would not give back as built (`parse_json`).
+    placeholder = "revolt_json_text"
+    cases = sqlglot.parse_one(json_type_sql(placeholder), read="spark")
+    filled = cases.transform(lambda n: text.copy() if isinstance(n, exp.Column) and n.name == placeholder else n)
+    return exp.paren(filled)
 
 
 def _json_each(node: exp.Expression) -> exp.Expression:
@@ -338,6 +350,13 @@ def _mode_and_maps(node: exp.Expression) -> exp.Expression:
     return node
 
 
+def _single_greatest_least(node: exp.Expression) -> exp.Expression:
+    """`greatest(x)`, `least(x)` of one argument (a funnel of two steps) is `x`: Spark asks for two at least."""
+    if isinstance(node, (exp.Greatest, exp.Least)) and not node.expressions:
+        return node.this
+    return node
+
+
 def _double_division(node: exp.Expression) -> exp.Expression:
     if isinstance(node, exp.Div):
         for side in ("this", "expression"):
@@ -366,6 +385,7 @@ SPARK_MAPPING: tuple[Callable[[exp.Expression], exp.Expression], ...] = (
     _regexp_full_match,
     _list_sum,
     _double_division,
+    _single_greatest_least,
     _lambda_index,
     _list_element,
 )

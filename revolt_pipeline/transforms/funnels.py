@@ -193,19 +193,20 @@ def _filter(name: str, value: Any) -> PropertyFilter:
 
 
 def _filter_sql(condition: PropertyFilter) -> str:
+    """The value's JSON type, then its text: the type and the text of the value itself, never of its JSON text, whose
+    string values Spark's `get_json_object` would give without quotes. TRY_CAST: DuckDB casts before the type test."""
+    properties = "CAST(properties AS JSON)"
     path = sql_string(f'$."{condition.name}"')
-    value = f"json_extract(CAST(properties AS JSON), {path})"
-    kinds = f"json_type({value})"
+    kind, text = f"json_type({properties}, {path})", f"json_extract_string({properties}, {path})"
     tests = []
     for wanted in condition.values:
         if isinstance(wanted, bool):
-            tests.append(f"({kinds} = 'BOOLEAN' AND CAST({value} AS BOOLEAN) = {str(wanted).lower()})")
+            tests.append(f"({kind} = 'BOOLEAN' AND TRY_CAST({text} AS BOOLEAN) = {str(wanted).lower()})")
         elif isinstance(wanted, int | float):
-            tests.append(
-                f"({kinds} IN ('BIGINT', 'UBIGINT', 'DOUBLE') AND CAST({value} AS DOUBLE) = {float(wanted)!r})"
-            )
+            number = f"TRY_CAST({text} AS DOUBLE) = {float(wanted)!r}"
+            tests.append(f"({kind} IN ('BIGINT', 'UBIGINT', 'DOUBLE') AND {number})")
         else:
-            tests.append(f"({kinds} = 'VARCHAR' AND json_extract_string({value}, '$') = {sql_string(wanted)})")
+            tests.append(f"({kind} = 'VARCHAR' AND {text} = {sql_string(wanted)})")
     return "(" + " OR ".join(tests) + ")"
 
 

@@ -1,5 +1,6 @@
 """What Spark SQL has no statement for, run through DataFrames by `SparkConnection`, answers as DuckDB does."""
 
+import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -87,8 +88,15 @@ def _tasks_per_stage(spark: Any, work: Callable[[], object]) -> list[int]:
     finally:
         context.setLocalProperty("spark.jobGroup.id", None)
     tracker = context.statusTracker()
-    stages = [stage for job in tracker.getJobIdsForGroup(group) for stage in tracker.getJobInfo(job).stageIds]
-    return sorted(tracker.getStageInfo(stage).numTasks for stage in stages)
+    # The tracker learns of jobs through Spark's listener bus, after they end: wait until it knows them ended.
+    deadline = time.monotonic() + 30
+    while True:
+        jobs = [tracker.getJobInfo(job) for job in tracker.getJobIdsForGroup(group)]
+        if jobs and all(job is not None and job.status == "SUCCEEDED" for job in jobs):
+            break
+        assert time.monotonic() < deadline, f"the jobs of {group} never all succeeded: {jobs}"
+        time.sleep(0.1)
+    return sorted(tracker.getStageInfo(stage).numTasks for job in jobs for stage in job.stageIds)
 
 
 def test_an_unordered_copy_without_a_shuffle_works_on_every_partition_first(spark: Any, tmp_path: Path) -> None:
@@ -97,8 +105,10 @@ def test_an_unordered_copy_without_a_shuffle_works_on_every_partition_first(spar
     frame = spark.range(0, 10_000, numPartitions=4).selectExpr("id", "sha2(CAST(id AS STRING), 256) AS digest")
     written = tmp_path / "digests.parquet"
     assert _tasks_per_stage(spark, lambda: write_parquet(frame, str(written), ordered=False)) == [1, 4]
-    table = pq.read_table(written)
-    assert sorted(table.column("id").to_pylist()) == list(range(10_000))
+    ids = pq.read_table(written).column("id").to_pylist()
+    assert sorted(ids) == list(range(10_000))
+    # Each partition's rows (ids of one quarter) keep their order; only the partitions' order may change.
+    assert all(sorted(quarter) == quarter for quarter in ([n for n in ids if n // 2_500 == q] for q in range(4)))
     assert [path.name for path in tmp_path.iterdir()] == ["digests.parquet"]
     # Coalesced, as an ordered frame must be, the whole query is the writer's one task.
     assert _tasks_per_stage(spark, lambda: write_parquet(frame, str(written), ordered=True)) == [1]
@@ -132,3 +142,38 @@ def test_a_construct_without_a_spark_mapping_is_refused_by_name(spark: Any, tmp_
     with spark_connection(spark) as connection, pytest.raises(NotImplementedError, match="one Parquet file"):
         connection.execute(f"COPY (SELECT 1 AS a) TO {sql_string(str(tmp_path / 'a.csv'))} (FORMAT csv)")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_funnel_steps_property_filter_compares_by_json_type_on_both_engines(engines) -> None:
+    """Spark's `get_json_object` gives a string value without its quotes: the type comes from the parsed document."""
+    from revolt_pipeline.transforms.funnels import PropertyFilter, _filter_sql
+
+    documents = [
+        '{"report": "weekly"}',
+        '{"report": "monthly", "other": 1}',
+        '{"report": "1"}',
+        '{"report": 1}',
+        '{"report": 1.0}',
+        '{"report": true}',
+        '{"report": null}',
+        '{"report": ["weekly"]}',
+        '{"report": {"kind": "weekly"}}',
+        '{"reports": "weekly"}',
+        "{}",
+        None,
+        '{"a b": "weekly"}',
+    ]
+    rows = ", ".join(f"({n}, {sql_string(d) if d else 'NULL'})" for n, d in enumerate(documents))
+    filters = [
+        PropertyFilter("report", ("weekly", "monthly")),
+        PropertyFilter("report", (1,)),
+        PropertyFilter("report", (True,)),
+        PropertyFilter("a b", ("weekly",)),
+    ]
+    tests = ", ".join(f"coalesce({_filter_sql(condition)}, false)" for condition in filters)
+    duck, spark = engines(f"SELECT n, {tests} FROM (VALUES {rows}) AS v(n, properties) ORDER BY n")
+    assert spark == duck
+    assert [n for n, weekly, *_ in duck if weekly] == [0, 1]
+    assert [n for n, _, one, *_ in duck if one] == [3, 4]  # the number, not the string "1"
+    assert [n for n, _, _, true, _ in duck if true] == [5]
+    assert [n for n, *_, spaced in duck if spaced] == [12]

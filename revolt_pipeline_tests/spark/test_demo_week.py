@@ -14,11 +14,14 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+import pyarrow.parquet as pq
 import pytest
 
+from revolt_pipeline.demo.generator import DEMO_FUNNELS_FILE
 from revolt_pipeline.demo.run import run_demo_traffic
 from revolt_pipeline.layers.days import BuiltDays, DayBuilder
 from revolt_pipeline.layers.engines import engine_connections
+from revolt_pipeline.layers.funnels import read_funnels
 from revolt_pipeline.layers.ml import FeaturesDay, build_person_features, cutoff_of
 from revolt_pipeline.storage import ObjectStore
 from revolt_pipeline.storage.layout import LANDING
@@ -34,6 +37,8 @@ pytestmark = pytest.mark.xdist_group("spark")
 USERS = 6
 DAYS = 2
 START = date(2026, 11, 2)
+# The demo's funnels, one of each order (strict, sequential, any), as `revolt demo` configures them.
+RULES = PipelineRules(funnels=read_funnels(DEMO_FUNNELS_FILE))
 
 
 @dataclass
@@ -56,7 +61,7 @@ def build(folder: Path, landing: Path, engine: str, spark: Any, received: list[d
     work = folder / "work"
     work.mkdir()
     with engine_connections(engine, spark_session=spark) as engines:
-        builder = DayBuilder(store, PipelineRules(), work, connect=engines.connect, raw_connect=engines.raw_connect)
+        builder = DayBuilder(store, RULES, work, connect=engines.connect, raw_connect=engines.raw_connect)
         built = builder.every_layer(received)
         with engines.connect() as connection:
             features = build_person_features(store, connection, cutoff_of(max(built.event_dates)), work)
@@ -92,6 +97,13 @@ def test_the_demo_covers_every_layer(lakes: dict[str, Lake]) -> None:
     assert sum(day.counts.people for day in lake.built.people) > 0
     assert any(day.counts.identified for day in lake.built.people)
     assert lake.built.funnels.days and lake.built.retention
+    entered = {
+        funnel
+        for key, path in lake.objects().items()
+        if key.startswith("funnel_progress/")
+        for funnel in pq.read_table(path, columns=["funnel"]).column("funnel").to_pylist()
+    }
+    assert entered == {funnel.name for funnel in RULES.funnels}  # the filters' funnel too (by a property's value)
     assert lake.features.people > 0
     prefixes = {key.split("/")[0] for key in lake.objects()}
     assert {"raw_events", "identity_links", "events", "sessions", "aggregates", "people", "person_days"} <= prefixes

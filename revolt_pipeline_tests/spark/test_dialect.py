@@ -166,3 +166,10 @@ def test_a_list_sum_skips_null_elements_on_spark() -> None:
     assert spark("list_sum(xs)") == (
         "AGGREGATE(xs, CAST(0 AS BIGINT), (total, element) -> total + COALESCE(CAST(element AS BIGINT), 0))"
     )
+
+
+def test_greatest_and_least_of_one_value_are_the_value() -> None:
+    """A funnel's second step is reached at `greatest` of one time; Spark refuses fewer than two arguments."""
+    assert spark("greatest(a.f2.t), least(x), greatest(x, y)") == "a.f2.t, x, GREATEST(x, y)"
+    with duckdb_connection(threads=1) as connection:
+        assert connection.execute("SELECT greatest(3), least(NULL::INT)").fetchone() == (3, None)
