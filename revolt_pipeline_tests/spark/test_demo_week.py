@@ -37,8 +37,13 @@ pytestmark = pytest.mark.xdist_group("spark")
 USERS = 6
 DAYS = 2
 START = date(2026, 11, 2)
-# The demo's funnels, one of each order (strict, sequential, any), as `revolt demo` configures them.
-RULES = PipelineRules(funnels=read_funnels(DEMO_FUNNELS_FILE))
+# The demo's funnels, one of each order (strict, sequential, any), as `revolt demo` configures them, and retention
+# anchored on two of its events besides the first-seen definition: the rules that change the SQL the layers run.
+RULES = PipelineRules(
+    funnels=read_funnels(DEMO_FUNNELS_FILE),
+    retention_start_event="Timer Started",
+    retention_return_event="Entry Saved",
+)
 
 
 @dataclass

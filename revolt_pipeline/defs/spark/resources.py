@@ -15,9 +15,14 @@ REVOLT_SPARK_LAUNCHER; the Spark `layer_runner` (`defs/lake/runners.py`) calls `
 AWS credentials are boto3's own (the Dagster process's role): no secret passes through these resources.
 """
 
+import json
+import os
 import sys
+import tempfile
+import threading
+import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any
@@ -29,7 +34,7 @@ from dagster_aws.pipes import (
     PipesS3ContextInjector,
     PipesS3MessageReader,
 )
-from dagster_pipes import PipesParams
+from dagster_pipes import PipesDefaultMessageWriter, PipesParams
 from pydantic import Field
 
 from revolt_pipeline.pipes.messages import EXTRAS_KEY, JobRequest, built_day_from_message
@@ -90,6 +95,62 @@ class SparkLauncher(dg.ConfigurableResource, ABC):
         """Launch the job with these Pipes extras through this launcher's Pipes client."""
 
 
+def whole_lines(path: str, finished: Callable[[], bool]) -> Iterator[str]:
+    """The lines appended to the file at `path` until `finished()`, each once it is whole.
+
+    A long message (a step's metadata with its previews) reaches the file in pieces: the kernel makes each page of
+    a write visible as it copies it, so a reader can find half a line at the end of the file. Dagster's own file
+    reader hands that half over, fails to parse it and stops, losing every later message of the job."""
+    pending = ""
+    with open(path, encoding="utf-8") as stream:
+        while True:
+            piece = stream.readline()
+            if piece:
+                pending += piece
+                if pending.endswith("\n"):
+                    yield pending
+                    pending = ""
+            elif finished():
+                if pending:  # the writer has stopped: what is left is all it wrote
+                    yield pending
+                return
+            else:
+                time.sleep(0.01)
+
+
+class WholeLinesMessageReader(dg.PipesMessageReader):
+    """Dagster's temporary-file message reader for a local job, reading only whole lines (`whole_lines`)."""
+
+    @contextmanager
+    def read_messages(self, handler: dg.PipesMessageHandler) -> Iterator[PipesParams]:
+        with tempfile.TemporaryDirectory(prefix="revolt-pipes-") as folder:
+            path = os.path.join(folder, "messages")
+            open(path, "w", encoding="utf-8").close()
+            closed = threading.Event()
+            reader = threading.Thread(target=self._read, args=(path, handler, closed), daemon=True)
+            reader.start()
+            try:
+                yield {
+                    PipesDefaultMessageWriter.FILE_PATH_KEY: path,
+                    PipesDefaultMessageWriter.INCLUDE_STDIO_IN_MESSAGES_KEY: False,
+                }
+            finally:
+                closed.set()
+                reader.join()
+
+    @staticmethod
+    def _read(path: str, handler: dg.PipesMessageHandler, closed: threading.Event) -> None:
+        try:
+            for line in whole_lines(path, closed.is_set):
+                handler.handle_message(json.loads(line))
+        except Exception:
+            handler.report_pipes_framework_exception("WholeLinesMessageReader reader thread", sys.exc_info())
+            raise
+
+    def no_messages_debug_text(self) -> str:
+        return "Attempted to read messages from a local temporary file."
+
+
 class SubprocessSparkLauncher(SparkLauncher):
     """The job as a child process of the step, Spark in local mode (REVOLT_SPARK_MASTER, `local[N]`)."""
 
@@ -101,7 +162,7 @@ class SubprocessSparkLauncher(SparkLauncher):
     def run_job(self, context: dg.AssetExecutionContext, extras: dict[str, Any]) -> dg.PipesClientCompletedInvocation:
         # Spark's own services bind to the machine's first non-loopback address unless told otherwise.
         env = {"SPARK_LOCAL_IP": "127.0.0.1"} if self.master.startswith("local") else {}
-        client = dg.PipesSubprocessClient(env=env)
+        client = dg.PipesSubprocessClient(env=env, message_reader=WholeLinesMessageReader())
         return client.run(context=context, command=[sys.executable, "-m", JOB_MODULE], extras=extras)
 
 
