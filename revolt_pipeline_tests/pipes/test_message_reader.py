@@ -51,6 +51,18 @@ def test_a_line_is_handed_over_once_it_is_whole(tmp_path: Path) -> None:
     assert lines == ['{"first": 1}\n', '{"second": 2}\n', '{"last": 3}']
 
 
+def test_what_lands_between_the_last_read_and_the_writers_end_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "messages"
+    path.write_text('{"first": 1}\n')
+
+    def finished() -> bool:  # the job's last message lands after the reader found the end of the file
+        with path.open("a") as file:
+            file.write('{"last": 2}\n')
+        return True
+
+    assert list(whole_lines(str(path), finished)) == ['{"first": 1}\n', '{"last": 2}\n']
+
+
 def test_a_message_written_in_pieces_reaches_the_step_whole(tmp_path: Path) -> None:
     job = tmp_path / "job.py"
     job.write_text(JOB_WRITING_IN_HALVES)

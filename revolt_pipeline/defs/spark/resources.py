@@ -111,8 +111,11 @@ def whole_lines(path: str, finished: Callable[[], bool]) -> Iterator[str]:
                     yield pending
                     pending = ""
             elif finished():
-                if pending:  # the writer has stopped: what is left is all it wrote
-                    yield pending
+                # The writer has stopped: what it wrote since the last read, and any last line without its end.
+                rest = pending + stream.read()
+                while rest:
+                    line, end, rest = rest.partition("\n")
+                    yield line + end
                 return
             else:
                 time.sleep(0.01)
