@@ -20,14 +20,12 @@ back, where this sorts whole rows).
 
 import argparse
 import os
-import resource
 import tempfile
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from benchmarks.pipeline_day import DAY_BAR, _gunzip_lines, _landed_files, landed_day
+from benchmarks.pipeline_day import DAY_BAR, Steps, _landed_files, landed_day, stage_floor
 from revolt_pipeline.transforms.cleaning import CONTEXT_FIELDS
 from revolt_pipeline.transforms.engine import copy_to_parquet_sql, duckdb_connection, parquet, sql_string
 from revolt_pipeline.transforms.raw import landed_lines_sql, raw_events_query
@@ -41,16 +39,18 @@ ENVELOPE_AND_IDS = (
 LEAST_DAY = ("raw", "events", "sessions")
 
 
-def _cpu_seconds() -> float:
-    """This process's CPU time, DuckDB's and zlib's threads included."""
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
 def _timed(work: Callable[..., object], *args: object) -> tuple[float, float]:
-    wall, cpu = time.perf_counter(), _cpu_seconds()
+    """Wall-clock and CPU seconds of `work(*args)` (this process's CPU, DuckDB's threads included)."""
+    wall, cpu = time.perf_counter(), time.process_time()
     work(*args)
-    return time.perf_counter() - wall, _cpu_seconds() - cpu
+    return time.perf_counter() - wall, time.process_time() - cpu
+
+
+def _floor(root: Path) -> tuple[float, float]:
+    """`pipeline_day`'s floor: the landed day decompressed on every core."""
+    steps = Steps()
+    stage_floor(root, steps, argparse.Namespace())
+    return steps.seconds["gunzip"], steps.cpu
 
 
 def statements(landed: list[str], out: Path) -> dict[str, str]:
@@ -84,8 +84,7 @@ def measure(root: Path, memory_limit: str, rounds: int) -> None:
     with tempfile.TemporaryDirectory(prefix="revolt-lower-bound-", dir=root) as out:
         copies = statements(landed, Path(out))
         for round_number in range(1, rounds + 1):
-            with ThreadPoolExecutor(os.cpu_count() or 1) as pool:
-                floor = _timed(lambda: sum(pool.map(_gunzip_lines, map(Path, landed))))
+            floor = _floor(root)
             print(f"\n-- round {round_number}, load average {os.getloadavg()[0]:.1f}")
             print(f"{'part':38} {'seconds':>8} {'CPU s':>7} {'x floor':>8} {'x floor CPU':>12}")
             print(f"{'floor: gunzip':38} {floor[0]:8.2f} {floor[1]:7.2f}")

@@ -128,9 +128,9 @@ def test_a_fresh_demo_and_its_ui_show_every_day_of_the_window(tmp_path: Path) ->
     partitioned = {asset: counts for asset, counts in stats.items() if counts is not None}
     assert {asset: {**window, "numFailed": 0, "numMaterializing": 0} for asset in partitioned} == partitioned
     output = tail(log, 400)
-    # `revolt ui` became `dagster dev` under its own process id: it names the id that stops it.
-    assert f"Ctrl-C or `kill {ui.pid}` stops it" in log.read_text(), output
     logged = log.read_bytes()
+    # `revolt ui` became `dagster dev` under its own process id: it names the id that stops it.
+    assert f"Ctrl-C or `kill {ui.pid}` stops it".encode() in logged, output
     running = ANSI_CODE.sub(b"", logged[:stopped_at]).decode(errors="replace")
     stopping = ANSI_CODE.sub(b"", logged[stopped_at:]).decode(errors="replace")
     running = "\n".join(running.splitlines()[-400:])
