@@ -38,6 +38,8 @@ COLUMNS = {
     "collector's IP policy keeps it (truncated by default), or NULL.",
     "ip_country": "The country of the event's IP address, found by the collector from the full address before "
     "it truncated or dropped it; NULL when it had none (and for events landed before collectors found it).",
+    "landed_file": "The name of the landed file the row was read from (its collector and segment), or NULL for "
+    "raw days written before raw kept it.",
     "batch_context": "The batch envelope's context as sent (JSON); the message's own context wins over it.",
     "context": "The message's context merged over the batch's (JSON): app, device, OS, locale, library, ...",
     "properties": "The track, page or screen call's properties as sent (JSON).",

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import date
 
 import duckdb
+import pyarrow.parquet as pq
 
 from revolt_pipeline.transforms.countries import located_sql, register_country_lookups
 from revolt_pipeline.transforms.engine import parquet, sql_string
@@ -71,19 +72,29 @@ class CleaningResult:
 
 
 # Raw columns added since the first raw days were written: an older raw day reads them as NULL.
-_LATER_RAW_COLUMNS = "SELECT NULL::VARCHAR AS client_ip, NULL::VARCHAR AS ip_country WHERE false"
+_LATER_RAW_COLUMNS = ("client_ip", "ip_country", "landed_file")
 
 
-def _raw_union(raw_files: dict[date, str], columns: str) -> str:
-    # `*` holds file_row_number already (read_parquet adds it): named once, as UNION BY NAME requires.
-    selected = "* EXCLUDE (file_row_number)" if columns == "*" else columns
-    parts = [
-        f"SELECT {selected}, DATE {sql_string(day.isoformat())} AS received_date, file_row_number "
-        f"FROM {parquet(path, row_numbers=True)}"
-        for day, path in sorted(raw_files.items())
-    ]
-    if columns == "*":
-        return " UNION ALL BY NAME ".join([*parts, f"({_LATER_RAW_COLUMNS})"])
+def _raw_union(raw_files: dict[date, str], columns: list[str] | None = None) -> str:
+    """The raw days' rows with their received date and row number: every column, or `columns` only."""
+    parts = []
+    for day, path in sorted(raw_files.items()):
+        if columns is None:
+            # `*` holds file_row_number already (read_parquet adds it): named once, as UNION BY NAME requires.
+            selected = "* EXCLUDE (file_row_number)"
+        else:
+            present = set(pq.read_schema(path).names)
+            selected = ", ".join(
+                name if name in present or name not in _LATER_RAW_COLUMNS else f"NULL::VARCHAR AS {name}"
+                for name in columns
+            )
+        parts.append(
+            f"SELECT {selected}, DATE {sql_string(day.isoformat())} AS received_date, file_row_number "
+            f"FROM {parquet(path, row_numbers=True)}"
+        )
+    if columns is None:
+        later = ", ".join(f"NULL::VARCHAR AS {name}" for name in _LATER_RAW_COLUMNS)
+        return " UNION ALL BY NAME ".join([*parts, f"(SELECT {later} WHERE false)"])
     return " UNION ALL ".join(parts)
 
 
@@ -103,7 +114,17 @@ def clean_events(
     if not raw_files:
         raise ValueError("cleaning needs at least one raw file (an empty one will do)")
     day = f"DATE {sql_string(event_date.isoformat())}"
-    light = "message_id, type, user_id, anonymous_id, event_name, received_at, timestamp, collector"
+    light = [
+        "message_id",
+        "type",
+        "user_id",
+        "anonymous_id",
+        "event_name",
+        "received_at",
+        "timestamp",
+        "collector",
+        "landed_file",
+    ]
     connection.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE decisions AS
@@ -125,10 +146,13 @@ def clean_events(
         ),
         mine AS (SELECT * FROM rows WHERE assigned_date = {day}),
         firsts AS (
-            -- The first valid delivery of each of the day's messages, wherever it was assigned.
+            -- The first valid delivery of each of the day's messages, wherever it was assigned. Two received in
+            -- one millisecond by one collector: the earlier landed file's (its name starts with the segment's
+            -- time), then the earlier line; not raw's row order, which an engine's shuffle may decide.
             SELECT message_id,
                    arg_min(struct_pack(received_date := received_date, row_number := file_row_number),
-                           struct_pack(at := received_at, c := collector, d := received_date, r := file_row_number))
+                           struct_pack(at := received_at, c := collector, d := received_date, f := landed_file,
+                                       r := file_row_number))
                        AS first
             FROM rows
             WHERE invalid_reason IS NULL
@@ -151,7 +175,7 @@ def clean_events(
     assigned_rows = connection.execute("SELECT count(*) FROM decisions").fetchone()[0]
     links = parquet(link_files) if link_files else f"(SELECT {NO_LINKS})"
     connection.execute(f"CREATE OR REPLACE TEMP TABLE people AS {person_map_query(links)}")
-    full = _raw_union(raw_files, "*")
+    full = _raw_union(raw_files)
     register_country_lookups(connection)
     pii = register_pii_functions(connection, rules.pii) if rules.pii.active else {}
     documents = ", ".join(

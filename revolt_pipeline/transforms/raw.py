@@ -71,11 +71,12 @@ def _landed_columns_json() -> str:
 
 
 def landed_lines_sql(landed_files: list[str]) -> str:
-    """The landed files' lines as one VARCHAR column, each untouched (see `MAX_LANDED_LINE_BYTES`)."""
+    """The landed files' lines as one VARCHAR column, each untouched (see `MAX_LANDED_LINE_BYTES`), and the
+    path of the file each came from (`filename`)."""
     return (
         f"read_csv({sql_list(landed_files)}, columns = {{'line': 'VARCHAR'}}, delim = {sql_string(chr(1))}, "
         f"quote = '', escape = '', header = false, auto_detect = false, new_line = '\\n', "
-        f"compression = 'gzip', max_line_size = {MAX_LANDED_LINE_BYTES})"
+        f"compression = 'gzip', max_line_size = {MAX_LANDED_LINE_BYTES}, filename = true)"
     )
 
 
@@ -87,15 +88,16 @@ def raw_events_query(landed_files: list[str]) -> str:
     becomes `1.1`, `1E+2` becomes `100.0`). Lines landed before `messageBytes` existed fall back to
     that re-serialized form. `context` is the message's merged over the batch's (the message wins),
     `properties` and `traits` are the message's; all three stay JSON, so nothing an app sent is lost
-    to a schema.
+    to a schema. `landed_file` is the landed object's name, wherever the day was read from: with the row's
+    place in it, it orders deliveries whatever order an engine wrote raw's rows in (cleaning's tie-breaker).
     """
     return f"""
     WITH records AS (
-        SELECT json_transform(line, {_landed_columns_json()}) AS record, line
+        SELECT json_transform(line, {_landed_columns_json()}) AS record, line, filename
         FROM {landed_lines_sql(landed_files)}
     ),
     sent AS (
-        SELECT record.*,
+        SELECT record.*, filename,
             CASE WHEN record.messageBytes IS NULL THEN CAST(json_extract(line, '$.message') AS VARCHAR)
                  ELSE decode(array_slice(encode(line), strlen(line) - record.messageBytes, strlen(line) - 1))
             END AS message
@@ -132,7 +134,8 @@ def raw_events_query(landed_files: list[str]) -> str:
         message,
         batchContext AS batch_context,
         clientIp AS client_ip,
-        ipCountry AS ip_country
+        ipCountry AS ip_country,
+        regexp_extract(filename, '[^/]+$', 0) AS landed_file
     FROM landed
     """
 

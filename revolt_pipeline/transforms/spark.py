@@ -9,7 +9,8 @@ through DataFrames:
 - `read_parquet(files, file_row_number = true)`: a Spark read registered as a temporary view (the row number
   is Spark's `_metadata.row_index`, the row's place in its file, as DuckDB's);
 - `read_csv(files, columns = {'line': 'VARCHAR'}, ...)`, the raw layer's reading of whole landed lines: Spark's
-  text reader (gzip by the files' `.gz`, lines ended by `\n` only, as DuckDB's `new_line`);
+  text reader (gzip by the files' `.gz`, lines ended by `\n` only, as DuckDB's `new_line`; `filename = true`
+  is the file's `_metadata.file_path`, a URI where DuckDB gives the path as named: the same last part);
 - `json_merge_patch` (no Spark function; `dialect.py` names it `JSON_MERGE_PATCH_UDF` on a list of JSON texts): an
   Arrow function registered on the session that folds each list with DuckDB's own `json_merge_patch`;
 - `COPY (query) TO 'file.parquet'`: the query written as one zstd Parquet file at that path (local paths: the
@@ -277,9 +278,12 @@ class SparkConnection:
         column = fields[0].this.name
         files = [path for path in paths if path != os.devnull]  # DuckDB's way of reading no file at all
         if files:
-            frame = self.session.read.option("lineSep", "\n").text(files).withColumnRenamed("value", column)
+            lines = self.session.read.option("lineSep", "\n").text(files)
+            frame = lines.select(lines["value"].alias(column), lines["_metadata.file_path"].alias("filename"))
         else:
-            frame = self.session.createDataFrame([], f"`{column}` string")
+            frame = self.session.createDataFrame([], f"`{column}` string, filename string")
+        if not (isinstance(options.get("filename"), exp.Boolean) and options["filename"].this):
+            frame = frame.drop("filename")
         name = self._new_name("lines")
         self._view(frame, name)
         return name

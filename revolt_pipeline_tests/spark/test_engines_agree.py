@@ -9,6 +9,7 @@ of that landing area. The benchmark compares its large days the same way (`--eng
 """
 
 import gzip
+import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -169,6 +170,8 @@ def test_raw_events_identity_links_and_profiles_are_the_same(built: dict[str, Bu
             )
             == []
         )
+    names = {name for day in built["spark"].raw for name in pq.read_table(day.raw_path)["landed_file"].to_pylist()}
+    assert names and all(re.fullmatch(r"[\w.]+-\w+\.jsonl\.gz", name) for name in names), names
     merged = [
         row
         for day in built["spark"].raw

@@ -1,11 +1,17 @@
 """Cleaning: every raw row ends up once, as an event or in quarantine with a reason."""
 
+import gzip
 from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
 
+import orjson
+import pyarrow.parquet as pq
 import pytest
 
+from revolt_pipeline.storage.layout import LANDING, landed_object_key
+from revolt_pipeline.transforms.cleaning import clean_events
+from revolt_pipeline.transforms.raw import consolidate_landed
 from revolt_pipeline.transforms.rules import PipelineRules
 from revolt_pipeline_tests.transforms.harness import DEFAULT_RULES, at, duckdb_connection, landed, run_pipeline
 
@@ -134,3 +140,37 @@ def test_an_unusable_first_delivery_does_not_make_a_usable_one_a_duplicate(pipel
     )
     assert [row["message_id"] for row in lake.rows(lake.events[D20])] == ["m1"]
     assert reasons(lake, D20) == [("m1", "missing_event_name")]
+
+
+def _clean_landed(folder: Path, landed_files: list[Path], drop: tuple[str, ...] = ()) -> tuple[list, list]:
+    """Raw from `landed_files` in that order (less the `drop` columns, as an older raw day), then cleaned: the
+    events' (message id, ip), the quarantine's (message id, reason)."""
+    raw = folder / f"raw-{len(list(folder.glob('raw-*')))}.parquet"
+    with duckdb_connection(threads=1) as connection:
+        consolidate_landed(connection, [str(path) for path in landed_files], str(raw))
+        pq.write_table(pq.read_table(raw).drop_columns(list(drop)), raw)
+        cleaned = clean_events(
+            connection, event_date=D20, raw_files={D20: str(raw)}, link_files=[], rules=DEFAULT_RULES
+        )
+        events = connection.execute(f"SELECT message_id, ip FROM ({cleaned.events_query}) ORDER BY 1").fetchall()
+        quarantine = connection.execute(f"SELECT message_id, reason FROM ({cleaned.quarantine_query})").fetchall()
+    return events, quarantine
+
+
+def test_deliveries_in_one_millisecond_keep_the_earlier_landed_file_whatever_raws_row_order(tmp_path: Path) -> None:
+    """A batch sent twice, both received by one collector in one millisecond and spooled to two segments: the
+    earlier segment's delivery is kept, in whichever order an engine wrote raw's rows (Spark's shuffle decides
+    it on a cluster)."""
+    received = at("2026-11-20 10:00")
+    files = []
+    for segment, address in (("1763632800000aaaaaa", "192.0.2.0"), ("1763632800001bbbbbb", "198.51.100.0")):
+        lines = orjson.dumps(landed("m1", received, client_ip=address)) + b"\n"
+        path = tmp_path / landed_object_key(LANDING, received, "c1", segment)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(gzip.compress(lines))
+        files.append(path)
+    expected = ([("m1", "192.0.2.0")], [("m1", "duplicate")])
+    assert _clean_landed(tmp_path, files) == expected
+    assert _clean_landed(tmp_path, files[::-1]) == expected
+    # A raw day written before raw kept the landed file's name is still cleaned, by raw's row order.
+    assert _clean_landed(tmp_path, files[::-1], drop=("landed_file",)) == ([("m1", "198.51.100.0")], expected[1])
