@@ -21,8 +21,7 @@ from revolt_pipeline.transforms.engine import parquet, sql_string
 from revolt_pipeline.transforms.paths import (
     PathBalance,
     path_balance,
-    path_moves_sql,
-    path_positions_sql,
+    path_events_sql,
     session_paths_sql,
 )
 from revolt_pipeline.transforms.report_text import ReportText, made_safe_counts_query
@@ -272,74 +271,110 @@ def session_duration_percentiles_query(sessions: str, session_date: date, grain:
 
 
 def _paths(sessions: str) -> str:
-    """The day's sessions with their paths (`transforms/paths.py`), in the grains' dimensions."""
+    """The day's sessions with their steps made safe (`transforms/paths.py`), in the grains' dimensions."""
     return session_paths_sql(_dimensions(sessions))
 
 
-def session_paths(connection: duckdb.DuckDBPyConnection, sessions_file: str) -> str:
-    """The day's sessions with their paths as a temporary table, which every path aggregate of the day reads
-    (computing the paths once, not once per aggregate, halves their time); returns its name."""
-    connection.execute(f"CREATE OR REPLACE TEMP TABLE session_paths AS SELECT * FROM {_paths(parquet(sessions_file))}")
-    return "session_paths"
+@dataclass(frozen=True)
+class PathSessions:
+    """The day's paths per session, which every path aggregate groups: relations (tables or subqueries) of each
+    session's steps (`path_step_sessions_query`) and of its moves (`path_move_sessions_query`)."""
+
+    steps: str
+    moves: str
 
 
-def _per_session(rows: str, grain: Grain, *keys: str, **aggregates: str) -> str:
-    """`rows` (steps or moves of paths) grouped per session and `keys`, with `aggregates` (name -> SQL): a
-    session's person and dimensions are its own, so counting these rows counts distinct sessions, and the
-    distinct people of each group are counted over far fewer rows than the paths' steps."""
-    group = ", ".join([*(f"{name}_" for name in grain.dimensions), "session_id", "person_id", *keys])
+def _per_session(rows: str, *keys: str, **aggregates: str) -> str:
+    """`rows` (path events, `path_events_sql`) grouped per session and `keys`, with `aggregates` (name -> SQL). A
+    session's person and dimensions (those of every path grain, GRAINS) are its own, so each grain groups these rows:
+    counting them counts distinct sessions, and the distinct people of each group are counted over far fewer rows
+    than the paths' events."""
+    group = ", ".join([*(f"{name}_" for name in BY_APP_VERSION.dimensions), "session_id", "person_id", *keys])
     measures = ", ".join(f"{sql} AS {name}" for name, sql in aggregates.items())
-    return f"(SELECT {group}, {measures} FROM {rows} GROUP BY {group})"
+    return f"SELECT {group}, {measures} FROM {rows} GROUP BY {group}"
 
 
-def path_steps_query(paths: str, session_date: date, grain: Grain = TOTAL) -> str:
+def path_step_sessions_query(paths: str) -> str:
+    """Each step of each session's path (`paths`: the day's sessions with their steps, `_paths`): its `events`, its
+    `occurrences` (immediate repeats collapsed into one), and whether the path `entered` or `exited` there (one step
+    of each session at most)."""
+    return _per_session(
+        path_events_sql(paths),
+        "step",
+        events="count(*)",
+        occurrences="count(*) FILTER (WHERE starts)",
+        entered="bool_or(position = 1)",
+        exited="bool_or(last)",
+    )
+
+
+def path_move_sessions_query(paths: str) -> str:
+    """Each move of each session's path (`paths` as `path_step_sessions_query`'s), from one step straight to another:
+    `from_step`, `to_step`, and how many `transitions` the session made so."""
+    events = path_events_sql(paths)
+    moves = f"(SELECT *, previous_step AS from_step, step AS to_step FROM {events} WHERE starts AND position > 1)"
+    return _per_session(moves, "from_step", "to_step", transitions="count(*)")
+
+
+def _path_sessions(sessions: str) -> PathSessions:
+    paths = _paths(sessions)
+    return PathSessions(f"({path_step_sessions_query(paths)})", f"({path_move_sessions_query(paths)})")
+
+
+def stage_session_paths(connection: duckdb.DuckDBPyConnection, sessions_file: str) -> PathSessions:
+    """The day's `PathSessions` as temporary tables, which every path aggregate of the day groups: the steps are made
+    safe, unnested and grouped per session once, not once per aggregate; returns their names."""
+    columns = ", ".join([*(f"{name}_" for name in BY_APP_VERSION.dimensions), "session_id", "person_id", "all_steps"])
+    connection.execute(
+        f"CREATE OR REPLACE TEMP TABLE session_paths AS SELECT {columns} FROM {_paths(parquet(sessions_file))}"
+    )
+    connection.execute(
+        f"CREATE OR REPLACE TEMP TABLE path_step_sessions AS {path_step_sessions_query('session_paths')}"
+    )
+    connection.execute(
+        f"CREATE OR REPLACE TEMP TABLE path_move_sessions AS {path_move_sessions_query('session_paths')}"
+    )
+    return PathSessions("path_step_sessions", "path_move_sessions")
+
+
+def path_steps_query(paths: PathSessions, session_date: date, grain: Grain = TOTAL) -> str:
     """Each step of the paths of sessions started on the day: how often, by how many sessions and people,
     and how often it started or ended a session (immediate repeats are one occurrence, counted in `events`).
 
-    `paths`: the day's sessions with their paths (`session_paths`)."""
-    events = f"(SELECT *, unnest(all_steps) AS step FROM {paths})"
-    # A path starts and ends once: `entered` and `exited` hold for one step of each session at most.
-    steps = _per_session(
-        path_positions_sql(paths),
-        grain,
-        "step",
-        occurrences="count(*)",
-        entered="bool_or(position = 1)",
-        exited="bool_or(position = length)",
-    )
+    `paths`: the day's paths per session. They are summed per person first: counting those rows counts the distinct
+    people, and the people who entered or exited there, in one grouping rather than three distinct counts."""
+    keys = "".join(f"{name}_, " for name in grain.dimensions)
+    people = f"""(
+        SELECT {keys}step, person_id, sum(events) AS events, sum(occurrences) AS occurrences, count(*) AS sessions,
+               count(*) FILTER (WHERE entered) AS entries, count(*) FILTER (WHERE exited) AS exits
+        FROM {paths.steps}
+        GROUP BY {keys}step, person_id
+    )"""
     return f"""
-    WITH occurrences AS (
-        SELECT {_group_columns(grain)} step,
-               CAST(sum(occurrences) AS BIGINT) AS occurrences,
-               count(*) AS sessions_with_step,
-               count(DISTINCT person_id) AS people,
-               count(*) FILTER (WHERE entered) AS entries,
-               count(DISTINCT person_id) FILTER (WHERE entered) AS entry_people,
-               count(*) FILTER (WHERE exited) AS exits,
-               count(DISTINCT person_id) FILTER (WHERE exited) AS exit_people
-        FROM {steps}
-        {_group_by(grain, "step")}
-    ),
-    events AS (
-        SELECT {_group_columns(grain)} step, count(*) AS events FROM {events} {_group_by(grain, "step")}
-    )
-    SELECT {_day(session_date)} AS session_date, {"".join(f"{name}, " for name in grain.dimensions)}step,
-           events, occurrences, sessions_with_step, people, entries, entry_people, exits, exit_people
-    FROM occurrences JOIN events USING ({"".join(f"{name}, " for name in grain.dimensions)}step)
+    SELECT {_day(session_date)} AS session_date, {_group_columns(grain)} step,
+           CAST(sum(events) AS BIGINT) AS events,
+           CAST(sum(occurrences) AS BIGINT) AS occurrences,
+           CAST(sum(sessions) AS BIGINT) AS sessions_with_step,
+           count(*) AS people,
+           CAST(sum(entries) AS BIGINT) AS entries,
+           count(*) FILTER (WHERE entries > 0) AS entry_people,
+           CAST(sum(exits) AS BIGINT) AS exits,
+           count(*) FILTER (WHERE exits > 0) AS exit_people
+    FROM {people}
+    {_group_by(grain, "step")}
     ORDER BY ALL
     """
 
 
-def path_transitions_query(paths: str, session_date: date, grain: Grain = TOTAL) -> str:
+def path_transitions_query(paths: PathSessions, session_date: date, grain: Grain = TOTAL) -> str:
     """Each move from one step straight to another in the paths of sessions started on the day (`paths`, as
     `path_steps_query`'s)."""
-    moves = _per_session(path_moves_sql(paths), grain, "from_step", "to_step", transitions="count(*)")
     return f"""
     SELECT {_day(session_date)} AS session_date, {_group_columns(grain)} from_step, to_step,
            CAST(sum(transitions) AS BIGINT) AS transitions,
            count(*) AS sessions_with_transition,
            count(DISTINCT person_id) AS people
-    FROM {moves}
+    FROM {paths.moves}
     {_group_by(grain, "from_step", "to_step")}
     ORDER BY ALL
     """
@@ -365,16 +400,16 @@ def aggregate_query(
     sessionized_events_file: str,
     sessions_file: str,
     day: date,
-    paths: str | None = None,
+    paths: PathSessions | None = None,
     event_groups: str | None = None,
 ) -> str:
     """The aggregate `name` (a key of AGGREGATES) of one day, from that day's files (and `paths`, the day's
-    `session_paths` if made, else the paths are computed from the sessions in the query; `event_groups`, the day's
+    `stage_session_paths` if made, else the paths are computed from the sessions in the query; `event_groups`, the day's
     `stage_event_groups` if made, else the events are grouped in the query)."""
     subject, grain = AGGREGATES[name]
     build, source = SUBJECTS[subject]
     if source == "paths":
-        return build(paths or _paths(parquet(sessions_file)), day, grain)
+        return build(paths or _path_sessions(parquet(sessions_file)), day, grain)
     if source == "events":
         if event_groups:
             return build(event_groups, day, grain, grouped=True)

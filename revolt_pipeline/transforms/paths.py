@@ -18,8 +18,8 @@ checks of `daily_aggregates` hold every day to (`path_balance`).
 Paths belong to the day their session started, like the sessions: a session crossing midnight is one path,
 counted once. A session without a step (an identify alone) has no entry and no exit.
 
-Lists are DuckDB's: `list_transform`/`list_filter` with lambdas and `unnest(range(...))` are Spark's
-`transform`/`filter` and `posexplode`.
+Lists are DuckDB's: `list_transform` with a lambda and `unnest(range(...))` are Spark's `transform` and
+`posexplode`; `list[0]` is NULL on both (`transforms/dialect.py`).
 """
 
 from dataclasses import dataclass
@@ -58,22 +58,20 @@ STEP = ReportText("step", "step")
 
 
 def session_paths_sql(sessions: str) -> str:
-    """`sessions` (a relation) with `all_steps`, its steps made safe for the report database, and `path`,
-    those with immediate repeats collapsed into one."""
-    safe = f"(SELECT *, list_transform(steps, lambda step: {STEP.sql}) AS all_steps FROM {sessions})"
-    return f"(SELECT *, list_filter(all_steps, lambda step, i: i = 1 OR step <> all_steps[i - 1]) AS path FROM {safe})"
+    """`sessions` (a relation) with `all_steps`, its steps made safe for the report database."""
+    return f"(SELECT *, list_transform(steps, lambda step: {STEP.sql}) AS all_steps FROM {sessions})"
 
 
-def path_positions_sql(paths: str) -> str:
-    """One row per step of each session's `path`: `step`, its 1-based `position` and the path's `length`."""
-    return f"""(SELECT *, path[position] AS step, len(path) AS length
-               FROM (SELECT *, unnest(range(1, len(path) + 1)) AS position FROM {paths}))"""
-
-
-def path_moves_sql(paths: str) -> str:
-    """One row per transition of each session's `path`: `from_step`, then `to_step`."""
-    return f"""(SELECT *, path[position] AS from_step, path[position + 1] AS to_step
-               FROM (SELECT *, unnest(range(1, len(path))) AS position FROM {paths}))"""
+def path_events_sql(paths: str) -> str:
+    """One row per step event of each session's `all_steps` (`session_paths_sql`): `step`, its 1-based `position`,
+    the `previous_step` (NULL for the first), whether it is the session's `last`, and whether it `starts` an
+    occurrence of its step: the first event, or one whose step differs from the one before. Immediate repeats
+    thus collapse into one occurrence; each event that starts one after the first is a move (`previous_step` to
+    `step`), and the path enters at the first event and exits with the occurrence holding the last."""
+    return f"""(SELECT *, step IS DISTINCT FROM previous_step AS starts
+               FROM (SELECT *, all_steps[position] AS step, all_steps[position - 1] AS previous_step,
+                            position = len(all_steps) AS last
+                     FROM (SELECT *, unnest(range(1, len(all_steps) + 1)) AS position FROM {paths})))"""
 
 
 @dataclass(frozen=True)
