@@ -33,7 +33,7 @@ def store_may_recover(error: BaseException) -> bool:
 
 @contextlib.contextmanager
 def local_copies(store: ObjectStore, keys: list[str]) -> Iterator[list[str]]:
-    """Paths DuckDB can read, in the order of `keys`.
+    """Paths DuckDB can read, in the order of `keys`, each named as its object (raw's `landed_file`).
 
     DuckDB's own S3 support is an extension it would download at run time; copying through the
     store's pyarrow filesystem keeps one S3 client and works offline.
@@ -44,7 +44,8 @@ def local_copies(store: ObjectStore, keys: list[str]) -> Iterator[list[str]]:
     with tempfile.TemporaryDirectory(prefix="revolt-lake-") as folder:
         paths = []
         for number, key in enumerate(keys):
-            local = Path(folder) / f"{number:06d}-{Path(key).name}"
+            local = Path(folder) / f"{number:06d}" / Path(key).name  # keys of two days may share a name
+            local.parent.mkdir()
             store.download(key, local)
             paths.append(str(local))
         yield paths

@@ -142,7 +142,10 @@ def snapshot(pipeline: Pipeline) -> dict[str, Any]:
                 if info.key.endswith(".parquet"):
                     local = Path(settings.home) / "snapshot.parquet"
                     local.write_bytes(data)
-                    lake[info.key] = connection.execute(f"SELECT * FROM {parquet(str(local))} ORDER BY ALL").fetchall()
+                    # Less raw's `landed_file`: it names the collector's segment, which each delivery opens anew.
+                    lake[info.key] = connection.execute(
+                        f"SELECT COLUMNS(lambda c: c <> 'landed_file') FROM {parquet(str(local))} ORDER BY ALL"
+                    ).fetchall()
                 else:
                     lake[info.key] = json.loads(data)
     return {"lake": lake, "reports": pipeline.report_rows()}
