@@ -395,18 +395,22 @@ def run_stage_of(
         command += ["--url", url]
     if spark is not None:
         command += ["--engines", "spark", *spark]
-    # Temporary files (DuckDB's spill folder, the assets' work folders) go under the benchmark's folder.
+    # Temporary files (DuckDB's spill folder, the assets' work folders) go under the benchmark's folder, and with
+    # the stage: the next stage reads the lake, and a kept folder (--folder) must not grow by a day each run.
     scratch = root / "tmp"
     scratch.mkdir(parents=True, exist_ok=True)
-    finished = subprocess.run(
-        command,
-        capture_output=True,
-        text=True,
-        cwd=Path(__file__).resolve().parent.parent,
-        # Spark binds to 127.0.0.1 only (STACK-NOTES), whatever the machine's first address is.
-        env={"SPARK_LOCAL_IP": "127.0.0.1", **os.environ, "TMPDIR": str(scratch)},
-        check=False,
-    )
+    try:
+        finished = subprocess.run(
+            command,
+            capture_output=True,
+            text=True,
+            cwd=Path(__file__).resolve().parent.parent,
+            # Spark binds to 127.0.0.1 only (STACK-NOTES), whatever the machine's first address is.
+            env={"SPARK_LOCAL_IP": "127.0.0.1", **os.environ, "TMPDIR": str(scratch)},
+            check=False,
+        )
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
     if finished.returncode != 0:
         sys.stderr.write(finished.stderr)
         raise SystemExit(f"stage {stage} failed (exit {finished.returncode})")
