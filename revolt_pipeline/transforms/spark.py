@@ -237,6 +237,9 @@ class SparkConnection:
 
         if str(return_type) != "VARCHAR":
             raise NotImplementedError(f"{name}: only functions returning VARCHAR are mapped to Spark yet")
+        # The transforms register their functions on each connection, as on DuckDB, but a session's functions are all
+        # its connections': drop an earlier connection's first, as Spark warns of every function it replaces.
+        self.session.sql(f"DROP TEMPORARY FUNCTION IF EXISTS {_quoted(name)}")
         self.session.udf.register(name, arrow_udf(function, "string"))
         self._functions.add(name)
 
@@ -359,10 +362,17 @@ class SparkConnection:
 
     def _create_temporary_table(self, tree: exp.Create) -> None:
         name = tree.this.name
-        frame = self._frame(tree.expression).persist()
+        frame = self._frame(tree.expression)
+        replaced = self._tables.get(name)
+        if replaced is not None and frame.sameSemantics(replaced):
+            # The same query again (a lookup table each day): Spark would share the cached rows ("Asked to cache
+            # already cached data") and lose them when the old table is unpersisted. Run it again, as DuckDB does.
+            replaced.unpersist()
+            replaced = None
+        frame = frame.persist()
         frame.count()  # materialized now, as DuckDB's CREATE TABLE is
-        if name in self._tables:
-            self._tables.pop(name).unpersist()
+        if replaced is not None:
+            replaced.unpersist()
         self._tables[name] = frame
         self._view(frame, name)
 
@@ -410,9 +420,16 @@ def merge_patch_lists(lists: pa.Array) -> pa.Array:
 
 
 def _register_json_merge_patch(session: SparkSession) -> None:
+    """The merge function on the session, once: every connection of the session would otherwise replace it."""
     from pyspark.sql.functions import arrow_udf
 
-    session.udf.register(JSON_MERGE_PATCH_UDF, arrow_udf(merge_patch_lists, "string"))
+    if not session.catalog.functionExists(JSON_MERGE_PATCH_UDF):
+        session.udf.register(JSON_MERGE_PATCH_UDF, arrow_udf(merge_patch_lists, "string"))
+
+
+def _quoted(name: str) -> str:
+    """`name` as a Spark SQL identifier."""
+    return "`" + name.replace("`", "``") + "`"
 
 
 def write_parquet(frame: DataFrame, path: str, *, ordered: bool = True) -> None:

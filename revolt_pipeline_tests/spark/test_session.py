@@ -102,12 +102,17 @@ def test_our_driver_java_options_give_way_to_the_users(
 
 QUIET_SESSION = """
 import pyarrow as pa
-from revolt_pipeline.transforms.spark import SMALL_DATA_CONF, spark_session
+from revolt_pipeline.transforms.spark import SMALL_DATA_CONF, spark_connection, spark_session
 
 with spark_session("local[1]", conf=SMALL_DATA_CONF) as session:
     jvm = session.sparkContext._jvm
     print(sorted(bean.getName() for bean in jvm.java.lang.management.ManagementFactory.getGarbageCollectorMXBeans()))
     session.createDataFrame(pa.table({"n": [1]})).collect()  # PySpark's pandas check runs here
+    for step in range(2):  # each step's connection registers the transforms' functions again
+        with spark_connection(session) as connection:
+            connection.create_function("revolt_same_text", lambda texts: texts, ["VARCHAR"], "VARCHAR")
+            for day in range(2):  # a lookup table made again for each day
+                connection.execute("CREATE OR REPLACE TEMP TABLE lookup AS SELECT 'Europe/Paris' AS zone")
     try:
         session.range(1).selectExpr("raise_error(concat('revolt test failure ', id))").collect()
     except Exception:
@@ -136,6 +141,8 @@ def test_a_local_session_starts_quietly_with_the_users_collector_and_still_shows
         "NativeCodeLoader",
         "spark.local.dir",
         "PySpark does not yet fully support pandas",
+        "replaced a previously registered function",
+        "Asked to cache already cached data",
     ):
         assert noise not in job.stderr
     assert "ERROR Executor: Exception in task" in job.stderr and "revolt test failure 0" in job.stderr
