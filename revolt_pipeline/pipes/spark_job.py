@@ -76,8 +76,9 @@ def session_for(request: JobRequest) -> Iterator[Any]:
         return
     from pyspark.sql import SparkSession
 
-    from revolt_pipeline.transforms.spark import SPARK_CONF
+    from revolt_pipeline.transforms.spark import SPARK_CONF, ignore_pyspark_pandas_warning
 
+    ignore_pyspark_pandas_warning()
     builder = SparkSession.builder.appName(APP_NAME)
     for key, value in {**SPARK_CONF, **request.spark_conf}.items():
         builder = builder.config(key, value)

@@ -29,6 +29,7 @@ import shutil
 import sys
 import tempfile
 import uuid
+import warnings
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -65,10 +66,6 @@ LOCAL_CONF = {
     "spark.driver.bindAddress": "127.0.0.1",
     # A day is small next to Spark's default of 200 shuffle partitions, each a task.
     "spark.sql.shuffle.partitions": "4",
-    # In local mode the driver's heap is every task's. G1 (Java's default) threw OutOfMemoryError in the path
-    # aggregates of a 2 M-event day at a 600 MB heap, and of a 20 M-event day at 3 GB, with most of the heap free;
-    # the throughput collector finishes both (docs/scale-out.md, "Spark's heap").
-    "spark.driver.extraJavaOptions": "-XX:+UseParallelGC",
 }
 # For days of a few thousand rows (tests, demos): compiling each query's code costs more than running it, one
 # shuffle partition is plenty, and re-planning after every shuffle (adaptive execution) took the ML features' query
@@ -81,13 +78,35 @@ SMALL_DATA_CONF = {
 }
 
 
+# The driver's Java options of a local session (`local_driver_java_options`), each left out where the user chose one.
+# In local mode the driver's heap is every task's. G1 (Java's default) threw OutOfMemoryError in the path aggregates of
+# a 2 M-event day at a 600 MB heap, and of a 20 M-event day at 3 GB, with most of the heap free; the throughput
+# collector finishes both (docs/scale-out.md, "Spark's heap").
+COLLECTOR_OPTION = "-XX:+UseParallelGC"
+# Spark's warnings and errors without the notes every session prints at start (docs/scale-out.md, "Spark's logging").
+LOG4J2_PROPERTIES = Path(__file__).with_name("spark-log4j2.properties")
+# A JVM refuses to start with two collectors ("Multiple garbage collectors selected").
+_COLLECTOR = re.compile(r"-XX:\+Use(Serial|Parallel|G1|Z|Shenandoah|Epsilon|ConcMarkSweep)GC\b")
+# A logging configuration named to the JVM: log4j 2's property (either spelling), or log4j 1's for Spark's bridge.
+_LOGGING = re.compile(r"-Dlog4j2?\.configuration(File)?=")
+# What log4j 2 finds on the classpath, where spark-submit puts Spark's configuration folder.
+_LOGGING_FILE = re.compile(r"log4j2(-test)?\.(properties|ya?ml|jsn|json|xml)|log4j2\.component\.properties")
+# The Java options of the driver: Spark's two settings, and what every `java` (JDK_JAVA_OPTIONS) and every JVM
+# (JAVA_TOOL_OPTIONS) of the process tree reads.
+DRIVER_JAVA_OPTIONS = "spark.driver.extraJavaOptions"
+_USER_JAVA_OPTIONS = (DRIVER_JAVA_OPTIONS, "spark.driver.defaultJavaOptions")
+_JAVA_OPTIONS_ENV = ("JDK_JAVA_OPTIONS", "JAVA_TOOL_OPTIONS")
+
+
 @contextmanager
 def spark_session(
     master: str = "local[2]", *, driver_memory: str | None = None, conf: Mapping[str, str] | None = None
 ) -> Iterator[SparkSession]:
     """A SparkSession for the transforms, stopped on exit. `master` `local[N]` runs in this process's JVM on
-    127.0.0.1 with a throwaway warehouse; any other master is a cluster's, configured by its own job. `conf`
-    adds to or overrides the settings (`SMALL_DATA_CONF`)."""
+    127.0.0.1 with a throwaway warehouse, the throughput collector and Spark's warnings without its start-up notes
+    (`local_driver_java_options`); any other master is a cluster's, configured by its own job. `conf` adds to or
+    overrides the settings (`SMALL_DATA_CONF`)."""
+    ignore_pyspark_pandas_warning()
     with tempfile.TemporaryDirectory(prefix="revolt-spark-") as warehouse:
         builder = SparkSession.builder.master(master).appName("revolt_pipeline")
         settings = {**SPARK_CONF, "spark.sql.warehouse.dir": warehouse}
@@ -95,11 +114,13 @@ def spark_session(
             settings |= LOCAL_CONF | {"spark.local.dir": warehouse}
         if driver_memory:
             settings["spark.driver.memory"] = driver_memory
-        settings |= _with_local_java_options(settings, dict(conf or {}))
+        settings |= conf or {}
+        java_options = local_driver_java_options(conf or {}, os.environ) if master.startswith("local") else None
+        if java_options:
+            settings[DRIVER_JAVA_OPTIONS] = java_options
         for key, value in settings.items():
             builder = builder.config(key, value)
         session = builder.getOrCreate()
-        session.sparkContext.setLogLevel("ERROR")
         if master.startswith("local"):
             # Python UDFs run in workers of this interpreter, whose packages they import (PySpark would take
             # PYSPARK_PYTHON, else the first `python3` on the PATH).
@@ -110,16 +131,61 @@ def spark_session(
             session.stop()
 
 
-def _with_local_java_options(settings: Mapping[str, str], conf: dict[str, str]) -> dict[str, str]:
-    """`conf` with its driver's Java options added to the local session's rather than replacing them: a user who sets
-    a system property or a heap dump path still runs the collector a small heap needs, unless they choose one."""
-    key = "spark.driver.extraJavaOptions"
-    ours, theirs = settings.get(key), conf.get(key)
-    if ours is None or theirs is None:
-        return conf
-    if re.search(r"-XX:\+Use(Serial|Parallel|G1|Z|Shenandoah|Epsilon|ConcMarkSweep)GC\b", theirs):
-        return conf
-    return conf | {key: f"{ours} {theirs}"}
+def ignore_pyspark_pandas_warning() -> None:
+    """Hide PySpark's FutureWarning that it does not yet fully support pandas 3, which every job printed: the
+    transforms hand Spark Arrow tables, and the engines' comparison tests hold Spark's results to DuckDB's. Only that
+    warning, and only PySpark's: any other FutureWarning still shows."""
+    warnings.filterwarnings(
+        "ignore", message=r"PySpark does not yet fully support pandas >= 3", category=FutureWarning, module=r"pyspark\."
+    )
+
+
+def local_driver_java_options(conf: Mapping[str, str], environ: Mapping[str, str]) -> str:
+    """`spark.driver.extraJavaOptions` for a local session: the throughput collector and our logging configuration,
+    then the user's own options (from `conf`, else from spark-defaults.conf, which `conf`'s setting would replace).
+
+    Where the user chose a collector or a logging configuration, in any of the driver's Java options
+    (`spark.driver.extraJavaOptions`, `spark.driver.defaultJavaOptions`, JDK_JAVA_OPTIONS, JAVA_TOOL_OPTIONS), or a
+    logging file in Spark's configuration folder or LOG4J_CONFIGURATION_FILE, ours is left out and theirs runs."""
+    conf_dir = _spark_conf_dir(environ)
+    defaults = _spark_defaults(conf_dir / "spark-defaults.conf")
+    theirs = conf.get(DRIVER_JAVA_OPTIONS, defaults.get(DRIVER_JAVA_OPTIONS, ""))
+    chosen = " ".join(
+        [
+            *(conf.get(key, defaults.get(key, "")) for key in _USER_JAVA_OPTIONS),
+            *(environ.get(name, "") for name in _JAVA_OPTIONS_ENV),
+        ]
+    )
+    ours: list[str] = []
+    if not _COLLECTOR.search(chosen):
+        ours.append(COLLECTOR_OPTION)
+    logging_files = conf_dir.is_dir() and any(_LOGGING_FILE.fullmatch(path.name) for path in conf_dir.iterdir())
+    if not (_LOGGING.search(chosen) or environ.get("LOG4J_CONFIGURATION_FILE") or logging_files):
+        # A file URI: a path with spaces would be split into several options.
+        ours.append(f"-Dlog4j2.configurationFile={LOG4J2_PROPERTIES.as_uri()}")
+    return " ".join([*ours, theirs]).strip()
+
+
+def _spark_conf_dir(environ: Mapping[str, str]) -> Path:
+    """The folder spark-submit reads spark-defaults.conf from and puts on the driver's classpath."""
+    if environ.get("SPARK_CONF_DIR"):
+        return Path(environ["SPARK_CONF_DIR"])
+    from pyspark.find_spark_home import _find_spark_home
+
+    return Path(environ.get("SPARK_HOME") or _find_spark_home()) / "conf"
+
+
+def _spark_defaults(path: Path) -> dict[str, str]:
+    """The settings of a spark-defaults.conf, a Java properties file: `key value` (or `key=value`) a line."""
+    if not path.is_file():
+        return {}
+    settings = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if line and not line.startswith(("#", "!")):
+            key, value = [*re.split(r"\s*[=:]\s*|\s+", line, maxsplit=1), ""][:2]
+            settings[key] = value.strip()
+    return settings
 
 
 class SparkConnection:
@@ -172,6 +238,9 @@ class SparkConnection:
 
         if str(return_type) != "VARCHAR":
             raise NotImplementedError(f"{name}: only functions returning VARCHAR are mapped to Spark yet")
+        # The transforms register their functions on each connection, as on DuckDB, but a session's functions are all
+        # its connections': drop an earlier connection's first, as Spark warns of every function it replaces.
+        self.session.sql(f"DROP TEMPORARY FUNCTION IF EXISTS {_quoted(name)}")
         self.session.udf.register(name, arrow_udf(function, "string"))
         self._functions.add(name)
 
@@ -297,10 +366,17 @@ class SparkConnection:
 
     def _create_temporary_table(self, tree: exp.Create) -> None:
         name = tree.this.name
-        frame = self._frame(tree.expression).persist()
+        frame = self._frame(tree.expression)
+        replaced = self._tables.get(name)
+        if replaced is not None and frame.sameSemantics(replaced):
+            # The same query again (a lookup table each day): Spark would share the cached rows ("Asked to cache
+            # already cached data") and lose them when the old table is unpersisted. Run it again, as DuckDB does.
+            replaced.unpersist()
+            replaced = None
+        frame = frame.persist()
         frame.count()  # materialized now, as DuckDB's CREATE TABLE is
-        if name in self._tables:
-            self._tables.pop(name).unpersist()
+        if replaced is not None:
+            replaced.unpersist()
         self._tables[name] = frame
         self._view(frame, name)
 
@@ -348,9 +424,16 @@ def merge_patch_lists(lists: pa.Array) -> pa.Array:
 
 
 def _register_json_merge_patch(session: SparkSession) -> None:
+    """The merge function on the session, once: every connection of the session would otherwise replace it."""
     from pyspark.sql.functions import arrow_udf
 
-    session.udf.register(JSON_MERGE_PATCH_UDF, arrow_udf(merge_patch_lists, "string"))
+    if not session.catalog.functionExists(JSON_MERGE_PATCH_UDF):
+        session.udf.register(JSON_MERGE_PATCH_UDF, arrow_udf(merge_patch_lists, "string"))
+
+
+def _quoted(name: str) -> str:
+    """`name` as a Spark SQL identifier."""
+    return "`" + name.replace("`", "``") + "`"
 
 
 def write_parquet(frame: DataFrame, path: str, *, ordered: bool = True) -> None:

@@ -1,5 +1,8 @@
 """The settings of a local Spark session that let a day of millions of events through a small heap."""
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -46,17 +49,100 @@ def test_a_join_side_is_broadcast_only_once_its_size_is_measured(adaptive: Any, 
         adaptive.catalog.dropTempView("small_rows")
 
 
+# Stands for our -Dlog4j2.configurationFile=<the shipped file> in the expected options.
+OUR_LOGGING = "our logging configuration"
+# Both spellings of a properties file's line.
+SPARK_DEFAULTS = "spark.driver.defaultJavaOptions  -XX:+UseSerialGC\nspark.driver.extraJavaOptions=-Dx=1\n"
+
+
 @pytest.mark.parametrize(
-    ("theirs", "expected"),
+    ("conf", "environ", "conf_files", "expected"),
     [
-        ("-Dlog4j.configuration=ours.properties", "-XX:+UseParallelGC -Dlog4j.configuration=ours.properties"),
-        ("-XX:+UseG1GC -XX:MaxGCPauseMillis=50", "-XX:+UseG1GC -XX:MaxGCPauseMillis=50"),  # their collector is theirs
+        # Options of their own are added to ours; a collector or a logging configuration of theirs replaces ours.
+        ({"spark.driver.extraJavaOptions": "-Dx=1"}, {}, {}, ["-XX:+UseParallelGC", OUR_LOGGING, "-Dx=1"]),
+        (
+            {"spark.driver.extraJavaOptions": "-XX:+UseG1GC -XX:MaxGCPauseMillis=50"},
+            {},
+            {},
+            [OUR_LOGGING, "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=50"],
+        ),
+        (
+            {"spark.driver.extraJavaOptions": "-Dlog4j2.configurationFile=mine.xml"},
+            {},
+            {},
+            ["-XX:+UseParallelGC", "-Dlog4j2.configurationFile=mine.xml"],
+        ),
+        # The JVM reads these too: a collector in them with ours beside it, and the JVM would refuse to start.
+        ({"spark.driver.defaultJavaOptions": "-XX:+UseG1GC"}, {}, {}, [OUR_LOGGING]),
+        ({}, {"JDK_JAVA_OPTIONS": "-XX:+UseZGC"}, {}, [OUR_LOGGING]),
+        ({}, {"JAVA_TOOL_OPTIONS": "-XX:+UseSerialGC -Dlog4j.configuration=file:mine.properties"}, {}, []),
+        ({}, {"LOG4J_CONFIGURATION_FILE": "mine.xml"}, {}, ["-XX:+UseParallelGC"]),
+        # Spark's configuration folder: a logging file on the driver's classpath, and spark-defaults.conf's options,
+        # which a session's own extraJavaOptions would replace.
+        ({}, {}, {"log4j2.properties": "rootLogger.level = info\n"}, ["-XX:+UseParallelGC"]),
+        (
+            {},
+            {},
+            {"spark-defaults.conf": SPARK_DEFAULTS},
+            [OUR_LOGGING, "-Dx=1"],
+        ),
     ],
 )
-def test_a_users_driver_java_options_keep_the_collector_unless_they_choose_one(theirs: str, expected: str) -> None:
-    from revolt_pipeline.transforms.spark import LOCAL_CONF, SPARK_CONF, _with_local_java_options
+def test_our_driver_java_options_give_way_to_the_users(
+    conf: dict[str, str], environ: dict[str, str], conf_files: dict[str, str], expected: list[str], tmp_path: Path
+) -> None:
+    from revolt_pipeline.transforms.spark import LOG4J2_PROPERTIES, local_driver_java_options
 
-    key = "spark.driver.extraJavaOptions"
-    conf = {key: theirs, "spark.sql.shuffle.partitions": "8"}
-    assert _with_local_java_options({**SPARK_CONF, **LOCAL_CONF}, conf) == {**conf, key: expected}
-    assert _with_local_java_options(SPARK_CONF, conf) == conf  # a cluster's session: nothing of ours to keep
+    for name, text in conf_files.items():
+        (tmp_path / name).write_text(text)
+    ours = f"-Dlog4j2.configurationFile={LOG4J2_PROPERTIES.as_uri()}"
+    options = local_driver_java_options(conf, {**environ, "SPARK_CONF_DIR": str(tmp_path)})
+    assert options.split() == [ours if option == OUR_LOGGING else option for option in expected]
+
+
+QUIET_SESSION = """
+import pyarrow as pa
+from revolt_pipeline.transforms.spark import SMALL_DATA_CONF, spark_connection, spark_session
+
+with spark_session("local[1]", conf=SMALL_DATA_CONF) as session:
+    jvm = session.sparkContext._jvm
+    print(sorted(bean.getName() for bean in jvm.java.lang.management.ManagementFactory.getGarbageCollectorMXBeans()))
+    session.createDataFrame(pa.table({"n": [1]})).collect()  # PySpark's pandas check runs here
+    for step in range(2):  # each step's connection registers the transforms' functions again
+        with spark_connection(session) as connection:
+            connection.create_function("revolt_same_text", lambda texts: texts, ["VARCHAR"], "VARCHAR")
+            for day in range(2):  # a lookup table made again for each day
+                connection.execute("CREATE OR REPLACE TEMP TABLE lookup AS SELECT 'Europe/Paris' AS zone")
+    try:
+        session.range(1).selectExpr("raise_error(concat('revolt test failure ', id))").collect()
+    except Exception:
+        pass
+"""
+
+
+def test_a_local_session_starts_quietly_with_the_users_collector_and_still_shows_a_failing_task(
+    spark: Any, tmp_path: Path
+) -> None:
+    # Its own process: a JVM's options and logging are fixed when it starts, and the shared session's has started.
+    environ = {
+        **os.environ,
+        "SPARK_LOCAL_IP": "127.0.0.1",
+        "SPARK_CONF_DIR": str(tmp_path),
+        "JDK_JAVA_OPTIONS": "-XX:+UseG1GC",
+    }
+    job = subprocess.run(
+        [sys.executable, "-c", QUIET_SESSION], env=environ, capture_output=True, text=True, timeout=300
+    )
+    assert job.returncode == 0, job.stderr  # not "Multiple garbage collectors selected"
+    assert job.stdout.strip() == "['G1 Old Generation', 'G1 Young Generation']"
+    for noise in (
+        "Using Spark's default log4j profile",
+        "Setting default log level",
+        "NativeCodeLoader",
+        "spark.local.dir",
+        "PySpark does not yet fully support pandas",
+        "replaced a previously registered function",
+        "Asked to cache already cached data",
+    ):
+        assert noise not in job.stderr
+    assert "ERROR Executor: Exception in task" in job.stderr and "revolt test failure 0" in job.stderr
