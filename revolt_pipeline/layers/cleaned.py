@@ -39,7 +39,7 @@ from revolt_pipeline.transforms.aggregates import (
     count_path_balance,
     events_balance,
     stage_event_groups,
-    stage_session_paths,
+    stage_path_sessions,
 )
 from revolt_pipeline.transforms.cleaning import clean_events, count_cleaned, raw_window
 from revolt_pipeline.transforms.engine import copy_to_parquet
@@ -198,7 +198,7 @@ def aggregate_day(store: ObjectStore, connection: duckdb.DuckDBPyConnection, day
                 f"the sessions of {day} were written by an older version, without their steps: build "
                 "sessionized_events and sessions for the day again (clean_job)"
             )
-        paths = stage_session_paths(connection, sessions_path)
+        paths = stage_path_sessions(connection, sessions_path)
         groups = stage_event_groups(connection, events_path)
         for name in AGGREGATES:
             path = str(workdir / f"{name}-{day}.parquet")

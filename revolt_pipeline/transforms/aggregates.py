@@ -284,12 +284,19 @@ class PathSessions:
     moves: str
 
 
+def _session_columns() -> list[str]:
+    """What a session's path rows carry of it: the dimensions of every path grain (a session's own: one platform and
+    app version), its id and its person (never NULL: a required column of the events)."""
+    dimensions = dict.fromkeys(name for grain in grains_of("path_steps") for name in grain.dimensions)
+    return [*(f"{name}_" for name in dimensions), "session_id", "person_id"]
+
+
 def _per_session(rows: str, *keys: str, **aggregates: str) -> str:
     """`rows` (path events, `path_events_sql`) grouped per session and `keys`, with `aggregates` (name -> SQL). A
-    session's person and dimensions (those of every path grain, GRAINS) are its own, so each grain groups these rows:
+    session is one row of the sessions (its id digests its person and start), so each grain groups these rows:
     counting them counts distinct sessions, and the distinct people of each group are counted over far fewer rows
     than the paths' events."""
-    group = ", ".join([*(f"{name}_" for name in BY_APP_VERSION.dimensions), "session_id", "person_id", *keys])
+    group = ", ".join([*_session_columns(), *keys])
     measures = ", ".join(f"{sql} AS {name}" for name, sql in aggregates.items())
     return f"SELECT {group}, {measures} FROM {rows} GROUP BY {group}"
 
@@ -321,10 +328,10 @@ def _path_sessions(sessions: str) -> PathSessions:
     return PathSessions(f"({path_step_sessions_query(paths)})", f"({path_move_sessions_query(paths)})")
 
 
-def stage_session_paths(connection: duckdb.DuckDBPyConnection, sessions_file: str) -> PathSessions:
+def stage_path_sessions(connection: duckdb.DuckDBPyConnection, sessions_file: str) -> PathSessions:
     """The day's `PathSessions` as temporary tables, which every path aggregate of the day groups: the steps are made
     safe, unnested and grouped per session once, not once per aggregate; returns their names."""
-    columns = ", ".join([*(f"{name}_" for name in BY_APP_VERSION.dimensions), "session_id", "person_id", "all_steps"])
+    columns = ", ".join([*_session_columns(), "all_steps"])
     connection.execute(
         f"CREATE OR REPLACE TEMP TABLE session_paths AS SELECT {columns} FROM {_paths(parquet(sessions_file))}"
     )
@@ -404,7 +411,7 @@ def aggregate_query(
     event_groups: str | None = None,
 ) -> str:
     """The aggregate `name` (a key of AGGREGATES) of one day, from that day's files (and `paths`, the day's
-    `stage_session_paths` if made, else the paths are computed from the sessions in the query; `event_groups`, the day's
+    `stage_path_sessions` if made, else the paths are computed from the sessions in the query; `event_groups`, the day's
     `stage_event_groups` if made, else the events are grouped in the query)."""
     subject, grain = AGGREGATES[name]
     build, source = SUBJECTS[subject]

@@ -147,8 +147,9 @@ def clean_events(
         mine AS (SELECT * FROM rows WHERE assigned_date = {day}),
         firsts AS (
             -- The first valid delivery of each of the day's messages, wherever it was assigned. Two received in
-            -- one millisecond by one collector: the earlier landed file's (its name starts with the segment's
-            -- time), then the earlier line; not raw's row order, which an engine's shuffle may decide.
+            -- one millisecond by one collector: the earlier landed file's (after the collector's id, its name holds
+            -- the segment's start time), then the earlier line; not raw's row order, which an engine's shuffle may
+            -- decide.
             SELECT message_id,
                    arg_min(struct_pack(received_date := received_date, row_number := file_row_number),
                            struct_pack(at := received_at, c := collector, d := received_date, f := landed_file,

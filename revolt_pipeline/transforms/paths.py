@@ -19,7 +19,7 @@ Paths belong to the day their session started, like the sessions: a session cros
 counted once. A session without a step (an identify alone) has no entry and no exit.
 
 Lists are DuckDB's: `list_transform` with a lambda and `unnest(range(...))` are Spark's `transform` and
-`posexplode`; `list[0]` is NULL on both (`transforms/dialect.py`).
+`explode(sequence(...))`; `list[0]` is NULL on both (`transforms/dialect.py`).
 """
 
 from dataclasses import dataclass
@@ -67,7 +67,8 @@ def path_events_sql(paths: str) -> str:
     the `previous_step` (NULL for the first), whether it is the session's `last`, and whether it `starts` an
     occurrence of its step: the first event, or one whose step differs from the one before. Immediate repeats
     thus collapse into one occurrence; each event that starts one after the first is a move (`previous_step` to
-    `step`), and the path enters at the first event and exits with the occurrence holding the last."""
+    `step`), and the path enters at the first event and exits with the occurrence holding the last. A session's
+    steps hold no NULL (`steps_sql` keeps none), so the first event alone has no previous step."""
     return f"""(SELECT *, step IS DISTINCT FROM previous_step AS starts
                FROM (SELECT *, all_steps[position] AS step, all_steps[position - 1] AS previous_step,
                             position = len(all_steps) AS last

@@ -10,7 +10,8 @@ through DataFrames:
   is Spark's `_metadata.row_index`, the row's place in its file, as DuckDB's);
 - `read_csv(files, columns = {'line': 'VARCHAR'}, ...)`, the raw layer's reading of whole landed lines: Spark's
   text reader (gzip by the files' `.gz`, lines ended by `\n` only, as DuckDB's `new_line`; `filename = true`
-  is the file's `_metadata.file_path`, a URI where DuckDB gives the path as named: the same last part);
+  is the file's `_metadata.file_path`, a URI where DuckDB gives the path as named: the same last part for the
+  collector's names, which need no escaping (`collector/service.py`'s COLLECTOR_ID, digits and hex for a segment);
 - `json_merge_patch` (no Spark function; `dialect.py` names it `JSON_MERGE_PATCH_UDF` on a list of JSON texts): an
   Arrow function registered on the session that folds each list with DuckDB's own `json_merge_patch`;
 - `COPY (query) TO 'file.parquet'`: the query written as one zstd Parquet file at that path (local paths: the

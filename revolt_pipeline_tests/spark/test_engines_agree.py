@@ -9,7 +9,6 @@ of that landing area. The benchmark compares its large days the same way (`--eng
 """
 
 import gzip
-import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -118,16 +117,33 @@ class Built:
     cleaned: list[CleanDay]
     sessions: list[SessionDay]
     aggregates: list[AggregateDay]
+    landed: list[Path]  # the landed objects' files
 
 
-def land(store: ObjectStore, landed_records: list[dict[str, Any]]) -> list[date]:
+def sent_twice() -> list[dict[str, Any]]:
+    """`a-6` again, received by the same collector in the same millisecond and spooled to another segment, whose name
+    sorts first: the delivery cleaning keeps on either engine, whatever order Spark's shuffle gives raw's rows."""
+    return [
+        landed(
+            "a-6",
+            at("2026-11-20 10:07"),
+            kind="page",
+            user_id="ada",
+            event=None,
+            properties={"path": "/pricing"},
+            client_ip="192.0.2.9",
+        )
+    ]
+
+
+def land(store: ObjectStore, landed_records: list[dict[str, Any]], segment: str = "000001") -> list[date]:
     by_hour: dict[datetime, list[dict[str, Any]]] = {}
     for record in landed_records:
         received = datetime.fromtimestamp(record["receivedAt"] / 1000, UTC)
         by_hour.setdefault(received.replace(minute=0, second=0, microsecond=0), []).append(record)
     for hour, hour_records in sorted(by_hour.items()):
         store.put(
-            landed_object_key(LANDING, hour, "c1", "000001"),
+            landed_object_key(LANDING, hour, "c1", segment),
             gzip.compress(b"".join(orjson.dumps(record) + b"\n" for record in hour_records)),
         )
     return sorted({hour.date() for hour in by_hour})
@@ -139,7 +155,7 @@ def build(folder: Path, engine: str, spark: Any) -> Built:
     work.mkdir()
     with engine_connections(engine, spark_session=spark) as engines:
         with engines.raw_connect() as connection:
-            landed_days = land(store, records())
+            landed_days = sorted(set(land(store, records())) | set(land(store, sent_twice(), segment="000000")))
             generate_day(folder / "store", BENCHMARK_EVENTS, files_per_hour=1, seed=SEED)
             raw = [build_raw_day(store, connection, day, RULES, work) for day in landed_days]
         with engines.connect() as connection:
@@ -148,7 +164,7 @@ def build(folder: Path, engine: str, spark: Any) -> Built:
             sessions = [sessionize_day(store, connection, day, RULES, work) for day in DAYS]
         with engines.connect() as connection:
             aggregates = [aggregate_day(store, connection, AGGREGATE_DAY, work)]
-    return Built(raw, cleaned, sessions, aggregates)
+    return Built(raw, cleaned, sessions, aggregates, sorted((folder / "store" / LANDING).rglob("*.jsonl.gz")))
 
 
 @pytest.fixture(scope="module")
@@ -171,7 +187,8 @@ def test_raw_events_identity_links_and_profiles_are_the_same(built: dict[str, Bu
             == []
         )
     names = {name for day in built["spark"].raw for name in pq.read_table(day.raw_path)["landed_file"].to_pylist()}
-    assert names and all(re.fullmatch(r"[\w.]+-\w+\.jsonl\.gz", name) for name in names), names
+    landed_names = {path.name for path in built["spark"].landed}
+    assert names == landed_names and len(names) > 1
     merged = [
         row
         for day in built["spark"].raw
@@ -197,6 +214,13 @@ def test_cleaned_events_and_quarantine_are_the_same(built: dict[str, Built]) -> 
         assert differences(duck.quarantine_path, spark.quarantine_path, ordered=True) == [], duck.day
     quarantined = {reason for day in built["spark"].cleaned for reason in day.quarantined}
     assert quarantined == {"duplicate", "missing_identity", "unknown_type", "missing_event_name", "too_late"}
+    kept = [
+        row["ip"]
+        for day in built["spark"].cleaned
+        for row in pq.read_table(day.events_path, columns=["message_id", "ip"]).to_pylist()
+        if row["message_id"] == "a-6"
+    ]
+    assert kept == ["192.0.2.9"]  # sent_twice's delivery, in the landed file whose name sorts first
 
 
 def test_sessionized_events_and_sessions_are_the_same(built: dict[str, Built]) -> None:

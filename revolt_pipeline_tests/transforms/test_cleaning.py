@@ -2,7 +2,7 @@
 
 import gzip
 from collections.abc import Iterator
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import orjson
@@ -142,16 +142,28 @@ def test_an_unusable_first_delivery_does_not_make_a_usable_one_a_duplicate(pipel
     assert reasons(lake, D20) == [("m1", "missing_event_name")]
 
 
-def _clean_landed(folder: Path, landed_files: list[Path], drop: tuple[str, ...] = ()) -> tuple[list, list]:
-    """Raw from `landed_files` in that order (less the `drop` columns, as an older raw day), then cleaned: the
-    events' (message id, ip), the quarantine's (message id, reason)."""
-    raw = folder / f"raw-{len(list(folder.glob('raw-*')))}.parquet"
+def _landed_file(folder: Path, segment: str, *records: dict) -> Path:
+    """Records landed as one object of collector c1, in the hour the first was received."""
+    received = datetime.fromtimestamp(records[0]["receivedAt"] / 1000, UTC)
+    path = folder / landed_object_key(LANDING, received, "c1", segment)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(gzip.compress(b"".join(orjson.dumps(record) + b"\n" for record in records)))
+    return path
+
+
+def _clean_landed(folder: Path, raw_days: dict[date, list[Path]], older: frozenset[date] = frozenset()) -> tuple:
+    """Each received day's raw from its landed files in that order (an `older` day without `landed_file`, as raw
+    written before it), then event day D20 cleaned: the events' (message id, ip), the quarantine's (message id,
+    reason)."""
+    raw_files = {}
     with duckdb_connection(threads=1) as connection:
-        consolidate_landed(connection, [str(path) for path in landed_files], str(raw))
-        pq.write_table(pq.read_table(raw).drop_columns(list(drop)), raw)
-        cleaned = clean_events(
-            connection, event_date=D20, raw_files={D20: str(raw)}, link_files=[], rules=DEFAULT_RULES
-        )
+        for day, landed_files in raw_days.items():
+            raw = folder / f"raw-{len(list(folder.glob('raw-*')))}.parquet"
+            consolidate_landed(connection, [str(path) for path in landed_files], str(raw))
+            if day in older:
+                pq.write_table(pq.read_table(raw).drop_columns(["landed_file"]), raw)
+            raw_files[day] = str(raw)
+        cleaned = clean_events(connection, event_date=D20, raw_files=raw_files, link_files=[], rules=DEFAULT_RULES)
         events = connection.execute(f"SELECT message_id, ip FROM ({cleaned.events_query}) ORDER BY 1").fetchall()
         quarantine = connection.execute(f"SELECT message_id, reason FROM ({cleaned.quarantine_query})").fetchall()
     return events, quarantine
@@ -162,15 +174,30 @@ def test_deliveries_in_one_millisecond_keep_the_earlier_landed_file_whatever_raw
     earlier segment's delivery is kept, in whichever order an engine wrote raw's rows (Spark's shuffle decides
     it on a cluster)."""
     received = at("2026-11-20 10:00")
-    files = []
-    for segment, address in (("1763632800000aaaaaa", "192.0.2.0"), ("1763632800001bbbbbb", "198.51.100.0")):
-        lines = orjson.dumps(landed("m1", received, client_ip=address)) + b"\n"
-        path = tmp_path / landed_object_key(LANDING, received, "c1", segment)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(gzip.compress(lines))
-        files.append(path)
+    files = [
+        _landed_file(tmp_path, "1763632800000aaaaaa", landed("m1", received, client_ip="192.0.2.0")),
+        _landed_file(tmp_path, "1763632800001bbbbbb", landed("m1", received, client_ip="198.51.100.0")),
+    ]
     expected = ([("m1", "192.0.2.0")], [("m1", "duplicate")])
-    assert _clean_landed(tmp_path, files) == expected
-    assert _clean_landed(tmp_path, files[::-1]) == expected
+    assert _clean_landed(tmp_path, {D20: files}) == expected
+    assert _clean_landed(tmp_path, {D20: files[::-1]}) == expected
     # A raw day written before raw kept the landed file's name is still cleaned, by raw's row order.
-    assert _clean_landed(tmp_path, files[::-1], drop=("landed_file",)) == ([("m1", "198.51.100.0")], expected[1])
+    assert _clean_landed(tmp_path, {D20: files[::-1]}, older=frozenset({D20})) == (
+        [("m1", "198.51.100.0")],
+        expected[1],
+    )
+
+
+def test_raw_days_written_before_and_after_landed_file_are_cleaned_together(tmp_path: Path) -> None:
+    event = at("2026-11-20 23:00")
+    today = _landed_file(tmp_path, "1", landed("m1", event, client_ip="192.0.2.0"))
+    late = at("2026-11-21 01:00")
+    tomorrow = _landed_file(
+        tmp_path,
+        "2",
+        landed("m1", event, received=late, client_ip="198.51.100.0"),  # sent again: a duplicate
+        landed("m2", event, received=late),
+    )
+    expected = ([("m1", "192.0.2.0"), ("m2", None)], [("m1", "duplicate")])
+    for older in (frozenset({D20}), frozenset({D21})):
+        assert _clean_landed(tmp_path, {D20: [today], D21: [tomorrow]}, older) == expected, older

@@ -119,6 +119,26 @@ def test_steps_are_named_by_kind_repeats_collapse_and_identify_is_no_step(lake: 
     assert all(outcome.passed for outcome in path_checks(lake.aggregates[D20])), path_checks(lake.aggregates[D20])
 
 
+def test_people_count_once_per_step_whatever_their_sessions(lake: PathLake) -> None:
+    lake.receive(
+        [
+            page("a1", at("2026-11-20 09:00"), "Home"),
+            page("a2", at("2026-11-20 09:01"), "Pricing"),
+            page("b1", at("2026-11-20 10:00"), "Home", user="bob"),
+            page("a3", at("2026-11-20 11:00"), "Home"),  # ada's second session, the same path
+            page("a4", at("2026-11-20 11:01"), "Pricing"),
+        ],
+        at("2026-11-20 12:00"),
+    )
+
+    columns = ("sessions_with_step", "people", "entries", "entry_people", "exits", "exit_people")
+    assert by_step(lake.rows("path_steps", D20), *columns) == {
+        "page: Home": (3, 2, 3, 2, 1, 1),  # bob's session ended where it began
+        "page: Pricing": (2, 1, 0, 0, 2, 1),
+    }
+    assert [(row["sessions_with_transition"], row["people"]) for row in lake.rows("path_transitions", D20)] == [(2, 1)]
+
+
 def test_a_session_crossing_midnight_is_one_path_counted_on_the_day_it_started(lake: PathLake) -> None:
     lake.receive(
         [
