@@ -368,16 +368,15 @@ class SparkConnection:
     def _create_temporary_table(self, tree: exp.Create) -> None:
         name = tree.this.name
         frame = self._frame(tree.expression)
-        replaced = self._tables.get(name)
-        if replaced is not None and frame.sameSemantics(replaced):
-            # The same query again (a lookup table each day): Spark would share the cached rows ("Asked to cache
-            # already cached data") and lose them when the old table is unpersisted. Run it again, as DuckDB does.
+        replaced = self._tables.pop(name, None)
+        if replaced is not None:
+            # Before caching the new rows: were it the same query again (a day's lookup table), Spark would share the
+            # cached rows ("Asked to cache already cached data") and lose them with the old table. Spark's cache finds
+            # plans the same that `DataFrame.sameSemantics` calls different (a query with a WITH clause, analysed
+            # twice), so it cannot tell. A new query reading the old table reads it from its lineage: the same rows.
             replaced.unpersist()
-            replaced = None
         frame = frame.persist()
         frame.count()  # materialized now, as DuckDB's CREATE TABLE is
-        if replaced is not None:
-            replaced.unpersist()
         self._tables[name] = frame
         self._view(frame, name)
 

@@ -111,8 +111,11 @@ with spark_session("local[1]", conf=SMALL_DATA_CONF) as session:
     for step in range(2):  # each step's connection registers the transforms' functions again
         with spark_connection(session) as connection:
             connection.create_function("revolt_same_text", lambda texts: texts, ["VARCHAR"], "VARCHAR")
-            for day in range(2):  # a lookup table made again for each day
-                connection.execute("CREATE OR REPLACE TEMP TABLE lookup AS SELECT 'Europe/Paris' AS zone")
+            for day in range(2):  # a lookup table made again for each day, as a query with a WITH clause
+                connection.execute(
+                    "CREATE OR REPLACE TEMP TABLE lookup AS WITH zones AS (SELECT 'Europe/Paris' AS zone) "
+                    "SELECT zone FROM zones"
+                )
     try:
         session.range(1).selectExpr("raise_error(concat('revolt test failure ', id))").collect()
     except Exception:
