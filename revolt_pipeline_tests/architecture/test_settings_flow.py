@@ -16,8 +16,10 @@ from revolt_pipeline.transforms.rules import PipelineRules
 from revolt_pipeline_tests.architecture.test_import_rules import PACKAGE
 
 # Besides the settings: the SDK reads the host's locale and time zone to describe the device in events'
-# context, and `instance/launch.py` hands the environment on to the Dagster commands it starts.
-READS_THE_HOST_ENVIRONMENT = {"settings.py", "sdk/context.py", "instance/launch.py"}
+# context, `instance/launch.py` hands the environment on to the Dagster commands it starts, and `transforms/spark.py`
+# reads what a local Spark driver's JVM will read itself (JDK_JAVA_OPTIONS, JAVA_TOOL_OPTIONS, SPARK_CONF_DIR), to
+# leave out its own Java options where the user chose others.
+READS_THE_HOST_ENVIRONMENT = {"settings.py", "sdk/context.py", "instance/launch.py", "transforms/spark.py"}
 ENTRY_POINTS = {"definitions.py", "cli.py"}
 # Still read the settings at import; issue 7 moves them into build_definitions. Empty it as they go.
 FROM_ENV_NOT_YET_REMOVED: set[str] = set()

@@ -10,7 +10,7 @@ import pytest
 from revolt_pipeline.defs.ingestion.resources import CollectorUnavailable, HttpCollectorResource
 from revolt_pipeline_tests.deployment.processes import BIN, REPOSITORY, clean_environment
 from revolt_pipeline_tests.fixtures.collector import CollectorHarness
-from revolt_pipeline_tests.fixtures.services import free_port
+from revolt_pipeline_tests.fixtures.services import refused_port
 
 DAY = "2026-11-20"
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -37,12 +37,14 @@ def _materialize(tmp_path: Path, asset: str, **settings: str) -> list[str]:
 
 def _first_error(lines: list[str]) -> str:
     """The line naming the step's error: the one after Dagster's STEP_FAILURE line, past a blank."""
-    failure = next(n for n, line in enumerate(lines) if "STEP_FAILURE" in line)
-    return next(line for line in lines[failure + 1 :] if line.strip())
+    failures = [n for n, line in enumerate(lines) if "STEP_FAILURE" in line]
+    assert failures, "no step failed; the command printed:\n" + "\n".join(lines)
+    return next(line for line in lines[failures[0] + 1 :] if line.strip())
 
 
 def test_raw_events_with_the_collector_down_says_what_to_start(tmp_path: Path) -> None:
-    lines = _materialize(tmp_path, "raw_events", REVOLT_COLLECTOR_URL=f"http://127.0.0.1:{free_port()}")
+    with refused_port() as port:
+        lines = _materialize(tmp_path, "raw_events", REVOLT_COLLECTOR_URL=f"http://127.0.0.1:{port}")
     first = _first_error(lines)
     assert first.startswith("revolt_pipeline.defs.ingestion.resources.CollectorUnavailable: cannot reach the collector")
     assert "`revolt collector serve`" in first and "REVOLT_COLLECTOR_URL" in first
@@ -51,8 +53,9 @@ def test_raw_events_with_the_collector_down_says_what_to_start(tmp_path: Path) -
 
 
 def test_a_report_table_with_the_database_down_names_its_setting(tmp_path: Path) -> None:
-    url = f"postgresql+psycopg://reports:secret@127.0.0.1:{free_port()}/reports"
-    lines = _materialize(tmp_path, "event_catalog", REVOLT_REPORT_DB_URL=url, REVOLT_PIPELINE_RETRIES="0")
+    with refused_port() as port:
+        url = f"postgresql+psycopg://reports:secret@127.0.0.1:{port}/reports"
+        lines = _materialize(tmp_path, "event_catalog", REVOLT_REPORT_DB_URL=url, REVOLT_PIPELINE_RETRIES="0")
     first = _first_error(lines)
     assert first.startswith(
         "revolt_pipeline.defs.reports.resources.ReportDatabaseUnavailable: cannot open the report database "
