@@ -76,26 +76,22 @@ _LATER_RAW_COLUMNS = ("client_ip", "ip_country", "landed_file")
 
 
 def _raw_union(raw_files: dict[date, str], columns: list[str] | None = None) -> str:
-    """The raw days' rows with their received date and row number: every column, or `columns` only."""
+    """The raw days' rows with their received date and row number: every column, or `columns` only; a column an
+    older raw day lacks (`_LATER_RAW_COLUMNS`) is NULL there."""
     parts = []
     for day, path in sorted(raw_files.items()):
+        present = set(pq.read_schema(path).names)
+        absent = {name: f"NULL::VARCHAR AS {name}" for name in _LATER_RAW_COLUMNS if name not in present}
         if columns is None:
             # `*` holds file_row_number already (read_parquet adds it): named once, as UNION BY NAME requires.
-            selected = "* EXCLUDE (file_row_number)"
+            selected = ", ".join(["* EXCLUDE (file_row_number)", *absent.values()])
         else:
-            present = set(pq.read_schema(path).names)
-            selected = ", ".join(
-                name if name in present or name not in _LATER_RAW_COLUMNS else f"NULL::VARCHAR AS {name}"
-                for name in columns
-            )
+            selected = ", ".join(absent.get(name, name) for name in columns)
         parts.append(
             f"SELECT {selected}, DATE {sql_string(day.isoformat())} AS received_date, file_row_number "
             f"FROM {parquet(path, row_numbers=True)}"
         )
-    if columns is None:
-        later = ", ".join(f"NULL::VARCHAR AS {name}" for name in _LATER_RAW_COLUMNS)
-        return " UNION ALL BY NAME ".join([*parts, f"(SELECT {later} WHERE false)"])
-    return " UNION ALL ".join(parts)
+    return (" UNION ALL BY NAME " if columns is None else " UNION ALL ").join(parts)
 
 
 def clean_events(
